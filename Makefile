@@ -1,0 +1,68 @@
+# Ledgersync: every developer and CI command. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON_VERSION ?= 3.12
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHARED ?= $(abspath ../shared)
+export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
+export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
+
+.PHONY: help install run test test-unit test-integration lint format validate build bench openapi pr clean
+
+help:
+	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@PY_BIN=$$(command -v python$(PYTHON_VERSION) || PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3); \
+	  echo "creating $(VENV) with $$PY_BIN"; \
+	  $$PY_BIN -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+run: $(STAMP) ## the whole service locally: moto, the local gateway, the emulators, a demo company
+	$(PY) -m devstack
+
+test: $(STAMP) ## every test (unit + integration), as CI runs them
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration -q
+
+lint: $(STAMP) ## ruff + mypy strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/common/python/ledgersync functions devstack
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+validate: $(STAMP) ## cfn-lint and sam validate --lint
+	$(VENV)/bin/cfn-lint template.yaml
+	@test -x $(VENV)/bin/sam || $(PY) -m pip install --quiet -e '.[deploy]'
+	$(VENV)/bin/sam validate --lint --region us-east-1
+
+build: $(STAMP) ## sam build (needs the runtime's python on PATH)
+	@test -x $(VENV)/bin/sam || $(PY) -m pip install --quiet -e '.[deploy]'
+	PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(VENV)/bin/sam build
+
+openapi: $(STAMP) ## write docs/openapi.json from the route models
+	$(PY) -m devstack.openapi docs/openapi.json
+
+bench: $(STAMP) ## print the benchmark figures
+	$(PY) bench/invoice_create.py
+	$(PY) bench/qbo_sync.py --quick
+	$(PY) bench/webhook_sender.py
+	$(PY) bench/qbwc.py
+
+pr: lint validate test ## everything before a commit
+
+clean:
+	rm -rf $(VENV) .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""Lazily built boto3 clients, one per service and process. Nothing connects at import time.
+
+boto3 honours ``AWS_ENDPOINT_URL`` itself, which is how the local stack points every client at moto.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    """A shared low-level client for ``service`` (sqs, s3, ses, secretsmanager, events, cloudwatch)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        service, config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+    )
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> DynamoDBServiceResource:
+    """The DynamoDB resource; its ``meta.client`` accepts plain Python values in transactions and batches."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().resource(
+        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that switch endpoints or credentials)."""
+    client.cache_clear()
+    dynamodb.cache_clear()

@@ -1,0 +1,47 @@
+"""Settings from the environment, read once per Lambda instance."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every environment variable the functions read. Names match template.yaml's Globals."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    stage: str = Field(default="dev", alias="STAGE")
+    table_name: str = Field(default="ledgersync", alias="TABLE_NAME")
+    idempotency_table_name: str = Field(default="ledgersync-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
+    sync_queue_url: str = Field(default="", alias="SYNC_QUEUE_URL")
+    auto_sync_queue_url: str = Field(default="", alias="AUTO_SYNC_QUEUE_URL")
+    webhook_queue_url: str = Field(default="", alias="WEBHOOK_QUEUE_URL")
+    documents_bucket: str = Field(default="ledgersync-documents", alias="DOCUMENTS_BUCKET")
+    secrets_prefix: str = Field(default="ledgersync", alias="SECRETS_PREFIX")
+    admin_api_key_secret: str = Field(default="ledgersync/admin-api-key", alias="ADMIN_API_KEY_SECRET")
+    qbo_app_secret: str = Field(default="ledgersync/quickbooks-online-app", alias="QBO_APP_SECRET")
+    qbo_environment: str = Field(default="sandbox", alias="QBO_ENVIRONMENT")
+    qbo_api_base_url: str = Field(default="", alias="QBO_API_BASE_URL")
+    qbo_redirect_uri: str = Field(default="", alias="QBO_REDIRECT_URI")
+    qbo_requests_per_minute: int = Field(default=450, alias="QBO_REQUESTS_PER_MINUTE")
+    qbo_max_in_flight: int = Field(default=4, alias="QBO_MAX_IN_FLIGHT")
+    notification_sender: str = Field(default="no-reply@ledgersync.local", alias="NOTIFICATION_SENDER")
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+    webhook_allowed_hosts: str = Field(default="", alias="WEBHOOK_ALLOWED_HOSTS")
+    webhook_retry_hours: float = Field(default=24.0, alias="WEBHOOK_RETRY_HOURS")
+    qbwc_run_every_minutes: int = Field(default=15, alias="QBWC_RUN_EVERY_MINUTES")
+    max_body_bytes: int = Field(default=65536, alias="MAX_BODY_BYTES")
+    aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        """Hosts the local stack allows as webhook targets despite resolving to loopback (never in production)."""
+        return frozenset(h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
