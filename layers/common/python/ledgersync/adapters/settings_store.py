@@ -1,0 +1,37 @@
+"""Accounting settings and the connection state, kept on the company's profile item."""
+
+from __future__ import annotations
+
+from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.domain.settings import AccountingSettings, Connection
+from ledgersync.errors import NotFound
+
+
+class DynamoSettingsStore:
+    def __init__(self, table: SingleTable) -> None:
+        self.table = table
+
+    def get_settings(self, company_id: str) -> AccountingSettings:
+        item = self.table.get(company_pk(company_id), "PROFILE")
+        if item is None:
+            raise NotFound(f"no company '{company_id}'")
+        settings = AccountingSettings.model_validate(item.get("accountingSettings") or {})
+        if settings.company_currency is None:
+            settings.company_currency = str(item.get("currency", "USD"))
+        return settings
+
+    def put_settings(self, company_id: str, settings: AccountingSettings) -> None:
+        self.table.update(company_pk(company_id), "PROFILE", "SET accountingSettings = :s",
+                          values={":s": settings.model_dump(mode="json", by_alias=True, exclude={"company_currency"})},
+                          condition="attribute_exists(pk)")
+
+    def get_connection(self, company_id: str) -> Connection:
+        item = self.table.get(company_pk(company_id), "PROFILE")
+        if item is None:
+            raise NotFound(f"no company '{company_id}'")
+        return Connection.model_validate(item.get("connection") or {})
+
+    def put_connection(self, company_id: str, connection: Connection) -> None:
+        self.table.update(company_pk(company_id), "PROFILE", "SET #c = :c", names={"#c": "connection"},
+                          values={":c": connection.model_dump(mode="json", by_alias=True)},
+                          condition="attribute_exists(pk)")

@@ -1,0 +1,95 @@
+"""What every API function shares: the resolver, error mapping, the body limit and the caller's identity."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ledgersync import jsonio
+from ledgersync.config import get_settings
+from ledgersync.domain.accounts import Principal
+from ledgersync.errors import ErrorBody, FieldError, LedgersyncError, PayloadTooLarge, ValidationFailed
+from ledgersync.observability import logger
+from ledgersync.validation import errors_from_details
+
+JSON = "application/json"
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    """A REST resolver that validates with pydantic, keeps decimals exact and answers errors as JSON."""
+    app = APIGatewayRestResolver(enable_validation=True, serializer=jsonio.dumps, json_body_deserializer=_loads)
+
+    @app.exception_handler(LedgersyncError)
+    def _domain_error(err: LedgersyncError) -> Response[Any]:
+        errors = err.errors if isinstance(err, ValidationFailed) else []
+        if err.status_code >= 500:
+            logger.warning("request failed", extra={"error": err.code, "reason": err.message})
+        return error_response(app, err.status_code, ErrorBody(err.code, err.message, errors))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(err: RequestValidationError) -> Response[Any]:
+        errors = errors_from_details(err.errors(), body=err.body)
+        message = f"{errors[0].field}: {errors[0].message}" if errors else "the request is invalid"
+        return error_response(app, 400, ErrorBody("ValidationFailed", message, errors))
+
+    return app
+
+
+def error_response(app: APIGatewayRestResolver, status: int, body: ErrorBody) -> Response[Any]:
+    """The JSON error; Komet-style methods (``/api/...``) also carry seed 002's ``status`` "0"."""
+    payload: dict[str, Any] = body.as_dict()
+    if app.current_event.path.startswith("/api/"):
+        payload = {"status": "0", **payload}
+    return Response(status_code=status, content_type=JSON, body=jsonio.dumps(payload))
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=JSON, body=jsonio.dumps(body), headers=headers)
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Refuse bodies over the limit before anything parses them, then route."""
+    limit = get_settings().max_body_bytes
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if size > limit:
+        err = PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit} bytes")
+        payload: dict[str, Any] = ErrorBody(err.code, err.message, [FieldError("body", err.message)]).as_dict()
+        if str(event.get("path", "")).startswith("/api/"):
+            payload = {"status": "0", **payload}
+        return {"statusCode": 413, "headers": {"Content-Type": JSON}, "body": jsonio.dumps(payload),
+                "isBase64Encoded": False}
+    return app.resolve(event, context)
+
+
+def bearer_token(app: APIGatewayRestResolver | Router) -> str | None:
+    header = app.current_event.headers.get("Authorization") or app.current_event.headers.get("authorization")
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def komet_token(app: APIGatewayRestResolver | Router, body_token: str | None = None) -> str | None:
+    """Komet methods take ``authenticationToken`` in the JSON body or the query string (or a Bearer header)."""
+    query = app.current_event.query_string_parameters or {}
+    return body_token or query.get("authenticationToken") or bearer_token(app)
+
+
+def caller(app: APIGatewayRestResolver | Router, method: str, token: str | None = None) -> Principal:
+    """Authenticate the request's token and check that it may call ``method``."""
+    from ledgersync import bootstrap
+
+    principal = bootstrap.accounts().authenticate(token if token is not None else bearer_token(app))
+    principal.require_method(method)
+    logger.append_keys(company_id=principal.company_id, user_id=principal.user_id)
+    return principal

@@ -1,0 +1,259 @@
+"""The directory: customers, vendors, carriers, locations, products, box types, inventory, charges, rates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from ledgersync.errors import FieldError, ValidationFailed
+from ledgersync.validation import field_errors
+
+MAX_RECORDS = 1000
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+RecordId = Annotated[int, Field(ge=1, le=99_999_999_999_999_999_999)]
+
+
+class Kind(StrEnum):
+    CUSTOMERS = "customers"
+    VENDORS = "vendors"
+    CARRIERS = "carriers"
+    LOCATIONS = "locations"
+    PRODUCTS = "products"
+    BOX_TYPES = "box-types"
+    INVENTORY = "inventory"
+    CHARGES = "charges"
+    EXCHANGE_RATES = "exchange-rates"
+
+
+class UnitType(StrEnum):
+    STEM = "Stem"
+    BUNCH = "Bunch"
+
+    @classmethod
+    def parse(cls, value: str) -> UnitType:
+        for member in cls:
+            if member.value.casefold() == value.strip().casefold():
+                return member
+        raise ValueError("must be Stem or Bunch")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", strict=False)
+
+
+class NamedRecord(_Record):
+    """Carriers, locations, products and box types: an id, a code and a name."""
+
+    id: RecordId | None = None
+    code: Code
+    name: Name
+
+
+class BoxTypeRecord(NamedRecord):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=3)]
+
+
+class LocationRecord(NamedRecord):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
+
+
+class CustomerRecord(NamedRecord):
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    active: bool = True
+
+
+class VendorRecord(NamedRecord):
+    accounting_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=41)] | None = None
+    type: Annotated[str, StringConstraints(max_length=50)] | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    active: bool = True
+
+
+class InventoryRecord(_Record):
+    order_item_id: RecordId
+    product_code: Code
+    box_type_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=3)]
+    units_per_box: Annotated[int, Field(ge=1, le=9_999_999_999)]
+    unit_type: UnitType
+    available_boxes: Annotated[int, Field(ge=0, le=9_999_999_999)]
+    cost: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] = Decimal("0")
+    location_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10)] | None = None
+
+    @field_validator("unit_type", mode="before")
+    @classmethod
+    def _unit_type(cls, value: Any) -> UnitType:
+        if not isinstance(value, str):
+            raise ValueError("must be Stem or Bunch")  # noqa: TRY004 - pydantic wants ValueError
+        return UnitType.parse(value)
+
+    def product_key(self) -> str:
+        return product_key(self.product_code, self.box_type_code, self.units_per_box, self.unit_type)
+
+
+class ChargeRecord(_Record):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+
+
+class ExchangeRateRecord(_Record):
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    rate: Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
+    effective_from: date
+
+
+MODELS: dict[Kind, type[_Record]] = {
+    Kind.CUSTOMERS: CustomerRecord,
+    Kind.VENDORS: VendorRecord,
+    Kind.CARRIERS: NamedRecord,
+    Kind.LOCATIONS: LocationRecord,
+    Kind.PRODUCTS: NamedRecord,
+    Kind.BOX_TYPES: BoxTypeRecord,
+    Kind.INVENTORY: InventoryRecord,
+    Kind.CHARGES: ChargeRecord,
+    Kind.EXCHANGE_RATES: ExchangeRateRecord,
+}
+ID_KINDS = {Kind.CUSTOMERS, Kind.VENDORS, Kind.CARRIERS, Kind.LOCATIONS, Kind.PRODUCTS, Kind.BOX_TYPES}
+
+
+def product_key(product_code: str, box_type_code: str, units_per_box: int, unit_type: str) -> str:
+    """The key that finds every inventory line of one product presentation (codes compare case-insensitively)."""
+    return f"{product_code.upper()}#{box_type_code.upper()}#{units_per_box}#{UnitType.parse(unit_type).value}"
+
+
+def natural_key(kind: Kind, record: _Record) -> str:
+    """The key a record is stored under when it has no integer id (inventory, charges, exchange rates)."""
+    if isinstance(record, InventoryRecord):
+        return str(record.order_item_id)
+    if isinstance(record, ChargeRecord):
+        return record.code.upper()
+    if isinstance(record, ExchangeRateRecord):
+        return f"{record.currency}#{record.effective_from.isoformat()}"
+    raise ValueError(kind)
+
+
+class DirectoryStore(Protocol):
+    def get_by_ids(self, company_id: str, kind: Kind, ids: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+    def get_by_codes(self, company_id: str, kind: Kind, codes: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    def get_by_keys(self, company_id: str, kind: Kind, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]: ...
+    def write(self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]],
+              previous: Sequence[dict[str, Any]]) -> None: ...
+    def list(self, company_id: str, kind: Kind, limit: int, after: str | None) -> tuple[list[dict[str, Any]],
+                                                                                        str | None]: ...
+
+
+class UpsertResult(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    kind: Kind
+    created: int
+    updated: int
+    records: list[dict[str, Any]]
+
+
+class Directory:
+    """Bulk upserts (validated whole before anything is written) and listings."""
+
+    def __init__(self, store: DirectoryStore) -> None:
+        self.store = store
+
+    def upsert(self, company_id: str, kind: Kind, rows: Any) -> UpsertResult:
+        records = self._validate(kind, rows)
+        if kind in ID_KINDS:
+            return self._upsert_by_id(company_id, kind, records)
+        keys = [natural_key(kind, r) for r in records]
+        _refuse_duplicates(keys, "orderItemId" if kind is Kind.INVENTORY else "code")
+        existing = self.store.get_by_keys(company_id, kind, keys)
+        dumped = [_dump(r) for r in records]
+        self.store.write(company_id, kind, dumped, [existing[k] for k in keys if k in existing])
+        created = sum(1 for k in keys if k not in existing)
+        return UpsertResult(kind=kind, created=created, updated=len(keys) - created, records=dumped)
+
+    def add_named(self, company_id: str, kind: str, code: str, name: str) -> dict[str, Any]:
+        """Add one record by code and name (a carrier or the Unknown customer created on the fly)."""
+        result = self.upsert(company_id, Kind(kind), [{"code": code, "name": name}])
+        return result.records[0]
+
+    def list(self, company_id: str, kind: Kind, limit: int = 1000, after: str | None = None) -> tuple[
+            list[dict[str, Any]], str | None]:
+        return self.store.list(company_id, kind, limit, after)
+
+    def _validate(self, kind: Kind, rows: Any) -> list[_Record]:
+        if not isinstance(rows, list):
+            raise ValidationFailed(FieldError("records", "must be a JSON array of records"))
+        if not rows:
+            raise ValidationFailed(FieldError("records", "must hold at least one record"))
+        if len(rows) > MAX_RECORDS:
+            raise ValidationFailed(FieldError("records", f"at most {MAX_RECORDS} records at once, got {len(rows)}"))
+        model = MODELS[kind]
+        errors: list[FieldError] = []
+        records: list[_Record] = []
+        for index, row in enumerate(rows):
+            try:
+                records.append(model.model_validate(row))
+            except ValidationError as err:
+                errors.extend(field_errors(err, prefix=f"records[{index}]"))
+        if errors:
+            raise ValidationFailed(errors, f"{len(errors)} error(s) in the records; nothing was written")
+        return records
+
+    def _upsert_by_id(self, company_id: str, kind: Kind, records: list[_Record]) -> UpsertResult:
+        named = [r for r in records if isinstance(r, NamedRecord)]
+        codes = [r.code.upper() for r in named]
+        _refuse_duplicates(codes, "code")
+        _refuse_duplicates([str(r.id) for r in named if r.id is not None], "id")
+        by_code = self.store.get_by_codes(company_id, kind, codes)
+        by_id = self.store.get_by_ids(company_id, kind, [r.id for r in named if r.id is not None])
+        errors: list[FieldError] = []
+        missing_ids = 0
+        for index, record in enumerate(named):
+            holder = by_code.get(record.code.upper())
+            if record.id is None:
+                if holder:
+                    record.id = int(holder["id"])
+                else:
+                    missing_ids += 1
+            elif holder and int(holder["id"]) != record.id:
+                errors.append(FieldError(f"records[{index}].code",
+                                         f"code '{record.code}' already belongs to id {holder['id']}"))
+        if errors:
+            raise ValidationFailed(errors, f"{len(errors)} error(s) in the records; nothing was written")
+        fresh = iter(self.store.allocate_ids(company_id, kind, missing_ids) if missing_ids else [])
+        created = 0
+        for record in named:
+            if record.id is None:
+                record.id = next(fresh)
+                created += 1
+            elif record.id not in by_id:
+                created += 1
+        dumped = [_dump(r) for r in named]
+        previous = [by_id[r.id] for r in named if r.id in by_id]
+        previous += [v for v in by_code.values() if int(v["id"]) not in by_id]
+        self.store.write(company_id, kind, dumped, previous)
+        return UpsertResult(kind=kind, created=created, updated=len(named) - created, records=dumped)
+
+
+def _dump(record: _Record) -> dict[str, Any]:
+    return record.model_dump(mode="python", by_alias=True, exclude_none=False)
+
+
+def _refuse_duplicates(keys: list[str], field: str) -> None:
+    seen: dict[str, int] = {}
+    errors = []
+    for index, key in enumerate(keys):
+        if key in seen:
+            errors.append(FieldError(f"records[{index}].{field}", f"repeats records[{seen[key]}] in the same request"))
+        seen.setdefault(key, index)
+    if errors:
+        raise ValidationFailed(errors, f"{len(errors)} error(s) in the records; nothing was written")
+
+
+KindLiteral = Literal["customers", "vendors", "carriers", "locations", "products", "box-types", "inventory",
+                      "charges", "exchange-rates"]

@@ -1,0 +1,534 @@
+"""Sales invoices: the Komet ``invoice.create`` method (seed 002), ``invoice.checkout`` and reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from ledgersync.domain.directory import UnitType, product_key
+from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
+from ledgersync.money import to_cents
+
+MAX_ITEMS = 90
+MAX_ATTEMPTS = 8
+UNKNOWN_CUSTOMER_CODE = "UNKNOWN"
+TRUE_WORDS = {"1", "true", "yes", "y", "on"}
+FALSE_WORDS = {"0", "false", "no", "n", "off", ""}
+
+
+def _flag(value: Any) -> Any:
+    """Seed 002 booleans arrive as 1/0, true/false or "True"/"False"; anything else is refused."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().casefold() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().casefold() in TRUE_WORDS
+    raise ValueError("must be a boolean: true/false or 1/0")
+
+
+def _strict_int(value: Any) -> Any:
+    """Integers may come as JSON numbers or digit strings, never as fractions or booleans."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        raise ValueError("must be a whole number")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Id20 = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=99_999_999_999_999_999_999)]
+Int10 = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=9_999_999_999)]
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)]
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "Draft"
+    PENDING_APPROVAL = "Pending Approval"
+    CONFIRMED = "Confirmed"
+
+
+class AdditionalChargeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: _text(10, 1)  # type: ignore[valid-type]
+    name: _text(50) | None = None  # type: ignore[valid-type]
+    value: Annotated[Decimal, Field(max_digits=10, decimal_places=3)]
+
+
+class InvoiceItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_item_id: Id20 | None = Field(default=None, alias="orderItemId")
+    product_code: _text(20, 1) | None = Field(default=None, alias="productCode")  # type: ignore[valid-type]
+    box_type_code: _text(3, 1) | None = Field(default=None, alias="boxTypeCode")  # type: ignore[valid-type]
+    units_per_box: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=9_999_999_999)] | None = Field(
+        default=None, alias="unitsPerBox")
+    unit_type: _text(5, 1) | None = Field(default=None, alias="unitType")  # type: ignore[valid-type]
+    boxes: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=9_999_999_999)]
+    price: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
+    mark_code: _text(20) | None = Field(default=None, alias="markCode")  # type: ignore[valid-type]
+    product_alias: _text(50) | None = Field(default=None, alias="productAlias")  # type: ignore[valid-type]
+    notes: _text(200) | None = None  # type: ignore[valid-type]
+
+    @field_validator("unit_type")
+    @classmethod
+    def _unit_type(cls, value: str | None) -> str | None:
+        return None if value is None else UnitType.parse(value).value
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_item(self) -> InvoiceItemIn:
+        by_product = [self.product_code, self.box_type_code, self.units_per_box, self.unit_type]
+        if self.order_item_id is not None and any(v is not None for v in by_product):
+            raise ValueError("give either orderItemId, or productCode + boxTypeCode + unitsPerBox + unitType, not both")
+        if self.order_item_id is None:
+            names = ["productCode", "boxTypeCode", "unitsPerBox", "unitType"]
+            missing = [n for n, v in zip(names, by_product, strict=True) if v is None]
+            if len(missing) == 4:
+                raise ValueError("orderItemId, or productCode + boxTypeCode + unitsPerBox + unitType, is required")
+            if missing:
+                raise ValueError(f"with productCode, these are required too: {', '.join(missing)}")
+        return self
+
+    def presentation(self) -> str:
+        return product_key(self.product_code or "", self.box_type_code or "", self.units_per_box or 0,
+                           self.unit_type or "Stem")
+
+
+class InvoiceCreateRequest(BaseModel):
+    """Seed 002's parameters, with its types and lengths. ``authenticationToken`` is read by the router."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    authentication_token: _text(50) | None = Field(default=None, alias="authenticationToken")  # type: ignore[valid-type]
+    customer_id: Id20 | None = Field(default=None, alias="customerId")
+    customer_code: _text(20, 1) | None = Field(default=None, alias="customerCode")  # type: ignore[valid-type]
+    customer_description: _text(200, 1) | None = Field(default=None, alias="customerDescription")  # type: ignore[valid-type]
+    carrier_id: Id20 | None = Field(default=None, alias="carrierId")
+    carrier_code: _text(20, 1) | None = Field(default=None, alias="carrierCode")  # type: ignore[valid-type]
+    carrier_description: _text(200, 1) | None = Field(default=None, alias="carrierDescription")  # type: ignore[valid-type]
+    ship_date: date = Field(alias="shipDate")
+    po_number: _text(20) | None = Field(default=None, alias="poNumber")  # type: ignore[valid-type]
+    reference: _text(20) | None = None  # type: ignore[valid-type]
+    warehouse_instructions: _text(200) | None = Field(default=None, alias="warehouseInstructions")  # type: ignore[valid-type]
+    invoice_notes: _text(200) | None = Field(default=None, alias="invoiceNotes")  # type: ignore[valid-type]
+    return_available_boxes: Flag = Field(default=False, alias="returnAvailableBoxes")
+    status_draft: Flag = Field(default=False, alias="statusDraft")
+    location_id: Id20 | None = Field(default=None, alias="locationId")
+    location_code: _text(10, 1) | None = Field(default=None, alias="locationCode")  # type: ignore[valid-type]
+    auto_confirm: Flag = Field(default=False, alias="autoConfirm")
+    create_carrier_if_not_exists: Flag = Field(default=False, alias="createCarrierIfNotExists")
+    use_unknown_customer_if_not_exists: Flag = Field(default=True, alias="useUnknownCustomerIfNotExists")
+    additional_charges: list[AdditionalChargeIn] = Field(default_factory=list, alias="additionalCharges",
+                                                         max_length=20)
+    items: list[InvoiceItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @field_validator("ship_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value.strip()) != 10:
+            raise ValueError("must be a date in the format YYYY-MM-DD")
+        return value
+
+    def check(self) -> None:
+        """The rules between fields: customer and carrier each by id or by code + description, never both."""
+        errors = _exclusive("customer", self.customer_id, self.customer_code, self.customer_description)
+        errors += _exclusive("carrier", self.carrier_id, self.carrier_code, self.carrier_description)
+        if self.status_draft and self.auto_confirm:
+            errors.append(FieldError("autoConfirm", "statusDraft and autoConfirm cannot both be set: a draft is "
+                                                    "not confirmed"))
+        if errors:
+            raise ValidationFailed(errors)
+
+
+def _exclusive(name: str, the_id: int | None, code: str | None, description: str | None) -> list[FieldError]:
+    if the_id is not None and (code is not None or description is not None):
+        return [FieldError(f"{name}Id", f"give either {name}Id or {name}Code + {name}Description, not both")]
+    if the_id is None and code is None and description is None:
+        return [FieldError(f"{name}Id", f"{name}Id, or {name}Code + {name}Description, is required")]
+    if the_id is None and (code is None or description is None):
+        missing = f"{name}Code" if code is None else f"{name}Description"
+        return [FieldError(missing, f"is required when {name}Id is not given")]
+    return []
+
+
+class InvoiceItemResult(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: int
+    order_item_id: int | None = Field(default=None, alias="orderItemId")
+    product_code: str | None = Field(default=None, alias="productCode")
+    available_boxes: int | None = Field(default=None, alias="availableBoxes")
+    invoice_item_id: list[int] = Field(default_factory=list, alias="invoiceItemId")
+
+
+class InvoiceCreateResponse(BaseModel):
+    """Seed 002's response: ``status`` is the string "1" or "0"; item statuses are integers."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: Literal["1", "0"]
+    message: str
+    invoice_id: int | None = Field(default=None, alias="invoiceId")
+    invoice_number: int | None = Field(default=None, alias="invoiceNumber")
+    items: list[InvoiceItemResult] = Field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    authentication_token: _text(50) | None = Field(default=None, alias="authenticationToken")  # type: ignore[valid-type]
+    invoice_number: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=9_999_999_999)] = Field(
+        alias="invoiceNumber")
+
+
+@dataclass
+class Snapshot:
+    """What one consistent read of the company's records found for a request."""
+
+    company: dict[str, Any]
+    counter: dict[str, Any]
+    rates: list[dict[str, Any]]
+    customer: dict[str, Any] | None
+    unknown_customer: dict[str, Any] | None
+    carrier: dict[str, Any] | None
+    location: dict[str, Any] | None
+    inventory: dict[int, dict[str, Any]]
+    presentations: dict[str, list[int]]
+    charges: dict[str, dict[str, Any]]
+    replay: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The keys one request reads in a single round trip."""
+
+    customer_id: int | None
+    customer_code: str | None
+    want_unknown_customer: bool
+    carrier_id: int | None
+    carrier_code: str | None
+    location_id: int | None
+    location_code: str | None
+    order_item_ids: tuple[int, ...]
+    presentations: tuple[str, ...]
+    charge_codes: tuple[str, ...]
+    idempotency_key: str | None
+
+
+@dataclass
+class Take:
+    order_item_id: int
+    boxes: int
+
+
+@dataclass
+class CommitPlan:
+    """One atomic write: the invoice, the inventory it takes, counters, new charges, the idempotency record."""
+
+    company_id: str
+    invoice: dict[str, Any]
+    takes: list[Take]
+    expected_counter: dict[str, int]
+    next_counter: dict[str, int]
+    new_charges: list[dict[str, Any]]
+    idempotency_key: str | None
+    idempotency_record: dict[str, Any] | None
+
+
+class InventoryTaken(Conflict):
+    """Another request took boxes between our read and our write; the request is planned again."""
+
+
+class InvoiceStore(Protocol):
+    def read(self, company_id: str, lookup: Lookup) -> Snapshot: ...
+    def read_inventory(self, company_id: str, order_item_ids: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+    def commit(self, plan: CommitPlan) -> None: ...
+    def get(self, company_id: str, invoice_id: int) -> dict[str, Any] | None: ...
+    def get_by_number(self, company_id: str, invoice_number: int) -> dict[str, Any] | None: ...
+    def set_status(self, company_id: str, invoice_id: int, expected: str, status: str) -> dict[str, Any]: ...
+    def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]: ...
+
+
+class DirectoryWriter(Protocol):
+    """What invoice.create needs to add to the directory (a new carrier, the Unknown customer)."""
+
+    def add_named(self, company_id: str, kind: str, code: str, name: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class _Line:
+    item_index: int
+    take: Take
+    record: dict[str, Any]
+    invoice_item_id: int = 0
+
+
+@dataclass
+class _Fill:
+    lines: list[_Line] = field(default_factory=list)
+    results: list[InvoiceItemResult] = field(default_factory=list)
+    complete: bool = True
+
+
+def request_fingerprint(body: Any) -> str:
+    """A stable digest of a request body, to tell a retry from a different request under the same key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Invoices:
+    """invoice.create and friends. Every create is one atomic write after at most two consistent reads."""
+
+    def __init__(self, store: InvoiceStore, directory: DirectoryWriter) -> None:
+        self.store = store
+        self.directory = directory
+
+    def create(self, company_id: str, user_id: str, request: InvoiceCreateRequest,
+               idempotency_key: str | None = None, fingerprint: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Create the invoice; returns the HTTP status and seed 002's response body."""
+        request.check()
+        lookup = _lookup(request, idempotency_key)
+        for _attempt in range(MAX_ATTEMPTS):
+            snapshot = self.store.read(company_id, lookup)
+            if snapshot.replay is not None:
+                return _replay(snapshot.replay, fingerprint)
+            customer = self._customer(company_id, request, snapshot)
+            carrier = self._carrier(company_id, request, snapshot)
+            location = _location(request, snapshot)
+            missing = [i for i in _wanted_inventory(snapshot) if i not in snapshot.inventory]
+            if missing:
+                snapshot.inventory.update(self.store.read_inventory(company_id, missing))
+            fill = _fill(request, snapshot, location)
+            if not fill.lines:
+                body = InvoiceCreateResponse(status="0", message="Item is not available", items=fill.results).body()
+                return 409, body
+            plan = _plan(company_id, user_id, request, snapshot, customer, carrier, location, fill,
+                         idempotency_key, fingerprint)
+            try:
+                self.store.commit(plan)
+            except InventoryTaken:
+                continue
+            return 201, plan.invoice["response"]
+        raise Conflict("the inventory is changing too fast to take; try again")
+
+    def checkout(self, company_id: str, invoice_number: int) -> dict[str, Any]:
+        """Draft → Pending Approval (seed 002: the order is finalized on the caller's site)."""
+        invoice = self.store.get_by_number(company_id, invoice_number)
+        if invoice is None:
+            raise NotFound(f"no invoice number {invoice_number} in this company")
+        if invoice["status"] != InvoiceStatus.DRAFT:
+            raise Conflict(f"invoice {invoice_number} is '{invoice['status']}'; only a Draft can be checked out")
+        self.store.set_status(company_id, int(invoice["invoiceId"]), InvoiceStatus.DRAFT,
+                              InvoiceStatus.PENDING_APPROVAL)
+        return {"status": "1", "message": "success", "invoiceId": int(invoice["invoiceId"]),
+                "invoiceNumber": invoice_number, "invoiceStatus": InvoiceStatus.PENDING_APPROVAL.value}
+
+    def get(self, company_id: str, invoice_id: int) -> dict[str, Any]:
+        invoice = self.store.get(company_id, invoice_id)
+        if invoice is None:
+            raise NotFound(f"no invoice {invoice_id} in this company")
+        return invoice
+
+    def list(self, company_id: str, limit: int, after: int | None) -> dict[str, Any]:
+        invoices, cursor = self.store.list(company_id, limit, after)
+        return {"invoices": invoices, "nextCursor": cursor}
+
+    def _customer(self, company_id: str, request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
+        found = snapshot.customer
+        if found is not None and found.get("active", True):
+            return found
+        named = f"customerId {request.customer_id}" if request.customer_id else f"customerCode '{request.customer_code}'"
+        why = "is inactive" if found is not None else "does not exist"
+        if not request.use_unknown_customer_if_not_exists:
+            field_name = "customerId" if request.customer_id else "customerCode"
+            raise ValidationFailed(FieldError(field_name, f"the customer {named} {why}, and "
+                                                          "useUnknownCustomerIfNotExists is false"))
+        if snapshot.unknown_customer is not None:
+            return snapshot.unknown_customer
+        return self.directory.add_named(company_id, "customers", UNKNOWN_CUSTOMER_CODE, "Unknown")
+
+    def _carrier(self, company_id: str, request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
+        if snapshot.carrier is not None:
+            return snapshot.carrier
+        if request.carrier_id is not None:
+            raise ValidationFailed(FieldError("carrierId", f"carrier {request.carrier_id} does not exist"))
+        if not request.create_carrier_if_not_exists:
+            raise ValidationFailed(FieldError("carrierCode", f"carrier '{request.carrier_code}' does not exist; send "
+                                                             "createCarrierIfNotExists: true to create it"))
+        return self.directory.add_named(company_id, "carriers", request.carrier_code or "",
+                                        request.carrier_description or "")
+
+
+def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Lookup:
+    return Lookup(
+        customer_id=request.customer_id,
+        customer_code=request.customer_code,
+        want_unknown_customer=request.use_unknown_customer_if_not_exists,
+        carrier_id=request.carrier_id,
+        carrier_code=request.carrier_code,
+        location_id=request.location_id,
+        location_code=request.location_code,
+        order_item_ids=tuple(i.order_item_id for i in request.items if i.order_item_id is not None),
+        presentations=tuple(i.presentation() for i in request.items if i.order_item_id is None),
+        charge_codes=tuple(c.code.upper() for c in request.additional_charges),
+        idempotency_key=idempotency_key,
+    )
+
+
+def _replay(record: dict[str, Any], fingerprint: str | None) -> tuple[int, dict[str, Any]]:
+    if fingerprint is not None and record.get("fingerprint") != fingerprint:
+        raise ValidationFailed(FieldError("Idempotency-Key", "this key was already used for a different request "
+                                                             "body; use a new key for a new invoice"))
+    return 201, dict(record["response"])
+
+
+def _location(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any] | None:
+    if request.location_id is None and request.location_code is None:
+        return None
+    found = snapshot.location
+    if found is None:
+        field_name, value = ("locationId", request.location_id) if request.location_id else (
+            "locationCode", request.location_code)
+        raise ValidationFailed(FieldError(field_name, f"location {value} does not exist"))
+    if request.location_code and str(found["code"]).upper() != request.location_code.upper():
+        raise ValidationFailed(FieldError("locationCode", f"location {request.location_id} has code "
+                                                          f"'{found['code']}', not '{request.location_code}'"))
+    return found
+
+
+def _wanted_inventory(snapshot: Snapshot) -> list[int]:
+    return [i for ids in snapshot.presentations.values() for i in ids]
+
+
+def _fill(request: InvoiceCreateRequest, snapshot: Snapshot, location: dict[str, Any] | None) -> _Fill:
+    """Plan which inventory lines give each item its boxes; an item takes what is available (seed 002 sample 2)."""
+    fill = _Fill()
+    left = {oid: int(rec["availableBoxes"]) for oid, rec in snapshot.inventory.items()}
+    location_code = str(location["code"]).upper() if location else None
+    for index, item in enumerate(request.items):
+        if item.order_item_id is not None:
+            candidates = [item.order_item_id] if item.order_item_id in snapshot.inventory else []
+        else:
+            candidates = sorted(snapshot.presentations.get(item.presentation(), []))
+        candidates = [c for c in candidates if c in snapshot.inventory and _at(snapshot.inventory[c], location_code)]
+        available = sum(left[c] for c in candidates)
+        wanted = item.boxes
+        taken_ids: list[_Line] = []
+        for oid in candidates:
+            if wanted == 0:
+                break
+            boxes = min(wanted, left[oid])
+            if boxes:
+                left[oid] -= boxes
+                wanted -= boxes
+                taken_ids.append(_Line(index, Take(oid, boxes), snapshot.inventory[oid]))
+        fill.lines.extend(taken_ids)
+        fill.complete &= wanted == 0
+        fill.results.append(InvoiceItemResult(
+            status=1 if taken_ids else 0,
+            order_item_id=item.order_item_id,
+            product_code=item.product_code,
+            available_boxes=available if (request.return_available_boxes or wanted) else None,
+        ))
+    return fill
+
+
+def _at(inventory: dict[str, Any], location_code: str | None) -> bool:
+    own = inventory.get("locationCode")
+    return location_code is None or not own or str(own).upper() == location_code
+
+
+def _rate(snapshot: Snapshot, currency: str, company_currency: str, on: date) -> Decimal:
+    if currency == company_currency:
+        return Decimal(1)
+    rates = [r for r in snapshot.rates if r["currency"] == currency and r["effectiveFrom"] <= on.isoformat()]
+    if not rates:
+        raise ValidationFailed(FieldError("customerId", f"the customer's currency is {currency} and there is no "
+                                                        f"exchange rate for it in force on {on.isoformat()}; add one "
+                                                        "with PUT /v1/directory/exchange-rates"))
+    return Decimal(str(max(rates, key=lambda r: str(r["effectiveFrom"]))["rate"]))
+
+
+def _plan(company_id: str, user_id: str, request: InvoiceCreateRequest, snapshot: Snapshot,
+          customer: dict[str, Any], carrier: dict[str, Any], location: dict[str, Any] | None, fill: _Fill,
+          idempotency_key: str | None, fingerprint: str | None) -> CommitPlan:
+    now = datetime.now(UTC)
+    company_currency = str(snapshot.company.get("currency", "USD"))
+    currency = str(customer.get("currency") or company_currency)
+    rate = _rate(snapshot, currency, company_currency, now.date())
+    counter = {k: int(snapshot.counter.get(k, 0)) for k in ("invoiceNumber", "invoiceId", "invoiceItemId")}
+    number, invoice_id = counter["invoiceNumber"] + 1, counter["invoiceId"] + 1
+    item_id = counter["invoiceItemId"]
+    lines = []
+    for line in fill.lines:
+        item_id += 1
+        line.invoice_item_id = item_id
+        fill.results[line.item_index].invoice_item_id.append(item_id)
+        requested = request.items[line.item_index]
+        amount = to_cents(requested.price * line.take.boxes * int(line.record.get("unitsPerBox", 1)))
+        lines.append({
+            "invoiceItemId": item_id, "orderItemId": line.take.order_item_id,
+            "productCode": line.record["productCode"], "boxTypeCode": line.record["boxTypeCode"],
+            "unitsPerBox": int(line.record["unitsPerBox"]), "unitType": line.record["unitType"],
+            "boxes": line.take.boxes, "price": requested.price, "priceCompanyCurrency": to_cents(requested.price * rate),
+            "amount": amount, "amountCompanyCurrency": to_cents(amount * rate),
+            "markCode": requested.mark_code, "productAlias": requested.product_alias, "notes": requested.notes,
+        })
+    charges = [{"code": c.code.upper(), "name": c.name or snapshot.charges.get(c.code.upper(), {}).get("name"),
+                "value": c.value, "valueCompanyCurrency": to_cents(c.value * rate)} for c in request.additional_charges]
+    new_charges = [{"code": c.code.upper(), "name": c.name or c.code.upper()} for c in request.additional_charges
+                   if c.code.upper() not in snapshot.charges]
+    subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
+    charges_total = sum((c["value"] for c in charges), Decimal(0))
+    status = (InvoiceStatus.DRAFT if request.status_draft else
+              InvoiceStatus.CONFIRMED if request.auto_confirm else InvoiceStatus.PENDING_APPROVAL)
+    response = InvoiceCreateResponse(
+        status="1" if fill.complete else "0",
+        message="success" if fill.complete else "Item is not available",
+        invoice_id=invoice_id, invoice_number=number, items=fill.results,
+    ).body()
+    invoice = {
+        "invoiceId": invoice_id, "invoiceNumber": number, "status": status.value,
+        "customer": {k: customer.get(k) for k in ("id", "code", "name")},
+        "carrier": {k: carrier.get(k) for k in ("id", "code", "name")},
+        "location": {k: location.get(k) for k in ("id", "code", "name")} if location else None,
+        "shipDate": request.ship_date.isoformat(), "poNumber": request.po_number, "reference": request.reference,
+        "warehouseInstructions": request.warehouse_instructions, "invoiceNotes": request.invoice_notes,
+        "currency": currency, "companyCurrency": company_currency, "exchangeRate": rate,
+        "items": lines, "additionalCharges": charges,
+        "subTotal": to_cents(subtotal), "total": to_cents(subtotal + charges_total),
+        "totalCompanyCurrency": to_cents((subtotal + charges_total) * rate),
+        "createdAt": now.isoformat(), "createdBy": user_id, "response": response,
+    }
+    return CommitPlan(
+        company_id=company_id, invoice=invoice, takes=[ln.take for ln in fill.lines],
+        expected_counter=counter,
+        next_counter={"invoiceNumber": number, "invoiceId": invoice_id, "invoiceItemId": item_id},
+        new_charges=new_charges, idempotency_key=idempotency_key,
+        idempotency_record={"fingerprint": fingerprint, "response": response} if idempotency_key else None,
+    )

@@ -1,0 +1,48 @@
+"""A company's accounting settings: the external system, bill mappings, classes, notification addresses."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import EmailStr, Field, field_validator
+
+from ledgersync.domain.purchase_orders import BillMapping, CamelModel, ExternalSystem
+
+MAX_NOTIFICATION_ADDRESSES = 5
+
+
+class ConnectionStatus(StrEnum):
+    NOT_CONNECTED = "not_connected"
+    CONNECTED = "connected"
+    REAUTHORIZATION_REQUIRED = "reauthorization_required"
+
+
+class AccountingSettings(BillMapping):
+    """``PUT /v1/accounting/settings``: every field optional; what is not given keeps its default."""
+
+    external_system: ExternalSystem | None = None
+    notification_emails: list[EmailStr] = Field(default_factory=list, max_length=MAX_NOTIFICATION_ADDRESSES)
+    require_additional_charges: bool = True
+    company_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.lower() for v in value))
+
+
+class Connection(CamelModel):
+    """``GET /v1/accounting/connection``."""
+
+    external_system: ExternalSystem | None = None
+    status: ConnectionStatus = ConnectionStatus.NOT_CONNECTED
+    realm_id: str | None = None
+    reason: str | None = None
+
+
+class SettingsStore(Protocol):
+    def get_settings(self, company_id: str) -> AccountingSettings: ...
+    def put_settings(self, company_id: str, settings: AccountingSettings) -> None: ...
+    def get_connection(self, company_id: str) -> Connection: ...
+    def put_connection(self, company_id: str, connection: Connection) -> None: ...

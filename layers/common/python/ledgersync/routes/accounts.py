@@ -1,0 +1,43 @@
+"""Routes: companies (operator, by admin key), users and tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+
+from ledgersync import bootstrap
+from ledgersync.api import caller, json_response
+from ledgersync.domain.accounts import CompanyCreate, TokenCreate, UserCreate, admin_key_matches
+from ledgersync.errors import Unauthorized
+
+router = Router()
+
+
+@router.post("/v1/companies", summary="Create a company and its first Admin user (operator only)")
+def create_company(request: CompanyCreate,
+                   admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None) -> Response[Any]:
+    if not admin_key_matches(admin_key, bootstrap.admin_api_key()):
+        raise Unauthorized("X-Admin-Key is missing or wrong")
+    created = bootstrap.accounts().create_company(request)
+    return json_response(201, created.model_dump(by_alias=True))
+
+
+@router.post("/v1/users", summary="Add a user with roles; answers the user's token (shown once)")
+def create_user(request: UserCreate) -> Response[Any]:
+    created = bootstrap.accounts().create_user(caller(router, "user.create"), request)
+    return json_response(201, created.model_dump(by_alias=True))
+
+
+@router.post("/v1/tokens", summary="Issue a token limited to API methods; none = Web Connector password only")
+def create_token(request: TokenCreate) -> Response[Any]:
+    created = bootstrap.accounts().create_token(caller(router, "token.create"), request)
+    return json_response(201, created.model_dump(by_alias=True))
+
+
+@router.delete("/v1/tokens/<token_id>", summary="Revoke a token")
+def revoke_token(token_id: Annotated[str, Path(min_length=1, max_length=40)]) -> Response[Any]:
+    bootstrap.accounts().revoke_token(caller(router, "token.revoke"), token_id)
+    return Response(status_code=204)

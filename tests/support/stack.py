@@ -1,0 +1,47 @@
+"""Create the AWS resources tests need, from template.yaml's own declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+
+def table_definition() -> dict[str, Any]:
+    """The LedgersyncTable's key schema, indexes and TTL as template.yaml declares them."""
+    try:
+        from devstack.template import load_template
+    except ImportError:
+        return _EARLY_TABLE
+    template = load_template()
+    props = template["Resources"]["LedgersyncTable"]["Properties"]
+    return props  # type: ignore[no-any-return]
+
+
+_EARLY_TABLE: dict[str, Any] = {
+    "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "GlobalSecondaryIndexes": [{"IndexName": "gsi1", "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                                                                  {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "ALL"}}],
+    "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
+}
+
+
+def create_resources(admin_key: str) -> None:
+    import os
+
+    props = table_definition()
+    dynamodb = boto3.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": os.environ["TABLE_NAME"], "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"], "BillingMode": "PAY_PER_REQUEST",
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    dynamodb.create_table(**kwargs)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=os.environ["TABLE_NAME"], TimeToLiveSpecification=ttl)
+    boto3.client("secretsmanager").create_secret(Name=os.environ["ADMIN_API_KEY_SECRET"], SecretString=admin_key)
+    boto3.client("s3").create_bucket(Bucket=os.environ["DOCUMENTS_BUCKET"])

@@ -1,0 +1,100 @@
+"""Companies, users, roles and tokens through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import ADMIN_KEY
+from tests.support.events import Api
+
+
+def test_company_is_created_with_an_admin_token_when_the_admin_key_is_right(api: Api) -> None:
+    # When
+    answer = api.post("/v1/companies", {"name": "Rosa Farms", "currency": "COP"}, headers={"X-Admin-Key": ADMIN_KEY})
+    # Then
+    assert answer.status == 201
+    body = answer.json()
+    assert body["companyId"].startswith("co_")
+    assert api.get("/v1/directory/customers", token=body["adminToken"]).status == 200
+
+
+def test_company_creation_is_refused_when_the_admin_key_is_wrong_or_missing(api: Api) -> None:
+    assert api.post("/v1/companies", {"name": "X"}, headers={"X-Admin-Key": "nope"}).status == 401
+    assert api.post("/v1/companies", {"name": "X"}).status == 401
+
+
+def test_company_creation_names_the_field_when_the_currency_is_not_an_iso_code(api: Api) -> None:
+    answer = api.post("/v1/companies", {"name": "X", "currency": "dollars"}, headers={"X-Admin-Key": ADMIN_KEY})
+    assert answer.status == 400
+    assert answer.json()["errors"][0]["field"] == "currency"
+
+
+def test_admin_creates_users_with_roles_and_their_tokens_work(api: Api, company: dict[str, Any]) -> None:
+    answer = api.post("/v1/users", {"name": "Ana", "email": "ana@example.com", "roles": ["Accounting"]})
+    assert answer.status == 201
+    user_token = answer.json()["token"]
+    assert api.get("/v1/invoices", token=user_token).status == 200
+
+
+def test_user_creation_is_refused_when_a_role_is_unknown(api: Api, company: dict[str, Any]) -> None:
+    answer = api.post("/v1/users", {"name": "Ana", "email": "ana@example.com", "roles": ["Janitor"]})
+    assert answer.status == 400
+    assert answer.json()["errors"][0]["field"] == "roles[0]"
+
+
+def test_non_admin_cannot_create_users(api: Api, company: dict[str, Any]) -> None:
+    sales = api.post("/v1/users", {"name": "S", "email": "s@example.com", "roles": ["Sales"]}).json()["token"]
+    answer = api.post("/v1/users", {"name": "T", "email": "t@example.com", "roles": ["Admin"]}, token=sales)
+    assert answer.status == 403
+
+
+def test_token_limited_to_methods_is_refused_for_other_methods(api: Api, company: dict[str, Any]) -> None:
+    limited = api.post("/v1/tokens", {"userId": company["userId"], "apiMethods": ["customer.list"]}).json()["token"]
+    assert api.komet("customer.list", {}, token=limited).status == 200
+    refused = api.komet("invoice.create", {"customerId": 1, "carrierId": 1, "shipDate": "2026-01-01",
+                                           "items": [{"orderItemId": 1, "boxes": 1, "price": 1}]}, token=limited)
+    assert refused.status == 403
+    assert refused.json()["status"] == "0"
+
+
+def test_token_with_no_method_is_only_a_web_connector_password(api: Api, company: dict[str, Any]) -> None:
+    created = api.post("/v1/tokens", {"userId": company["userId"], "apiMethods": []})
+    assert created.status == 201
+    answer = api.get("/v1/invoices", token=created.json()["token"])
+    assert answer.status == 403
+    assert "Web Connector" in answer.json()["message"]
+
+
+def test_revoked_token_is_refused(api: Api, company: dict[str, Any]) -> None:
+    created = api.post("/v1/tokens", {"userId": company["userId"], "apiMethods": ["*"]}).json()
+    assert api.delete(f"/v1/tokens/{created['tokenId']}").status == 204
+    assert api.get("/v1/invoices", token=created["token"]).status == 401
+    assert api.delete(f"/v1/tokens/{created['tokenId']}").status == 404
+
+
+def test_tokens_are_stored_only_as_hashes(api: Api, company: dict[str, Any]) -> None:
+    import boto3
+
+    items = boto3.resource("dynamodb").Table("ledgersync-test").scan()["Items"]
+    assert company["adminToken"] not in repr(items)
+
+
+def test_komet_methods_take_the_token_from_the_query_string(api: Api, company: dict[str, Any]) -> None:
+    answer = api.call("POST", f"/api/customer.list?authenticationToken={company['adminToken']}", {}, token="")
+    assert answer.status == 200
+
+
+def test_no_token_of_one_company_reads_or_changes_another(api: Api, company: dict[str, Any]) -> None:
+    # Given two companies, the first with a customer
+    first = company["adminToken"]
+    api.put("/v1/directory/customers", {"records": [{"id": 7, "code": "ANG", "name": "Ang Flowers"}]}, token=first)
+    other = api.post("/v1/companies", {"name": "Other", "currency": "USD"}, headers={"X-Admin-Key": ADMIN_KEY})
+    second = other.json()["adminToken"]
+    # When the second company reads and writes
+    listed = api.get("/v1/directory/customers", token=second).json()["records"]
+    api.put("/v1/directory/customers", {"records": [{"id": 7, "code": "ANG", "name": "Hijacked"}]}, token=second)
+    # Then nothing of the first is seen or changed
+    assert listed == []
+    mine = api.get("/v1/directory/customers", token=first).json()["records"]
+    assert [c["name"] for c in mine] == ["Ang Flowers"]
+    assert api.delete(f"/v1/tokens/{company['userId']}", token=second).status == 404
