@@ -31,26 +31,26 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
 
 
 @app.post("/api/invoice.checkout", summary="Move a Draft invoice to Pending Approval (Komet invoice.checkout)")
-def checkout_invoice(request: CheckoutRequest) -> dict[str, Any]:
+def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
     principal = caller(app, "invoice.checkout", komet_token(app, request.authentication_token))
-    return bootstrap.invoices().checkout(principal.company_id, request.invoice_number)
+    return json_response(200, bootstrap.invoices().checkout(principal.company_id, request.invoice_number))
 
 
 @app.get("/v1/invoices", summary="List invoices, oldest first, a page at a time")
 def list_invoices(limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                  after: Annotated[int | None, Query(ge=1, alias="cursor")] = None) -> dict[str, Any]:
+                  after: Annotated[int | None, Query(ge=1, alias="cursor")] = None) -> Response[Any]:
     principal = caller(app, "invoice.list")
-    return bootstrap.invoices().list(principal.company_id, limit, after)
+    return json_response(200, bootstrap.invoices().list(principal.company_id, limit, after))
 
 
 @app.get("/v1/invoices/<invoice_id>", summary="One invoice with its lines and both currency amounts")
-def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(app, "invoice.get")
-    return bootstrap.invoices().get(principal.company_id, invoice_id)
+    return json_response(200, bootstrap.invoices().get(principal.company_id, invoice_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Response[Any]:
     return resolve(app, event, context)

@@ -27,7 +27,7 @@ def _loads(text: str) -> Any:
 
 def build_resolver() -> APIGatewayRestResolver:
     """A REST resolver that validates with pydantic, keeps decimals exact and answers errors as JSON."""
-    app = APIGatewayRestResolver(enable_validation=True, serializer=jsonio.dumps, json_body_deserializer=_loads)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_loads)
 
     @app.exception_handler(LedgersyncError)
     def _domain_error(err: LedgersyncError) -> Response[Any]:

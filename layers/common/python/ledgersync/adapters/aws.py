@@ -5,6 +5,7 @@ boto3 honours ``AWS_ENDPOINT_URL`` itself, which is how the local stack points e
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -23,18 +24,26 @@ def client(service: str) -> Any:
     )
 
 
-@lru_cache(maxsize=1)
-def dynamodb() -> DynamoDBServiceResource:
-    """The DynamoDB resource; its ``meta.client`` accepts plain Python values in transactions and batches."""
-    import boto3
-    from botocore.config import Config
+_local = threading.local()
 
-    return boto3.session.Session().resource(
-        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
-    )
+
+def dynamodb() -> DynamoDBServiceResource:
+    """The DynamoDB resource of this thread (resources are not thread-safe); its ``meta.client`` accepts plain
+    Python values in transactions and batches."""
+    resource: DynamoDBServiceResource | None = getattr(_local, "dynamodb", None)
+    if resource is None:
+        import boto3
+        from botocore.config import Config
+
+        resource = boto3.session.Session().resource(
+            "dynamodb",
+            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10),
+        )
+        _local.dynamodb = resource
+    return resource
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests that switch endpoints or credentials)."""
     client.cache_clear()
-    dynamodb.cache_clear()
+    _local.__dict__.clear()

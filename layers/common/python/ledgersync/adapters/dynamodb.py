@@ -37,13 +37,10 @@ class SingleTable:
 
     def __init__(self, table_name: str) -> None:
         self.name = table_name
-        self._table: Any = None
 
     @property
     def table(self) -> Any:
-        if self._table is None:
-            self._table = dynamodb().Table(self.name)
-        return self._table
+        return dynamodb().Table(self.name)
 
     @property
     def client(self) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -26,7 +28,7 @@ from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
 
 MAX_ITEMS = 90
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 40
 UNKNOWN_CUSTOMER_CODE = "UNKNOWN"
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}
 FALSE_WORDS = {"0", "false", "no", "n", "off", ""}
@@ -304,16 +306,20 @@ def request_fingerprint(body: Any) -> str:
 class Invoices:
     """invoice.create and friends. Every create is one atomic write after at most two consistent reads."""
 
-    def __init__(self, store: InvoiceStore, directory: DirectoryWriter) -> None:
+    def __init__(self, store: InvoiceStore, directory: DirectoryWriter,
+                 pause: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.directory = directory
+        self.pause = pause
 
     def create(self, company_id: str, user_id: str, request: InvoiceCreateRequest,
                idempotency_key: str | None = None, fingerprint: str | None = None) -> tuple[int, dict[str, Any]]:
         """Create the invoice; returns the HTTP status and seed 002's response body."""
         request.check()
         lookup = _lookup(request, idempotency_key)
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self.pause(random.uniform(0, min(0.01 * 2 ** min(attempt, 6), 0.3)))  # noqa: S311 - jitter
             snapshot = self.store.read(company_id, lookup)
             if snapshot.replay is not None:
                 return _replay(snapshot.replay, fingerprint)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
-from ledgersync.api import caller, komet_token
+from ledgersync.api import caller, json_response, komet_token
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.directory import Kind, KindLiteral
 
@@ -40,27 +41,27 @@ class KometListRequest(BaseModel):
 
 
 @router.put("/v1/directory/<kind>", summary="Upsert up to 1,000 records of one kind, all or nothing")
-def upsert_records(kind: Annotated[KindLiteral, Path()], request: DirectoryUpsert) -> dict[str, Any]:
+def upsert_records(kind: Annotated[KindLiteral, Path()], request: DirectoryUpsert) -> Response[Any]:
     principal = caller(router, "directory.write")
     principal.require_role(WRITERS, "change the directory")
     result = bootstrap.directory().upsert(principal.company_id, Kind(kind), request.records)
-    return result.model_dump(by_alias=True)
+    return json_response(200, result.model_dump(by_alias=True))
 
 
 @router.get("/v1/directory/<kind>", summary="List the records of one kind, a page at a time")
 def list_records(kind: Annotated[KindLiteral, Path()], limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-                 cursor: Annotated[str | None, Query(max_length=60)] = None) -> dict[str, Any]:
+                 cursor: Annotated[str | None, Query(max_length=60)] = None) -> Response[Any]:
     principal = caller(router, "directory.read")
     records, next_cursor = bootstrap.directory().list(principal.company_id, Kind(kind), limit, cursor)
-    return {"kind": kind, "records": records, "nextCursor": next_cursor}
+    return json_response(200, {"kind": kind, "records": records, "nextCursor": next_cursor})
 
 
-def _komet_list(method: str, request: KometListRequest) -> dict[str, Any]:
+def _komet_list(method: str, request: KometListRequest) -> Response[Any]:
     kind = KOMET_LISTS[method]
     principal = caller(router, f"{method}.list", komet_token(router, request.authentication_token))
     records, _ = bootstrap.directory().list(principal.company_id, kind, 100_000, None)
     matches = [r for r in records if _matches(r, request)]
-    return {"status": "1", "message": "success", _plural(kind): matches}
+    return json_response(200, {"status": "1", "message": "success", _plural(kind): matches})
 
 
 def _matches(record: dict[str, Any], request: KometListRequest) -> bool:
@@ -79,14 +80,14 @@ def _plural(kind: Kind) -> str:
 
 
 def _register(method: str) -> None:
-    def post_list(request: KometListRequest) -> dict[str, Any]:
+    def post_list(request: KometListRequest) -> Response[Any]:
         return _komet_list(method, request)
 
     def get_list(authentication_token: Annotated[str | None, Query(alias="authenticationToken")] = None,
                  id: Annotated[int | None, Query(ge=1)] = None,  # noqa: A002 - Komet's parameter name
                  code: Annotated[str | None, Query(max_length=20)] = None,
                  name: Annotated[str | None, Query(max_length=200)] = None,
-                 include_inactive: Annotated[bool, Query(alias="includeInactive")] = False) -> dict[str, Any]:
+                 include_inactive: Annotated[bool, Query(alias="includeInactive")] = False) -> Response[Any]:
         return _komet_list(method, KometListRequest(authenticationToken=authentication_token, id=id, code=code,
                                                     name=name, includeInactive=include_inactive))
 
