@@ -110,11 +110,11 @@ class RefreshSummary(BaseModel):
 # ---------------------------------------------------------------------------------------------- errors
 
 
-class AccessTokenRejected(RetryableError):
+class AccessTokenRejected(RetryableError):  # noqa: N818 - the domain's word
     """QuickBooks answered 401 (fault 3200): the access token expired or was revoked; refresh once and retry."""
 
 
-class DuplicateDocumentNumber(PermanentError):
+class DuplicateDocumentNumber(PermanentError):  # noqa: N818 - the domain's word
     """QuickBooks refused a bill because its DocNumber is already used for that vendor (fault 6140)."""
 
     def __init__(self, message: str, doc_number: str) -> None:
@@ -155,8 +155,8 @@ class Lock(Protocol):
     def release(self, company_id: str, name: str, owner: str) -> None: ...
 
 
-class ConnectionStatus(Protocol):
-    """The lead's side: hold the company's QuickBooks work and tell its people to reconnect."""
+class ReauthorizationNotifier(Protocol):
+    """Holds the company's QuickBooks work and tells its people to reconnect (implemented outside this module)."""
 
     def mark_reauthorization_required(self, company_id: str, reason: str) -> None: ...
 
@@ -199,7 +199,7 @@ class QuickBooksTokens:
 
     LOCK_NAME = "qbo-token-refresh"
 
-    def __init__(self, store: TokenStore, oauth: OAuthTokens, lock: Lock, connection: ConnectionStatus,
+    def __init__(self, store: TokenStore, oauth: OAuthTokens, lock: Lock, connection: ReauthorizationNotifier, *,
                  metrics: TokenMetrics, clock: Clock, lock_ttl_seconds: int = 60,
                  wait_seconds: float = 10.0, poll_seconds: float = 0.5) -> None:
         self.store = store

@@ -1,0 +1,274 @@
+"""One emulated QuickBooks Online company file: its entities and the rules QuickBooks applies when writing them."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from devstack.qbo_emulator.faults import Fault
+from devstack.qbo_emulator.query import Query, QueryError, matches, parse
+from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
+
+ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer")
+NAME_LISTS = {"Vendor": "DisplayName", "Customer": "DisplayName", "Item": "Name", "Account": "Name", "Class": "Name"}
+# Vendors, customers (and employees) share one name space in QuickBooks.
+NAME_SPACE = {"Vendor": ("Vendor", "Customer"), "Customer": ("Vendor", "Customer"), "Item": ("Item",),
+              "Account": ("Account",), "Class": ("Class",)}
+DOC_NUMBER_MAX = 21
+HOME_CURRENCY = "USD"
+
+
+def entity_name(raw: str) -> str:
+    """``bill`` or ``Bill`` -> ``Bill``; a Fault for entities the emulator does not hold."""
+    for name in ENTITIES:
+        if name.lower() == raw.lower():
+            return name
+    raise Fault("2010", element=raw, detail=f"Unsupported entity: {raw}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _json_number(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+@dataclass
+class Books:
+    """The entities of one realm. Callers hold the emulator's lock."""
+
+    realm_id: str
+    validator: EntityValidator | None = None
+    home_currency: str = HOME_CURRENCY
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
+    next_id: int = 1
+
+    # ------------------------------------------------------------------ reads
+
+    def all(self, entity: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(r) for r in self.records[entity].values()]
+
+    def read(self, entity: str, entity_id: str) -> dict[str, Any]:
+        record = self.records[entity].get(entity_id)
+        if record is None:
+            raise Fault("610", element=f"{entity} {entity_id}",
+                        detail=f"Object Not Found : Something you're trying to use has been made inactive. "
+                               f"Check the fields with accounts, customers, items, vendors or employees. "
+                               f"({entity} Id={entity_id})")
+        return copy.deepcopy(record)
+
+    def query(self, text: str) -> dict[str, Any]:
+        """The ``QueryResponse`` for one query."""
+        try:
+            query = parse(text)
+        except QueryError as error:
+            raise Fault("4000", element=str(error)) from error
+        entity = entity_name(query.entity)
+        rows = self._select(entity, query)
+        if query.count:
+            return {"totalCount": len(rows)}
+        page = rows[query.start_position - 1: query.start_position - 1 + query.max_results]
+        if not page:
+            return {}
+        return {entity: page, "startPosition": query.start_position, "maxResults": len(page)}
+
+    def _select(self, entity: str, query: Query) -> list[dict[str, Any]]:
+        rows = list(self.records[entity].values())
+        if entity in NAME_LISTS and not query.mentions("Active"):
+            rows = [r for r in rows if r.get("Active", True)]  # name lists answer active records unless asked
+        rows = [r for r in rows if all(matches(r, c) for c in query.conditions)]
+        if query.order_by:
+            order = query.order_by
+            rows.sort(key=lambda r: str(r.get(order, "")), reverse=query.descending)
+        else:
+            rows.sort(key=lambda r: int(r["Id"]))
+        return [copy.deepcopy(r) for r in rows]
+
+    # ------------------------------------------------------------------ writes
+
+    def add(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Set-up: store a record as given (Id, SyncToken and defaults filled in), skipping business rules."""
+        record = copy.deepcopy(body)
+        record.setdefault("Id", self._new_id())
+        record.setdefault("SyncToken", "0")
+        if entity in NAME_LISTS:
+            record.setdefault("Active", True)
+            record.setdefault(NAME_LISTS[entity], record.get("Name") or record.get("DisplayName") or record["Id"])
+            record.setdefault("FullyQualifiedName", record[NAME_LISTS[entity]])
+        record.setdefault("domain", "QBO")
+        record.setdefault("sparse", False)
+        record.setdefault("MetaData", {"CreateTime": _now(), "LastUpdatedTime": _now()})
+        self.records[entity][str(record["Id"])] = record
+        self.next_id = max(self.next_id, int(record["Id"]) + 1) if str(record["Id"]).isdigit() else self.next_id
+        return copy.deepcopy(record)
+
+    def write(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create, or update when ``Id`` is present (full or ``sparse``), with QuickBooks' checks."""
+        if not isinstance(body, dict):
+            raise Fault("2010", element=entity, detail=f"Request body for {entity} must be an object")
+        if self.validator is not None:
+            try:
+                self.validator.check(entity, body)
+            except SchemaViolation as violation:
+                raise Fault("2010" if violation.unsupported else "6000", element=entity,
+                            detail=violation.message) from violation
+        if body.get("Id") is not None:
+            return self._update(entity, body)
+        record = copy.deepcopy(body)
+        self._apply_rules(entity, record, None)
+        record.update({"Id": self._new_id(), "SyncToken": "0", "domain": "QBO", "sparse": False,
+                       "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()}})
+        self.records[entity][record["Id"]] = record
+        return copy.deepcopy(record)
+
+    def _update(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        entity_id = str(body["Id"])
+        current = self.records[entity].get(entity_id)
+        if current is None:
+            raise Fault("610", element=f"{entity} {entity_id}")
+        if body.get("SyncToken") is None:
+            raise Fault("2020", element="SyncToken")
+        if str(body["SyncToken"]) != current["SyncToken"]:
+            raise Fault("5010", element="SyncToken")
+        if body.get("sparse"):
+            record = copy.deepcopy(current)
+            record.update(copy.deepcopy(body))
+        else:
+            record = copy.deepcopy(body)
+            record["MetaData"] = current["MetaData"]
+        self._apply_rules(entity, record, entity_id)
+        record.update({"Id": entity_id, "SyncToken": str(int(current["SyncToken"]) + 1), "domain": "QBO",
+                       "sparse": False})
+        record["MetaData"] = {**current["MetaData"], "LastUpdatedTime": _now()}
+        self.records[entity][entity_id] = record
+        return copy.deepcopy(record)
+
+    def _new_id(self) -> str:
+        entity_id = str(self.next_id)
+        self.next_id += 1
+        return entity_id
+
+    # ------------------------------------------------------------------ rules
+
+    def _apply_rules(self, entity: str, record: dict[str, Any], own_id: str | None) -> None:
+        if entity in NAME_LISTS:
+            self._name_rules(entity, record, own_id)
+        elif entity == "Bill":
+            self._bill_rules(record, own_id)
+        elif entity == "Invoice":
+            self._invoice_rules(record, own_id)
+
+    def _name_rules(self, entity: str, record: dict[str, Any], own_id: str | None) -> None:
+        name_field = NAME_LISTS[entity]
+        if entity in {"Vendor", "Customer"} and not record.get("DisplayName"):
+            given = " ".join(str(record[k]) for k in ("GivenName", "FamilyName") if record.get(k))
+            record["DisplayName"] = record.get("CompanyName") or given
+        name = record.get(name_field)
+        if not name:
+            raise Fault("2020", element=name_field)
+        if ":" in str(name) and entity != "Account":
+            raise Fault("2010", element=name_field, detail=f"{name_field} cannot contain a colon (:)")
+        for other in NAME_SPACE[entity]:
+            other_field = NAME_LISTS[other]
+            for existing in self.records[other].values():
+                if existing["Id"] == own_id and other == entity:
+                    continue
+                if str(existing.get(other_field, "")).lower() == str(name).lower():
+                    raise Fault("6240", element=name_field,
+                                detail=f"The name supplied already exists. : Another customer, vendor or employee "
+                                       f"is already using this name. Please use a different name. Id={existing['Id']}")
+        record.setdefault("Active", True)
+        record["FullyQualifiedName"] = name
+        if entity == "Item":
+            record.setdefault("Type", "NonInventory")
+        if entity == "Account":
+            record.setdefault("AccountType", "Expense")
+        if entity == "Vendor":
+            record.setdefault("PrintOnCheckName", name)
+            record.setdefault("Balance", 0)
+
+    def _active_ref(self, entity: str, ref: Any, element: str) -> dict[str, Any]:
+        ref_id = ref.get("value") if isinstance(ref, dict) else None
+        if not ref_id:
+            raise Fault("2020", element=element)
+        found = self.records[entity].get(str(ref_id))
+        if found is None or not found.get("Active", True):
+            raise Fault("610", element=element)
+        return found
+
+    def _lines(self, record: dict[str, Any], details: dict[str, tuple[str, str]]) -> Decimal:
+        lines = record.get("Line")
+        if not isinstance(lines, list) or not lines:
+            raise Fault("2020", element="Line")
+        total = Decimal(0)
+        for number, line in enumerate(lines, start=1):
+            if line.get("Amount") is None:
+                raise Fault("2020", element="Line.Amount")
+            detail_type = line.get("DetailType")
+            if detail_type not in details:
+                raise Fault("2010", element="Line.DetailType",
+                            detail=f"Property Name:DetailType {detail_type} is unsupported or invalid for this entity")
+            detail = line.get(detail_type) or {}
+            ref_field, ref_entity = details[detail_type]
+            self._active_ref(ref_entity, detail.get(ref_field), f"Line.{detail_type}.{ref_field}")
+            if detail.get("ClassRef") is not None:
+                self._active_ref("Class", detail["ClassRef"], f"Line.{detail_type}.ClassRef")
+            line["Id"] = str(number)
+            line["LineNum"] = number
+            total += _decimal(line["Amount"])
+        return total
+
+    def _doc_number(self, entity: str, record: dict[str, Any], own_id: str | None, party: str) -> None:
+        number = record.get("DocNumber")
+        if number is None:
+            return
+        if len(str(number)) > DOC_NUMBER_MAX:
+            raise Fault("2050", element="DocNumber",
+                        detail=f"String length is either shorter or longer than supported by specification. "
+                               f"Min:0 Max:{DOC_NUMBER_MAX} supported. DocNumber={number}")
+        party_id = (record.get(party) or {}).get("value")
+        for existing in self.records[entity].values():
+            same_party = entity != "Bill" or (existing.get(party) or {}).get("value") == party_id
+            if existing["Id"] != own_id and same_party and existing.get("DocNumber") == number:
+                raise Fault("6140", element="DocNumber",
+                            detail=f"Duplicate Document Number Error : You must specify a different number. This "
+                                   f"number has already been used. DocNumber={number} is assigned to "
+                                   f"TxnType={entity} with TxnId={existing['Id']}")
+
+    def _currency(self, record: dict[str, Any], party: dict[str, Any]) -> None:
+        currency = (record.get("CurrencyRef") or {}).get("value") or self.home_currency
+        party_currency = (party.get("CurrencyRef") or {}).get("value") or self.home_currency
+        if currency != party_currency:
+            raise Fault("6000", element="CurrencyRef",
+                        detail=f"Business Validation Error: The transaction currency ({currency}) must be the "
+                               f"currency of the vendor or customer ({party_currency}).")
+        record["CurrencyRef"] = {"value": currency}
+
+    def _bill_rules(self, record: dict[str, Any], own_id: str | None) -> None:
+        vendor = self._active_ref("Vendor", record.get("VendorRef"), "VendorRef")
+        total = self._lines(record, {"ItemBasedExpenseLineDetail": ("ItemRef", "Item"),
+                                     "AccountBasedExpenseLineDetail": ("AccountRef", "Account")})
+        self._doc_number("Bill", record, own_id, "VendorRef")
+        self._currency(record, vendor)
+        record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}
+        record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
+        record["TotalAmt"] = _json_number(total)
+        record["Balance"] = _json_number(total)
+
+    def _invoice_rules(self, record: dict[str, Any], own_id: str | None) -> None:
+        customer = self._active_ref("Customer", record.get("CustomerRef"), "CustomerRef")
+        total = self._lines(record, {"SalesItemLineDetail": ("ItemRef", "Item")})
+        self._doc_number("Invoice", record, own_id, "CustomerRef")
+        self._currency(record, customer)
+        record["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
+        record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
+        record["TotalAmt"] = _json_number(total)
+        record["Balance"] = _json_number(total)
