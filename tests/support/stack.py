@@ -45,3 +45,8 @@ def create_resources(admin_key: str) -> None:
         dynamodb.update_time_to_live(TableName=os.environ["TABLE_NAME"], TimeToLiveSpecification=ttl)
     boto3.client("secretsmanager").create_secret(Name=os.environ["ADMIN_API_KEY_SECRET"], SecretString=admin_key)
     boto3.client("s3").create_bucket(Bucket=os.environ["DOCUMENTS_BUCKET"])
+    sqs = boto3.client("sqs")
+    for variable, name in (("SYNC_QUEUE_URL", "ledgersync-sync"), ("AUTO_SYNC_QUEUE_URL", "ledgersync-auto-sync"),
+                           ("WEBHOOK_QUEUE_URL", "ledgersync-webhook")):
+        os.environ[variable] = sqs.create_queue(QueueName=name)["QueueUrl"]
+    boto3.client("ses").verify_email_identity(EmailAddress="no-reply@ledgersync.local")

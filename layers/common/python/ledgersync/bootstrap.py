@@ -12,7 +12,11 @@ from ledgersync.domain.directory import Directory
 from ledgersync.domain.invoices import Invoices
 
 if TYPE_CHECKING:
+    from ledgersync.adapters.messaging import SesNotifier
+    from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
     from ledgersync.adapters.settings_store import DynamoSettingsStore
+    from ledgersync.domain.purchase_order_service import PurchaseOrders
+    from ledgersync.domain.sync_outcomes import SyncOutcomes
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +60,35 @@ def settings_store() -> DynamoSettingsStore:
     return DynamoSettingsStore(table())
 
 
+@lru_cache(maxsize=1)
+def purchase_orders() -> PurchaseOrders:
+    from ledgersync.adapters.directory_store import DynamoDirectoryStore
+    from ledgersync.adapters.documents import S3Documents
+    from ledgersync.adapters.messaging import QueueDispatcher
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences
+    from ledgersync.domain.purchase_order_service import PurchaseOrders
+    from ledgersync.domain.sync_outcomes import SyncOutcomes
+
+    settings = get_settings()
+    return PurchaseOrders(store=purchase_order_store(), references=DirectoryReferences(DynamoDirectoryStore(table())),
+                          documents=S3Documents(settings.documents_bucket), dispatcher=QueueDispatcher(settings),
+                          accounting=settings_store(), webhooks=settings_store())
+
+
+@lru_cache(maxsize=1)
+def purchase_order_store() -> DynamoPurchaseOrderStore:
+    from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
+
+    return DynamoPurchaseOrderStore(table())
+
+
+@lru_cache(maxsize=1)
+def notifier() -> SesNotifier:
+    from ledgersync.adapters.messaging import SesNotifier
+
+    return SesNotifier(get_settings().notification_sender)
+
+
 def reset() -> None:
     """Forget every built object (tests that switch settings)."""
     from ledgersync.adapters.aws import reset_clients
@@ -63,5 +96,20 @@ def reset() -> None:
 
     settings.cache_clear()
     reset_clients()
-    for built in (table, accounts, directory, invoices, settings_store):
+    for built in _BUILT:
         built.cache_clear()
+
+
+_BUILT = [table, accounts, directory, invoices, settings_store, purchase_orders, purchase_order_store, notifier]
+
+
+@lru_cache(maxsize=1)
+def sync_outcomes() -> SyncOutcomes:
+    from ledgersync.adapters.messaging import QueueDispatcher
+    from ledgersync.domain.sync_outcomes import SyncOutcomes
+
+    return SyncOutcomes(store=purchase_order_store(), accounting=settings_store(), notifier=notifier(),
+                        dispatcher=QueueDispatcher(get_settings()))
+
+
+_BUILT.append(sync_outcomes)

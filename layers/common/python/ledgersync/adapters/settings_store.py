@@ -35,3 +35,12 @@ class DynamoSettingsStore:
         self.table.update(company_pk(company_id), "PROFILE", "SET #c = :c", names={"#c": "connection"},
                           values={":c": connection.model_dump(mode="json", by_alias=True)},
                           condition="attribute_exists(pk)")
+
+    def is_configured(self, company_id: str) -> bool:
+        """Whether the company has set up its PO Reconciliation webhook."""
+        item = self.table.get(company_pk(company_id), "PROFILE") or {}
+        return bool(item.get("webhookConfigured"))
+
+    def mark_webhook_configured(self, company_id: str) -> None:
+        self.table.update(company_pk(company_id), "PROFILE", "SET webhookConfigured = :t", values={":t": True},
+                          condition="attribute_exists(pk)")

@@ -106,6 +106,9 @@ class PurchaseOrder(CamelModel):
     vendor_invoice_status: VendorInvoiceStatus = VendorInvoiceStatus.PENDING_APPROVAL
     external_ids: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
+    held_reason: str | None = None
+    sent_at: datetime | None = None
+    synchronized_at: datetime | None = None
     version: int = 0
 
     @computed_field  # type: ignore[prop-decorator]

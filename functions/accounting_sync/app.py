@@ -1,0 +1,44 @@
+"""The sync queue's consumer: a sent PO's vendor invoices become bills in QuickBooks Online."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledgersync import bootstrap
+from ledgersync.domain.accounting_sync import SyncResult
+from ledgersync.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class SyncMessage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    company_id: str = Field(alias="companyId")
+    purchase_order_id: int = Field(alias="purchaseOrderId")
+
+
+def record_handler(record: SQSRecord) -> None:
+    """A retryable fault raises (the record is retried, then dead-lettered); outcomes are recorded on the PO."""
+    message = SyncMessage.model_validate_json(record.body)
+    logger.append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
+    result = bootstrap.accounting_sync().sync(message.company_id, message.purchase_order_id)
+    name = {SyncResult.SYNCHRONIZED: "DocumentsSynchronized", SyncResult.ERROR: "SyncFailed",
+            SyncResult.HELD: "SyncHeld"}.get(result)
+    if name:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    logger.info("purchase order processed", extra={"result": result.value})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

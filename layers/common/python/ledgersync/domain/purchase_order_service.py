@@ -1,0 +1,290 @@
+"""Vendor invoices of purchase orders: storing, approving and "Send to External System" (seed 000)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Protocol
+
+from pydantic import Field
+
+from ledgersync.domain.accounts import Principal, Role
+from ledgersync.domain.purchase_orders import (
+    AdditionalCharge,
+    Approval,
+    ApprovalGroup,
+    CamelModel,
+    ExternalSystem,
+    LocationRef,
+    Money,
+    PurchaseOrder,
+    PurchaseOrderItem,
+    VendorInvoice,
+    VendorInvoiceStatus,
+    VendorRef,
+)
+from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
+from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
+from ledgersync.money import to_cents
+
+PDF_LINK_SECONDS = 6 * 60 * 60
+MAX_PDF_BYTES = 10 * 1024 * 1024
+SENDERS = {Role.ADMIN, Role.ACCOUNTS_PAYABLE, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER}
+APPROVERS = {
+    ApprovalGroup.PROCUREMENT: {Role.PROCUREMENT, Role.PROCUREMENT_MANAGER},
+    ApprovalGroup.ACCOUNTING: {Role.ACCOUNTING, Role.ACCOUNTS_PAYABLE},
+}
+SENDABLE = {VendorInvoiceStatus.APPROVED, VendorInvoiceStatus.ERROR}
+
+
+class PurchaseOrderIn(CamelModel):
+    """``PUT /v1/purchase-orders/{id}``."""
+
+    po_number: str = Field(min_length=1, max_length=20)
+    vendor_id: int = Field(ge=1)
+    location_id: int | None = Field(default=None, ge=1)
+    ship_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    arrival_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    items: list[PurchaseOrderItem] = Field(min_length=1, max_length=500)
+    additional_charges: list[AdditionalCharge] = Field(default_factory=list, max_length=50)
+
+
+class VendorInvoiceIn(CamelModel):
+    """``POST /v1/purchase-orders/{id}/vendor-invoices``; the PDF comes base64-encoded."""
+
+    invoice_number: str | None = Field(default=None, max_length=50)
+    invoice_amount: Money
+    total_additional_charges: Money = Decimal("0.00")
+    pdf_base64: str | None = Field(default=None, max_length=MAX_PDF_BYTES * 4 // 3 + 4)
+
+
+class SendRequest(CamelModel):
+    purchase_order_ids: list[int] = Field(min_length=1, max_length=100)
+
+
+class SendResult(CamelModel):
+    purchase_order_id: int
+    accepted: bool
+    vendor_invoice_status: str | None = None
+    message: str
+
+
+class PurchaseOrderStore(Protocol):
+    def get(self, company_id: str, po_id: int) -> PurchaseOrder | None: ...
+    def save(self, order: PurchaseOrder, expected_version: int | None) -> PurchaseOrder: ...
+    def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]: ...
+
+
+class References(Protocol):
+    """The directory records a PO refers to."""
+
+    def vendor(self, company_id: str, vendor_id: int) -> VendorRef | None: ...
+    def location(self, company_id: str, location_id: int) -> LocationRef | None: ...
+
+
+class Documents(Protocol):
+    def put_pdf(self, company_id: str, po_id: int, name: str, data: bytes) -> str: ...
+    def presigned_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str: ...
+
+
+class Dispatcher(Protocol):
+    """Hands a sent PO to its external system's path (a queue, or the Web Connector's outbox)."""
+
+    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem) -> None: ...
+
+
+class AccountingState(Protocol):
+    def get_settings(self, company_id: str) -> AccountingSettings: ...
+    def get_connection(self, company_id: str) -> Connection: ...
+
+
+class WebhookConfigured(Protocol):
+    def is_configured(self, company_id: str) -> bool: ...
+
+
+@dataclass
+class PurchaseOrders:
+    store: PurchaseOrderStore
+    references: References
+    documents: Documents
+    dispatcher: Dispatcher
+    accounting: AccountingState
+    webhooks: WebhookConfigured
+
+    def put(self, principal: Principal, po_id: int, request: PurchaseOrderIn) -> dict[str, Any]:
+        """Store a PO; changing it after approval clears the approvals (they approved other numbers)."""
+        principal.require_role(SENDERS | {Role.ACCOUNTING}, "store purchase orders")
+        if self.references.vendor(principal.company_id, request.vendor_id) is None:
+            raise ValidationFailed(FieldError("vendorId", f"vendor {request.vendor_id} is not in the directory"))
+        if request.location_id and self.references.location(principal.company_id, request.location_id) is None:
+            raise ValidationFailed(FieldError("locationId", f"location {request.location_id} is not in the directory"))
+        current = self.store.get(principal.company_id, po_id)
+        if current and current.vendor_invoice_status in {VendorInvoiceStatus.SENT_TO_EXTERNAL,
+                                                         VendorInvoiceStatus.SYNCHRONIZED}:
+            raise Conflict(f"PO {current.po_number} is '{current.vendor_invoice_status.value}' and can no longer "
+                           "change")
+        order = PurchaseOrder(
+            company_id=principal.company_id, id=po_id, **request.model_dump(),
+            vendor_invoices=current.vendor_invoices if current else [],
+            version=current.version if current else 0,
+        )
+        saved = self.store.save(order, current.version if current else None)
+        return self.view(saved)
+
+    def add_vendor_invoice(self, principal: Principal, po_id: int, request: VendorInvoiceIn) -> dict[str, Any]:
+        order = self._get(principal.company_id, po_id)
+        if order.vendor_invoice_status in {VendorInvoiceStatus.SENT_TO_EXTERNAL, VendorInvoiceStatus.SYNCHRONIZED}:
+            raise Conflict(f"PO {order.po_number} was already sent to the external system")
+        if request.invoice_number and any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
+            raise ValidationFailed(FieldError("invoiceNumber", f"invoice {request.invoice_number} is already on "
+                                                               f"PO {order.po_number}"))
+        key = None
+        if request.pdf_base64:
+            data = _pdf(request.pdf_base64)
+            name = request.invoice_number or f"invoice-{len(order.vendor_invoices) + 1}"
+            key = self.documents.put_pdf(principal.company_id, po_id, name, data)
+        order.vendor_invoices.append(VendorInvoice(
+            invoice_number=request.invoice_number, invoice_amount=request.invoice_amount,
+            total_additional_charges=request.total_additional_charges, pdf_key=key, uploaded_at=datetime.now(UTC)))
+        order.approvals = []
+        order.vendor_invoice_status = VendorInvoiceStatus.PENDING_APPROVAL
+        return self.view(self.store.save(order, order.version))
+
+    def approve(self, principal: Principal, po_id: int) -> dict[str, Any]:
+        """One approval from Procurement and one from Accounting; each user approves once."""
+        order = self._get(principal.company_id, po_id)
+        if not order.vendor_invoices:
+            raise Conflict(f"PO {order.po_number} has no vendor invoice to approve yet")
+        if order.vendor_invoice_status not in {VendorInvoiceStatus.PENDING_APPROVAL, VendorInvoiceStatus.APPROVED}:
+            raise Conflict(f"PO {order.po_number} is '{order.vendor_invoice_status.value}'; nothing to approve")
+        if any(a.user_id == principal.user_id for a in order.approvals):
+            raise Conflict("you already approved this PO; the other approval must come from another user")
+        groups = [g for g, roles in APPROVERS.items() if principal.roles & roles and g not in order.approved_groups()]
+        if not groups:
+            if not any(principal.roles & roles for roles in APPROVERS.values()):
+                principal.require_role(APPROVERS[ApprovalGroup.PROCUREMENT] | APPROVERS[ApprovalGroup.ACCOUNTING],
+                                       "approve vendor invoices")
+            raise Conflict("this PO already has the approval your role gives")
+        role = next(r for r in sorted(principal.roles) if r in APPROVERS[groups[0]])
+        order.approvals.append(Approval(user_id=principal.user_id, group=groups[0], role=role.value,
+                                        approved_at=datetime.now(UTC)))
+        if order.is_fully_approved():
+            order.vendor_invoice_status = VendorInvoiceStatus.APPROVED
+        return self.view(self.store.save(order, order.version))
+
+    def send_to_external(self, principal: Principal, request: SendRequest) -> list[SendResult]:
+        """The Actions button: each PO is accepted (now "Sent to External System") or refused with the reason."""
+        principal.require_role(SENDERS, "send to the external system")
+        settings = self.accounting.get_settings(principal.company_id)
+        system_problem = self._system_problem(principal.company_id, settings)
+        results = []
+        for po_id in dict.fromkeys(request.purchase_order_ids):
+            order = self.store.get(principal.company_id, po_id)
+            if order is None:
+                results.append(SendResult(purchase_order_id=po_id, accepted=False, message=f"no PO {po_id}"))
+                continue
+            problem = system_problem or self._refusal(order, settings)
+            if problem:
+                results.append(SendResult(purchase_order_id=po_id, accepted=False, message=problem,
+                                          vendor_invoice_status=order.vendor_invoice_status.value))
+                continue
+            results.append(self._send(order, settings))
+        return results
+
+    def view(self, order: PurchaseOrder) -> dict[str, Any]:
+        """The PO as the API shows it, each PDF as a link valid six hours."""
+        body = order.model_dump(mode="python", by_alias=True, exclude={"company_id", "version"})
+        for shown, invoice in zip(body["vendorInvoices"], order.vendor_invoices, strict=True):
+            shown.pop("pdfKey", None)
+            shown["file"] = self.documents.presigned_url(invoice.pdf_key) if invoice.pdf_key else None
+        return body
+
+    def get(self, principal: Principal, po_id: int) -> dict[str, Any]:
+        return self.view(self._get(principal.company_id, po_id))
+
+    def _get(self, company_id: str, po_id: int) -> PurchaseOrder:
+        order = self.store.get(company_id, po_id)
+        if order is None:
+            raise NotFound(f"no purchase order {po_id} in this company")
+        return order
+
+    def _send(self, order: PurchaseOrder, settings: AccountingSettings) -> SendResult:
+        system = settings.external_system
+        assert system is not None  # noqa: S101 - checked by _system_problem
+        previous = order.vendor_invoice_status
+        order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
+        order.error = None
+        try:
+            self.store.save(order, order.version)
+        except Conflict:
+            return SendResult(purchase_order_id=order.id, accepted=False,
+                              message="this PO was changed or sent by someone else at the same moment; reload it",
+                              vendor_invoice_status=previous.value)
+        self.dispatcher.dispatch(order.company_id, order.id, system)
+        return SendResult(purchase_order_id=order.id, accepted=True, message="Sent to External System",
+                          vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL.value)
+
+    def _system_problem(self, company_id: str, settings: AccountingSettings) -> str | None:
+        system = settings.external_system
+        if system is None:
+            return ("no external accounting system is chosen; choose QuickBooks Online, QuickBooks Desktop or the "
+                    "webhook in PUT /v1/accounting/settings")
+        if system is ExternalSystem.QUICKBOOKS_ONLINE:
+            connection = self.accounting.get_connection(company_id)
+            if connection.status is ConnectionStatus.NOT_CONNECTED:
+                return "QuickBooks Online is not connected; connect it from GET /v1/accounting/quickbooks-online/authorize"
+        if system is ExternalSystem.WEBHOOK and not self.webhooks.is_configured(company_id):
+            return "the PO Reconciliation webhook is not set up; set it with PUT /v1/webhooks/po-reconciliation"
+        return None
+
+    def _refusal(self, order: PurchaseOrder, settings: AccountingSettings) -> str | None:
+        """Why seed 000's rules refuse this PO, in words that say what to do; None when it may go."""
+        status = order.vendor_invoice_status
+        if status is VendorInvoiceStatus.SENT_TO_EXTERNAL:
+            return "already Sent to External System; wait for it to become S or Error"
+        if status is VendorInvoiceStatus.SYNCHRONIZED:
+            return "already synchronized (S); it will not be sent twice"
+        if not order.vendor_invoices:
+            return "the vendor has not uploaded an invoice for this PO yet"
+        if status not in SENDABLE or not order.is_fully_approved():
+            missing = sorted(g.value for g in set(ApprovalGroup) - order.approved_groups())
+            return f"needs the approval of both Procurement and Accounting; missing: {', '.join(missing)}"
+        if settings.require_additional_charges and not order.additional_charges:
+            return ("has no additional charges; add them to the PO (or turn off requireAdditionalCharges in the "
+                    "accounting settings)")
+        vendor = self.references.vendor(order.company_id, order.vendor_id)
+        needs_name = settings.external_system is not ExternalSystem.WEBHOOK
+        if vendor is None or (needs_name and not vendor.accounting_name):
+            name = vendor.name if vendor else order.vendor_id
+            return (f"vendor '{name}' has no Accounting Name; set it in the directory to the vendor's exact name in "
+                    "the accounting system")
+        if any(not v.invoice_number for v in order.vendor_invoices):
+            return "a vendor invoice has no invoice number; the vendor must upload it with its number"
+        return _reconciliation_problem(order)
+
+
+def _reconciliation_problem(order: PurchaseOrder) -> str | None:
+    invoiced = to_cents(sum((v.invoice_amount for v in order.vendor_invoices), Decimal(0)))
+    charged = to_cents(sum((v.total_additional_charges for v in order.vendor_invoices), Decimal(0)))
+    if invoiced != order.total:
+        return (f"the vendor invoices add up to {invoiced:.2f} but the PO total is {order.total:.2f} (lines "
+                f"{order.sub_total:.2f} + charges {order.total_charges:.2f}); correct the invoices or the PO")
+    if charged != order.total_charges:
+        return (f"the vendor invoices carry {charged:.2f} of additional charges but the PO has "
+                f"{order.total_charges:.2f}; correct the invoices' totalAdditionalCharges or the PO's charges")
+    return None
+
+
+def _pdf(encoded: str) -> bytes:
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ValidationFailed(FieldError("pdfBase64", "is not valid base64")) from err
+    if not data.startswith(b"%PDF-"):
+        raise ValidationFailed(FieldError("pdfBase64", "is not a PDF (it must start with %PDF-)"))
+    if len(data) > MAX_PDF_BYTES:
+        raise ValidationFailed(FieldError("pdfBase64", f"the PDF is over {MAX_PDF_BYTES // (1024 * 1024)} MB"))
+    return data

@@ -1,0 +1,140 @@
+"""How a sync ends, whatever the external system: "S" with the document ids, "Error" with one e-mail, or held."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import Protocol
+
+from ledgersync.domain.purchase_order_service import AccountingState, Dispatcher, PurchaseOrderStore
+from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
+from ledgersync.errors import Conflict
+from ledgersync.observability import logger
+
+SAVE_ATTEMPTS = 5
+SYSTEM_NAMES = {
+    ExternalSystem.QUICKBOOKS_ONLINE: "QuickBooks Online",
+    ExternalSystem.QUICKBOOKS_DESKTOP: "QuickBooks Desktop",
+    ExternalSystem.WEBHOOK: "the PO Reconciliation webhook",
+}
+
+
+class Notifier(Protocol):
+    def send(self, to: list[str], subject: str, text: str, html: str) -> None: ...
+
+
+@dataclass
+class SyncOutcomes:
+    store: PurchaseOrderStore
+    accounting: AccountingState
+    notifier: Notifier
+    dispatcher: Dispatcher
+
+    def bill_recorded(self, company_id: str, po_id: int, invoice_number: str, external_id: str) -> PurchaseOrder | None:
+        """Keep one vendor invoice's document id; the PO is "S" once every vendor invoice has one."""
+
+        def change(order: PurchaseOrder) -> bool:
+            if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
+                return False
+            order.external_ids[invoice_number] = external_id
+            if all(v.invoice_number in order.external_ids for v in order.vendor_invoices):
+                order.vendor_invoice_status = VendorInvoiceStatus.SYNCHRONIZED
+                order.synchronized_at = datetime.now(UTC)
+                order.held_reason = None
+            return True
+
+        return self._update(company_id, po_id, change)
+
+    def synchronized(self, company_id: str, po_id: int, external_id: str) -> PurchaseOrder | None:
+        """The whole PO was accepted by the external system (the webhook's 2xx)."""
+
+        def change(order: PurchaseOrder) -> bool:
+            if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
+                return False
+            for invoice in order.vendor_invoices:
+                order.external_ids[invoice.invoice_number or ""] = external_id
+            order.vendor_invoice_status = VendorInvoiceStatus.SYNCHRONIZED
+            order.synchronized_at = datetime.now(UTC)
+            return True
+
+        return self._update(company_id, po_id, change)
+
+    def failed(self, company_id: str, po_id: int, reason: str, invoice_number: str | None = None) -> bool:
+        """Error with the reason, and one e-mail: only the call that makes the change sends it."""
+
+        def change(order: PurchaseOrder) -> bool:
+            if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
+                return False
+            order.vendor_invoice_status = VendorInvoiceStatus.ERROR
+            order.error = f"vendor invoice {invoice_number}: {reason}" if invoice_number else reason
+            return True
+
+        order = self._update(company_id, po_id, change)
+        if order is None:
+            return False
+        settings = self.accounting.get_settings(company_id)
+        subject, text, html = error_email(order, settings.external_system, reason, invoice_number)
+        self.notifier.send(list(settings.notification_emails), subject, text, html)
+        return True
+
+    def hold(self, company_id: str, po_id: int, reason: str) -> None:
+        """Keep the PO waiting (still "Sent to External System") until the connection is restored."""
+
+        def change(order: PurchaseOrder) -> bool:
+            if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL or order.held_reason == reason:
+                return False
+            order.held_reason = reason
+            return True
+
+        self._update(company_id, po_id, change)
+
+    def release_held(self, company_id: str) -> int:
+        """Send again every PO held for this company; answers how many went."""
+        system = self.accounting.get_settings(company_id).external_system
+        released = 0
+        for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
+            if order.held_reason is None or system is None:
+                continue
+            if self._update(company_id, order.id, _unhold) is not None:
+                self.dispatcher.dispatch(company_id, order.id, system)
+                released += 1
+        return released
+
+    def _update(self, company_id: str, po_id: int, change: Callable[[PurchaseOrder], bool]) -> PurchaseOrder | None:
+        """Apply ``change`` to the latest PO with a conditional write; None when there was nothing to change."""
+        for _ in range(SAVE_ATTEMPTS):
+            order = self.store.get(company_id, po_id)
+            if order is None or not change(order):
+                return None
+            try:
+                return self.store.save(order, order.version)
+            except Conflict:
+                continue
+        logger.warning("purchase order kept changing; outcome not recorded", extra={"po_id": po_id})
+        raise Conflict(f"PO {po_id} kept changing; the outcome will be recorded on the retry")
+
+
+def _unhold(order: PurchaseOrder) -> bool:
+    if order.held_reason is None:
+        return False
+    order.held_reason = None
+    return True
+
+
+def error_email(order: PurchaseOrder, system: ExternalSystem | None, reason: str,
+                invoice_number: str | None) -> tuple[str, str, str]:
+    """Subject, text and HTML of the error notification: the PO, the vendor invoice, the reason and the fix."""
+    target = SYSTEM_NAMES.get(system, "the external system") if system else "the external system"
+    invoice = f" (vendor invoice {invoice_number})" if invoice_number else ""
+    subject = f"PO {order.po_number}{invoice} was not synchronized with {target}"
+    fix = ("Correct the problem described above, then open Accounts Payable > PO Reconciliation, select the PO and "
+           "choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external).")
+    text = (f"Purchase order {order.po_number}{invoice} could not be synchronized with {target}.\n\n"
+            f"Reason: {reason}\n\nWhat to do: {fix}\n\nShip date: {order.ship_date.isoformat()}; "
+            f"PO total: {order.total:.2f}.\n")
+    html = (f"<p>Purchase order <b>{escape(order.po_number)}</b>{escape(invoice)} could not be synchronized with "
+            f"{escape(target)}.</p><p><b>Reason:</b> {escape(reason)}</p><p><b>What to do:</b> {escape(fix)}</p>"
+            f"<p>Ship date: {order.ship_date.isoformat()}; PO total: {order.total:.2f}.</p>")
+    return subject, text, html
