@@ -1,0 +1,75 @@
+"""Web Connector sessions in the single table (``QBWC#<ticket>`` / ``SESSION``) with a TTL, and the company lock.
+
+The session is stored as one JSON document (``state``) beside the key, the company, its version and
+``expiresAt``; DynamoDB's TTL removes it some time after it expires, and the domain also checks the expiry
+itself because TTL deletion is lazy. One live session per company is held by ``COMPANY#<cid>`` /
+``LOCK#qbwc``, so two Web Connectors on the same company file can never both add the same bill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.domain.desktop_sync import WebConnectorSession
+from ledgersync.errors import Conflict
+
+SESSION_SK = "SESSION"
+LOCK_SK = "LOCK#qbwc"
+
+
+def session_pk(ticket: str) -> str:
+    return f"QBWC#{ticket}"
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class DynamoSessionStore:
+    """The domain's SessionStore over the single table."""
+
+    def __init__(self, table: SingleTable, clock: Callable[[], datetime] | None = None) -> None:
+        self.table = table
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def create(self, session: WebConnectorSession) -> None:
+        """Write a new session; a ticket is never reused."""
+        self.table.put(self._item(session), condition="attribute_not_exists(pk)")
+
+    def load(self, ticket: str) -> WebConnectorSession | None:
+        if not ticket or len(ticket) > 100:
+            return None
+        item = self.table.get(session_pk(ticket), SESSION_SK)
+        if item is None:
+            return None
+        return WebConnectorSession.model_validate_json(str(item["state"]))
+
+    def save(self, session: WebConnectorSession) -> None:
+        """Write the session if nobody saved it since it was read (its stored version is one less)."""
+        self.table.put(self._item(session), condition="#v = :previous",
+                       names={"#v": "version"}, values={":previous": session.version - 1})
+
+    def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
+        """Hold the company's Web Connector lock for ``ticket``: free, expired, or already ours."""
+        item = {"pk": company_pk(company_id), "sk": LOCK_SK, "lockOwner": ticket, "expiresAt": _epoch(until)}
+        try:
+            self.table.put(item, condition="attribute_not_exists(pk) OR lockOwner = :me OR expiresAt < :now",
+                           values={":me": ticket, ":now": _epoch(self.clock())})
+        except Conflict:
+            return False
+        return True
+
+    def release_company(self, company_id: str, ticket: str) -> None:
+        """Free the lock if this ticket holds it (a lock taken over by another session stays)."""
+        try:
+            self.table.delete(company_pk(company_id), LOCK_SK, condition="lockOwner = :me", values={":me": ticket})
+        except Conflict:
+            return
+
+    @staticmethod
+    def _item(session: WebConnectorSession) -> dict[str, object]:
+        return {"pk": session_pk(session.ticket), "sk": SESSION_SK, "companyId": session.company_id,
+                "version": session.version, "expiresAt": _epoch(session.expires_at),
+                "state": session.model_dump_json()}

@@ -1,0 +1,228 @@
+"""QuickBooks Desktop: the .qwc file, qbXML requests built with lxml and qbXML responses read back.
+
+qbXML exists only here. Element order follows qbxmlops120.xsd (QuickBooks refuses a message whose elements are
+out of order), every value goes through lxml so it is escaped, and responses are parsed without entities or DTDs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from ledgersync.domain.desktop_sync import (
+    CredentialVerifier,
+    OnError,
+    Operation,
+    OperationKind,
+    OperationResult,
+    QbRecord,
+    SessionStore,
+    SyncRecorder,
+    WebConnectorService,
+    WorkSource,
+)
+from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
+from ledgersync.errors import FieldError, PermanentError, ValidationFailed
+from ledgersync.money import to_cents
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
+APP_NAME = "Ledgersync"
+# The application's OwnerID: one GUID for Ledgersync, never changed (QuickBooks ties the app's data to it).
+OWNER_ID = "{6B1E4C52-8F0A-4C3E-9D1B-2A7F5E3C9B14}"
+# The namespace the FileID of each company is derived from (uuid5), so every download gives the same FileID.
+FILE_ID_NAMESPACE = uuid.UUID("0b8f2a6e-5d43-4c1f-a9e2-7c3d1f6b8a50")
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                              remove_blank_text=True)
+
+
+# ---------------------------------------------------------------- the .qwc file
+
+
+def file_id_for(company_id: str) -> str:
+    """The FileID of a company: a GUID in braces derived from the company id, the same at every download."""
+    return "{" + str(uuid.uuid5(FILE_ID_NAMESPACE, f"ledgersync-company:{company_id}")).upper() + "}"
+
+
+def check_app_url(app_url: str) -> None:
+    """The Web Connector accepts only https, except for localhost; raise ``ValidationFailed`` otherwise."""
+    parts = urlsplit(app_url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValidationFailed(FieldError("appUrl", f"'{app_url}' is not an absolute URL"))
+    if parts.scheme == "https" or (parts.scheme == "http" and host in LOCAL_HOSTS):
+        return
+    raise ValidationFailed(FieldError("appUrl", "the Web Connector needs an https AppURL (http only for localhost)"))
+
+
+def support_url(app_url: str) -> str:
+    """AppSupport: a page on the same host as AppURL (the Web Connector checks the domains match)."""
+    return app_url.split("?", 1)[0] + "?support"
+
+
+def render_qwc(company_id: str, company_name: str, user_name: str, app_url: str, run_every_minutes: int) -> bytes:
+    """The .qwc file a company adds to its Web Connector (File > Update web services > Add an application)."""
+    check_app_url(app_url)
+    if not 1 <= run_every_minutes <= 10080:
+        raise ValidationFailed(FieldError("runEveryNMinutes", "must be between 1 and 10080 minutes"))
+    if not user_name.strip():
+        raise ValidationFailed(FieldError("userName", "must not be empty"))
+    root = etree.Element("QBWCXML")
+    values = (
+        ("AppName", f"{APP_NAME} ({company_name})" if company_name else APP_NAME),
+        ("AppID", ""),
+        ("AppURL", app_url),
+        ("AppDescription", f"Sends the approved vendor invoices of {company_name or 'your company'} to QuickBooks "
+                           "as bills"),
+        ("AppSupport", support_url(app_url)),
+        ("UserName", user_name),
+        ("OwnerID", OWNER_ID),
+        ("FileID", file_id_for(company_id)),
+        ("QBType", "QBFS"),
+    )
+    for tag, text in values:
+        etree.SubElement(root, tag).text = text
+    scheduler = etree.SubElement(root, "Scheduler")
+    etree.SubElement(scheduler, "RunEveryNMinutes").text = str(run_every_minutes)
+    etree.SubElement(root, "IsReadOnly").text = "false"
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return document
+
+
+# ---------------------------------------------------------------- qbXML
+
+
+def _amount(value: Decimal) -> str:
+    return f"{to_cents(value):.2f}"
+
+
+def _ref(parent: _Element, tag: str, full_name: str) -> None:
+    etree.SubElement(etree.SubElement(parent, tag), "FullName").text = full_name
+
+
+def _text(parent: _Element, tag: str, value: str) -> None:
+    etree.SubElement(parent, tag).text = value
+
+
+class QbxmlCodec:
+    """Builds qbXML request messages and reads response messages (implements the domain's QbxmlMessages)."""
+
+    def request(self, operations: Sequence[Operation], version: str, on_error: OnError) -> str:
+        """One QBXML document holding every operation, in order, under the given qbXML version."""
+        root = etree.Element("QBXML")
+        msgs = etree.SubElement(root, "QBXMLMsgsRq", onError=on_error.value)
+        for op in operations:
+            builder = _BUILDERS[op.kind]
+            builder(etree.SubElement(msgs, f"{op.kind.value}Rq", requestID=op.request_id), op)
+        body: bytes = etree.tostring(root, encoding="utf-8")
+        # The prolog is written by hand: QuickBooks wants double quotes and the qbxml instruction before the root.
+        return f'<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="{version}"?>\n{body.decode()}'
+
+
+    def results(self, response: str) -> list[OperationResult]:
+        """Every ``*Rs`` element of the response with its status and returned objects."""
+        try:
+            root = etree.fromstring(response.encode(), SAFE_PARSER)
+        except etree.XMLSyntaxError as err:
+            raise PermanentError(f"the qbXML response is not well-formed XML ({err})") from err
+        msgs = root.find("QBXMLMsgsRs")
+        if root.tag != "QBXML" or msgs is None:
+            raise PermanentError("the qbXML response has no QBXML/QBXMLMsgsRs element")
+        results: list[OperationResult] = []
+        for rs in msgs:
+            if not isinstance(rs.tag, str) or not rs.tag.endswith("Rs"):
+                continue
+            code = rs.get("statusCode", "")
+            if not code.lstrip("-").isdigit():
+                raise PermanentError(f"{rs.tag} has no numeric statusCode")
+            records = [_record(ret) for ret in rs if isinstance(ret.tag, str) and ret.tag.endswith("Ret")]
+            results.append(OperationResult(request_id=rs.get("requestID", ""), status_code=int(code),
+                                           status_severity=rs.get("statusSeverity", ""),
+                                           status_message=rs.get("statusMessage", ""), records=records))
+        return results
+
+
+def _record(ret: _Element) -> QbRecord:
+    def text(path: str) -> str | None:
+        found = ret.findtext(path)
+        return found if found is not None else None
+
+    return QbRecord(txn_id=text("TxnID"), list_id=text("ListID"), name=text("FullName") or text("Name"),
+                    ref_number=text("RefNumber"), vendor_name=text("VendorRef/FullName"), memo=text("Memo"))
+
+
+def _vendor_query(rq: _Element, op: Operation) -> None:
+    _text(rq, "FullName", op.vendor_name)
+    for tag in ("ListID", "Name", "IsActive"):
+        _text(rq, "IncludeRetElement", tag)
+
+
+def _bill_query(rq: _Element, op: Operation) -> None:
+    entity = etree.SubElement(rq, "EntityFilter")
+    _text(entity, "FullName", op.vendor_name)
+    ref_filter = etree.SubElement(rq, "RefNumberFilter")
+    _text(ref_filter, "MatchCriterion", "StartsWith")
+    _text(ref_filter, "RefNumber", op.reference or "")
+    for tag in ("TxnID", "VendorRef", "RefNumber", "Memo"):
+        _text(rq, "IncludeRetElement", tag)
+
+
+def _bill_add(rq: _Element, op: Operation) -> None:
+    bill: BillDraft | None = op.bill
+    if bill is None:
+        raise ValueError("a BillAdd operation needs its bill")
+    add = etree.SubElement(rq, "BillAdd")
+    _ref(add, "VendorRef", bill.vendor_name)
+    _text(add, "TxnDate", bill.txn_date.isoformat())
+    _text(add, "RefNumber", op.reference or bill.reference(20))
+    _text(add, "Memo", bill.memo)
+    for line in (x for x in bill.lines if x.kind is BillLineKind.ACCOUNT):
+        expense = etree.SubElement(add, "ExpenseLineAdd")
+        _ref(expense, "AccountRef", line.ref_name)
+        _text(expense, "Amount", _amount(line.amount))
+        if line.description:
+            _text(expense, "Memo", line.description)
+        if line.class_name:
+            _ref(expense, "ClassRef", line.class_name)
+    for line in (x for x in bill.lines if x.kind is BillLineKind.ITEM):
+        item = etree.SubElement(add, "ItemLineAdd")
+        _ref(item, "ItemRef", line.ref_name)
+        if line.description:
+            _text(item, "Desc", line.description)
+        _text(item, "Amount", _amount(line.amount))
+        if line.class_name:
+            _ref(item, "ClassRef", line.class_name)
+    for tag in ("TxnID", "RefNumber", "VendorRef"):
+        _text(rq, "IncludeRetElement", tag)
+
+
+_BUILDERS: dict[OperationKind, Callable[[_Element, Operation], None]] = {
+    OperationKind.VENDOR_QUERY: _vendor_query,
+    OperationKind.BILL_QUERY: _bill_query,
+    OperationKind.BILL_ADD: _bill_add,
+}
+
+
+def build_web_connector(
+    credentials: CredentialVerifier,
+    work: WorkSource,
+    recorder: SyncRecorder,
+    sessions: SessionStore,
+    *,
+    batch_size: int = 50,
+    max_bills_per_session: int = 200,
+    session_minutes: int = 30,
+    clock: Callable[[], datetime] | None = None,
+) -> WebConnectorService:
+    """The Web Connector use case wired to the qbXML codec; bootstrap passes the ports it builds."""
+    return WebConnectorService(credentials, work, recorder, sessions, QbxmlCodec(), batch_size=batch_size,
+                               max_bills_per_session=max_bills_per_session, session_minutes=session_minutes,
+                               clock=clock or (lambda: datetime.now(UTC)))
