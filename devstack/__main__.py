@@ -1,0 +1,90 @@
+"""``python -m devstack`` (``make run``): the whole service on this machine, until Ctrl-C.
+
+API_PORT (default 3000) sets the gateway's port, ADMIN_API_KEY the admin key (else a random one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from devstack.seed import SeedError
+from devstack.stack import LocalStack
+from devstack.template import REPO_ROOT, TemplateError
+
+ENDPOINTS_FILE = REPO_ROOT / ".devstack" / "endpoints.json"
+
+
+def main() -> int:
+    """Start the stack, seed the demo company, print how to use it, and wait for a signal."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    stack = LocalStack(api_port=int(os.environ.get("API_PORT", "3000")), stack_name="ledgersync-local",
+                       admin_api_key=os.environ.get("ADMIN_API_KEY") or None, seed=True,
+                       log_requests=True, print_emails=True)
+    try:
+        stack.start()
+    except (SeedError, TemplateError, OSError) as error:
+        print(f"devstack: could not start: {error}", file=sys.stderr)
+        return 1
+    try:
+        endpoints = stack.endpoints()
+        write_endpoints(endpoints, ENDPOINTS_FILE)
+        print(banner(endpoints, time.monotonic() - started), flush=True)
+        stop.wait()
+    finally:
+        print("\ndevstack: stopping...", flush=True)
+        stack.stop()
+        print("devstack: stopped.", flush=True)
+    return 0
+
+
+def write_endpoints(endpoints: dict[str, object], path: Path) -> None:
+    """Write the endpoints where scripts can read them (.devstack/endpoints.json)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(endpoints, indent=2) + "\n", encoding="utf-8")
+
+
+def banner(endpoints: dict[str, object], seconds: float) -> str:
+    """The lines printed once the stack is ready."""
+    demo = endpoints.get("demo") or {}
+    assert isinstance(demo, dict)
+    emulators = endpoints.get("emulators") or {}
+    assert isinstance(emulators, dict)
+    lines = [
+        "",
+        f"Ledgersync local stack ready in {seconds:.1f} s",
+        f"  API              {endpoints['api_url']}   (health: /v1/health, docs: /v1/docs)",
+        f"  Web Connector    {endpoints['qbwc_url']}",
+        f"  e-mails sent     {endpoints['emails_url']}",
+        f"  AWS (moto)       {endpoints['moto_url']}",
+    ]
+    lines += [f"  {name:<16} {url}" for name, url in emulators.items()]
+    lines += [
+        f"  admin key        {endpoints['admin_api_key']}   (header X-Admin-Key)",
+        f"  demo company     {demo.get('company_id')}",
+        f"  demo token       {demo.get('token')}   (Authorization: Bearer ..., or authenticationToken)",
+        "",
+        "Try:",
+        f"  {endpoints.get('try', '')}",
+        "",
+        f"Run a schedule now: curl -X POST {endpoints['api_url']}/__devstack/schedules/SchedulerFunction",
+        f"Written to {ENDPOINTS_FILE}. Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""A local API Gateway (REST, Lambda proxy integration): template routes in, v1 proxy events to the handlers.
+
+The event is the REST API's payload format 1.0 (``resource``, ``path``, ``httpMethod``, ``headers``,
+``multiValueHeaders``, query string maps, ``pathParameters``, ``requestContext``, ``body``,
+``isBase64Encoded``). Unknown routes answer 403 ``Missing Authentication Token`` and a failing function
+502 ``Internal server error``, as API Gateway does.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from devstack.runtime import ACCOUNT_ID, FunctionCodeMissing, FunctionFailed
+from devstack.template import ApiRoute
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+Invoker = Callable[[str, dict[str, Any]], Any]
+AdminHandler = Callable[[str, str, bytes], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """A route and the path parameters it captured."""
+
+    route: ApiRoute
+    path_parameters: dict[str, str]
+
+
+class RouteTable:
+    """Matches a method and path to a template route; literal segments win over parameters, as in API Gateway."""
+
+    def __init__(self, routes: Iterable[ApiRoute]) -> None:
+        self._compiled = sorted(((_specificity(r.path), r, _pattern(r.path)) for r in routes),
+                                key=lambda item: item[0], reverse=True)
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        """The best route for ``method`` and ``path``, or None (API Gateway's 403)."""
+        for _, route, pattern in self._compiled:
+            if route.method not in {method.upper(), "ANY"}:
+                continue
+            found = pattern.fullmatch(path)
+            if found:
+                return RouteMatch(route, {k.removesuffix("_greedy"): v for k, v in found.groupdict().items()})
+        return None
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    parts = []
+    for segment in path.strip("/").split("/"):
+        if segment.startswith("{") and segment.endswith("+}"):
+            parts.append(f"(?P<{_group(segment[1:-2])}_greedy>.+)")
+        elif segment.startswith("{") and segment.endswith("}"):
+            parts.append(f"(?P<{_group(segment[1:-1])}>[^/]+)")
+        else:
+            parts.append(re.escape(segment))
+    return re.compile("/" + "/".join(parts))
+
+
+def _group(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"path parameter {{{name}}} is not a valid name")
+    return name
+
+
+def _specificity(path: str) -> tuple[int, int, int]:
+    segments = path.strip("/").split("/")
+    literal = sum(1 for s in segments if not s.startswith("{"))
+    greedy = any(s.endswith("+}") for s in segments)
+    return (0 if greedy else 1, literal, len(segments))
+
+
+def build_event(match: RouteMatch, *, method: str, raw_path: str, query: str, headers: Sequence[tuple[str, str]],
+                body: bytes, source_ip: str, stage: str, api_id: str,
+                binary_media_types: Sequence[str] = ()) -> dict[str, Any]:
+    """The REST API proxy event (payload format 1.0) for one HTTP request."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in headers:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    query_pairs = parse_qsl(query, keep_blank_values=True)
+    query_single = {k: v for k, v in query_pairs}
+    query_multi: dict[str, list[str]] = {}
+    for key, value in query_pairs:
+        query_multi.setdefault(key, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    is_binary = _is_binary(content_type, binary_media_types)
+    text: str | None = None
+    if body:
+        if is_binary:
+            text = base64.b64encode(body).decode()
+        else:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text, is_binary = base64.b64encode(body).decode(), True
+    host = single.get("Host") or next((v for k, v in headers if k.lower() == "host"), "127.0.0.1")
+    path = unquote(raw_path)
+    now = datetime.now(UTC)
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": match.route.path,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": single or None,
+        "multiValueHeaders": multi or None,
+        "queryStringParameters": query_single or None,
+        "multiValueQueryStringParameters": query_multi or None,
+        "pathParameters": {k: unquote(v) for k, v in match.path_parameters.items()} or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": api_id,
+            "resourceId": uuid.uuid5(uuid.NAMESPACE_URL, match.route.path).hex[:6],
+            "resourcePath": match.route.path,
+            "httpMethod": method.upper(),
+            "extendedRequestId": base64.b64encode(uuid.uuid4().bytes[:12]).decode(),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "path": f"/{stage}{path}",
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": host.split(".")[0].split(":")[0],
+            "domainName": host,
+            "requestId": request_id,
+            "identity": {
+                "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
+                "apiKey": None, "principalOrgId": None, "sourceIp": source_ip, "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None, "userArn": None,
+                "userAgent": next((v for k, v in headers if k.lower() == "user-agent"), None),
+                "user": None, "accessKey": None,
+            },
+        },
+        "body": text,
+        "isBase64Encoded": is_binary,
+    }
+
+
+def _is_binary(content_type: str, binary_media_types: Sequence[str]) -> bool:
+    media_type = content_type.split(";")[0].strip().lower()
+    return bool(media_type) and any(fnmatch.fnmatch(media_type, t.lower()) for t in binary_media_types)
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What the gateway writes back: status, headers (a name may repeat) and the body bytes."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def proxy_response(result: Any) -> HttpAnswer:
+    """Turn a proxy integration result into the HTTP answer; a malformed one is API Gateway's 502."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        return json_answer(502, {"message": "Internal server error"})
+    headers: list[tuple[str, str]] = []
+    multi = result.get("multiValueHeaders") or {}
+    for name, value in (result.get("headers") or {}).items():
+        if name not in multi:
+            headers.append((str(name), str(value)))
+    for name, values in multi.items():
+        headers.extend((str(name), str(v)) for v in values)
+    body = result.get("body")
+    if body is None:
+        raw = b""
+    elif result.get("isBase64Encoded"):
+        raw = base64.b64decode(body)
+    else:
+        raw = str(body).encode("utf-8")
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return HttpAnswer(int(result["statusCode"]), headers, raw)
+
+
+def json_answer(status: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> HttpAnswer:
+    return HttpAnswer(status, [("Content-Type", "application/json"), *headers], json.dumps(payload).encode())
+
+
+class Gateway:
+    """The HTTP server: routes from the template, admin paths under ``/__devstack/``."""
+
+    def __init__(self, routes: Iterable[ApiRoute], invoke: Invoker, *, host: str = "127.0.0.1", port: int = 0,
+                 stage: str = "local", api_id: str = "devstack", binary_media_types: Sequence[str] = (),
+                 admin: AdminHandler | None = None, health_path: str = "/v1/health",
+                 log: Callable[[str], None] | None = None) -> None:
+        self.routes = RouteTable(routes)
+        self.invoke = invoke
+        self.stage = stage
+        self.api_id = api_id
+        self.binary_media_types = list(binary_media_types)
+        self.admin = admin
+        self.health_path = health_path
+        self.log = log
+        self.ready = threading.Event()
+        self._server = _Server((host, port), _handler_class(self))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="devstack-gateway", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def answer(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes,
+               source_ip: str) -> HttpAnswer:
+        """Route one request: admin paths, the not-ready health answer, then the template's routes."""
+        parts = urlsplit(target)
+        path = parts.path or "/"
+        if path.startswith("/__devstack/") and self.admin is not None:
+            status, payload = self.admin(method, path, body)
+            return json_answer(status, payload)
+        if path == self.health_path and not self.ready.is_set():
+            return json_answer(503, {"status": "starting"}, [("Retry-After", "1")])
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return json_answer(413, {"message": "Request Too Long"})
+        match = self.routes.match(method, unquote(path))
+        if match is None:
+            return json_answer(403, {"message": "Missing Authentication Token"},
+                               [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])
+        event = build_event(match, method=method, raw_path=path, query=parts.query, headers=headers, body=body,
+                            source_ip=source_ip, stage=self.stage, api_id=self.api_id,
+                            binary_media_types=self.binary_media_types)
+        try:
+            result = self.invoke(match.route.function_id, event)
+        except FunctionCodeMissing as missing:
+            return json_answer(501, {"message": f"devstack: {missing}"})
+        except FunctionFailed as failed:
+            print(failed.trace, file=sys.stderr)
+            return json_answer(502, {"message": "Internal server error"},
+                               [("x-amzn-ErrorType", "InternalServerErrorException"),
+                                ("X-Devstack-Error", str(failed).replace("\n", " ")[:500])])
+        return proxy_response(result)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "devstack-gateway"
+
+        def _serve(self) -> None:
+            started = time.monotonic()
+            body = self._read_body()
+            answer = gateway.answer(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+            self.send_response_only(answer.status, HTTPStatus(answer.status).phrase
+                                    if answer.status in HTTPStatus._value2member_map_ else None)
+            self.send_header("Date", self.date_time_string())
+            for name, value in answer.headers:
+                if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(answer.body)
+            if gateway.log is not None:
+                gateway.log(f"{self.command} {self.path} -> {answer.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+            return
+
+    return Handler

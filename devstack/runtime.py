@@ -1,0 +1,143 @@
+"""Runs a template's functions in this process, the way the Lambda Python runtime would.
+
+Each handler module is imported from its file under a unique module name (two functions may both have
+an ``app.py``), with the function's folder first on ``sys.path`` while it imports, as Lambda's task root is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from devstack.template import FunctionSpec
+
+ACCOUNT_ID = "123456789012"
+
+
+class FunctionCodeMissing(Exception):
+    """The function's handler file does not exist (yet)."""
+
+
+class FunctionFailed(Exception):
+    """The handler raised: Lambda reports this as a function error."""
+
+    def __init__(self, function_id: str, error: BaseException) -> None:
+        super().__init__(f"{function_id} raised {type(error).__name__}: {error}")
+        self.function_id = function_id
+        self.error = error
+        self.trace = "".join(traceback.format_exception(error))
+
+
+@dataclass
+class LambdaContext:
+    """The context object Lambda passes a handler (the attributes Powertools reads)."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before this invocation's timeout."""
+        elapsed = time.monotonic() - self.started
+        return max(0, int((self.timeout_seconds - elapsed) * 1000))
+
+
+class LocalFunction:
+    """One function of the template, imported on first use and invoked in this process."""
+
+    def __init__(self, spec: FunctionSpec, physical_name: str, region: str,
+                 observer: Callable[[str, float, BaseException | None], None] | None = None) -> None:
+        self.spec = spec
+        self.physical_name = physical_name
+        self.region = region
+        self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{physical_name}"
+        self._handler: Callable[[Any, Any], Any] | None = None
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+        self._observer = observer
+        self.invocations = 0
+        self.errors = 0
+
+    @property
+    def module(self) -> ModuleType:
+        """The imported handler module (imported now if it was not yet)."""
+        self._load()
+        assert self._module is not None
+        return self._module
+
+    def invoke(self, event: Any) -> Any:
+        """Call the handler with ``event`` and a fresh context; a raised error becomes FunctionFailed."""
+        handler = self._load()
+        context = LambdaContext(
+            function_name=self.physical_name, memory_limit_in_mb=self.spec.memory_mb,
+            invoked_function_arn=self.arn, aws_request_id=str(uuid.uuid4()), timeout_seconds=self.spec.timeout,
+            log_group_name=f"/aws/lambda/{self.physical_name}",
+            log_stream_name=time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
+        )
+        started = time.monotonic()
+        self.invocations += 1
+        try:
+            result = handler(event, context)
+        except Exception as error:
+            self.errors += 1
+            self._observe(started, error)
+            raise FunctionFailed(self.spec.logical_id, error) from error
+        self._observe(started, None)
+        return result
+
+    def _observe(self, started: float, error: BaseException | None) -> None:
+        if self._observer is not None:
+            self._observer(self.spec.logical_id, time.monotonic() - started, error)
+
+    def _load(self) -> Callable[[Any, Any], Any]:
+        with self._lock:
+            if self._handler is not None:
+                return self._handler
+            path = self.spec.module_path
+            if not path.is_file():
+                raise FunctionCodeMissing(f"{self.spec.logical_id}: {path} does not exist")
+            module = import_file(path, f"devstack_fn_{self.spec.logical_id}_{uuid.uuid4().hex[:8]}")
+            handler = getattr(module, self.spec.handler_name, None)
+            if not callable(handler):
+                raise FunctionCodeMissing(f"{self.spec.logical_id}: {path} has no function {self.spec.handler_name}")
+            self._module = module
+            self._handler = handler
+            return handler
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_file(path: Path, module_name: str) -> ModuleType:
+    """Import ``path`` as ``module_name``, with its folder first on sys.path while it imports."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise FunctionCodeMissing(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    with _IMPORT_LOCK:
+        sys.path.insert(0, folder)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(module_name, None)
+            raise
+        finally:
+            sys.path.remove(folder)
+    return module
