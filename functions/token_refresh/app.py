@@ -1,0 +1,23 @@
+"""EventBridge schedule: refresh every connected company's QuickBooks Online tokens before they expire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ledgersync import bootstrap
+from ledgersync.domain.quickbooks_online import refresh_tokens
+from ledgersync.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Refresh the companies that are due; one company's failure never stops the others."""
+    summary = refresh_tokens(bootstrap.token_refresher(), event.get("companyIds"))
+    metrics.add_metric(name="TokensRefreshed", unit=MetricUnit.Count, value=len(summary.refreshed))
+    logger.info("QuickBooks token refresh finished", extra=summary.model_dump())
+    return summary.model_dump()
