@@ -1,0 +1,335 @@
+"""A QuickBooks Web Connector simulator: plays the real call sequence over HTTP with zeep, in front of a fake
+company file (``devstack.fake_qb_company``).
+
+The sequence is the Web Connector's: serverVersion, clientVersion, authenticate, then sendRequestXML /
+receiveResponseXML until the progress reaches 100 or turns negative (getLastError after "" or a negative
+progress), then closeConnection. ``cut_after_messages`` drops the connection after QuickBooks has processed a
+message but before its answer reaches the service, the way a closed laptop does.
+
+Also here: ``LocalGateway``, a tiny HTTP server (werkzeug) that turns requests into API Gateway REST proxy
+events for a Lambda handler, so tests and the benchmark can put the real endpoint behind a loopback URL.
+
+    python -m devstack.qbwc_simulator --url http://127.0.0.1:3000/qbwc --username U --password TOKEN
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request
+from zeep import Client
+from zeep.transports import Transport
+
+from devstack.fake_qb_company import FakeCompany
+from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorSession
+from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.errors import Conflict, RetryableError
+
+WEB_CONNECTOR_VERSION = "2.3.0.215"
+HOST_RESPONSE = (
+    '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" '
+    'statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions 23.0</ProductName>'
+    "<MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country>"
+    "<SupportedQBXMLVersion>12.0</SupportedQBXMLVersion><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion>"
+    "<IsAutomaticLogin>false</IsAutomaticLogin><QBFileMode>SingleUser</QBFileMode></HostRet></HostQueryRs>"
+    "</QBXMLMsgsRs></QBXML>"
+)
+
+
+@dataclass
+class SessionResult:
+    """What one Web Connector session did, as its log would show it."""
+
+    server_version: str = ""
+    client_version_answer: str = ""
+    ticket: str = ""
+    auth_status: str = ""
+    progress: list[int] = field(default_factory=list)
+    last_errors: list[str] = field(default_factory=list)
+    close_message: str | None = None
+    soap_calls: int = 0
+    messages: int = 0
+    cut: bool = False
+
+    @property
+    def completed(self) -> bool:
+        return bool(self.progress) and self.progress[-1] == 100
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.progress) and self.progress[-1] < 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ticket": self.ticket, "authStatus": self.auth_status, "progress": self.progress,
+                "lastErrors": self.last_errors, "closeMessage": self.close_message, "soapCalls": self.soap_calls,
+                "messages": self.messages, "completed": self.completed, "cut": self.cut}
+
+
+class _CountingService:
+    """zeep's service proxy, counting the SOAP round trips."""
+
+    def __init__(self, service: Any, result: SessionResult) -> None:
+        self._service = service
+        self._result = result
+
+    def call(self, method: str, **kwargs: Any) -> Any:
+        self._result.soap_calls += 1
+        return getattr(self._service, method)(**kwargs)
+
+
+def _strings(value: Any) -> list[str]:
+    """zeep gives an ArrayOfString as an object with ``string``, or as a plain list."""
+    items = getattr(value, "string", value)
+    return [item or "" for item in (items or [])]
+
+
+def run_session(url: str, username: str, password: str, company: FakeCompany, *,
+                qbxml_version: tuple[int, int] = (13, 0), cut_after_messages: int | None = None,
+                client_version: str = WEB_CONNECTOR_VERSION, max_messages: int = 500) -> SessionResult:
+    """Play one Web Connector session against the endpoint at ``url`` (its WSDL at ``url?wsdl``)."""
+    result = SessionResult()
+    with requests.Session() as http:
+        transport = Transport(session=http, timeout=30, operation_timeout=60)  # type: ignore[no-untyped-call]
+        client = Client(f"{url}?wsdl", transport=transport)  # type: ignore[no-untyped-call]
+        service = _CountingService(client.service, result)
+        result.server_version = service.call("serverVersion") or ""
+        result.client_version_answer = service.call("clientVersion", strVersion=client_version) or ""
+        if result.client_version_answer.startswith("E:"):
+            return result
+        answer = _strings(service.call("authenticate", strUserName=username, strPassword=password))
+        result.ticket = answer[0] if answer else ""
+        result.auth_status = answer[1] if len(answer) > 1 else ""
+        if result.auth_status == "nvu":
+            return result
+        if result.auth_status in ("none", "busy"):
+            result.close_message = service.call("closeConnection", ticket=result.ticket)
+            return result
+        host_response = HOST_RESPONSE
+        while result.messages < max_messages:
+            request = service.call("sendRequestXML", ticket=result.ticket, strHCPResponse=host_response,
+                                   strCompanyFileName="C:\\Company Files\\demo.qbw", qbXMLCountry="US",
+                                   qbXMLMajorVers=qbxml_version[0], qbXMLMinorVers=qbxml_version[1]) or ""
+            host_response = ""
+            if not request:
+                result.last_errors.append(service.call("getLastError", ticket=result.ticket) or "")
+                break
+            reply = company.process(request)
+            result.messages += 1
+            if cut_after_messages is not None and result.messages >= cut_after_messages:
+                result.cut = True
+                return result
+            progress = int(service.call("receiveResponseXML", ticket=result.ticket, response=reply.response,
+                                        hresult=reply.hresult, message=reply.message))
+            result.progress.append(progress)
+            if progress < 0:
+                result.last_errors.append(service.call("getLastError", ticket=result.ticket) or "")
+                break
+            if progress >= 100:
+                break
+        result.close_message = service.call("closeConnection", ticket=result.ticket)
+    return result
+
+
+# ---------------------------------------------------------------- the Ledgersync side, in memory
+
+
+@dataclass
+class InMemoryPurchaseOrders:
+    """The ports the lead's PO store implements (CredentialVerifier, WorkSource, SyncRecorder), in memory.
+
+    It behaves like the real side: a PO leaves the work list once every vendor invoice has a TxnID ("S") or
+    once it is put in error, and it records every outcome so a test can read what a user would see.
+    """
+
+    tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    work: dict[int, DesktopWork] = field(default_factory=dict)
+    txn_ids: dict[tuple[int, str], str] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+    status: dict[int, VendorInvoiceStatus] = field(default_factory=dict)
+    failing_recorder: int = 0
+
+    def add(self, item: DesktopWork) -> None:
+        self.work[item.order.id] = item
+        self.status[item.order.id] = VendorInvoiceStatus.SENT_TO_EXTERNAL
+
+    def company_for(self, user_name: str, password: str) -> str | None:
+        return self.tokens.get((user_name, password))
+
+    def pending_bills(self, company_id: str, limit: int) -> list[DesktopWork]:
+        return [w for po_id, w in sorted(self.work.items()) if w.order.company_id == company_id
+                and self.status[po_id] is VendorInvoiceStatus.SENT_TO_EXTERNAL][:limit]
+
+    def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
+        self._maybe_fail()
+        self.txn_ids[(purchase_order_id, invoice_number)] = txn_id
+        order = self.work[purchase_order_id].order
+        if all((purchase_order_id, inv.invoice_number or "") in self.txn_ids for inv in order.vendor_invoices):
+            self.status[purchase_order_id] = VendorInvoiceStatus.SYNCHRONIZED
+
+    def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
+        self._maybe_fail()
+        self.errors[purchase_order_id] = message
+        self.status[purchase_order_id] = VendorInvoiceStatus.ERROR
+
+    def resend(self, purchase_order_id: int) -> None:
+        """What "Send to External System" does again after an error has been fixed."""
+        self.errors.pop(purchase_order_id, None)
+        self.status[purchase_order_id] = VendorInvoiceStatus.SENT_TO_EXTERNAL
+
+    def _maybe_fail(self) -> None:
+        if self.failing_recorder > 0:
+            self.failing_recorder -= 1
+            raise RetryableError("the table is busy")
+
+
+class InMemorySessionStore:
+    """The SessionStore port in memory, with the same version check and company lock as the DynamoDB one."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.sessions: dict[str, str] = {}
+        self.locks: dict[str, tuple[str, datetime]] = {}
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def create(self, session: WebConnectorSession) -> None:
+        if session.ticket in self.sessions:
+            raise Conflict("the ticket is already in use")
+        self.sessions[session.ticket] = session.model_dump_json()
+
+    def load(self, ticket: str) -> WebConnectorSession | None:
+        stored = self.sessions.get(ticket)
+        return WebConnectorSession.model_validate_json(stored) if stored else None
+
+    def save(self, session: WebConnectorSession) -> None:
+        current = self.load(session.ticket)
+        if current is None or current.version != session.version - 1:
+            raise Conflict("the session changed since it was read")
+        self.sessions[session.ticket] = session.model_dump_json()
+
+    def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
+        held = self.locks.get(company_id)
+        if held is not None and held[0] != ticket and held[1] > self.clock():
+            return False
+        self.locks[company_id] = (ticket, until)
+        return True
+
+    def release_company(self, company_id: str, ticket: str) -> None:
+        held = self.locks.get(company_id)
+        if held is not None and held[0] == ticket:
+            del self.locks[company_id]
+
+
+# ---------------------------------------------------------------- a loopback API Gateway for one handler
+
+
+@dataclass
+class LambdaContextStub:
+    function_name: str = "qbwc-local"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbwc-local"
+    aws_request_id: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def proxy_event(method: str, path: str, query: str, headers: dict[str, str], body: str) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as API Gateway builds it for a Lambda proxy integration."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    return {
+        "resource": path, "path": path, "httpMethod": method, "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": params or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} or None,
+        "pathParameters": None, "stageVariables": None,
+        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "local", "path": path, "httpMethod": method,
+                           "identity": {"sourceIp": "127.0.0.1"}},
+        "body": body or None, "isBase64Encoded": False,
+    }
+
+
+class LocalGateway:
+    """Serves one Lambda handler on 127.0.0.1 (an ephemeral port unless given); use as a context manager."""
+
+    def __init__(self, handler: Handler, port: int = 0) -> None:
+        self.handler = handler
+        self.durations: list[float] = []
+        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> LocalGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        request = Request(environ)
+        event = proxy_event(request.method, request.path, request.query_string.decode(), dict(request.headers),
+                            request.get_data(as_text=True))
+        started = time.perf_counter()
+        answer = self.handler(event, LambdaContextStub())
+        self.durations.append(time.perf_counter() - started)
+        body = answer.get("body") or ""
+        headers = [(k, str(v)) for k, v in (answer.get("headers") or {}).items()]
+        start_response(f"{answer['statusCode']} {'OK' if answer['statusCode'] < 400 else 'Error'}", headers)
+        return [body.encode() if isinstance(body, str) else body]
+
+
+@contextmanager
+def serve(handler: Handler) -> Iterator[str]:
+    """The handler behind a loopback URL, for the time of the ``with`` block."""
+    with LocalGateway(handler) as gateway:
+        yield gateway.url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Play a QuickBooks Web Connector session against an endpoint.")
+    parser.add_argument("--url", required=True, help="the AppURL, e.g. http://127.0.0.1:3000/qbwc")
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--password", required=True, help="an API token of the company")
+    parser.add_argument("--vendors", default="", help="comma-separated vendor names the fake company file has")
+    parser.add_argument("--items", default="Fresh Cut Flowers", help="comma-separated item names")
+    parser.add_argument("--accounts", default="Freight", help="comma-separated expense account names")
+    parser.add_argument("--classes", default="", help="comma-separated class names")
+    parser.add_argument("--qbxml", default="13.0", help="the qbXML version QuickBooks reports")
+    args = parser.parse_args(argv)
+
+    def split(text: str) -> list[str]:
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    company = FakeCompany(vendors=split(args.vendors), items=split(args.items), accounts=split(args.accounts),
+                          classes=split(args.classes))
+    major, _, minor = args.qbxml.partition(".")
+    result = run_session(args.url, args.username, args.password, company,
+                         qbxml_version=(int(major), int(minor or 0)))
+    report = result.as_dict()
+    report["bills"] = [{"txnId": b.txn_id, "vendor": b.vendor, "refNumber": b.ref_number, "txnDate": b.txn_date,
+                        "amount": str(b.amount), "memo": b.memo} for b in company.bills]
+    print(json.dumps(report, indent=2))
+    return 0 if result.completed or result.auth_status == "none" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

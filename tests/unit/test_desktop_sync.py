@@ -1,0 +1,409 @@
+"""The Web Connector session use case, driven call by call against the fake company file (no SOAP here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from devstack.fake_qb_company import FakeCompany
+from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
+from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorService, choose_qbxml_version
+from ledgersync.domain.purchase_orders import (
+    AdditionalCharge,
+    BillMapping,
+    LocationRef,
+    PurchaseOrder,
+    PurchaseOrderItem,
+    VendorInvoice,
+    VendorInvoiceStatus,
+    VendorRef,
+)
+
+COMPANY = "c-1"
+USER = "qbuser"
+TOKEN = "token-123"
+VENDOR = "Flores del Campo S.A."
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def purchase_order(po_id: int, *, vendor: str | None = VENDOR, invoices: int = 1, charge: str = "10.00",
+                   po_number: str | None = None, invoice_number: str | None = "INV") -> DesktopWork:
+    """A PO of 100.00 of flowers plus a freight charge, split over ``invoices`` vendor invoices."""
+    total = Decimal("100.00") + Decimal(charge)
+    vendor_invoices = [
+        VendorInvoice(invoice_number=f"{invoice_number}{po_id}-{n}" if invoice_number else None,
+                      invoice_amount=total / invoices, total_additional_charges=Decimal(charge) / invoices)
+        for n in range(invoices)
+    ]
+    order = PurchaseOrder(
+        company_id=COMPANY, id=po_id, po_number=po_number or f"PO{po_id}", vendor_id=7, location_id=3,
+        ship_date=date(2024, 4, 28),
+        items=[PurchaseOrderItem(category_procurement_accounting_code="ROSES", total_cost=Decimal("60.00")),
+               PurchaseOrderItem(category_procurement_accounting_code="MIXED", total_cost=Decimal("40.00"))],
+        additional_charges=[AdditionalCharge(code="FRT", amount=Decimal(charge), name="Freight")],
+        vendor_invoices=vendor_invoices, vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL,
+    )
+    vendor_ref = VendorRef(id=7, code="FDC", name="Flores", accounting_name=vendor) if vendor is not None else None
+    mapping = BillMapping(charge_accounts={"FRT": "Freight"}, classes_enabled=True, class_by_location={"02": "Chicago"})
+    return DesktopWork(order, vendor_ref, LocationRef(id=3, code="02", name="Chicago"), mapping, "USD")
+
+
+@dataclass
+class Run:
+    """What a Web Connector session saw, call by call."""
+
+    ticket: str
+    status: str
+    progress: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    close: str = ""
+
+
+def web_connector_session(service: WebConnectorService, company: FakeCompany, *, password: str = TOKEN,
+                          major: int = 13, minor: int = 0, cut_after: int | None = None) -> Run:
+    """The Web Connector's call sequence, straight against the use case."""
+    answer = service.authenticate(USER, password)
+    run = Run(answer.ticket, answer.status)
+    if answer.status != "":
+        return run
+    while len(run.requests) < 100:
+        request = service.send_request(run.ticket, major=major, minor=minor)
+        if not request:
+            run.errors.append(service.last_error(run.ticket))
+            break
+        run.requests.append(request)
+        reply = company.process(request)
+        if cut_after is not None and len(run.requests) >= cut_after:
+            return run
+        progress = service.receive_response(run.ticket, reply.response, reply.hresult, reply.message)
+        run.progress.append(progress)
+        if progress < 0:
+            run.errors.append(service.last_error(run.ticket))
+            break
+        if progress == 100:
+            break
+    run.close = service.close(run.ticket)
+    return run
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger() -> InMemoryPurchaseOrders:
+    books = InMemoryPurchaseOrders()
+    books.tokens[(USER, TOKEN)] = COMPANY
+    return books
+
+
+@pytest.fixture
+def sessions(clock: Clock) -> InMemorySessionStore:
+    return InMemorySessionStore(clock)
+
+
+@pytest.fixture
+def service(ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock) -> WebConnectorService:
+    return build_web_connector(ledger, ledger, ledger, sessions, batch_size=50, clock=clock)
+
+
+@pytest.fixture
+def company() -> FakeCompany:
+    return FakeCompany(vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"])
+
+
+def test_authenticate_answers_nvu_when_the_password_is_not_a_token_of_the_company(
+        service: WebConnectorService, company: FakeCompany) -> None:
+    run = web_connector_session(service, company, password="wrong")
+    assert run.status == "nvu"
+    assert run.ticket
+
+
+def test_authenticate_answers_none_when_no_bill_is_waiting(service: WebConnectorService, company: FakeCompany) -> None:
+    run = web_connector_session(service, company)
+    assert run.status == "none"
+    assert service.close(run.ticket) == "Ledgersync: no bills are waiting for QuickBooks."
+
+
+def test_authenticate_answers_busy_when_another_session_of_the_company_is_live(
+        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    first = service.authenticate(USER, TOKEN)
+    second = service.authenticate(USER, TOKEN)
+    assert (first.status, second.status) == ("", "busy")
+    service.close(first.ticket)
+    assert service.authenticate(USER, TOKEN).status == ""
+
+
+def test_bills_are_added_and_pos_synchronized_when_the_session_runs_to_the_end(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    # Given two POs, one of them with two vendor invoices
+    ledger.add(purchase_order(1))
+    ledger.add(purchase_order(2, invoices=2))
+    # When the Web Connector runs
+    run = web_connector_session(service, company)
+    # Then three bills exist, the POs are "S" with each TxnID recorded, in two messages
+    assert run.status == ""
+    assert run.progress[-1] == 100
+    assert all(0 < p < 100 for p in run.progress[:-1])
+    assert len(run.requests) == 2
+    assert len(company.bills) == 3
+    assert ledger.status == {1: VendorInvoiceStatus.SYNCHRONIZED, 2: VendorInvoiceStatus.SYNCHRONIZED}
+    assert {company.bills_with_ref(f"PO2-INV2-{n}")[0].txn_id for n in range(2)} == {
+        ledger.txn_ids[(2, "INV2-0")], ledger.txn_ids[(2, "INV2-1")]}
+    assert "3 bill(s) added" in run.close
+
+
+def test_bill_matches_the_po_when_added(service: WebConnectorService, company: FakeCompany,
+                                        ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1, charge="12.34"))
+    web_connector_session(service, company)
+    (bill,) = company.bills
+    assert bill.ref_number == "PO1-INV1-0"
+    assert bill.txn_date == "2024-04-28"
+    assert bill.vendor == VENDOR
+    assert bill.amount == Decimal("112.34")
+    assert "PO1-INV1-0" in (bill.memo or "")
+    kinds = {(line["kind"], line["ref"], line["class"]) for line in bill.lines}
+    assert kinds == {("ItemLineAdd", "Fresh Cut Flowers", "Chicago"), ("ExpenseLineAdd", "Freight", "Chicago")}
+
+
+def test_po_goes_to_error_when_the_vendor_is_not_in_quickbooks(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1, vendor="Flores Del Campo"))
+    ledger.add(purchase_order(2))
+    run = web_connector_session(service, company)
+    assert ledger.status[1] is VendorInvoiceStatus.ERROR
+    assert ledger.errors[1].startswith("Vendor 'Flores Del Campo' was not found in QuickBooks; the names must match "
+                                       "exactly")
+    assert ledger.status[2] is VendorInvoiceStatus.SYNCHRONIZED
+    assert [b.ref_number for b in company.bills] == ["PO2-INV2-0"]
+    assert run.progress[-1] == 100
+    assert "1 purchase order(s) in error" in run.close
+
+
+def test_po_goes_to_error_with_quickbooks_words_when_an_item_is_missing(
+        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    company = FakeCompany(vendors=[VENDOR], items=["Roses"], accounts=["Freight"], classes=["Chicago"])
+    ledger.add(purchase_order(1))
+    web_connector_session(service, company)
+    assert ledger.status[1] is VendorInvoiceStatus.ERROR
+    assert "(3140)" in ledger.errors[1]
+    assert 'Item "Fresh Cut Flowers"' in ledger.errors[1]
+    assert "exist in QuickBooks with exactly these names" in ledger.errors[1]
+    assert company.bills == []
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (3180, "There was an error when saving a Bill. QuickBooks error message: This transaction is in a closed period"),
+    (3100, 'The name "PO1-INV1-0" of the list element is already in use.'),
+])
+def test_po_goes_to_error_when_quickbooks_refuses_the_bill(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, code: int,
+        words: str) -> None:
+    ledger.add(purchase_order(1))
+    ledger.add(purchase_order(2))
+    company.inject_error("BillAdd", code, words, ref_number="PO1-INV1-0")
+    run = web_connector_session(service, company)
+    assert ledger.errors[1] == f"QuickBooks refused bill PO1-INV1-0 ({code}): {words}."
+    assert ledger.status[2] is VendorInvoiceStatus.SYNCHRONIZED
+    assert run.progress[-1] == 100
+
+
+def test_po_goes_to_error_when_a_bill_query_fails(service: WebConnectorService, company: FakeCompany,
+                                                   ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    company.inject_error("BillQuery", 3200, "The provided edit sequence is out-of-date.")
+    web_connector_session(service, company)
+    assert ledger.errors[1] == "QuickBooks could not look up bill PO1-INV1-0 (3200): The provided edit sequence " \
+                               "is out-of-date."
+    assert company.bills == []
+
+
+def test_bill_is_adopted_not_added_again_when_quickbooks_already_has_it(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    web_connector_session(service, company)
+    txn_id = ledger.txn_ids[(1, "INV1-0")]
+    ledger.resend(1)
+    run = web_connector_session(service, company)
+    assert len(company.bills) == 1
+    assert ledger.txn_ids[(1, "INV1-0")] == txn_id
+    assert "0 bill(s) added, 1 already in QuickBooks" in run.close
+    assert len(run.requests) == 1
+
+
+def test_no_bill_is_duplicated_when_a_session_is_cut_after_the_adds_and_resumed(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock) -> None:
+    # Given a session cut after QuickBooks added the bills but before their answer arrived
+    for po_id in range(1, 6):
+        ledger.add(purchase_order(po_id))
+    cut = web_connector_session(service, company, cut_after=2)
+    assert len(company.bills) == 5
+    assert all(s is VendorInvoiceStatus.SENT_TO_EXTERNAL for s in ledger.status.values())
+    # When the session expires and the next scheduled update runs
+    clock.now += timedelta(hours=1)
+    run = web_connector_session(service, company)
+    # Then every bill is adopted, none is added twice, and every PO is synchronized with the existing TxnID
+    assert cut.ticket != run.ticket
+    assert len(company.bills) == 5
+    assert all(s is VendorInvoiceStatus.SYNCHRONIZED for s in ledger.status.values())
+    assert {ledger.txn_ids[(i, f"INV{i}-0")] for i in range(1, 6)} == {b.txn_id for b in company.bills}
+
+
+def test_lookups_are_repeated_not_adds_when_the_web_connector_asks_again_without_answering(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    ticket = service.authenticate(USER, TOKEN).ticket
+    first = service.send_request(ticket, major=13)
+    service.receive_response(ticket, company.process(first).response, "", "")
+    adds = service.send_request(ticket, major=13)
+    company.process(adds)  # QuickBooks added the bill, but its answer was lost
+    again = service.send_request(ticket, major=13)
+    assert "<BillQueryRq" in again and "<BillAddRq" not in again
+    assert service.receive_response(ticket, company.process(again).response, "", "") == 100
+    assert len(company.bills) == 1
+    assert ledger.status[1] is VendorInvoiceStatus.SYNCHRONIZED
+
+
+def test_shortened_reference_is_refused_when_quickbooks_has_it_for_another_document(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    work = purchase_order(1, po_number="PO-2024-000000001", invoice_number="GROWER-INVOICE-")
+    ledger.add(work)
+    reference = "PO-2024-000000001-GROWER-INVOICE-1-0"
+    from ledgersync.domain.purchase_orders import document_reference
+    short = document_reference("PO-2024-000000001", "GROWER-INVOICE-1-0", 20)
+    company.process(f"""<?xml version="1.0"?><?qbxml version="12.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">
+        <BillAddRq><BillAdd><VendorRef><FullName>{VENDOR}</FullName></VendorRef><RefNumber>{short}</RefNumber>
+        <Memo>typed by hand</Memo><ExpenseLineAdd><AccountRef><FullName>Freight</FullName></AccountRef>
+        <Amount>1.00</Amount></ExpenseLineAdd></BillAdd></BillAddRq></QBXMLMsgsRq></QBXML>""")
+    web_connector_session(service, company)
+    assert len(short) == 20
+    assert f"its memo does not mention {reference}" in ledger.errors[1]
+    assert len(company.bills) == 1
+
+
+def test_po_goes_to_error_before_any_request_when_the_vendor_has_no_accounting_name(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1, vendor=None))
+    ledger.add(purchase_order(2, invoice_number=None))
+    run = web_connector_session(service, company)
+    assert run.status == "none"
+    assert "vendor with an Accounting Name" in ledger.errors[1]
+    assert "invoice number" in ledger.errors[2]
+
+
+def test_progress_is_honest_when_the_work_takes_several_batches(
+        ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany) -> None:
+    service = build_web_connector(ledger, ledger, ledger, sessions, batch_size=10, clock=clock)
+    for po_id in range(1, 26):
+        ledger.add(purchase_order(po_id))
+    run = web_connector_session(service, company)
+    assert run.progress == sorted(run.progress)
+    assert run.progress[-1] == 100 and max(run.progress[:-1]) < 100
+    assert len(run.requests) == 6
+    assert len(company.bills) == 25
+
+
+def test_sessions_answer_politely_when_the_ticket_is_unknown(service: WebConnectorService) -> None:
+    assert service.send_request("no-such-ticket", major=13) == ""
+    assert "does not know this Web Connector session" in service.last_error("no-such-ticket")
+    assert service.receive_response("no-such-ticket", "<QBXML/>", "", "") == -1
+    assert service.close("no-such-ticket") == "Ledgersync: session ended."
+
+
+def test_sessions_answer_politely_when_the_session_expired(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock) -> None:
+    ledger.add(purchase_order(1))
+    ticket = service.authenticate(USER, TOKEN).ticket
+    clock.now += timedelta(minutes=31)
+    assert service.send_request(ticket, major=13) == ""
+    assert "expired" in service.last_error(ticket)
+    assert company.bills == []
+    assert ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
+
+
+def test_progress_is_negative_and_work_kept_when_quickbooks_returns_an_hresult(
+        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    ticket = service.authenticate(USER, TOKEN).ticket
+    service.send_request(ticket, major=13)
+    progress = service.receive_response(ticket, "", "0x80040408", "Could not start QuickBooks.")
+    assert progress < 0
+    assert service.last_error(ticket).startswith("QuickBooks could not process the request (0x80040408): Could not "
+                                                 "start QuickBooks.")
+    assert ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
+
+
+def test_progress_is_negative_when_the_answer_is_not_qbxml(service: WebConnectorService,
+                                                            ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    ticket = service.authenticate(USER, TOKEN).ticket
+    service.send_request(ticket, major=13)
+    assert service.receive_response(ticket, "<html>proxy error</html>", "", "") == -1
+    assert "could not be read" in service.last_error(ticket)
+
+
+def test_progress_is_negative_and_bills_adopted_later_when_results_cannot_be_recorded(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock) -> None:
+    ledger.add(purchase_order(1))
+    ledger.failing_recorder = 1
+    run = web_connector_session(service, company)
+    assert run.progress[-1] == -1
+    assert "could not record the results" in run.errors[0]
+    clock.now += timedelta(hours=1)
+    web_connector_session(service, company)
+    assert len(company.bills) == 1
+    assert ledger.status[1] is VendorInvoiceStatus.SYNCHRONIZED
+
+
+def test_connection_error_keeps_the_work_and_answers_done_when_quickbooks_cannot_be_opened(
+        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    ticket = service.authenticate(USER, TOKEN).ticket
+    assert service.connection_error(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
+    assert "Open the company file" in service.last_error(ticket)
+    assert ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
+    assert service.authenticate(USER, TOKEN).status == ""
+
+
+def test_requests_use_the_lower_qbxml_version_when_quickbooks_reports_one(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    run = web_connector_session(service, company, major=8, minor=0)
+    assert all('<?qbxml version="8.0"?>' in request for request in run.requests)
+    assert run.progress[-1] == 100
+
+
+def test_session_ends_with_a_reason_when_quickbooks_is_too_old(
+        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    ledger.add(purchase_order(1))
+    run = web_connector_session(service, company, major=3, minor=0)
+    assert run.requests == []
+    assert "needs 6.0 or later" in run.errors[0]
+
+
+def test_qbxml_version_is_twelve_when_quickbooks_reports_newer_or_nothing() -> None:
+    assert choose_qbxml_version(16, 0) == "12.0"
+    assert choose_qbxml_version(0, 0) == "12.0"
+    assert choose_qbxml_version(12, 0) == "12.0"
+    assert choose_qbxml_version(10, 0) == "10.0"
+    assert choose_qbxml_version(5, 0) is None
+
+
+def test_client_version_asks_for_an_update_when_the_web_connector_is_old(service: WebConnectorService) -> None:
+    assert service.client_version("2.3.0.215") == ""
+    assert service.client_version("2.0.1.7").startswith("W:")
