@@ -31,9 +31,14 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
-    stack = LocalStack(api_port=int(os.environ.get("API_PORT", "3000")), stack_name="ledgersync-local",
-                       admin_api_key=os.environ.get("ADMIN_API_KEY") or None, seed=True,
-                       log_requests=True, print_emails=True)
+    stack = LocalStack(
+        api_port=int(os.environ.get("API_PORT", "3000")),
+        stack_name="ledgersync-local",
+        admin_api_key=os.environ.get("ADMIN_API_KEY") or None,
+        seed=True,
+        log_requests=True,
+        print_emails=True,
+    )
     try:
         stack.start()
     except (SeedError, TemplateError, OSError) as error:

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from devstack.runtime import ACCOUNT_ID, FunctionCodeMissing, FunctionFailed
+from devstack.runtime import ACCOUNT_ID, FunctionCodeMissingError, FunctionFailedError
 from devstack.template import ApiRoute
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -44,8 +44,9 @@ class RouteTable:
     """Matches a method and path to a template route; literal segments win over parameters, as in API Gateway."""
 
     def __init__(self, routes: Iterable[ApiRoute]) -> None:
-        self._compiled = sorted(((_specificity(r.path), r, _pattern(r.path)) for r in routes),
-                                key=lambda item: item[0], reverse=True)
+        self._compiled = sorted(
+            ((_specificity(r.path), r, _pattern(r.path)) for r in routes), key=lambda item: item[0], reverse=True
+        )
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The best route for ``method`` and ``path``, or None (API Gateway's 403)."""
@@ -83,9 +84,19 @@ def _specificity(path: str) -> tuple[int, int, int]:
     return (0 if greedy else 1, literal, len(segments))
 
 
-def build_event(match: RouteMatch, *, method: str, raw_path: str, query: str, headers: Sequence[tuple[str, str]],
-                body: bytes, source_ip: str, stage: str, api_id: str,
-                binary_media_types: Sequence[str] = ()) -> dict[str, Any]:
+def build_event(
+    match: RouteMatch,
+    *,
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    stage: str,
+    api_id: str,
+    binary_media_types: Sequence[str] = (),
+) -> dict[str, Any]:
     """The REST API proxy event (payload format 1.0) for one HTTP request."""
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
@@ -93,7 +104,7 @@ def build_event(match: RouteMatch, *, method: str, raw_path: str, query: str, he
         single[name] = value
         multi.setdefault(name, []).append(value)
     query_pairs = parse_qsl(query, keep_blank_values=True)
-    query_single = {k: v for k, v in query_pairs}
+    query_single = dict(query_pairs)
     query_multi: dict[str, list[str]] = {}
     for key, value in query_pairs:
         query_multi.setdefault(key, []).append(value)
@@ -138,11 +149,19 @@ def build_event(match: RouteMatch, *, method: str, raw_path: str, query: str, he
             "domainName": host,
             "requestId": request_id,
             "identity": {
-                "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
-                "apiKey": None, "principalOrgId": None, "sourceIp": source_ip, "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None, "userArn": None,
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "apiKey": None,
+                "principalOrgId": None,
+                "sourceIp": source_ip,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
                 "userAgent": next((v for k, v in headers if k.lower() == "user-agent"), None),
-                "user": None, "accessKey": None,
+                "user": None,
+                "accessKey": None,
             },
         },
         "body": text,
@@ -151,7 +170,7 @@ def build_event(match: RouteMatch, *, method: str, raw_path: str, query: str, he
 
 
 def _is_binary(content_type: str, binary_media_types: Sequence[str]) -> bool:
-    media_type = content_type.split(";")[0].strip().lower()
+    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
     return bool(media_type) and any(fnmatch.fnmatch(media_type, t.lower()) for t in binary_media_types)
 
 
@@ -194,10 +213,20 @@ def json_answer(status: int, payload: Any, headers: Sequence[tuple[str, str]] = 
 class Gateway:
     """The HTTP server: routes from the template, admin paths under ``/__devstack/``."""
 
-    def __init__(self, routes: Iterable[ApiRoute], invoke: Invoker, *, host: str = "127.0.0.1", port: int = 0,
-                 stage: str = "local", api_id: str = "devstack", binary_media_types: Sequence[str] = (),
-                 admin: AdminHandler | None = None, health_path: str = "/v1/health",
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        routes: Iterable[ApiRoute],
+        invoke: Invoker,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stage: str = "local",
+        api_id: str = "devstack",
+        binary_media_types: Sequence[str] = (),
+        admin: AdminHandler | None = None,
+        health_path: str = "/v1/health",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.routes = RouteTable(routes)
         self.invoke = invoke
         self.stage = stage
@@ -217,8 +246,9 @@ class Gateway:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="devstack-gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="devstack-gateway", daemon=True
+        )
         self._thread.start()
 
     def shutdown(self) -> None:
@@ -229,8 +259,9 @@ class Gateway:
             self._thread = None
         self._server.server_close()
 
-    def answer(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes,
-               source_ip: str) -> HttpAnswer:
+    def answer(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes, source_ip: str
+    ) -> HttpAnswer:
         """Route one request: admin paths, the not-ready health answer, then the template's routes."""
         parts = urlsplit(target)
         path = parts.path or "/"
@@ -243,20 +274,37 @@ class Gateway:
             return json_answer(413, {"message": "Request Too Long"})
         match = self.routes.match(method, unquote(path))
         if match is None:
-            return json_answer(403, {"message": "Missing Authentication Token"},
-                               [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])
-        event = build_event(match, method=method, raw_path=path, query=parts.query, headers=headers, body=body,
-                            source_ip=source_ip, stage=self.stage, api_id=self.api_id,
-                            binary_media_types=self.binary_media_types)
+            return json_answer(
+                403,
+                {"message": "Missing Authentication Token"},
+                [("x-amzn-ErrorType", "MissingAuthenticationTokenException")],
+            )
+        event = build_event(
+            match,
+            method=method,
+            raw_path=path,
+            query=parts.query,
+            headers=headers,
+            body=body,
+            source_ip=source_ip,
+            stage=self.stage,
+            api_id=self.api_id,
+            binary_media_types=self.binary_media_types,
+        )
         try:
             result = self.invoke(match.route.function_id, event)
-        except FunctionCodeMissing as missing:
+        except FunctionCodeMissingError as missing:
             return json_answer(501, {"message": f"devstack: {missing}"})
-        except FunctionFailed as failed:
+        except FunctionFailedError as failed:
             print(failed.trace, file=sys.stderr)
-            return json_answer(502, {"message": "Internal server error"},
-                               [("x-amzn-ErrorType", "InternalServerErrorException"),
-                                ("X-Devstack-Error", str(failed).replace("\n", " ")[:500])])
+            return json_answer(
+                502,
+                {"message": "Internal server error"},
+                [
+                    ("x-amzn-ErrorType", "InternalServerErrorException"),
+                    ("X-Devstack-Error", str(failed).replace("\n", " ")[:500]),
+                ],
+            )
         return proxy_response(result)
 
 
@@ -274,8 +322,10 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             started = time.monotonic()
             body = self._read_body()
             answer = gateway.answer(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
-            self.send_response_only(answer.status, HTTPStatus(answer.status).phrase
-                                    if answer.status in HTTPStatus._value2member_map_ else None)
+            self.send_response_only(
+                answer.status,
+                HTTPStatus(answer.status).phrase if answer.status in HTTPStatus._value2member_map_ else None,
+            )
             self.send_header("Date", self.date_time_string())
             for name, value in answer.headers:
                 if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
@@ -285,7 +335,8 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(answer.body)
             if gateway.log is not None:
-                gateway.log(f"{self.command} {self.path} -> {answer.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
+                elapsed_ms = (time.monotonic() - started) * 1000
+                gateway.log(f"{self.command} {self.path} -> {answer.status} ({elapsed_ms:.0f} ms)")
 
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -22,8 +22,12 @@ _PARAMETER = re.compile(r"\{[^}]+\}")
 
 def build_document(template: Template, title: str = TITLE, version: str = VERSION) -> tuple[dict[str, Any], list[str]]:
     """The merged OpenAPI document and the warnings found on the way."""
-    document: dict[str, Any] = {"openapi": "3.0.3", "info": {"title": title, "version": version}, "paths": {},
-                                "components": {"schemas": {}}}
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": version},
+        "paths": {},
+        "components": {"schemas": {}},
+    }
     warnings: list[str] = []
     declared = {(r.method, _shape(r.path)) for r in template.routes}
     described: set[tuple[str, str]] = set()
@@ -39,7 +43,8 @@ def build_document(template: Template, title: str = TITLE, version: str = VERSIO
             warnings.append(f"{logical_id}: {spec.module_path} has no Powertools resolver named app")
             continue
         schema = app.get_openapi_schema(title=title, version=version).model_dump(
-            mode="json", by_alias=True, exclude_none=True)
+            mode="json", by_alias=True, exclude_none=True
+        )
         document["openapi"] = schema.get("openapi", document["openapi"])
         for path, operations in (schema.get("paths") or {}).items():
             merged = document["paths"].setdefault(path, {})

@@ -8,6 +8,7 @@ redrive policy (moto applies it on receive) moves a message to the dead-letter q
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from devstack.runtime import FunctionCodeMissing, FunctionFailed
+from devstack.runtime import FunctionCodeMissingError, FunctionFailedError
 from devstack.template import SqsSource
 
 Invoker = Callable[[str, dict[str, Any]], Any]
@@ -84,8 +85,9 @@ def failed_ids(result: Any, batch_ids: set[str], report_failures: bool) -> set[s
 class SqsPoller:
     """One SQS event source: polls its queue and invokes its function."""
 
-    def __init__(self, source: SqsSource, queue_url: str, queue_arn: str, sqs: Any, invoke: Invoker,
-                 region: str) -> None:
+    def __init__(
+        self, source: SqsSource, *, queue_url: str, queue_arn: str, sqs: Any, invoke: Invoker, region: str
+    ) -> None:
         self.source = source
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -107,8 +109,11 @@ class SqsPoller:
             if redeliver_failures_now:
                 self._release_failures()
             answer = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.source.batch_size, 10),
-                WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(self.source.batch_size, 10),
+                WaitTimeSeconds=wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             )
             messages = answer.get("Messages", [])
             if not messages:
@@ -118,14 +123,16 @@ class SqsPoller:
             try:
                 result = self.invoke(self.source.function_id, {"Records": records})
                 failed = failed_ids(result, batch_ids, self.source.report_batch_item_failures)
-            except (FunctionFailed, FunctionCodeMissing) as error:
+            except (FunctionFailedError, FunctionCodeMissingError) as error:
                 print(f"devstack: {self.name}: the batch failed and will be redelivered: {error}", file=sys.stderr)
                 failed = set(batch_ids)
             done = [r for r in records if r["messageId"] not in failed]
             for start in range(0, len(done), 10):
-                chunk = done[start:start + 10]
-                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)])
+                chunk = done[start : start + 10]
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
+                )
             for record in records:
                 if record["messageId"] in failed:
                     self._in_flight_failures[record["messageId"]] = record["receiptHandle"]
@@ -138,30 +145,28 @@ class SqsPoller:
     def _release_failures(self) -> None:
         """Make failed messages visible now instead of after their visibility timeout (tests' time travel)."""
         for message_id, receipt in list(self._in_flight_failures.items()):
-            try:
-                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
-                                                   VisibilityTimeout=0)
-            except Exception:  # noqa: BLE001, S110 - the message was deleted or received again meanwhile
-                pass
+            with contextlib.suppress(Exception):  # the message was deleted or received again meanwhile
+                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
             self._in_flight_failures.pop(message_id, None)
 
     def start(self, stop: threading.Event) -> None:
         """Poll in a background thread until ``stop`` is set."""
+
         def loop() -> None:
             while not stop.is_set():
                 if self.paused.is_set():
                     stop.wait(0.05)
                     continue
                 try:
-                    result = self.poll_once(wait_seconds=1)
-                except Exception as error:  # noqa: BLE001 - a poller never dies; the error is shown
+                    result = self.poll_once(wait_seconds=0)
+                except Exception as error:  # a poller never dies; the error is shown
                     if stop.is_set():
                         return
                     print(f"devstack: {self.name}: polling failed: {error}", file=sys.stderr)
                     stop.wait(1)
                     continue
                 if result.received == 0:
-                    stop.wait(0.05)
+                    stop.wait(0.2)
 
         self._thread = threading.Thread(target=loop, name=f"devstack-poller-{self.name}", daemon=True)
         self._thread.start()

@@ -23,11 +23,11 @@ from devstack.template import FunctionSpec
 ACCOUNT_ID = "123456789012"
 
 
-class FunctionCodeMissing(Exception):
+class FunctionCodeMissingError(Exception):
     """The function's handler file does not exist (yet)."""
 
 
-class FunctionFailed(Exception):
+class FunctionFailedError(Exception):
     """The handler raised: Lambda reports this as a function error."""
 
     def __init__(self, function_id: str, error: BaseException) -> None:
@@ -60,8 +60,13 @@ class LambdaContext:
 class LocalFunction:
     """One function of the template, imported on first use and invoked in this process."""
 
-    def __init__(self, spec: FunctionSpec, physical_name: str, region: str,
-                 observer: Callable[[str, float, BaseException | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        physical_name: str,
+        region: str,
+        observer: Callable[[str, float, BaseException | None], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.physical_name = physical_name
         self.region = region
@@ -81,11 +86,14 @@ class LocalFunction:
         return self._module
 
     def invoke(self, event: Any) -> Any:
-        """Call the handler with ``event`` and a fresh context; a raised error becomes FunctionFailed."""
+        """Call the handler with ``event`` and a fresh context; a raised error becomes FunctionFailedError."""
         handler = self._load()
         context = LambdaContext(
-            function_name=self.physical_name, memory_limit_in_mb=self.spec.memory_mb,
-            invoked_function_arn=self.arn, aws_request_id=str(uuid.uuid4()), timeout_seconds=self.spec.timeout,
+            function_name=self.physical_name,
+            memory_limit_in_mb=self.spec.memory_mb,
+            invoked_function_arn=self.arn,
+            aws_request_id=str(uuid.uuid4()),
+            timeout_seconds=self.spec.timeout,
             log_group_name=f"/aws/lambda/{self.physical_name}",
             log_stream_name=time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
         )
@@ -96,7 +104,7 @@ class LocalFunction:
         except Exception as error:
             self.errors += 1
             self._observe(started, error)
-            raise FunctionFailed(self.spec.logical_id, error) from error
+            raise FunctionFailedError(self.spec.logical_id, error) from error
         self._observe(started, None)
         return result
 
@@ -110,11 +118,13 @@ class LocalFunction:
                 return self._handler
             path = self.spec.module_path
             if not path.is_file():
-                raise FunctionCodeMissing(f"{self.spec.logical_id}: {path} does not exist")
+                raise FunctionCodeMissingError(f"{self.spec.logical_id}: {path} does not exist")
             module = import_file(path, f"devstack_fn_{self.spec.logical_id}_{uuid.uuid4().hex[:8]}")
-            handler = getattr(module, self.spec.handler_name, None)
-            if not callable(handler):
-                raise FunctionCodeMissing(f"{self.spec.logical_id}: {path} has no function {self.spec.handler_name}")
+            handler: Callable[[Any, Any], Any] | None = getattr(module, self.spec.handler_name, None)
+            if handler is None or not callable(handler):
+                raise FunctionCodeMissingError(
+                    f"{self.spec.logical_id}: {path} has no function {self.spec.handler_name}"
+                )
             self._module = module
             self._handler = handler
             return handler
@@ -127,7 +137,7 @@ def import_file(path: Path, module_name: str) -> ModuleType:
     """Import ``path`` as ``module_name``, with its folder first on sys.path while it imports."""
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise FunctionCodeMissing(f"cannot import {path}")
+        raise FunctionCodeMissingError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     folder = str(path.parent)
     with _IMPORT_LOCK:

@@ -55,8 +55,14 @@ def scheduled_event(schedule: ScheduleSource, rule_arn: str, region: str) -> Any
 class Schedules:
     """The template's schedules: a timer thread for rate() expressions and run-now by name."""
 
-    def __init__(self, schedules: list[ScheduleSource], rule_arns: dict[str, str], invoke: Invoker, region: str,
-                 speedup: float = 1.0) -> None:
+    def __init__(
+        self,
+        schedules: list[ScheduleSource],
+        rule_arns: dict[str, str],
+        invoke: Invoker,
+        region: str,
+        speedup: float = 1.0,
+    ) -> None:
         self.schedules = schedules
         self.rule_arns = rule_arns
         self.invoke = invoke
@@ -91,8 +97,11 @@ class Schedules:
                 continue
             period = rate_seconds(schedule.expression)
             if period is None:
-                print(f"devstack: {key(schedule)} ({schedule.expression}) runs only on demand locally: "
-                      f"POST /__devstack/schedules/{key(schedule)}", file=sys.stderr)
+                print(
+                    f"devstack: {key(schedule)} ({schedule.expression}) runs only on demand locally: "
+                    f"POST /__devstack/schedules/{key(schedule)}",
+                    file=sys.stderr,
+                )
                 continue
             timed.append((schedule, period / self.speedup))
         if not timed:
@@ -107,7 +116,7 @@ class Schedules:
                         due[key(schedule)] = now + period
                         try:
                             self.run_now(key(schedule))
-                        except Exception as error:  # noqa: BLE001 - EventBridge would retry; we report
+                        except Exception as error:
                             print(f"devstack: schedule {key(schedule)} failed: {error}", file=sys.stderr)
                 stop.wait(max(0.01, min(due.values()) - time.monotonic()))
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
-
-if TYPE_CHECKING:
-    from devstack.stack import DemoCompany
 
 NOT_THERE_YET = {404, 501}
 
@@ -46,14 +45,46 @@ DIRECTORY: dict[str, list[dict[str, Any]]] = {
         {"code": "FB", "name": "Full Box"},
     ],
     "inventory": [
-        {"orderItemId": 9999999, "productCode": "RSAS60", "boxTypeCode": "HB", "unitsPerBox": 6,
-         "unitType": "Bunch", "availableBoxes": 120, "cost": "0.20", "locationCode": "MIA"},
-        {"orderItemId": 9999998, "productCode": "RSAS60", "boxTypeCode": "HB", "unitsPerBox": 6,
-         "unitType": "Bunch", "availableBoxes": 40, "cost": "0.22", "locationCode": "BOG"},
-        {"orderItemId": 9999997, "productCode": "CARMIX", "boxTypeCode": "QB", "unitsPerBox": 200,
-         "unitType": "Stem", "availableBoxes": 60, "cost": "0.08", "locationCode": "MIA"},
-        {"orderItemId": 9999996, "productCode": "GYPXL", "boxTypeCode": "FB", "unitsPerBox": 10,
-         "unitType": "Bunch", "availableBoxes": 25, "cost": "1.10", "locationCode": "MIA"},
+        {
+            "orderItemId": 9999999,
+            "productCode": "RSAS60",
+            "boxTypeCode": "HB",
+            "unitsPerBox": 6,
+            "unitType": "Bunch",
+            "availableBoxes": 120,
+            "cost": "0.20",
+            "locationCode": "MIA",
+        },
+        {
+            "orderItemId": 9999998,
+            "productCode": "RSAS60",
+            "boxTypeCode": "HB",
+            "unitsPerBox": 6,
+            "unitType": "Bunch",
+            "availableBoxes": 40,
+            "cost": "0.22",
+            "locationCode": "BOG",
+        },
+        {
+            "orderItemId": 9999997,
+            "productCode": "CARMIX",
+            "boxTypeCode": "QB",
+            "unitsPerBox": 200,
+            "unitType": "Stem",
+            "availableBoxes": 60,
+            "cost": "0.08",
+            "locationCode": "MIA",
+        },
+        {
+            "orderItemId": 9999996,
+            "productCode": "GYPXL",
+            "boxTypeCode": "FB",
+            "unitsPerBox": 10,
+            "unitType": "Bunch",
+            "availableBoxes": 25,
+            "cost": "1.10",
+            "locationCode": "MIA",
+        },
     ],
     "charges": [
         {"code": "BT", "name": "Balance Transfer"},
@@ -67,32 +98,62 @@ DIRECTORY: dict[str, list[dict[str, Any]]] = {
 }
 
 
+@dataclass
+class DemoCompany:
+    """The company the seed created, with the tokens to call the API as it."""
+
+    company_id: str | None = None
+    user_id: str | None = None
+    admin_token: str | None = None
+    token: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
 class SeedError(Exception):
     """The API refused the demo data; the message carries the route, status and answer."""
 
 
 def seed_demo_company(api_url: str, admin_api_key: str, timeout: float = 30.0) -> DemoCompany:
     """Create the demo company, its directory and a demo token through the API."""
-    from devstack.stack import DemoCompany
-
     demo = DemoCompany()
     session = requests.Session()
-    created = _call(session, demo, "POST", f"{api_url}/v1/companies", {"name": "Demo Flowers", "currency": "USD"},
-                    {"X-Admin-Key": admin_api_key}, timeout)
+    created = _call(
+        session,
+        demo,
+        "POST",
+        f"{api_url}/v1/companies",
+        {"name": "Demo Flowers", "currency": "USD"},
+        headers={"X-Admin-Key": admin_api_key},
+        timeout=timeout,
+    )
     if created is None:
         return demo
     demo.company_id, demo.user_id, demo.admin_token = created["companyId"], created["userId"], created["adminToken"]
     session.headers["Authorization"] = f"Bearer {demo.admin_token}"
     for kind, records in DIRECTORY.items():
-        _call(session, demo, "PUT", f"{api_url}/v1/directory/{kind}", records, {}, timeout)
-    issued = _call(session, demo, "POST", f"{api_url}/v1/tokens",
-                   {"userId": demo.user_id, "apiMethods": ["*"], "description": "devstack demo token"}, {}, timeout)
+        _call(session, demo, "PUT", f"{api_url}/v1/directory/{kind}", records, timeout=timeout)
+    issued = _call(
+        session,
+        demo,
+        "POST",
+        f"{api_url}/v1/tokens",
+        {"userId": demo.user_id, "apiMethods": ["*"], "description": "devstack demo token"},
+        timeout=timeout,
+    )
     demo.token = issued["token"] if issued is not None else demo.admin_token
     return demo
 
 
-def _call(session: requests.Session, demo: DemoCompany, method: str, url: str, body: Any,
-          headers: dict[str, str], timeout: float) -> dict[str, Any] | None:
+def _call(
+    session: requests.Session,
+    demo: DemoCompany,
+    method: str,
+    url: str,
+    body: Any,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float,
+) -> dict[str, Any] | None:
     answer = session.request(method, url, json=body, headers=headers, timeout=timeout)
     if answer.status_code in NOT_THERE_YET:
         warning = f"{method} {url} answered {answer.status_code}: not available yet, skipped"
@@ -107,21 +168,32 @@ def _call(session: requests.Session, demo: DemoCompany, method: str, url: str, b
 
 def example_invoice() -> dict[str, Any]:
     """Seed 002's second sample, with a ship date that is not in the past."""
-    from datetime import UTC, datetime, timedelta
-
     return {
-        "customerCode": "ANG", "customerDescription": "Ang Flowers LLC",
-        "carrierCode": "AR", "carrierDescription": "Armellini",
-        "poNumber": "2728", "reference": "DEMO-1",
+        "customerCode": "ANG",
+        "customerDescription": "Ang Flowers LLC",
+        "carrierCode": "AR",
+        "carrierDescription": "Armellini",
+        "poNumber": "2728",
+        "reference": "DEMO-1",
         "shipDate": (datetime.now(UTC).date() + timedelta(days=1)).isoformat(),
         "returnAvailableBoxes": 1,
-        "items": [{"productCode": "RSAS60", "boxes": 10, "price": 0.30, "boxTypeCode": "HB",
-                   "unitsPerBox": 6, "unitType": "Bunch"}],
+        "items": [
+            {
+                "productCode": "RSAS60",
+                "boxes": 10,
+                "price": 0.30,
+                "boxTypeCode": "HB",
+                "unitsPerBox": 6,
+                "unitType": "Bunch",
+            }
+        ],
     }
 
 
 def example_curl(api_url: str, token: str) -> str:
     """A curl that creates an invoice with the demo token."""
     body = {"authenticationToken": token, **example_invoice()}
-    return (f"curl -sS -X POST {api_url}/api/invoice.create -H 'Content-Type: application/json' "
-            f"-d {shlex.quote(json.dumps(body))}")
+    return (
+        f"curl -sS -X POST {api_url}/api/invoice.create -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}"
+    )

@@ -26,26 +26,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import boto3
+import requests
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
+from moto.server import ThreadedMotoServer
+
 from devstack.gateway import Gateway
 from devstack.pollers import PollResult, SqsPoller
 from devstack.runtime import ACCOUNT_ID, LocalFunction
 from devstack.schedules import Schedules
 from devstack.schedules import key as schedule_key
+from devstack.seed import DemoCompany, example_curl, seed_demo_company
 from devstack.template import DEFAULT_TEMPLATE, NO_VALUE, Resolver, Template, TemplateError
 
 DEFAULT_REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-@dataclass
-class DemoCompany:
-    """The company the seed created, with the tokens to call the API as it."""
-
-    company_id: str | None = None
-    user_id: str | None = None
-    admin_token: str | None = None
-    token: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,11 +72,25 @@ class LocalResources:
 class LocalStack:
     """Start with ``with LocalStack() as stack:``; ``stack.api_url`` is then ready to call."""
 
-    def __init__(self, template_path: Path | None = None, *, host: str = "127.0.0.1", api_port: int = 0,
-                 stack_name: str | None = None, admin_api_key: str | None = None, region: str = DEFAULT_REGION,
-                 pollers: bool = True, schedules: bool = True, emulators: bool = True, seed: bool = False,
-                 parameters: Mapping[str, str] | None = None, environment: Mapping[str, str] | None = None,
-                 log_requests: bool = False, print_emails: bool = False, schedule_speedup: float = 1.0) -> None:
+    def __init__(
+        self,
+        template_path: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        api_port: int = 0,
+        stack_name: str | None = None,
+        admin_api_key: str | None = None,
+        region: str = DEFAULT_REGION,
+        pollers: bool = True,
+        schedules: bool = True,
+        emulators: bool = True,
+        seed: bool = False,
+        parameters: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        log_requests: bool = False,
+        print_emails: bool = False,
+        schedule_speedup: float = 1.0,
+    ) -> None:
         self.template_path = (template_path or DEFAULT_TEMPLATE).resolve()
         self.host = host
         self.api_port = api_port
@@ -121,8 +130,9 @@ class LocalStack:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> Self:
@@ -138,9 +148,14 @@ class LocalStack:
         self._add_layers_to_path()
         self._start_moto()
         self._gateway = Gateway(
-            self.template.routes, self.invoke, host=self.host, port=self.api_port,
-            stage=self._parameter_value("Stage", "local"), api_id=self.stack_name.replace("-", "")[:10],
-            binary_media_types=self.template.binary_media_types(), admin=self._admin,
+            self.template.routes,
+            self.invoke,
+            host=self.host,
+            port=self.api_port,
+            stage=self._parameter_value("Stage", "local"),
+            api_id=self.stack_name.replace("-", "")[:10],
+            binary_media_types=self.template.binary_media_types(),
+            admin=self._admin,
             log=(lambda line: print(f"  {line}")) if self.log_requests else None,
         )
         self._gateway.start()
@@ -155,8 +170,6 @@ class LocalStack:
         self._start_schedules()
         self.started = True
         if self.seed:
-            from devstack.seed import seed_demo_company
-
             self.demo = seed_demo_company(self.api_url, self.admin_api_key)
         self._gateway.ready.set()
         if self.print_emails:
@@ -179,7 +192,7 @@ class LocalStack:
         for name, emulator in list(self.emulators.items()):
             try:
                 emulator.shutdown()
-            except Exception as error:  # noqa: BLE001 - stopping the rest matters more
+            except Exception as error:  # stopping the rest matters more
                 print(f"devstack: stopping {name} failed: {error}", file=sys.stderr)
         self.emulators.clear()
         if self._moto is not None:
@@ -213,10 +226,12 @@ class LocalStack:
     def client(self, service: str) -> Any:
         """A boto3 client on the stack's moto server."""
         if service not in self._clients:
-            import boto3
-
-            self._clients[service] = boto3.session.Session(region_name=self.region, **_lower(FAKE_CREDENTIALS)).client(
-                service, endpoint_url=self.moto_url)
+            session = boto3.session.Session(
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=self.region,
+            )
+            self._clients[service] = session.client(service, endpoint_url=self.moto_url)  # type: ignore[call-overload]
         return self._clients[service]
 
     def drain_queues(self, timeout: float = 30.0, redeliver_failures_now: bool = True) -> DrainReport:
@@ -264,13 +279,19 @@ class LocalStack:
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
         """Per queue logical id: visible, in-flight and delayed message counts."""
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                 "ApproximateNumberOfMessagesDelayed"]
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
         depths = {}
         for logical_id, url in self.resources.queues.items():
             attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-            depths[logical_id] = {"visible": int(attributes[names[0]]), "in_flight": int(attributes[names[1]]),
-                                  "delayed": int(attributes[names[2]])}
+            depths[logical_id] = {
+                "visible": int(attributes[names[0]]),
+                "in_flight": int(attributes[names[1]]),
+                "delayed": int(attributes[names[2]]),
+            }
         return depths
 
     def dead_letter_depths(self) -> dict[str, int]:
@@ -289,15 +310,21 @@ class LocalStack:
             "moto_url": self.moto_url,
             "admin_api_key": self.admin_api_key,
             "stack_name": self.stack_name,
-            "resources": {"tables": self.resources.tables, "queues": self.resources.queues,
-                          "buckets": self.resources.buckets, "secrets": self.resources.secrets},
+            "resources": {
+                "tables": self.resources.tables,
+                "queues": self.resources.queues,
+                "buckets": self.resources.buckets,
+                "secrets": self.resources.secrets,
+            },
             "emulators": {name: getattr(e, "url", None) for name, e in self.emulators.items()},
         }
         if self.demo is not None:
-            out["demo"] = {"company_id": self.demo.company_id, "user_id": self.demo.user_id,
-                           "admin_token": self.demo.admin_token, "token": self.demo.token}
-            from devstack.seed import example_curl
-
+            out["demo"] = {
+                "company_id": self.demo.company_id,
+                "user_id": self.demo.user_id,
+                "admin_token": self.demo.admin_token,
+                "token": self.demo.token,
+            }
             out["try"] = example_curl(self.api_url, self.demo.token or "<token>")
         return out
 
@@ -313,8 +340,6 @@ class LocalStack:
                     self._added_sys_path.append(folder)
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self._moto.start()
@@ -335,8 +360,11 @@ class LocalStack:
 
     def _parameters(self) -> dict[str, str]:
         values = {name: str(p.get("Default", "")) for name, p in self.template.parameters.items()}
-        local = {"Stage": "local", "PublicBaseUrl": self.api_url,
-                 "QboRedirectUri": f"{self.api_url}/v1/accounting/quickbooks-online/callback"}
+        local = {
+            "Stage": "local",
+            "PublicBaseUrl": self.api_url,
+            "QboRedirectUri": f"{self.api_url}/v1/accounting/quickbooks-online/callback",
+        }
         values.update({k: v for k, v in local.items() if k in values})
         values.update(self.parameter_overrides)
         return values
@@ -344,15 +372,39 @@ class LocalStack:
     def _create_resources(self) -> Resolver:
         template = self.template
         refs: dict[str, str] = {
-            "AWS::StackName": self.stack_name, "AWS::Region": self.region, "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:stack/{self.stack_name}/local",
             **self._parameters(),
         }
         attributes: dict[tuple[str, str], str] = {}
         resolver = Resolver(template, refs, attributes)
-        active = {lid: res for lid, res in template.resources.items()
-                  if "Condition" not in res or resolver.condition(str(res["Condition"]))}
+        active = {
+            lid: res
+            for lid, res in template.resources.items()
+            if "Condition" not in res or resolver.condition(str(res["Condition"]))
+        }
+        self._assign_physical_ids(active, resolver, refs, attributes)
+        for lid, res in active.items():
+            creator = _CREATORS.get(res.get("Type", ""))
+            if creator is not None and res.get("Type") != "AWS::SQS::Queue":
+                creator(self, lid, resolver.resolve(res.get("Properties") or {}))
+        for lid in _queues_in_dependency_order(active):
+            _create_queue(self, lid, resolver.resolve(active[lid].get("Properties") or {}))
+        self._create_schedule_rules()
+        return resolver
+
+    def _assign_physical_ids(
+        self,
+        active: Mapping[str, dict[str, Any]],
+        resolver: Resolver,
+        refs: dict[str, str],
+        attributes: dict[tuple[str, str], str],
+    ) -> None:
+        """Name each resource as CloudFormation would (``<stack>-<LogicalId>`` unless named); record Ref/GetAtt."""
         arn = f"{self.region}:{ACCOUNT_ID}"
         for lid, res in active.items():
             props = res.get("Properties") or {}
@@ -396,14 +448,6 @@ class LocalStack:
             else:
                 refs[lid] = default_name
                 attributes[(lid, "Arn")] = f"arn:aws:local:{arn}:{default_name}"
-        for lid, res in active.items():
-            creator = _CREATORS.get(res.get("Type", ""))
-            if creator is not None and res.get("Type") != "AWS::SQS::Queue":
-                creator(self, lid, resolver.resolve(res.get("Properties") or {}))
-        for lid in _queues_in_dependency_order(active):
-            _create_queue(self, lid, resolver.resolve(active[lid].get("Properties") or {}))
-        self._create_schedule_rules()
-        return resolver
 
     def _apply_environment(self, resolver: Resolver) -> None:
         """Resolve each function's environment; apply the union to the process (they must agree)."""
@@ -416,17 +460,25 @@ class LocalStack:
                 if name in merged and merged[name][1] != value:
                     raise TemplateError(
                         f"{name} is {merged[name][1]!r} in {merged[name][0]} but {value!r} in {logical_id}: the "
-                        "local stack runs every function in one process, so functions must agree on a variable")
+                        "local stack runs every function in one process, so functions must agree on a variable"
+                    )
                 merged[name] = (logical_id, value)
         environment = {name: value for name, (_, value) in merged.items()}
-        environment.update({
-            **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL": self.moto_url, "AWS_EC2_METADATA_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        })
+        environment.update(
+            {
+                **FAKE_CREDENTIALS,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            }
+        )
         qbo = self.emulators.get("qbo")
         if qbo is not None:
-            environment["QBO_ENVIRONMENT"] = str(getattr(qbo, "discovery_url", f"{qbo.url}/.well-known/openid_configuration"))
+            discovery = getattr(qbo, "discovery_url", f"{qbo.url}/.well-known/openid_configuration")
+            environment["QBO_ENVIRONMENT"] = str(discovery)
             environment["QBO_API_BASE_URL"] = str(getattr(qbo, "api_base_url", qbo.url))
         environment.update(self.environment_overrides)
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", *environment):
@@ -450,8 +502,9 @@ class LocalStack:
         clients = getattr(getattr(qbo, "state", None), "clients", None) or {}
         if app_secret in by_name and clients:
             client_id, client_secret = next(iter(clients.items()))
-            sm.put_secret_value(SecretId=app_secret, SecretString=json.dumps(
-                {"clientId": client_id, "clientSecret": client_secret}))
+            sm.put_secret_value(
+                SecretId=app_secret, SecretString=json.dumps({"clientId": client_id, "clientSecret": client_secret})
+            )
 
     def _create_schedule_rules(self) -> None:
         events = self.client("events")
@@ -459,67 +512,99 @@ class LocalStack:
             name = f"{self.stack_name}-{schedule.function_id}-{schedule.event_name}"[:64]
             state = "ENABLED" if schedule.enabled else "DISABLED"
             rule = events.put_rule(Name=name, ScheduleExpression=schedule.expression, State=state)
-            events.put_targets(Rule=name, Targets=[{
-                "Id": schedule.function_id[:64],
-                "Arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:"
-                       f"{self.resources.functions[schedule.function_id]}"}])
+            events.put_targets(
+                Rule=name,
+                Targets=[
+                    {
+                        "Id": schedule.function_id[:64],
+                        "Arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:"
+                        f"{self.resources.functions[schedule.function_id]}",
+                    }
+                ],
+            )
             self.resources.rules[schedule_key(schedule)] = rule["RuleArn"]
 
     def _start_pollers(self) -> None:
         for source in self.template.sqs_sources:
             if not source.enabled:
                 continue
-            poller = SqsPoller(source, self.resources.queues[source.queue_id],
-                               self.resources.queue_arns[source.queue_id], self.client("sqs"), self.invoke,
-                               self.region)
+            poller = SqsPoller(
+                source,
+                queue_url=self.resources.queues[source.queue_id],
+                queue_arn=self.resources.queue_arns[source.queue_id],
+                sqs=self.client("sqs"),
+                invoke=self.invoke,
+                region=self.region,
+            )
             self.pollers.append(poller)
             if self.run_pollers:
                 poller.start(self._stop)
 
     def _start_schedules(self) -> None:
-        self._schedules = Schedules(self.template.schedules, self.resources.rules, self.invoke, self.region,
-                                    speedup=self.schedule_speedup)
+        self._schedules = Schedules(
+            self.template.schedules, self.resources.rules, self.invoke, self.region, speedup=self.schedule_speedup
+        )
         if self.run_schedules:
             self._schedules.start(self._stop)
 
     def _queue_backlog(self) -> tuple[dict[str, int], dict[str, int]]:
         depths = self.queue_depths()
         sources = {s.queue_id for s in self.template.sqs_sources if s.enabled}
-        pending = {q: d["visible"] + d["in_flight"] for q, d in depths.items()
-                   if q in sources and d["visible"] + d["in_flight"]}
+        pending = {
+            q: d["visible"] + d["in_flight"]
+            for q, d in depths.items()
+            if q in sources and d["visible"] + d["in_flight"]
+        }
         delayed = {q: d["delayed"] for q, d in depths.items() if d["delayed"]}
         return pending, delayed
 
     # ------------------------------------------------------------------ e-mails and admin routes
     def _all_emails(self) -> list[dict[str, Any]]:
-        import requests
-
         data = requests.get(f"{self.moto_url}/moto-api/data.json", timeout=10).json().get("ses", {})
-        out = [{"id": m["id"], "source": m.get("source"), "to": (m.get("destinations") or {}).get("ToAddresses", []),
+        out = [
+            {
+                "id": m["id"],
+                "source": m.get("source"),
+                "to": (m.get("destinations") or {}).get("ToAddresses", []),
                 "cc": (m.get("destinations") or {}).get("CcAddresses", []),
                 "bcc": (m.get("destinations") or {}).get("BccAddresses", []),
-                "subject": m.get("subject"), "body": m.get("body"), "raw": None}
-               for m in data.get("Message", [])]
+                "subject": m.get("subject"),
+                "body": m.get("body"),
+                "raw": None,
+            }
+            for m in data.get("Message", [])
+        ]
         for raw in data.get("RawMessage", []):
             parsed = email.message_from_string(raw.get("raw_data", ""), policy=email.policy.default)
             part = parsed.get_body(preferencelist=("plain", "html")) if parsed.is_multipart() else parsed
             content = part.get_content() if part is not None else ""
-            out.append({"id": raw["id"], "source": raw.get("source"),
-                        "to": sorted(set(raw.get("destinations") or [])) or [str(parsed.get("To", ""))],
-                        "cc": [], "bcc": [], "subject": str(parsed.get("Subject", "")), "body": content,
-                        "raw": raw.get("raw_data")})
+            out.append(
+                {
+                    "id": raw["id"],
+                    "source": raw.get("source"),
+                    "to": sorted(set(raw.get("destinations") or [])) or [str(parsed.get("To", ""))],
+                    "cc": [],
+                    "bcc": [],
+                    "subject": str(parsed.get("Subject", "")),
+                    "body": content,
+                    "raw": raw.get("raw_data"),
+                }
+            )
         return out
 
     def _echo_emails(self) -> None:
         while not self._stop.wait(1.0):
             try:
                 fresh = [m for m in self.emails() if m["id"] not in self._printed_emails]
-            except Exception:  # noqa: BLE001, S112 - moto is stopping; the next round or stop() ends this
+            except Exception:  # noqa: S112 - moto is stopping; the next round or stop() ends this
                 continue
             for message in fresh:
                 self._printed_emails.add(message["id"])
-                print(f"\n--- e-mail from {message['source']} to {', '.join(message['to'])}\n"
-                      f"    Subject: {message['subject']}\n    {str(message['body'])[:2000]}\n---", flush=True)
+                print(
+                    f"\n--- e-mail from {message['source']} to {', '.join(message['to'])}\n"
+                    f"    Subject: {message['subject']}\n    {str(message['body'])[:2000]}\n---",
+                    flush=True,
+                )
 
     def _admin(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """``/__devstack/...``: e-mails, run a schedule, drain the queues, queue depths, endpoints."""
@@ -538,7 +623,7 @@ class LocalStack:
                 return 200, self.endpoints()
         except KeyError as error:
             return 404, {"message": str(error.args[0]) if error.args else str(error)}
-        except Exception as error:  # noqa: BLE001 - the admin API answers with the reason
+        except Exception as error:  # the admin API answers with the reason
             return 500, {"message": f"{type(error).__name__}: {error}"}
         return 404, {"message": f"no devstack route {method} {path}; try GET /__devstack/endpoints"}
 
@@ -547,9 +632,12 @@ class LocalStack:
 def _create_table(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
     ddb = stack.client("dynamodb")
     name = stack.resources.tables[lid]
-    args: dict[str, Any] = {"TableName": name, "AttributeDefinitions": props["AttributeDefinitions"],
-                            "KeySchema": props["KeySchema"],
-                            "BillingMode": props.get("BillingMode", "PROVISIONED")}
+    args: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
     for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "ProvisionedThroughput", "StreamSpecification"):
         if key in props:
             args[key] = props[key]
@@ -558,12 +646,14 @@ def _create_table(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
     ddb.create_table(**args)
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-            "AttributeName": ttl["AttributeName"], "Enabled": True})
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+        )
     pitr = props.get("PointInTimeRecoverySpecification") or {}
     if pitr.get("PointInTimeRecoveryEnabled"):
-        ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True})
+        ddb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
 
 
 def _create_bucket(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
@@ -578,8 +668,13 @@ def _create_bucket(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
     if "PublicAccessBlockConfiguration" in props:
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
     if "BucketEncryption" in props:
-        rules = [{("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
-                  for k, v in rule.items()} for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]
+        rules = [
+            {
+                ("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                for k, v in rule.items()
+            }
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
 
 
@@ -587,9 +682,20 @@ def _create_bucket_policy(stack: LocalStack, lid: str, props: dict[str, Any]) ->
     stack.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
 
 
-_QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
-                     "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
-                     "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
 
 
 def _create_queue(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
@@ -640,13 +746,15 @@ def _create_secret(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
     value = props.get("SecretString")
     if value is None:
         generate = props.get("GenerateSecretString") or {}
-        value = secrets.token_urlsafe(int(generate.get("PasswordLength", 32)))[: int(generate.get("PasswordLength", 32))]
+        length = int(generate.get("PasswordLength", 32))
+        value = secrets.token_urlsafe(length)[:length]
         if "SecretStringTemplate" in generate and "GenerateStringKey" in generate:
             document = json.loads(generate["SecretStringTemplate"])
             document[generate["GenerateStringKey"]] = value
             value = json.dumps(document)
-    stack.client("secretsmanager").create_secret(Name=stack.resources.secrets[lid], SecretString=str(value),
-                                                 Description=str(props.get("Description", "")))
+    stack.client("secretsmanager").create_secret(
+        Name=stack.resources.secrets[lid], SecretString=str(value), Description=str(props.get("Description", ""))
+    )
 
 
 def _create_email_identity(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
@@ -672,10 +780,6 @@ def _named(resolver: Resolver, props: Mapping[str, Any], key: str, default: str)
     return resolver.resolve_str(props[key], key) if key in props else default
 
 
-def _lower(values: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in values.items()}
-
-
 def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)
@@ -693,9 +797,5 @@ def _reset_process_caches() -> None:
     reset = getattr(bootstrap, "reset", None)
     if callable(reset):
         reset()
-    try:
-        from aws_lambda_powertools.utilities.parameters import base
-    except ImportError:
-        return
-    base.DEFAULT_PROVIDERS.clear()
-    base.clear_caches()
+    parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+    parameters_base.clear_caches()  # type: ignore[no-untyped-call]

@@ -6,6 +6,7 @@ its long form (``{"Ref": ...}``, ``{"Fn::GetAtt": [...]}``) so the rest works on
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -131,8 +132,11 @@ class Template:
         self.resources: dict[str, dict[str, Any]] = document["Resources"]
         self.parameters: dict[str, dict[str, Any]] = document.get("Parameters", {}) or {}
         self.conditions: dict[str, Any] = document.get("Conditions", {}) or {}
-        self.functions = {lid: self._function(lid, res) for lid, res in self.resources.items()
-                          if res.get("Type") == "AWS::Serverless::Function"}
+        self.functions = {
+            lid: self._function(lid, res)
+            for lid, res in self.resources.items()
+            if res.get("Type") == "AWS::Serverless::Function"
+        }
 
     @classmethod
     def load(cls, path: Path | None = None) -> Template:
@@ -180,10 +184,15 @@ class Template:
         if not isinstance(handler, str) or "." not in handler:
             raise TemplateError(f"{logical_id}: Handler must look like module.function (got {handler!r})")
         spec = FunctionSpec(
-            logical_id=logical_id, code_uri=(self.root / code_uri).resolve(), handler=handler,
-            runtime=str(props.get("Runtime", "")), timeout=int(props.get("Timeout", 3)),
-            memory_mb=int(props.get("MemorySize", 128)), environment=environment,
-            layers=list(props.get("Layers", []) or []), policies=list(props.get("Policies", []) or []),
+            logical_id=logical_id,
+            code_uri=(self.root / code_uri).resolve(),
+            handler=handler,
+            runtime=str(props.get("Runtime", "")),
+            timeout=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            environment=environment,
+            layers=list(props.get("Layers", []) or []),
+            policies=list(props.get("Policies", []) or []),
         )
         for name, event in (props.get("Events") or {}).items():
             self._add_event(spec, name, event)
@@ -200,18 +209,30 @@ class Template:
             if queue_id is None:
                 raise TemplateError(f"{spec.logical_id}.{name}: Queue must be !GetAtt <Queue>.Arn (got {queue!r})")
             scaling = props.get("ScalingConfig") or {}
-            spec.sqs_sources.append(SqsSource(
-                spec.logical_id, name, queue_id, int(props.get("BatchSize", 10)),
-                "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
-                bool(props.get("Enabled", True)),
-            ))
+            spec.sqs_sources.append(
+                SqsSource(
+                    spec.logical_id,
+                    name,
+                    queue_id,
+                    int(props.get("BatchSize", 10)),
+                    "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                    int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
+                    bool(props.get("Enabled", True)),
+                )
+            )
         elif kind in {"Schedule", "ScheduleV2"}:
             expression = props.get("Schedule") or props.get("ScheduleExpression")
             enabled = props.get("Enabled", True) and props.get("State", "ENABLED") != "DISABLED"
             raw_input = props.get("Input")
-            spec.schedules.append(ScheduleSource(spec.logical_id, name, str(expression),
-                                                 raw_input if isinstance(raw_input, str) else None, bool(enabled)))
+            spec.schedules.append(
+                ScheduleSource(
+                    spec.logical_id,
+                    name,
+                    str(expression),
+                    raw_input if isinstance(raw_input, str) else None,
+                    bool(enabled),
+                )
+            )
 
 
 def _referenced_resource(value: Any) -> str | None:
@@ -233,23 +254,33 @@ class Resolver:
     ``(logical id, attribute)`` to what ``Fn::GetAtt`` returns.
     """
 
-    def __init__(self, template: Template, refs: Mapping[str, str],
-                 attributes: Mapping[tuple[str, str], str]) -> None:
+    def __init__(self, template: Template, refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]) -> None:
         self.template = template
         self.refs = refs
         self.attributes = attributes
         self._functions: dict[str, Callable[[Any], Any]] = {
-            "Ref": self._ref, "Fn::GetAtt": self._get_att, "Fn::Sub": self._sub, "Fn::Join": self._join,
-            "Fn::Select": self._select, "Fn::Split": self._split, "Fn::If": self._if, "Fn::Equals": self._equals,
-            "Fn::Not": self._not, "Fn::And": self._and, "Fn::Or": self._or, "Condition": self._condition,
-            "Fn::Base64": self._base64, "Fn::FindInMap": self._find_in_map, "Fn::ToJsonString": self._to_json,
+            "Ref": self._ref,
+            "Fn::GetAtt": self._get_att,
+            "Fn::Sub": self._sub,
+            "Fn::Join": self._join,
+            "Fn::Select": self._select,
+            "Fn::Split": self._split,
+            "Fn::If": self._if,
+            "Fn::Equals": self._equals,
+            "Fn::Not": self._not,
+            "Fn::And": self._and,
+            "Fn::Or": self._or,
+            "Condition": self._condition,
+            "Fn::Base64": self._base64,
+            "Fn::FindInMap": self._find_in_map,
+            "Fn::ToJsonString": self._to_json,
         }
 
     def resolve(self, value: Any) -> Any:
         """The value with every intrinsic function evaluated (``AWS::NoValue`` entries removed)."""
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, argument), = value.items()
+                ((key, argument),) = value.items()
                 if key in self._functions:
                     return self._functions[key](argument)
                 if key.startswith("Fn::"):
@@ -283,7 +314,7 @@ class Resolver:
         return self.refs[name]
 
     def _get_att(self, argument: Any) -> Any:
-        resource, attribute = (argument.split(".", 1) if isinstance(argument, str) else argument)
+        resource, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
         key = (str(resource), str(self.resolve(attribute)))
         if key not in self.attributes:
             raise TemplateError(f"!GetAtt {key[0]}.{key[1]}: the local stack has no such attribute")
@@ -336,8 +367,6 @@ class Resolver:
         return self.condition(str(name))
 
     def _base64(self, argument: Any) -> str:
-        import base64
-
         return base64.b64encode(str(self.resolve(argument)).encode()).decode()
 
     def _find_in_map(self, argument: Any) -> Any:

@@ -5,33 +5,55 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from devstack.template import Resolver, Template, TemplateError, load_template
+
 from ledgersync.config import Settings
 
 TEMPLATE = Template.load()
 
 EXPECTED_ROUTES = {
     "ManagementApiFunction": {
-        ("GET", "/v1/health"), ("POST", "/v1/companies"), ("POST", "/v1/users"), ("POST", "/v1/tokens"),
-        ("DELETE", "/v1/tokens/{id}"), ("PUT", "/v1/directory/{kind}"), ("GET", "/v1/directory/{kind}"),
-        ("PUT", "/v1/accounting/settings"), ("GET", "/v1/accounting/settings"), ("GET", "/v1/accounting/connection"),
-        ("GET", "/v1/accounting/quickbooks-online/authorize"), ("GET", "/v1/accounting/quickbooks-online/callback"),
-        ("POST", "/v1/accounting/quickbooks-online/disconnect"), ("PUT", "/v1/webhooks/po-reconciliation"),
-        ("GET", "/v1/webhooks/po-reconciliation"), ("GET", "/v1/accounting/quickbooks-desktop/qwc"),
-        *{(m, f"/api/{n}.list") for m in ("GET", "POST")
-          for n in ("customer", "carrier", "location", "product", "boxtype", "inventory")},
-        ("GET", "/v1/openapi.json"), ("GET", "/v1/docs"),
+        ("GET", "/v1/health"),
+        ("POST", "/v1/companies"),
+        ("POST", "/v1/users"),
+        ("POST", "/v1/tokens"),
+        ("DELETE", "/v1/tokens/{id}"),
+        ("PUT", "/v1/directory/{kind}"),
+        ("GET", "/v1/directory/{kind}"),
+        ("PUT", "/v1/accounting/settings"),
+        ("GET", "/v1/accounting/settings"),
+        ("GET", "/v1/accounting/connection"),
+        ("GET", "/v1/accounting/quickbooks-online/authorize"),
+        ("GET", "/v1/accounting/quickbooks-online/callback"),
+        ("POST", "/v1/accounting/quickbooks-online/disconnect"),
+        ("PUT", "/v1/webhooks/po-reconciliation"),
+        ("GET", "/v1/webhooks/po-reconciliation"),
+        ("GET", "/v1/accounting/quickbooks-desktop/qwc"),
+        *{
+            (m, f"/api/{n}.list")
+            for m in ("GET", "POST")
+            for n in ("customer", "carrier", "location", "product", "boxtype", "inventory")
+        },
+        ("GET", "/v1/openapi.json"),
+        ("GET", "/v1/docs"),
     },
     "InvoiceCreateFunction": {
-        ("POST", "/api/invoice.create"), ("POST", "/api/invoice.checkout"), ("GET", "/v1/invoices"),
-        ("GET", "/v1/invoices/{id}"), ("POST", "/v1/invoices/{id}/ship"), ("POST", "/v1/invoices/{id}/unship"),
-        ("POST", "/v1/invoices/{id}/send-now"), ("POST", "/v1/invoices/{id}/send-again"),
+        ("POST", "/api/invoice.create"),
+        ("POST", "/api/invoice.checkout"),
+        ("GET", "/v1/invoices"),
+        ("GET", "/v1/invoices/{id}"),
+        ("POST", "/v1/invoices/{id}/ship"),
+        ("POST", "/v1/invoices/{id}/unship"),
+        ("POST", "/v1/invoices/{id}/send-now"),
+        ("POST", "/v1/invoices/{id}/send-again"),
     },
     "SendToExternalFunction": {
-        ("PUT", "/v1/purchase-orders/{id}"), ("GET", "/v1/purchase-orders/{id}"),
-        ("POST", "/v1/purchase-orders/{id}/vendor-invoices"), ("POST", "/v1/purchase-orders/{id}/approvals"),
-        ("POST", "/v1/purchase-orders/send-to-external"), ("POST", "/v1/purchase-orders/{id}/resend"),
+        ("PUT", "/v1/purchase-orders/{id}"),
+        ("GET", "/v1/purchase-orders/{id}"),
+        ("POST", "/v1/purchase-orders/{id}/vendor-invoices"),
+        ("POST", "/v1/purchase-orders/{id}/approvals"),
+        ("POST", "/v1/purchase-orders/send-to-external"),
+        ("POST", "/v1/purchase-orders/{id}/resend"),
     },
     "QbwcFunction": {("POST", "/qbwc"), ("GET", "/qbwc")},
 }
@@ -134,8 +156,12 @@ def test_the_bucket_is_private_and_encrypted_when_the_template_is_parsed() -> No
 
 def test_alarms_watch_every_dead_letter_queue_and_function_when_the_template_is_parsed() -> None:
     alarms = TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
-    watched = {str(d["Value"].get("Fn::GetAtt", [d["Value"].get("Ref")])[0])
-               for a in alarms for d in a["Properties"].get("Dimensions", []) if isinstance(d["Value"], dict)}
+    watched = {
+        str(d["Value"].get("Fn::GetAtt", [d["Value"].get("Ref")])[0])
+        for a in alarms
+        for d in a["Properties"].get("Dimensions", [])
+        if isinstance(d["Value"], dict)
+    }
     metrics = {a["Properties"]["MetricName"] for a in alarms}
 
     assert {"SyncQueueDLQ", "AutoSyncQueueDLQ", "WebhookQueueDLQ"} <= watched
@@ -146,21 +172,31 @@ def test_alarms_watch_every_dead_letter_queue_and_function_when_the_template_is_
 def test_short_tags_become_long_forms_when_yaml_is_loaded(tmp_path: Path) -> None:
     # Given
     path = tmp_path / "t.yaml"
-    path.write_text("Resources:\n  A:\n    Type: X\n    Properties:\n      R: !Ref B\n      G: !GetAtt B.Arn\n"
-                    "      S: !Sub '${B}-x'\n      J: !Join [',', [!Ref B, c]]\n", encoding="utf-8")
+    path.write_text(
+        "Resources:\n  A:\n    Type: X\n    Properties:\n      R: !Ref B\n      G: !GetAtt B.Arn\n"
+        "      S: !Sub '${B}-x'\n      J: !Join [',', [!Ref B, c]]\n",
+        encoding="utf-8",
+    )
 
     # When
     props = load_template(path)["Resources"]["A"]["Properties"]
 
     # Then
-    assert props == {"R": {"Ref": "B"}, "G": {"Fn::GetAtt": ["B", "Arn"]}, "S": {"Fn::Sub": "${B}-x"},
-                     "J": {"Fn::Join": [",", [{"Ref": "B"}, "c"]]}}
+    assert props == {
+        "R": {"Ref": "B"},
+        "G": {"Fn::GetAtt": ["B", "Arn"]},
+        "S": {"Fn::Sub": "${B}-x"},
+        "J": {"Fn::Join": [",", [{"Ref": "B"}, "c"]]},
+    }
 
 
 def test_intrinsics_resolve_to_local_values_when_refs_and_attributes_are_known() -> None:
     # Given
-    resolver = Resolver(TEMPLATE, {"Stage": "local", "AWS::Region": "us-east-1", "AlarmEmail": "",
-                                   "SyncQueue": "http://q"}, {("SyncQueue", "Arn"): "arn:q"})
+    resolver = Resolver(
+        TEMPLATE,
+        {"Stage": "local", "AWS::Region": "us-east-1", "AlarmEmail": "", "SyncQueue": "http://q"},
+        {("SyncQueue", "Arn"): "arn:q"},
+    )
 
     # Then
     assert resolver.resolve({"Fn::Sub": "x-${Stage}-${SyncQueue.Arn}-${!Literal}"}) == "x-local-arn:q-${Literal}"
