@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,7 @@ class FakeCompany:
         self._lock = threading.Lock()
         self._schema: Any = None
         if xsd_dir is not None:
-            self._schema = xmlschema.XMLSchema(str(xsd_dir / "qbxmlops120.xsd"))
+            self._schema = qbxml_schema(str(xsd_dir / "qbxmlops120.xsd"))
         for name in vendors or []:
             self.vendors[name.casefold()] = name
 
@@ -265,6 +266,12 @@ class FakeCompany:
 
     def _txn_id(self) -> str:
         return f"{next(self._ids):X}-{int(datetime.now(UTC).timestamp())}"
+
+
+@lru_cache(maxsize=2)
+def qbxml_schema(path: str) -> Any:
+    """Intuit's request schema, loaded once per process (it takes seconds)."""
+    return xmlschema.XMLSchema(path)
 
 
 def _status(rs: _Element, code: int, message: str) -> _Element:

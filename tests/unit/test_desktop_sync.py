@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-
 from devstack.fake_qb_company import FakeCompany
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
+
 from ledgersync.adapters.quickbooks_desktop import build_web_connector
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorService, choose_qbxml_version
 from ledgersync.domain.purchase_orders import (
@@ -21,8 +23,10 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoice,
     VendorInvoiceStatus,
     VendorRef,
+    document_reference,
 )
 
+XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
 COMPANY = "c-1"
 USER = "qbuser"
 TOKEN = "token-123"
@@ -122,7 +126,9 @@ def service(ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, cloc
 
 @pytest.fixture
 def company() -> FakeCompany:
-    return FakeCompany(vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"])
+    """A company file that refuses, as QuickBooks does, any request that breaks qbxmlops120.xsd."""
+    return FakeCompany(vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"],
+                       xsd_dir=XSD_DIR)
 
 
 def test_authenticate_answers_nvu_when_the_password_is_not_a_token_of_the_company(
@@ -197,7 +203,7 @@ def test_po_goes_to_error_when_the_vendor_is_not_in_quickbooks(
 
 def test_po_goes_to_error_with_quickbooks_words_when_an_item_is_missing(
         service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
-    company = FakeCompany(vendors=[VENDOR], items=["Roses"], accounts=["Freight"], classes=["Chicago"])
+    company = FakeCompany(vendors=[VENDOR], items=["Roses"], accounts=["Freight"], classes=["Chicago"], xsd_dir=XSD_DIR)
     ledger.add(purchase_order(1))
     web_connector_session(service, company)
     assert ledger.status[1] is VendorInvoiceStatus.ERROR
@@ -284,7 +290,6 @@ def test_shortened_reference_is_refused_when_quickbooks_has_it_for_another_docum
     work = purchase_order(1, po_number="PO-2024-000000001", invoice_number="GROWER-INVOICE-")
     ledger.add(work)
     reference = "PO-2024-000000001-GROWER-INVOICE-1-0"
-    from ledgersync.domain.purchase_orders import document_reference
     short = document_reference("PO-2024-000000001", "GROWER-INVOICE-1-0", 20)
     company.process(f"""<?xml version="1.0"?><?qbxml version="12.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">
         <BillAddRq><BillAdd><VendorRef><FullName>{VENDOR}</FullName></VendorRef><RefNumber>{short}</RefNumber>
