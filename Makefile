@@ -47,11 +47,11 @@ format: $(STAMP)
 validate: $(STAMP) ## cfn-lint and sam validate --lint
 	$(VENV)/bin/cfn-lint template.yaml
 	@test -x $(VENV)/bin/sam || $(PY) -m pip install --quiet -e '.[deploy]'
-	$(VENV)/bin/sam validate --lint --region us-east-1
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
 
 build: $(STAMP) ## sam build (needs the runtime's python on PATH)
 	@test -x $(VENV)/bin/sam || $(PY) -m pip install --quiet -e '.[deploy]'
-	PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(VENV)/bin/sam build
+	SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(VENV)/bin/sam build
 
 openapi: $(STAMP) ## write docs/openapi.json from the route models
 	$(PY) -m devstack.openapi docs/openapi.json

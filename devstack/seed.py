@@ -131,7 +131,7 @@ def seed_demo_company(api_url: str, admin_api_key: str, timeout: float = 30.0) -
     demo.company_id, demo.user_id, demo.admin_token = created["companyId"], created["userId"], created["adminToken"]
     session.headers["Authorization"] = f"Bearer {demo.admin_token}"
     for kind, records in DIRECTORY.items():
-        _call(session, demo, "PUT", f"{api_url}/v1/directory/{kind}", records, timeout=timeout)
+        _call(session, demo, "PUT", f"{api_url}/v1/directory/{kind}", {"records": records}, timeout=timeout)
     issued = _call(
         session,
         demo,
