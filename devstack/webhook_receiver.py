@@ -210,7 +210,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> RunningReceiver:
     """Start the receiver in a daemon thread (threaded werkzeug server); port 0 picks a free port."""
     state = ReceiverState()
     server = make_server(host, port, create_app(state), threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True)
     thread.start()
     return RunningReceiver(url=f"http://{host}:{server.server_port}", state=state, server=server, thread=thread)
 

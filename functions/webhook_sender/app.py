@@ -15,11 +15,12 @@ from ledgersync.domain.webhooks import Outcome, RetryScheduledError, WebhookDeli
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record was postponed is not an invocation error: report the failures, do not raise.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 RESERVE_MS = 25_000  # one attempt may take up to ~20 s (connect 3 + read 10 + capped body); never start one late
 METRICS = {
     Outcome.DELIVERED: "WebhookDelivered",
-    Outcome.RETRY_SCHEDULED: "WebhookRetryScheduledError",
+    Outcome.RETRY_SCHEDULED: "WebhookRetryScheduled",
     Outcome.FAILED: "WebhookFailed",
     Outcome.PARKED: "WebhookParked",
     Outcome.SKIPPED: "WebhookSkipped",

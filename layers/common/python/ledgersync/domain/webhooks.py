@@ -265,8 +265,8 @@ def address_refusal(address: str) -> str | None:
         (ip.is_unspecified, "an unspecified address"),
         (ip.is_link_local, "a link-local address"),
         (ip.is_multicast, "a multicast address"),
-        (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        (ip.is_private, "a private address"),
         (not ip.is_global, "a non-public address"),
     )
     for refused, reason in checks:

@@ -1,0 +1,222 @@
+"""Webhook adapters against moto (S3 links, Secrets Manager, SQS) and the consumer end to end with the receiver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from devstack.webhook_receiver import RunningReceiver, serve
+
+from ledgersync.adapters.aws import reset_clients
+from ledgersync.adapters.webhooks import (
+    S3DocumentLinks,
+    SecretsManagerWebhookSecrets,
+    SqsDeliveryQueue,
+    build_webhook_deliveries,
+    build_webhook_setup,
+)
+from ledgersync.config import Settings
+from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookDeliveries, new_delivery
+from tests.support.events import LambdaContextStub
+from tests.unit.test_webhook_delivery import (
+    COMPANY,
+    PO_ID,
+    FakeNotifier,
+    FakeOutcomes,
+    FakeSource,
+    endpoint,
+    seed_document,
+)
+
+pytestmark = pytest.mark.integration
+BUCKET = "ledgersync-webhook-docs"
+PREFIX = "ledgersync/test"
+
+
+@dataclass
+class Aws:
+    queue_url: str
+    dlq_url: str
+    sqs: Any
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        reset_clients()
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        sqs = boto3.client("sqs")
+        dlq_url = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 30})
+        queue_url = sqs.create_queue(
+            QueueName="webhook", Attributes={"VisibilityTimeout": "360", "RedrivePolicy": policy}
+        )["QueueUrl"]
+        yield Aws(queue_url, dlq_url, sqs)
+        reset_clients()
+
+
+@pytest.fixture
+def receiver() -> Iterator[RunningReceiver]:
+    running = serve()
+    yield running
+    running.shutdown()
+
+
+def settings(aws: Aws) -> Settings:
+    return Settings.model_validate({
+        "WEBHOOK_QUEUE_URL": aws.queue_url, "SECRETS_PREFIX": PREFIX, "DOCUMENTS_BUCKET": BUCKET,
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost", "WEBHOOK_RETRY_HOURS": "24",
+        "PUBLIC_BASE_URL": "https://api.ledgersync.example",
+    })  # fmt: skip
+
+
+def receive(aws: Aws, url: str | None = None) -> list[dict[str, Any]]:
+    answer = aws.sqs.receive_message(
+        QueueUrl=url or aws.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+        MessageAttributeNames=["All"], WaitTimeSeconds=0,
+    )  # fmt: skip
+    messages: list[dict[str, Any]] = answer.get("Messages", [])
+    return messages
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhook",
+        "awsRegion": "us-east-1",
+    } for m in messages]}  # fmt: skip
+
+
+def test_invoice_link_is_sigv4_and_valid_exactly_six_hours_when_presigned(moto_aws: Aws) -> None:
+    url = S3DocumentLinks(BUCKET).presigned_pdf_url(f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf")
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Expires"] == ["21600"]
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert urlsplit(url).path.endswith("/01-P002271.pdf")
+
+
+def test_webhook_config_round_trips_through_secrets_manager_when_saved(moto_aws: Aws) -> None:
+    store = SecretsManagerWebhookSecrets(PREFIX, cache_seconds=0)
+    assert store.load(COMPANY) is None
+    store.save(COMPANY, endpoint())
+    store.save(COMPANY, endpoint(url="https://erp.example.com/v2/po"))
+    stored = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId=f"{PREFIX}/webhook/{COMPANY}")["SecretString"]
+    )
+    assert stored["url"] == "https://erp.example.com/v2/po"
+    assert stored["signingSecret"] == endpoint().signing_secret
+    loaded = store.load(COMPANY)
+    assert loaded is not None
+    assert loaded.url == "https://erp.example.com/v2/po"
+    assert loaded.auth == endpoint().auth
+
+
+def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_factory(moto_aws: Aws) -> None:
+    setup = build_webhook_setup(settings(moto_aws))
+    request = WebhookConfigRequest.model_validate({
+        "url": "http://127.0.0.1:8099/hook", "auth": {"type": "bearer", "token": "tok-123456"},
+        "errorEmails": ["ap@flowers.example"],
+    })  # fmt: skip
+    view = setup.configure_webhook(COMPANY, request)
+    assert view.auth.token == "********"
+    assert setup.get_webhook(COMPANY).signing_secret is None
+    raw = boto3.client("secretsmanager").get_secret_value(SecretId=f"{PREFIX}/webhook/{COMPANY}")["SecretString"]
+    assert "tok-123456" in raw
+    assert view.signing_secret is not None
+    assert view.signing_secret in raw
+
+
+def test_message_is_hidden_for_the_delay_when_a_retry_is_scheduled(moto_aws: Aws) -> None:
+    queue = SqsDeliveryQueue(moto_aws.queue_url)
+    queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC)))
+    [message] = receive(moto_aws)
+    queue.retry_later(message["ReceiptHandle"], 600)
+    assert receive(moto_aws) == []
+    attributes = moto_aws.sqs.get_queue_attributes(QueueUrl=moto_aws.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_message_lands_in_the_queues_dead_letter_queue_when_parked(moto_aws: Aws) -> None:
+    SqsDeliveryQueue(moto_aws.queue_url).dead_letter('{"deliveryId":"d-1"}', "HTTP 503; gave up after 24 hours")
+    [parked] = receive(moto_aws, moto_aws.dlq_url)
+    assert parked["Body"] == '{"deliveryId":"d-1"}'
+    assert parked["MessageAttributes"]["reason"]["StringValue"] == "HTTP 503; gave up after 24 hours"
+
+
+def consumer(aws: Aws, receiver: RunningReceiver) -> tuple[WebhookDeliveries, FakeOutcomes, FakeNotifier]:
+    SecretsManagerWebhookSecrets(PREFIX).save(COMPANY, endpoint(url=f"{receiver.url}/hooks/po"))
+    outcomes, notifier = FakeOutcomes(), FakeNotifier()
+    source = FakeSource({(COMPANY, PO_ID): seed_document()})
+    return build_webhook_deliveries(source, outcomes, notifier, settings(aws)), outcomes, notifier
+
+
+def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_once(
+    moto_aws: Aws, receiver: RunningReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.webhook_sender import app
+
+    from ledgersync import bootstrap
+
+    # Given a receiver that fails once and a queued delivery
+    receiver.behave(failTimes=1, status=503)
+    deliveries, outcomes, _ = consumer(moto_aws, receiver)
+    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: deliveries, raising=False)
+    deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC)))
+    # When the consumer gets it
+    first = receive(moto_aws)
+    answer = app.lambda_handler(sqs_event(first), LambdaContextStub())
+    # Then the record is reported failed and stays hidden instead of coming back at once
+    assert answer == {"batchItemFailures": [{"itemIdentifier": first[0]["MessageId"]}]}
+    assert receive(moto_aws) == []
+    # When the backoff has passed (time travel: make it visible) and the consumer gets it again
+    moto_aws.sqs.change_message_visibility(
+        QueueUrl=moto_aws.queue_url, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    second = receive(moto_aws)
+    assert second[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert app.lambda_handler(sqs_event(second), LambdaContextStub()) == {"batchItemFailures": []}
+    # Then the PO is synchronized and the receiver saw two attempts with one key and a six-hour PDF link
+    assert outcomes.status[PO_ID] is VendorInvoiceStatus.SYNCHRONIZED
+    attempts = receiver.deliveries
+    assert [a["answeredStatus"] for a in attempts] == [503, 200]
+    assert len({a["headers"]["Idempotency-Key"] for a in attempts}) == 1
+    link = attempts[1]["json"]["vendorInvoices"][0]["file"]
+    assert parse_qs(urlsplit(link).query)["X-Amz-Expires"] == ["21600"]
+
+
+def test_message_is_dead_lettered_with_one_email_when_24_hours_of_retries_are_spent(
+    moto_aws: Aws, receiver: RunningReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.webhook_sender import app
+
+    from ledgersync import bootstrap
+
+    receiver.behave(status=503, body="maintenance")
+    deliveries, outcomes, notifier = consumer(moto_aws, receiver)
+    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: deliveries, raising=False)
+    deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC) - timedelta(hours=24, minutes=5)))
+    answer = app.lambda_handler(sqs_event(receive(moto_aws)), LambdaContextStub())
+    assert answer == {"batchItemFailures": []}
+    assert outcomes.status[PO_ID] is VendorInvoiceStatus.ERROR
+    [parked] = receive(moto_aws, moto_aws.dlq_url)
+    assert json.loads(parked["Body"])["purchaseOrderId"] == PO_ID
+    assert "gave up after 24 hours" in parked["MessageAttributes"]["reason"]["StringValue"]
+    [mail] = notifier.sent
+    assert "HTTP 503" in mail.text
+    assert "maintenance" in mail.text
+    assert "POST https://api.ledgersync.example/v1/purchase-orders/12345/resend" in mail.text
