@@ -15,6 +15,7 @@ events for a Lambda handler, so tests and the benchmark can put the real endpoin
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import threading
 import time
@@ -292,7 +293,10 @@ class LocalGateway:
         answer = self.handler(event, LambdaContextStub())
         self.durations.append(time.perf_counter() - started)
         body = answer.get("body") or ""
+        if answer.get("isBase64Encoded"):
+            body = base64.b64decode(body)
         headers = [(k, str(v)) for k, v in (answer.get("headers") or {}).items()]
+        headers += [(k, str(v)) for k, values in (answer.get("multiValueHeaders") or {}).items() for v in values]
         start_response(f"{answer['statusCode']} {'OK' if answer['statusCode'] < 400 else 'Error'}", headers)
         return [body.encode() if isinstance(body, str) else body]
 

@@ -23,7 +23,7 @@ def web_connector() -> WebConnectorService:
 
 
 @app.get("/qbwc")
-def describe() -> Response[bytes | str]:
+def describe() -> Response[str]:
     event = app.current_event
     query = {k.lower() for k in (event.query_string_parameters or {})}
     if "wsdl" in query:
@@ -33,7 +33,7 @@ def describe() -> Response[bytes | str]:
 
 
 @app.post("/qbwc")
-def call() -> Response[bytes | str]:
+def call() -> Response[str]:
     try:
         request = soap.parse_call(app.current_event.decoded_body or "")
     except soap.SoapRequestError as err:

@@ -27,8 +27,9 @@ def bill_add(vendor: str = "Flores", ref: str = "PO1-A", item: str = "Fresh Cut 
 
 
 def statuses(response: str) -> list[tuple[str, int]]:
-    root = etree.fromstring(response.encode())
-    return [(str(rs.tag), int(rs.get("statusCode"))) for rs in root.find("QBXMLMsgsRs")]
+    msgs = etree.fromstring(response.encode()).find("QBXMLMsgsRs")
+    assert msgs is not None
+    return [(str(rs.tag), int(rs.get("statusCode", ""))) for rs in msgs]
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_bill_add_answers_3140_when_a_reference_is_invalid(company: FakeCompany)
                                     bill_add(klass="Chicago", request_id="c"), bill_add(request_id="ok")))
     assert statuses(reply.response) == [("BillAddRs", 3140)] * 3 + [("BillAddRs", 0)]
     messages = [rs.get("statusMessage") for rs in etree.fromstring(reply.response.encode()).iter("BillAddRs")]
-    assert messages[0].startswith('There is an invalid reference to QuickBooks Vendor "Nobody" in the Bill.')
+    assert str(messages[0]).startswith('There is an invalid reference to QuickBooks Vendor "Nobody" in the Bill.')
     assert len(company.bills) == 1
 
 

@@ -124,7 +124,7 @@ def _envelope(envelope_ns: str) -> tuple[_Element, _Element]:
     return envelope, etree.SubElement(envelope, f"{{{envelope_ns}}}Body")
 
 
-def response(call: SoapCall, result: Result) -> bytes:
+def response(call: SoapCall, result: Result) -> str:
     """The SOAP response of a call: ``<methodResponse><methodResult>`` in the Intuit namespace."""
     envelope, body = _envelope(call.envelope_ns)
     answer = etree.SubElement(body, f"{{{INTUIT_NS}}}{call.method}Response", nsmap={None: INTUIT_NS})  # type: ignore[dict-item]
@@ -134,11 +134,10 @@ def response(call: SoapCall, result: Result) -> bytes:
             etree.SubElement(value, f"{{{INTUIT_NS}}}string").text = item
     else:
         value.text = str(result)
-    text: bytes = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-    return text
+    return _text(envelope)
 
 
-def fault(message: str, client_error: bool = True, envelope_ns: str = SOAP11_NS) -> bytes:
+def fault(message: str, client_error: bool = True, envelope_ns: str = SOAP11_NS) -> str:
     """A SOAP Fault (HTTP 500): only for calls that cannot be understood or a failure of the service itself."""
     envelope, body = _envelope(envelope_ns)
     fault_el = etree.SubElement(body, f"{{{envelope_ns}}}Fault")
@@ -150,8 +149,13 @@ def fault(message: str, client_error: bool = True, envelope_ns: str = SOAP11_NS)
     else:
         etree.SubElement(fault_el, "faultcode").text = "soap:Client" if client_error else "soap:Server"
         etree.SubElement(fault_el, "faultstring").text = message
-    text: bytes = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-    return text
+    return _text(envelope)
+
+
+def _text(envelope: _Element) -> str:
+    """The envelope as text (API Gateway passes text bodies through; bytes would be base64-encoded)."""
+    body: bytes = etree.tostring(envelope, encoding="utf-8")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + body.decode()
 
 
 def endpoint_url(headers: dict[str, str], path: str, stage: str | None) -> str:
