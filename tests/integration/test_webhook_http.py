@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -202,3 +203,77 @@ def test_receiver_answers_503_for_the_given_count_then_200_when_told_to_fail(rec
     statuses = [transport().post(f"{receiver.url}/h", b"{}", {}).status for _ in range(3)]
     assert statuses == [503, 503, 200]
     assert [d["answeredStatus"] for d in receiver.deliveries] == [503, 503, 200]
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[str, str]:
+    """A certificate for ``name`` (also its own CA) and its key, as files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """An https server on 127.0.0.1 whose certificate names hooks.ledgersync.test; yields port, CA file, SNI seen."""
+    import ssl
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    cert, key = self_signed(tmp_path, "hooks.ledgersync.test")
+    seen: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: seen.append(name or "")
+
+    @Request.application
+    def app(request: Request) -> Response:
+        return Response('{"ok":true}', status=200, content_type="application/json")
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server.server_port, cert, seen
+    server.shutdown()
+    server.server_close()
+
+
+def pinned_https(name: str, ca_file: str) -> RequestsWebhookTransport:
+    return RequestsWebhookTransport(
+        DnsAddressGuard(frozenset({name}), lambda host, port: ["127.0.0.1"]), verify=ca_file
+    )
+
+
+def test_tls_sends_and_verifies_the_host_name_when_connecting_to_the_pinned_address(
+    tls_server: tuple[int, str, list[str]],
+) -> None:
+    port, ca_file, seen = tls_server
+    answer = pinned_https("hooks.ledgersync.test", ca_file).post(f"https://hooks.ledgersync.test:{port}/po", b"{}", {})
+    assert answer.status == 200
+    assert seen == ["hooks.ledgersync.test"]
+
+
+def test_tls_is_refused_when_the_certificate_names_another_host(tls_server: tuple[int, str, list[str]]) -> None:
+    port, ca_file, _ = tls_server
+    with pytest.raises(RetryableError, match="TLS handshake"):
+        pinned_https("other.ledgersync.test", ca_file).post(f"https://other.ledgersync.test:{port}/po", b"{}", {})

@@ -351,26 +351,47 @@ def build_payload(document: ReconciliationDocument, links: DocumentLinks) -> dic
     }
 
 
-def _json(value: Any) -> str:
-    if value is None or isinstance(value, bool | str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, Decimal):
+_quote: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _write(value: Any, out: list[str]) -> None:
+    """Append the JSON text of ``value`` to ``out`` (one list, no intermediate strings: the body is built once)."""
+    kind = type(value)
+    if kind is str:
+        out.append(_quote(value))
+    elif kind is Decimal:
         cents = to_cents(value)
-        return format(cents.copy_abs() if cents == 0 else cents, "f")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return json.dumps(value.isoformat())
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_json(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} into a webhook body (amounts must be Decimal)")
+        out.append(f"{cents.copy_abs() if cents == 0 else cents:f}")
+    elif kind is dict:
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            out.append(("," if index else "") + _quote(str(key)) + ":")
+            _write(item, out)
+        out.append("}")
+    elif kind is list or kind is tuple:
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif value is None or kind is bool:
+        out.append("null" if value is None else ("true" if value else "false"))
+    elif kind is int:
+        out.append(str(value))
+    elif isinstance(value, datetime | date):
+        out.append(_quote(value.isoformat()))
+    elif isinstance(value, Mapping):
+        _write(dict(value), out)
+    else:
+        raise TypeError(f"cannot write {kind.__name__} into a webhook body (amounts must be Decimal)")
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
     """UTF-8 JSON in which every Decimal is a number with exactly two decimals (0.1 + 0.2 is written 0.30)."""
-    return _json(payload).encode()
+    out: list[str] = []
+    _write(payload, out)
+    return "".join(out).encode()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
