@@ -269,7 +269,8 @@ class LocalGateway:
     def __init__(self, handler: Handler, port: int = 0) -> None:
         self.handler = handler
         self.durations: list[float] = []
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True)
+        # One thread serves every request, as one warm Lambda instance would (the Web Connector is serial).
+        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=False)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
