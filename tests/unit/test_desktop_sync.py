@@ -412,3 +412,19 @@ def test_qbxml_version_is_twelve_when_quickbooks_reports_newer_or_nothing() -> N
 def test_client_version_asks_for_an_update_when_the_web_connector_is_old(service: WebConnectorService) -> None:
     assert service.client_version("2.3.0.215") == ""
     assert service.client_version("2.0.1.7").startswith("W:")
+
+
+def test_session_takes_at_most_its_bill_limit_when_much_work_waits(
+        ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany) -> None:
+    service = build_web_connector(ledger, ledger, ledger, sessions, max_bills_per_session=4, clock=clock)
+    for po_id in range(1, 6):
+        ledger.add(purchase_order(po_id, invoices=2))
+    first = web_connector_session(service, company)
+    assert first.progress[-1] == 100
+    assert len(company.bills) == 4
+    second = web_connector_session(service, company)
+    assert second.progress[-1] == 100
+    assert len(company.bills) == 8
+    web_connector_session(service, company)
+    assert len(company.bills) == 10
+    assert set(ledger.status.values()) == {VendorInvoiceStatus.SYNCHRONIZED}

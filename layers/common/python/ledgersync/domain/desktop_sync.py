@@ -365,6 +365,8 @@ class WebConnectorService:
                 self.recorder.purchase_order_failed(company_id, item.order.id, problem)
                 continue
             jobs.extend(BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX)) for draft in drafts)
+            if len(jobs) >= self.max_bills:  # one session is one DynamoDB item (400 KB); the rest waits
+                break
         return jobs
 
     # ------------------------------------------------------------ sendRequestXML
