@@ -234,8 +234,8 @@ class InProcessRequestLimiter:
                 now = self.monotonic()
                 tokens, updated = self._buckets.get(realm_id, (self.burst, now))
                 tokens = min(self.burst, tokens + (now - updated) * self.rate)
-                if tokens >= 1.0:
-                    self._buckets[realm_id] = (tokens - 1.0, now)
+                if tokens >= 1.0 - 1e-9:  # float dust must not leave a caller sleeping for nothing, forever
+                    self._buckets[realm_id] = (max(0.0, tokens - 1.0), now)
                     return
                 self._buckets[realm_id] = (tokens, now)
                 wait = (1.0 - tokens) / self.rate

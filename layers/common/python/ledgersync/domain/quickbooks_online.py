@@ -220,13 +220,18 @@ class QuickBooksTokens:
         return QuickBooksAccess(tokens.realm_id, tokens.access_token)
 
     def refresh(self, company_id: str, rejected_access_token: str | None = None) -> TokenSet:
-        """Refresh the company's tokens, storing the rotated refresh token before handing out the access token."""
+        """Refresh the company's tokens, storing the rotated refresh token before handing out the access token.
+
+        With ``rejected_access_token`` (the token QuickBooks refused or that is about to expire), a refresh that
+        another instance finished meanwhile is used instead of refreshing again; without it the refresh is forced.
+        """
         owner = self.lock.acquire(company_id, self.LOCK_NAME, self.lock_ttl_seconds)
         if owner is None:
             return self._wait_for_other_refresher(company_id, rejected_access_token)
         try:
             current = self._load(company_id)
-            if current.access_token != rejected_access_token and current.access_valid_at(self.clock.now()):
+            if rejected_access_token is not None and current.access_token != rejected_access_token \
+                    and current.access_valid_at(self.clock.now()):
                 return current  # another refresher finished just before we took the lock
             return self.refresh_holding_lock(company_id, current)
         finally:

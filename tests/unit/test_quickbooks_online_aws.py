@@ -1,0 +1,203 @@
+"""The AWS-backed QuickBooks Online ports on moto: token secrets, locks, dedup entries, the shared limiter, metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ledgersync.adapters.aws import reset_clients
+from ledgersync.adapters.dynamodb import SingleTable
+from ledgersync.adapters.quickbooks_online import (
+    DynamoDedupStore,
+    DynamoLock,
+    DynamoReferenceIdCache,
+    DynamoRequestLimiter,
+    PowertoolsTokenMetrics,
+    SecretsManagerTokenStore,
+)
+from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState, TokenRefresher
+from ledgersync.errors import RetryableError
+from tests.unit.test_quickbooks_online import START, FakeClock, World, draft, tokens_for
+
+TABLE = "ledgersync-qbo-test"
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[SingleTable]:
+    """moto in process with fake credentials, and a table keyed like the single table."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_NAME": TABLE}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        reset_clients()
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+        yield SingleTable(TABLE)
+        reset_clients()
+
+
+class SteppedTime:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.t = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+# ---------------------------------------------------------------------------------------------- tokens in secrets
+
+
+def test_tokens_round_trip_through_one_secret_per_company_when_saved_twice(table: SingleTable) -> None:
+    store = SecretsManagerTokenStore("ledgersync")
+    clock = FakeClock()
+
+    store.save("c1", tokens_for(clock, n=1))
+    store.save("c1", tokens_for(clock, n=2))
+    store.save("c2", tokens_for(clock, n=3))
+    boto3.client("secretsmanager").create_secret(Name="ledgersync/admin-api-key", SecretString="x")
+
+    assert store.load("c1") == tokens_for(clock, n=2)
+    assert store.load("never-connected") is None
+    assert sorted(store.company_ids()) == ["c1", "c2"]
+    stored = boto3.client("secretsmanager").get_secret_value(SecretId="ledgersync/qbo/c1")["SecretString"]
+    assert json.loads(stored)["refresh_token"] == "refresh-2"
+
+
+# ---------------------------------------------------------------------------------------------- lock
+
+
+def test_lock_admits_one_refresher_until_released_or_expired(table: SingleTable) -> None:
+    time_now = SteppedTime()
+    lock = DynamoLock(table, clock=time_now)
+
+    first = lock.acquire("c1", "qbo-token-refresh", 60)
+    second = lock.acquire("c1", "qbo-token-refresh", 60)
+    other_company = lock.acquire("c2", "qbo-token-refresh", 60)
+    time_now.t += 61
+    after_expiry = lock.acquire("c1", "qbo-token-refresh", 60)
+    assert after_expiry is not None
+    lock.release("c1", "qbo-token-refresh", after_expiry)
+    after_release = lock.acquire("c1", "qbo-token-refresh", 60)
+
+    assert first is not None and second is None and other_company is not None
+    assert after_release is not None
+
+
+# ---------------------------------------------------------------------------------------------- dedup
+
+
+def test_dedup_entry_is_written_once_and_replaced_only_from_the_expected_state(table: SingleTable) -> None:
+    store = DynamoDedupStore(table)
+    pending = DedupEntry(state=DedupState.PENDING, attempt=1, started_at=START, reference="PO-1-I")
+
+    assert store.put_if_absent("c1", "bill#1#I", pending) is None
+    assert store.put_if_absent("c1", "bill#1#I", pending.model_copy(update={"attempt": 5})) == pending
+    failed = pending.model_copy(update={"state": DedupState.FAILED})
+    assert store.replace("c1", "bill#1#I", pending, failed) is True
+    assert store.replace("c1", "bill#1#I", pending, failed) is False
+    store.complete("c1", "bill#1#I", 2, "123")
+    done = store.put_if_absent("c1", "bill#1#I", pending)
+    assert done is not None and done.state is DedupState.COMPLETED and done.result_id == "123"
+
+
+def test_bill_is_created_once_when_two_sends_share_the_dynamodb_dedup_store(table: SingleTable) -> None:
+    world = World()
+    sync = BillSync(world.qbo, world.tokens, DynamoDedupStore(table), world.clock)
+
+    first = sync.send(draft())
+    second = BillSync(world.qbo, world.tokens, DynamoDedupStore(table), world.clock).send(draft())
+
+    assert (first.outcome, second.outcome) == (BillOutcome.CREATED, BillOutcome.ALREADY_SYNCHRONIZED)
+    assert len(world.qbo.bills) == 1
+
+
+# ---------------------------------------------------------------------------------------------- shared limiter
+
+
+def test_shared_limiter_holds_the_call_over_the_window_budget_until_the_next_window(table: SingleTable) -> None:
+    time_now = SteppedTime()
+    time_now.t = 1_700_000_000.0  # the start of a 5-second window
+    limiter = DynamoRequestLimiter(table, 120, 4, clock=time_now, sleep=time_now.sleep)
+
+    for _ in range(10):  # 120/minute is 10 per 5-second window
+        with limiter.slot("realm-1"):
+            pass
+    with limiter.slot("realm-1"):
+        pass
+
+    assert len(time_now.slept) == 1
+    assert time_now.t >= 1_700_000_005.0
+
+
+def test_shared_limiter_refuses_a_call_when_every_in_flight_slot_stays_taken(table: SingleTable) -> None:
+    time_now = SteppedTime()
+    limiter = DynamoRequestLimiter(table, 450, 2, clock=time_now, sleep=time_now.sleep, max_wait_seconds=1.0)
+
+    with limiter.slot("realm-1"), limiter.slot("realm-1"):
+        with pytest.raises(RetryableError), limiter.slot("realm-1"):
+            pass
+        with limiter.slot("realm-2"):  # another company is not held up
+            pass
+    with limiter.slot("realm-1"):  # released slots are free again
+        pass
+
+
+def test_reference_ids_are_shared_between_instances_and_can_be_forgotten(table: SingleTable) -> None:
+    DynamoReferenceIdCache(table).put("realm-1", "Vendor", "O'Brien Farms", "56")
+
+    other = DynamoReferenceIdCache(table)
+    found = other.get("realm-1", "Vendor", "O'Brien Farms")
+    other.forget("realm-1", "Vendor", "O'Brien Farms")
+
+    assert found == "56"
+    assert DynamoReferenceIdCache(table).get("realm-1", "Vendor", "O'Brien Farms") is None
+
+
+# ---------------------------------------------------------------------------------------------- metrics and handler
+
+
+def test_days_left_metric_is_emitted_per_company_as_emf(capsys: pytest.CaptureFixture[str]) -> None:
+    PowertoolsTokenMetrics().refresh_token_days_left("c1", 99.5)
+
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metric = next(m for m in emitted if "RefreshTokenDaysLeft" in m)
+    assert metric["RefreshTokenDaysLeft"] in (99.5, [99.5])
+    assert metric["CompanyId"] == "c1"
+
+
+@dataclass
+class Context:
+    function_name: str = "token_refresh"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:token_refresh"
+    aws_request_id: str = "req-1"
+
+
+def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.token_refresh import app
+    from ledgersync import bootstrap
+
+    world = World()
+    world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
+    monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
+
+    answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, Context())  # type: ignore[arg-type]
+
+    assert answer["refreshed"] == ["c1"]
+    assert world.store.saved["c1"].refresh_token == "refresh-1"
