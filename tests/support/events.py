@@ -74,7 +74,9 @@ class Api:
         event = proxy_event(method, url, body, all_headers, raw_body)
         module = self.module(urlsplit(url).path)
         result = module.lambda_handler(event, LambdaContextStub())
-        return ApiResponse(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
+        headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items() if v}
+        headers.update(result.get("headers") or {})
+        return ApiResponse(result["statusCode"], headers, result.get("body") or "")
 
     def get(self, url: str, **kw: Any) -> ApiResponse:
         return self.call("GET", url, **kw)

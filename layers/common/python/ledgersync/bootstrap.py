@@ -12,6 +12,10 @@ from ledgersync.domain.directory import Directory
 from ledgersync.domain.invoices import Invoices
 
 if TYPE_CHECKING:
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences
+    from ledgersync.domain.desktop_sync import WebConnectorService
+    from ledgersync.adapters.account_store import DynamoAccountStore
+    from ledgersync.domain.held_work import HeldWork
     from ledgersync.adapters.messaging import SesNotifier
     from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
     from ledgersync.adapters.settings_store import DynamoSettingsStore
@@ -26,9 +30,7 @@ def table() -> SingleTable:
 
 @lru_cache(maxsize=1)
 def accounts() -> Accounts:
-    from ledgersync.adapters.account_store import DynamoAccountStore
-
-    return Accounts(DynamoAccountStore(table()))
+    return Accounts(account_store())
 
 
 @lru_cache(maxsize=1)
@@ -113,3 +115,47 @@ def sync_outcomes() -> SyncOutcomes:
 
 
 _BUILT.append(sync_outcomes)
+
+
+@lru_cache(maxsize=1)
+def account_store() -> DynamoAccountStore:
+    from ledgersync.adapters.account_store import DynamoAccountStore
+
+    return DynamoAccountStore(table())
+
+
+@lru_cache(maxsize=1)
+def held_work() -> HeldWork:
+    from ledgersync.adapters.messaging import QueueDispatcher
+    from ledgersync.domain.held_work import HeldWork
+
+    return HeldWork(store=purchase_order_store(), accounting=settings_store(), outcomes=sync_outcomes(),
+                    dispatcher=QueueDispatcher(get_settings()))
+
+
+_BUILT.extend([account_store, held_work])
+
+
+@lru_cache(maxsize=1)
+def references() -> DirectoryReferences:
+    from ledgersync.adapters.directory_store import DynamoDirectoryStore
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences
+
+    return DirectoryReferences(DynamoDirectoryStore(table()))
+
+
+@lru_cache(maxsize=1)
+def web_connector() -> WebConnectorService:
+    from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
+    from ledgersync.adapters.quickbooks_desktop import build_web_connector
+    from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
+
+    return build_web_connector(
+        TokenCredentials(accounts()),
+        DesktopOutbox(store=purchase_order_store(), references=references(), accounting=settings_store()),
+        DesktopOutcomes(sync_outcomes()),
+        DynamoSessionStore(table()),
+    )
+
+
+_BUILT.extend([references, web_connector])

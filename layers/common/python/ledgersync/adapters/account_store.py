@@ -35,6 +35,10 @@ class DynamoAccountStore:
                 return self.get_company(item["companyId"])
         return None
 
+    def company_ids(self) -> list[str]:
+        """Every company, for the scheduled sweeps."""
+        return [str(item["companyId"]) for item in self.table.query_prefix("COMPANYNAME", "", index="gsi1")]
+
     def put_user(self, user: User, token: TokenRecord) -> None:
         self.table.transact([
             {"Put": {"Item": _user_item(user), "ConditionExpression": "attribute_not_exists(pk)"}},

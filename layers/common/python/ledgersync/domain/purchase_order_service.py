@@ -217,6 +217,7 @@ class PurchaseOrders:
         previous = order.vendor_invoice_status
         order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
         order.error = None
+        order.sent_at = datetime.now(UTC)
         try:
             self.store.save(order, order.version)
         except Conflict:

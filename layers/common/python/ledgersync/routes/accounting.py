@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from ledgersync import bootstrap
 from ledgersync.api import caller
+from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
 
@@ -39,3 +41,31 @@ def get_connection() -> dict[str, Any]:
     connection = store.get_connection(principal.company_id)
     connection.external_system = store.get_settings(principal.company_id).external_system
     return connection.model_dump(mode="json", by_alias=True)
+
+
+@router.get("/v1/accounting/quickbooks-desktop/qwc", summary="Download the .qwc file for the QuickBooks Web Connector")
+def download_qwc() -> Response[Any]:
+    from ledgersync.adapters.quickbooks_desktop import render_qwc
+
+    principal = caller(router, "accounting.read")
+    principal.require_role(SETUP_ROLES, "download the QuickBooks Web Connector file")
+    company = bootstrap.account_store().get_company(principal.company_id)
+    name = company.name if company else principal.company_id
+    settings = get_settings()
+    body = render_qwc(principal.company_id, name, principal.company_id, endpoint_url(router, "/qbwc"),
+                      settings.qbwc_run_every_minutes)
+    return Response(status_code=200, content_type="application/xml", body=body.decode(),
+                    headers={"Content-Disposition": 'attachment; filename="ledgersync.qwc"'})
+
+
+def endpoint_url(app: Router, path: str) -> str:
+    """This deployment's public URL of ``path``: PUBLIC_BASE_URL, else the host and stage the request came by."""
+    base = get_settings().public_base_url.rstrip("/")
+    if not base:
+        event = app.current_event
+        host = event.headers.get("Host") or event.headers.get("host") or "localhost"
+        scheme = event.headers.get("X-Forwarded-Proto") or event.headers.get("x-forwarded-proto") or "https"
+        stage = event.request_context.stage
+        prefix = f"/{stage}" if stage and not host.startswith(("127.0.0.1", "localhost")) else ""
+        base = f"{scheme}://{host}{prefix}"
+    return f"{base}{path}"

@@ -1,0 +1,139 @@
+"""The sync consumer: bills per vendor invoice, "S" with ids, "Error" with one e-mail, held work and its release."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from ledgersync import bootstrap
+from ledgersync.domain.accounting_sync import AccountingSync, SyncResult
+from ledgersync.domain.purchase_orders import BillDraft
+from ledgersync.domain.settings import Connection, ConnectionStatus
+from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
+from tests.support.events import Api
+from tests.support.mail import sent_emails
+from tests.unit.test_purchase_orders import INVOICE, PO, approved, send
+
+
+@dataclass
+class Receipt:
+    bill_id: str
+
+
+@dataclass
+class RecordingBills:
+    """A fake QuickBooks that records the bills it was given and can be told to refuse."""
+
+    created: list[BillDraft] = field(default_factory=list)
+    fail_with: Exception | None = None
+
+    def send(self, draft: BillDraft) -> Receipt:
+        if self.fail_with:
+            raise self.fail_with
+        self.created.append(draft)
+        return Receipt(bill_id=str(100 + len(self.created)))
+
+
+@pytest.fixture
+def sent(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
+    api.put("/v1/directory/vendors", {"records": [{"id": 29697, "code": "AV", "name": "Miami L Vendor",
+                                                   "accountingName": "Miami L Vendor LLC"}]})
+    api.put("/v1/directory/locations", {"records": [{"id": 3, "code": "02", "name": "Chicago"}]})
+    api.put("/v1/accounting/settings", {"externalSystem": "quickbooks_online", "notificationEmails": ["ap@example.com"]})
+    bootstrap.settings_store().put_connection(company["companyId"], Connection(status=ConnectionStatus.CONNECTED,
+                                                                                 realm_id="9130"))
+    second = {**INVOICE, "invoiceNumber": "01-P002272", "invoiceAmount": "20.00", "totalAdditionalCharges": "0"}
+    api.put("/v1/purchase-orders/1", PO)
+    api.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "invoiceAmount": "40.00"})
+    approved(api, 1, po=PO, invoice=second)
+    (result,) = send(api, 1)
+    assert result["accepted"], result
+    return api, company["companyId"]
+
+
+def consumer(bills: RecordingBills) -> AccountingSync:
+    from ledgersync.adapters.directory_store import DynamoDirectoryStore
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences
+
+    return AccountingSync(store=bootstrap.purchase_order_store(),
+                          references=DirectoryReferences(DynamoDirectoryStore(bootstrap.table())),
+                          accounting=bootstrap.settings_store(), bills=bills, outcomes=bootstrap.sync_outcomes())
+
+
+def test_each_vendor_invoice_becomes_one_bill_and_the_po_turns_s(sent: tuple[Api, str]) -> None:
+    api, company_id = sent
+    bills = RecordingBills()
+    assert consumer(bills).sync(company_id, 1) is SyncResult.SYNCHRONIZED
+    po = api.get("/v1/purchase-orders/1").json()
+    assert po["vendorInvoiceStatus"] == "S"
+    assert po["externalIds"] == {"01-P002271": "101", "01-P002272": "102"}
+    assert sum(d.total for d in bills.created) == 60
+    assert [d.reference(21) for d in bills.created] == ["P002271-01-P002271", "P002271-01-P002272"]
+    assert {d.vendor_name for d in bills.created} == {"Miami L Vendor LLC"}
+
+
+def test_a_redelivered_message_sends_nothing_more(sent: tuple[Api, str]) -> None:
+    _, company_id = sent
+    bills = RecordingBills()
+    consumer(bills).sync(company_id, 1)
+    assert consumer(bills).sync(company_id, 1) is SyncResult.NOTHING_TO_DO
+    assert len(bills.created) == 2
+
+
+def test_a_permanent_refusal_ends_in_error_with_one_email(sent: tuple[Api, str]) -> None:
+    api, company_id = sent
+    bills = RecordingBills(fail_with=PermanentError("QuickBooks refused the bill: the vendor is inactive (610)"))
+    assert consumer(bills).sync(company_id, 1) is SyncResult.ERROR
+    assert consumer(bills).sync(company_id, 1) is SyncResult.NOTHING_TO_DO
+    po = api.get("/v1/purchase-orders/1").json()
+    assert po["vendorInvoiceStatus"] == "Error" and "inactive (610)" in po["error"]
+    (mail,) = sent_emails()
+    assert mail.destinations["ToAddresses"] == ["ap@example.com"]
+    assert "P002271" in mail.subject and "01-P002271" in mail.subject
+    assert "Send to External System" in mail.body and "inactive (610)" in mail.body
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in mail.body
+
+
+def test_a_retryable_fault_propagates_so_the_queue_retries(sent: tuple[Api, str]) -> None:
+    api, company_id = sent
+    with pytest.raises(RetryableError):
+        consumer(RecordingBills(fail_with=RetryableError("QuickBooks is throttling"))).sync(company_id, 1)
+    assert api.get("/v1/purchase-orders/1").json()["vendorInvoiceStatus"] == "Sent to External System"
+
+
+def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple[Api, str]) -> None:
+    api, company_id = sent
+    bills = RecordingBills(fail_with=ReauthorizationRequired("QuickBooks Online must be reconnected"))
+    assert consumer(bills).sync(company_id, 1) is SyncResult.HELD
+    po = api.get("/v1/purchase-orders/1").json()
+    assert po["vendorInvoiceStatus"] == "Sent to External System" and po["heldReason"]
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=os.environ["SYNC_QUEUE_URL"])
+    summary = bootstrap.held_work().sweep([company_id])
+    assert summary.released == 1
+    (message,) = sqs.receive_message(QueueUrl=os.environ["SYNC_QUEUE_URL"])["Messages"]
+    assert json.loads(message["Body"])["purchaseOrderId"] == 1
+    assert consumer(RecordingBills()).sync(company_id, 1) is SyncResult.SYNCHRONIZED
+
+
+def test_work_for_a_company_that_must_reconnect_is_held_without_calling_quickbooks(sent: tuple[Api, str]) -> None:
+    _, company_id = sent
+    bootstrap.settings_store().put_connection(company_id, Connection(
+        status=ConnectionStatus.REAUTHORIZATION_REQUIRED, realm_id="9130"))
+    bills = RecordingBills()
+    assert consumer(bills).sync(company_id, 1) is SyncResult.HELD
+    assert bills.created == []
+    assert bootstrap.held_work().sweep([company_id]).released == 0
+
+
+def test_stranded_work_is_sent_again_after_thirty_minutes(sent: tuple[Api, str]) -> None:
+    _, company_id = sent
+    later = datetime.now(UTC) + timedelta(minutes=31)
+    assert bootstrap.held_work().sweep([company_id], now=later).redispatched == 1
+    assert bootstrap.held_work().sweep([company_id]).redispatched == 0
