@@ -33,9 +33,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def emulator() -> Iterator[RunningEmulator]:
     running = serve(state=EmulatorState(xsd_dir=xsd_dir(), approve_realm=REALM))
-    for entity, record in [("Vendor", {"DisplayName": "O'Brien Farms"}), ("Item", {"Name": "Fresh Cut Flowers"}),
-                           ("Account", {"Name": "Freight"}), ("Class", {"Name": "Miami"}),
-                           ("Vendor", {"DisplayName": "Holland Bulbs", "CurrencyRef": {"value": "EUR"}})]:
+    records: list[tuple[str, dict[str, Any]]] = [
+        ("Vendor", {"DisplayName": "O'Brien Farms"}), ("Item", {"Name": "Fresh Cut Flowers"}),
+        ("Account", {"Name": "Freight"}), ("Class", {"Name": "Miami"}),
+        ("Vendor", {"DisplayName": "Holland Bulbs", "CurrencyRef": {"value": "EUR"}})]
+    for entity, record in records:
         running.state.add_record(REALM, entity, record)
     yield running
     running.shutdown()
