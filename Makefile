@@ -44,14 +44,21 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-validate: $(STAMP) ## cfn-lint and sam validate --lint
-	$(VENV)/bin/cfn-lint template.yaml
-	@test -x $(VENV)/bin/sam || $(PY) -m pip install --quiet -e '.[deploy]'
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
+# aws-sam-cli pins its own pydantic/boto3, so it lives in a venv of its own
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
 
-build: $(STAMP) ## sam build (needs the runtime's python on PATH)
-	@test -x $(VENV)/bin/sam || $(PY) -m pip install --quiet -e '.[deploy]'
-	SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(VENV)/bin/sam build
+$(SAM):
+	@PY_BIN=$$(command -v python$(PYTHON_VERSION) || PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3); \
+	  $$PY_BIN -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip 'aws-sam-cli>=1.120'
+
+validate: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint
+	$(VENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
+
+build: $(STAMP) $(SAM) ## sam build (needs the runtime's python on PATH)
+	SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(SAM) build
 
 openapi: $(STAMP) ## write docs/openapi.json from the route models
 	$(PY) -m devstack.openapi docs/openapi.json
@@ -65,4 +72,4 @@ bench: $(STAMP) ## print the benchmark figures
 pr: lint validate test ## everything before a commit
 
 clean:
-	rm -rf $(VENV) .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache

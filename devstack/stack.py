@@ -29,7 +29,7 @@ from typing import Any, Self
 import boto3
 import requests
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from moto.server import ThreadedMotoServer
+from devstack.atomic_moto import AtomicMotoServer
 
 from devstack.gateway import Gateway
 from devstack.pollers import PollResult, SqsPoller
@@ -341,10 +341,8 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
+        self._moto = AtomicMotoServer(self.host, 0).start()
+        self.moto_url = self._moto.url
 
     def _start_emulators(self) -> None:
         for name, module in (("qbo", "devstack.qbo_emulator"), ("webhook_receiver", "devstack.webhook_receiver")):

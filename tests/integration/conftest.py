@@ -24,15 +24,13 @@ def free_port() -> int:
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh moto server on 127.0.0.1; every boto3 client of the process points at it."""
     from aws_lambda_powertools.utilities.parameters.base import clear_caches
-    from moto.server import ThreadedMotoServer
+    from devstack.atomic_moto import AtomicMotoServer
 
     from ledgersync import bootstrap
     from tests.support.stack import create_resources
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
+    server = AtomicMotoServer().start()
+    url = server.url
     requests.post(f"{url}/moto-api/reset", timeout=10)  # moto's backends are per process, not per server
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,

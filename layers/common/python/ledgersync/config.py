@@ -15,7 +15,6 @@ class Settings(BaseSettings):
 
     stage: str = Field(default="dev", alias="STAGE")
     table_name: str = Field(default="ledgersync", alias="TABLE_NAME")
-    idempotency_table_name: str = Field(default="ledgersync-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
     sync_queue_url: str = Field(default="", alias="SYNC_QUEUE_URL")
     auto_sync_queue_url: str = Field(default="", alias="AUTO_SYNC_QUEUE_URL")
     webhook_queue_url: str = Field(default="", alias="WEBHOOK_QUEUE_URL")
