@@ -491,7 +491,7 @@ def test_validation_faults_are_permanent_and_stale_sync_token_is_retryable() -> 
     stale = translate_response(response(400, fault_json("5010", "Stale Object Error")))
 
     assert isinstance(refused, QuickBooksFault)
-    assert refused.code == "6240"
+    assert refused.fault_code == "6240"
     assert "The name supplied already exists" in refused.message
     assert isinstance(stale, StaleObjectError)
 

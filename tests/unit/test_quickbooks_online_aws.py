@@ -191,13 +191,14 @@ class Context:
 
 def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     from functions.token_refresh import app
+
     from ledgersync import bootstrap
 
     world = World()
     world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
     monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
 
-    answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, Context())  # type: ignore[arg-type]
+    answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, Context())
 
     assert answer["refreshed"] == ["c1"]
     assert world.store.saved["c1"].refresh_token == "refresh-1"

@@ -95,7 +95,8 @@ class QuickBooksFault(PermanentError):  # noqa: N818 - Intuit's word
         self.status = status
 
     @property
-    def code(self) -> str:  # type: ignore[override]
+    def fault_code(self) -> str:
+        """Intuit's error code (610, 6240, ...); ``code`` stays the service's own error code."""
         return self.errors[0].code if self.errors else str(self.status)
 
     @property
@@ -602,14 +603,14 @@ class QuickBooksOnlineGateway:
 
     def _explain_refusal(self, access: QuickBooksAccess, draft: BillDraft, ids: dict[RefKey, str],
                          refused: QuickBooksFault) -> LedgersyncError:
-        if refused.code == "6140":
+        if refused.fault_code == "6140":
             number = draft.reference(DOC_NUMBER_MAX)
             return DuplicateDocumentNumber(f"QuickBooks already has a bill numbered {number} for vendor "
                                            f"'{draft.vendor_name}' (6140).", number)
-        if refused.code == "610":
+        if refused.fault_code == "610":
             return self._inactive_reference(access, ids, refused)
         return PermanentError(f"QuickBooks refused the bill {draft.reference(DOC_NUMBER_MAX)}: "
-                              f"{refused.detail or refused.message} ({refused.code}). Correct it in QuickBooks or in "
+                              f"{refused.detail or refused.message} ({refused.fault_code}). Correct it in QuickBooks or in "
                               f"Ledgersync's QuickBooks settings, then send again.")
 
     def _inactive_reference(self, access: QuickBooksAccess, ids: dict[RefKey, str],
