@@ -610,8 +610,8 @@ class QuickBooksOnlineGateway:
         if refused.fault_code == "610":
             return self._inactive_reference(access, ids, refused)
         return PermanentError(f"QuickBooks refused the bill {draft.reference(DOC_NUMBER_MAX)}: "
-                              f"{refused.detail or refused.message} ({refused.fault_code}). Correct it in QuickBooks or in "
-                              f"Ledgersync's QuickBooks settings, then send again.")
+                              f"{refused.detail or refused.message} ({refused.fault_code}). Correct it in QuickBooks "
+                              f"or in Ledgersync's QuickBooks settings, then send again.")
 
     def _inactive_reference(self, access: QuickBooksAccess, ids: dict[RefKey, str],
                             refused: QuickBooksFault) -> LedgersyncError:
