@@ -1,55 +1,6 @@
-"""Purchase orders, their vendor invoices and approvals, and the "Send to External System" action (seed 000)."""
+"""Purchase orders, vendor invoices, approvals and the "Send to External System" action (seed 000)."""
 
-from __future__ import annotations
+from ledgersync.api import make_api
+from ledgersync.routes import purchase_orders
 
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from ledgersync import bootstrap
-from ledgersync.api import build_resolver, caller, json_response, resolve
-from ledgersync.domain.purchase_order_service import PurchaseOrderIn, SendRequest, VendorInvoiceIn
-from ledgersync.observability import logger, metrics, tracer
-
-app = build_resolver()
-PoId = Annotated[int, Path(ge=1, le=999_999_999_999)]
-
-
-@app.put("/v1/purchase-orders/<po_id>", summary="Store a purchase order (subTotal and total are computed)")
-def put_purchase_order(po_id: PoId, request: PurchaseOrderIn) -> Response[Any]:
-    return json_response(200, bootstrap.purchase_orders().put(caller(app, "purchaseOrder.write"), po_id, request))
-
-
-@app.get("/v1/purchase-orders/<po_id>", summary="A PO with its vendorInvoiceStatus, externalIds and error")
-def get_purchase_order(po_id: PoId) -> Response[Any]:
-    return json_response(200, bootstrap.purchase_orders().get(caller(app, "purchaseOrder.read"), po_id))
-
-
-@app.post("/v1/purchase-orders/<po_id>/vendor-invoices", summary="Upload a vendor invoice with its PDF")
-def add_vendor_invoice(po_id: PoId, request: VendorInvoiceIn) -> Response[Any]:
-    principal = caller(app, "purchaseOrder.write")
-    return json_response(201, bootstrap.purchase_orders().add_vendor_invoice(principal, po_id, request))
-
-
-@app.post("/v1/purchase-orders/<po_id>/approvals", summary="Approve as Procurement or as Accounting (by role)")
-def approve_purchase_order(po_id: PoId) -> Response[Any]:
-    return json_response(200, bootstrap.purchase_orders().approve(caller(app, "purchaseOrder.approve"), po_id))
-
-
-@app.post("/v1/purchase-orders/send-to-external", summary="Send to External System (bulk action), per-PO answers")
-def send_to_external(request: SendRequest) -> Response[Any]:
-    results = bootstrap.purchase_orders().send_to_external(caller(app, "purchaseOrder.send"), request)
-    accepted = sum(1 for r in results if r.accepted)
-    metrics.add_metric(name="PurchaseOrdersSent", unit=MetricUnit.Count, value=accepted)
-    return json_response(200, {"results": [r.model_dump(by_alias=True) for r in results]})
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+app, lambda_handler = make_api(purchase_orders.router)

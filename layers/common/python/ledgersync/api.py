@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -93,3 +94,22 @@ def caller(app: APIGatewayRestResolver | Router, method: str, token: str | None 
     principal.require_method(method)
     logger.append_keys(company_id=principal.company_id, user_id=principal.user_id)
     return principal
+
+
+def make_api(*routers: Router) -> tuple[APIGatewayRestResolver, Callable[[dict[str, Any], LambdaContext], dict[str, Any]]]:
+    """A function's resolver serving ``routers`` and its Lambda entry point, with Powertools' logger, tracer, metrics."""
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from ledgersync.observability import metrics, tracer
+
+    app = build_resolver()
+    for router in routers:
+        app.include_router(router)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return resolve(app, event, context)
+
+    return app, lambda_handler

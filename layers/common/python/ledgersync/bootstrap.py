@@ -12,6 +12,9 @@ from ledgersync.domain.directory import Directory
 from ledgersync.domain.invoices import Invoices
 
 if TYPE_CHECKING:
+    from ledgersync.domain.accounting_sync import AccountingSync
+    from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
+    from ledgersync.domain.quickbooks_online import TokenRefresher
     from ledgersync.adapters.purchase_order_store import DirectoryReferences
     from ledgersync.domain.desktop_sync import WebConnectorService
     from ledgersync.adapters.account_store import DynamoAccountStore
@@ -159,3 +162,35 @@ def web_connector() -> WebConnectorService:
 
 
 _BUILT.extend([references, web_connector])
+
+
+@lru_cache(maxsize=1)
+def qbo_connection() -> QuickBooksOnlineConnection:
+    from ledgersync.adapters.qbo_connection import DynamoOAuthStates, IntuitAuthorizationClient
+    from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
+    from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
+
+    settings = get_settings()
+    return QuickBooksOnlineConnection(
+        states=DynamoOAuthStates(table()), intuit=IntuitAuthorizationClient(settings),
+        tokens=SecretsManagerTokenStore(settings.secrets_prefix), settings=settings_store(),
+        outcomes=sync_outcomes(), notifier=notifier())
+
+
+@lru_cache(maxsize=1)
+def token_refresher() -> TokenRefresher:
+    from ledgersync.adapters.quickbooks_online import build_token_refresher
+
+    return build_token_refresher(qbo_connection(), get_settings(), table())
+
+
+@lru_cache(maxsize=1)
+def accounting_sync() -> AccountingSync:
+    from ledgersync.adapters.quickbooks_online import build_bill_sync
+    from ledgersync.domain.accounting_sync import AccountingSync
+
+    return AccountingSync(store=purchase_order_store(), references=references(), accounting=settings_store(),
+                          bills=build_bill_sync(qbo_connection(), get_settings(), table()), outcomes=sync_outcomes())
+
+
+_BUILT.extend([qbo_connection, token_refresher, accounting_sync])

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ledgersync.adapters.aws import client
 from ledgersync.errors import RetryableError
+from ledgersync.observability import logger
 
 PDF_LINK_SECONDS = 6 * 60 * 60
 
@@ -25,6 +26,7 @@ class S3Documents:
             client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/pdf",
                                     ServerSideEncryption="AES256")
         except (ClientError, BotoCoreError) as err:
+            logger.warning("invoice PDF not stored", extra={"bucket": self.bucket, "error": str(err)})
             raise RetryableError("the invoice PDF could not be stored; try again") from err
         return key
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ledgersync import bootstrap
-from ledgersync.api import caller
+from ledgersync.api import caller, json_response
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
@@ -69,3 +70,26 @@ def endpoint_url(app: Router, path: str) -> str:
         prefix = f"/{stage}" if stage and not host.startswith(("127.0.0.1", "localhost")) else ""
         base = f"{scheme}://{host}{prefix}"
     return f"{base}{path}"
+
+
+@router.get("/v1/accounting/quickbooks-online/authorize", summary="The Intuit URL that connects QuickBooks Online")
+def authorize_quickbooks_online() -> Response[Any]:
+    principal = caller(router, "accounting.write")
+    redirect = endpoint_url(router, "/v1/accounting/quickbooks-online/callback")
+    return json_response(200, bootstrap.qbo_connection().authorize(principal, redirect))
+
+
+@router.get("/v1/accounting/quickbooks-online/callback", summary="Intuit's redirect after the user approves")
+def quickbooks_online_callback(code: Annotated[str | None, Query(max_length=512)] = None,
+                               state: Annotated[str | None, Query(max_length=128)] = None,
+                               realm_id: Annotated[str | None, Query(alias="realmId", max_length=32)] = None,
+                               error: Annotated[str | None, Query(max_length=200)] = None) -> Response[Any]:
+    connection = bootstrap.qbo_connection().callback(code, state, realm_id, error)
+    return json_response(200, {"message": "QuickBooks Online is connected; held work is on its way.",
+                               **connection.model_dump(mode="json", by_alias=True)})
+
+
+@router.post("/v1/accounting/quickbooks-online/disconnect", summary="Revoke the QuickBooks Online connection")
+def disconnect_quickbooks_online() -> Response[Any]:
+    connection = bootstrap.qbo_connection().disconnect(caller(router, "accounting.write"))
+    return json_response(200, connection.model_dump(mode="json", by_alias=True))

@@ -1,0 +1,116 @@
+"""Connecting a company to QuickBooks Online, and what happens when the connection is lost."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Protocol
+
+from ledgersync.domain.accounts import Principal, Role
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.quickbooks_online import TokenSet
+from ledgersync.domain.settings import Connection, ConnectionStatus, SettingsStore
+from ledgersync.domain.sync_outcomes import Notifier, SyncOutcomes
+from ledgersync.errors import FieldError, PermanentError, ValidationFailed
+from ledgersync.observability import logger
+
+STATE_LIFETIME = timedelta(minutes=10)
+CONNECTORS = {Role.ADMIN}
+
+
+class OAuthStates(Protocol):
+    """CSRF states of authorizations in progress, each valid ten minutes and usable once."""
+
+    def put(self, state: str, company_id: str, redirect_uri: str, expires_at: datetime) -> None: ...
+    def take(self, state: str, now: datetime) -> tuple[str, str] | None: ...
+
+
+class IntuitAuthorization(Protocol):
+    def authorization_url(self, state: str, redirect_uri: str) -> str: ...
+    def exchange_code(self, code: str, realm_id: str, redirect_uri: str) -> TokenSet: ...
+    def revoke(self, token: str) -> None: ...
+
+
+class Tokens(Protocol):
+    def load(self, company_id: str) -> TokenSet | None: ...
+    def save(self, company_id: str, tokens: TokenSet) -> None: ...
+
+
+@dataclass
+class QuickBooksOnlineConnection:
+    states: OAuthStates
+    intuit: IntuitAuthorization
+    tokens: Tokens
+    settings: SettingsStore
+    outcomes: SyncOutcomes
+    notifier: Notifier
+
+    def authorize(self, principal: Principal, redirect_uri: str) -> dict[str, str]:
+        """The Intuit URL a person opens to connect the company; its state expires in ten minutes."""
+        principal.require_role(CONNECTORS, "connect QuickBooks Online")
+        state = secrets.token_urlsafe(24)
+        expires = datetime.now(UTC) + STATE_LIFETIME
+        self.states.put(state, principal.company_id, redirect_uri, expires)
+        return {"authorizationUrl": self.intuit.authorization_url(state, redirect_uri),
+                "state": state, "expiresAt": expires.isoformat()}
+
+    def callback(self, code: str | None, state: str | None, realm_id: str | None, error: str | None) -> Connection:
+        """Intuit's redirect: trade the code for tokens, store them, mark connected and release held work."""
+        if error:
+            raise ValidationFailed(FieldError("error", f"QuickBooks did not authorize the connection: {error}"))
+        missing = [name for name, value in (("code", code), ("state", state), ("realmId", realm_id)) if not value]
+        if missing:
+            raise ValidationFailed([FieldError(m, "is required on the QuickBooks redirect") for m in missing])
+        taken = self.states.take(state or "", datetime.now(UTC))
+        if taken is None:
+            raise ValidationFailed(FieldError("state", "is unknown, used or expired; start again from authorize"))
+        company_id, redirect_uri = taken
+        tokens = self.intuit.exchange_code(code or "", realm_id or "", redirect_uri)
+        self.tokens.save(company_id, tokens)
+        connection = Connection(external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.CONNECTED,
+                                realm_id=realm_id)
+        self.settings.put_connection(company_id, connection)
+        released = self.outcomes.release_held(company_id)
+        logger.info("QuickBooks Online connected", extra={"company_id": company_id, "released": released})
+        return connection
+
+    def disconnect(self, principal: Principal) -> Connection:
+        """Revoke the tokens at Intuit and mark the company not connected."""
+        principal.require_role(CONNECTORS, "disconnect QuickBooks Online")
+        tokens = self.tokens.load(principal.company_id)
+        if tokens is not None:
+            try:
+                self.intuit.revoke(tokens.refresh_token)
+            except PermanentError as refused:  # already revoked or expired: nothing left to revoke
+                logger.info("revoke refused", extra={"reason": refused.message})
+        connection = Connection(external_system=ExternalSystem.QUICKBOOKS_ONLINE,
+                                status=ConnectionStatus.NOT_CONNECTED)
+        self.settings.put_connection(principal.company_id, connection)
+        return connection
+
+    def mark_reauthorization_required(self, company_id: str, reason: str) -> None:
+        """``invalid_grant``: hold the company's work and tell its people, once, how to reconnect."""
+        current = self.settings.get_connection(company_id)
+        if current.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
+            return
+        self.settings.put_connection(company_id, current.model_copy(update={
+            "status": ConnectionStatus.REAUTHORIZATION_REQUIRED, "reason": reason}))
+        addresses = list(self.settings.get_settings(company_id).notification_emails)
+        subject, text, html = reconnect_email(reason)
+        self.notifier.send(addresses, subject, text, html)
+
+
+def reconnect_email(reason: str) -> tuple[str, str, str]:
+    """Seed 003's UNAUTHORIZED message, with the way back."""
+    subject = "QuickBooks Online must be reconnected; your bills are waiting"
+    steps = ("Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
+             "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
+             "waiting meanwhile is sent as soon as the connection is back; nothing was lost.")
+    text = ("QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please reset "
+            f"your QuickBooks authorization token and try again.\n\nReason: {reason}\n\nHow to reconnect: {steps}\n")
+    html = ("<p>QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
+            f"reset your QuickBooks authorization token and try again.</p><p><b>Reason:</b> {escape(reason)}</p>"
+            f"<p><b>How to reconnect:</b> {escape(steps)}</p>")
+    return subject, text, html

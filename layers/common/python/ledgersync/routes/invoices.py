@@ -1,0 +1,49 @@
+"""Routes: invoice.create (seed 002), invoice.checkout and invoice reads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ledgersync import bootstrap
+from ledgersync.api import caller, json_response, komet_token
+from ledgersync.domain.invoices import CheckoutRequest, InvoiceCreateRequest, request_fingerprint
+from ledgersync.observability import metrics
+
+router = Router()
+
+
+@router.post("/api/invoice.create", summary="Create an invoice (Komet invoice.create)")
+def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
+    principal = caller(router, "invoice.create", komet_token(router, request.authentication_token))
+    headers = router.current_event.headers
+    key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
+    body = request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
+    status, answer = bootstrap.invoices().create(principal.company_id, principal.user_id, request,
+                                                 idempotency_key=key, fingerprint=request_fingerprint(body))
+    if status == 201:
+        metrics.add_metric(name="InvoicesCreated", unit=MetricUnit.Count, value=1)
+    return json_response(status, answer)
+
+
+@router.post("/api/invoice.checkout", summary="Move a Draft invoice to Pending Approval (Komet invoice.checkout)")
+def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
+    principal = caller(router, "invoice.checkout", komet_token(router, request.authentication_token))
+    return json_response(200, bootstrap.invoices().checkout(principal.company_id, request.invoice_number))
+
+
+@router.get("/v1/invoices", summary="List invoices, oldest first, a page at a time")
+def list_invoices(limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                  after: Annotated[int | None, Query(ge=1, alias="cursor")] = None) -> Response[Any]:
+    principal = caller(router, "invoice.list")
+    return json_response(200, bootstrap.invoices().list(principal.company_id, limit, after))
+
+
+@router.get("/v1/invoices/<invoice_id>", summary="One invoice with its lines and both currency amounts")
+def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
+    principal = caller(router, "invoice.get")
+    return json_response(200, bootstrap.invoices().get(principal.company_id, invoice_id))

@@ -1,0 +1,46 @@
+"""Routes: purchase orders, vendor invoices, approvals and Send to External System (seed 000)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ledgersync import bootstrap
+from ledgersync.api import caller, json_response
+from ledgersync.domain.purchase_order_service import PurchaseOrderIn, SendRequest, VendorInvoiceIn
+from ledgersync.observability import metrics
+
+router = Router()
+PoId = Annotated[int, Path(ge=1, le=999_999_999_999)]
+
+
+@router.put("/v1/purchase-orders/<po_id>", summary="Store a purchase order (subTotal and total are computed)")
+def put_purchase_order(po_id: PoId, request: PurchaseOrderIn) -> Response[Any]:
+    return json_response(200, bootstrap.purchase_orders().put(caller(router, "purchaseOrder.write"), po_id, request))
+
+
+@router.get("/v1/purchase-orders/<po_id>", summary="A PO with its vendorInvoiceStatus, externalIds and error")
+def get_purchase_order(po_id: PoId) -> Response[Any]:
+    return json_response(200, bootstrap.purchase_orders().get(caller(router, "purchaseOrder.read"), po_id))
+
+
+@router.post("/v1/purchase-orders/<po_id>/vendor-invoices", summary="Upload a vendor invoice with its PDF")
+def add_vendor_invoice(po_id: PoId, request: VendorInvoiceIn) -> Response[Any]:
+    principal = caller(router, "purchaseOrder.write")
+    return json_response(201, bootstrap.purchase_orders().add_vendor_invoice(principal, po_id, request))
+
+
+@router.post("/v1/purchase-orders/<po_id>/approvals", summary="Approve as Procurement or as Accounting (by role)")
+def approve_purchase_order(po_id: PoId) -> Response[Any]:
+    return json_response(200, bootstrap.purchase_orders().approve(caller(router, "purchaseOrder.approve"), po_id))
+
+
+@router.post("/v1/purchase-orders/send-to-external", summary="Send to External System (bulk action), per-PO answers")
+def send_to_external(request: SendRequest) -> Response[Any]:
+    results = bootstrap.purchase_orders().send_to_external(caller(router, "purchaseOrder.send"), request)
+    metrics.add_metric(name="PurchaseOrdersSent", unit=MetricUnit.Count, value=sum(1 for r in results if r.accepted))
+    return json_response(200, {"results": [r.model_dump(by_alias=True) for r in results]})

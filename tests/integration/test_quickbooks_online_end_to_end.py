@@ -1,0 +1,92 @@
+"""Seed 000 end to end into QuickBooks Online, as a user does it through the local stack (issue 3's "done")."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.stack import LocalStack
+
+PDF = base64.b64encode(b"%PDF-1.4\n% vendor invoice\n").decode()
+
+
+class Client:
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> requests.Response:
+        return requests.request(method, self.base + path, json=body, timeout=30,
+                                headers={"Authorization": f"Bearer {token or self.token}"})
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(seed=True, schedules=False) as running:
+        yield running
+
+
+def connect(api: Client) -> str:
+    """Authorize at the emulator (it approves at once) and follow its redirect back to our callback."""
+    authorize = api.call("GET", "/v1/accounting/quickbooks-online/authorize")
+    assert authorize.status_code == 200, authorize.text
+    consent = requests.get(authorize.json()["authorizationUrl"], allow_redirects=False, timeout=10)
+    assert consent.status_code in (302, 303), consent.text
+    callback = requests.get(consent.headers["Location"], timeout=30)
+    assert callback.status_code == 200, callback.text
+    assert callback.json()["status"] == "connected"
+    return str(callback.json()["realmId"])
+
+
+def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s(stack: LocalStack) -> None:
+    assert stack.demo is not None and stack.demo.admin_token
+    api = Client(stack.api_url, stack.demo.admin_token)
+    qbo = stack.emulators["qbo"].url
+    # Given the demo company connected to the emulator, with its vendor, bill item and freight account there
+    api.call("PUT", "/v1/accounting/settings", {"externalSystem": "quickbooks_online",
+                                                "chargeAccounts": {"FRT": "Freight In"},
+                                                "notificationEmails": ["ap@example.com"]})
+    realm = connect(api)
+    connection = api.call("GET", "/v1/accounting/connection").json()
+    assert connection == {"externalSystem": "quickbooks_online", "status": "connected", "realmId": realm,
+                          "reason": None}
+    requests.post(f"{qbo}/__emulator/{realm}/Vendor", json={"DisplayName": "Flora Farms S.A."}, timeout=10)
+    requests.post(f"{qbo}/__emulator/{realm}/Item", json={"Name": "Fresh Cut Flowers", "Type": "NonInventory"},
+                  timeout=10)
+    requests.post(f"{qbo}/__emulator/{realm}/Account", json={"Name": "Freight In", "AccountType": "Expense"},
+                  timeout=10)
+    vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
+    flora = next(v for v in vendors if v["code"] == "FLORA")
+    procurement = api.call("POST", "/v1/users", {"name": "P", "email": "p@example.com",
+                                                 "roles": ["Procurement"]}).json()["token"]
+    accounting = api.call("POST", "/v1/users", {"name": "A", "email": "a@example.com",
+                                                "roles": ["Accounting"]}).json()["token"]
+    # When a vendor invoice is uploaded, approved twice and sent
+    po = {"poNumber": "P002271", "vendorId": flora["id"], "shipDate": "2026-03-27",
+          "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
+          "additionalCharges": [{"code": "FRT", "amount": 10}]}
+    assert api.call("PUT", "/v1/purchase-orders/12345", po).status_code == 200
+    invoice = {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF}
+    assert api.call("POST", "/v1/purchase-orders/12345/vendor-invoices", invoice).status_code == 201
+    api.call("POST", "/v1/purchase-orders/12345/approvals", token=procurement)
+    api.call("POST", "/v1/purchase-orders/12345/approvals", token=accounting)
+    sent = api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [12345]}).json()
+    assert sent["results"][0]["vendorInvoiceStatus"] == "Sent to External System"
+    stack.drain_queues()
+    # Then the PO is "S" with the bill's id, and QuickBooks holds exactly one bill for it
+    shown = api.call("GET", "/v1/purchase-orders/12345").json()
+    assert shown["vendorInvoiceStatus"] == "S", shown
+    bills = requests.get(f"{qbo}/__emulator/{realm}/Bill", timeout=10).json()["Bill"]
+    assert len(bills) == 1
+    bill = bills[0]
+    assert shown["externalIds"] == {"01-P002271": bill["Id"]}
+    assert bill["DocNumber"] == "P002271-01-P002271" and bill["TxnDate"] == "2026-03-27"
+    assert float(bill["TotalAmt"]) == 60.0
+    # And sending it again changes nothing
+    again = api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [12345]}).json()
+    assert again["results"][0]["accepted"] is False
+    stack.drain_queues()
+    assert len(requests.get(f"{qbo}/__emulator/{realm}/Bill", timeout=10).json()["Bill"]) == 1
