@@ -1,6 +1,5 @@
 # Ledgersync: every developer and CI command. `make run` and `make test` work on a fresh machine.
 SHELL := /bin/bash
-PYTHON_VERSION ?= 3.12
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -14,9 +13,7 @@ help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
-	@PY_BIN=$$(command -v python$(PYTHON_VERSION) || PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3); \
-	  echo "creating $(VENV) with $$PY_BIN"; \
-	  $$PY_BIN -m venv $(VENV)
+	@PY_BIN=$$(.ci/find-python) && echo "creating $(VENV) with $$PY_BIN" && $$PY_BIN -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
@@ -49,8 +46,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 
 $(SAM):
-	@PY_BIN=$$(command -v python$(PYTHON_VERSION) || PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3); \
-	  $$PY_BIN -m venv $(SAM_VENV)
+	@PY_BIN=$$(.ci/find-python) && $$PY_BIN -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip 'aws-sam-cli>=1.120'
 
 validate: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint

@@ -16,8 +16,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT)]
-HANDLERS = ["invoice_create", "management_api", "send_to_external", "accounting_sync", "webhook_sender",
-            "token_refresh", "qbwc", "scheduler"]
+HANDLERS = [
+    "invoice_create",
+    "management_api",
+    "send_to_external",
+    "accounting_sync",
+    "webhook_sender",
+    "token_refresh",
+    "qbwc",
+    "scheduler",
+]
 REQUESTS = 10
 
 
@@ -25,13 +33,16 @@ def cold_import_ms(function: str) -> float | None:
     """Import the handler module in a fresh interpreter, as a Lambda cold start does."""
     if not (ROOT / "functions" / function / "app.py").exists():
         return None
-    code = ("import time, sys; sys.path[:0] = ['layers/common/python', '.']; t = time.perf_counter(); "
-            f"import functions.{function}.app; print((time.perf_counter() - t) * 1000)")
+    code = (
+        "import time, sys; sys.path[:0] = ['layers/common/python', '.']; t = time.perf_counter(); "
+        f"import functions.{function}.app; print((time.perf_counter() - t) * 1000)"
+    )
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1"}
     runs = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                             check=False)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
         if out.returncode != 0:
             return None
         runs.append(float(out.stdout.strip().splitlines()[-1]))
@@ -39,25 +50,43 @@ def cold_import_ms(function: str) -> float | None:
 
 
 def main() -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION":
-                        "us-east-1", "TABLE_NAME": "ledgersync-bench", "DOCUMENTS_BUCKET": "ledgersync-bench",
-                        "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key", "POWERTOOLS_TRACE_DISABLED": "1",
-                        "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": "ledgersync-bench",
+        "DOCUMENTS_BUCKET": "ledgersync-bench",
+        "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "1",
+    }.items():
         os.environ[name] = value
     from moto import mock_aws
 
     with mock_aws():
-        from ledgersync import bootstrap
         from tests.support.events import Api
         from tests.support.stack import create_resources
+
+        from ledgersync import bootstrap
 
         bootstrap.reset()
         create_resources("bench-admin")
         api = Api()
         created = api.post("/v1/companies", {"name": "Bench"}, headers={"X-Admin-Key": "bench-admin"}).json()
         api.token = created["adminToken"]
-        inventory = [{"orderItemId": 10_000 + i, "productCode": f"P{i}", "boxTypeCode": "HB", "unitsPerBox": 10,
-                      "unitType": "Stem", "availableBoxes": 1_000_000, "cost": 1} for i in range(60)]
+        inventory = [
+            {
+                "orderItemId": 10_000 + i,
+                "productCode": f"P{i}",
+                "boxTypeCode": "HB",
+                "unitsPerBox": 10,
+                "unitType": "Stem",
+                "availableBoxes": 1_000_000,
+                "cost": 1,
+            }
+            for i in range(60)
+        ]
         api.put("/v1/directory/inventory", {"records": inventory})
         api.put("/v1/directory/customers", {"records": [{"id": 1, "code": "C", "name": "Customer"}]})
         api.put("/v1/directory/carriers", {"records": [{"id": 1, "code": "FX", "name": "FedEx"}]})
@@ -77,15 +106,23 @@ def main() -> None:
         events.register("needs-retry.dynamodb", answered)
         print("invoice.create (moto in process; 'own' = handler time less the time spent inside DynamoDB calls,")
         print("which on moto is dominated by moto's own copy of every table per transaction)")
-        print(f"{'items':>6} {'lines by':>12} {'round trips':>12} {'p50 ms':>8} {'p95 ms':>8} {'own p50':>8} "
-              f"{'own p95':>8}")
+        print(
+            f"{'items':>6} {'lines by':>12} {'round trips':>12} {'p50 ms':>8} {'p95 ms':>8} {'own p50':>8} "
+            f"{'own p95':>8}"
+        )
         for size in (1, 50):
             for by in ("orderItemId", "productCode"):
                 trips, times, own = [], [], []
                 for attempt in range(REQUESTS + 1):
-                    items = [({"orderItemId": 10_000 + i} if by == "orderItemId" else
-                              {"productCode": f"P{i}", "boxTypeCode": "HB", "unitsPerBox": 10, "unitType": "Stem"})
-                             | {"boxes": 1, "price": "1.25"} for i in range(size)]
+                    items = [
+                        (
+                            {"orderItemId": 10_000 + i}
+                            if by == "orderItemId"
+                            else {"productCode": f"P{i}", "boxTypeCode": "HB", "unitsPerBox": 10, "unitType": "Stem"}
+                        )
+                        | {"boxes": 1, "price": "1.25"}
+                        for i in range(size)
+                    ]
                     body = {"customerId": 1, "carrierId": 1, "shipDate": "2026-12-01", "items": items}
                     calls["n"], calls["aws_ms"] = 0, 0.0
                     start = time.perf_counter()
@@ -97,8 +134,10 @@ def main() -> None:
                     own.append(times[-1] - calls["aws_ms"])
                     trips.append(int(calls["n"]))
                 p95, own95 = statistics.quantiles(times, n=20)[18], statistics.quantiles(own, n=20)[18]
-                print(f"{size:>6} {by:>12} {max(trips):>12} {statistics.median(times):>8.1f} {p95:>8.1f} "
-                      f"{statistics.median(own):>8.1f} {own95:>8.1f}")
+                print(
+                    f"{size:>6} {by:>12} {max(trips):>12} {statistics.median(times):>8.1f} {p95:>8.1f} "
+                    f"{statistics.median(own):>8.1f} {own95:>8.1f}"
+                )
     print("\ncold import of each handler module (best of 3, fresh interpreter)")
     for function in HANDLERS:
         ms = cold_import_ms(function)

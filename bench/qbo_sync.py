@@ -113,13 +113,26 @@ class Quiet:
 
 
 def draft(vendor: int, number: int) -> BillDraft:
-    return BillDraft(company_id="bench", purchase_order_id=number, po_number=f"PO{number}", invoice_number=f"I{number}",
-                     vendor_name=f"Grower {vendor:02d}", txn_date=date(2025, 3, 1), currency=None,
-                     lines=[BillLine(kind=BillLineKind.ITEM, ref_name="Fresh Cut Flowers", amount=Decimal("120.40"),
-                                     description="Fresh Cut Flowers", class_name="Miami"),
-                            BillLine(kind=BillLineKind.ACCOUNT, ref_name="Freight", amount=Decimal("15.00"),
-                                     description="Freight")],
-                     memo=f"Ledgersync PO PO{number} vendor invoice I{number} (PO{number}-I{number})")
+    return BillDraft(
+        company_id="bench",
+        purchase_order_id=number,
+        po_number=f"PO{number}",
+        invoice_number=f"I{number}",
+        vendor_name=f"Grower {vendor:02d}",
+        txn_date=date(2025, 3, 1),
+        currency=None,
+        lines=[
+            BillLine(
+                kind=BillLineKind.ITEM,
+                ref_name="Fresh Cut Flowers",
+                amount=Decimal("120.40"),
+                description="Fresh Cut Flowers",
+                class_name="Miami",
+            ),
+            BillLine(kind=BillLineKind.ACCOUNT, ref_name="Freight", amount=Decimal("15.00"), description="Freight"),
+        ],
+        memo=f"Ledgersync PO PO{number} vendor invoice I{number} (PO{number}-I{number})",
+    )
 
 
 def worst_minute(times: list[float]) -> int:
@@ -135,8 +148,9 @@ def worst_minute(times: list[float]) -> int:
 def build(args: argparse.Namespace) -> tuple[RunningEmulator, QuickBooksOnlineClient, BillSync]:
     """The emulator with a company set up, and the real adapters and use case over it."""
     xsd = os.environ.get("QBO_XSD_DIR") or str(ROOT.parent / "shared" / "schemas" / "qbo")
-    state = EmulatorState(requests_per_minute=args.limit, xsd_dir=xsd if Path(xsd).is_dir() else None,
-                          approve_realm=REALM)
+    state = EmulatorState(
+        requests_per_minute=args.limit, xsd_dir=xsd if Path(xsd).is_dir() else None, approve_realm=REALM
+    )
     emulator = serve(state=state)
     for name, entity in [("Fresh Cut Flowers", "Item"), ("Freight", "Account"), ("Miami", "Class")]:
         state.add_record(REALM, entity, {"Name": name})
@@ -145,9 +159,17 @@ def build(args: argparse.Namespace) -> tuple[RunningEmulator, QuickBooksOnlineCl
     raw = state.issue_tokens(REALM)
     now = datetime.now(UTC)
     store = MemoryTokens()
-    store.save("bench", TokenSet(realm_id=REALM, access_token=raw["access_token"],
-                                 refresh_token=raw["refresh_token"], access_expires_at=now + timedelta(hours=1),
-                                 refresh_expires_at=now + timedelta(days=100), refreshed_at=now))
+    store.save(
+        "bench",
+        TokenSet(
+            realm_id=REALM,
+            access_token=raw["access_token"],
+            refresh_token=raw["refresh_token"],
+            access_expires_at=now + timedelta(hours=1),
+            refresh_expires_at=now + timedelta(days=100),
+            refreshed_at=now,
+        ),
+    )
     quiet = Quiet()
     oauth = IntuitOAuth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/cb", emulator.discovery_url)
     tokens = QuickBooksTokens(store, oauth, MemoryLock(), quiet, metrics=quiet, clock=SystemClock())
@@ -225,11 +247,15 @@ def main() -> None:
         served = state.realm(REALM).served_at[served_before:]
         per_minute = sent / elapsed * 60
         print(f"throughput run: {elapsed:.1f} s, {sent} bills, {args.in_flight} in flight, budget {args.rpm}/min")
-        print(f"bills per minute: {per_minute:.1f} ({per_minute / args.limit:.1%} of the {args.limit}/min limit; "
-              f"target at least 90%)")
+        print(
+            f"bills per minute: {per_minute:.1f} ({per_minute / args.limit:.1%} of the {args.limit}/min limit; "
+            f"target at least 90%)"
+        )
         print(f"most QuickBooks calls in any 60 s: {worst_minute(served)} (limit {args.limit})")
-        print(f"429 answers: {state.stats(REALM)['throttled'] - throttled_before} (target 0); "
-              f"failed sends: {len(failures)}")
+        print(
+            f"429 answers: {state.stats(REALM)['throttled'] - throttled_before} (target 0); "
+            f"failed sends: {len(failures)}"
+        )
         for failure in failures[:5]:
             print(f"  {failure}")
     finally:

@@ -21,9 +21,15 @@ BATCHES = tuple(int(n) for n in os.environ.get("QBWC_BENCH_BATCHES", "1,10,50,20
 
 
 def main() -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION":
-                        "us-east-1", "TABLE_NAME": "ledgersync-bench", "POWERTOOLS_TRACE_DISABLED": "1",
-                        "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": "ledgersync-bench",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "1",
+    }.items():
         os.environ[name] = value
     import logging
     import warnings
@@ -36,10 +42,14 @@ def main() -> None:
 
     with mock_aws():
         boto3.client("dynamodb").create_table(
-            TableName="ledgersync-bench", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+            TableName="ledgersync-bench",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
         run()
 
 
@@ -88,21 +98,26 @@ def run() -> None:
             store = DynamoSessionStore(SingleTable("ledgersync-bench"))
             service = build_web_connector(ledger, ledger, ledger, store, batch_size=50, max_bills_per_session=500)
             setattr(bootstrap, "web_connector", lambda service=service: service)  # noqa: B010 (bootstrap's hook)
-            company = FakeCompany(vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"],
-                                  classes=["Chicago"])
+            company = FakeCompany(
+                vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"]
+            )
             started = time.perf_counter()
             result = run_session(f"{gateway.url}/qbwc", USER, TOKEN, company)
             elapsed = (time.perf_counter() - started) * 1000
             bills = len(company.bills)
             assert result.completed and bills == size, result.as_dict()
-            print(f"{bills:>6} {result.soap_calls:>11} {result.messages:>11} {result.soap_calls / bills:>11.2f} "
-                  f"{elapsed:>11.0f}")
+            print(
+                f"{bills:>6} {result.soap_calls:>11} {result.messages:>11} {result.soap_calls / bills:>11.2f} "
+                f"{elapsed:>11.0f}"
+            )
     print("\nhandler time per call, all sessions (ms) and DynamoDB requests per call")
     print(f"{'method':<20} {'calls':>6} {'p50':>8} {'p95':>8} {'max':>8} {'dynamo max':>11}")
     for method, values in sorted(timings.items()):
         p95 = statistics.quantiles(values, n=20)[18] if len(values) >= 2 else values[0]
-        print(f"{method:<20} {len(values):>6} {statistics.median(values):>8.1f} {p95:>8.1f} {max(values):>8.1f} "
-              f"{max(dynamo_per_call[method]):>11}")
+        print(
+            f"{method:<20} {len(values):>6} {statistics.median(values):>8.1f} {p95:>8.1f} {max(values):>8.1f} "
+            f"{max(dynamo_per_call[method]):>11}"
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ class AtomicMotoServer:
     """A moto server on ``host``:``port`` (0 = any free port) that applies requests one at a time."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.server import DomainDispatcherApplication, create_backend_app  # type: ignore[attr-defined]
 
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()

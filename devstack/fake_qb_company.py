@@ -71,9 +71,16 @@ class InjectedError:
 class FakeCompany:
     """One company file: lists (vendors, items, accounts, classes, customers) and the transactions added."""
 
-    def __init__(self, *, vendors: list[str] | None = None, items: list[str] | None = None,
-                 accounts: list[str] | None = None, classes: list[str] | None = None,
-                 customers: list[str] | None = None, xsd_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        vendors: list[str] | None = None,
+        items: list[str] | None = None,
+        accounts: list[str] | None = None,
+        classes: list[str] | None = None,
+        customers: list[str] | None = None,
+        xsd_dir: Path | None = None,
+    ) -> None:
         self.vendors: dict[str, str] = {}
         self.items = {name.casefold(): name for name in items or ["Fresh Cut Flowers"]}
         self.accounts = {name.casefold(): name for name in accounts or ["Freight", "Cost of Goods Sold"]}
@@ -93,8 +100,9 @@ class FakeCompany:
 
     # ------------------------------------------------------------ test controls
 
-    def inject_error(self, request: str, status_code: int, message: str, ref_number: str | None = None,
-                     times: int = 1) -> None:
+    def inject_error(
+        self, request: str, status_code: int, message: str, ref_number: str | None = None, times: int = 1
+    ) -> None:
         """Make the next ``times`` requests of that type (for that RefNumber, if given) fail with this status."""
         self.injected.append(InjectedError(request, status_code, message, ref_number, times))
 
@@ -138,12 +146,16 @@ class FakeCompany:
         if injected is not None:
             return _status(rs, injected.status_code, injected.message)
         handler = {
-            "VendorQuery": self._vendor_query, "VendorAdd": self._vendor_add, "BillQuery": self._bill_query,
-            "BillAdd": self._bill_add, "InvoiceAdd": self._invoice_add,
+            "VendorQuery": self._vendor_query,
+            "VendorAdd": self._vendor_add,
+            "BillQuery": self._bill_query,
+            "BillAdd": self._bill_add,
+            "InvoiceAdd": self._invoice_add,
         }.get(kind)
         if handler is None:
-            return _status(rs, 3250, f"This feature is not enabled or not available in this version of "
-                                     f"QuickBooks ({kind}).")
+            return _status(
+                rs, 3250, f"This feature is not enabled or not available in this version of QuickBooks ({kind})."
+            )
         return handler(rq, rs)
 
     def _injected(self, kind: str, rq: _Element) -> InjectedError | None:
@@ -159,8 +171,12 @@ class FakeCompany:
         if names:
             for name in names:
                 if name.casefold() not in self.vendors:
-                    return _status(rs, 500, "The query request has not been fully completed. There was a required "
-                                            f'element ("{name}") that could not be found in QuickBooks.')
+                    return _status(
+                        rs,
+                        500,
+                        "The query request has not been fully completed. There was a required "
+                        f'element ("{name}") that could not be found in QuickBooks.',
+                    )
             found = [self.vendors[n.casefold()] for n in names]
         else:
             found = list(self.vendors.values())
@@ -222,8 +238,11 @@ class FakeCompany:
         for line in add:
             if line.tag not in ("ExpenseLineAdd", "ItemLineAdd"):
                 continue
-            ref_tag, known, label = (("AccountRef", self.accounts, "Account") if line.tag == "ExpenseLineAdd"
-                                     else ("ItemRef", self.items, "Item"))
+            ref_tag, known, label = (
+                ("AccountRef", self.accounts, "Account")
+                if line.tag == "ExpenseLineAdd"
+                else ("ItemRef", self.items, "Item")
+            )
             name = line.findtext(f"{ref_tag}/FullName") or ""
             if name.casefold() not in known:
                 return _invalid_reference(rs, label, name, "Bill")
@@ -232,10 +251,24 @@ class FakeCompany:
                 return _invalid_reference(rs, "Class", class_name, "Bill")
             amount = Decimal(line.findtext("Amount") or "0")
             total += amount
-            lines.append({"kind": line.tag, "ref": name, "amount": str(amount), "class": class_name or "",
-                          "desc": line.findtext("Desc") or line.findtext("Memo") or ""})
-        bill = FakeBill(txn_id=self._txn_id(), vendor=self.vendors[vendor.casefold()], ref_number=ref,
-                        txn_date=add.findtext("TxnDate"), memo=add.findtext("Memo"), amount=total, lines=lines)
+            lines.append(
+                {
+                    "kind": line.tag,
+                    "ref": name,
+                    "amount": str(amount),
+                    "class": class_name or "",
+                    "desc": line.findtext("Desc") or line.findtext("Memo") or "",
+                }
+            )
+        bill = FakeBill(
+            txn_id=self._txn_id(),
+            vendor=self.vendors[vendor.casefold()],
+            ref_number=ref,
+            txn_date=add.findtext("TxnDate"),
+            memo=add.findtext("Memo"),
+            amount=total,
+            lines=lines,
+        )
         self.bills.append(bill)
         rs.append(_bill_ret(bill, {e.text for e in rq.findall("IncludeRetElement")}))
         return _status(rs, 0, "Status OK")
@@ -282,9 +315,13 @@ def _status(rs: _Element, code: int, message: str) -> _Element:
 
 
 def _invalid_reference(rs: _Element, list_name: str, name: str, txn: str) -> _Element:
-    return _status(rs, 3140, f'There is an invalid reference to QuickBooks {list_name} "{name}" in the {txn}. '
-                             "QuickBooks error message: Invalid argument. The specified record does not exist in "
-                             "the list.")
+    return _status(
+        rs,
+        3140,
+        f'There is an invalid reference to QuickBooks {list_name} "{name}" in the {txn}. '
+        "QuickBooks error message: Invalid argument. The specified record does not exist in "
+        "the list.",
+    )
 
 
 def _text(parent: _Element, tag: str, value: str) -> None:
@@ -299,9 +336,15 @@ def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
     """A BillRet in schema order, limited to IncludeRetElement when the request names some."""
     ret = etree.Element("BillRet")
     values: list[tuple[str, str | None]] = [
-        ("TxnID", bill.txn_id), ("TimeCreated", "2024-01-01T00:00:00"), ("TimeModified", "2024-01-01T00:00:00"),
-        ("EditSequence", "1"), ("VendorRef", bill.vendor), ("TxnDate", bill.txn_date),
-        ("AmountDue", f"{bill.amount:.2f}"), ("RefNumber", bill.ref_number), ("Memo", bill.memo),
+        ("TxnID", bill.txn_id),
+        ("TimeCreated", "2024-01-01T00:00:00"),
+        ("TimeModified", "2024-01-01T00:00:00"),
+        ("EditSequence", "1"),
+        ("VendorRef", bill.vendor),
+        ("TxnDate", bill.txn_date),
+        ("AmountDue", f"{bill.amount:.2f}"),
+        ("RefNumber", bill.ref_number),
+        ("Memo", bill.memo),
     ]
     for tag, value in values:
         if value is None or (wanted and tag not in wanted):

@@ -73,9 +73,17 @@ class SessionResult:
         return bool(self.progress) and self.progress[-1] < 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ticket": self.ticket, "authStatus": self.auth_status, "progress": self.progress,
-                "lastErrors": self.last_errors, "closeMessage": self.close_message, "soapCalls": self.soap_calls,
-                "messages": self.messages, "completed": self.completed, "cut": self.cut}
+        return {
+            "ticket": self.ticket,
+            "authStatus": self.auth_status,
+            "progress": self.progress,
+            "lastErrors": self.last_errors,
+            "closeMessage": self.close_message,
+            "soapCalls": self.soap_calls,
+            "messages": self.messages,
+            "completed": self.completed,
+            "cut": self.cut,
+        }
 
 
 class _CountingService:
@@ -96,9 +104,17 @@ def _strings(value: Any) -> list[str]:
     return [item or "" for item in (items or [])]
 
 
-def run_session(url: str, username: str, password: str, company: FakeCompany, *,
-                qbxml_version: tuple[int, int] = (13, 0), cut_after_messages: int | None = None,
-                client_version: str = WEB_CONNECTOR_VERSION, max_messages: int = 500) -> SessionResult:
+def run_session(
+    url: str,
+    username: str,
+    password: str,
+    company: FakeCompany,
+    *,
+    qbxml_version: tuple[int, int] = (13, 0),
+    cut_after_messages: int | None = None,
+    client_version: str = WEB_CONNECTOR_VERSION,
+    max_messages: int = 500,
+) -> SessionResult:
     """Play one Web Connector session against the endpoint at ``url`` (its WSDL at ``url?wsdl``)."""
     result = SessionResult()
     with requests.Session() as http:
@@ -119,9 +135,18 @@ def run_session(url: str, username: str, password: str, company: FakeCompany, *,
             return result
         host_response = HOST_RESPONSE
         while result.messages < max_messages:
-            request = service.call("sendRequestXML", ticket=result.ticket, strHCPResponse=host_response,
-                                   strCompanyFileName="C:\\Company Files\\demo.qbw", qbXMLCountry="US",
-                                   qbXMLMajorVers=qbxml_version[0], qbXMLMinorVers=qbxml_version[1]) or ""
+            request = (
+                service.call(
+                    "sendRequestXML",
+                    ticket=result.ticket,
+                    strHCPResponse=host_response,
+                    strCompanyFileName="C:\\Company Files\\demo.qbw",
+                    qbXMLCountry="US",
+                    qbXMLMajorVers=qbxml_version[0],
+                    qbXMLMinorVers=qbxml_version[1],
+                )
+                or ""
+            )
             host_response = ""
             if not request:
                 result.last_errors.append(service.call("getLastError", ticket=result.ticket) or "")
@@ -131,8 +156,15 @@ def run_session(url: str, username: str, password: str, company: FakeCompany, *,
             if cut_after_messages is not None and result.messages >= cut_after_messages:
                 result.cut = True
                 return result
-            progress = int(service.call("receiveResponseXML", ticket=result.ticket, response=reply.response,
-                                        hresult=reply.hresult, message=reply.message))
+            progress = int(
+                service.call(
+                    "receiveResponseXML",
+                    ticket=result.ticket,
+                    response=reply.response,
+                    hresult=reply.hresult,
+                    message=reply.message,
+                )
+            )
             result.progress.append(progress)
             if progress < 0:
                 result.last_errors.append(service.call("getLastError", ticket=result.ticket) or "")
@@ -169,8 +201,11 @@ class InMemoryPurchaseOrders:
         return self.tokens.get((user_name, password))
 
     def pending_bills(self, company_id: str, limit: int) -> list[DesktopWork]:
-        return [w for po_id, w in sorted(self.work.items()) if w.order.company_id == company_id
-                and self.status[po_id] is VendorInvoiceStatus.SENT_TO_EXTERNAL][:limit]
+        return [
+            w
+            for po_id, w in sorted(self.work.items())
+            if w.order.company_id == company_id and self.status[po_id] is VendorInvoiceStatus.SENT_TO_EXTERNAL
+        ][:limit]
 
     def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
         self._maybe_fail()
@@ -252,14 +287,24 @@ def proxy_event(method: str, path: str, query: str, headers: dict[str, str], bod
     """An API Gateway REST proxy event, as API Gateway builds it for a Lambda proxy integration."""
     params = dict(parse_qsl(query, keep_blank_values=True))
     return {
-        "resource": path, "path": path, "httpMethod": method, "headers": headers,
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": params or None,
         "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} or None,
-        "pathParameters": None, "stageVariables": None,
-        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "local", "path": path, "httpMethod": method,
-                           "identity": {"sourceIp": "127.0.0.1"}},
-        "body": body or None, "isBase64Encoded": False,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "local",
+            "path": path,
+            "httpMethod": method,
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body or None,
+        "isBase64Encoded": False,
     }
 
 
@@ -288,8 +333,13 @@ class LocalGateway:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         request = Request(environ)
-        event = proxy_event(request.method, request.path, request.query_string.decode(), dict(request.headers),
-                            request.get_data(as_text=True))
+        event = proxy_event(
+            request.method,
+            request.path,
+            request.query_string.decode(),
+            dict(request.headers),
+            request.get_data(as_text=True),
+        )
         started = time.perf_counter()
         answer = self.handler(event, LambdaContextStub())
         self.durations.append(time.perf_counter() - started)
@@ -324,14 +374,23 @@ def main(argv: list[str] | None = None) -> int:
     def split(text: str) -> list[str]:
         return [part.strip() for part in text.split(",") if part.strip()]
 
-    company = FakeCompany(vendors=split(args.vendors), items=split(args.items), accounts=split(args.accounts),
-                          classes=split(args.classes))
+    company = FakeCompany(
+        vendors=split(args.vendors), items=split(args.items), accounts=split(args.accounts), classes=split(args.classes)
+    )
     major, _, minor = args.qbxml.partition(".")
-    result = run_session(args.url, args.username, args.password, company,
-                         qbxml_version=(int(major), int(minor or 0)))
+    result = run_session(args.url, args.username, args.password, company, qbxml_version=(int(major), int(minor or 0)))
     report = result.as_dict()
-    report["bills"] = [{"txnId": b.txn_id, "vendor": b.vendor, "refNumber": b.ref_number, "txnDate": b.txn_date,
-                        "amount": str(b.amount), "memo": b.memo} for b in company.bills]
+    report["bills"] = [
+        {
+            "txnId": b.txn_id,
+            "vendor": b.vendor,
+            "refNumber": b.ref_number,
+            "txnDate": b.txn_date,
+            "amount": str(b.amount),
+            "memo": b.memo,
+        }
+        for b in company.bills
+    ]
     print(json.dumps(report, indent=2))
     return 0 if result.completed or result.auth_status == "none" else 1
 

@@ -29,8 +29,8 @@ from typing import Any, Self
 import boto3
 import requests
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from devstack.atomic_moto import AtomicMotoServer
 
+from devstack.atomic_moto import AtomicMotoServer
 from devstack.gateway import Gateway
 from devstack.pollers import PollResult, SqsPoller
 from devstack.runtime import ACCOUNT_ID, LocalFunction

@@ -25,10 +25,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from ledgersync import bootstrap
     from tests.support.stack import create_resources
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                        "TABLE_NAME": "ledgersync-test", "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key",
-                        "DOCUMENTS_BUCKET": "ledgersync-documents-test"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_NAME": "ledgersync-test",
+        "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key",
+        "DOCUMENTS_BUCKET": "ledgersync-documents-test",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():

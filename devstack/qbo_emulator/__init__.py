@@ -21,8 +21,17 @@ from devstack.qbo_emulator.state import (
     FailureRule,
 )
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_REALM", "EmulatorState", "FailureRule", "Fault",
-           "RunningEmulator", "create_app", "serve"]
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_REALM",
+    "EmulatorState",
+    "FailureRule",
+    "Fault",
+    "RunningEmulator",
+    "create_app",
+    "serve",
+]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -60,7 +69,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, state: EmulatorState | None = 
     """Start the emulator in a daemon thread (threaded werkzeug server); port 0 picks a free port."""
     state = state or EmulatorState()
     server = make_server(host, port, create_app(state), threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="qbo-emulator",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="qbo-emulator", daemon=True
+    )
     thread.start()
     return RunningEmulator(url=f"http://{host}:{server.server_port}", state=state, server=server, thread=thread)

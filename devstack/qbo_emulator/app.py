@@ -54,21 +54,30 @@ def _oauth_routes(app: Flask, state: EmulatorState) -> None:
     @app.get("/.well-known/openid_sandbox_configuration")
     def discovery() -> Response:
         base = request.host_url.rstrip("/")
-        return _json(200, {
-            "issuer": base,
-            "authorization_endpoint": f"{base}/connect/oauth2",
-            "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
-            "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
-            "revocation_endpoint": f"{base}/oauth2/v1/tokens/revoke",
-            "jwks_uri": f"{base}/oauth2/v1/keys",
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid", "email", "profile", "address", "phone",
-                                 "com.intuit.quickbooks.accounting"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
-        })
+        return _json(
+            200,
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/connect/oauth2",
+                "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
+                "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
+                "revocation_endpoint": f"{base}/oauth2/v1/tokens/revoke",
+                "jwks_uri": f"{base}/oauth2/v1/keys",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": [
+                    "openid",
+                    "email",
+                    "profile",
+                    "address",
+                    "phone",
+                    "com.intuit.quickbooks.accounting",
+                ],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
+            },
+        )
 
     @app.get("/oauth2/v1/keys")
     def keys() -> Response:
@@ -152,8 +161,9 @@ def _api_call(state: EmulatorState, realm_id: str, write: bool, handler: Callabl
         realm = state.realm(realm_id)
         if request_id:
             if len(request_id) > REQUEST_ID_MAX:
-                return _render_fault(Fault("2050", element="requestid",
-                                           detail=f"requestid is longer than {REQUEST_ID_MAX} characters"))
+                return _render_fault(
+                    Fault("2050", element="requestid", detail=f"requestid is longer than {REQUEST_ID_MAX} characters")
+                )
             with state.lock:
                 cached = realm.responses.get(request_id)
             if cached is not None:
@@ -214,11 +224,16 @@ def _api_routes(app: Flask, state: EmulatorState) -> None:
             if not isinstance(items, list) or not items:
                 raise Fault("2020", element="BatchItemRequest")
             if len(items) > BATCH_LIMIT:
-                raise Fault("6000", element="BatchItemRequest",
-                            detail=f"Business Validation Error: a batch may hold at most {BATCH_LIMIT} operations; "
-                                   f"this one has {len(items)}.")
-            return 200, {"BatchItemResponse": [_batch_item(books(realm_id), item) for item in items],
-                         "time": timestamp()}
+                raise Fault(
+                    "6000",
+                    element="BatchItemRequest",
+                    detail=f"Business Validation Error: a batch may hold at most {BATCH_LIMIT} operations; "
+                    f"this one has {len(items)}.",
+                )
+            return 200, {
+                "BatchItemResponse": [_batch_item(books(realm_id), item) for item in items],
+                "time": timestamp(),
+            }
 
         return _api_call(state, realm_id, True, run)
 

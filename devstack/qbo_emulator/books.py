@@ -15,8 +15,13 @@ from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer")
 NAME_LISTS = {"Vendor": "DisplayName", "Customer": "DisplayName", "Item": "Name", "Account": "Name", "Class": "Name"}
 # Vendors, customers (and employees) share one name space in QuickBooks.
-NAME_SPACE = {"Vendor": ("Vendor", "Customer"), "Customer": ("Vendor", "Customer"), "Item": ("Item",),
-              "Account": ("Account",), "Class": ("Class",)}
+NAME_SPACE = {
+    "Vendor": ("Vendor", "Customer"),
+    "Customer": ("Vendor", "Customer"),
+    "Item": ("Item",),
+    "Account": ("Account",),
+    "Class": ("Class",),
+}
 DOC_NUMBER_MAX = 21
 HOME_CURRENCY = "USD"
 
@@ -59,10 +64,13 @@ class Books:
     def read(self, entity: str, entity_id: str) -> dict[str, Any]:
         record = self.records[entity].get(entity_id)
         if record is None:
-            raise Fault("610", element=f"{entity} {entity_id}",
-                        detail=f"Object Not Found : Something you're trying to use has been made inactive. "
-                               f"Check the fields with accounts, customers, items, vendors or employees. "
-                               f"({entity} Id={entity_id})")
+            raise Fault(
+                "610",
+                element=f"{entity} {entity_id}",
+                detail=f"Object Not Found : Something you're trying to use has been made inactive. "
+                f"Check the fields with accounts, customers, items, vendors or employees. "
+                f"({entity} Id={entity_id})",
+            )
         return copy.deepcopy(record)
 
     def query(self, text: str) -> dict[str, Any]:
@@ -75,7 +83,7 @@ class Books:
         rows = self._select(entity, query)
         if query.count:
             return {"totalCount": len(rows)}
-        page = rows[query.start_position - 1: query.start_position - 1 + query.max_results]
+        page = rows[query.start_position - 1 : query.start_position - 1 + query.max_results]
         if not page:
             return {}
         return {entity: page, "startPosition": query.start_position, "maxResults": len(page)}
@@ -118,14 +126,22 @@ class Books:
             try:
                 self.validator.check(entity, body)
             except SchemaViolation as violation:
-                raise Fault("2010" if violation.unsupported else "6000", element=entity,
-                            detail=violation.message) from violation
+                raise Fault(
+                    "2010" if violation.unsupported else "6000", element=entity, detail=violation.message
+                ) from violation
         if body.get("Id") is not None:
             return self._update(entity, body)
         record = copy.deepcopy(body)
         self._apply_rules(entity, record, None)
-        record.update({"Id": self._new_id(), "SyncToken": "0", "domain": "QBO", "sparse": False,
-                       "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()}})
+        record.update(
+            {
+                "Id": self._new_id(),
+                "SyncToken": "0",
+                "domain": "QBO",
+                "sparse": False,
+                "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()},
+            }
+        )
         self.records[entity][record["Id"]] = record
         return copy.deepcopy(record)
 
@@ -145,8 +161,9 @@ class Books:
             record = copy.deepcopy(body)
             record["MetaData"] = current["MetaData"]
         self._apply_rules(entity, record, entity_id)
-        record.update({"Id": entity_id, "SyncToken": str(int(current["SyncToken"]) + 1), "domain": "QBO",
-                       "sparse": False})
+        record.update(
+            {"Id": entity_id, "SyncToken": str(int(current["SyncToken"]) + 1), "domain": "QBO", "sparse": False}
+        )
         record["MetaData"] = {**current["MetaData"], "LastUpdatedTime": _now()}
         self.records[entity][entity_id] = record
         return copy.deepcopy(record)
@@ -182,9 +199,12 @@ class Books:
                 if existing["Id"] == own_id and other == entity:
                     continue
                 if str(existing.get(other_field, "")).lower() == str(name).lower():
-                    raise Fault("6240", element=name_field,
-                                detail=f"The name supplied already exists. : Another customer, vendor or employee "
-                                       f"is already using this name. Please use a different name. Id={existing['Id']}")
+                    raise Fault(
+                        "6240",
+                        element=name_field,
+                        detail=f"The name supplied already exists. : Another customer, vendor or employee "
+                        f"is already using this name. Please use a different name. Id={existing['Id']}",
+                    )
         record.setdefault("Active", True)
         record["FullyQualifiedName"] = name
         if entity == "Item":
@@ -214,8 +234,11 @@ class Books:
                 raise Fault("2020", element="Line.Amount")
             detail_type = line.get("DetailType")
             if detail_type not in details:
-                raise Fault("2010", element="Line.DetailType",
-                            detail=f"Property Name:DetailType {detail_type} is unsupported or invalid for this entity")
+                raise Fault(
+                    "2010",
+                    element="Line.DetailType",
+                    detail=f"Property Name:DetailType {detail_type} is unsupported or invalid for this entity",
+                )
             detail = line.get(detail_type) or {}
             ref_field, ref_entity = details[detail_type]
             self._active_ref(ref_entity, detail.get(ref_field), f"Line.{detail_type}.{ref_field}")
@@ -231,31 +254,45 @@ class Books:
         if number is None:
             return
         if len(str(number)) > DOC_NUMBER_MAX:
-            raise Fault("2050", element="DocNumber",
-                        detail=f"String length is either shorter or longer than supported by specification. "
-                               f"Min:0 Max:{DOC_NUMBER_MAX} supported. DocNumber={number}")
+            raise Fault(
+                "2050",
+                element="DocNumber",
+                detail=f"String length is either shorter or longer than supported by specification. "
+                f"Min:0 Max:{DOC_NUMBER_MAX} supported. DocNumber={number}",
+            )
         party_id = (record.get(party) or {}).get("value")
         for existing in self.records[entity].values():
             same_party = entity != "Bill" or (existing.get(party) or {}).get("value") == party_id
             if existing["Id"] != own_id and same_party and existing.get("DocNumber") == number:
-                raise Fault("6140", element="DocNumber",
-                            detail=f"Duplicate Document Number Error : You must specify a different number. This "
-                                   f"number has already been used. DocNumber={number} is assigned to "
-                                   f"TxnType={entity} with TxnId={existing['Id']}")
+                raise Fault(
+                    "6140",
+                    element="DocNumber",
+                    detail=f"Duplicate Document Number Error : You must specify a different number. This "
+                    f"number has already been used. DocNumber={number} is assigned to "
+                    f"TxnType={entity} with TxnId={existing['Id']}",
+                )
 
     def _currency(self, record: dict[str, Any], party: dict[str, Any]) -> None:
         currency = (record.get("CurrencyRef") or {}).get("value") or self.home_currency
         party_currency = (party.get("CurrencyRef") or {}).get("value") or self.home_currency
         if currency != party_currency:
-            raise Fault("6000", element="CurrencyRef",
-                        detail=f"Business Validation Error: The transaction currency ({currency}) must be the "
-                               f"currency of the vendor or customer ({party_currency}).")
+            raise Fault(
+                "6000",
+                element="CurrencyRef",
+                detail=f"Business Validation Error: The transaction currency ({currency}) must be the "
+                f"currency of the vendor or customer ({party_currency}).",
+            )
         record["CurrencyRef"] = {"value": currency}
 
     def _bill_rules(self, record: dict[str, Any], own_id: str | None) -> None:
         vendor = self._active_ref("Vendor", record.get("VendorRef"), "VendorRef")
-        total = self._lines(record, {"ItemBasedExpenseLineDetail": ("ItemRef", "Item"),
-                                     "AccountBasedExpenseLineDetail": ("AccountRef", "Account")})
+        total = self._lines(
+            record,
+            {
+                "ItemBasedExpenseLineDetail": ("ItemRef", "Item"),
+                "AccountBasedExpenseLineDetail": ("AccountRef", "Account"),
+            },
+        )
         self._doc_number("Bill", record, own_id, "VendorRef")
         self._currency(record, vendor)
         record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}

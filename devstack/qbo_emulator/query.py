@@ -52,7 +52,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise QueryError(f"Error parsing query: unexpected text at '{text[position:position + 20]}'")
+            raise QueryError(f"Error parsing query: unexpected text at '{text[position : position + 20]}'")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         position = match.end()

@@ -19,7 +19,7 @@ NAMESPACE = "http://schema.intuit.com/finance/v3"
 ROOT_XSD = "IntuitRestServiceDef.xsd"
 
 
-class SchemaViolation(Exception):  # noqa: N818
+class SchemaViolation(Exception):
     """The entity does not conform to Intuit's schema; ``unsupported`` when it names an unknown property."""
 
     def __init__(self, message: str, unsupported: bool = False) -> None:
@@ -89,8 +89,9 @@ def _fill(element: Element, xsd_type: Any, value: Any, path: str) -> None:
                 elif key in attributes:
                     element.set(key, _text(item))
                 else:
-                    raise SchemaViolation(f"Property Name:{key} specified is unsupported or invalid (at {path})",
-                                          unsupported=True)
+                    raise SchemaViolation(
+                        f"Property Name:{key} specified is unsupported or invalid (at {path})", unsupported=True
+                    )
         elif isinstance(value, list):
             raise SchemaViolation(f"Property {path} must be a single value, not a list")
         elif value is not None:
@@ -101,8 +102,9 @@ def _fill(element: Element, xsd_type: Any, value: Any, path: str) -> None:
     children = {e.local_name: e for e in xsd_type.content.iter_elements()} if xsd_type.content else {}
     unknown = [key for key in value if key not in children and key not in attributes]
     if unknown:
-        raise SchemaViolation(f"Property Name:{unknown[0]} specified is unsupported or invalid (at {path})",
-                              unsupported=True)
+        raise SchemaViolation(
+            f"Property Name:{unknown[0]} specified is unsupported or invalid (at {path})", unsupported=True
+        )
     for key in attributes:
         if key in value and value[key] is not None:
             element.set(key, _text(value[key]))

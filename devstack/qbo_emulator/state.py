@@ -24,7 +24,7 @@ DEFAULT_CLIENT_SECRET = "ledgersync-local-secret"  # a local test double's crede
 DEFAULT_REALM = "9130350000000001"
 
 
-class InvalidGrant(Exception):  # noqa: N818 - OAuth's error name
+class InvalidGrant(Exception):
     """The token endpoint's ``invalid_grant``: unknown, used, expired or revoked code or refresh token."""
 
 
@@ -44,11 +44,17 @@ class FailureRule:
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> FailureRule:
-        return cls(status=int(body.get("status") or (400 if body.get("fault") else 500)),
-                   fault=str(body["fault"]) if body.get("fault") else None, count=int(body.get("count", 1)),
-                   xml=bool(body.get("xml", False)), after_commit=bool(body.get("afterCommit", False)),
-                   realm_id=body.get("realmId"), delay_seconds=float(body.get("delaySeconds", 0)),
-                   retry_after=body.get("retryAfter"), operation=str(body.get("operation", "any")))
+        return cls(
+            status=int(body.get("status") or (400 if body.get("fault") else 500)),
+            fault=str(body["fault"]) if body.get("fault") else None,
+            count=int(body.get("count", 1)),
+            xml=bool(body.get("xml", False)),
+            after_commit=bool(body.get("afterCommit", False)),
+            realm_id=body.get("realmId"),
+            delay_seconds=float(body.get("delaySeconds", 0)),
+            retry_after=body.get("retryAfter"),
+            operation=str(body.get("operation", "any")),
+        )
 
     def applies(self, realm_id: str, write: bool, after_commit: bool) -> bool:
         if self.count <= 0 or self.after_commit != after_commit:
@@ -94,10 +100,19 @@ class Realm:
 class EmulatorState:
     """The emulator's memory, safe to share between request threads; tests drive it through its methods too."""
 
-    def __init__(self, *, requests_per_minute: int = 500, max_in_flight: int = 10,
-                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
-                 xsd_dir: str | Path | None = None, refresh_grace_seconds: float = 86400.0,
-                 approve_realm: str = DEFAULT_REALM, throttle_xml: bool = False, home_currency: str = "USD") -> None:
+    def __init__(
+        self,
+        *,
+        requests_per_minute: int = 500,
+        max_in_flight: int = 10,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        xsd_dir: str | Path | None = None,
+        refresh_grace_seconds: float = 86400.0,
+        approve_realm: str = DEFAULT_REALM,
+        throttle_xml: bool = False,
+        home_currency: str = "USD",
+    ) -> None:
         self.lock = threading.RLock()
         self.requests_per_minute = requests_per_minute
         self.max_in_flight = max_in_flight
@@ -191,9 +206,14 @@ class EmulatorState:
         refresh = "RT1-" + secrets.token_urlsafe(24)
         self.access_tokens[access] = AccessToken(connection, now + ACCESS_TOKEN_SECONDS)
         self.refresh_tokens[refresh] = RefreshToken(connection, now + REFRESH_TOKEN_SECONDS)
-        return {"token_type": "bearer", "access_token": access, "expires_in": ACCESS_TOKEN_SECONDS,
-                "refresh_token": refresh, "x_refresh_token_expires_in": REFRESH_TOKEN_SECONDS,
-                "realmId": connection.realm_id}
+        return {
+            "token_type": "bearer",
+            "access_token": access,
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "refresh_token": refresh,
+            "x_refresh_token_expires_in": REFRESH_TOKEN_SECONDS,
+            "realmId": connection.realm_id,
+        }
 
     def revoke(self, token: str) -> None:
         """Revoke the connection a token belongs to (Intuit disconnects the app)."""
@@ -209,8 +229,12 @@ class EmulatorState:
     def access_ok(self, token: str, realm_id: str) -> bool:
         with self.lock:
             grant = self.access_tokens.get(token)
-            return (grant is not None and not grant.connection.revoked and grant.expires_at > self.now()
-                    and grant.connection.realm_id == realm_id)
+            return (
+                grant is not None
+                and not grant.connection.revoked
+                and grant.expires_at > self.now()
+                and grant.connection.realm_id == realm_id
+            )
 
     # ------------------------------------------------------------------ limits and failures
 
@@ -256,5 +280,9 @@ class EmulatorState:
     def stats(self, realm_id: str) -> dict[str, Any]:
         with self.lock:
             realm = self.realm(realm_id)
-            return {"calls": realm.calls, "throttled": realm.throttled, "inFlight": realm.in_flight,
-                    "lastMinute": len(realm.window)}
+            return {
+                "calls": realm.calls,
+                "throttled": realm.throttled,
+                "inFlight": realm.in_flight,
+                "lastMinute": len(realm.window),
+            }

@@ -30,8 +30,11 @@ def record_handler(record: SQSRecord) -> None:
     message = SyncMessage.model_validate_json(record.body)
     logger.append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
     result = bootstrap.accounting_sync().sync(message.company_id, message.purchase_order_id)
-    name = {SyncResult.SYNCHRONIZED: "DocumentsSynchronized", SyncResult.ERROR: "SyncFailed",
-            SyncResult.HELD: "SyncHeld"}.get(result)
+    name = {
+        SyncResult.SYNCHRONIZED: "DocumentsSynchronized",
+        SyncResult.ERROR: "SyncFailed",
+        SyncResult.HELD: "SyncHeld",
+    }.get(result)
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     logger.info("purchase order processed", extra={"result": result.value})

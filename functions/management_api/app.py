@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler import Response
 from ledgersync.api import json_response, make_api
 from ledgersync.routes import accounting, accounts, directory, invoices, purchase_orders, service
 
-app, lambda_handler = make_api(service.router, accounts.router, directory.router, accounting.router,
-                               invoices.router, purchase_orders.router)
+app, lambda_handler = make_api(
+    service.router, accounts.router, directory.router, accounting.router, invoices.router, purchase_orders.router
+)
 
 
 @app.get("/v1/openapi.json", summary="This API described as OpenAPI 3", include_in_schema=False)

@@ -32,10 +32,16 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = AtomicMotoServer().start()
     url = server.url
     requests.post(f"{url}/moto-api/reset", timeout=10)  # moto's backends are per process, not per server
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,
-                        "TABLE_NAME": "ledgersync-it", "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key",
-                        "DOCUMENTS_BUCKET": "ledgersync-documents-it"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": url,
+        "TABLE_NAME": "ledgersync-it",
+        "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key",
+        "DOCUMENTS_BUCKET": "ledgersync-documents-it",
+    }.items():
         monkeypatch.setenv(name, value)
     bootstrap.reset()
     clear_caches()

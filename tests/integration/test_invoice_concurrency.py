@@ -12,7 +12,8 @@ BASE: dict[str, Any] = {"customerId": 99999, "carrierId": 423, "shipDate": "2026
 
 
 def test_concurrent_requests_never_oversell_when_they_compete_for_the_last_boxes(
-        live_api: Api, live_company: dict[str, Any]) -> None:
+    live_api: Api, live_company: dict[str, Any]
+) -> None:
     # Given 4 boxes on line 5001
     load_directory(live_api)
     request = {**BASE, "items": [{"orderItemId": 5001, "boxes": 1, "price": 1}]}
@@ -29,7 +30,8 @@ def test_concurrent_requests_never_oversell_when_they_compete_for_the_last_boxes
 
 
 def test_concurrent_requests_get_sequential_numbers_with_no_gap_or_repeat(
-        live_api: Api, live_company: dict[str, Any]) -> None:
+    live_api: Api, live_company: dict[str, Any]
+) -> None:
     load_directory(live_api)
     request = {**BASE, "items": [{"orderItemId": 9999999, "boxes": 1, "price": 1}]}
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -42,12 +44,14 @@ def test_concurrent_requests_get_sequential_numbers_with_no_gap_or_repeat(
 
 
 def test_concurrent_retries_with_one_idempotency_key_create_one_invoice(
-        live_api: Api, live_company: dict[str, Any]) -> None:
+    live_api: Api, live_company: dict[str, Any]
+) -> None:
     load_directory(live_api)
     request = {**BASE, "items": [{"orderItemId": 9999999, "boxes": 2, "price": 1}]}
     with ThreadPoolExecutor(max_workers=6) as pool:
-        answers = list(pool.map(
-            lambda _: live_api.komet("invoice.create", request, headers={"Idempotency-Key": "same"}), range(6)))
+        answers = list(
+            pool.map(lambda _: live_api.komet("invoice.create", request, headers={"Idempotency-Key": "same"}), range(6))
+        )
     assert {a.status for a in answers} == {201}
     assert len({a.json()["invoiceId"] for a in answers}) == 1
     assert len(live_api.get("/v1/invoices").json()["invoices"]) == 1

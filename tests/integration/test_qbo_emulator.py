@@ -44,8 +44,9 @@ class Company:
         self.realm = realm
         self.tokens = emulator.state.issue_tokens(realm)
         self.session = requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {self.tokens['access_token']}",
-                                     "Accept": "application/json"})
+        self.session.headers.update(
+            {"Authorization": f"Bearer {self.tokens['access_token']}", "Accept": "application/json"}
+        )
 
     def url(self, path: str) -> str:
         return f"{self.emulator.url}/v3/company/{self.realm}/{path}"
@@ -79,28 +80,43 @@ def fault_code(answer: requests.Response) -> str:
 
 
 def bill(vendor_id: str, account_id: str, number: str = "PO-1-INV-1", **extra: Any) -> dict[str, Any]:
-    return {"VendorRef": {"value": vendor_id}, "DocNumber": number, "TxnDate": "2025-02-28",
-            "Line": [{"Amount": 10.25, "DetailType": "AccountBasedExpenseLineDetail",
-                      "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account_id}}},
-                     {"DetailType": "AccountBasedExpenseLineDetail", "Amount": 5,
-                      "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account_id}}}], **extra}
+    return {
+        "VendorRef": {"value": vendor_id},
+        "DocNumber": number,
+        "TxnDate": "2025-02-28",
+        "Line": [
+            {
+                "Amount": 10.25,
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account_id}},
+            },
+            {
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "Amount": 5,
+                "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account_id}},
+            },
+        ],
+        **extra,
+    }
 
 
 @pytest.fixture
 def books(company: Company) -> dict[str, str]:
-    return {"vendor": company.make("Vendor", {"DisplayName": "O'Brien Farms"})["Id"],
-            "account": company.make("Account", {"Name": "Freight", "AccountType": "Expense"})["Id"],
-            "item": company.make("Item", {"Name": "Fresh Cut Flowers", "Type": "NonInventory"})["Id"]}
+    return {
+        "vendor": company.make("Vendor", {"DisplayName": "O'Brien Farms"})["Id"],
+        "account": company.make("Account", {"Name": "Freight", "AccountType": "Expense"})["Id"],
+        "item": company.make("Item", {"Name": "Fresh Cut Flowers", "Type": "NonInventory"})["Id"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------- OAuth
 
 
 def test_intuit_oauth_connects_through_the_discovery_url_and_refresh_rotates(emulator: RunningEmulator) -> None:
-    client = AuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/callback",
-                        emulator.discovery_url)
-    redirect = requests.get(client.get_authorization_url([Scopes.ACCOUNTING], state_token="s-1"),
-                            allow_redirects=False, timeout=10)
+    client = AuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/callback", emulator.discovery_url)
+    redirect = requests.get(
+        client.get_authorization_url([Scopes.ACCOUNTING], state_token="s-1"), allow_redirects=False, timeout=10
+    )
     params = parse_qs(urlsplit(redirect.headers["Location"]).query)
     client.get_bearer_token(params["code"][0], realm_id=params["realmId"][0])
     first_refresh = client.refresh_token
@@ -122,16 +138,25 @@ def test_old_refresh_token_works_within_the_grace_period_then_dies(emulator: Run
     state.advance(3600)
     within_grace = state.refresh(DEFAULT_CLIENT_ID, first)
     state.advance(86400)
-    answer = requests.post(f"{emulator.url}/oauth2/v1/tokens/bearer", auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
-                           data={"grant_type": "refresh_token", "refresh_token": first}, timeout=10)
+    answer = requests.post(
+        f"{emulator.url}/oauth2/v1/tokens/bearer",
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": first},
+        timeout=10,
+    )
 
     assert within_grace["refresh_token"] != first
     assert (answer.status_code, answer.json()) == (400, {"error": "invalid_grant"})
 
 
 def test_revoked_connection_answers_invalid_grant_and_401(emulator: RunningEmulator, company: Company) -> None:
-    client = AuthClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/cb", emulator.discovery_url,
-                        refresh_token=company.tokens["refresh_token"])
+    client = AuthClient(
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        "http://localhost/cb",
+        emulator.discovery_url,
+        refresh_token=company.tokens["refresh_token"],
+    )
 
     client.revoke()
 
@@ -142,8 +167,12 @@ def test_revoked_connection_answers_invalid_grant_and_401(emulator: RunningEmula
 
 
 def test_token_endpoint_refuses_an_unknown_client(emulator: RunningEmulator) -> None:
-    answer = requests.post(f"{emulator.url}/oauth2/v1/tokens/bearer", auth=("someone", "else"),
-                           data={"grant_type": "refresh_token", "refresh_token": "x"}, timeout=10)
+    answer = requests.post(
+        f"{emulator.url}/oauth2/v1/tokens/bearer",
+        auth=("someone", "else"),
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+        timeout=10,
+    )
 
     assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
 
@@ -215,12 +244,14 @@ def test_bill_total_is_computed_from_its_lines(company: Company, books: dict[str
     assert company.get(f"bill/{created['Id']}").json()["Bill"]["DocNumber"] == "PO-1-INV-1"
 
 
-def test_bill_referring_to_an_inactive_vendor_or_a_missing_item_is_610(company: Company,
-                                                                        books: dict[str, str]) -> None:
+def test_bill_referring_to_an_inactive_vendor_or_a_missing_item_is_610(company: Company, books: dict[str, str]) -> None:
     company.make("Vendor", {"Id": books["vendor"], "SyncToken": "0", "sparse": True, "Active": False})
     with_item = bill(company.make("Vendor", {"DisplayName": "Active One"})["Id"], books["account"])
-    with_item["Line"][0] = {"Amount": 3, "DetailType": "ItemBasedExpenseLineDetail",
-                            "ItemBasedExpenseLineDetail": {"ItemRef": {"value": "999"}}}
+    with_item["Line"][0] = {
+        "Amount": 3,
+        "DetailType": "ItemBasedExpenseLineDetail",
+        "ItemBasedExpenseLineDetail": {"ItemRef": {"value": "999"}},
+    }
 
     inactive = company.post("bill", bill(books["vendor"], books["account"]))
     missing = company.post("bill", with_item)
@@ -263,8 +294,9 @@ def test_entity_with_an_unknown_property_is_refused_as_intuit_does(company: Comp
 
 def test_entity_with_a_malformed_value_is_refused_by_the_schema(company: Company, books: dict[str, str]) -> None:
     bad_date = company.post("bill", bill(books["vendor"], books["account"], TxnDate="2025-13-40"))
-    bad_detail = company.post("bill", {**bill(books["vendor"], books["account"]),
-                                       "Line": [{"Amount": 1, "DetailType": "NoSuchLineDetail"}]})
+    bad_detail = company.post(
+        "bill", {**bill(books["vendor"], books["account"]), "Line": [{"Amount": 1, "DetailType": "NoSuchLineDetail"}]}
+    )
 
     assert (bad_date.status_code, fault_code(bad_date)) == (400, "6000")
     assert bad_detail.status_code == 400
@@ -285,8 +317,9 @@ def test_schema_file_is_required_when_a_directory_is_named(tmp_path: Path) -> No
 # ---------------------------------------------------------------------------------------------- requestid and batch
 
 
-def test_repeated_requestid_replays_the_first_answer_without_a_second_bill(company: Company,
-                                                                           books: dict[str, str]) -> None:
+def test_repeated_requestid_replays_the_first_answer_without_a_second_bill(
+    company: Company, books: dict[str, str]
+) -> None:
     first = company.post("bill", bill(books["vendor"], books["account"]), requestid="r-1", minorversion="75")
     again = company.post("bill", bill(books["vendor"], books["account"]), requestid="r-1", minorversion="75")
 
@@ -302,11 +335,16 @@ def test_requestid_longer_than_fifty_characters_is_refused(company: Company) -> 
 
 
 def test_batch_answers_each_item_with_its_entity_query_or_fault(company: Company, books: dict[str, str]) -> None:
-    answer = company.post("batch", {"BatchItemRequest": [
-        {"bId": "1", "operation": "create", "Vendor": {"DisplayName": "Batch Grower"}},
-        {"bId": "2", "Query": "SELECT * FROM Account WHERE Name = 'Freight'"},
-        {"bId": "3", "operation": "create", "Vendor": {"DisplayName": "O'Brien Farms"}},
-    ]})
+    answer = company.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": "1", "operation": "create", "Vendor": {"DisplayName": "Batch Grower"}},
+                {"bId": "2", "Query": "SELECT * FROM Account WHERE Name = 'Freight'"},
+                {"bId": "3", "operation": "create", "Vendor": {"DisplayName": "O'Brien Farms"}},
+            ]
+        },
+    )
 
     items = {item["bId"]: item for item in answer.json()["BatchItemResponse"]}
     assert items["1"]["Vendor"]["DisplayName"] == "Batch Grower"
@@ -351,8 +389,11 @@ def test_throttling_comes_as_xml_when_switched_on() -> None:
 def test_requests_over_the_in_flight_limit_are_throttled_with_429() -> None:
     with start(max_in_flight=1) as running:
         company = Company(running)
-        requests.post(f"{running.url}/__emulator/failures", timeout=10,
-                      json={"status": 0, "afterCommit": True, "delaySeconds": 1.0, "operation": "write"})
+        requests.post(
+            f"{running.url}/__emulator/failures",
+            timeout=10,
+            json={"status": 0, "afterCommit": True, "delaySeconds": 1.0, "operation": "write"},
+        )
         slow = threading.Thread(target=company.post, args=("vendor", {"DisplayName": "Slow"}))
         slow.start()
         while running.state.stats(REALM)["inFlight"] == 0:
@@ -364,10 +405,14 @@ def test_requests_over_the_in_flight_limit_are_throttled_with_429() -> None:
     assert [v["DisplayName"] for v in running.state.records(REALM, "Vendor")] == ["Slow"]
 
 
-def test_injected_failures_answer_their_status_count_times_then_clear(emulator: RunningEmulator,
-                                                                      company: Company) -> None:
-    injected = requests.post(f"{emulator.url}/__emulator/failures", timeout=10,
-                             json={"realmId": REALM, "status": 503, "count": 2, "retryAfter": 3})
+def test_injected_failures_answer_their_status_count_times_then_clear(
+    emulator: RunningEmulator, company: Company
+) -> None:
+    injected = requests.post(
+        f"{emulator.url}/__emulator/failures",
+        timeout=10,
+        json={"realmId": REALM, "status": 503, "count": 2, "retryAfter": 3},
+    )
 
     answers = [company.post("vendor", {"DisplayName": "Third Time"}) for _ in range(3)]
 
@@ -377,8 +422,9 @@ def test_injected_failures_answer_their_status_count_times_then_clear(emulator: 
     assert len(emulator.state.records(REALM, "Vendor")) == 1
 
 
-def test_after_commit_failure_keeps_the_bill_but_answers_an_error(emulator: RunningEmulator, company: Company,
-                                                                  books: dict[str, str]) -> None:
+def test_after_commit_failure_keeps_the_bill_but_answers_an_error(
+    emulator: RunningEmulator, company: Company, books: dict[str, str]
+) -> None:
     requests.post(f"{emulator.url}/__emulator/failures", json={"status": 500, "afterCommit": True}, timeout=10)
 
     answer = company.post("bill", bill(books["vendor"], books["account"]), requestid="lost-1")

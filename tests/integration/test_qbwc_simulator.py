@@ -48,7 +48,8 @@ def stack(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
 
 
 def test_a_batch_of_fifty_bills_syncs_in_under_one_round_trip_per_bill(
-        stack: tuple[str, InMemoryPurchaseOrders, Clock]) -> None:
+    stack: tuple[str, InMemoryPurchaseOrders, Clock],
+) -> None:
     url, ledger, _ = stack
     for po_id in range(1, 51):
         ledger.add(purchase_order(po_id))
@@ -62,7 +63,8 @@ def test_a_batch_of_fifty_bills_syncs_in_under_one_round_trip_per_bill(
 
 
 def test_interrupted_sessions_never_duplicate_a_bill_when_resumed_over_http(
-        stack: tuple[str, InMemoryPurchaseOrders, Clock]) -> None:
+    stack: tuple[str, InMemoryPurchaseOrders, Clock],
+) -> None:
     url, ledger, clock = stack
     for po_id in range(1, 31):
         ledger.add(purchase_order(po_id))
@@ -78,11 +80,13 @@ def test_interrupted_sessions_never_duplicate_a_bill_when_resumed_over_http(
 
 
 def test_simulator_command_line_prints_the_session_when_run(
-        stack: tuple[str, InMemoryPurchaseOrders, Clock], capsys: pytest.CaptureFixture[str]) -> None:
+    stack: tuple[str, InMemoryPurchaseOrders, Clock], capsys: pytest.CaptureFixture[str]
+) -> None:
     url, ledger, _ = stack
     ledger.add(purchase_order(1))
-    code = qbwc_simulator.main(["--url", url, "--username", USER, "--password", TOKEN, "--vendors", VENDOR,
-                                "--classes", "Chicago"])
+    code = qbwc_simulator.main(
+        ["--url", url, "--username", USER, "--password", TOKEN, "--vendors", VENDOR, "--classes", "Chicago"]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["completed"] is True

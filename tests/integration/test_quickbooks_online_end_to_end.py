@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from devstack.stack import LocalStack
 
 PDF = base64.b64encode(b"%PDF-1.4\n% vendor invoice\n").decode()
@@ -19,8 +18,9 @@ class Client:
         self.base, self.token = base, token
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> requests.Response:
-        return requests.request(method, self.base + path, json=body, timeout=30,
-                                headers={"Authorization": f"Bearer {token or self.token}"})
+        return requests.request(
+            method, self.base + path, json=body, timeout=30, headers={"Authorization": f"Bearer {token or self.token}"}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -46,28 +46,46 @@ def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s
     api = Client(stack.api_url, stack.demo.admin_token)
     qbo = stack.emulators["qbo"].url
     # Given the demo company connected to the emulator, with its vendor, bill item and freight account there
-    api.call("PUT", "/v1/accounting/settings", {"externalSystem": "quickbooks_online",
-                                                "chargeAccounts": {"FRT": "Freight In"},
-                                                "notificationEmails": ["ap@example.com"]})
+    api.call(
+        "PUT",
+        "/v1/accounting/settings",
+        {
+            "externalSystem": "quickbooks_online",
+            "chargeAccounts": {"FRT": "Freight In"},
+            "notificationEmails": ["ap@example.com"],
+        },
+    )
     realm = connect(api)
     connection = api.call("GET", "/v1/accounting/connection").json()
-    assert connection == {"externalSystem": "quickbooks_online", "status": "connected", "realmId": realm,
-                          "reason": None}
+    assert connection == {
+        "externalSystem": "quickbooks_online",
+        "status": "connected",
+        "realmId": realm,
+        "reason": None,
+    }
     requests.post(f"{qbo}/__emulator/{realm}/Vendor", json={"DisplayName": "Flora Farms S.A."}, timeout=10)
-    requests.post(f"{qbo}/__emulator/{realm}/Item", json={"Name": "Fresh Cut Flowers", "Type": "NonInventory"},
-                  timeout=10)
-    requests.post(f"{qbo}/__emulator/{realm}/Account", json={"Name": "Freight In", "AccountType": "Expense"},
-                  timeout=10)
+    requests.post(
+        f"{qbo}/__emulator/{realm}/Item", json={"Name": "Fresh Cut Flowers", "Type": "NonInventory"}, timeout=10
+    )
+    requests.post(
+        f"{qbo}/__emulator/{realm}/Account", json={"Name": "Freight In", "AccountType": "Expense"}, timeout=10
+    )
     vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
     flora = next(v for v in vendors if v["code"] == "FLORA")
-    procurement = api.call("POST", "/v1/users", {"name": "P", "email": "p@example.com",
-                                                 "roles": ["Procurement"]}).json()["token"]
-    accounting = api.call("POST", "/v1/users", {"name": "A", "email": "a@example.com",
-                                                "roles": ["Accounting"]}).json()["token"]
+    procurement = api.call(
+        "POST", "/v1/users", {"name": "P", "email": "p@example.com", "roles": ["Procurement"]}
+    ).json()["token"]
+    accounting = api.call("POST", "/v1/users", {"name": "A", "email": "a@example.com", "roles": ["Accounting"]}).json()[
+        "token"
+    ]
     # When a vendor invoice is uploaded, approved twice and sent
-    po = {"poNumber": "P002271", "vendorId": flora["id"], "shipDate": "2026-03-27",
-          "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
-          "additionalCharges": [{"code": "FRT", "amount": 10}]}
+    po = {
+        "poNumber": "P002271",
+        "vendorId": flora["id"],
+        "shipDate": "2026-03-27",
+        "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
+        "additionalCharges": [{"code": "FRT", "amount": 10}],
+    }
     assert api.call("PUT", "/v1/purchase-orders/12345", po).status_code == 200
     invoice = {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF}
     assert api.call("POST", "/v1/purchase-orders/12345/vendor-invoices", invoice).status_code == 201

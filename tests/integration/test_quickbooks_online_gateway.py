@@ -34,9 +34,12 @@ pytestmark = pytest.mark.integration
 def emulator() -> Iterator[RunningEmulator]:
     running = serve(state=EmulatorState(xsd_dir=xsd_dir(), approve_realm=REALM))
     records: list[tuple[str, dict[str, Any]]] = [
-        ("Vendor", {"DisplayName": "O'Brien Farms"}), ("Item", {"Name": "Fresh Cut Flowers"}),
-        ("Account", {"Name": "Freight"}), ("Class", {"Name": "Miami"}),
-        ("Vendor", {"DisplayName": "Holland Bulbs", "CurrencyRef": {"value": "EUR"}})]
+        ("Vendor", {"DisplayName": "O'Brien Farms"}),
+        ("Item", {"Name": "Fresh Cut Flowers"}),
+        ("Account", {"Name": "Freight"}),
+        ("Class", {"Name": "Miami"}),
+        ("Vendor", {"DisplayName": "Holland Bulbs", "CurrencyRef": {"value": "EUR"}}),
+    ]
     for entity, record in records:
         running.state.add_record(REALM, entity, record)
     yield running
@@ -48,12 +51,14 @@ class Stack:
 
     def __init__(self, emulator: RunningEmulator, read_timeout: float = 5.0) -> None:
         self.emulator = emulator
-        self.oauth = IntuitOAuth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/callback",
-                                 emulator.discovery_url)
+        self.oauth = IntuitOAuth(
+            DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/callback", emulator.discovery_url
+        )
         self.store = FakeTokenStore()
         self.notifier = FakeNotifier()
-        self.tokens = QuickBooksTokens(self.store, self.oauth, FakeLock(), self.notifier, metrics=FakeMetrics(),
-                                       clock=SystemClock())
+        self.tokens = QuickBooksTokens(
+            self.store, self.oauth, FakeLock(), self.notifier, metrics=FakeMetrics(), clock=SystemClock()
+        )
         self.client = QuickBooksOnlineClient(emulator.url, InProcessRequestLimiter(), read_timeout=read_timeout)
         self.ids = InMemoryReferenceIdCache()
         self.gateway = QuickBooksOnlineGateway(self.client, self.ids)
@@ -64,9 +69,17 @@ class Stack:
     def connect(self) -> None:
         raw = self.emulator.state.issue_tokens(REALM)
         now = datetime.now(UTC)
-        self.store.save("c1", TokenSet(realm_id=REALM, access_token=raw["access_token"],
-                                       refresh_token=raw["refresh_token"], access_expires_at=now + timedelta(hours=1),
-                                       refresh_expires_at=now + timedelta(days=100), refreshed_at=now))
+        self.store.save(
+            "c1",
+            TokenSet(
+                realm_id=REALM,
+                access_token=raw["access_token"],
+                refresh_token=raw["refresh_token"],
+                access_expires_at=now + timedelta(hours=1),
+                refresh_expires_at=now + timedelta(days=100),
+                refreshed_at=now,
+            ),
+        )
 
     def bills(self) -> list[dict[str, Any]]:
         return self.emulator.state.records(REALM, "Bill")
@@ -81,15 +94,39 @@ def stack(emulator: RunningEmulator) -> Stack:
     return Stack(emulator)
 
 
-def draft(invoice: str = "INV-1", vendor: str = "O'Brien Farms", currency: str | None = None,
-          item: str = "Fresh Cut Flowers", po: str = "PO-100") -> BillDraft:
-    return BillDraft(company_id="c1", purchase_order_id=7, po_number=po, invoice_number=invoice,
-                     vendor_name=vendor, txn_date=datetime(2025, 2, 28, tzinfo=UTC).date(), currency=currency,
-                     lines=[BillLine(kind=BillLineKind.ITEM, ref_name=item, amount=Decimal("40.10"),
-                                     description="Fresh Cut Flowers", class_name="Miami"),
-                            BillLine(kind=BillLineKind.ACCOUNT, ref_name="Freight", amount=Decimal("12.50"),
-                                     description="Freight", class_name="Miami")],
-                     memo=f"Ledgersync PO {po} vendor invoice {invoice} ({po}-{invoice})")
+def draft(
+    invoice: str = "INV-1",
+    vendor: str = "O'Brien Farms",
+    currency: str | None = None,
+    item: str = "Fresh Cut Flowers",
+    po: str = "PO-100",
+) -> BillDraft:
+    return BillDraft(
+        company_id="c1",
+        purchase_order_id=7,
+        po_number=po,
+        invoice_number=invoice,
+        vendor_name=vendor,
+        txn_date=datetime(2025, 2, 28, tzinfo=UTC).date(),
+        currency=currency,
+        lines=[
+            BillLine(
+                kind=BillLineKind.ITEM,
+                ref_name=item,
+                amount=Decimal("40.10"),
+                description="Fresh Cut Flowers",
+                class_name="Miami",
+            ),
+            BillLine(
+                kind=BillLineKind.ACCOUNT,
+                ref_name="Freight",
+                amount=Decimal("12.50"),
+                description="Freight",
+                class_name="Miami",
+            ),
+        ],
+        memo=f"Ledgersync PO {po} vendor invoice {invoice} ({po}-{invoice})",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- bills
@@ -108,8 +145,10 @@ def test_first_bill_resolves_names_in_one_batch_and_the_next_bill_is_one_call(st
     assert created["TotalAmt"] == 52.6
     assert created["VendorRef"]["name"] == "O'Brien Farms"
     assert "(PO-100-INV-1)" in created["PrivateNote"]
-    assert {line["DetailType"] for line in created["Line"]} == {"ItemBasedExpenseLineDetail",
-                                                                 "AccountBasedExpenseLineDetail"}
+    assert {line["DetailType"] for line in created["Line"]} == {
+        "ItemBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail",
+    }
     assert all(line[line["DetailType"]]["ClassRef"]["name"] == "Miami" for line in created["Line"])
 
 
@@ -133,8 +172,10 @@ def test_inactive_vendor_is_refused_with_a_message_that_says_what_to_do(stack: S
     with pytest.raises(PermanentError) as refused:
         stack.sync.send(draft(vendor="Sleepy Farms"))
 
-    assert refused.value.message == ("QuickBooks refused the bill: the vendor 'Sleepy Farms' is inactive (610). "
-                                     "Reactivate it in QuickBooks, then send again.")
+    assert refused.value.message == (
+        "QuickBooks refused the bill: the vendor 'Sleepy Farms' is inactive (610). "
+        "Reactivate it in QuickBooks, then send again."
+    )
     assert stack.bills() == []
 
 
@@ -191,10 +232,20 @@ def test_bill_is_adopted_not_duplicated_when_quickbooks_failed_after_commit(stac
 
 def test_duplicate_number_adopts_our_bill_but_refuses_one_typed_by_hand(stack: Stack) -> None:
     vendor_id = stack.emulator.state.records(REALM, "Vendor")[0]["Id"]
-    stack.emulator.state.add_record(REALM, "Bill", {"DocNumber": "PO-100-INV-9", "VendorRef": {"value": vendor_id},
-                                                    "PrivateNote": "entered by the bookkeeper"})
-    stack.emulator.state.add_record(REALM, "Bill", {"DocNumber": "PO-100-INV-8", "VendorRef": {"value": vendor_id},
-                                                    "PrivateNote": "Ledgersync ... (PO-100-INV-8)"})
+    stack.emulator.state.add_record(
+        REALM,
+        "Bill",
+        {"DocNumber": "PO-100-INV-9", "VendorRef": {"value": vendor_id}, "PrivateNote": "entered by the bookkeeper"},
+    )
+    stack.emulator.state.add_record(
+        REALM,
+        "Bill",
+        {
+            "DocNumber": "PO-100-INV-8",
+            "VendorRef": {"value": vendor_id},
+            "PrivateNote": "Ledgersync ... (PO-100-INV-8)",
+        },
+    )
 
     adopted = stack.sync.send(draft("INV-8"))
     with pytest.raises(PermanentError) as collision:
@@ -251,7 +302,8 @@ def test_unreachable_quickbooks_is_retryable(emulator: RunningEmulator) -> None:
 
 
 def test_connecting_a_company_exchanges_the_code_for_tokens_that_live_an_hour_and_100_days(
-        emulator: RunningEmulator) -> None:
+    emulator: RunningEmulator,
+) -> None:
     oauth = IntuitOAuth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/callback", emulator.discovery_url)
 
     url = oauth.authorization_url("state-42")

@@ -32,29 +32,44 @@ class ApiResponse:
         return json.loads(self.text)
 
 
-def proxy_event(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-                raw_body: str | None = None) -> dict[str, Any]:
+def proxy_event(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, raw_body: str | None = None
+) -> dict[str, Any]:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     return {
-        "resource": parts.path, "path": parts.path, "httpMethod": method, "headers": all_headers,
+        "resource": parts.path,
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": all_headers,
         "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
         "queryStringParameters": query or None,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-        "pathParameters": None, "stageVariables": None,
-        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "test", "path": parts.path,
-                           "httpMethod": method, "identity": {"sourceIp": "127.0.0.1"}},
-        "body": text, "isBase64Encoded": False,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "test",
+            "path": parts.path,
+            "httpMethod": method,
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": text,
+        "isBase64Encoded": False,
     }
 
 
 class Api:
     """Routes requests to the handler module that serves each path, as the template wires them."""
 
-    ROUTES = (("/api/invoice.", "functions.invoice_create.app"), ("/v1/invoices", "functions.invoice_create.app"),
-              ("/v1/purchase-orders", "functions.send_to_external.app"), ("/", "functions.management_api.app"))
+    ROUTES = (
+        ("/api/invoice.", "functions.invoice_create.app"),
+        ("/v1/invoices", "functions.invoice_create.app"),
+        ("/v1/purchase-orders", "functions.send_to_external.app"),
+        ("/", "functions.management_api.app"),
+    )
 
     def __init__(self, token: str | None = None) -> None:
         self.token = token
@@ -65,8 +80,15 @@ class Api:
                 return importlib.import_module(name)
         raise LookupError(path)
 
-    def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-             token: str | None = None, raw_body: str | None = None) -> ApiResponse:
+    def call(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+        raw_body: str | None = None,
+    ) -> ApiResponse:
         all_headers = dict(headers or {})
         bearer = token if token is not None else self.token
         if bearer and not url.startswith("/api/"):

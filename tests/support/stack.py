@@ -14,16 +14,22 @@ def table_definition() -> dict[str, Any]:
     except ImportError:
         return _EARLY_TABLE
     template = load_template()
-    props = template["Resources"]["LedgersyncTable"]["Properties"]
-    return props  # type: ignore[no-any-return]
+    return template["Resources"]["LedgersyncTable"]["Properties"]  # type: ignore[no-any-return]
 
 
 _EARLY_TABLE: dict[str, Any] = {
     "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "GlobalSecondaryIndexes": [{"IndexName": "gsi1", "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                                                                  {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
-                                "Projection": {"ProjectionType": "ALL"}}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [
+                {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
     "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
 }
 
@@ -34,8 +40,10 @@ def create_resources(admin_key: str) -> None:
     props = table_definition()
     dynamodb = boto3.client("dynamodb")
     kwargs: dict[str, Any] = {
-        "TableName": os.environ["TABLE_NAME"], "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"], "BillingMode": "PAY_PER_REQUEST",
+        "TableName": os.environ["TABLE_NAME"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": "PAY_PER_REQUEST",
     }
     if props.get("GlobalSecondaryIndexes"):
         kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
@@ -46,7 +54,10 @@ def create_resources(admin_key: str) -> None:
     boto3.client("secretsmanager").create_secret(Name=os.environ["ADMIN_API_KEY_SECRET"], SecretString=admin_key)
     boto3.client("s3").create_bucket(Bucket=os.environ["DOCUMENTS_BUCKET"])
     sqs = boto3.client("sqs")
-    for variable, name in (("SYNC_QUEUE_URL", "ledgersync-sync"), ("AUTO_SYNC_QUEUE_URL", "ledgersync-auto-sync"),
-                           ("WEBHOOK_QUEUE_URL", "ledgersync-webhook")):
+    for variable, name in (
+        ("SYNC_QUEUE_URL", "ledgersync-sync"),
+        ("AUTO_SYNC_QUEUE_URL", "ledgersync-auto-sync"),
+        ("WEBHOOK_QUEUE_URL", "ledgersync-webhook"),
+    ):
         os.environ[variable] = sqs.create_queue(QueueName=name)["QueueUrl"]
     boto3.client("ses").verify_email_identity(EmailAddress="no-reply@ledgersync.local")

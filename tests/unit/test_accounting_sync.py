@@ -42,12 +42,17 @@ class RecordingBills:
 
 @pytest.fixture
 def sent(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
-    api.put("/v1/directory/vendors", {"records": [{"id": 29697, "code": "AV", "name": "Miami L Vendor",
-                                                   "accountingName": "Miami L Vendor LLC"}]})
+    api.put(
+        "/v1/directory/vendors",
+        {"records": [{"id": 29697, "code": "AV", "name": "Miami L Vendor", "accountingName": "Miami L Vendor LLC"}]},
+    )
     api.put("/v1/directory/locations", {"records": [{"id": 3, "code": "02", "name": "Chicago"}]})
-    api.put("/v1/accounting/settings", {"externalSystem": "quickbooks_online", "notificationEmails": ["ap@example.com"]})
-    bootstrap.settings_store().put_connection(company["companyId"], Connection(status=ConnectionStatus.CONNECTED,
-                                                                                 realm_id="9130"))
+    api.put(
+        "/v1/accounting/settings", {"externalSystem": "quickbooks_online", "notificationEmails": ["ap@example.com"]}
+    )
+    bootstrap.settings_store().put_connection(
+        company["companyId"], Connection(status=ConnectionStatus.CONNECTED, realm_id="9130")
+    )
     second = {**INVOICE, "invoiceNumber": "01-P002272", "invoiceAmount": "20.00", "totalAdditionalCharges": "0"}
     api.put("/v1/purchase-orders/1", PO)
     api.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "invoiceAmount": "40.00"})
@@ -61,9 +66,13 @@ def consumer(bills: RecordingBills) -> AccountingSync:
     from ledgersync.adapters.directory_store import DynamoDirectoryStore
     from ledgersync.adapters.purchase_order_store import DirectoryReferences
 
-    return AccountingSync(store=bootstrap.purchase_order_store(),
-                          references=DirectoryReferences(DynamoDirectoryStore(bootstrap.table())),
-                          accounting=bootstrap.settings_store(), bills=bills, outcomes=bootstrap.sync_outcomes())
+    return AccountingSync(
+        store=bootstrap.purchase_order_store(),
+        references=DirectoryReferences(DynamoDirectoryStore(bootstrap.table())),
+        accounting=bootstrap.settings_store(),
+        bills=bills,
+        outcomes=bootstrap.sync_outcomes(),
+    )
 
 
 def test_each_vendor_invoice_becomes_one_bill_and_the_po_turns_s(sent: tuple[Api, str]) -> None:
@@ -124,8 +133,9 @@ def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple
 
 def test_work_for_a_company_that_must_reconnect_is_held_without_calling_quickbooks(sent: tuple[Api, str]) -> None:
     _, company_id = sent
-    bootstrap.settings_store().put_connection(company_id, Connection(
-        status=ConnectionStatus.REAUTHORIZATION_REQUIRED, realm_id="9130"))
+    bootstrap.settings_store().put_connection(
+        company_id, Connection(status=ConnectionStatus.REAUTHORIZATION_REQUIRED, realm_id="9130")
+    )
     bills = RecordingBills()
     assert consumer(bills).sync(company_id, 1) is SyncResult.HELD
     assert bills.created == []

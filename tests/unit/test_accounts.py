@@ -51,8 +51,16 @@ def test_non_admin_cannot_create_users(api: Api, company: dict[str, Any]) -> Non
 def test_token_limited_to_methods_is_refused_for_other_methods(api: Api, company: dict[str, Any]) -> None:
     limited = api.post("/v1/tokens", {"userId": company["userId"], "apiMethods": ["customer.list"]}).json()["token"]
     assert api.komet("customer.list", {}, token=limited).status == 200
-    refused = api.komet("invoice.create", {"customerId": 1, "carrierId": 1, "shipDate": "2026-01-01",
-                                           "items": [{"orderItemId": 1, "boxes": 1, "price": 1}]}, token=limited)
+    refused = api.komet(
+        "invoice.create",
+        {
+            "customerId": 1,
+            "carrierId": 1,
+            "shipDate": "2026-01-01",
+            "items": [{"orderItemId": 1, "boxes": 1, "price": 1}],
+        },
+        token=limited,
+    )
     assert refused.status == 403
     assert refused.json()["status"] == "0"
 

@@ -41,22 +41,39 @@ class Clock:
         return self.now
 
 
-def purchase_order(po_id: int, *, vendor: str | None = VENDOR, invoices: int = 1, charge: str = "10.00",
-                   po_number: str | None = None, invoice_number: str | None = "INV") -> DesktopWork:
+def purchase_order(
+    po_id: int,
+    *,
+    vendor: str | None = VENDOR,
+    invoices: int = 1,
+    charge: str = "10.00",
+    po_number: str | None = None,
+    invoice_number: str | None = "INV",
+) -> DesktopWork:
     """A PO of 100.00 of flowers plus a freight charge, split over ``invoices`` vendor invoices."""
     total = Decimal("100.00") + Decimal(charge)
     vendor_invoices = [
-        VendorInvoice(invoice_number=f"{invoice_number}{po_id}-{n}" if invoice_number else None,
-                      invoice_amount=total / invoices, total_additional_charges=Decimal(charge) / invoices)
+        VendorInvoice(
+            invoice_number=f"{invoice_number}{po_id}-{n}" if invoice_number else None,
+            invoice_amount=total / invoices,
+            total_additional_charges=Decimal(charge) / invoices,
+        )
         for n in range(invoices)
     ]
     order = PurchaseOrder(
-        company_id=COMPANY, id=po_id, po_number=po_number or f"PO{po_id}", vendor_id=7, location_id=3,
+        company_id=COMPANY,
+        id=po_id,
+        po_number=po_number or f"PO{po_id}",
+        vendor_id=7,
+        location_id=3,
         ship_date=date(2024, 4, 28),
-        items=[PurchaseOrderItem(category_procurement_accounting_code="ROSES", total_cost=Decimal("60.00")),
-               PurchaseOrderItem(category_procurement_accounting_code="MIXED", total_cost=Decimal("40.00"))],
+        items=[
+            PurchaseOrderItem(category_procurement_accounting_code="ROSES", total_cost=Decimal("60.00")),
+            PurchaseOrderItem(category_procurement_accounting_code="MIXED", total_cost=Decimal("40.00")),
+        ],
         additional_charges=[AdditionalCharge(code="FRT", amount=Decimal(charge), name="Freight")],
-        vendor_invoices=vendor_invoices, vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL,
+        vendor_invoices=vendor_invoices,
+        vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL,
     )
     vendor_ref = VendorRef(id=7, code="FDC", name="Flores", accounting_name=vendor) if vendor is not None else None
     mapping = BillMapping(charge_accounts={"FRT": "Freight"}, classes_enabled=True, class_by_location={"02": "Chicago"})
@@ -75,8 +92,15 @@ class Run:
     close: str = ""
 
 
-def web_connector_session(service: WebConnectorService, company: FakeCompany, *, password: str = TOKEN,
-                          major: int = 13, minor: int = 0, cut_after: int | None = None) -> Run:
+def web_connector_session(
+    service: WebConnectorService,
+    company: FakeCompany,
+    *,
+    password: str = TOKEN,
+    major: int = 13,
+    minor: int = 0,
+    cut_after: int | None = None,
+) -> Run:
     """The Web Connector's call sequence, straight against the use case."""
     answer = service.authenticate(USER, password)
     run = Run(answer.ticket, answer.status)
@@ -127,12 +151,14 @@ def service(ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, cloc
 @pytest.fixture
 def company() -> FakeCompany:
     """A company file that refuses, as QuickBooks does, any request that breaks qbxmlops120.xsd."""
-    return FakeCompany(vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"],
-                       xsd_dir=XSD_DIR)
+    return FakeCompany(
+        vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"], xsd_dir=XSD_DIR
+    )
 
 
 def test_authenticate_answers_nvu_when_the_password_is_not_a_token_of_the_company(
-        service: WebConnectorService, company: FakeCompany) -> None:
+    service: WebConnectorService, company: FakeCompany
+) -> None:
     run = web_connector_session(service, company, password="wrong")
     assert run.status == "nvu"
     assert run.ticket
@@ -145,7 +171,8 @@ def test_authenticate_answers_none_when_no_bill_is_waiting(service: WebConnector
 
 
 def test_authenticate_answers_busy_when_another_session_of_the_company_is_live(
-        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     first = service.authenticate(USER, TOKEN)
     second = service.authenticate(USER, TOKEN)
@@ -155,7 +182,8 @@ def test_authenticate_answers_busy_when_another_session_of_the_company_is_live(
 
 
 def test_bills_are_added_and_pos_synchronized_when_the_session_runs_to_the_end(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     # Given two POs, one of them with two vendor invoices
     ledger.add(purchase_order(1))
     ledger.add(purchase_order(2, invoices=2))
@@ -169,12 +197,15 @@ def test_bills_are_added_and_pos_synchronized_when_the_session_runs_to_the_end(
     assert len(company.bills) == 3
     assert ledger.status == {1: VendorInvoiceStatus.SYNCHRONIZED, 2: VendorInvoiceStatus.SYNCHRONIZED}
     assert {company.bills_with_ref(f"PO2-INV2-{n}")[0].txn_id for n in range(2)} == {
-        ledger.txn_ids[(2, "INV2-0")], ledger.txn_ids[(2, "INV2-1")]}
+        ledger.txn_ids[(2, "INV2-0")],
+        ledger.txn_ids[(2, "INV2-1")],
+    }
     assert "3 bill(s) added" in run.close
 
 
-def test_bill_matches_the_po_when_added(service: WebConnectorService, company: FakeCompany,
-                                        ledger: InMemoryPurchaseOrders) -> None:
+def test_bill_matches_the_po_when_added(
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1, charge="12.34"))
     web_connector_session(service, company)
     (bill,) = company.bills
@@ -188,13 +219,15 @@ def test_bill_matches_the_po_when_added(service: WebConnectorService, company: F
 
 
 def test_po_goes_to_error_when_the_vendor_is_not_in_quickbooks(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1, vendor="Flores Del Campo"))
     ledger.add(purchase_order(2))
     run = web_connector_session(service, company)
     assert ledger.status[1] is VendorInvoiceStatus.ERROR
-    assert ledger.errors[1].startswith("Vendor 'Flores Del Campo' was not found in QuickBooks; the names must match "
-                                       "exactly")
+    assert ledger.errors[1].startswith(
+        "Vendor 'Flores Del Campo' was not found in QuickBooks; the names must match exactly"
+    )
     assert ledger.status[2] is VendorInvoiceStatus.SYNCHRONIZED
     assert [b.ref_number for b in company.bills] == ["PO2-INV2-0"]
     assert run.progress[-1] == 100
@@ -202,7 +235,8 @@ def test_po_goes_to_error_when_the_vendor_is_not_in_quickbooks(
 
 
 def test_po_goes_to_error_with_quickbooks_words_when_an_item_is_missing(
-        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders
+) -> None:
     company = FakeCompany(vendors=[VENDOR], items=["Roses"], accounts=["Freight"], classes=["Chicago"], xsd_dir=XSD_DIR)
     ledger.add(purchase_order(1))
     web_connector_session(service, company)
@@ -213,13 +247,19 @@ def test_po_goes_to_error_with_quickbooks_words_when_an_item_is_missing(
     assert company.bills == []
 
 
-@pytest.mark.parametrize(("code", "words"), [
-    (3180, "There was an error when saving a Bill. QuickBooks error message: This transaction is in a closed period"),
-    (3100, 'The name "PO1-INV1-0" of the list element is already in use.'),
-])
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (
+            3180,
+            "There was an error when saving a Bill. QuickBooks error message: This transaction is in a closed period",
+        ),
+        (3100, 'The name "PO1-INV1-0" of the list element is already in use.'),
+    ],
+)
 def test_po_goes_to_error_when_quickbooks_refuses_the_bill(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, code: int,
-        words: str) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, code: int, words: str
+) -> None:
     ledger.add(purchase_order(1))
     ledger.add(purchase_order(2))
     company.inject_error("BillAdd", code, words, ref_number="PO1-INV1-0")
@@ -229,18 +269,22 @@ def test_po_goes_to_error_when_quickbooks_refuses_the_bill(
     assert run.progress[-1] == 100
 
 
-def test_po_goes_to_error_when_a_bill_query_fails(service: WebConnectorService, company: FakeCompany,
-                                                   ledger: InMemoryPurchaseOrders) -> None:
+def test_po_goes_to_error_when_a_bill_query_fails(
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     company.inject_error("BillQuery", 3200, "The provided edit sequence is out-of-date.")
     web_connector_session(service, company)
-    assert ledger.errors[1] == "QuickBooks could not look up bill PO1-INV1-0 (3200): The provided edit sequence " \
-                               "is out-of-date."
+    assert (
+        ledger.errors[1] == "QuickBooks could not look up bill PO1-INV1-0 (3200): The provided edit sequence "
+        "is out-of-date."
+    )
     assert company.bills == []
 
 
 def test_bill_is_adopted_not_added_again_when_quickbooks_already_has_it(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     web_connector_session(service, company)
     txn_id = ledger.txn_ids[(1, "INV1-0")]
@@ -253,7 +297,8 @@ def test_bill_is_adopted_not_added_again_when_quickbooks_already_has_it(
 
 
 def test_no_bill_is_duplicated_when_a_session_is_cut_after_the_adds_and_resumed(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock
+) -> None:
     # Given a session cut after QuickBooks added the bills but before their answer arrived
     for po_id in range(1, 6):
         ledger.add(purchase_order(po_id))
@@ -271,7 +316,8 @@ def test_no_bill_is_duplicated_when_a_session_is_cut_after_the_adds_and_resumed(
 
 
 def test_lookups_are_repeated_not_adds_when_the_web_connector_asks_again_without_answering(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     ticket = service.authenticate(USER, TOKEN).ticket
     first = service.send_request(ticket, major=13)
@@ -286,7 +332,8 @@ def test_lookups_are_repeated_not_adds_when_the_web_connector_asks_again_without
 
 
 def test_shortened_reference_is_refused_when_quickbooks_has_it_for_another_document(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     work = purchase_order(1, po_number="PO-2024-000000001", invoice_number="GROWER-INVOICE-")
     ledger.add(work)
     reference = "PO-2024-000000001-GROWER-INVOICE-1-0"
@@ -302,7 +349,8 @@ def test_shortened_reference_is_refused_when_quickbooks_has_it_for_another_docum
 
 
 def test_po_goes_to_error_before_any_request_when_the_vendor_has_no_accounting_name(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1, vendor=None))
     ledger.add(purchase_order(2, invoice_number=None))
     run = web_connector_session(service, company)
@@ -312,7 +360,8 @@ def test_po_goes_to_error_before_any_request_when_the_vendor_has_no_accounting_n
 
 
 def test_progress_is_honest_when_the_work_takes_several_batches(
-        ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany) -> None:
+    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany
+) -> None:
     service = build_web_connector(ledger, ledger, ledger, sessions, batch_size=10, clock=clock)
     for po_id in range(1, 26):
         ledger.add(purchase_order(po_id))
@@ -331,7 +380,8 @@ def test_sessions_answer_politely_when_the_ticket_is_unknown(service: WebConnect
 
 
 def test_sessions_answer_politely_when_the_session_expired(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock
+) -> None:
     ledger.add(purchase_order(1))
     ticket = service.authenticate(USER, TOKEN).ticket
     clock.now += timedelta(minutes=31)
@@ -342,19 +392,22 @@ def test_sessions_answer_politely_when_the_session_expired(
 
 
 def test_progress_is_negative_and_work_kept_when_quickbooks_returns_an_hresult(
-        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     ticket = service.authenticate(USER, TOKEN).ticket
     service.send_request(ticket, major=13)
     progress = service.receive_response(ticket, "", "0x80040408", "Could not start QuickBooks.")
     assert progress < 0
-    assert service.last_error(ticket).startswith("QuickBooks could not process the request (0x80040408): Could not "
-                                                 "start QuickBooks.")
+    assert service.last_error(ticket).startswith(
+        "QuickBooks could not process the request (0x80040408): Could not start QuickBooks."
+    )
     assert ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
 
 
-def test_progress_is_negative_when_the_answer_is_not_qbxml(service: WebConnectorService,
-                                                            ledger: InMemoryPurchaseOrders) -> None:
+def test_progress_is_negative_when_the_answer_is_not_qbxml(
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     ticket = service.authenticate(USER, TOKEN).ticket
     service.send_request(ticket, major=13)
@@ -363,7 +416,8 @@ def test_progress_is_negative_when_the_answer_is_not_qbxml(service: WebConnector
 
 
 def test_progress_is_negative_and_bills_adopted_later_when_results_cannot_be_recorded(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock
+) -> None:
     ledger.add(purchase_order(1))
     ledger.failing_recorder = 1
     run = web_connector_session(service, company)
@@ -376,7 +430,8 @@ def test_progress_is_negative_and_bills_adopted_later_when_results_cannot_be_rec
 
 
 def test_connection_error_keeps_the_work_and_answers_done_when_quickbooks_cannot_be_opened(
-        service: WebConnectorService, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     ticket = service.authenticate(USER, TOKEN).ticket
     assert service.connection_error(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
@@ -386,7 +441,8 @@ def test_connection_error_keeps_the_work_and_answers_done_when_quickbooks_cannot
 
 
 def test_requests_use_the_lower_qbxml_version_when_quickbooks_reports_one(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     run = web_connector_session(service, company, major=8, minor=0)
     assert all('<?qbxml version="8.0"?>' in request for request in run.requests)
@@ -394,7 +450,8 @@ def test_requests_use_the_lower_qbxml_version_when_quickbooks_reports_one(
 
 
 def test_session_ends_with_a_reason_when_quickbooks_is_too_old(
-        service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders) -> None:
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
     ledger.add(purchase_order(1))
     run = web_connector_session(service, company, major=3, minor=0)
     assert run.requests == []
@@ -415,7 +472,8 @@ def test_client_version_asks_for_an_update_when_the_web_connector_is_old(service
 
 
 def test_session_takes_at_most_its_bill_limit_when_much_work_waits(
-        ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany) -> None:
+    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany
+) -> None:
     service = build_web_connector(ledger, ledger, ledger, sessions, max_bills_per_session=4, clock=clock)
     for po_id in range(1, 6):
         ledger.add(purchase_order(po_id, invoices=2))

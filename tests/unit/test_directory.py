@@ -17,8 +17,12 @@ def test_upsert_then_list_returns_the_records_when_all_rows_are_valid(api: Api, 
 
 
 def test_nothing_is_written_and_each_bad_row_is_named_when_some_rows_are_bad(api: Api, company: dict[str, Any]) -> None:
-    rows = [{"code": "OK", "name": "Fine"}, {"code": "", "name": "No code"}, {"id": "x", "code": "B", "name": "B"},
-            {"code": "C", "name": "C", "currency": "usd"}]
+    rows = [
+        {"code": "OK", "name": "Fine"},
+        {"code": "", "name": "No code"},
+        {"id": "x", "code": "B", "name": "B"},
+        {"code": "C", "name": "C", "currency": "usd"},
+    ]
     answer = api.put("/v1/directory/customers", {"records": rows})
     assert answer.status == 400
     fields = {e["field"] for e in answer.json()["errors"]}
@@ -88,8 +92,13 @@ def test_customer_list_filters_by_id_code_name_and_inactive(api: Api, company: d
 
 def test_every_komet_list_method_answers_from_the_directory(api: Api, company: dict[str, Any]) -> None:
     load_directory(api)
-    expected = {"carrier.list": "carriers", "location.list": "locations", "product.list": "products",
-                "boxtype.list": "boxTypes", "inventory.list": "inventory"}
+    expected = {
+        "carrier.list": "carriers",
+        "location.list": "locations",
+        "product.list": "products",
+        "boxtype.list": "boxTypes",
+        "inventory.list": "inventory",
+    }
     for method, key in expected.items():
         body = api.komet(method, {}).json()
         assert body[key], method

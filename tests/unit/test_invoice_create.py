@@ -90,9 +90,20 @@ def test_seed_sample_2_with_its_missing_comma_fixed_takes_boxes_from_several_lin
 
 def test_item_not_available_answer_has_the_seed_shape_when_fewer_boxes_exist(demo: Api) -> None:
     # Given 7 boxes of RSAS60 HB 6 Bunch at location 02
-    request = {**BASE, "locationCode": "02", "items": [
-        {"productCode": "RSAS60", "boxTypeCode": "HB", "unitsPerBox": 6, "unitType": "bunch", "boxes": 10,
-         "price": 0.3}]}
+    request = {
+        **BASE,
+        "locationCode": "02",
+        "items": [
+            {
+                "productCode": "RSAS60",
+                "boxTypeCode": "HB",
+                "unitsPerBox": 6,
+                "unitType": "bunch",
+                "boxes": 10,
+                "price": 0.3,
+            }
+        ],
+    }
     # When 10 are asked for
     answer = create(demo, request)
     # Then the 7 are taken from two lines and the answer says the item is not (fully) available
@@ -100,8 +111,9 @@ def test_item_not_available_answer_has_the_seed_shape_when_fewer_boxes_exist(dem
     assert answer.status == 201
     assert body["status"] == "0" and body["message"] == "Item is not available"
     assert set(body) == {"status", "message", "invoiceId", "invoiceNumber", "items"}
-    assert body["items"] == [{"availableBoxes": 7, "productCode": "RSAS60", "status": 1,
-                              "invoiceItemId": body["items"][0]["invoiceItemId"]}]
+    assert body["items"] == [
+        {"availableBoxes": 7, "productCode": "RSAS60", "status": 1, "invoiceItemId": body["items"][0]["invoiceItemId"]}
+    ]
     assert len(body["items"][0]["invoiceItemId"]) == 2
     stock = {i["orderItemId"]: i["availableBoxes"] for i in demo.get("/v1/directory/inventory").json()["records"]}
     assert stock[5001] == 0 and stock[5002] == 0 and stock[5003] == 5
@@ -126,10 +138,13 @@ def test_return_available_boxes_reports_what_was_available(demo: Api) -> None:
     assert "availableBoxes" not in plain.json()["items"][0]
 
 
-@pytest.mark.parametrize(("extra", "field"), [
-    ({"customerCode": "ANG", "customerDescription": "Ang"}, "customerId"),
-    ({"carrierCode": "AR", "carrierDescription": "Armellini"}, "carrierId"),
-])
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"customerCode": "ANG", "customerDescription": "Ang"}, "customerId"),
+        ({"carrierCode": "AR", "carrierDescription": "Armellini"}, "carrierId"),
+    ],
+)
 def test_both_id_and_code_are_refused_with_the_field_named(demo: Api, extra: dict[str, Any], field: str) -> None:
     answer = create(demo, {**BASE, **extra, "items": [item()]})
     assert answer.status == 400
@@ -150,11 +165,11 @@ def test_unknown_customer_is_used_by_default_and_refused_when_asked(demo: Api) -
     assert answer.status == 201
     invoice = demo.get(f"/v1/invoices/{answer.json()['invoiceId']}").json()
     assert invoice["customer"]["name"] == "Unknown"
-    again = create(demo, {**BASE, "customerCode": "NOPE", "customerDescription": "Nope", "customerId": None,
-                          "items": [item()]})
+    again = create(
+        demo, {**BASE, "customerCode": "NOPE", "customerDescription": "Nope", "customerId": None, "items": [item()]}
+    )
     assert demo.get(f"/v1/invoices/{again.json()['invoiceId']}").json()["customer"]["code"] == "UNKNOWN"
-    refused = create(demo, {**BASE, "customerId": 424242, "useUnknownCustomerIfNotExists": "False",
-                            "items": [item()]})
+    refused = create(demo, {**BASE, "customerId": 424242, "useUnknownCustomerIfNotExists": "False", "items": [item()]})
     assert refused.status == 400
     assert refused.json()["errors"][0]["field"] == "customerId"
     inactive = create(demo, {**BASE, "customerId": 1003, "useUnknownCustomerIfNotExists": False, "items": [item()]})
@@ -162,8 +177,13 @@ def test_unknown_customer_is_used_by_default_and_refused_when_asked(demo: Api) -
 
 
 def test_carrier_is_created_only_when_asked(demo: Api) -> None:
-    request = {"customerId": 99999, "carrierCode": "NEW", "carrierDescription": "New Lines",
-               "shipDate": "2026-11-30", "items": [item()]}
+    request = {
+        "customerId": 99999,
+        "carrierCode": "NEW",
+        "carrierDescription": "New Lines",
+        "shipDate": "2026-11-30",
+        "items": [item()],
+    }
     refused = create(demo, request)
     assert refused.status == 400 and refused.json()["errors"][0]["field"] == "carrierCode"
     created = create(demo, {**request, "createCarrierIfNotExists": True})
@@ -196,38 +216,66 @@ def test_status_draft_auto_confirm_and_checkout(demo: Api) -> None:
     assert both.status == 400 and both.json()["errors"][0]["field"] == "autoConfirm"
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"poNumber": "P" * 21}, "poNumber"),
-    ({"reference": "R" * 21}, "reference"),
-    ({"warehouseInstructions": "w" * 201}, "warehouseInstructions"),
-    ({"invoiceNotes": "n" * 201}, "invoiceNotes"),
-    ({"shipDate": "10/04/2014"}, "shipDate"),
-    ({"shipDate": "2014-13-45"}, "shipDate"),
-    ({"customerId": "abc"}, "customerId"),
-    ({"customerId": 1.5}, "customerId"),
-    ({"returnAvailableBoxes": 2}, "returnAvailableBoxes"),
-    ({"statusDraft": "maybe"}, "statusDraft"),
-    ({"locationCode": "L" * 11}, "locationCode"),
-    ({"surprise": 1}, "surprise"),
-    ({"items": []}, "items"),
-    ({"items": [{"orderItemId": 9999999, "boxes": "five", "price": 1}]}, "items[0].boxes"),
-    ({"items": [{"orderItemId": 9999999, "boxes": 0, "price": 1}]}, "items[0].boxes"),
-    ({"items": [{"orderItemId": 9999999, "boxes": 1, "price": 1.234}]}, "items[0].price"),
-    ({"items": [{"orderItemId": 9999999, "boxes": 1, "price": -1}]}, "items[0].price"),
-    ({"items": [{"orderItemId": 9999999, "boxes": 1}]}, "items[0].price"),
-    ({"items": [{"productCode": "RSAS60", "boxTypeCode": "HBXX", "unitsPerBox": 6, "unitType": "Bunch",
-                 "boxes": 1, "price": 1}]}, "items[0].boxTypeCode"),
-    ({"items": [{"productCode": "RSAS60", "boxTypeCode": "HB", "unitsPerBox": 6, "unitType": "Box",
-                 "boxes": 1, "price": 1}]}, "items[0].unitType"),
-    ({"items": [{"productCode": "RSAS60", "boxes": 1, "price": 1}]}, "items[0]"),
-    ({"items": [{"orderItemId": 1, "productCode": "X", "boxes": 1, "price": 1}]}, "items[0]"),
-    ({"items": [{"markCode": "m" * 21, "orderItemId": 9999999, "boxes": 1, "price": 1}]}, "items[0].markCode"),
-    ({"additionalCharges": [{"code": "TOOLONGCODE1", "value": 1}]}, "additionalCharges[0].code"),
-    ({"additionalCharges": [{"code": "X", "value": 1.2345}]}, "additionalCharges[0].value"),
-    ({"additionalCharges": [{"code": "X"}]}, "additionalCharges[0].value"),
-])
-def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(demo: Api, change: dict[str, Any],
-                                                                 field: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"poNumber": "P" * 21}, "poNumber"),
+        ({"reference": "R" * 21}, "reference"),
+        ({"warehouseInstructions": "w" * 201}, "warehouseInstructions"),
+        ({"invoiceNotes": "n" * 201}, "invoiceNotes"),
+        ({"shipDate": "10/04/2014"}, "shipDate"),
+        ({"shipDate": "2014-13-45"}, "shipDate"),
+        ({"customerId": "abc"}, "customerId"),
+        ({"customerId": 1.5}, "customerId"),
+        ({"returnAvailableBoxes": 2}, "returnAvailableBoxes"),
+        ({"statusDraft": "maybe"}, "statusDraft"),
+        ({"locationCode": "L" * 11}, "locationCode"),
+        ({"surprise": 1}, "surprise"),
+        ({"items": []}, "items"),
+        ({"items": [{"orderItemId": 9999999, "boxes": "five", "price": 1}]}, "items[0].boxes"),
+        ({"items": [{"orderItemId": 9999999, "boxes": 0, "price": 1}]}, "items[0].boxes"),
+        ({"items": [{"orderItemId": 9999999, "boxes": 1, "price": 1.234}]}, "items[0].price"),
+        ({"items": [{"orderItemId": 9999999, "boxes": 1, "price": -1}]}, "items[0].price"),
+        ({"items": [{"orderItemId": 9999999, "boxes": 1}]}, "items[0].price"),
+        (
+            {
+                "items": [
+                    {
+                        "productCode": "RSAS60",
+                        "boxTypeCode": "HBXX",
+                        "unitsPerBox": 6,
+                        "unitType": "Bunch",
+                        "boxes": 1,
+                        "price": 1,
+                    }
+                ]
+            },
+            "items[0].boxTypeCode",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "productCode": "RSAS60",
+                        "boxTypeCode": "HB",
+                        "unitsPerBox": 6,
+                        "unitType": "Box",
+                        "boxes": 1,
+                        "price": 1,
+                    }
+                ]
+            },
+            "items[0].unitType",
+        ),
+        ({"items": [{"productCode": "RSAS60", "boxes": 1, "price": 1}]}, "items[0]"),
+        ({"items": [{"orderItemId": 1, "productCode": "X", "boxes": 1, "price": 1}]}, "items[0]"),
+        ({"items": [{"markCode": "m" * 21, "orderItemId": 9999999, "boxes": 1, "price": 1}]}, "items[0].markCode"),
+        ({"additionalCharges": [{"code": "TOOLONGCODE1", "value": 1}]}, "additionalCharges[0].code"),
+        ({"additionalCharges": [{"code": "X", "value": 1.2345}]}, "additionalCharges[0].value"),
+        ({"additionalCharges": [{"code": "X"}]}, "additionalCharges[0].value"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(demo: Api, change: dict[str, Any], field: str) -> None:
     answer = create(demo, {**BASE, "items": [item()], **change})
     assert answer.status == 400, answer.text
     body = answer.json()
@@ -261,8 +309,15 @@ def test_missing_or_wrong_token_is_a_401(demo: Api) -> None:
 
 
 def test_foreign_currency_customer_prices_are_converted_at_the_rate_in_force(demo: Api) -> None:
-    answer = create(demo, {**BASE, "customerId": 1002, "items": [item(9999999, boxes=1, price="2.50")],
-                           "additionalCharges": [{"code": "FRT", "value": 10}]})
+    answer = create(
+        demo,
+        {
+            **BASE,
+            "customerId": 1002,
+            "items": [item(9999999, boxes=1, price="2.50")],
+            "additionalCharges": [{"code": "FRT", "value": 10}],
+        },
+    )
     invoice = demo.get(f"/v1/invoices/{answer.json()['invoiceId']}").json()
     assert invoice["currency"] == "EUR" and invoice["companyCurrency"] == "USD"
     assert invoice["exchangeRate"] == 1.1

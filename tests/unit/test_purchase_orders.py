@@ -16,13 +16,23 @@ from tests.support.events import Api
 
 PDF = base64.b64encode(b"%PDF-1.4\n% a tiny vendor invoice\n").decode()
 PO: dict[str, Any] = {
-    "poNumber": "P002271", "vendorId": 29697, "locationId": 3, "shipDate": "2020-03-27", "arrivalDate": "2020-03-27",
-    "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": "10.00"},
-              {"categoryProcurementAccountingCode": "PGEN", "totalCost": "40.00"}],
+    "poNumber": "P002271",
+    "vendorId": 29697,
+    "locationId": 3,
+    "shipDate": "2020-03-27",
+    "arrivalDate": "2020-03-27",
+    "items": [
+        {"categoryProcurementAccountingCode": "CGEN", "totalCost": "10.00"},
+        {"categoryProcurementAccountingCode": "PGEN", "totalCost": "40.00"},
+    ],
     "additionalCharges": [{"code": "FRT", "amount": "10.00", "name": "Freight"}],
 }
-INVOICE: dict[str, Any] = {"invoiceNumber": "01-P002271", "invoiceAmount": "60.00", "totalAdditionalCharges": "10.00",
-                           "pdfBase64": PDF}
+INVOICE: dict[str, Any] = {
+    "invoiceNumber": "01-P002271",
+    "invoiceAmount": "60.00",
+    "totalAdditionalCharges": "10.00",
+    "pdfBase64": PDF,
+}
 
 
 def user(api: Api, *roles: str) -> str:
@@ -33,13 +43,25 @@ def user(api: Api, *roles: str) -> str:
 
 @pytest.fixture
 def setup(api: Api, company: dict[str, Any]) -> Api:
-    api.put("/v1/directory/vendors", {"records": [
-        {"id": 29697, "code": "AV", "name": "Miami L Vendor", "accountingName": "Miami L Vendor LLC",
-         "type": "Fresh Cut"},
-        {"id": 30000, "code": "NA", "name": "No Accounting Name"}]})
+    api.put(
+        "/v1/directory/vendors",
+        {
+            "records": [
+                {
+                    "id": 29697,
+                    "code": "AV",
+                    "name": "Miami L Vendor",
+                    "accountingName": "Miami L Vendor LLC",
+                    "type": "Fresh Cut",
+                },
+                {"id": 30000, "code": "NA", "name": "No Accounting Name"},
+            ]
+        },
+    )
     api.put("/v1/directory/locations", {"records": [{"id": 3, "code": "02", "name": "Chicago"}]})
-    api.put("/v1/accounting/settings", {"externalSystem": "quickbooks_desktop",
-                                        "notificationEmails": ["ap@example.com"]})
+    api.put(
+        "/v1/accounting/settings", {"externalSystem": "quickbooks_desktop", "notificationEmails": ["ap@example.com"]}
+    )
     return api
 
 
@@ -84,8 +106,9 @@ def test_vendor_invoice_pdf_is_private_encrypted_and_linked_for_exactly_six_hour
 
 def test_vendor_invoice_that_is_not_a_pdf_is_refused(setup: Api) -> None:
     setup.put("/v1/purchase-orders/1", PO)
-    answer = setup.post("/v1/purchase-orders/1/vendor-invoices",
-                        {**INVOICE, "pdfBase64": base64.b64encode(b"hello").decode()})
+    answer = setup.post(
+        "/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "pdfBase64": base64.b64encode(b"hello").decode()}
+    )
     assert answer.status == 400 and answer.json()["errors"][0]["field"] == "pdfBase64"
 
 
@@ -105,8 +128,7 @@ def test_po_is_approved_only_with_procurement_and_accounting_approvals(setup: Ap
 def test_send_is_refused_for_roles_that_may_not_send(setup: Api) -> None:
     approved(setup)
     for role in ("Sales", "Accounting"):
-        answer = setup.post("/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [1]},
-                            token=user(setup, role))
+        answer = setup.post("/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [1]}, token=user(setup, role))
         assert answer.status == 403
 
 
@@ -117,16 +139,23 @@ def test_send_turns_the_po_sent_at_once_for_allowed_roles(setup: Api) -> None:
     assert setup.get("/v1/purchase-orders/1").json()["vendorInvoiceStatus"] == "Sent to External System"
 
 
-@pytest.mark.parametrize(("po", "invoice", "words"), [
-    ({**PO, "additionalCharges": []}, {**INVOICE, "invoiceAmount": "50.00", "totalAdditionalCharges": "0"},
-     "no additional charges"),
-    ({**PO, "vendorId": 30000}, INVOICE, "Accounting Name"),
-    (PO, {**INVOICE, "invoiceNumber": None}, "no invoice number"),
-    (PO, {**INVOICE, "invoiceAmount": "50.00"}, "add up to 50.00 but the PO total is 60.00"),
-    (PO, {**INVOICE, "totalAdditionalCharges": "5.00"}, "additional charges"),
-])
-def test_send_refuses_with_a_reason_when_a_rule_is_broken(setup: Api, po: dict[str, Any], invoice: dict[str, Any],
-                                                          words: str) -> None:
+@pytest.mark.parametrize(
+    ("po", "invoice", "words"),
+    [
+        (
+            {**PO, "additionalCharges": []},
+            {**INVOICE, "invoiceAmount": "50.00", "totalAdditionalCharges": "0"},
+            "no additional charges",
+        ),
+        ({**PO, "vendorId": 30000}, INVOICE, "Accounting Name"),
+        (PO, {**INVOICE, "invoiceNumber": None}, "no invoice number"),
+        (PO, {**INVOICE, "invoiceAmount": "50.00"}, "add up to 50.00 but the PO total is 60.00"),
+        (PO, {**INVOICE, "totalAdditionalCharges": "5.00"}, "additional charges"),
+    ],
+)
+def test_send_refuses_with_a_reason_when_a_rule_is_broken(
+    setup: Api, po: dict[str, Any], invoice: dict[str, Any], words: str
+) -> None:
     approved(setup, po=po, invoice=invoice)
     (result,) = send(setup, 1)
     assert result["accepted"] is False
@@ -153,8 +182,11 @@ def test_send_refuses_when_no_external_system_is_connected(setup: Api) -> None:
 
 
 def test_the_no_charges_rule_is_a_company_setting(setup: Api) -> None:
-    approved(setup, po={**PO, "additionalCharges": []},
-             invoice={**INVOICE, "invoiceAmount": "50.00", "totalAdditionalCharges": "0"})
+    approved(
+        setup,
+        po={**PO, "additionalCharges": []},
+        invoice={**INVOICE, "invoiceAmount": "50.00", "totalAdditionalCharges": "0"},
+    )
     setup.put("/v1/accounting/settings", {"requireAdditionalCharges": False})
     (result,) = send(setup, 1)
     assert result["accepted"] is True
@@ -172,8 +204,10 @@ def test_same_po_sent_twice_and_by_two_users_at_once_is_sent_once(setup: Api) ->
     approved(setup)
     setup.put("/v1/accounting/settings", {"externalSystem": "webhook"})
     boto3.resource("dynamodb").Table("ledgersync-test").update_item(
-        Key={"pk": f"COMPANY#{_company_id(setup)}", "sk": "PROFILE"}, UpdateExpression="SET webhookConfigured = :t",
-        ExpressionAttributeValues={":t": True})
+        Key={"pk": f"COMPANY#{_company_id(setup)}", "sk": "PROFILE"},
+        UpdateExpression="SET webhookConfigured = :t",
+        ExpressionAttributeValues={":t": True},
+    )
     tokens = [user(setup, "Admin"), user(setup, "Procurement")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda t: send(setup, 1, token=t)[0], tokens))

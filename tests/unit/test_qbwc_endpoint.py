@@ -26,8 +26,11 @@ from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
-WSDL_NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
-           "s": "http://www.w3.org/2001/XMLSchema"}
+WSDL_NS = {
+    "wsdl": "http://schemas.xmlsoap.org/wsdl/",
+    "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
+    "s": "http://www.w3.org/2001/XMLSchema",
+}
 
 
 class Clock:
@@ -51,8 +54,10 @@ class Endpoint:
     def call(self, method: str, **params: str) -> etree._Element:
         """A raw SOAP 1.1 call as the Web Connector writes it; the answer's ``<methodResult>`` element."""
         fields = "".join(f"<{k}>{v}</{k}>" for k, v in params.items())
-        answer = self.post(f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP11_NS}">'
-                           f'<soap:Body><{method} xmlns="{INTUIT_NS}">{fields}</{method}></soap:Body></soap:Envelope>')
+        answer = self.post(
+            f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP11_NS}">'
+            f'<soap:Body><{method} xmlns="{INTUIT_NS}">{fields}</{method}></soap:Body></soap:Envelope>'
+        )
         assert answer.status_code == 200, answer.text
         result = etree.fromstring(answer.content).find(f".//{{{INTUIT_NS}}}{method}Result")
         assert result is not None, answer.text
@@ -75,8 +80,9 @@ def endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
 
 @pytest.fixture
 def company() -> FakeCompany:
-    return FakeCompany(vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"],
-                       xsd_dir=XSD_DIR)
+    return FakeCompany(
+        vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"], xsd_dir=XSD_DIR
+    )
 
 
 @pytest.fixture
@@ -97,8 +103,16 @@ def test_wsdl_points_back_at_the_url_it_was_fetched_from(endpoint: Endpoint) -> 
     address = wsdl.find(".//soap:address", WSDL_NS)
     assert address is not None and address.get("location") == endpoint.url
     operations = {op.get("name") for op in wsdl.iterfind("wsdl:portType/wsdl:operation", WSDL_NS)}
-    assert operations == {"serverVersion", "clientVersion", "authenticate", "sendRequestXML", "receiveResponseXML",
-                          "getLastError", "connectionError", "closeConnection"}
+    assert operations == {
+        "serverVersion",
+        "clientVersion",
+        "authenticate",
+        "sendRequestXML",
+        "receiveResponseXML",
+        "getLastError",
+        "connectionError",
+        "closeConnection",
+    }
 
 
 def test_support_page_is_served_when_the_url_is_opened_without_wsdl(endpoint: Endpoint) -> None:
@@ -107,8 +121,7 @@ def test_support_page_is_served_when_the_url_is_opened_without_wsdl(endpoint: En
     assert "Ledgersync for QuickBooks Desktop" in answer.text
 
 
-def test_bills_reach_quickbooks_when_the_web_connector_runs_a_session(endpoint: Endpoint,
-                                                                      company: FakeCompany) -> None:
+def test_bills_reach_quickbooks_when_the_web_connector_runs_a_session(endpoint: Endpoint, company: FakeCompany) -> None:
     # Given three POs waiting for QuickBooks Desktop
     for po_id in (1, 2, 3):
         endpoint.ledger.add(purchase_order(po_id))
@@ -137,12 +150,15 @@ def test_authenticate_answers_none_when_nothing_waits(endpoint: Endpoint, compan
 
 
 def test_unknown_ticket_ends_politely_without_a_fault(endpoint: Endpoint) -> None:
-    assert endpoint.call("sendRequestXML", ticket="no-such-ticket", qbXMLMajorVers="13",
-                         qbXMLMinorVers="0").text is None
-    assert "does not know this Web Connector session" in (endpoint.call("getLastError", ticket="no-such-ticket").text
-                                                          or "")
-    assert endpoint.call("receiveResponseXML", ticket="no-such-ticket", response="", hresult="",
-                         message="").text == "-1"
+    assert (
+        endpoint.call("sendRequestXML", ticket="no-such-ticket", qbXMLMajorVers="13", qbXMLMinorVers="0").text is None
+    )
+    assert "does not know this Web Connector session" in (
+        endpoint.call("getLastError", ticket="no-such-ticket").text or ""
+    )
+    assert (
+        endpoint.call("receiveResponseXML", ticket="no-such-ticket", response="", hresult="", message="").text == "-1"
+    )
 
 
 def test_expired_session_ends_politely_and_keeps_the_work(endpoint: Endpoint) -> None:
@@ -155,8 +171,9 @@ def test_expired_session_ends_politely_and_keeps_the_work(endpoint: Endpoint) ->
     assert endpoint.ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
 
 
-def test_no_bill_is_duplicated_when_a_session_is_cut_and_the_next_one_resumes(endpoint: Endpoint,
-                                                                              company: FakeCompany) -> None:
+def test_no_bill_is_duplicated_when_a_session_is_cut_and_the_next_one_resumes(
+    endpoint: Endpoint, company: FakeCompany
+) -> None:
     for po_id in range(1, 5):
         endpoint.ledger.add(purchase_order(po_id))
     cut = run_session(endpoint.url, USER, TOKEN, company, cut_after_messages=2)
@@ -190,25 +207,43 @@ def test_quickbooks_hresult_gives_negative_progress_and_a_reason(endpoint: Endpo
     endpoint.ledger.add(purchase_order(1))
     ticket = endpoint.call("authenticate", strUserName=USER, strPassword=TOKEN).findtext(f"{{{INTUIT_NS}}}string")
     assert ticket
-    assert "<BillQueryRq" in (endpoint.call("sendRequestXML", ticket=ticket, qbXMLMajorVers="13",
-                                            qbXMLMinorVers="0").text or "")
-    progress = endpoint.call("receiveResponseXML", ticket=ticket, response="", hresult="0x80040400",
-                             message="QuickBooks found an error when parsing the provided XML text stream.")
+    assert "<BillQueryRq" in (
+        endpoint.call("sendRequestXML", ticket=ticket, qbXMLMajorVers="13", qbXMLMinorVers="0").text or ""
+    )
+    progress = endpoint.call(
+        "receiveResponseXML",
+        ticket=ticket,
+        response="",
+        hresult="0x80040400",
+        message="QuickBooks found an error when parsing the provided XML text stream.",
+    )
     assert progress.text == "-1"
     assert "0x80040400" in (endpoint.call("getLastError", ticket=ticket).text or "")
 
 
 def test_answers_match_the_wsdl_when_every_method_is_called(endpoint: Endpoint, wsdl_schema: Any) -> None:
     endpoint.ledger.add(purchase_order(1))
-    answers = [endpoint.call("serverVersion"), endpoint.call("clientVersion", strVersion="2.3.0.215"),
-               auth := endpoint.call("authenticate", strUserName=USER, strPassword=TOKEN)]
+    answers = [
+        endpoint.call("serverVersion"),
+        endpoint.call("clientVersion", strVersion="2.3.0.215"),
+        auth := endpoint.call("authenticate", strUserName=USER, strPassword=TOKEN),
+    ]
     ticket = auth.findtext(f"{{{INTUIT_NS}}}string") or ""
-    answers += [endpoint.call("sendRequestXML", ticket=ticket, strHCPResponse="", strCompanyFileName="",
-                              qbXMLCountry="US", qbXMLMajorVers="13", qbXMLMinorVers="0"),
-                endpoint.call("receiveResponseXML", ticket=ticket, response="", hresult="0x1", message="x"),
-                endpoint.call("getLastError", ticket=ticket),
-                endpoint.call("connectionError", ticket=ticket, hresult="0x1", message="x"),
-                endpoint.call("closeConnection", ticket=ticket)]
+    answers += [
+        endpoint.call(
+            "sendRequestXML",
+            ticket=ticket,
+            strHCPResponse="",
+            strCompanyFileName="",
+            qbXMLCountry="US",
+            qbXMLMajorVers="13",
+            qbXMLMinorVers="0",
+        ),
+        endpoint.call("receiveResponseXML", ticket=ticket, response="", hresult="0x1", message="x"),
+        endpoint.call("getLastError", ticket=ticket),
+        endpoint.call("connectionError", ticket=ticket, hresult="0x1", message="x"),
+        endpoint.call("closeConnection", ticket=ticket),
+    ]
     for result in answers:
         response = result.getparent()
         assert response is not None
@@ -219,8 +254,10 @@ def test_answers_match_the_wsdl_when_every_method_is_called(endpoint: Endpoint, 
 
 
 def test_soap_fault_answers_when_the_body_is_not_a_web_connector_call(endpoint: Endpoint) -> None:
-    for body in ("not xml", f'<soap:Envelope xmlns:soap="{SOAP11_NS}"><soap:Body><hack xmlns="urn:x"/></soap:Body>'
-                            "</soap:Envelope>"):
+    for body in (
+        "not xml",
+        f'<soap:Envelope xmlns:soap="{SOAP11_NS}"><soap:Body><hack xmlns="urn:x"/></soap:Body></soap:Envelope>',
+    ):
         answer = endpoint.post(body)
         assert answer.status_code == 500
         fault = etree.fromstring(answer.content).find(f".//{{{SOAP11_NS}}}Fault")
@@ -229,8 +266,10 @@ def test_soap_fault_answers_when_the_body_is_not_a_web_connector_call(endpoint: 
 
 
 def test_soap12_calls_are_answered_in_soap12(endpoint: Endpoint) -> None:
-    answer = endpoint.post(f'<e:Envelope xmlns:e="{SOAP12_NS}"><e:Body><serverVersion xmlns="{INTUIT_NS}"/></e:Body>'
-                           "</e:Envelope>", "application/soap+xml; charset=utf-8")
+    answer = endpoint.post(
+        f'<e:Envelope xmlns:e="{SOAP12_NS}"><e:Body><serverVersion xmlns="{INTUIT_NS}"/></e:Body></e:Envelope>',
+        "application/soap+xml; charset=utf-8",
+    )
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("application/soap+xml")
     assert etree.fromstring(answer.content).tag == f"{{{SOAP12_NS}}}Envelope"

@@ -35,14 +35,18 @@ def store(aws: None, clock: Clock) -> DynamoSessionStore:
 
 
 def session(ticket: str = "t-1") -> WebConnectorSession:
-    return WebConnectorSession(ticket=ticket, company_id="c-1", user_name="qbuser", created_at=NOW,
-                               expires_at=NOW + timedelta(minutes=30))
+    return WebConnectorSession(
+        ticket=ticket, company_id="c-1", user_name="qbuser", created_at=NOW, expires_at=NOW + timedelta(minutes=30)
+    )
 
 
 def test_session_is_stored_with_a_ttl_when_created(store: DynamoSessionStore) -> None:
     store.create(session())
-    item = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"]).get_item(
-        Key={"pk": "QBWC#t-1", "sk": "SESSION"})["Item"]
+    item = (
+        boto3.resource("dynamodb")
+        .Table(os.environ["TABLE_NAME"])
+        .get_item(Key={"pk": "QBWC#t-1", "sk": "SESSION"})["Item"]
+    )
     assert item["expiresAt"] == int((NOW + timedelta(minutes=30)).timestamp())
     assert item["companyId"] == "c-1"
     loaded = store.load("t-1")
@@ -74,8 +78,9 @@ def test_save_refuses_a_stale_session_when_another_call_saved_first(store: Dynam
     assert reloaded is not None and reloaded.progress == 50
 
 
-def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(store: DynamoSessionStore,
-                                                                            clock: Clock) -> None:
+def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(
+    store: DynamoSessionStore, clock: Clock
+) -> None:
     until = NOW + timedelta(minutes=30)
     assert store.claim_company("c-1", "t-1", until)
     assert store.claim_company("c-1", "t-1", until + timedelta(minutes=5))

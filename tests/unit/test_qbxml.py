@@ -44,23 +44,42 @@ def schema() -> Any:
 
 def draft(po_number: str = "PO1001", invoice_number: str = "A-77", vendor: str = "Flores & Hijos <S.A.>") -> BillDraft:
     return BillDraft(
-        company_id="c-1", purchase_order_id=1001, po_number=po_number, invoice_number=invoice_number,
-        vendor_name=vendor, txn_date=date(2024, 4, 28), currency=None, memo=f"Ledgersync {po_number}-{invoice_number}",
+        company_id="c-1",
+        purchase_order_id=1001,
+        po_number=po_number,
+        invoice_number=invoice_number,
+        vendor_name=vendor,
+        txn_date=date(2024, 4, 28),
+        currency=None,
+        memo=f"Ledgersync {po_number}-{invoice_number}",
         lines=[
-            BillLine(kind=BillLineKind.ITEM, ref_name="Fresh Cut Flowers", amount=Decimal("60.00"),
-                     description="Fresh Cut Flowers", class_name="Miami"),
+            BillLine(
+                kind=BillLineKind.ITEM,
+                ref_name="Fresh Cut Flowers",
+                amount=Decimal("60.00"),
+                description="Fresh Cut Flowers",
+                class_name="Miami",
+            ),
             BillLine(kind=BillLineKind.ITEM, ref_name="Roses", amount=Decimal("40.01"), description="Roses"),
-            BillLine(kind=BillLineKind.ACCOUNT, ref_name="Freight", amount=Decimal("12.50"), description="Freight",
-                     class_name="Miami"),
+            BillLine(
+                kind=BillLineKind.ACCOUNT,
+                ref_name="Freight",
+                amount=Decimal("12.50"),
+                description="Freight",
+                class_name="Miami",
+            ),
             BillLine(kind=BillLineKind.ACCOUNT, ref_name="Discounts", amount=Decimal("-2.51"), description=None),
-        ])
+        ],
+    )
 
 
 def operations(bill: BillDraft) -> list[Operation]:
     reference = bill.reference(20)
-    return [Operation("V0", OperationKind.VENDOR_QUERY, bill.vendor_name),
-            Operation("Q0", OperationKind.BILL_QUERY, bill.vendor_name, reference),
-            Operation("A0", OperationKind.BILL_ADD, bill.vendor_name, reference, bill)]
+    return [
+        Operation("V0", OperationKind.VENDOR_QUERY, bill.vendor_name),
+        Operation("Q0", OperationKind.BILL_QUERY, bill.vendor_name, reference),
+        Operation("A0", OperationKind.BILL_ADD, bill.vendor_name, reference, bill),
+    ]
 
 
 @pytest.mark.parametrize("version", ["12.0", "8.0"])
@@ -87,11 +106,15 @@ def test_bill_add_carries_the_mapping_when_built() -> None:
     assert add.findtext("VendorRef/FullName") == "Flores & Hijos <S.A.>"
     assert add.findtext("TxnDate") == "2024-04-28"
     assert add.findtext("RefNumber") == "PO1001-A-77"
-    items = [(x.findtext("ItemRef/FullName"), x.findtext("Desc"), x.findtext("Amount"), x.findtext("ClassRef/FullName"))
-             for x in add.findall("ItemLineAdd")]
+    items = [
+        (x.findtext("ItemRef/FullName"), x.findtext("Desc"), x.findtext("Amount"), x.findtext("ClassRef/FullName"))
+        for x in add.findall("ItemLineAdd")
+    ]
     assert items == [("Fresh Cut Flowers", "Fresh Cut Flowers", "60.00", "Miami"), ("Roses", "Roses", "40.01", None)]
-    expenses = [(x.findtext("AccountRef/FullName"), x.findtext("Amount"), x.findtext("ClassRef/FullName"))
-                for x in add.findall("ExpenseLineAdd")]
+    expenses = [
+        (x.findtext("AccountRef/FullName"), x.findtext("Amount"), x.findtext("ClassRef/FullName"))
+        for x in add.findall("ExpenseLineAdd")
+    ]
     assert expenses == [("Freight", "12.50", "Miami"), ("Discounts", "-2.51", None)]
     total = sum((Decimal(a.text or "") for a in add.iter("Amount")), Decimal(0))
     assert total == draft().total == Decimal("110.00")
@@ -128,9 +151,15 @@ def test_results_carry_status_and_records_when_quickbooks_answers() -> None:
     assert (add.status_code, add.status_severity, add.status_message) == (3140, "Error", "invalid reference")
 
 
-@pytest.mark.parametrize("response", ["not xml", "<html><body>502</body></html>",
-                                      '<QBXML><QBXMLMsgsRs><BillAddRs statusCode="x"/></QBXMLMsgsRs></QBXML>',
-                                      '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><QBXML>&e;</QBXML>'])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "not xml",
+        "<html><body>502</body></html>",
+        '<QBXML><QBXMLMsgsRs><BillAddRs statusCode="x"/></QBXMLMsgsRs></QBXML>',
+        '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><QBXML>&e;</QBXML>',
+    ],
+)
 def test_results_raise_permanent_error_when_the_answer_is_not_qbxml(response: str) -> None:
     with pytest.raises(PermanentError):
         QbxmlCodec().results(response)
@@ -140,15 +169,32 @@ def test_results_raise_permanent_error_when_the_answer_is_not_qbxml(response: st
 
 
 def qwc(**overrides: Any) -> etree._Element:
-    args: dict[str, Any] = {"company_id": "c-1", "company_name": "Demo & <Flowers>", "user_name": "demo_user",
-                            "app_url": "https://api.example.com/prod/qbwc", "run_every_minutes": 15, **overrides}
+    args: dict[str, Any] = {
+        "company_id": "c-1",
+        "company_name": "Demo & <Flowers>",
+        "user_name": "demo_user",
+        "app_url": "https://api.example.com/prod/qbwc",
+        "run_every_minutes": 15,
+        **overrides,
+    }
     return etree.fromstring(render_qwc(**args))
 
 
 def test_qwc_has_every_field_in_order_when_rendered() -> None:
     root = qwc()
-    assert [child.tag for child in root] == ["AppName", "AppID", "AppURL", "AppDescription", "AppSupport", "UserName",
-                                             "OwnerID", "FileID", "QBType", "Scheduler", "IsReadOnly"]
+    assert [child.tag for child in root] == [
+        "AppName",
+        "AppID",
+        "AppURL",
+        "AppDescription",
+        "AppSupport",
+        "UserName",
+        "OwnerID",
+        "FileID",
+        "QBType",
+        "Scheduler",
+        "IsReadOnly",
+    ]
     assert root.findtext("AppURL") == "https://api.example.com/prod/qbwc"
     assert text(root, "AppSupport").startswith("https://api.example.com/")
     assert root.findtext("UserName") == "demo_user"

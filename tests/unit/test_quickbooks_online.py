@@ -54,12 +54,22 @@ class FakeClock:
         self.current += timedelta(seconds=seconds)
 
 
-def tokens_for(clock: FakeClock, n: int = 0, realm: str = "realm-1", refreshed_ago: timedelta = timedelta(0),
-               access_left: timedelta = timedelta(minutes=50)) -> TokenSet:
+def tokens_for(
+    clock: FakeClock,
+    n: int = 0,
+    realm: str = "realm-1",
+    refreshed_ago: timedelta = timedelta(0),
+    access_left: timedelta = timedelta(minutes=50),
+) -> TokenSet:
     now = clock.now()
-    return TokenSet(realm_id=realm, access_token=f"access-{n}", refresh_token=f"refresh-{n}",
-                    access_expires_at=now + access_left, refresh_expires_at=now - refreshed_ago + timedelta(days=100),
-                    refreshed_at=now - refreshed_ago)
+    return TokenSet(
+        realm_id=realm,
+        access_token=f"access-{n}",
+        refresh_token=f"refresh-{n}",
+        access_expires_at=now + access_left,
+        refresh_expires_at=now - refreshed_ago + timedelta(days=100),
+        refreshed_at=now - refreshed_ago,
+    )
 
 
 class FakeTokenStore:
@@ -151,7 +161,8 @@ class FakeDedup:
     def complete(self, company_id: str, key: str, attempt: int, result_id: str) -> None:
         entry = self.entries[(company_id, key)]
         self.entries[(company_id, key)] = entry.model_copy(
-            update={"state": DedupState.COMPLETED, "attempt": attempt, "result_id": result_id})
+            update={"state": DedupState.COMPLETED, "attempt": attempt, "result_id": result_id}
+        )
 
 
 class FakeQuickBooks:
@@ -179,8 +190,9 @@ class FakeQuickBooks:
         return self._commit(draft, request_id)
 
     def _commit(self, draft: BillDraft, request_id: str) -> BillRecord:
-        record = BillRecord(id=str(100 + len(self.bills)), doc_number=draft.reference(21), vendor_id="v1",
-                            private_note=draft.memo)
+        record = BillRecord(
+            id=str(100 + len(self.bills)), doc_number=draft.reference(21), vendor_id="v1", private_note=draft.memo
+        )
         self.bills.append(record)
         self.replies[request_id] = record
         return record
@@ -190,13 +202,26 @@ class FakeQuickBooks:
 
 
 def draft(invoice: str = "INV-1", po: str = "PO-100", memo: str | None = None) -> BillDraft:
-    return BillDraft(company_id="c1", purchase_order_id=7, po_number=po, invoice_number=invoice,
-                     vendor_name="O'Brien Farms", txn_date=date(2025, 2, 28), currency=None,
-                     lines=[BillLine(kind=BillLineKind.ITEM, ref_name="Fresh Cut Flowers", amount=Decimal("40.00"),
-                                     description="Fresh Cut Flowers", class_name="Miami"),
-                            BillLine(kind=BillLineKind.ACCOUNT, ref_name="Freight", amount=Decimal("12.50"),
-                                     description="Freight")],
-                     memo=memo or f"Ledgersync PO {po} vendor invoice {invoice} ({po}-{invoice})")
+    return BillDraft(
+        company_id="c1",
+        purchase_order_id=7,
+        po_number=po,
+        invoice_number=invoice,
+        vendor_name="O'Brien Farms",
+        txn_date=date(2025, 2, 28),
+        currency=None,
+        lines=[
+            BillLine(
+                kind=BillLineKind.ITEM,
+                ref_name="Fresh Cut Flowers",
+                amount=Decimal("40.00"),
+                description="Fresh Cut Flowers",
+                class_name="Miami",
+            ),
+            BillLine(kind=BillLineKind.ACCOUNT, ref_name="Freight", amount=Decimal("12.50"), description="Freight"),
+        ],
+        memo=memo or f"Ledgersync PO {po} vendor invoice {invoice} ({po}-{invoice})",
+    )
 
 
 class World:
@@ -207,8 +232,9 @@ class World:
         self.lock = FakeLock()
         self.notifier = FakeNotifier()
         self.metrics = FakeMetrics()
-        self.tokens = QuickBooksTokens(self.store, self.oauth, self.lock, self.notifier, metrics=self.metrics,
-                                       clock=self.clock)
+        self.tokens = QuickBooksTokens(
+            self.store, self.oauth, self.lock, self.notifier, metrics=self.metrics, clock=self.clock
+        )
         self.qbo = FakeQuickBooks()
         self.dedup = FakeDedup()
         self.sync = BillSync(self.qbo, self.tokens, self.dedup, self.clock)
@@ -258,8 +284,11 @@ def test_retry_creates_the_bill_with_the_same_request_id_when_the_first_attempt_
 
 
 def test_send_waits_when_another_send_of_the_same_bill_is_in_flight(world: World) -> None:
-    world.dedup.put_if_absent("c1", bill_dedup_key(draft()), DedupEntry(
-        state=DedupState.PENDING, attempt=1, started_at=world.clock.now(), reference="PO-100-INV-1"))
+    world.dedup.put_if_absent(
+        "c1",
+        bill_dedup_key(draft()),
+        DedupEntry(state=DedupState.PENDING, attempt=1, started_at=world.clock.now(), reference="PO-100-INV-1"),
+    )
 
     with pytest.raises(RetryableError) as raised:
         world.sync.send(draft())
@@ -269,9 +298,16 @@ def test_send_waits_when_another_send_of_the_same_bill_is_in_flight(world: World
 
 
 def test_send_takes_over_when_an_in_flight_send_crashed_long_ago(world: World) -> None:
-    world.dedup.put_if_absent("c1", bill_dedup_key(draft()), DedupEntry(
-        state=DedupState.PENDING, attempt=1, started_at=world.clock.now() - timedelta(minutes=10),
-        reference="PO-100-INV-1"))
+    world.dedup.put_if_absent(
+        "c1",
+        bill_dedup_key(draft()),
+        DedupEntry(
+            state=DedupState.PENDING,
+            attempt=1,
+            started_at=world.clock.now() - timedelta(minutes=10),
+            reference="PO-100-INV-1",
+        ),
+    )
 
     receipt = world.sync.send(draft())
 
@@ -280,8 +316,14 @@ def test_send_takes_over_when_an_in_flight_send_crashed_long_ago(world: World) -
 
 
 def test_duplicate_doc_number_adopts_our_own_bill_when_its_memo_names_our_reference(world: World) -> None:
-    world.qbo.bills.append(BillRecord(id="55", doc_number="PO-100-INV-1", vendor_id="v1",
-                                      private_note="Ledgersync PO PO-100 vendor invoice INV-1 (PO-100-INV-1)"))
+    world.qbo.bills.append(
+        BillRecord(
+            id="55",
+            doc_number="PO-100-INV-1",
+            vendor_id="v1",
+            private_note="Ledgersync PO PO-100 vendor invoice INV-1 (PO-100-INV-1)",
+        )
+    )
 
     receipt = world.sync.send(draft())
 
@@ -290,8 +332,7 @@ def test_duplicate_doc_number_adopts_our_own_bill_when_its_memo_names_our_refere
 
 
 def test_duplicate_doc_number_is_a_permanent_error_when_someone_else_made_that_bill(world: World) -> None:
-    world.qbo.bills.append(BillRecord(id="55", doc_number="PO-100-INV-1", vendor_id="v1",
-                                      private_note="typed by hand"))
+    world.qbo.bills.append(BillRecord(id="55", doc_number="PO-100-INV-1", vendor_id="v1", private_note="typed by hand"))
 
     with pytest.raises(PermanentError) as raised:
         world.sync.send(draft())
@@ -430,8 +471,12 @@ def test_scheduled_run_refreshes_when_the_refresh_token_runs_low(world: World) -
 
 def test_bill_payload_maps_item_and_charge_lines_with_classes_and_foreign_currency() -> None:
     foreign = draft().model_copy(update={"currency": "EUR"})
-    ids = {("Vendor", "O'Brien Farms"): "56", ("Item", "Fresh Cut Flowers"): "9", ("Class", "Miami"): "3",
-           ("Account", "Freight"): "77"}
+    ids = {
+        ("Vendor", "O'Brien Farms"): "56",
+        ("Item", "Fresh Cut Flowers"): "9",
+        ("Class", "Miami"): "3",
+        ("Account", "Freight"): "77",
+    }
 
     body = bill_payload(foreign, ids)
 
@@ -466,13 +511,16 @@ def response(status: int, body: str, headers: dict[str, str] | None = None) -> r
 
 
 def fault_json(code: str, detail: str) -> str:
-    return json.dumps({"Fault": {"Error": [{"Message": "m", "Detail": detail, "code": code}],
-                                 "type": "ValidationFault"}})
+    return json.dumps(
+        {"Fault": {"Error": [{"Message": "m", "Detail": detail, "code": code}], "type": "ValidationFault"}}
+    )
 
 
 def test_throttling_is_retryable_and_honours_retry_after_when_the_body_is_xml() -> None:
-    xml = ('<IntuitResponse xmlns="http://schema.intuit.com/finance/v3"><Fault type="ThrottlingFault">'
-           '<Error code="3001"><Message>message=ThrottleExceeded</Message></Error></Fault></IntuitResponse>')
+    xml = (
+        '<IntuitResponse xmlns="http://schema.intuit.com/finance/v3"><Fault type="ThrottlingFault">'
+        '<Error code="3001"><Message>message=ThrottleExceeded</Message></Error></Fault></IntuitResponse>'
+    )
 
     error = translate_response(response(429, xml, {"Retry-After": "7"}))
 

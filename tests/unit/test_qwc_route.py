@@ -17,8 +17,9 @@ def test_qwc_downloads_with_the_company_user_name_and_the_soap_url(api: Api, com
     assert doc.findtext("UserName") == company["companyId"]
     assert doc.findtext("AppURL") == "https://api.example.com/test/qbwc"
     assert doc.findtext("QBType") == "QBFS"
-    again = etree.fromstring(api.get("/v1/accounting/quickbooks-desktop/qwc",
-                                     headers={"Host": "api.example.com"}).text.encode())
+    again = etree.fromstring(
+        api.get("/v1/accounting/quickbooks-desktop/qwc", headers={"Host": "api.example.com"}).text.encode()
+    )
     assert again.findtext("FileID") == doc.findtext("FileID")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -68,8 +68,12 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
         payload: dict[str, Any] = ErrorBody(err.code, err.message, [FieldError("body", err.message)]).as_dict()
         if str(event.get("path", "")).startswith("/api/"):
             payload = {"status": "0", **payload}
-        return {"statusCode": 413, "headers": {"Content-Type": JSON}, "body": jsonio.dumps(payload),
-                "isBase64Encoded": False}
+        return {
+            "statusCode": 413,
+            "headers": {"Content-Type": JSON},
+            "body": jsonio.dumps(payload),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)
 
 
@@ -96,8 +100,10 @@ def caller(app: APIGatewayRestResolver | Router, method: str, token: str | None 
     return principal
 
 
-def make_api(*routers: Router) -> tuple[APIGatewayRestResolver, Callable[[dict[str, Any], LambdaContext], dict[str, Any]]]:
-    """A function's resolver serving ``routers`` and its Lambda entry point, with Powertools' logger, tracer, metrics."""
+def make_api(
+    *routers: Router,
+) -> tuple[APIGatewayRestResolver, Callable[[dict[str, Any], LambdaContext], dict[str, Any]]]:
+    """A function's resolver serving ``routers``, and its Lambda entry point with Powertools' logger and metrics."""
     from aws_lambda_powertools.logging import correlation_paths
 
     from ledgersync.observability import metrics, tracer

@@ -12,17 +12,16 @@ from ledgersync.domain.directory import Directory
 from ledgersync.domain.invoices import Invoices
 
 if TYPE_CHECKING:
+    from ledgersync.adapters.account_store import DynamoAccountStore
+    from ledgersync.adapters.messaging import SesNotifier
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
+    from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.domain.accounting_sync import AccountingSync
+    from ledgersync.domain.desktop_sync import WebConnectorService
+    from ledgersync.domain.held_work import HeldWork
+    from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences
-    from ledgersync.domain.desktop_sync import WebConnectorService
-    from ledgersync.adapters.account_store import DynamoAccountStore
-    from ledgersync.domain.held_work import HeldWork
-    from ledgersync.adapters.messaging import SesNotifier
-    from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
-    from ledgersync.adapters.settings_store import DynamoSettingsStore
-    from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.sync_outcomes import SyncOutcomes
 
 
@@ -72,12 +71,16 @@ def purchase_orders() -> PurchaseOrders:
     from ledgersync.adapters.messaging import QueueDispatcher
     from ledgersync.adapters.purchase_order_store import DirectoryReferences
     from ledgersync.domain.purchase_order_service import PurchaseOrders
-    from ledgersync.domain.sync_outcomes import SyncOutcomes
 
     settings = get_settings()
-    return PurchaseOrders(store=purchase_order_store(), references=DirectoryReferences(DynamoDirectoryStore(table())),
-                          documents=S3Documents(settings.documents_bucket), dispatcher=QueueDispatcher(settings),
-                          accounting=settings_store(), webhooks=settings_store())
+    return PurchaseOrders(
+        store=purchase_order_store(),
+        references=DirectoryReferences(DynamoDirectoryStore(table())),
+        documents=S3Documents(settings.documents_bucket),
+        dispatcher=QueueDispatcher(settings),
+        accounting=settings_store(),
+        webhooks=settings_store(),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -113,8 +116,12 @@ def sync_outcomes() -> SyncOutcomes:
     from ledgersync.adapters.messaging import QueueDispatcher
     from ledgersync.domain.sync_outcomes import SyncOutcomes
 
-    return SyncOutcomes(store=purchase_order_store(), accounting=settings_store(), notifier=notifier(),
-                        dispatcher=QueueDispatcher(get_settings()))
+    return SyncOutcomes(
+        store=purchase_order_store(),
+        accounting=settings_store(),
+        notifier=notifier(),
+        dispatcher=QueueDispatcher(get_settings()),
+    )
 
 
 _BUILT.append(sync_outcomes)
@@ -132,8 +139,12 @@ def held_work() -> HeldWork:
     from ledgersync.adapters.messaging import QueueDispatcher
     from ledgersync.domain.held_work import HeldWork
 
-    return HeldWork(store=purchase_order_store(), accounting=settings_store(), outcomes=sync_outcomes(),
-                    dispatcher=QueueDispatcher(get_settings()))
+    return HeldWork(
+        store=purchase_order_store(),
+        accounting=settings_store(),
+        outcomes=sync_outcomes(),
+        dispatcher=QueueDispatcher(get_settings()),
+    )
 
 
 _BUILT.extend([account_store, held_work])
@@ -172,9 +183,13 @@ def qbo_connection() -> QuickBooksOnlineConnection:
 
     settings = get_settings()
     return QuickBooksOnlineConnection(
-        states=DynamoOAuthStates(table()), intuit=IntuitAuthorizationClient(settings),
-        tokens=SecretsManagerTokenStore(settings.secrets_prefix), settings=settings_store(),
-        outcomes=sync_outcomes(), notifier=notifier())
+        states=DynamoOAuthStates(table()),
+        intuit=IntuitAuthorizationClient(settings),
+        tokens=SecretsManagerTokenStore(settings.secrets_prefix),
+        settings=settings_store(),
+        outcomes=sync_outcomes(),
+        notifier=notifier(),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -189,8 +204,13 @@ def accounting_sync() -> AccountingSync:
     from ledgersync.adapters.quickbooks_online import build_bill_sync
     from ledgersync.domain.accounting_sync import AccountingSync
 
-    return AccountingSync(store=purchase_order_store(), references=references(), accounting=settings_store(),
-                          bills=build_bill_sync(qbo_connection(), get_settings(), table()), outcomes=sync_outcomes())
+    return AccountingSync(
+        store=purchase_order_store(),
+        references=references(),
+        accounting=settings_store(),
+        bills=build_bill_sync(qbo_connection(), get_settings(), table()),
+        outcomes=sync_outcomes(),
+    )
 
 
 _BUILT.extend([qbo_connection, token_refresher, accounting_sync])

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Enum):

@@ -26,7 +26,7 @@ def allocate(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
         shares = [Decimal(total_cents) * w / weight_sum for w in weights]
     floors = [int(s) if s >= 0 else -int(-s) for s in shares]
     remainder = total_cents - sum(floors)
-    order = sorted(range(len(weights)), key=lambda i: (shares[i] - floors[i]), reverse=remainder > 0)
+    order = sorted(range(len(weights)), key=lambda i: shares[i] - floors[i], reverse=remainder > 0)
     step = 1 if remainder > 0 else -1
     for i in order[: abs(remainder)]:
         floors[i] += step

@@ -23,9 +23,9 @@ def errors_from_details(details: Iterable[Mapping[str, Any]], prefix: str = "", 
         for part in detail.get("loc", ()):
             if isinstance(part, int):
                 path += f"[{part}]"
-            elif part in _LOCATIONS and not path:
-                continue
-            elif str(part).startswith(("function-", "constrained-", "lax-", "json-or-python", "tagged-union")):
+            elif (part in _LOCATIONS and not path) or str(part).startswith(
+                ("function-", "constrained-", "lax-", "json-or-python", "tagged-union")
+            ):
                 continue
             else:
                 path = f"{path}.{part}" if path else str(part)

@@ -15,11 +15,13 @@ class DynamoAccountStore:
 
     def create_company(self, company: Company, admin: User, token: TokenRecord) -> None:
         try:
-            self.table.transact([
-                {"Put": {"Item": _company_item(company), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"Item": _user_item(admin), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"Item": _token_item(token), "ConditionExpression": "attribute_not_exists(pk)"}},
-            ])
+            self.table.transact(
+                [
+                    {"Put": {"Item": _company_item(company), "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Put": {"Item": _user_item(admin), "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Put": {"Item": _token_item(token), "ConditionExpression": "attribute_not_exists(pk)"}},
+                ]
+            )
         except TransactionConflict as err:
             raise Conflict("the company could not be created; try again") from err
 
@@ -40,17 +42,24 @@ class DynamoAccountStore:
         return [str(item["companyId"]) for item in self.table.query_prefix("COMPANYNAME", "", index="gsi1")]
 
     def put_user(self, user: User, token: TokenRecord) -> None:
-        self.table.transact([
-            {"Put": {"Item": _user_item(user), "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"Item": _token_item(token), "ConditionExpression": "attribute_not_exists(pk)"}},
-        ])
+        self.table.transact(
+            [
+                {"Put": {"Item": _user_item(user), "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"Item": _token_item(token), "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]
+        )
 
     def get_user(self, company_id: str, user_id: str) -> User | None:
         item = self.table.get(company_pk(company_id), f"USER#{user_id}")
         if not item:
             return None
-        return User(id=item["userId"], company_id=company_id, name=item["name"], email=item["email"],
-                    roles=tuple(Role(r) for r in item["roles"]))
+        return User(
+            id=item["userId"],
+            company_id=company_id,
+            name=item["name"],
+            email=item["email"],
+            roles=tuple(Role(r) for r in item["roles"]),
+        )
 
     def put_token(self, token: TokenRecord) -> None:
         self.table.put(_token_item(token), condition="attribute_not_exists(pk)")
@@ -59,9 +68,15 @@ class DynamoAccountStore:
         item = self.table.get(f"TOKEN#{token_hash}", "TOKEN")
         if not item or item.get("revoked"):
             return None
-        return TokenRecord(token_id=item["tokenId"], token_hash=token_hash, company_id=item["companyId"],
-                           user_id=item["userId"], api_methods=tuple(item.get("apiMethods", [])),
-                           roles=tuple(Role(r) for r in item.get("roles", [])), description=item.get("description"))
+        return TokenRecord(
+            token_id=item["tokenId"],
+            token_hash=token_hash,
+            company_id=item["companyId"],
+            user_id=item["userId"],
+            api_methods=tuple(item.get("apiMethods", [])),
+            roles=tuple(Role(r) for r in item.get("roles", [])),
+            description=item.get("description"),
+        )
 
     def revoke_token(self, company_id: str, token_id: str) -> bool:
         found = list(self.table.query_prefix(company_pk(company_id), f"TOKENID#{token_id}", index="gsi1", limit=1))
@@ -72,21 +87,41 @@ class DynamoAccountStore:
 
 
 def _company_item(company: Company) -> dict[str, Any]:
-    return {"pk": company_pk(company.id), "sk": "PROFILE", "companyId": company.id, "name": company.name,
-            "currency": company.currency, "createdAt": company.created_at,
-            "gsi1pk": "COMPANYNAME", "gsi1sk": company.name.casefold()}
+    return {
+        "pk": company_pk(company.id),
+        "sk": "PROFILE",
+        "companyId": company.id,
+        "name": company.name,
+        "currency": company.currency,
+        "createdAt": company.created_at,
+        "gsi1pk": "COMPANYNAME",
+        "gsi1sk": company.name.casefold(),
+    }
 
 
 def _user_item(user: User) -> dict[str, Any]:
-    return {"pk": company_pk(user.company_id), "sk": f"USER#{user.id}", "userId": user.id, "name": user.name,
-            "email": user.email, "roles": [r.value for r in user.roles]}
+    return {
+        "pk": company_pk(user.company_id),
+        "sk": f"USER#{user.id}",
+        "userId": user.id,
+        "name": user.name,
+        "email": user.email,
+        "roles": [r.value for r in user.roles],
+    }
 
 
 def _token_item(token: TokenRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {"pk": f"TOKEN#{token.token_hash}", "sk": "TOKEN", "tokenId": token.token_id,
-                            "companyId": token.company_id, "userId": token.user_id,
-                            "apiMethods": list(token.api_methods), "roles": [r.value for r in token.roles],
-                            "gsi1pk": company_pk(token.company_id), "gsi1sk": f"TOKENID#{token.token_id}"}
+    item: dict[str, Any] = {
+        "pk": f"TOKEN#{token.token_hash}",
+        "sk": "TOKEN",
+        "tokenId": token.token_id,
+        "companyId": token.company_id,
+        "userId": token.user_id,
+        "apiMethods": list(token.api_methods),
+        "roles": [r.value for r in token.roles],
+        "gsi1pk": company_pk(token.company_id),
+        "gsi1sk": f"TOKENID#{token.token_id}",
+    }
     if token.description:
         item["description"] = token.description
     return item

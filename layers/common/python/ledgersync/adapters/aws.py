@@ -6,20 +6,21 @@ boto3 honours ``AWS_ENDPOINT_URL`` itself, which is how the local stack points e
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """A shared low-level client for ``service`` (sqs, s3, ses, secretsmanager, events, cloudwatch)."""
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    session: Any = boto3.session.Session()
+    return session.client(
         service, config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
     )
 

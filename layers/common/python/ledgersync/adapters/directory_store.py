@@ -53,16 +53,22 @@ class DynamoDirectoryStore:
         chosen: list[int] = []
         while len(chosen) < count:
             need = count - len(chosen)
-            item = self.table.update(company_pk(company_id), f"COUNTER#dir-{kind.value}", "ADD #v :n",
-                                     names={"#v": "value"}, values={":n": need})
+            item = self.table.update(
+                company_pk(company_id),
+                f"COUNTER#dir-{kind.value}",
+                "ADD #v :n",
+                names={"#v": "value"},
+                values={":n": need},
+            )
             last = int(item["value"])
             candidates = list(range(last - need + 1, last + 1))
             taken = self.get_by_ids(company_id, kind, candidates)
             chosen.extend(i for i in candidates if i not in taken)
         return chosen
 
-    def write(self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]],
-              previous: Sequence[dict[str, Any]]) -> None:
+    def write(
+        self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]
+    ) -> None:
         pk = company_pk(company_id)
         puts: list[dict[str, Any]] = []
         deletes: list[tuple[str, str]] = []
@@ -74,9 +80,11 @@ class DynamoDirectoryStore:
         if kind in ID_KINDS:
             new_codes = {(r["id"], str(r["code"]).upper()) for r in records}
             written_ids = {r["id"] for r in records}
-            for old in previous:
-                if old["id"] in written_ids and (old["id"], str(old["code"]).upper()) not in new_codes:
-                    deletes.append((pk, code_sk(kind, old["code"])))
+            deletes.extend(
+                (pk, code_sk(kind, old["code"]))
+                for old in previous
+                if old["id"] in written_ids and (old["id"], str(old["code"]).upper()) not in new_codes
+            )
         if kind is Kind.INVENTORY:
             puts.extend(self._product_keys(pk, records, previous))
         if kind is Kind.EXCHANGE_RATES:
@@ -89,12 +97,19 @@ class DynamoDirectoryStore:
         rates = {(r["currency"], r["effectiveFrom"]): r for r in current.get("rates", [])}
         for record in records:
             rates[(record["currency"], record["effectiveFrom"])] = {
-                "currency": record["currency"], "effectiveFrom": record["effectiveFrom"], "rate": record["rate"]}
-        return {"pk": pk, "sk": "EXRATES", "rates": sorted(rates.values(), key=lambda r: (r["currency"],
-                                                                                         r["effectiveFrom"]))}
+                "currency": record["currency"],
+                "effectiveFrom": record["effectiveFrom"],
+                "rate": record["rate"],
+            }
+        return {
+            "pk": pk,
+            "sk": "EXRATES",
+            "rates": sorted(rates.values(), key=lambda r: (r["currency"], r["effectiveFrom"])),
+        }
 
-    def _product_keys(self, pk: str, records: Sequence[dict[str, Any]],
-                      previous: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _product_keys(
+        self, pk: str, records: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """Inventory product-key items after the write: each lists the orderItemIds of one presentation."""
         moves: dict[int, tuple[str | None, str]] = {}
         old_keys = {int(o["orderItemId"]): inventory_key(o) for o in previous}
@@ -103,24 +118,29 @@ class DynamoDirectoryStore:
             moves[oid] = (old_keys.get(oid), inventory_key(record))
         touched = {k for pair in moves.values() for k in pair if k}
         current = self.table.batch_get([(pk, product_key_sk(k)) for k in touched])
-        members = {k: {int(i) for i in current.get((pk, product_key_sk(k)), {}).get("orderItemIds", [])}
-                   for k in touched}
+        members = {
+            k: {int(i) for i in current.get((pk, product_key_sk(k)), {}).get("orderItemIds", [])} for k in touched
+        }
         for oid, (old, new) in moves.items():
             if old and old != new:
                 members[old].discard(oid)
             members[new].add(oid)
         return [{"pk": pk, "sk": product_key_sk(k), "orderItemIds": sorted(ids)} for k, ids in members.items()]
 
-    def list(self, company_id: str, kind: Kind, limit: int, after: str | None) -> tuple[list[dict[str, Any]],
-                                                                                        str | None]:
+    def list(
+        self, company_id: str, kind: Kind, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         prefix = f"DIR#{kind.value}#"
-        start = record_sk(kind, after) if after and kind in ID_KINDS and after.isdigit() else (
-            f"{prefix}{after}" if after else None)
+        start = (
+            record_sk(kind, after)
+            if after and kind in ID_KINDS and after.isdigit()
+            else (f"{prefix}{after}" if after else None)
+        )
         items = list(self.table.query_prefix(company_pk(company_id), prefix, limit=limit + 1, start_after=start))
         page = items[:limit]
         cursor = None
         if len(items) > limit:
-            cursor = page[-1]["sk"][len(prefix):]
+            cursor = page[-1]["sk"][len(prefix) :]
             cursor = str(int(cursor)) if kind in ID_KINDS else cursor
         return [strip_keys(i) for i in page], cursor
 

@@ -23,8 +23,9 @@ class S3Documents:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
         key = f"{company_id}/purchase-orders/{po_id}/{safe}.pdf"
         try:
-            client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/pdf",
-                                    ServerSideEncryption="AES256")
+            client("s3").put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/pdf", ServerSideEncryption="AES256"
+            )
         except (ClientError, BotoCoreError) as err:
             logger.warning("invoice PDF not stored", extra={"bucket": self.bucket, "error": str(err)})
             raise RetryableError("the invoice PDF could not be stored; try again") from err
@@ -33,8 +34,9 @@ class S3Documents:
     def presigned_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str:
         """A GET link signed with SigV4 that S3 honours for exactly ``expires_in`` seconds."""
         s3 = _sigv4_client()
-        url: str = s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
-                                             ExpiresIn=expires_in)
+        url: str = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
         return url
 
 

@@ -16,8 +16,13 @@ from ledgersync.errors import Conflict, RetryableError
 Item = dict[str, Any]
 Key = tuple[str, str]
 
-_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-              "InternalServerError", "ServiceUnavailable"}
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
 
 
 def company_pk(company_id: str) -> str:
@@ -54,8 +59,13 @@ class SingleTable:
         item: Item | None = found.get("Item")
         return item
 
-    def put(self, item: Item, condition: str | None = None, names: Mapping[str, str] | None = None,
-            values: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        item: Item,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"Item": storable(item)}
         if condition:
             kwargs["ConditionExpression"] = condition
@@ -68,9 +78,20 @@ class SingleTable:
         except ClientError as err:
             raise _translate(err) from err
 
-    def update(self, pk: str, sk: str, expression: str, names: Mapping[str, str] | None = None,
-               values: Mapping[str, Any] | None = None, condition: str | None = None) -> Item:
-        kwargs: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}, "UpdateExpression": expression, "ReturnValues": "ALL_NEW"}
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        condition: str | None = None,
+    ) -> Item:
+        kwargs: dict[str, Any] = {
+            "Key": {"pk": pk, "sk": sk},
+            "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW",
+        }
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
@@ -94,14 +115,21 @@ class SingleTable:
         except ClientError as err:
             raise _translate(err) from err
 
-    def query_prefix(self, pk: str, sk_prefix: str, limit: int | None = None, start_after: str | None = None,
-                     index: str | None = None, forward: bool = True) -> Iterator[Item]:
+    def query_prefix(
+        self,
+        pk: str,
+        sk_prefix: str,
+        limit: int | None = None,
+        start_after: str | None = None,
+        index: str | None = None,
+        forward: bool = True,
+    ) -> Iterator[Item]:
         """Items of one partition whose sort key starts with ``sk_prefix``, in key order, page by page."""
-        from boto3.dynamodb.conditions import Key as K
+        from boto3.dynamodb.conditions import Key as KeyCondition
 
         pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": K(pk_name).eq(pk) & K(sk_name).begins_with(sk_prefix),
+            "KeyConditionExpression": KeyCondition(pk_name).eq(pk) & KeyCondition(sk_name).begins_with(sk_prefix),
             "ScanIndexForward": forward,
         }
         if index:
@@ -131,8 +159,10 @@ class SingleTable:
         found: dict[Key, Item] = {}
         for start in range(0, len(unique), 100):
             request: dict[str, Any] = {
-                self.name: {"Keys": [{"pk": pk, "sk": sk} for pk, sk in unique[start:start + 100]],
-                            "ConsistentRead": True}
+                self.name: {
+                    "Keys": [{"pk": pk, "sk": sk} for pk, sk in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                }
             }
             while request:
                 try:

@@ -52,8 +52,9 @@ class DynamoInvoiceStore:
         inventory_sks = [record_sk(Kind.INVENTORY, oid) for oid in lookup.order_item_ids]
         presentation_sks = [product_key_sk(p) for p in lookup.presentations]
         charge_sks = [record_sk(Kind.CHARGES, c) for c in lookup.charge_codes]
-        found = self.table.batch_get([(pk, sk) for sk in [*keys.values(), *inventory_sks, *presentation_sks,
-                                                           *charge_sks]])
+        found = self.table.batch_get(
+            [(pk, sk) for sk in [*keys.values(), *inventory_sks, *presentation_sks, *charge_sks]]
+        )
 
         def one(name: str) -> dict[str, Any] | None:
             item = found.get((pk, keys[name])) if name in keys else None
@@ -62,15 +63,28 @@ class DynamoInvoiceStore:
         company = one("company")
         if company is None:
             raise Conflict("this company no longer exists")
-        inventory = {int(found[(pk, sk)]["orderItemId"]): strip_keys(found[(pk, sk)])
-                     for sk in inventory_sks if (pk, sk) in found}
-        presentations = {p: [int(i) for i in found[(pk, product_key_sk(p))].get("orderItemIds", [])]
-                         for p in lookup.presentations if (pk, product_key_sk(p)) in found}
+        inventory = {
+            int(found[(pk, sk)]["orderItemId"]): strip_keys(found[(pk, sk)])
+            for sk in inventory_sks
+            if (pk, sk) in found
+        }
+        presentations = {
+            p: [int(i) for i in found[(pk, product_key_sk(p))].get("orderItemIds", [])]
+            for p in lookup.presentations
+            if (pk, product_key_sk(p)) in found
+        }
         charges = {str(found[(pk, sk)]["code"]): strip_keys(found[(pk, sk)]) for sk in charge_sks if (pk, sk) in found}
         return Snapshot(
-            company=company, counter=one("counter") or {}, rates=list((one("rates") or {}).get("rates", [])),
-            customer=one("customer"), unknown_customer=one("unknown"), carrier=one("carrier"),
-            location=one("location"), inventory=inventory, presentations=presentations, charges=charges,
+            company=company,
+            counter=one("counter") or {},
+            rates=list((one("rates") or {}).get("rates", [])),
+            customer=one("customer"),
+            unknown_customer=one("unknown"),
+            carrier=one("carrier"),
+            location=one("location"),
+            inventory=inventory,
+            presentations=presentations,
+            charges=charges,
             replay=one("replay"),
         )
 
@@ -87,34 +101,71 @@ class DynamoInvoiceStore:
         if expected:
             counter_values[":expected"] = expected
         actions: list[dict[str, Any]] = [
-            {"Update": {"Key": {"pk": pk, "sk": COUNTER_SK},
-                        "UpdateExpression": "SET invoiceNumber = :invoiceNumber, invoiceId = :invoiceId, "
-                                            "invoiceItemId = :invoiceItemId",
-                        "ConditionExpression": counter_condition, "ExpressionAttributeValues": counter_values}},
-            {"Put": {"Item": {"pk": pk, "sk": invoice_sk(plan.invoice["invoiceId"]),
-                              "gsi1pk": f"{pk}#INVOICENO", "gsi1sk": f"{plan.invoice['invoiceNumber']:010d}",
-                              **plan.invoice},
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Update": {
+                    "Key": {"pk": pk, "sk": COUNTER_SK},
+                    "UpdateExpression": "SET invoiceNumber = :invoiceNumber, invoiceId = :invoiceId, "
+                    "invoiceItemId = :invoiceItemId",
+                    "ConditionExpression": counter_condition,
+                    "ExpressionAttributeValues": counter_values,
+                }
+            },
+            {
+                "Put": {
+                    "Item": {
+                        "pk": pk,
+                        "sk": invoice_sk(plan.invoice["invoiceId"]),
+                        "gsi1pk": f"{pk}#INVOICENO",
+                        "gsi1sk": f"{plan.invoice['invoiceNumber']:010d}",
+                        **plan.invoice,
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
         ]
         taken = Tally[int]()
         for take in plan.takes:
             taken[take.order_item_id] += take.boxes
         for oid, boxes in taken.items():
-            actions.append({"Update": {"Key": {"pk": pk, "sk": record_sk(Kind.INVENTORY, oid)},
-                                       "UpdateExpression": "SET availableBoxes = availableBoxes - :boxes",
-                                       "ConditionExpression": "availableBoxes >= :boxes",
-                                       "ExpressionAttributeValues": {":boxes": boxes}}})
-        for charge in plan.new_charges:
-            actions.append({"Put": {"Item": {"pk": pk, "sk": record_sk(Kind.CHARGES, charge["code"]), **charge},
-                                    "ConditionExpression": "attribute_not_exists(pk)"}})
+            actions.append(
+                {
+                    "Update": {
+                        "Key": {"pk": pk, "sk": record_sk(Kind.INVENTORY, oid)},
+                        "UpdateExpression": "SET availableBoxes = availableBoxes - :boxes",
+                        "ConditionExpression": "availableBoxes >= :boxes",
+                        "ExpressionAttributeValues": {":boxes": boxes},
+                    }
+                }
+            )
+        actions.extend(
+            {
+                "Put": {
+                    "Item": {"pk": pk, "sk": record_sk(Kind.CHARGES, charge["code"]), **charge},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for charge in plan.new_charges
+        )
         if plan.idempotency_key and plan.idempotency_record is not None:
             expires = int((datetime.now(UTC) + IDEMPOTENCY_TTL).timestamp())
-            actions.append({"Put": {"Item": {"pk": pk, "sk": idempotency_sk(plan.idempotency_key),
-                                             "expiresAt": expires, **plan.idempotency_record},
-                                    "ConditionExpression": "attribute_not_exists(pk)"}})
+            actions.append(
+                {
+                    "Put": {
+                        "Item": {
+                            "pk": pk,
+                            "sk": idempotency_sk(plan.idempotency_key),
+                            "expiresAt": expires,
+                            **plan.idempotency_record,
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
         if len(actions) > 100:
-            raise Conflict("this invoice takes boxes from too many inventory lines for one atomic write (100); "
-                           "split it into two invoices")
+            raise Conflict(
+                "this invoice takes boxes from too many inventory lines for one atomic write (100); "
+                "split it into two invoices"
+            )
         try:
             self.table.transact(actions)
         except TransactionConflict as err:
@@ -125,14 +176,22 @@ class DynamoInvoiceStore:
         return _public(item) if item else None
 
     def get_by_number(self, company_id: str, invoice_number: int) -> dict[str, Any] | None:
-        items = list(self.table.query_prefix(f"{company_pk(company_id)}#INVOICENO", f"{invoice_number:010d}",
-                                             index="gsi1", limit=1))
+        items = list(
+            self.table.query_prefix(
+                f"{company_pk(company_id)}#INVOICENO", f"{invoice_number:010d}", index="gsi1", limit=1
+            )
+        )
         return self.get(company_id, int(items[0]["invoiceId"])) if items else None
 
     def set_status(self, company_id: str, invoice_id: int, expected: str, status: str) -> dict[str, Any]:
-        item = self.table.update(company_pk(company_id), invoice_sk(invoice_id), "SET #s = :s",
-                                 names={"#s": "status"}, values={":s": status, ":e": expected},
-                                 condition="#s = :e")
+        item = self.table.update(
+            company_pk(company_id),
+            invoice_sk(invoice_id),
+            "SET #s = :s",
+            names={"#s": "status"},
+            values={":s": status, ":e": expected},
+            condition="#s = :e",
+        )
         return _public(item)
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]:

@@ -27,17 +27,26 @@ class QueueDispatcher:
 
     def dispatch(self, company_id: str, po_id: int, system: ExternalSystem) -> None:
         if system is ExternalSystem.QUICKBOOKS_ONLINE:
-            self.send(self.settings.sync_queue_url, {"companyId": company_id, "purchaseOrderId": po_id,
-                                                     "target": system.value})
+            self.send(
+                self.settings.sync_queue_url,
+                {"companyId": company_id, "purchaseOrderId": po_id, "target": system.value},
+            )
         elif system is ExternalSystem.WEBHOOK:
-            self.send(self.settings.webhook_queue_url, {
-                "companyId": company_id, "purchaseOrderId": po_id, "deliveryId": str(uuid.uuid4()),
-                "firstAttemptAt": datetime.now(UTC).isoformat()})
+            self.send(
+                self.settings.webhook_queue_url,
+                {
+                    "companyId": company_id,
+                    "purchaseOrderId": po_id,
+                    "deliveryId": str(uuid.uuid4()),
+                    "firstAttemptAt": datetime.now(UTC).isoformat(),
+                },
+            )
 
     def send(self, queue_url: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
         try:
-            client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(body),
-                                       DelaySeconds=max(0, min(delay_seconds, 900)))
+            client("sqs").send_message(
+                QueueUrl=queue_url, MessageBody=json.dumps(body), DelaySeconds=max(0, min(delay_seconds, 900))
+            )
         except (ClientError, BotoCoreError) as err:
             raise RetryableError("the work could not be queued; try again") from err
 
@@ -52,9 +61,12 @@ class SesNotifier:
             return
         try:
             client("ses").send_email(
-                Source=self.sender, Destination={"ToAddresses": to[:5]},
-                Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
-                         "Body": {"Text": {"Data": text, "Charset": "UTF-8"},
-                                  "Html": {"Data": html, "Charset": "UTF-8"}}})
+                Source=self.sender,
+                Destination={"ToAddresses": to[:5]},
+                Message={
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
+                },
+            )
         except (ClientError, BotoCoreError) as err:
             raise RetryableError("the notification e-mail could not be sent") from err

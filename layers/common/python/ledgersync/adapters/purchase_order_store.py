@@ -31,9 +31,12 @@ class DynamoPurchaseOrderStore:
         """Write the PO if nobody changed it since ``expected_version`` was read (None: it must be new)."""
         saved = order.model_copy(update={"version": (expected_version or 0) + 1})
         item: dict[str, Any] = {
-            "pk": company_pk(order.company_id), "sk": po_sk(order.id), "version": saved.version,
+            "pk": company_pk(order.company_id),
+            "sk": po_sk(order.id),
+            "version": saved.version,
             "order": saved.model_dump(mode="json", by_alias=True, exclude={"sub_total", "total", "total_charges"}),
-            "gsi1pk": status_key(order.company_id, order.vendor_invoice_status), "gsi1sk": po_sk(order.id),
+            "gsi1pk": status_key(order.company_id, order.vendor_invoice_status),
+            "gsi1sk": po_sk(order.id),
         }
         if expected_version is None:
             self.table.put(item, condition="attribute_not_exists(pk)")
@@ -64,9 +67,14 @@ class DirectoryReferences:
         found = self.directory.get_by_ids(company_id, Kind.VENDORS, [vendor_id]).get(vendor_id)
         if not found:
             return None
-        return VendorRef(id=int(found["id"]), code=found["code"], name=found["name"],
-                         accounting_name=found.get("accountingName"), type=found.get("type"),
-                         currency=found.get("currency"))
+        return VendorRef(
+            id=int(found["id"]),
+            code=found["code"],
+            name=found["name"],
+            accounting_name=found.get("accountingName"),
+            type=found.get("type"),
+            currency=found.get("currency"),
+        )
 
     def location(self, company_id: str, location_id: int) -> LocationRef | None:
         found = self.directory.get_by_ids(company_id, Kind.LOCATIONS, [location_id]).get(location_id)

@@ -16,9 +16,16 @@ class DynamoOAuthStates:
         self.table = table
 
     def put(self, state: str, company_id: str, redirect_uri: str, expires_at: datetime) -> None:
-        self.table.put({"pk": f"OAUTHSTATE#{state}", "sk": "STATE", "companyId": company_id,
-                        "redirectUri": redirect_uri, "expiresAt": int(expires_at.timestamp())},
-                       condition="attribute_not_exists(pk)")
+        self.table.put(
+            {
+                "pk": f"OAUTHSTATE#{state}",
+                "sk": "STATE",
+                "companyId": company_id,
+                "redirectUri": redirect_uri,
+                "expiresAt": int(expires_at.timestamp()),
+            },
+            condition="attribute_not_exists(pk)",
+        )
 
     def take(self, state: str, now: datetime) -> tuple[str, str] | None:
         """The state's company and redirect URI, deleting it so that it serves once; None if unknown or expired."""
@@ -40,8 +47,9 @@ class IntuitAuthorizationClient:
 
     def _oauth(self, redirect_uri: str) -> IntuitOAuth:
         client_id, client_secret = app_credentials(self.settings)
-        return IntuitOAuth(client_id, client_secret, self.settings.qbo_redirect_uri or redirect_uri,
-                           self.settings.qbo_environment)
+        return IntuitOAuth(
+            client_id, client_secret, self.settings.qbo_redirect_uri or redirect_uri, self.settings.qbo_environment
+        )
 
     def authorization_url(self, state: str, redirect_uri: str) -> str:
         return self._oauth(redirect_uri).authorization_url(state)

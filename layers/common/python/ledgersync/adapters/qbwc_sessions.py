@@ -48,15 +48,22 @@ class DynamoSessionStore:
 
     def save(self, session: WebConnectorSession) -> None:
         """Write the session if nobody saved it since it was read (its stored version is one less)."""
-        self.table.put(self._item(session), condition="#v = :previous",
-                       names={"#v": "version"}, values={":previous": session.version - 1})
+        self.table.put(
+            self._item(session),
+            condition="#v = :previous",
+            names={"#v": "version"},
+            values={":previous": session.version - 1},
+        )
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         """Hold the company's Web Connector lock for ``ticket``: free, expired, or already ours."""
         item = {"pk": company_pk(company_id), "sk": LOCK_SK, "lockOwner": ticket, "expiresAt": _epoch(until)}
         try:
-            self.table.put(item, condition="attribute_not_exists(pk) OR lockOwner = :me OR expiresAt < :now",
-                           values={":me": ticket, ":now": _epoch(self.clock())})
+            self.table.put(
+                item,
+                condition="attribute_not_exists(pk) OR lockOwner = :me OR expiresAt < :now",
+                values={":me": ticket, ":now": _epoch(self.clock())},
+            )
         except Conflict:
             return False
         return True
@@ -70,6 +77,11 @@ class DynamoSessionStore:
 
     @staticmethod
     def _item(session: WebConnectorSession) -> dict[str, object]:
-        return {"pk": session_pk(session.ticket), "sk": SESSION_SK, "companyId": session.company_id,
-                "version": session.version, "expiresAt": _epoch(session.expires_at),
-                "state": session.model_dump_json()}
+        return {
+            "pk": session_pk(session.ticket),
+            "sk": SESSION_SK,
+            "companyId": session.company_id,
+            "version": session.version,
+            "expiresAt": _epoch(session.expires_at),
+            "state": session.model_dump_json(),
+        }

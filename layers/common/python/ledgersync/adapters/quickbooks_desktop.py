@@ -40,8 +40,9 @@ OWNER_ID = "{6B1E4C52-8F0A-4C3E-9D1B-2A7F5E3C9B14}"
 # The namespace the FileID of each company is derived from (uuid5), so every download gives the same FileID.
 FILE_ID_NAMESPACE = uuid.UUID("0b8f2a6e-5d43-4c1f-a9e2-7c3d1f6b8a50")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
-SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                              remove_blank_text=True)
+SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
+)
 
 
 # ---------------------------------------------------------------- the .qwc file
@@ -80,8 +81,10 @@ def render_qwc(company_id: str, company_name: str, user_name: str, app_url: str,
         ("AppName", f"{APP_NAME} ({company_name})" if company_name else APP_NAME),
         ("AppID", ""),
         ("AppURL", app_url),
-        ("AppDescription", f"Sends the approved vendor invoices of {company_name or 'your company'} to QuickBooks "
-                           "as bills"),
+        (
+            "AppDescription",
+            f"Sends the approved vendor invoices of {company_name or 'your company'} to QuickBooks as bills",
+        ),
         ("AppSupport", support_url(app_url)),
         ("UserName", user_name),
         ("OwnerID", OWNER_ID),
@@ -126,7 +129,6 @@ class QbxmlCodec:
         # The prolog is written by hand: QuickBooks wants double quotes and the qbxml instruction before the root.
         return f'<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="{version}"?>\n{body.decode()}'
 
-
     def results(self, response: str) -> list[OperationResult]:
         """Every ``*Rs`` element of the response with its status and returned objects."""
         try:
@@ -144,9 +146,15 @@ class QbxmlCodec:
             if not code.lstrip("-").isdigit():
                 raise PermanentError(f"{rs.tag} has no numeric statusCode")
             records = [_record(ret) for ret in rs if isinstance(ret.tag, str) and ret.tag.endswith("Ret")]
-            results.append(OperationResult(request_id=rs.get("requestID", ""), status_code=int(code),
-                                           status_severity=rs.get("statusSeverity", ""),
-                                           status_message=rs.get("statusMessage", ""), records=records))
+            results.append(
+                OperationResult(
+                    request_id=rs.get("requestID", ""),
+                    status_code=int(code),
+                    status_severity=rs.get("statusSeverity", ""),
+                    status_message=rs.get("statusMessage", ""),
+                    records=records,
+                )
+            )
         return results
 
 
@@ -155,8 +163,14 @@ def _record(ret: _Element) -> QbRecord:
         found = ret.findtext(path)
         return found if found is not None else None
 
-    return QbRecord(txn_id=text("TxnID"), list_id=text("ListID"), name=text("FullName") or text("Name"),
-                    ref_number=text("RefNumber"), vendor_name=text("VendorRef/FullName"), memo=text("Memo"))
+    return QbRecord(
+        txn_id=text("TxnID"),
+        list_id=text("ListID"),
+        name=text("FullName") or text("Name"),
+        ref_number=text("RefNumber"),
+        vendor_name=text("VendorRef/FullName"),
+        memo=text("Memo"),
+    )
 
 
 def _vendor_query(rq: _Element, op: Operation) -> None:
@@ -223,6 +237,14 @@ def build_web_connector(
     clock: Callable[[], datetime] | None = None,
 ) -> WebConnectorService:
     """The Web Connector use case wired to the qbXML codec; bootstrap passes the ports it builds."""
-    return WebConnectorService(credentials, work, recorder, sessions, QbxmlCodec(), batch_size=batch_size,
-                               max_bills_per_session=max_bills_per_session, session_minutes=session_minutes,
-                               clock=clock or (lambda: datetime.now(UTC)))
+    return WebConnectorService(
+        credentials,
+        work,
+        recorder,
+        sessions,
+        QbxmlCodec(),
+        batch_size=batch_size,
+        max_bills_per_session=max_bills_per_session,
+        session_minutes=session_minutes,
+        clock=clock or (lambda: datetime.now(UTC)),
+    )

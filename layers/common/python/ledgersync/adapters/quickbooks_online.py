@@ -50,8 +50,11 @@ from ledgersync.domain.quickbooks_online import (
 from ledgersync.errors import Conflict, LedgersyncError, PermanentError, ReauthorizationRequired, RetryableError
 from ledgersync.observability import logger, metrics
 
-API_BASE_URLS = {"sandbox": "https://sandbox-quickbooks.api.intuit.com",
-                 "production": "https://quickbooks.api.intuit.com", "prod": "https://quickbooks.api.intuit.com"}
+API_BASE_URLS = {
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com",
+    "production": "https://quickbooks.api.intuit.com",
+    "prod": "https://quickbooks.api.intuit.com",
+}
 MINOR_VERSION = 75
 BATCH_LIMIT = 30
 PRIVATE_NOTE_MAX = 4000
@@ -86,7 +89,7 @@ class FaultError:
     element: str = ""
 
 
-class QuickBooksFault(PermanentError):  # noqa: N818 - Intuit's word
+class QuickBooksFault(PermanentError):
     """QuickBooks refused a request for a reason retrying will not change (validation, references, names)."""
 
     def __init__(self, message: str, errors: list[FaultError], status: int) -> None:
@@ -126,9 +129,16 @@ def json_faults(body: dict[str, Any]) -> list[FaultError]:
     if not isinstance(fault, dict):
         return []
     errors = fault.get("Error") or fault.get("error") or []
-    return [FaultError(code=str(e.get("code", "")), message=str(e.get("Message") or e.get("message") or ""),
-                       detail=str(e.get("Detail") or e.get("detail") or ""),
-                       element=str(e.get("element") or "")) for e in errors if isinstance(e, dict)]
+    return [
+        FaultError(
+            code=str(e.get("code", "")),
+            message=str(e.get("Message") or e.get("message") or ""),
+            detail=str(e.get("Detail") or e.get("detail") or ""),
+            element=str(e.get("element") or ""),
+        )
+        for e in errors
+        if isinstance(e, dict)
+    ]
 
 
 def _xml_faults(text: str) -> list[FaultError]:
@@ -140,8 +150,13 @@ def _xml_faults(text: str) -> list[FaultError]:
     found = []
     for error in root.iter("{*}Error"):
         message, detail = error.find("{*}Message"), error.find("{*}Detail")
-        found.append(FaultError(code=error.get("code", ""), message=(message.text or "") if message is not None else "",
-                                detail=(detail.text or "") if detail is not None else ""))
+        found.append(
+            FaultError(
+                code=error.get("code", ""),
+                message=(message.text or "") if message is not None else "",
+                detail=(detail.text or "") if detail is not None else "",
+            )
+        )
     return found
 
 
@@ -164,28 +179,43 @@ def translate_response(response: requests.Response) -> LedgersyncError:
     errors = parse_faults(response)
     first = errors[0] if errors else FaultError("", "", "")
     if status == 401 or first.code == "3200":
-        return AccessTokenRejected("QuickBooks Online refused the access token (401, fault 3200); it is refreshed "
-                                   "and the request sent again.")
+        return AccessTokenRejected(
+            "QuickBooks Online refused the access token (401, fault 3200); it is refreshed and the request sent again."
+        )
     if status == 403:
-        return PermanentError("QuickBooks Online refused access (403). The person who connected Ledgersync must be "
-                              "a QuickBooks admin on a subscription that allows apps; reconnect as an admin, then "
-                              "send again.")
+        return PermanentError(
+            "QuickBooks Online refused access (403). The person who connected Ledgersync must be "
+            "a QuickBooks admin on a subscription that allows apps; reconnect as an admin, then "
+            "send again."
+        )
     if status == 429 or first.code == "3001":
-        return RetryableError("QuickBooks Online is throttling requests for this company (429 ThrottleExceeded); "
-                              "the request waits and is sent again.",
-                              retry_after_seconds=retry_after_seconds(response, 60.0))
+        return RetryableError(
+            "QuickBooks Online is throttling requests for this company (429 ThrottleExceeded); "
+            "the request waits and is sent again.",
+            retry_after_seconds=retry_after_seconds(response, 60.0),
+        )
     if status >= 500:
-        return RetryableError(f"QuickBooks Online had a server error ({status}{' ' + first.code if first.code else ''})"
-                              "; the request is sent again shortly.",
-                              retry_after_seconds=retry_after_seconds(response, 30.0))
+        return RetryableError(
+            f"QuickBooks Online had a server error ({status}{' ' + first.code if first.code else ''})"
+            "; the request is sent again shortly.",
+            retry_after_seconds=retry_after_seconds(response, 30.0),
+        )
     if first.code == "5010":
-        return StaleObjectError("QuickBooks Online says the record changed since it was read (5010); it is read "
-                                "again before the next write.")
+        return StaleObjectError(
+            "QuickBooks Online says the record changed since it was read (5010); it is read "
+            "again before the next write."
+        )
     if not errors:
-        return PermanentError(f"QuickBooks Online refused the request (HTTP {status}) without saying why; check the "
-                              f"record in QuickBooks, then send again.")
-    return QuickBooksFault(f"QuickBooks refused the request: {first.detail or first.message} ({first.code}). "
-                           f"Correct it in QuickBooks or in Ledgersync, then send again.", errors, status)
+        return PermanentError(
+            f"QuickBooks Online refused the request (HTTP {status}) without saying why; check the "
+            f"record in QuickBooks, then send again."
+        )
+    return QuickBooksFault(
+        f"QuickBooks refused the request: {first.detail or first.message} ({first.code}). "
+        f"Correct it in QuickBooks or in Ledgersync, then send again.",
+        errors,
+        status,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- limits
@@ -204,8 +234,14 @@ class InProcessRequestLimiter:
     under QuickBooks' 500. Waits longer than ``max_wait_seconds`` become a RetryableError.
     """
 
-    def __init__(self, requests_per_minute: int = 450, max_in_flight: int = 4, max_wait_seconds: float = 30.0,
-                 monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        requests_per_minute: int = 450,
+        max_in_flight: int = 4,
+        max_wait_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = requests_per_minute / 60.0
         self.burst = float(max(1, max_in_flight))
         self.max_in_flight = max_in_flight
@@ -221,8 +257,10 @@ class InProcessRequestLimiter:
         with self._lock:
             semaphore = self._semaphores.setdefault(realm_id, threading.BoundedSemaphore(self.max_in_flight))
         if not semaphore.acquire(timeout=self.max_wait_seconds):
-            raise RetryableError("Too many QuickBooks requests for this company are in flight; try again shortly.",
-                                 retry_after_seconds=1.0)
+            raise RetryableError(
+                "Too many QuickBooks requests for this company are in flight; try again shortly.",
+                retry_after_seconds=1.0,
+            )
         try:
             self._take_token(realm_id, self.monotonic() + self.max_wait_seconds)
             yield
@@ -241,8 +279,10 @@ class InProcessRequestLimiter:
                 self._buckets[realm_id] = (tokens, now)
                 wait = (1.0 - tokens) / self.rate
             if now + wait > deadline:
-                raise RetryableError("This company's QuickBooks request budget is used up for now; try again shortly.",
-                                     retry_after_seconds=wait)
+                raise RetryableError(
+                    "This company's QuickBooks request budget is used up for now; try again shortly.",
+                    retry_after_seconds=wait,
+                )
             self.sleep(wait)
 
 
@@ -257,9 +297,17 @@ class DynamoRequestLimiter:
 
     WINDOW_SECONDS = 5
 
-    def __init__(self, table: SingleTable, requests_per_minute: int = 450, max_in_flight: int = 4, *,
-                 lease_seconds: int = 60, max_wait_seconds: float = 20.0, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        table: SingleTable,
+        requests_per_minute: int = 450,
+        max_in_flight: int = 4,
+        *,
+        lease_seconds: int = 60,
+        max_wait_seconds: float = 20.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.table = table
         self.per_window = max(1, requests_per_minute * self.WINDOW_SECONDS // 60)
         self.max_in_flight = max_in_flight
@@ -291,15 +339,24 @@ class DynamoRequestLimiter:
             now = self.clock()
             for number in random.sample(range(self.max_in_flight), self.max_in_flight):
                 try:
-                    self.table.put({"pk": self.pk(realm_id), "sk": f"SLOT#{number}", "holder": owner,
-                                    "expiresAt": int(now) + self.lease_seconds},
-                                   condition="attribute_not_exists(pk) OR expiresAt < :now", values={":now": int(now)})
+                    self.table.put(
+                        {
+                            "pk": self.pk(realm_id),
+                            "sk": f"SLOT#{number}",
+                            "holder": owner,
+                            "expiresAt": int(now) + self.lease_seconds,
+                        },
+                        condition="attribute_not_exists(pk) OR expiresAt < :now",
+                        values={":now": int(now)},
+                    )
                 except Conflict:
                     continue
                 return number
             if now >= deadline:
-                raise RetryableError("Too many QuickBooks requests for this company are in flight; try again shortly.",
-                                     retry_after_seconds=1.0)
+                raise RetryableError(
+                    "Too many QuickBooks requests for this company are in flight; try again shortly.",
+                    retry_after_seconds=1.0,
+                )
             self.sleep(random.uniform(0.05, 0.2))  # noqa: S311 - jitter, not security
 
     def _take_rate(self, realm_id: str, deadline: float) -> None:
@@ -307,15 +364,21 @@ class DynamoRequestLimiter:
             now = self.clock()
             window = int(now // self.WINDOW_SECONDS)
             try:
-                self.table.update(self.pk(realm_id), f"RATE#{window}", "ADD #n :one SET expiresAt = :exp",
-                                  names={"#n": "count"},
-                                  values={":one": 1, ":limit": self.per_window, ":exp": int(now) + 120},
-                                  condition="attribute_not_exists(#n) OR #n < :limit")
+                self.table.update(
+                    self.pk(realm_id),
+                    f"RATE#{window}",
+                    "ADD #n :one SET expiresAt = :exp",
+                    names={"#n": "count"},
+                    values={":one": 1, ":limit": self.per_window, ":exp": int(now) + 120},
+                    condition="attribute_not_exists(#n) OR #n < :limit",
+                )
             except Conflict:
                 next_window = (window + 1) * self.WINDOW_SECONDS
                 if next_window > deadline:
-                    raise RetryableError("This company's QuickBooks request budget is used up for now; try again "
-                                         "shortly.", retry_after_seconds=next_window - now) from None
+                    raise RetryableError(
+                        "This company's QuickBooks request budget is used up for now; try again shortly.",
+                        retry_after_seconds=next_window - now,
+                    ) from None
                 self.sleep(next_window - now + random.uniform(0, 0.05))  # noqa: S311 - jitter
                 continue
             return
@@ -327,8 +390,16 @@ class DynamoRequestLimiter:
 class QuickBooksOnlineClient:
     """The v3 REST API over requests: timeouts, minorversion, the per-company limiter, faults translated."""
 
-    def __init__(self, base_url: str, limiter: RequestLimiter, session: requests.Session | None = None, *,
-                 connect_timeout: float = 3.05, read_timeout: float = 20.0, minor_version: int = MINOR_VERSION) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        limiter: RequestLimiter,
+        session: requests.Session | None = None,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 20.0,
+        minor_version: int = MINOR_VERSION,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.session = session or requests.Session()
@@ -340,8 +411,9 @@ class QuickBooksOnlineClient:
         answer: dict[str, Any] = self._send(access, "GET", f"{entity.lower()}/{entity_id}")[entity]
         return answer
 
-    def create(self, access: QuickBooksAccess, entity: str, body: dict[str, Any],
-               request_id: str | None = None) -> dict[str, Any]:
+    def create(
+        self, access: QuickBooksAccess, entity: str, body: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         """Create (or, with Id and SyncToken, update) one entity; ``request_id`` makes a retry replay, not repeat."""
         answer: dict[str, Any] = self._send(access, "POST", entity.lower(), body=body, request_id=request_id)[entity]
         return answer
@@ -349,20 +421,31 @@ class QuickBooksOnlineClient:
     def query(self, access: QuickBooksAccess, statement: str) -> dict[str, Any]:
         """The ``QueryResponse`` of one query."""
         answer: dict[str, Any] = self._send(access, "GET", "query", params={"query": statement}).get(
-            "QueryResponse", {})
+            "QueryResponse", {}
+        )
         return answer
 
-    def batch(self, access: QuickBooksAccess, items: list[dict[str, Any]],
-              request_id: str | None = None) -> list[dict[str, Any]]:
+    def batch(
+        self, access: QuickBooksAccess, items: list[dict[str, Any]], request_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Up to 30 operations in one call; each answer carries its ``bId`` and an entity, QueryResponse or Fault."""
         if len(items) > BATCH_LIMIT:
             raise ValueError(f"a QuickBooks batch holds at most {BATCH_LIMIT} operations")
-        answer: list[dict[str, Any]] = self._send(access, "POST", "batch", body={"BatchItemRequest": items},
-                                                  request_id=request_id).get("BatchItemResponse", [])
+        answer: list[dict[str, Any]] = self._send(
+            access, "POST", "batch", body={"BatchItemRequest": items}, request_id=request_id
+        ).get("BatchItemResponse", [])
         return answer
 
-    def _send(self, access: QuickBooksAccess, method: str, path: str, *, params: dict[str, str] | None = None,
-              body: dict[str, Any] | None = None, request_id: str | None = None) -> dict[str, Any]:
+    def _send(
+        self,
+        access: QuickBooksAccess,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
         url = f"{self.base_url}/v3/company/{access.realm_id}/{path}"
         query = {"minorversion": str(self.minor_version), **(params or {})}
         if request_id:
@@ -371,21 +454,29 @@ class QuickBooksOnlineClient:
         with self.limiter.slot(access.realm_id):
             self.calls += 1
             try:
-                response = self.session.request(method, url, params=query, json=body, headers=headers,
-                                                timeout=self.timeout)
+                response = self.session.request(
+                    method, url, params=query, json=body, headers=headers, timeout=self.timeout
+                )
             except requests.Timeout as timeout:
-                raise RetryableError(f"QuickBooks Online did not answer within {self.timeout[1]:g} seconds; the "
-                                     "request is checked and sent again.", retry_after_seconds=30.0) from timeout
+                raise RetryableError(
+                    f"QuickBooks Online did not answer within {self.timeout[1]:g} seconds; the "
+                    "request is checked and sent again.",
+                    retry_after_seconds=30.0,
+                ) from timeout
             except requests.RequestException as failure:
-                raise RetryableError(f"QuickBooks Online could not be reached ({type(failure).__name__}); the "
-                                     "request is sent again shortly.", retry_after_seconds=30.0) from failure
+                raise RetryableError(
+                    f"QuickBooks Online could not be reached ({type(failure).__name__}); the "
+                    "request is sent again shortly.",
+                    retry_after_seconds=30.0,
+                ) from failure
         if response.status_code != 200:
             raise translate_response(response)
         try:
             answer: dict[str, Any] = response.json()
         except ValueError as unreadable:
-            raise RetryableError("QuickBooks Online answered with something that is not JSON; the request is sent "
-                                 "again shortly.") from unreadable
+            raise RetryableError(
+                "QuickBooks Online answered with something that is not JSON; the request is sent again shortly."
+            ) from unreadable
         return answer
 
 
@@ -440,8 +531,15 @@ class DynamoReferenceIdCache:
         return str(item["entityId"])
 
     def put(self, realm_id: str, kind: str, name: str, entity_id: str) -> None:
-        self.table.put({"pk": DynamoRequestLimiter.pk(realm_id), "sk": f"REF#{kind}#{name}", "entityId": entity_id,
-                        "kind": kind, "name": name})
+        self.table.put(
+            {
+                "pk": DynamoRequestLimiter.pk(realm_id),
+                "sk": f"REF#{kind}#{name}",
+                "entityId": entity_id,
+                "kind": kind,
+                "name": name,
+            }
+        )
         self.memory.put(realm_id, kind, name, entity_id)
 
     def forget(self, realm_id: str, kind: str, name: str) -> None:
@@ -481,8 +579,11 @@ def bill_payload(draft: BillDraft, ids: dict[RefKey, str]) -> dict[str, Any]:
     for line in draft.lines:
         if line.kind is BillLineKind.ITEM:
             detail_type = "ItemBasedExpenseLineDetail"
-            detail: dict[str, Any] = {"ItemRef": {"value": ids[("Item", line.ref_name)], "name": line.ref_name},
-                                      "Qty": 1, "UnitPrice": _money(line.amount)}
+            detail: dict[str, Any] = {
+                "ItemRef": {"value": ids[("Item", line.ref_name)], "name": line.ref_name},
+                "Qty": 1,
+                "UnitPrice": _money(line.amount),
+            }
         else:
             detail_type = "AccountBasedExpenseLineDetail"
             detail = {"AccountRef": {"value": ids[("Account", line.ref_name)], "name": line.ref_name}}
@@ -505,9 +606,12 @@ def bill_payload(draft: BillDraft, ids: dict[RefKey, str]) -> dict[str, Any]:
 
 
 def _bill_record(bill: dict[str, Any]) -> BillRecord:
-    return BillRecord(id=str(bill["Id"]), doc_number=bill.get("DocNumber"),
-                      vendor_id=str((bill.get("VendorRef") or {}).get("value") or "") or None,
-                      private_note=bill.get("PrivateNote"))
+    return BillRecord(
+        id=str(bill["Id"]),
+        doc_number=bill.get("DocNumber"),
+        vendor_id=str((bill.get("VendorRef") or {}).get("value") or "") or None,
+        private_note=bill.get("PrivateNote"),
+    )
 
 
 def _name_query(kind: str, name: str, active: bool | None = True) -> str:
@@ -553,7 +657,7 @@ class QuickBooksOnlineGateway:
             else:
                 found[(kind, name)] = known
         for start in range(0, len(missing), BATCH_LIMIT):
-            chunk = missing[start:start + BATCH_LIMIT]
+            chunk = missing[start : start + BATCH_LIMIT]
             for key, rows in zip(chunk, self._lookup(access, chunk), strict=True):
                 exact = [row for row in rows if row.get(NAME_FIELDS[key[0]]) == key[1]]
                 if not exact:
@@ -566,8 +670,9 @@ class QuickBooksOnlineGateway:
         if len(keys) == 1:
             kind, name = keys[0]
             return [self.client.query(access, _name_query(kind, name)).get(kind, [])]
-        answers = self.client.batch(access, [{"bId": str(i), "Query": _name_query(kind, name)}
-                                             for i, (kind, name) in enumerate(keys)])
+        answers = self.client.batch(
+            access, [{"bId": str(i), "Query": _name_query(kind, name)} for i, (kind, name) in enumerate(keys)]
+        )
         by_id = {str(answer.get("bId")): answer for answer in answers}
         results: list[list[dict[str, Any]]] = []
         for i, (kind, _) in enumerate(keys):
@@ -583,52 +688,67 @@ class QuickBooksOnlineGateway:
         word = KIND_WORDS[kind]
         if near:
             other = near[0].get(NAME_FIELDS[kind])
-            return PermanentError(f"QuickBooks refused the bill: the {word} in QuickBooks is named '{other}', not "
-                                  f"'{name}'; the names must match exactly, including capitals. Correct one of them, "
-                                  f"then send again.")
+            return PermanentError(
+                f"QuickBooks refused the bill: the {word} in QuickBooks is named '{other}', not "
+                f"'{name}'; the names must match exactly, including capitals. Correct one of them, "
+                f"then send again."
+            )
         if self.client.query(access, _name_query(kind, name, active=False)).get(kind):
-            return PermanentError(f"QuickBooks refused the bill: the {word} '{name}' is inactive (610). Reactivate "
-                                  f"it in QuickBooks, then send again.")
+            return PermanentError(
+                f"QuickBooks refused the bill: the {word} '{name}' is inactive (610). Reactivate "
+                f"it in QuickBooks, then send again."
+            )
         advice = {
             "Vendor": "The vendor's Accounting Name in Ledgersync must be exactly its Display Name in QuickBooks; "
-                      "correct one of them, then send again.",
+            "correct one of them, then send again.",
             "Item": f"Create the item '{name}' in QuickBooks (Sales > Products and services) or choose another "
-                    "bill item in Ledgersync's QuickBooks settings, then send again.",
+            "bill item in Ledgersync's QuickBooks settings, then send again.",
             "Account": f"Create the account '{name}' in QuickBooks' chart of accounts or map the charge to an "
-                       "existing account in Ledgersync's QuickBooks settings, then send again.",
+            "existing account in Ledgersync's QuickBooks settings, then send again.",
             "Class": f"Create the class '{name}' in QuickBooks (with class tracking on) or change the class "
-                     "mapping in Ledgersync's QuickBooks settings, then send again.",
+            "mapping in Ledgersync's QuickBooks settings, then send again.",
         }[kind]
         return PermanentError(f"QuickBooks refused the bill: there is no {word} named '{name}' in QuickBooks. {advice}")
 
-    def _explain_refusal(self, access: QuickBooksAccess, draft: BillDraft, ids: dict[RefKey, str],
-                         refused: QuickBooksFault) -> LedgersyncError:
+    def _explain_refusal(
+        self, access: QuickBooksAccess, draft: BillDraft, ids: dict[RefKey, str], refused: QuickBooksFault
+    ) -> LedgersyncError:
         if refused.fault_code == "6140":
             number = draft.reference(DOC_NUMBER_MAX)
-            return DuplicateDocumentNumber(f"QuickBooks already has a bill numbered {number} for vendor "
-                                           f"'{draft.vendor_name}' (6140).", number)
+            return DuplicateDocumentNumber(
+                f"QuickBooks already has a bill numbered {number} for vendor '{draft.vendor_name}' (6140).", number
+            )
         if refused.fault_code == "610":
             return self._inactive_reference(access, ids, refused)
-        return PermanentError(f"QuickBooks refused the bill {draft.reference(DOC_NUMBER_MAX)}: "
-                              f"{refused.detail or refused.message} ({refused.fault_code}). Correct it in QuickBooks "
-                              f"or in Ledgersync's QuickBooks settings, then send again.")
+        return PermanentError(
+            f"QuickBooks refused the bill {draft.reference(DOC_NUMBER_MAX)}: "
+            f"{refused.detail or refused.message} ({refused.fault_code}). Correct it in QuickBooks "
+            f"or in Ledgersync's QuickBooks settings, then send again."
+        )
 
-    def _inactive_reference(self, access: QuickBooksAccess, ids: dict[RefKey, str],
-                            refused: QuickBooksFault) -> LedgersyncError:
+    def _inactive_reference(
+        self, access: QuickBooksAccess, ids: dict[RefKey, str], refused: QuickBooksFault
+    ) -> LedgersyncError:
         """Find which remembered id QuickBooks no longer accepts, forget it, and name it."""
         keys = list(ids)
-        answers = self.client.batch(access, [
-            {"bId": str(i), "Query": _id_query(kind, ids[(kind, name)])} for i, (kind, name) in enumerate(keys)])
+        answers = self.client.batch(
+            access,
+            [{"bId": str(i), "Query": _id_query(kind, ids[(kind, name)])} for i, (kind, name) in enumerate(keys)],
+        )
         by_id = {str(answer.get("bId")): answer for answer in answers}
         for i, (kind, name) in enumerate(keys):
             rows = by_id.get(str(i), {}).get("QueryResponse", {}).get(kind, [])
             if not rows or not rows[0].get("Active", True):
                 self.ids.forget(access.realm_id, kind, name)
                 state = "inactive" if rows else "deleted"
-                return PermanentError(f"QuickBooks refused the bill: the {KIND_WORDS[kind]} '{name}' is {state} "
-                                      f"(610). Reactivate it in QuickBooks, then send again.")
-        return PermanentError(f"QuickBooks refused the bill: {refused.detail} (610). Check that its vendor, items, "
-                              "accounts and classes are active in QuickBooks, then send again.")
+                return PermanentError(
+                    f"QuickBooks refused the bill: the {KIND_WORDS[kind]} '{name}' is {state} "
+                    f"(610). Reactivate it in QuickBooks, then send again."
+                )
+        return PermanentError(
+            f"QuickBooks refused the bill: {refused.detail} (610). Check that its vendor, items, "
+            "accounts and classes are active in QuickBooks, then send again."
+        )
 
 
 # ---------------------------------------------------------------------------------------------- OAuth
@@ -647,8 +767,9 @@ class TimedAuthClient(AuthClient):  # type: ignore[misc]
 class IntuitOAuth:
     """Intuit OAuth 2.0 through intuit-oauth's AuthClient; ``environment`` is sandbox, production or a discovery URL."""
 
-    def __init__(self, client_id: str, client_secret: str, redirect_uri: str, environment: str,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, client_id: str, client_secret: str, redirect_uri: str, environment: str, clock: Clock | None = None
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
@@ -657,8 +778,7 @@ class IntuitOAuth:
 
     def _client(self, **tokens: Any) -> Any:
         try:
-            return TimedAuthClient(self.client_id, self.client_secret, self.redirect_uri, self.environment,
-                                        **tokens)
+            return TimedAuthClient(self.client_id, self.client_secret, self.redirect_uri, self.environment, **tokens)
         except (AuthClientError, requests.RequestException, ValueError) as failure:
             raise RetryableError("Intuit's OAuth discovery document could not be read; try again shortly.") from failure
 
@@ -686,10 +806,14 @@ class IntuitOAuth:
 
     def _tokens(self, client: Any, realm_id: str) -> TokenSet:
         now = self.clock.now()
-        return TokenSet(realm_id=realm_id, access_token=client.access_token, refresh_token=client.refresh_token,
-                        access_expires_at=now + timedelta(seconds=int(client.expires_in or 3600)),
-                        refresh_expires_at=now + timedelta(seconds=int(client.x_refresh_token_expires_in or 0)),
-                        refreshed_at=now)
+        return TokenSet(
+            realm_id=realm_id,
+            access_token=client.access_token,
+            refresh_token=client.refresh_token,
+            access_expires_at=now + timedelta(seconds=int(client.expires_in or 3600)),
+            refresh_expires_at=now + timedelta(seconds=int(client.x_refresh_token_expires_in or 0)),
+            refreshed_at=now,
+        )
 
     @staticmethod
     def _call(call: Callable[[], Any]) -> None:
@@ -698,8 +822,9 @@ class IntuitOAuth:
         except AuthClientError as failure:
             raise _oauth_error(failure.status_code, failure.response) from failure
         except requests.RequestException as failure:
-            raise RetryableError(f"Intuit's OAuth service could not be reached ({type(failure).__name__}); "
-                                 "try again shortly.") from failure
+            raise RetryableError(
+                f"Intuit's OAuth service could not be reached ({type(failure).__name__}); try again shortly."
+            ) from failure
 
 
 def _oauth_error(status: int, response: requests.Response) -> LedgersyncError:
@@ -708,15 +833,21 @@ def _oauth_error(status: int, response: requests.Response) -> LedgersyncError:
     except ValueError:
         error = ""
     if error == "invalid_grant":
-        return ReauthorizationRequired("Intuit refused the stored QuickBooks authorization (invalid_grant): it was "
-                                       "revoked, expired or replaced. Reconnect QuickBooks Online in Settings > "
-                                       "Integrations > QuickBooks.")
+        return ReauthorizationRequired(
+            "Intuit refused the stored QuickBooks authorization (invalid_grant): it was "
+            "revoked, expired or replaced. Reconnect QuickBooks Online in Settings > "
+            "Integrations > QuickBooks."
+        )
     if error == "invalid_client" or status == 401:
-        return PermanentError("Intuit refused Ledgersync's app credentials (invalid_client). Check the client id and "
-                              "secret in the QuickBooks app secret, then try again.")
+        return PermanentError(
+            "Intuit refused Ledgersync's app credentials (invalid_client). Check the client id and "
+            "secret in the QuickBooks app secret, then try again."
+        )
     if status == 429 or status >= 500:
-        return RetryableError(f"Intuit's OAuth service answered {status}; try again shortly.",
-                              retry_after_seconds=retry_after_seconds(response, 30.0))
+        return RetryableError(
+            f"Intuit's OAuth service answered {status}; try again shortly.",
+            retry_after_seconds=retry_after_seconds(response, 30.0),
+        )
     return PermanentError(f"Intuit's OAuth service refused the request ({status} {error or 'no reason given'}).")
 
 
@@ -728,8 +859,13 @@ def _client_error_code(failure: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-_AWS_RETRYABLE = {"ThrottlingException", "InternalServiceError", "ServiceUnavailable", "RequestLimitExceeded",
-                  "TooManyRequestsException"}
+_AWS_RETRYABLE = {
+    "ThrottlingException",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+}
 
 
 class SecretsManagerTokenStore:
@@ -767,8 +903,9 @@ class SecretsManagerTokenStore:
             if _client_error_code(failure) != "ResourceNotFoundException":
                 raise self._translate(failure, "write", company_id) from failure
             try:
-                self.client.create_secret(Name=name, SecretString=value,
-                                          Description=f"QuickBooks Online tokens of company {company_id}")
+                self.client.create_secret(
+                    Name=name, SecretString=value, Description=f"QuickBooks Online tokens of company {company_id}"
+                )
             except Exception as create_failure:
                 raise self._translate(create_failure, "create", company_id) from create_failure
 
@@ -781,18 +918,21 @@ class SecretsManagerTokenStore:
                 for secret in page.get("SecretList", []):
                     name = str(secret.get("Name", ""))
                     if name.startswith(start):
-                        yield name[len(start):]
+                        yield name[len(start) :]
         except Exception as failure:
             raise self._translate(failure, "list", "*") from failure
 
     def _translate(self, failure: Exception, action: str, company_id: str) -> LedgersyncError:
         code = _client_error_code(failure)
         if code in _AWS_RETRYABLE or not code:
-            return RetryableError(f"Secrets Manager could not {action} the QuickBooks tokens ({code or failure}); "
-                                  "try again shortly.")
-        return PermanentError(f"Secrets Manager refused to {action} the QuickBooks tokens of company {company_id} "
-                              f"({code}); check the function's secretsmanager permissions on "
-                              f"{self.prefix}/qbo/*.")
+            return RetryableError(
+                f"Secrets Manager could not {action} the QuickBooks tokens ({code or failure}); try again shortly."
+            )
+        return PermanentError(
+            f"Secrets Manager refused to {action} the QuickBooks tokens of company {company_id} "
+            f"({code}); check the function's secretsmanager permissions on "
+            f"{self.prefix}/qbo/*."
+        )
 
 
 class DynamoLock:
@@ -806,9 +946,11 @@ class DynamoLock:
         owner = uuid.uuid4().hex
         now = int(self.clock())
         try:
-            self.table.put({"pk": f"COMPANY#{company_id}", "sk": f"LOCK#{name}", "holder": owner,
-                            "expiresAt": now + ttl_seconds},
-                           condition="attribute_not_exists(pk) OR expiresAt < :now", values={":now": now})
+            self.table.put(
+                {"pk": f"COMPANY#{company_id}", "sk": f"LOCK#{name}", "holder": owner, "expiresAt": now + ttl_seconds},
+                condition="attribute_not_exists(pk) OR expiresAt < :now",
+                values={":now": now},
+            )
         except Conflict:
             return None
         return owner
@@ -833,17 +975,25 @@ class DynamoDedupStore:
 
     @staticmethod
     def _item(entry: DedupEntry) -> dict[str, Any]:
-        item: dict[str, Any] = {"state": entry.state.value, "attempt": entry.attempt,
-                                "startedAt": entry.started_at.isoformat(), "reference": entry.reference}
+        item: dict[str, Any] = {
+            "state": entry.state.value,
+            "attempt": entry.attempt,
+            "startedAt": entry.started_at.isoformat(),
+            "reference": entry.reference,
+        }
         if entry.result_id:
             item["resultId"] = entry.result_id
         return item
 
     @staticmethod
     def _entry(item: dict[str, Any]) -> DedupEntry:
-        return DedupEntry(state=DedupState(item["state"]), attempt=int(item["attempt"]),
-                          started_at=datetime.fromisoformat(str(item["startedAt"])), reference=str(item["reference"]),
-                          result_id=item.get("resultId"))
+        return DedupEntry(
+            state=DedupState(item["state"]),
+            attempt=int(item["attempt"]),
+            started_at=datetime.fromisoformat(str(item["startedAt"])),
+            reference=str(item["reference"]),
+            result_id=item.get("resultId"),
+        )
 
     def put_if_absent(self, company_id: str, key: str, entry: DedupEntry) -> DedupEntry | None:
         pk, sk = f"COMPANY#{company_id}", self._sk(key)
@@ -858,18 +1008,24 @@ class DynamoDedupStore:
 
     def replace(self, company_id: str, key: str, expected: DedupEntry, new: DedupEntry) -> bool:
         try:
-            self.table.put({"pk": f"COMPANY#{company_id}", "sk": self._sk(key), **self._item(new)},
-                           condition="#s = :s AND attempt = :a AND startedAt = :t", names={"#s": "state"},
-                           values={":s": expected.state.value, ":a": expected.attempt,
-                                   ":t": expected.started_at.isoformat()})
+            self.table.put(
+                {"pk": f"COMPANY#{company_id}", "sk": self._sk(key), **self._item(new)},
+                condition="#s = :s AND attempt = :a AND startedAt = :t",
+                names={"#s": "state"},
+                values={":s": expected.state.value, ":a": expected.attempt, ":t": expected.started_at.isoformat()},
+            )
         except Conflict:
             return False
         return True
 
     def complete(self, company_id: str, key: str, attempt: int, result_id: str) -> None:
-        self.table.update(f"COMPANY#{company_id}", self._sk(key), "SET #s = :s, resultId = :r, attempt = :a",
-                          names={"#s": "state"},
-                          values={":s": DedupState.COMPLETED.value, ":r": result_id, ":a": attempt})
+        self.table.update(
+            f"COMPANY#{company_id}",
+            self._sk(key),
+            "SET #s = :s, resultId = :r, attempt = :a",
+            names={"#s": "state"},
+            values={":s": DedupState.COMPLETED.value, ":r": result_id, ":a": attempt},
+        )
 
 
 class PowertoolsTokenMetrics:
@@ -884,8 +1040,13 @@ class PowertoolsTokenMetrics:
 
     @staticmethod
     def _emit(name: str, value: float, company_id: str) -> None:
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace,
-                           default_dimensions=metrics.default_dimensions) as metric:
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
             metric.add_dimension(name="CompanyId", value=company_id)
 
 
@@ -907,8 +1068,9 @@ def app_credentials(settings: Settings) -> tuple[str, str]:
     """The Intuit app's client id and secret from the QBO_APP_SECRET secret ({"clientId", "clientSecret"})."""
     value = parameters.get_secret(settings.qbo_app_secret, transform="json", max_age=300)
     if not isinstance(value, dict) or not value.get("clientId") or not value.get("clientSecret"):
-        raise PermanentError(f"The secret {settings.qbo_app_secret} must hold JSON with clientId and clientSecret "
-                             "of the Intuit app.")
+        raise PermanentError(
+            f"The secret {settings.qbo_app_secret} must hold JSON with clientId and clientSecret of the Intuit app."
+        )
     return str(value["clientId"]), str(value["clientSecret"])
 
 
@@ -924,36 +1086,47 @@ class LazyIntuitOAuth:
     def oauth(self) -> IntuitOAuth:
         if self._oauth is None:
             client_id, client_secret = app_credentials(self.settings)
-            self._oauth = IntuitOAuth(client_id, client_secret, self.settings.qbo_redirect_uri,
-                                      self.settings.qbo_environment, self.clock)
+            self._oauth = IntuitOAuth(
+                client_id, client_secret, self.settings.qbo_redirect_uri, self.settings.qbo_environment, self.clock
+            )
         return self._oauth
 
     def refresh(self, realm_id: str, refresh_token: str) -> TokenSet:
         return self.oauth.refresh(realm_id, refresh_token)
 
 
-def build_quickbooks_tokens(notifier: ReauthorizationNotifier, settings: Settings | None = None,
-                            table: SingleTable | None = None) -> QuickBooksTokens:
+def build_quickbooks_tokens(
+    notifier: ReauthorizationNotifier, settings: Settings | None = None, table: SingleTable | None = None
+) -> QuickBooksTokens:
     """Tokens over Secrets Manager, Intuit OAuth and a DynamoDB lock."""
     settings = settings or get_settings()
     table = table or SingleTable(settings.table_name)
     clock = SystemClock()
-    return QuickBooksTokens(SecretsManagerTokenStore(settings.secrets_prefix), LazyIntuitOAuth(settings, clock),
-                            DynamoLock(table), notifier, metrics=PowertoolsTokenMetrics(), clock=clock)
+    return QuickBooksTokens(
+        SecretsManagerTokenStore(settings.secrets_prefix),
+        LazyIntuitOAuth(settings, clock),
+        DynamoLock(table),
+        notifier,
+        metrics=PowertoolsTokenMetrics(),
+        clock=clock,
+    )
 
 
-def build_token_refresher(notifier: ReauthorizationNotifier, settings: Settings | None = None,
-                          table: SingleTable | None = None) -> TokenRefresher:
+def build_token_refresher(
+    notifier: ReauthorizationNotifier, settings: Settings | None = None, table: SingleTable | None = None
+) -> TokenRefresher:
     """The scheduled refresher bootstrap hands to functions/token_refresh."""
     return TokenRefresher(build_quickbooks_tokens(notifier, settings, table))
 
 
-def build_bill_sync(notifier: ReauthorizationNotifier, settings: Settings | None = None,
-                    table: SingleTable | None = None) -> BillSync:
+def build_bill_sync(
+    notifier: ReauthorizationNotifier, settings: Settings | None = None, table: SingleTable | None = None
+) -> BillSync:
     """Exactly-once bills over the DynamoDB dedup store, the shared limiter and the id cache."""
     settings = settings or get_settings()
     table = table or SingleTable(settings.table_name)
     limiter = DynamoRequestLimiter(table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight)
-    gateway = QuickBooksOnlineGateway(QuickBooksOnlineClient(api_base_url(settings), limiter),
-                                      DynamoReferenceIdCache(table))
+    gateway = QuickBooksOnlineGateway(
+        QuickBooksOnlineClient(api_base_url(settings), limiter), DynamoReferenceIdCache(table)
+    )
     return BillSync(gateway, build_quickbooks_tokens(notifier, settings, table), DynamoDedupStore(table), SystemClock())

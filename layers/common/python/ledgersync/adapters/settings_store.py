@@ -21,9 +21,13 @@ class DynamoSettingsStore:
         return settings
 
     def put_settings(self, company_id: str, settings: AccountingSettings) -> None:
-        self.table.update(company_pk(company_id), "PROFILE", "SET accountingSettings = :s",
-                          values={":s": settings.model_dump(mode="json", by_alias=True, exclude={"company_currency"})},
-                          condition="attribute_exists(pk)")
+        self.table.update(
+            company_pk(company_id),
+            "PROFILE",
+            "SET accountingSettings = :s",
+            values={":s": settings.model_dump(mode="json", by_alias=True, exclude={"company_currency"})},
+            condition="attribute_exists(pk)",
+        )
 
     def get_connection(self, company_id: str) -> Connection:
         item = self.table.get(company_pk(company_id), "PROFILE")
@@ -32,9 +36,14 @@ class DynamoSettingsStore:
         return Connection.model_validate(item.get("connection") or {})
 
     def put_connection(self, company_id: str, connection: Connection) -> None:
-        self.table.update(company_pk(company_id), "PROFILE", "SET #c = :c", names={"#c": "connection"},
-                          values={":c": connection.model_dump(mode="json", by_alias=True)},
-                          condition="attribute_exists(pk)")
+        self.table.update(
+            company_pk(company_id),
+            "PROFILE",
+            "SET #c = :c",
+            names={"#c": "connection"},
+            values={":c": connection.model_dump(mode="json", by_alias=True)},
+            condition="attribute_exists(pk)",
+        )
 
     def is_configured(self, company_id: str) -> bool:
         """Whether the company has set up its PO Reconciliation webhook."""
@@ -42,5 +51,10 @@ class DynamoSettingsStore:
         return bool(item.get("webhookConfigured"))
 
     def mark_webhook_configured(self, company_id: str) -> None:
-        self.table.update(company_pk(company_id), "PROFILE", "SET webhookConfigured = :t", values={":t": True},
-                          condition="attribute_exists(pk)")
+        self.table.update(
+            company_pk(company_id),
+            "PROFILE",
+            "SET webhookConfigured = :t",
+            values={":t": True},
+            condition="attribute_exists(pk)",
+        )

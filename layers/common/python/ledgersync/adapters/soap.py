@@ -29,8 +29,14 @@ METHODS: dict[str, tuple[str, ...]] = {
     "serverVersion": (),
     "clientVersion": ("strVersion",),
     "authenticate": ("strUserName", "strPassword"),
-    "sendRequestXML": ("ticket", "strHCPResponse", "strCompanyFileName", "qbXMLCountry", "qbXMLMajorVers",
-                       "qbXMLMinorVers"),
+    "sendRequestXML": (
+        "ticket",
+        "strHCPResponse",
+        "strCompanyFileName",
+        "qbXMLCountry",
+        "qbXMLMajorVers",
+        "qbXMLMinorVers",
+    ),
     "receiveResponseXML": ("ticket", "response", "hresult", "message"),
     "connectionError": ("ticket", "hresult", "message"),
     "getLastError": ("ticket",),
@@ -103,13 +109,18 @@ def dispatch(service: WebConnectorService, call: SoapCall) -> Result:
         case "authenticate":
             return service.authenticate(call.text("strUserName"), call.text("strPassword")).as_strings()
         case "sendRequestXML":
-            return service.send_request(call.text("ticket"), host_response=call.text("strHCPResponse"),
-                                        company_file=call.text("strCompanyFileName"),
-                                        country=call.text("qbXMLCountry"), major=call.integer("qbXMLMajorVers"),
-                                        minor=call.integer("qbXMLMinorVers"))
+            return service.send_request(
+                call.text("ticket"),
+                host_response=call.text("strHCPResponse"),
+                company_file=call.text("strCompanyFileName"),
+                country=call.text("qbXMLCountry"),
+                major=call.integer("qbXMLMajorVers"),
+                minor=call.integer("qbXMLMinorVers"),
+            )
         case "receiveResponseXML":
-            return service.receive_response(call.text("ticket"), call.text("response"), call.text("hresult"),
-                                            call.text("message"))
+            return service.receive_response(
+                call.text("ticket"), call.text("response"), call.text("hresult"), call.text("message")
+            )
         case "connectionError":
             return service.connection_error(call.text("ticket"), call.text("hresult"), call.text("message"))
         case "getLastError":
@@ -183,8 +194,10 @@ def _result_element(method: str) -> str:
         kind, occurs = "s:int", 1
     else:
         kind, occurs = "s:string", 0
-    return (f'<s:element name="{method}Response"><s:complexType><s:sequence><s:element minOccurs="{occurs}" '
-            f'maxOccurs="1" name="{method}Result" type="{kind}"/></s:sequence></s:complexType></s:element>')
+    return (
+        f'<s:element name="{method}Response"><s:complexType><s:sequence><s:element minOccurs="{occurs}" '
+        f'maxOccurs="1" name="{method}Result" type="{kind}"/></s:sequence></s:complexType></s:element>'
+    )
 
 
 def wsdl(location: str) -> str:

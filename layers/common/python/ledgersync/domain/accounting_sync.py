@@ -51,8 +51,11 @@ class AccountingSync:
         settings = self.accounting.get_settings(company_id)
         vendor = self.references.vendor(company_id, order.vendor_id)
         if vendor is None or not vendor.accounting_name:
-            self.outcomes.failed(company_id, po_id, "the vendor has no Accounting Name; set it in the directory to "
-                                                    "the vendor's exact name in QuickBooks")
+            self.outcomes.failed(
+                company_id,
+                po_id,
+                "the vendor has no Accounting Name; set it in the directory to the vendor's exact name in QuickBooks",
+            )
             return SyncResult.ERROR
         location = self.references.location(company_id, order.location_id) if order.location_id else None
         drafts = build_bills(order, vendor, location, settings, settings.company_currency or "USD")

@@ -158,23 +158,36 @@ class Accounts:
         self.store = store
 
     def create_company(self, request: CompanyCreate) -> CompanyCreated:
-        company = Company(id=new_id("co"), name=request.name, currency=request.currency,
-                          created_at=datetime.now(UTC).isoformat())
-        admin = User(id=new_id("usr"), company_id=company.id, name=f"{request.name} admin", email="admin@invalid",
-                     roles=(Role.ADMIN,))
+        company = Company(
+            id=new_id("co"), name=request.name, currency=request.currency, created_at=datetime.now(UTC).isoformat()
+        )
+        admin = User(
+            id=new_id("usr"),
+            company_id=company.id,
+            name=f"{request.name} admin",
+            email="admin@invalid",
+            roles=(Role.ADMIN,),
+        )
         token = new_token()
-        record = TokenRecord(new_id("tok"), hash_token(token), company.id, admin.id, (ALL_METHODS,), admin.roles,
-                             "admin token")
+        record = TokenRecord(
+            new_id("tok"), hash_token(token), company.id, admin.id, (ALL_METHODS,), admin.roles, "admin token"
+        )
         self.store.create_company(company, admin, record)
         return CompanyCreated(company_id=company.id, admin_token=token, user_id=admin.id)
 
     def create_user(self, caller: Principal, request: UserCreate) -> UserCreated:
         caller.require_role({Role.ADMIN}, "create users")
-        user = User(id=new_id("usr"), company_id=caller.company_id, name=request.name, email=str(request.email),
-                    roles=tuple(dict.fromkeys(request.roles)))
+        user = User(
+            id=new_id("usr"),
+            company_id=caller.company_id,
+            name=request.name,
+            email=str(request.email),
+            roles=tuple(dict.fromkeys(request.roles)),
+        )
         token = new_token()
-        record = TokenRecord(new_id("tok"), hash_token(token), user.company_id, user.id, (ALL_METHODS,), user.roles,
-                             "user token")
+        record = TokenRecord(
+            new_id("tok"), hash_token(token), user.company_id, user.id, (ALL_METHODS,), user.roles, "user token"
+        )
         self.store.put_user(user, record)
         return UserCreated(user_id=user.id, token=token, token_id=record.token_id)
 
@@ -186,8 +199,15 @@ class Accounts:
             raise ValidationFailed(FieldError("userId", f"no user '{request.user_id}' in this company"))
         token = new_token()
         methods = tuple(dict.fromkeys(request.api_methods))
-        record = TokenRecord(new_id("tok"), hash_token(token), caller.company_id, request.user_id, methods,
-                             user.roles, request.description)
+        record = TokenRecord(
+            new_id("tok"),
+            hash_token(token),
+            caller.company_id,
+            request.user_id,
+            methods,
+            user.roles,
+            request.description,
+        )
         self.store.put_token(record)
         return TokenCreated(token_id=record.token_id, token=token, api_methods=list(methods))
 
@@ -203,5 +223,10 @@ class Accounts:
         record = self.store.get_token(hash_token(token.strip()))
         if record is None:
             raise Unauthorized("the API token is not valid (unknown or revoked)")
-        return Principal(company_id=record.company_id, user_id=record.user_id, roles=frozenset(record.roles),
-                         token_id=record.token_id, api_methods=frozenset(record.api_methods))
+        return Principal(
+            company_id=record.company_id,
+            user_id=record.user_id,
+            roles=frozenset(record.roles),
+            token_id=record.token_id,
+            api_methods=frozenset(record.api_methods),
+        )

@@ -317,7 +317,7 @@ class WebConnectorService:
         return SERVER_VERSION
 
     def client_version(self, version: str) -> str:
-        """"" accepts the Web Connector; "W:..." asks the user to update an old one (but carries on)."""
+        """ "" accepts the Web Connector; "W:..." asks the user to update an old one (but carries on)."""
         parsed = _parse_version(version)
         if parsed and parsed < OLDEST_WEB_CONNECTOR:
             return "W:Please update the QuickBooks Web Connector to version 2.1 or later."
@@ -341,8 +341,13 @@ class WebConnectorService:
             return AuthenticateAnswer(ticket, "busy")
         status = SessionStatus.ACTIVE if jobs else SessionStatus.NO_WORK
         session = WebConnectorSession(
-            ticket=ticket, company_id=company_id, user_name=user_name, status=status,
-            created_at=now, expires_at=now + self.session_ttl, jobs=jobs,
+            ticket=ticket,
+            company_id=company_id,
+            user_name=user_name,
+            status=status,
+            created_at=now,
+            expires_at=now + self.session_ttl,
+            jobs=jobs,
             vendors={job.draft.vendor_name: None for job in jobs},
         )
         self.sessions.create(session)
@@ -359,8 +364,10 @@ class WebConnectorService:
             drafts: list[BillDraft] = []
             if problem is None and item.vendor is not None:
                 drafts = build_bills(item.order, item.vendor, item.location, item.mapping, item.company_currency)
-                problem = next((f"The bill for vendor invoice {d.invoice_number} has no lines"
-                                for d in drafts if not d.lines), None)
+                problem = next(
+                    (f"The bill for vendor invoice {d.invoice_number} has no lines" for d in drafts if not d.lines),
+                    None,
+                )
             if problem is not None:
                 self.recorder.purchase_order_failed(company_id, item.order.id, problem)
                 continue
@@ -371,8 +378,16 @@ class WebConnectorService:
 
     # ------------------------------------------------------------ sendRequestXML
 
-    def send_request(self, ticket: str, *, host_response: str = "", company_file: str = "", country: str = "",
-                     major: int = 0, minor: int = 0) -> str:
+    def send_request(
+        self,
+        ticket: str,
+        *,
+        host_response: str = "",
+        company_file: str = "",
+        country: str = "",
+        major: int = 0,
+        minor: int = 0,
+    ) -> str:
         """The next qbXML message, or "" when there is nothing to send (getLastError then says why)."""
         del host_response, company_file, country  # the versions carry what this service needs
         session, problem = self._live(ticket)
@@ -382,8 +397,11 @@ class WebConnectorService:
             return ""
         version = session.qbxml_version or choose_qbxml_version(major, minor)
         if version is None:
-            return self._fail(session, f"This QuickBooks speaks qbXML {major}.{minor}; Ledgersync needs "
-                                       f"{QBXML_OLDEST[0]}.{QBXML_OLDEST[1]} or later (QuickBooks 2007 or later).")
+            return self._fail(
+                session,
+                f"This QuickBooks speaks qbXML {major}.{minor}; Ledgersync needs "
+                f"{QBXML_OLDEST[0]}.{QBXML_OLDEST[1]} or later (QuickBooks 2007 or later).",
+            )
         session.qbxml_version = version
         if session.pending is not None and session.pending.phase is OperationKind.BILL_ADD:
             # The adds were sent but their answer never came: QuickBooks may have them. Look them up again.
@@ -395,8 +413,9 @@ class WebConnectorService:
         phase, operations = self._next_operations(session)
         if not operations:
             return self._fail(session, "Ledgersync had nothing left to send in this session.")
-        session.pending = PendingMessage(phase=phase, batch=session.batch,
-                                         request_ids=[op.request_id for op in operations])
+        session.pending = PendingMessage(
+            phase=phase, batch=session.batch, request_ids=[op.request_id for op in operations]
+        )
         session.messages_sent += 1
         self.sessions.claim_company(session.company_id, ticket, self.clock() + self.session_ttl)
         self._save(session)
@@ -408,16 +427,23 @@ class WebConnectorService:
             batch = session.batch_jobs(self.batch_size)
             lookups: list[Operation] = []
             planned = [(i, job) for i, job in batch if job.state is JobState.PLANNED]
-            names = sorted({job.draft.vendor_name for _, job in planned if session.vendors.get(job.draft.vendor_name)
-                            is None})
-            lookups.extend(Operation(f"V{n}", OperationKind.VENDOR_QUERY, name) for n, name in
-                           ((list(session.vendors).index(name), name) for name in names))
-            lookups.extend(Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference)
-                           for i, job in planned)
+            names = sorted(
+                {job.draft.vendor_name for _, job in planned if session.vendors.get(job.draft.vendor_name) is None}
+            )
+            lookups.extend(
+                Operation(f"V{n}", OperationKind.VENDOR_QUERY, name)
+                for n, name in ((list(session.vendors).index(name), name) for name in names)
+            )
+            lookups.extend(
+                Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference) for i, job in planned
+            )
             if planned:
                 return OperationKind.BILL_QUERY, lookups
-            adds = [Operation(f"A{i}", OperationKind.BILL_ADD, job.draft.vendor_name, job.reference, job.draft)
-                    for i, job in batch if job.state is JobState.TO_ADD]
+            adds = [
+                Operation(f"A{i}", OperationKind.BILL_ADD, job.draft.vendor_name, job.reference, job.draft)
+                for i, job in batch
+                if job.state is JobState.TO_ADD
+            ]
             if adds:
                 return OperationKind.BILL_ADD, adds
             session.batch += 1
@@ -437,8 +463,11 @@ class WebConnectorService:
         session.pending = None
         if hresult.strip():
             reason = message.strip() or "no message"
-            return self._fail_progress(session, f"QuickBooks could not process the request ({hresult.strip()}): "
-                                                f"{reason}. The bills wait for the next update.")
+            return self._fail_progress(
+                session,
+                f"QuickBooks could not process the request ({hresult.strip()}): "
+                f"{reason}. The bills wait for the next update.",
+            )
         try:
             results = {result.request_id: result for result in self.messages.results(response)}
         except PermanentError as err:
@@ -446,13 +475,17 @@ class WebConnectorService:
         synchronized, failures = self._apply(session, pending, results)
         try:
             for job in synchronized:
-                self.recorder.invoice_synchronized(session.company_id, job.draft.purchase_order_id,
-                                                   job.draft.invoice_number, job.txn_id or "")
+                self.recorder.invoice_synchronized(
+                    session.company_id, job.draft.purchase_order_id, job.draft.invoice_number, job.txn_id or ""
+                )
             for po_id, reasons in failures.items():
                 self.recorder.purchase_order_failed(session.company_id, po_id, "; ".join(dict.fromkeys(reasons)))
         except RetryableError as err:
-            return self._fail_progress(session, f"Ledgersync could not record the results ({err.message}); "
-                                                "they will be checked again at the next update.")
+            return self._fail_progress(
+                session,
+                f"Ledgersync could not record the results ({err.message}); "
+                "they will be checked again at the next update.",
+            )
         progress = max(session.progress, session.computed_progress())
         session.progress = progress
         if progress >= 100:
@@ -461,8 +494,9 @@ class WebConnectorService:
         self._save(session)
         return progress
 
-    def _apply(self, session: WebConnectorSession, pending: PendingMessage,
-               results: dict[str, OperationResult]) -> tuple[list[BillJob], dict[int, list[str]]]:
+    def _apply(
+        self, session: WebConnectorSession, pending: PendingMessage, results: dict[str, OperationResult]
+    ) -> tuple[list[BillJob], dict[int, list[str]]]:
         """Fold the answers into the jobs; a request without an answer leaves its job as it was."""
         synchronized: list[BillJob] = []
         failures: dict[int, list[str]] = {}
@@ -485,8 +519,11 @@ class WebConnectorService:
                 else:
                     for job in session.jobs:
                         if job.draft.vendor_name == name and job.state is JobState.PLANNED:
-                            fail(job, f"QuickBooks could not look up vendor '{name}' ({result.status_code}): "
-                                      f"{result.status_message}")
+                            fail(
+                                job,
+                                f"QuickBooks could not look up vendor '{name}' ({result.status_code}): "
+                                f"{result.status_message}",
+                            )
         for request_id in pending.request_ids:
             result = results.get(request_id)
             if result is None or request_id.startswith("V"):
@@ -505,36 +542,50 @@ class WebConnectorService:
                 job.state = JobState.SKIPPED
         return synchronized, failures
 
-    def _apply_lookup(self, session: WebConnectorSession, job: BillJob, result: OperationResult,
-                      fail: Callable[[BillJob, str], None]) -> JobState:
+    def _apply_lookup(
+        self, session: WebConnectorSession, job: BillJob, result: OperationResult, fail: Callable[[BillJob, str], None]
+    ) -> JobState:
         self._lookup(session, job, result, fail)
         return job.state
 
     @staticmethod
-    def _lookup(session: WebConnectorSession, job: BillJob, result: OperationResult,
-                fail: Callable[[BillJob, str], None]) -> None:
+    def _lookup(
+        session: WebConnectorSession, job: BillJob, result: OperationResult, fail: Callable[[BillJob, str], None]
+    ) -> None:
         """A BillQuery's answer: adopt the bill QuickBooks already has, or plan its BillAdd."""
         vendor = job.draft.vendor_name
         if session.vendors.get(vendor) is False:
-            fail(job, f"Vendor '{vendor}' was not found in QuickBooks; the names must match exactly "
-                      "(the vendor's Accounting Name in Ledgersync and its name in QuickBooks)")
+            fail(
+                job,
+                f"Vendor '{vendor}' was not found in QuickBooks; the names must match exactly "
+                "(the vendor's Accounting Name in Ledgersync and its name in QuickBooks)",
+            )
             return
         if result.status_code in NOT_FOUND_CODES:
             job.state = JobState.TO_ADD
             return
         if result.status_code != 0:
-            fail(job, f"QuickBooks could not look up bill {job.reference} ({result.status_code}): "
-                      f"{result.status_message}")
+            fail(
+                job,
+                f"QuickBooks could not look up bill {job.reference} ({result.status_code}): {result.status_message}",
+            )
             return
-        same = [r for r in result.records if (r.ref_number or "").casefold() == job.reference.casefold()
-                and (r.vendor_name or vendor).casefold() == vendor.casefold()]
+        same = [
+            r
+            for r in result.records
+            if (r.ref_number or "").casefold() == job.reference.casefold()
+            and (r.vendor_name or vendor).casefold() == vendor.casefold()
+        ]
         shortened = job.reference != job.draft.full_reference
         mine = [r for r in same if not shortened or job.draft.full_reference in (r.memo or "")]
         if mine and mine[0].txn_id:
             job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, mine[0].txn_id, True
         elif same:
-            fail(job, f"QuickBooks already has a bill {job.reference} from vendor '{vendor}' that belongs to another "
-                      f"document (its memo does not mention {job.draft.full_reference}); rename one of them")
+            fail(
+                job,
+                f"QuickBooks already has a bill {job.reference} from vendor '{vendor}' that belongs to another "
+                f"document (its memo does not mention {job.draft.full_reference}); rename one of them",
+            )
         else:
             job.state = JobState.TO_ADD
 
@@ -549,8 +600,10 @@ class WebConnectorService:
             return job.state
         hint = ""
         if result.status_code == 3140:
-            hint = (" Check that the vendor, bill item, expense accounts and classes exist in QuickBooks with exactly"
-                    " these names.")
+            hint = (
+                " Check that the vendor, bill item, expense accounts and classes exist in QuickBooks with exactly"
+                " these names."
+            )
         fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
         return job.state
 
@@ -571,8 +624,11 @@ class WebConnectorService:
         """The Web Connector could not reach QuickBooks: keep the work for next time and answer "done"."""
         session = self.sessions.load(ticket)
         if session is not None and session.status is SessionStatus.ACTIVE:
-            self._fail(session, f"The Web Connector could not open QuickBooks ({hresult.strip()}): {message.strip()}. "
-                                "Open the company file in QuickBooks; the bills wait for the next update.")
+            self._fail(
+                session,
+                f"The Web Connector could not open QuickBooks ({hresult.strip()}): {message.strip()}. "
+                "Open the company file in QuickBooks; the bills wait for the next update.",
+            )
         return "done"
 
     def close(self, ticket: str) -> str:
@@ -621,8 +677,10 @@ def _unfit_for_desktop(item: DesktopWork) -> str | None:
     if vendor is None or not (vendor.accounting_name or "").strip():
         return "The PO must be associated to a vendor with an Accounting Name (the vendor's name in QuickBooks)"
     if len(vendor.accounting_name or "") > VENDOR_NAME_MAX:
-        return (f"The vendor's Accounting Name '{vendor.accounting_name}' is longer than QuickBooks allows "
-                f"({VENDOR_NAME_MAX} characters)")
+        return (
+            f"The vendor's Accounting Name '{vendor.accounting_name}' is longer than QuickBooks allows "
+            f"({VENDOR_NAME_MAX} characters)"
+        )
     if not item.order.vendor_invoices:
         return "The PO has no vendor invoice to send"
     if any(not (invoice.invoice_number or "").strip() for invoice in item.order.vendor_invoices):

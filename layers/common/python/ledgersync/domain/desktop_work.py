@@ -42,8 +42,15 @@ class DesktopOutbox:
         for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)[:limit]:
             vendor = self.references.vendor(company_id, order.vendor_id)
             location = self.references.location(company_id, order.location_id) if order.location_id else None
-            work.append(DesktopWork(order=order, vendor=vendor, location=location, mapping=settings,
-                                    company_currency=settings.company_currency or "USD"))
+            work.append(
+                DesktopWork(
+                    order=order,
+                    vendor=vendor,
+                    location=location,
+                    mapping=settings,
+                    company_currency=settings.company_currency or "USD",
+                )
+            )
         return work
 
 

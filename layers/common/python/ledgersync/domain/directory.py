@@ -143,10 +143,12 @@ class DirectoryStore(Protocol):
     def get_by_codes(self, company_id: str, kind: Kind, codes: Sequence[str]) -> dict[str, dict[str, Any]]: ...
     def get_by_keys(self, company_id: str, kind: Kind, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]: ...
-    def write(self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]],
-              previous: Sequence[dict[str, Any]]) -> None: ...
-    def list(self, company_id: str, kind: Kind, limit: int, after: str | None) -> tuple[list[dict[str, Any]],
-                                                                                        str | None]: ...
+    def write(
+        self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]
+    ) -> None: ...
+    def list(
+        self, company_id: str, kind: Kind, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
 
 
 class UpsertResult(BaseModel):
@@ -181,8 +183,9 @@ class Directory:
         result = self.upsert(company_id, Kind(kind), [{"code": code, "name": name}])
         return result.records[0]
 
-    def list(self, company_id: str, kind: Kind, limit: int = 1000, after: str | None = None) -> tuple[
-            list[dict[str, Any]], str | None]:
+    def page(
+        self, company_id: str, kind: Kind, limit: int = 1000, after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         return self.store.list(company_id, kind, limit, after)
 
     def _validate(self, kind: Kind, rows: Any) -> list[_Record]:
@@ -221,8 +224,9 @@ class Directory:
                 else:
                     missing_ids += 1
             elif holder and int(holder["id"]) != record.id:
-                errors.append(FieldError(f"records[{index}].code",
-                                         f"code '{record.code}' already belongs to id {holder['id']}"))
+                errors.append(
+                    FieldError(f"records[{index}].code", f"code '{record.code}' already belongs to id {holder['id']}")
+                )
         if errors:
             raise ValidationFailed(errors, f"{len(errors)} error(s) in the records; nothing was written")
         fresh = iter(self.store.allocate_ids(company_id, kind, missing_ids) if missing_ids else [])
@@ -255,5 +259,6 @@ def _refuse_duplicates(keys: list[str], field: str) -> None:
         raise ValidationFailed(errors, f"{len(errors)} error(s) in the records; nothing was written")
 
 
-KindLiteral = Literal["customers", "vendors", "carriers", "locations", "products", "box-types", "inventory",
-                      "charges", "exchange-rates"]
+KindLiteral = Literal[
+    "customers", "vendors", "carriers", "locations", "products", "box-types", "inventory", "charges", "exchange-rates"
+]

@@ -47,7 +47,7 @@ class HeldWork:
             summary.released += self.outcomes.release_held(company_id)
             for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
                 if order.held_reason is None and order.sent_at and now - order.sent_at > STRANDED_AFTER:
-                    assert system is not None  # noqa: S101 - narrowed above
+                    assert system is not None
                     self.dispatcher.dispatch(company_id, order.id, system)
                     summary.redispatched += 1
         return summary

@@ -86,7 +86,8 @@ class InvoiceItemIn(BaseModel):
     product_code: _text(20, 1) | None = Field(default=None, alias="productCode")  # type: ignore[valid-type]
     box_type_code: _text(3, 1) | None = Field(default=None, alias="boxTypeCode")  # type: ignore[valid-type]
     units_per_box: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=9_999_999_999)] | None = Field(
-        default=None, alias="unitsPerBox")
+        default=None, alias="unitsPerBox"
+    )
     unit_type: _text(5, 1) | None = Field(default=None, alias="unitType")  # type: ignore[valid-type]
     boxes: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=9_999_999_999)]
     price: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
@@ -114,8 +115,9 @@ class InvoiceItemIn(BaseModel):
         return self
 
     def presentation(self) -> str:
-        return product_key(self.product_code or "", self.box_type_code or "", self.units_per_box or 0,
-                           self.unit_type or "Stem")
+        return product_key(
+            self.product_code or "", self.box_type_code or "", self.units_per_box or 0, self.unit_type or "Stem"
+        )
 
 
 class InvoiceCreateRequest(BaseModel):
@@ -142,8 +144,7 @@ class InvoiceCreateRequest(BaseModel):
     auto_confirm: Flag = Field(default=False, alias="autoConfirm")
     create_carrier_if_not_exists: Flag = Field(default=False, alias="createCarrierIfNotExists")
     use_unknown_customer_if_not_exists: Flag = Field(default=True, alias="useUnknownCustomerIfNotExists")
-    additional_charges: list[AdditionalChargeIn] = Field(default_factory=list, alias="additionalCharges",
-                                                         max_length=20)
+    additional_charges: list[AdditionalChargeIn] = Field(default_factory=list, alias="additionalCharges", max_length=20)
     items: list[InvoiceItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
 
     @field_validator("ship_date", mode="before")
@@ -158,8 +159,9 @@ class InvoiceCreateRequest(BaseModel):
         errors = _exclusive("customer", self.customer_id, self.customer_code, self.customer_description)
         errors += _exclusive("carrier", self.carrier_id, self.carrier_code, self.carrier_description)
         if self.status_draft and self.auto_confirm:
-            errors.append(FieldError("autoConfirm", "statusDraft and autoConfirm cannot both be set: a draft is "
-                                                    "not confirmed"))
+            errors.append(
+                FieldError("autoConfirm", "statusDraft and autoConfirm cannot both be set: a draft is not confirmed")
+            )
         if errors:
             raise ValidationFailed(errors)
 
@@ -205,7 +207,8 @@ class CheckoutRequest(BaseModel):
 
     authentication_token: _text(50) | None = Field(default=None, alias="authenticationToken")  # type: ignore[valid-type]
     invoice_number: Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=9_999_999_999)] = Field(
-        alias="invoiceNumber")
+        alias="invoiceNumber"
+    )
 
 
 @dataclass
@@ -306,14 +309,21 @@ def request_fingerprint(body: Any) -> str:
 class Invoices:
     """invoice.create and friends. Every create is one atomic write after at most two consistent reads."""
 
-    def __init__(self, store: InvoiceStore, directory: DirectoryWriter,
-                 pause: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, store: InvoiceStore, directory: DirectoryWriter, pause: Callable[[float], None] = time.sleep
+    ) -> None:
         self.store = store
         self.directory = directory
         self.pause = pause
 
-    def create(self, company_id: str, user_id: str, request: InvoiceCreateRequest,
-               idempotency_key: str | None = None, fingerprint: str | None = None) -> tuple[int, dict[str, Any]]:
+    def create(
+        self,
+        company_id: str,
+        user_id: str,
+        request: InvoiceCreateRequest,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         """Create the invoice; returns the HTTP status and seed 002's response body."""
         request.check()
         lookup = _lookup(request, idempotency_key)
@@ -333,8 +343,9 @@ class Invoices:
             if not fill.lines:
                 body = InvoiceCreateResponse(status="0", message="Item is not available", items=fill.results).body()
                 return 409, body
-            plan = _plan(company_id, user_id, request, snapshot, customer, carrier, location, fill,
-                         idempotency_key, fingerprint)
+            plan = _plan(
+                company_id, user_id, request, snapshot, customer, carrier, location, fill, idempotency_key, fingerprint
+            )
             try:
                 self.store.commit(plan)
             except InventoryTaken:
@@ -349,10 +360,16 @@ class Invoices:
             raise NotFound(f"no invoice number {invoice_number} in this company")
         if invoice["status"] != InvoiceStatus.DRAFT:
             raise Conflict(f"invoice {invoice_number} is '{invoice['status']}'; only a Draft can be checked out")
-        self.store.set_status(company_id, int(invoice["invoiceId"]), InvoiceStatus.DRAFT,
-                              InvoiceStatus.PENDING_APPROVAL)
-        return {"status": "1", "message": "success", "invoiceId": int(invoice["invoiceId"]),
-                "invoiceNumber": invoice_number, "invoiceStatus": InvoiceStatus.PENDING_APPROVAL.value}
+        self.store.set_status(
+            company_id, int(invoice["invoiceId"]), InvoiceStatus.DRAFT, InvoiceStatus.PENDING_APPROVAL
+        )
+        return {
+            "status": "1",
+            "message": "success",
+            "invoiceId": int(invoice["invoiceId"]),
+            "invoiceNumber": invoice_number,
+            "invoiceStatus": InvoiceStatus.PENDING_APPROVAL.value,
+        }
 
     def get(self, company_id: str, invoice_id: int) -> dict[str, Any]:
         invoice = self.store.get(company_id, invoice_id)
@@ -368,12 +385,15 @@ class Invoices:
         found = snapshot.customer
         if found is not None and found.get("active", True):
             return found
-        named = f"customerId {request.customer_id}" if request.customer_id else f"customerCode '{request.customer_code}'"
+        named = (
+            f"customerId {request.customer_id}" if request.customer_id else f"customerCode '{request.customer_code}'"
+        )
         why = "is inactive" if found is not None else "does not exist"
         if not request.use_unknown_customer_if_not_exists:
             field_name = "customerId" if request.customer_id else "customerCode"
-            raise ValidationFailed(FieldError(field_name, f"the customer {named} {why}, and "
-                                                          "useUnknownCustomerIfNotExists is false"))
+            raise ValidationFailed(
+                FieldError(field_name, f"the customer {named} {why}, and useUnknownCustomerIfNotExists is false")
+            )
         if snapshot.unknown_customer is not None:
             return snapshot.unknown_customer
         return self.directory.add_named(company_id, "customers", UNKNOWN_CUSTOMER_CODE, "Unknown")
@@ -384,10 +404,16 @@ class Invoices:
         if request.carrier_id is not None:
             raise ValidationFailed(FieldError("carrierId", f"carrier {request.carrier_id} does not exist"))
         if not request.create_carrier_if_not_exists:
-            raise ValidationFailed(FieldError("carrierCode", f"carrier '{request.carrier_code}' does not exist; send "
-                                                             "createCarrierIfNotExists: true to create it"))
-        return self.directory.add_named(company_id, "carriers", request.carrier_code or "",
-                                        request.carrier_description or "")
+            raise ValidationFailed(
+                FieldError(
+                    "carrierCode",
+                    f"carrier '{request.carrier_code}' does not exist; send "
+                    "createCarrierIfNotExists: true to create it",
+                )
+            )
+        return self.directory.add_named(
+            company_id, "carriers", request.carrier_code or "", request.carrier_description or ""
+        )
 
 
 def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Lookup:
@@ -408,8 +434,12 @@ def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Looku
 
 def _replay(record: dict[str, Any], fingerprint: str | None) -> tuple[int, dict[str, Any]]:
     if fingerprint is not None and record.get("fingerprint") != fingerprint:
-        raise ValidationFailed(FieldError("Idempotency-Key", "this key was already used for a different request "
-                                                             "body; use a new key for a new invoice"))
+        raise ValidationFailed(
+            FieldError(
+                "Idempotency-Key",
+                "this key was already used for a different request body; use a new key for a new invoice",
+            )
+        )
     return 201, dict(record["response"])
 
 
@@ -418,12 +448,17 @@ def _location(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, An
         return None
     found = snapshot.location
     if found is None:
-        field_name, value = ("locationId", request.location_id) if request.location_id else (
-            "locationCode", request.location_code)
+        field_name, value = (
+            ("locationId", request.location_id) if request.location_id else ("locationCode", request.location_code)
+        )
         raise ValidationFailed(FieldError(field_name, f"location {value} does not exist"))
     if request.location_code and str(found["code"]).upper() != request.location_code.upper():
-        raise ValidationFailed(FieldError("locationCode", f"location {request.location_id} has code "
-                                                          f"'{found['code']}', not '{request.location_code}'"))
+        raise ValidationFailed(
+            FieldError(
+                "locationCode",
+                f"location {request.location_id} has code '{found['code']}', not '{request.location_code}'",
+            )
+        )
     return found
 
 
@@ -455,12 +490,14 @@ def _fill(request: InvoiceCreateRequest, snapshot: Snapshot, location: dict[str,
                 taken_ids.append(_Line(index, Take(oid, boxes), snapshot.inventory[oid]))
         fill.lines.extend(taken_ids)
         fill.complete &= wanted == 0
-        fill.results.append(InvoiceItemResult(
-            status=1 if taken_ids else 0,
-            order_item_id=item.order_item_id,
-            product_code=item.product_code,
-            available_boxes=available if (request.return_available_boxes or wanted) else None,
-        ))
+        fill.results.append(
+            InvoiceItemResult(
+                status=1 if taken_ids else 0,
+                order_item_id=item.order_item_id,
+                product_code=item.product_code,
+                available_boxes=available if (request.return_available_boxes or wanted) else None,
+            )
+        )
     return fill
 
 
@@ -474,15 +511,29 @@ def _rate(snapshot: Snapshot, currency: str, company_currency: str, on: date) ->
         return Decimal(1)
     rates = [r for r in snapshot.rates if r["currency"] == currency and r["effectiveFrom"] <= on.isoformat()]
     if not rates:
-        raise ValidationFailed(FieldError("customerId", f"the customer's currency is {currency} and there is no "
-                                                        f"exchange rate for it in force on {on.isoformat()}; add one "
-                                                        "with PUT /v1/directory/exchange-rates"))
+        raise ValidationFailed(
+            FieldError(
+                "customerId",
+                f"the customer's currency is {currency} and there is no "
+                f"exchange rate for it in force on {on.isoformat()}; add one "
+                "with PUT /v1/directory/exchange-rates",
+            )
+        )
     return Decimal(str(max(rates, key=lambda r: str(r["effectiveFrom"]))["rate"]))
 
 
-def _plan(company_id: str, user_id: str, request: InvoiceCreateRequest, snapshot: Snapshot,
-          customer: dict[str, Any], carrier: dict[str, Any], location: dict[str, Any] | None, fill: _Fill,
-          idempotency_key: str | None, fingerprint: str | None) -> CommitPlan:
+def _plan(
+    company_id: str,
+    user_id: str,
+    request: InvoiceCreateRequest,
+    snapshot: Snapshot,
+    customer: dict[str, Any],
+    carrier: dict[str, Any],
+    location: dict[str, Any] | None,
+    fill: _Fill,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> CommitPlan:
     now = datetime.now(UTC)
     company_currency = str(snapshot.company.get("currency", "USD"))
     currency = str(customer.get("currency") or company_currency)
@@ -497,44 +548,85 @@ def _plan(company_id: str, user_id: str, request: InvoiceCreateRequest, snapshot
         fill.results[line.item_index].invoice_item_id.append(item_id)
         requested = request.items[line.item_index]
         amount = to_cents(requested.price * line.take.boxes * int(line.record.get("unitsPerBox", 1)))
-        lines.append({
-            "invoiceItemId": item_id, "orderItemId": line.take.order_item_id,
-            "productCode": line.record["productCode"], "boxTypeCode": line.record["boxTypeCode"],
-            "unitsPerBox": int(line.record["unitsPerBox"]), "unitType": line.record["unitType"],
-            "boxes": line.take.boxes, "price": requested.price, "priceCompanyCurrency": to_cents(requested.price * rate),
-            "amount": amount, "amountCompanyCurrency": to_cents(amount * rate),
-            "markCode": requested.mark_code, "productAlias": requested.product_alias, "notes": requested.notes,
-        })
-    charges = [{"code": c.code.upper(), "name": c.name or snapshot.charges.get(c.code.upper(), {}).get("name"),
-                "value": c.value, "valueCompanyCurrency": to_cents(c.value * rate)} for c in request.additional_charges]
-    new_charges = [{"code": c.code.upper(), "name": c.name or c.code.upper()} for c in request.additional_charges
-                   if c.code.upper() not in snapshot.charges]
+        lines.append(
+            {
+                "invoiceItemId": item_id,
+                "orderItemId": line.take.order_item_id,
+                "productCode": line.record["productCode"],
+                "boxTypeCode": line.record["boxTypeCode"],
+                "unitsPerBox": int(line.record["unitsPerBox"]),
+                "unitType": line.record["unitType"],
+                "boxes": line.take.boxes,
+                "price": requested.price,
+                "priceCompanyCurrency": to_cents(requested.price * rate),
+                "amount": amount,
+                "amountCompanyCurrency": to_cents(amount * rate),
+                "markCode": requested.mark_code,
+                "productAlias": requested.product_alias,
+                "notes": requested.notes,
+            }
+        )
+    charges = [
+        {
+            "code": c.code.upper(),
+            "name": c.name or snapshot.charges.get(c.code.upper(), {}).get("name"),
+            "value": c.value,
+            "valueCompanyCurrency": to_cents(c.value * rate),
+        }
+        for c in request.additional_charges
+    ]
+    new_charges = [
+        {"code": c.code.upper(), "name": c.name or c.code.upper()}
+        for c in request.additional_charges
+        if c.code.upper() not in snapshot.charges
+    ]
     subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
     charges_total = sum((c["value"] for c in charges), Decimal(0))
-    status = (InvoiceStatus.DRAFT if request.status_draft else
-              InvoiceStatus.CONFIRMED if request.auto_confirm else InvoiceStatus.PENDING_APPROVAL)
+    status = (
+        InvoiceStatus.DRAFT
+        if request.status_draft
+        else InvoiceStatus.CONFIRMED
+        if request.auto_confirm
+        else InvoiceStatus.PENDING_APPROVAL
+    )
     response = InvoiceCreateResponse(
         status="1" if fill.complete else "0",
         message="success" if fill.complete else "Item is not available",
-        invoice_id=invoice_id, invoice_number=number, items=fill.results,
+        invoice_id=invoice_id,
+        invoice_number=number,
+        items=fill.results,
     ).body()
     invoice = {
-        "invoiceId": invoice_id, "invoiceNumber": number, "status": status.value,
+        "invoiceId": invoice_id,
+        "invoiceNumber": number,
+        "status": status.value,
         "customer": {k: customer.get(k) for k in ("id", "code", "name")},
         "carrier": {k: carrier.get(k) for k in ("id", "code", "name")},
         "location": {k: location.get(k) for k in ("id", "code", "name")} if location else None,
-        "shipDate": request.ship_date.isoformat(), "poNumber": request.po_number, "reference": request.reference,
-        "warehouseInstructions": request.warehouse_instructions, "invoiceNotes": request.invoice_notes,
-        "currency": currency, "companyCurrency": company_currency, "exchangeRate": rate,
-        "items": lines, "additionalCharges": charges,
-        "subTotal": to_cents(subtotal), "total": to_cents(subtotal + charges_total),
+        "shipDate": request.ship_date.isoformat(),
+        "poNumber": request.po_number,
+        "reference": request.reference,
+        "warehouseInstructions": request.warehouse_instructions,
+        "invoiceNotes": request.invoice_notes,
+        "currency": currency,
+        "companyCurrency": company_currency,
+        "exchangeRate": rate,
+        "items": lines,
+        "additionalCharges": charges,
+        "subTotal": to_cents(subtotal),
+        "total": to_cents(subtotal + charges_total),
         "totalCompanyCurrency": to_cents((subtotal + charges_total) * rate),
-        "createdAt": now.isoformat(), "createdBy": user_id, "response": response,
+        "createdAt": now.isoformat(),
+        "createdBy": user_id,
+        "response": response,
     }
     return CommitPlan(
-        company_id=company_id, invoice=invoice, takes=[ln.take for ln in fill.lines],
+        company_id=company_id,
+        invoice=invoice,
+        takes=[ln.take for ln in fill.lines],
         expected_counter=counter,
         next_counter={"invoiceNumber": number, "invoiceId": invoice_id, "invoiceItemId": item_id},
-        new_charges=new_charges, idempotency_key=idempotency_key,
+        new_charges=new_charges,
+        idempotency_key=idempotency_key,
         idempotency_record={"fingerprint": fingerprint, "response": response} if idempotency_key else None,
     )

@@ -122,12 +122,17 @@ class PurchaseOrders:
         if request.location_id and self.references.location(principal.company_id, request.location_id) is None:
             raise ValidationFailed(FieldError("locationId", f"location {request.location_id} is not in the directory"))
         current = self.store.get(principal.company_id, po_id)
-        if current and current.vendor_invoice_status in {VendorInvoiceStatus.SENT_TO_EXTERNAL,
-                                                         VendorInvoiceStatus.SYNCHRONIZED}:
-            raise Conflict(f"PO {current.po_number} is '{current.vendor_invoice_status.value}' and can no longer "
-                           "change")
+        if current and current.vendor_invoice_status in {
+            VendorInvoiceStatus.SENT_TO_EXTERNAL,
+            VendorInvoiceStatus.SYNCHRONIZED,
+        }:
+            raise Conflict(
+                f"PO {current.po_number} is '{current.vendor_invoice_status.value}' and can no longer change"
+            )
         order = PurchaseOrder(
-            company_id=principal.company_id, id=po_id, **request.model_dump(),
+            company_id=principal.company_id,
+            id=po_id,
+            **request.model_dump(),
             vendor_invoices=current.vendor_invoices if current else [],
             version=current.version if current else 0,
         )
@@ -139,16 +144,23 @@ class PurchaseOrders:
         if order.vendor_invoice_status in {VendorInvoiceStatus.SENT_TO_EXTERNAL, VendorInvoiceStatus.SYNCHRONIZED}:
             raise Conflict(f"PO {order.po_number} was already sent to the external system")
         if request.invoice_number and any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
-            raise ValidationFailed(FieldError("invoiceNumber", f"invoice {request.invoice_number} is already on "
-                                                               f"PO {order.po_number}"))
+            raise ValidationFailed(
+                FieldError("invoiceNumber", f"invoice {request.invoice_number} is already on PO {order.po_number}")
+            )
         key = None
         if request.pdf_base64:
             data = _pdf(request.pdf_base64)
             name = request.invoice_number or f"invoice-{len(order.vendor_invoices) + 1}"
             key = self.documents.put_pdf(principal.company_id, po_id, name, data)
-        order.vendor_invoices.append(VendorInvoice(
-            invoice_number=request.invoice_number, invoice_amount=request.invoice_amount,
-            total_additional_charges=request.total_additional_charges, pdf_key=key, uploaded_at=datetime.now(UTC)))
+        order.vendor_invoices.append(
+            VendorInvoice(
+                invoice_number=request.invoice_number,
+                invoice_amount=request.invoice_amount,
+                total_additional_charges=request.total_additional_charges,
+                pdf_key=key,
+                uploaded_at=datetime.now(UTC),
+            )
+        )
         order.approvals = []
         order.vendor_invoice_status = VendorInvoiceStatus.PENDING_APPROVAL
         return self.view(self.store.save(order, order.version))
@@ -165,12 +177,15 @@ class PurchaseOrders:
         groups = [g for g, roles in APPROVERS.items() if principal.roles & roles and g not in order.approved_groups()]
         if not groups:
             if not any(principal.roles & roles for roles in APPROVERS.values()):
-                principal.require_role(APPROVERS[ApprovalGroup.PROCUREMENT] | APPROVERS[ApprovalGroup.ACCOUNTING],
-                                       "approve vendor invoices")
+                principal.require_role(
+                    APPROVERS[ApprovalGroup.PROCUREMENT] | APPROVERS[ApprovalGroup.ACCOUNTING],
+                    "approve vendor invoices",
+                )
             raise Conflict("this PO already has the approval your role gives")
         role = next(r for r in sorted(principal.roles) if r in APPROVERS[groups[0]])
-        order.approvals.append(Approval(user_id=principal.user_id, group=groups[0], role=role.value,
-                                        approved_at=datetime.now(UTC)))
+        order.approvals.append(
+            Approval(user_id=principal.user_id, group=groups[0], role=role.value, approved_at=datetime.now(UTC))
+        )
         if order.is_fully_approved():
             order.vendor_invoice_status = VendorInvoiceStatus.APPROVED
         return self.view(self.store.save(order, order.version))
@@ -188,8 +203,14 @@ class PurchaseOrders:
                 continue
             problem = system_problem or self._refusal(order, settings)
             if problem:
-                results.append(SendResult(purchase_order_id=po_id, accepted=False, message=problem,
-                                          vendor_invoice_status=order.vendor_invoice_status.value))
+                results.append(
+                    SendResult(
+                        purchase_order_id=po_id,
+                        accepted=False,
+                        message=problem,
+                        vendor_invoice_status=order.vendor_invoice_status.value,
+                    )
+                )
                 continue
             results.append(self._send(order, settings))
         return results
@@ -213,7 +234,7 @@ class PurchaseOrders:
 
     def _send(self, order: PurchaseOrder, settings: AccountingSettings) -> SendResult:
         system = settings.external_system
-        assert system is not None  # noqa: S101 - checked by _system_problem
+        assert system is not None
         previous = order.vendor_invoice_status
         order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
         order.error = None
@@ -221,22 +242,33 @@ class PurchaseOrders:
         try:
             self.store.save(order, order.version)
         except Conflict:
-            return SendResult(purchase_order_id=order.id, accepted=False,
-                              message="this PO was changed or sent by someone else at the same moment; reload it",
-                              vendor_invoice_status=previous.value)
+            return SendResult(
+                purchase_order_id=order.id,
+                accepted=False,
+                message="this PO was changed or sent by someone else at the same moment; reload it",
+                vendor_invoice_status=previous.value,
+            )
         self.dispatcher.dispatch(order.company_id, order.id, system)
-        return SendResult(purchase_order_id=order.id, accepted=True, message="Sent to External System",
-                          vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL.value)
+        return SendResult(
+            purchase_order_id=order.id,
+            accepted=True,
+            message="Sent to External System",
+            vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL.value,
+        )
 
     def _system_problem(self, company_id: str, settings: AccountingSettings) -> str | None:
         system = settings.external_system
         if system is None:
-            return ("no external accounting system is chosen; choose QuickBooks Online, QuickBooks Desktop or the "
-                    "webhook in PUT /v1/accounting/settings")
+            return (
+                "no external accounting system is chosen; choose QuickBooks Online, QuickBooks Desktop or the "
+                "webhook in PUT /v1/accounting/settings"
+            )
         if system is ExternalSystem.QUICKBOOKS_ONLINE:
             connection = self.accounting.get_connection(company_id)
             if connection.status is ConnectionStatus.NOT_CONNECTED:
-                return "QuickBooks Online is not connected; connect it from GET /v1/accounting/quickbooks-online/authorize"
+                return (
+                    "QuickBooks Online is not connected; connect it from GET /v1/accounting/quickbooks-online/authorize"
+                )
         if system is ExternalSystem.WEBHOOK and not self.webhooks.is_configured(company_id):
             return "the PO Reconciliation webhook is not set up; set it with PUT /v1/webhooks/po-reconciliation"
         return None
@@ -254,14 +286,18 @@ class PurchaseOrders:
             missing = sorted(g.value for g in set(ApprovalGroup) - order.approved_groups())
             return f"needs the approval of both Procurement and Accounting; missing: {', '.join(missing)}"
         if settings.require_additional_charges and not order.additional_charges:
-            return ("has no additional charges; add them to the PO (or turn off requireAdditionalCharges in the "
-                    "accounting settings)")
+            return (
+                "has no additional charges; add them to the PO (or turn off requireAdditionalCharges in the "
+                "accounting settings)"
+            )
         vendor = self.references.vendor(order.company_id, order.vendor_id)
         needs_name = settings.external_system is not ExternalSystem.WEBHOOK
         if vendor is None or (needs_name and not vendor.accounting_name):
             name = vendor.name if vendor else order.vendor_id
-            return (f"vendor '{name}' has no Accounting Name; set it in the directory to the vendor's exact name in "
-                    "the accounting system")
+            return (
+                f"vendor '{name}' has no Accounting Name; set it in the directory to the vendor's exact name in "
+                "the accounting system"
+            )
         if any(not v.invoice_number for v in order.vendor_invoices):
             return "a vendor invoice has no invoice number; the vendor must upload it with its number"
         return _reconciliation_problem(order)
@@ -271,11 +307,15 @@ def _reconciliation_problem(order: PurchaseOrder) -> str | None:
     invoiced = to_cents(sum((v.invoice_amount for v in order.vendor_invoices), Decimal(0)))
     charged = to_cents(sum((v.total_additional_charges for v in order.vendor_invoices), Decimal(0)))
     if invoiced != order.total:
-        return (f"the vendor invoices add up to {invoiced:.2f} but the PO total is {order.total:.2f} (lines "
-                f"{order.sub_total:.2f} + charges {order.total_charges:.2f}); correct the invoices or the PO")
+        return (
+            f"the vendor invoices add up to {invoiced:.2f} but the PO total is {order.total:.2f} (lines "
+            f"{order.sub_total:.2f} + charges {order.total_charges:.2f}); correct the invoices or the PO"
+        )
     if charged != order.total_charges:
-        return (f"the vendor invoices carry {charged:.2f} of additional charges but the PO has "
-                f"{order.total_charges:.2f}; correct the invoices' totalAdditionalCharges or the PO's charges")
+        return (
+            f"the vendor invoices carry {charged:.2f} of additional charges but the PO has "
+            f"{order.total_charges:.2f}; correct the invoices' totalAdditionalCharges or the PO's charges"
+        )
     return None
 
 

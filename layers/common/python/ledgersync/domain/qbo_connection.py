@@ -53,8 +53,11 @@ class QuickBooksOnlineConnection:
         state = secrets.token_urlsafe(24)
         expires = datetime.now(UTC) + STATE_LIFETIME
         self.states.put(state, principal.company_id, redirect_uri, expires)
-        return {"authorizationUrl": self.intuit.authorization_url(state, redirect_uri),
-                "state": state, "expiresAt": expires.isoformat()}
+        return {
+            "authorizationUrl": self.intuit.authorization_url(state, redirect_uri),
+            "state": state,
+            "expiresAt": expires.isoformat(),
+        }
 
     def callback(self, code: str | None, state: str | None, realm_id: str | None, error: str | None) -> Connection:
         """Intuit's redirect: trade the code for tokens, store them, mark connected and release held work."""
@@ -69,8 +72,9 @@ class QuickBooksOnlineConnection:
         company_id, redirect_uri = taken
         tokens = self.intuit.exchange_code(code or "", realm_id or "", redirect_uri)
         self.tokens.save(company_id, tokens)
-        connection = Connection(external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.CONNECTED,
-                                realm_id=realm_id)
+        connection = Connection(
+            external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.CONNECTED, realm_id=realm_id
+        )
         self.settings.put_connection(company_id, connection)
         released = self.outcomes.release_held(company_id)
         logger.info("QuickBooks Online connected", extra={"company_id": company_id, "released": released})
@@ -85,8 +89,7 @@ class QuickBooksOnlineConnection:
                 self.intuit.revoke(tokens.refresh_token)
             except PermanentError as refused:  # already revoked or expired: nothing left to revoke
                 logger.info("revoke refused", extra={"reason": refused.message})
-        connection = Connection(external_system=ExternalSystem.QUICKBOOKS_ONLINE,
-                                status=ConnectionStatus.NOT_CONNECTED)
+        connection = Connection(external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.NOT_CONNECTED)
         self.settings.put_connection(principal.company_id, connection)
         return connection
 
@@ -95,8 +98,10 @@ class QuickBooksOnlineConnection:
         current = self.settings.get_connection(company_id)
         if current.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
             return
-        self.settings.put_connection(company_id, current.model_copy(update={
-            "status": ConnectionStatus.REAUTHORIZATION_REQUIRED, "reason": reason}))
+        self.settings.put_connection(
+            company_id,
+            current.model_copy(update={"status": ConnectionStatus.REAUTHORIZATION_REQUIRED, "reason": reason}),
+        )
         addresses = list(self.settings.get_settings(company_id).notification_emails)
         subject, text, html = reconnect_email(reason)
         self.notifier.send(addresses, subject, text, html)
@@ -105,12 +110,18 @@ class QuickBooksOnlineConnection:
 def reconnect_email(reason: str) -> tuple[str, str, str]:
     """Seed 003's UNAUTHORIZED message, with the way back."""
     subject = "QuickBooks Online must be reconnected; your bills are waiting"
-    steps = ("Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
-             "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
-             "waiting meanwhile is sent as soon as the connection is back; nothing was lost.")
-    text = ("QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please reset "
-            f"your QuickBooks authorization token and try again.\n\nReason: {reason}\n\nHow to reconnect: {steps}\n")
-    html = ("<p>QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
-            f"reset your QuickBooks authorization token and try again.</p><p><b>Reason:</b> {escape(reason)}</p>"
-            f"<p><b>How to reconnect:</b> {escape(steps)}</p>")
+    steps = (
+        "Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
+        "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
+        "waiting meanwhile is sent as soon as the connection is back; nothing was lost."
+    )
+    text = (
+        "QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please reset "
+        f"your QuickBooks authorization token and try again.\n\nReason: {reason}\n\nHow to reconnect: {steps}\n"
+    )
+    html = (
+        "<p>QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
+        f"reset your QuickBooks authorization token and try again.</p><p><b>Reason:</b> {escape(reason)}</p>"
+        f"<p><b>How to reconnect:</b> {escape(steps)}</p>"
+    )
     return subject, text, html

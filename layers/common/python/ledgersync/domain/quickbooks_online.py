@@ -110,11 +110,11 @@ class RefreshSummary(BaseModel):
 # ---------------------------------------------------------------------------------------------- errors
 
 
-class AccessTokenRejected(RetryableError):  # noqa: N818 - the domain's word
+class AccessTokenRejected(RetryableError):
     """QuickBooks answered 401 (fault 3200): the access token expired or was revoked; refresh once and retry."""
 
 
-class DuplicateDocumentNumber(PermanentError):  # noqa: N818 - the domain's word
+class DuplicateDocumentNumber(PermanentError):
     """QuickBooks refused a bill because its DocNumber is already used for that vendor (fault 6140)."""
 
     def __init__(self, message: str, doc_number: str) -> None:
@@ -199,9 +199,19 @@ class QuickBooksTokens:
 
     LOCK_NAME = "qbo-token-refresh"
 
-    def __init__(self, store: TokenStore, oauth: OAuthTokens, lock: Lock, connection: ReauthorizationNotifier, *,
-                 metrics: TokenMetrics, clock: Clock, lock_ttl_seconds: int = 60,
-                 wait_seconds: float = 10.0, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        oauth: OAuthTokens,
+        lock: Lock,
+        connection: ReauthorizationNotifier,
+        *,
+        metrics: TokenMetrics,
+        clock: Clock,
+        lock_ttl_seconds: int = 60,
+        wait_seconds: float = 10.0,
+        poll_seconds: float = 0.5,
+    ) -> None:
         self.store = store
         self.oauth = oauth
         self.lock = lock
@@ -230,8 +240,11 @@ class QuickBooksTokens:
             return self._wait_for_other_refresher(company_id, rejected_access_token)
         try:
             current = self._load(company_id)
-            if rejected_access_token is not None and current.access_token != rejected_access_token \
-                    and current.access_valid_at(self.clock.now()):
+            if (
+                rejected_access_token is not None
+                and current.access_token != rejected_access_token
+                and current.access_valid_at(self.clock.now())
+            ):
                 return current  # another refresher finished just before we took the lock
             return self.refresh_holding_lock(company_id, current)
         finally:
@@ -262,27 +275,32 @@ class QuickBooksTokens:
             current = self._load(company_id)
             if current.access_token != rejected_access_token and current.access_valid_at(self.clock.now()):
                 return current
-        raise RetryableError("Another QuickBooks token refresh for this company is still running; try again shortly.",
-                             retry_after_seconds=self.lock_ttl_seconds)
+        raise RetryableError(
+            "Another QuickBooks token refresh for this company is still running; try again shortly.",
+            retry_after_seconds=self.lock_ttl_seconds,
+        )
 
     def _load(self, company_id: str) -> TokenSet:
         tokens = self.store.load(company_id)
         if tokens is None:
             raise ReauthorizationRequired(
                 "This company is not connected to QuickBooks Online. Connect it in Settings > Integrations > "
-                "QuickBooks, then send again.")
+                "QuickBooks, then send again."
+            )
         if tokens.reauthorization_reason:
             raise ReauthorizationRequired(
                 "QuickBooks Online must be reconnected (" + tokens.reauthorization_reason + "). Reconnect it in "
-                "Settings > Integrations > QuickBooks; held documents are sent after that.")
+                "Settings > Integrations > QuickBooks; held documents are sent after that."
+            )
         return tokens
 
 
 class TokenRefresher:
     """The scheduled run: refresh every connected company that is due, one at a time per company."""
 
-    def __init__(self, tokens: QuickBooksTokens, keepalive: timedelta = timedelta(hours=20),
-                 refresh_days_floor: float = 30.0) -> None:
+    def __init__(
+        self, tokens: QuickBooksTokens, keepalive: timedelta = timedelta(hours=20), refresh_days_floor: float = 30.0
+    ) -> None:
         self.tokens = tokens
         self.keepalive = keepalive
         self.refresh_days_floor = refresh_days_floor
@@ -363,8 +381,14 @@ class BillSync:
     otherwise replay the old refusal).
     """
 
-    def __init__(self, gateway: QuickBooksOnlineGateway, tokens: QuickBooksTokens, dedup: DedupStore,
-                 clock: Clock, in_flight_lease: timedelta = timedelta(minutes=2)) -> None:
+    def __init__(
+        self,
+        gateway: QuickBooksOnlineGateway,
+        tokens: QuickBooksTokens,
+        dedup: DedupStore,
+        clock: Clock,
+        in_flight_lease: timedelta = timedelta(minutes=2),
+    ) -> None:
         self.gateway = gateway
         self.tokens = tokens
         self.dedup = dedup
@@ -381,8 +405,9 @@ class BillSync:
         entry = fresh
         if existing is not None:
             if existing.state is DedupState.COMPLETED and existing.result_id:
-                return BillReceipt(bill_id=existing.result_id, doc_number=existing.reference,
-                                   outcome=BillOutcome.ALREADY_SYNCHRONIZED)
+                return BillReceipt(
+                    bill_id=existing.result_id, doc_number=existing.reference, outcome=BillOutcome.ALREADY_SYNCHRONIZED
+                )
             entry, look_first = self._take_over(company_id, key, existing, reference)
         return self._attempt(draft, key, entry, look_first)
 
@@ -390,15 +415,19 @@ class BillSync:
         now = self.clock.now()
         if existing.state is DedupState.PENDING and now - existing.started_at < self.in_flight_lease:
             remaining = (existing.started_at + self.in_flight_lease - now).total_seconds()
-            raise RetryableError("This bill is being sent to QuickBooks right now; it will be checked again shortly.",
-                                 retry_after_seconds=max(1.0, remaining))
+            raise RetryableError(
+                "This bill is being sent to QuickBooks right now; it will be checked again shortly.",
+                retry_after_seconds=max(1.0, remaining),
+            )
         if existing.state is DedupState.FAILED:
-            new = DedupEntry(state=DedupState.PENDING, attempt=existing.attempt + 1, started_at=now,
-                             reference=reference)
+            new = DedupEntry(
+                state=DedupState.PENDING, attempt=existing.attempt + 1, started_at=now, reference=reference
+            )
             look_first = False
         else:  # a crashed or timed-out attempt: QuickBooks may or may not hold the bill
-            new = DedupEntry(state=DedupState.PENDING, attempt=existing.attempt, started_at=now,
-                             reference=existing.reference)
+            new = DedupEntry(
+                state=DedupState.PENDING, attempt=existing.attempt, started_at=now, reference=existing.reference
+            )
             look_first = True
         if not self.dedup.replace(company_id, key, existing, new):
             raise RetryableError("Another send of this bill started at the same moment; it will be checked again.")
@@ -415,7 +444,8 @@ class BillSync:
             request_id = bill_request_id(draft, entry.attempt)
             try:
                 created, access = self._with_token(
-                    company_id, access, lambda a: self.gateway.create_bill(a, draft, request_id))
+                    company_id, access, lambda a: self.gateway.create_bill(a, draft, request_id)
+                )
             except DuplicateDocumentNumber as duplicate:
                 found, access = self._with_token(company_id, access, lambda a: self._matching_bill(a, draft))
                 if found is None:
@@ -433,8 +463,9 @@ class BillSync:
             self._mark(company_id, key, entry, DedupState.UNKNOWN)
             raise
 
-    def _with_token(self, company_id: str, access: QuickBooksAccess,
-                    call: Callable[[QuickBooksAccess], T]) -> tuple[T, QuickBooksAccess]:
+    def _with_token(
+        self, company_id: str, access: QuickBooksAccess, call: Callable[[QuickBooksAccess], T]
+    ) -> tuple[T, QuickBooksAccess]:
         """Run ``call``; on a rejected access token refresh once and run it again."""
         try:
             return call(access), access
@@ -450,8 +481,9 @@ class BillSync:
                 return bill
         return None
 
-    def _complete(self, company_id: str, key: str, entry: DedupEntry, bill_id: str,
-                  outcome: BillOutcome) -> BillReceipt:
+    def _complete(
+        self, company_id: str, key: str, entry: DedupEntry, bill_id: str, outcome: BillOutcome
+    ) -> BillReceipt:
         self.dedup.complete(company_id, key, entry.attempt, bill_id)
         return BillReceipt(bill_id=bill_id, doc_number=entry.reference, outcome=outcome)
 

@@ -123,18 +123,25 @@ def _unhold(order: PurchaseOrder) -> bool:
     return True
 
 
-def error_email(order: PurchaseOrder, system: ExternalSystem | None, reason: str,
-                invoice_number: str | None) -> tuple[str, str, str]:
+def error_email(
+    order: PurchaseOrder, system: ExternalSystem | None, reason: str, invoice_number: str | None
+) -> tuple[str, str, str]:
     """Subject, text and HTML of the error notification: the PO, the vendor invoice, the reason and the fix."""
     target = SYSTEM_NAMES.get(system, "the external system") if system else "the external system"
     invoice = f" (vendor invoice {invoice_number})" if invoice_number else ""
     subject = f"PO {order.po_number}{invoice} was not synchronized with {target}"
-    fix = ("Correct the problem described above, then open Accounts Payable > PO Reconciliation, select the PO and "
-           "choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external).")
-    text = (f"Purchase order {order.po_number}{invoice} could not be synchronized with {target}.\n\n"
-            f"Reason: {reason}\n\nWhat to do: {fix}\n\nShip date: {order.ship_date.isoformat()}; "
-            f"PO total: {order.total:.2f}.\n")
-    html = (f"<p>Purchase order <b>{escape(order.po_number)}</b>{escape(invoice)} could not be synchronized with "
-            f"{escape(target)}.</p><p><b>Reason:</b> {escape(reason)}</p><p><b>What to do:</b> {escape(fix)}</p>"
-            f"<p>Ship date: {order.ship_date.isoformat()}; PO total: {order.total:.2f}.</p>")
+    fix = (
+        "Correct the problem described above, then open Accounts Payable > PO Reconciliation, select the PO and "
+        "choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external)."
+    )
+    text = (
+        f"Purchase order {order.po_number}{invoice} could not be synchronized with {target}.\n\n"
+        f"Reason: {reason}\n\nWhat to do: {fix}\n\nShip date: {order.ship_date.isoformat()}; "
+        f"PO total: {order.total:.2f}.\n"
+    )
+    html = (
+        f"<p>Purchase order <b>{escape(order.po_number)}</b>{escape(invoice)} could not be synchronized with "
+        f"{escape(target)}.</p><p><b>Reason:</b> {escape(reason)}</p><p><b>What to do:</b> {escape(fix)}</p>"
+        f"<p>Ship date: {order.ship_date.isoformat()}; PO total: {order.total:.2f}.</p>"
+    )
     return subject, text, html

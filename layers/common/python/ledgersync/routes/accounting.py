@@ -53,10 +53,15 @@ def download_qwc() -> Response[Any]:
     company = bootstrap.account_store().get_company(principal.company_id)
     name = company.name if company else principal.company_id
     settings = get_settings()
-    body = render_qwc(principal.company_id, name, principal.company_id, endpoint_url(router, "/qbwc"),
-                      settings.qbwc_run_every_minutes)
-    return Response(status_code=200, content_type="application/xml", body=body.decode(),
-                    headers={"Content-Disposition": 'attachment; filename="ledgersync.qwc"'})
+    body = render_qwc(
+        principal.company_id, name, principal.company_id, endpoint_url(router, "/qbwc"), settings.qbwc_run_every_minutes
+    )
+    return Response(
+        status_code=200,
+        content_type="application/xml",
+        body=body.decode(),
+        headers={"Content-Disposition": 'attachment; filename="ledgersync.qwc"'},
+    )
 
 
 def endpoint_url(app: Router, path: str) -> str:
@@ -66,7 +71,7 @@ def endpoint_url(app: Router, path: str) -> str:
         event = app.current_event
         host = event.headers.get("Host") or event.headers.get("host") or "localhost"
         scheme = event.headers.get("X-Forwarded-Proto") or event.headers.get("x-forwarded-proto") or "https"
-        stage = event.request_context.stage
+        stage = str((event.raw_event.get("requestContext") or {}).get("stage") or "")
         prefix = f"/{stage}" if stage and not host.startswith(("127.0.0.1", "localhost")) else ""
         base = f"{scheme}://{host}{prefix}"
     return f"{base}{path}"
@@ -80,13 +85,20 @@ def authorize_quickbooks_online() -> Response[Any]:
 
 
 @router.get("/v1/accounting/quickbooks-online/callback", summary="Intuit's redirect after the user approves")
-def quickbooks_online_callback(code: Annotated[str | None, Query(max_length=512)] = None,
-                               state: Annotated[str | None, Query(max_length=128)] = None,
-                               realm_id: Annotated[str | None, Query(alias="realmId", max_length=32)] = None,
-                               error: Annotated[str | None, Query(max_length=200)] = None) -> Response[Any]:
+def quickbooks_online_callback(
+    code: Annotated[str | None, Query(max_length=512)] = None,
+    state: Annotated[str | None, Query(max_length=128)] = None,
+    realm_id: Annotated[str | None, Query(alias="realmId", max_length=32)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response[Any]:
     connection = bootstrap.qbo_connection().callback(code, state, realm_id, error)
-    return json_response(200, {"message": "QuickBooks Online is connected; held work is on its way.",
-                               **connection.model_dump(mode="json", by_alias=True)})
+    return json_response(
+        200,
+        {
+            "message": "QuickBooks Online is connected; held work is on its way.",
+            **connection.model_dump(mode="json", by_alias=True),
+        },
+    )
 
 
 @router.post("/v1/accounting/quickbooks-online/disconnect", summary="Revoke the QuickBooks Online connection")

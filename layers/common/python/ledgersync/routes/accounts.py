@@ -17,8 +17,9 @@ router = Router()
 
 
 @router.post("/v1/companies", summary="Create a company and its first Admin user (operator only)")
-def create_company(request: CompanyCreate,
-                   admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None) -> Response[Any]:
+def create_company(
+    request: CompanyCreate, admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None
+) -> Response[Any]:
     if not admin_key_matches(admin_key, bootstrap.admin_api_key()):
         raise Unauthorized("X-Admin-Key is missing or wrong")
     created = bootstrap.accounts().create_company(request)

@@ -15,8 +15,14 @@ from ledgersync.domain.accounts import Role
 from ledgersync.domain.directory import Kind, KindLiteral
 
 router = Router()
-KOMET_LISTS = {"customer": Kind.CUSTOMERS, "carrier": Kind.CARRIERS, "location": Kind.LOCATIONS,
-               "product": Kind.PRODUCTS, "boxtype": Kind.BOX_TYPES, "inventory": Kind.INVENTORY}
+KOMET_LISTS = {
+    "customer": Kind.CUSTOMERS,
+    "carrier": Kind.CARRIERS,
+    "location": Kind.LOCATIONS,
+    "product": Kind.PRODUCTS,
+    "boxtype": Kind.BOX_TYPES,
+    "inventory": Kind.INVENTORY,
+}
 WRITERS = {Role.ADMIN, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER, Role.ACCOUNTING, Role.ACCOUNTS_PAYABLE}
 
 
@@ -49,17 +55,20 @@ def upsert_records(kind: Annotated[KindLiteral, Path()], request: DirectoryUpser
 
 
 @router.get("/v1/directory/<kind>", summary="List the records of one kind, a page at a time")
-def list_records(kind: Annotated[KindLiteral, Path()], limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-                 cursor: Annotated[str | None, Query(max_length=60)] = None) -> Response[Any]:
+def list_records(
+    kind: Annotated[KindLiteral, Path()],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=60)] = None,
+) -> Response[Any]:
     principal = caller(router, "directory.read")
-    records, next_cursor = bootstrap.directory().list(principal.company_id, Kind(kind), limit, cursor)
+    records, next_cursor = bootstrap.directory().page(principal.company_id, Kind(kind), limit, cursor)
     return json_response(200, {"kind": kind, "records": records, "nextCursor": next_cursor})
 
 
 def _komet_list(method: str, request: KometListRequest) -> Response[Any]:
     kind = KOMET_LISTS[method]
     principal = caller(router, f"{method}.list", komet_token(router, request.authentication_token))
-    records, _ = bootstrap.directory().list(principal.company_id, kind, 100_000, None)
+    records, _ = bootstrap.directory().page(principal.company_id, kind, 100_000, None)
     matches = [r for r in records if _matches(r, request)]
     return json_response(200, {"status": "1", "message": "success", _plural(kind): matches})
 
@@ -83,13 +92,25 @@ def _register(method: str) -> None:
     def post_list(request: KometListRequest) -> Response[Any]:
         return _komet_list(method, request)
 
-    def get_list(authentication_token: Annotated[str | None, Query(alias="authenticationToken")] = None,
-                 id: Annotated[int | None, Query(ge=1)] = None,  # noqa: A002 - Komet's parameter name
-                 code: Annotated[str | None, Query(max_length=20)] = None,
-                 name: Annotated[str | None, Query(max_length=200)] = None,
-                 include_inactive: Annotated[bool, Query(alias="includeInactive")] = False) -> Response[Any]:
-        return _komet_list(method, KometListRequest(authenticationToken=authentication_token, id=id, code=code,
-                                                    name=name, includeInactive=include_inactive))
+    def get_list(
+        authentication_token: Annotated[str | None, Query(alias="authenticationToken")] = None,
+        id: Annotated[int | None, Query(ge=1)] = None,  # noqa: A002 - Komet's parameter name
+        code: Annotated[str | None, Query(max_length=20)] = None,
+        name: Annotated[str | None, Query(max_length=200)] = None,
+        include_inactive: Annotated[bool, Query(alias="includeInactive")] = False,
+    ) -> Response[Any]:
+        return _komet_list(
+            method,
+            KometListRequest.model_validate(
+                {
+                    "authenticationToken": authentication_token,
+                    "id": id,
+                    "code": code,
+                    "name": name,
+                    "includeInactive": include_inactive,
+                }
+            ),
+        )
 
     summary = f"Komet {method}.list"
     router.post(f"/api/{method}.list", summary=summary)(post_list)

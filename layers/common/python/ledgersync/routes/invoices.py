@@ -23,8 +23,9 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
     headers = router.current_event.headers
     key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
     body = request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
-    status, answer = bootstrap.invoices().create(principal.company_id, principal.user_id, request,
-                                                 idempotency_key=key, fingerprint=request_fingerprint(body))
+    status, answer = bootstrap.invoices().create(
+        principal.company_id, principal.user_id, request, idempotency_key=key, fingerprint=request_fingerprint(body)
+    )
     if status == 201:
         metrics.add_metric(name="InvoicesCreated", unit=MetricUnit.Count, value=1)
     return json_response(status, answer)
@@ -37,8 +38,9 @@ def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
 
 
 @router.get("/v1/invoices", summary="List invoices, oldest first, a page at a time")
-def list_invoices(limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                  after: Annotated[int | None, Query(ge=1, alias="cursor")] = None) -> Response[Any]:
+def list_invoices(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, after: Annotated[int | None, Query(ge=1, alias="cursor")] = None
+) -> Response[Any]:
     principal = caller(router, "invoice.list")
     return json_response(200, bootstrap.invoices().list(principal.company_id, limit, after))
 
