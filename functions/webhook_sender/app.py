@@ -51,7 +51,7 @@ def handle_record(record: SQSRecord, deliveries: WebhookDeliveries, remaining_ms
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
-    handle_record(record, bootstrap.webhook_deliveries(), remaining)  # type: ignore[attr-defined,unused-ignore]
+    handle_record(record, bootstrap.webhook_deliveries(), remaining)
 
 
 @logger.inject_lambda_context

@@ -14,8 +14,8 @@ import pytest
 from devstack.webhook_receiver import RunningReceiver, serve
 
 from ledgersync.adapters.aws import reset_clients
+from ledgersync.adapters.documents import S3Documents
 from ledgersync.adapters.webhooks import (
-    S3DocumentLinks,
     SecretsManagerWebhookSecrets,
     SqsDeliveryQueue,
     build_webhook_deliveries,
@@ -103,7 +103,7 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_invoice_link_is_sigv4_and_valid_exactly_six_hours_when_presigned(moto_aws: Aws) -> None:
-    url = S3DocumentLinks(BUCKET).presigned_pdf_url(f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf")
+    url = S3Documents(BUCKET).presigned_pdf_url(f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf")
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Expires"] == ["21600"]
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]

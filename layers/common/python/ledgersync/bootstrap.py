@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
     from ledgersync.domain.sync_outcomes import SyncOutcomes
+    from ledgersync.domain.webhooks import WebhookDeliveries, WebhookSetup
 
 
 @lru_cache(maxsize=1)
@@ -214,3 +215,30 @@ def accounting_sync() -> AccountingSync:
 
 
 _BUILT.extend([qbo_connection, token_refresher, accounting_sync])
+
+
+@lru_cache(maxsize=1)
+def webhook_setup() -> WebhookSetup:
+    from ledgersync.adapters.webhooks import build_webhook_setup
+
+    return build_webhook_setup(get_settings())
+
+
+@lru_cache(maxsize=1)
+def webhook_deliveries() -> WebhookDeliveries:
+    from ledgersync.adapters.documents import S3Documents
+    from ledgersync.adapters.webhooks import build_webhook_deliveries
+    from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
+
+    settings = get_settings()
+    return build_webhook_deliveries(
+        WebhookDocuments(purchase_order_store(), references()),
+        WebhookOutcomes(sync_outcomes()),
+        notifier(),
+        settings,
+        links=S3Documents(settings.documents_bucket),
+        dead_letter_queue_url=settings.webhook_dead_letter_queue_url or None,
+    )
+
+
+_BUILT.extend([webhook_setup, webhook_deliveries])

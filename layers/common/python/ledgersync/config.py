@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     sync_queue_url: str = Field(default="", alias="SYNC_QUEUE_URL")
     auto_sync_queue_url: str = Field(default="", alias="AUTO_SYNC_QUEUE_URL")
     webhook_queue_url: str = Field(default="", alias="WEBHOOK_QUEUE_URL")
+    webhook_dead_letter_queue_url: str = Field(default="", alias="WEBHOOK_DEAD_LETTER_QUEUE_URL")
     documents_bucket: str = Field(default="ledgersync-documents", alias="DOCUMENTS_BUCKET")
     secrets_prefix: str = Field(default="ledgersync", alias="SECRETS_PREFIX")
     admin_api_key_secret: str = Field(default="ledgersync/admin-api-key", alias="ADMIN_API_KEY_SECRET")

@@ -31,12 +31,16 @@ class S3Documents:
             raise RetryableError("the invoice PDF could not be stored; try again") from err
         return key
 
-    def presigned_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str:
-        """A GET link signed with SigV4 that S3 honours for exactly ``expires_in`` seconds."""
-        s3 = _sigv4_client()
-        url: str = s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-        )
+    def presigned_pdf_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str:
+        """A GET link signed with SigV4 that S3 honours for exactly ``expires_in`` seconds (seed 001: six hours)."""
+        try:
+            url: str = _sigv4_client().generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": "application/pdf"},
+                ExpiresIn=expires_in,
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise RetryableError("the invoice PDF link could not be signed; try again") from err
         return url
 
 

@@ -25,7 +25,7 @@ class QueueDispatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem) -> None:
+    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem, delivery_id: str | None = None) -> None:
         if system is ExternalSystem.QUICKBOOKS_ONLINE:
             self.send(
                 self.settings.sync_queue_url,
@@ -37,7 +37,7 @@ class QueueDispatcher:
                 {
                     "companyId": company_id,
                     "purchaseOrderId": po_id,
-                    "deliveryId": str(uuid.uuid4()),
+                    "deliveryId": delivery_id or str(uuid.uuid4()),
                     "firstAttemptAt": datetime.now(UTC).isoformat(),
                 },
             )

@@ -13,16 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import boto3
 import requests
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from requests.adapters import HTTPAdapter
 
 from ledgersync.adapters.aws import client as aws_client
+from ledgersync.adapters.documents import S3Documents
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.webhooks import (
-    LINK_SECONDS,
     AddressRefusedError,
     DeliveryMessage,
     DeliveryOutcomes,
@@ -42,7 +40,6 @@ from ledgersync.domain.webhooks import (
 from ledgersync.errors import PermanentError, RetryableError
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from requests.models import PreparedRequest
@@ -251,30 +248,6 @@ def _aws_error(err: Exception, doing: str) -> Exception:
     return err
 
 
-class S3DocumentLinks:
-    """Presigned SigV4 GET links to invoice PDFs in the documents bucket."""
-
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
-        self.bucket = bucket
-        self._client = client
-
-    def client(self) -> S3Client:
-        if self._client is None:
-            self._client = boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
-        return self._client
-
-    def presigned_pdf_url(self, key: str, expires_in: int = LINK_SECONDS) -> str:
-        """A link that downloads the PDF for exactly ``expires_in`` seconds (seed 001: six hours)."""
-        try:
-            return self.client().generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": "application/pdf"},
-                ExpiresIn=expires_in,
-            )
-        except (BotoCoreError, ClientError) as err:
-            raise _aws_error(err, "signing the invoice PDF link") from err
-
-
 class SecretsManagerWebhookSecrets:
     """One secret per company, ``<prefix>/webhook/<companyId>``: URL, auth, error e-mails and signing secret.
 
@@ -429,7 +402,7 @@ def build_webhook_deliveries(
         source=source,
         secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
         transport=transport or RequestsWebhookTransport(DnsAddressGuard(settings.allowed_webhook_hosts)),
-        links=links or S3DocumentLinks(settings.documents_bucket),
+        links=links or S3Documents(settings.documents_bucket),
         outcomes=outcomes,
         queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
         notifier=notifier,

@@ -48,6 +48,6 @@ class HeldWork:
             for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
                 if order.held_reason is None and order.sent_at and now - order.sent_at > STRANDED_AFTER:
                     assert system is not None
-                    self.dispatcher.dispatch(company_id, order.id, system)
+                    self.dispatcher.dispatch(company_id, order.id, system, order.webhook_delivery_id)
                     summary.redispatched += 1
         return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,13 +88,14 @@ class References(Protocol):
 
 class Documents(Protocol):
     def put_pdf(self, company_id: str, po_id: int, name: str, data: bytes) -> str: ...
-    def presigned_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str: ...
+    def presigned_pdf_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str: ...
 
 
 class Dispatcher(Protocol):
     """Hands a sent PO to its external system's path (a queue, or the Web Connector's outbox)."""
 
-    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem) -> None: ...
+    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem, delivery_id: str | None = None) -> None:
+        """``delivery_id`` names the webhook delivery the message continues (it keeps its Idempotency-Key)."""
 
 
 class AccountingState(Protocol):
@@ -220,7 +222,7 @@ class PurchaseOrders:
         body = order.model_dump(mode="python", by_alias=True, exclude={"company_id", "version"})
         for shown, invoice in zip(body["vendorInvoices"], order.vendor_invoices, strict=True):
             shown.pop("pdfKey", None)
-            shown["file"] = self.documents.presigned_url(invoice.pdf_key) if invoice.pdf_key else None
+            shown["file"] = self.documents.presigned_pdf_url(invoice.pdf_key) if invoice.pdf_key else None
         return body
 
     def get(self, principal: Principal, po_id: int) -> dict[str, Any]:
@@ -239,6 +241,7 @@ class PurchaseOrders:
         order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
         order.error = None
         order.sent_at = datetime.now(UTC)
+        order.webhook_delivery_id = str(uuid.uuid4()) if system is ExternalSystem.WEBHOOK else None
         try:
             self.store.save(order, order.version)
         except Conflict:
@@ -248,7 +251,7 @@ class PurchaseOrders:
                 message="this PO was changed or sent by someone else at the same moment; reload it",
                 vendor_invoice_status=previous.value,
             )
-        self.dispatcher.dispatch(order.company_id, order.id, system)
+        self.dispatcher.dispatch(order.company_id, order.id, system, order.webhook_delivery_id)
         return SendResult(
             purchase_order_id=order.id,
             accepted=True,

@@ -107,6 +107,8 @@ class PurchaseOrder(CamelModel):
     external_ids: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
     held_reason: str | None = None
+    webhook_delivery_id: str | None = None
+    webhook_notified_delivery_id: str | None = None
     sent_at: datetime | None = None
     synchronized_at: datetime | None = None
     version: int = 0

@@ -45,7 +45,7 @@ class SyncOutcomes:
                 order.held_reason = None
             return True
 
-        return self._update(company_id, po_id, change)
+        return self.update(company_id, po_id, change)
 
     def synchronized(self, company_id: str, po_id: int, external_id: str) -> PurchaseOrder | None:
         """The whole PO was accepted by the external system (the webhook's 2xx)."""
@@ -59,7 +59,7 @@ class SyncOutcomes:
             order.synchronized_at = datetime.now(UTC)
             return True
 
-        return self._update(company_id, po_id, change)
+        return self.update(company_id, po_id, change)
 
     def failed(self, company_id: str, po_id: int, reason: str, invoice_number: str | None = None) -> bool:
         """Error with the reason, and one e-mail: only the call that makes the change sends it."""
@@ -71,7 +71,7 @@ class SyncOutcomes:
             order.error = f"vendor invoice {invoice_number}: {reason}" if invoice_number else reason
             return True
 
-        order = self._update(company_id, po_id, change)
+        order = self.update(company_id, po_id, change)
         if order is None:
             return False
         settings = self.accounting.get_settings(company_id)
@@ -88,7 +88,7 @@ class SyncOutcomes:
             order.held_reason = reason
             return True
 
-        self._update(company_id, po_id, change)
+        self.update(company_id, po_id, change)
 
     def release_held(self, company_id: str) -> int:
         """Send again every PO held for this company; answers how many went."""
@@ -97,12 +97,12 @@ class SyncOutcomes:
         for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
             if order.held_reason is None or system is None:
                 continue
-            if self._update(company_id, order.id, _unhold) is not None:
-                self.dispatcher.dispatch(company_id, order.id, system)
+            if self.update(company_id, order.id, _unhold) is not None:
+                self.dispatcher.dispatch(company_id, order.id, system, order.webhook_delivery_id)
                 released += 1
         return released
 
-    def _update(self, company_id: str, po_id: int, change: Callable[[PurchaseOrder], bool]) -> PurchaseOrder | None:
+    def update(self, company_id: str, po_id: int, change: Callable[[PurchaseOrder], bool]) -> PurchaseOrder | None:
         """Apply ``change`` to the latest PO with a conditional write; None when there was nothing to change."""
         for _ in range(SAVE_ATTEMPTS):
             order = self.store.get(company_id, po_id)

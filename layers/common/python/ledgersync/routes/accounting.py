@@ -13,6 +13,7 @@ from ledgersync.api import caller, json_response
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
+from ledgersync.domain.webhooks import WebhookConfigRequest
 
 router = Router()
 SETUP_ROLES = {Role.ADMIN}
@@ -105,3 +106,19 @@ def quickbooks_online_callback(
 def disconnect_quickbooks_online() -> Response[Any]:
     connection = bootstrap.qbo_connection().disconnect(caller(router, "accounting.write"))
     return json_response(200, connection.model_dump(mode="json", by_alias=True))
+
+
+@router.put("/v1/webhooks/po-reconciliation", summary="Set up the PO Reconciliation webhook (seed 001)")
+def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any]:
+    principal = caller(router, "accounting.write")
+    principal.require_role(SETUP_ROLES, "set up the PO Reconciliation webhook")
+    view = bootstrap.webhook_setup().configure_webhook(principal.company_id, request)
+    bootstrap.settings_store().mark_webhook_configured(principal.company_id)
+    return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@router.get("/v1/webhooks/po-reconciliation", summary="The webhook set-up, secrets masked")
+def get_po_reconciliation_webhook() -> Response[Any]:
+    principal = caller(router, "accounting.read")
+    view = bootstrap.webhook_setup().get_webhook(principal.company_id)
+    return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
-from ledgersync.domain.purchase_order_service import PurchaseOrderIn, SendRequest, VendorInvoiceIn
+from ledgersync.domain.purchase_order_service import SENDERS, PurchaseOrderIn, SendRequest, VendorInvoiceIn
 from ledgersync.observability import metrics
 
 router = Router()
@@ -44,3 +44,14 @@ def send_to_external(request: SendRequest) -> Response[Any]:
     results = bootstrap.purchase_orders().send_to_external(caller(router, "purchaseOrder.send"), request)
     metrics.add_metric(name="PurchaseOrdersSent", unit=MetricUnit.Count, value=sum(1 for r in results if r.accepted))
     return json_response(200, {"results": [r.model_dump(by_alias=True) for r in results]})
+
+
+@router.post("/v1/purchase-orders/<po_id>/resend", summary="Send the PO to the webhook again (a new delivery)")
+def resend_purchase_order(po_id: PoId) -> Response[Any]:
+    principal = caller(router, "purchaseOrder.send")
+    principal.require_role(SENDERS, "send to the external system")
+    message = bootstrap.webhook_deliveries().resend(principal.company_id, po_id)
+    return json_response(
+        202,
+        {"purchaseOrderId": po_id, "deliveryId": message.delivery_id, "vendorInvoiceStatus": "Sent to External System"},
+    )
