@@ -42,10 +42,6 @@ EXPECTED_ROUTES = {
         ("POST", "/api/invoice.checkout"),
         ("GET", "/v1/invoices"),
         ("GET", "/v1/invoices/{id}"),
-        ("POST", "/v1/invoices/{id}/ship"),
-        ("POST", "/v1/invoices/{id}/unship"),
-        ("POST", "/v1/invoices/{id}/send-now"),
-        ("POST", "/v1/invoices/{id}/send-again"),
     },
     "SendToExternalFunction": {
         ("PUT", "/v1/purchase-orders/{id}"),
