@@ -50,7 +50,7 @@ def build_document(template: Template, title: str = TITLE, version: str = VERSIO
             merged = document["paths"].setdefault(path, {})
             for method, operation in operations.items():
                 described.add((method.upper(), _shape(path)))
-                if method in merged:
+                if method in merged and merged[method] != operation:
                     warnings.append(f"{method.upper()} {path} is described by more than one function")
                 merged[method] = operation
         for name, body in ((schema.get("components") or {}).get("schemas") or {}).items():

@@ -108,3 +108,37 @@ def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s
     assert again["results"][0]["accepted"] is False
     stack.drain_queues()
     assert len(requests.get(f"{qbo}/__emulator/{realm}/Bill", timeout=10).json()["Bill"]) == 1
+
+
+def test_a_crash_after_quickbooks_created_the_bill_still_leaves_exactly_one_bill(stack: LocalStack) -> None:
+    # Given the connected demo company (connected by the test above, which runs first in this module)
+    assert stack.demo is not None and stack.demo.admin_token
+    api = Client(stack.api_url, stack.demo.admin_token)
+    qbo = stack.emulators["qbo"].url
+    realm = api.call("GET", "/v1/accounting/connection").json()["realmId"]
+    flora = next(v for v in api.call("GET", "/v1/directory/vendors").json()["records"] if v["code"] == "FLORA")
+    users = [api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
+             for r in ("Procurement Manager", "Accounts Payable")]
+    po = {"poNumber": "P777", "vendorId": flora["id"], "shipDate": "2026-04-01",
+          "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 20}],
+          "additionalCharges": [{"code": "FRT", "amount": 5}]}
+    api.call("PUT", "/v1/purchase-orders/777", po)
+    api.call("POST", "/v1/purchase-orders/777/vendor-invoices",
+             {"invoiceNumber": "X1", "invoiceAmount": 25, "totalAdditionalCharges": 5})
+    for token in users:
+        api.call("POST", "/v1/purchase-orders/777/approvals", token=token)
+    # And QuickBooks that will create the next bill but answer as if it had failed (the outcome is unknown)
+    injected = requests.post(f"{qbo}/__emulator/failures", json={"realmId": realm, "status": 500, "count": 1,
+                                                                 "afterCommit": True, "operation": "write"}, timeout=10)
+    assert injected.status_code in (200, 201), injected.text
+    before = len(requests.get(f"{qbo}/__emulator/{realm}/Bill", timeout=10).json()["Bill"])
+    # When the PO is sent and the queue redelivers after the failure
+    api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [777]})
+    report = stack.drain_queues()
+    # Then the retry found the bill instead of creating another
+    assert report.failed >= 1, report
+    bills = requests.get(f"{qbo}/__emulator/{realm}/Bill", timeout=10).json()["Bill"]
+    mine = [b for b in bills if b["DocNumber"] == "P777-X1"]
+    assert len(bills) == before + 1 and len(mine) == 1
+    shown = api.call("GET", "/v1/purchase-orders/777").json()
+    assert shown["vendorInvoiceStatus"] == "S" and shown["externalIds"] == {"X1": mine[0]["Id"]}

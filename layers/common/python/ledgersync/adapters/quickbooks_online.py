@@ -1040,14 +1040,14 @@ class PowertoolsTokenMetrics:
 
     @staticmethod
     def _emit(name: str, value: float, company_id: str) -> None:
-        with single_metric(
-            name=name,
-            unit=MetricUnit.Count,
-            value=value,
-            namespace=metrics.namespace,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="CompanyId", value=company_id)
+        """One data point per company (dimension CompanyId) and one for the whole service, which the alarms watch."""
+        for dimensions in ({"service": SERVICE, "CompanyId": company_id}, {"service": SERVICE}):
+            with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
+                for key, dimension in dimensions.items():
+                    metric.add_dimension(name=key, value=dimension)
+
+
+SERVICE = "ledgersync"
 
 
 # ---------------------------------------------------------------------------------------------- factories
