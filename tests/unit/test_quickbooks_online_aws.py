@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from ledgersync.adapters.aws import reset_clients
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.quickbooks_online import (
     DynamoDedupStore,
@@ -24,36 +21,14 @@ from ledgersync.adapters.quickbooks_online import (
 )
 from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState, TokenRefresher
 from ledgersync.errors import RetryableError
+from tests.support.events import LambdaContextStub
 from tests.unit.test_quickbooks_online import START, FakeClock, World, draft, tokens_for
-
-TABLE = "ledgersync-qbo-test"
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[SingleTable]:
-    """moto in process with fake credentials, and a table keyed like the single table."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "TABLE_NAME": TABLE,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        reset_clients()
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
-        yield SingleTable(TABLE)
-        reset_clients()
+def table(aws: None) -> SingleTable:
+    """The single table on moto in process (the conftest ``aws`` fixture: fake credentials, resources created)."""
+    return SingleTable(os.environ["TABLE_NAME"])
 
 
 class SteppedTime:
@@ -79,7 +54,7 @@ def test_tokens_round_trip_through_one_secret_per_company_when_saved_twice(table
     store.save("c1", tokens_for(clock, n=1))
     store.save("c1", tokens_for(clock, n=2))
     store.save("c2", tokens_for(clock, n=3))
-    boto3.client("secretsmanager").create_secret(Name="ledgersync/admin-api-key", SecretString="x")
+    boto3.client("secretsmanager").create_secret(Name="ledgersync/webhook/c3", SecretString="x")
 
     assert store.load("c1") == tokens_for(clock, n=2)
     assert store.load("never-connected") is None
@@ -190,14 +165,6 @@ def test_days_left_metric_is_emitted_per_company_as_emf(capsys: pytest.CaptureFi
     assert metric["CompanyId"] == "c1"
 
 
-@dataclass
-class Context:
-    function_name: str = "token_refresh"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:token_refresh"
-    aws_request_id: str = "req-1"
-
-
 def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     from functions.token_refresh import app
 
@@ -207,7 +174,9 @@ def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monke
     world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
     monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
 
-    answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, Context())
+    answer: dict[str, Any] = app.lambda_handler(
+        {"source": "aws.events"}, LambdaContextStub(function_name="token_refresh")
+    )
 
     assert answer["refreshed"] == ["c1"]
     assert world.store.saved["c1"].refresh_token == "refresh-1"
