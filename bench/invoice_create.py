@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support import use_moto_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT)]
 HANDLERS = [
@@ -50,18 +52,7 @@ def cold_import_ms(function: str) -> float | None:
 
 
 def main() -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "TABLE_NAME": "ledgersync-bench",
-        "DOCUMENTS_BUCKET": "ledgersync-bench",
-        "ADMIN_API_KEY_SECRET": "ledgersync/admin-api-key",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_DISABLED": "1",
-    }.items():
-        os.environ[name] = value
+    use_moto_environment(DOCUMENTS_BUCKET="ledgersync-bench", ADMIN_API_KEY_SECRET="ledgersync/admin-api-key")
     from moto import mock_aws
 
     with mock_aws():

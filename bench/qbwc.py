@@ -15,22 +15,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from support import use_moto_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT)]
 BATCHES = tuple(int(n) for n in os.environ.get("QBWC_BENCH_BATCHES", "1,10,50,200").split(","))
 
 
 def main() -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "TABLE_NAME": "ledgersync-bench",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_DISABLED": "1",
-    }.items():
-        os.environ[name] = value
+    use_moto_environment()
     import logging
     import warnings
 
