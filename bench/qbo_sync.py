@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from devstack.qbo_emulator import (  # noqa: E402 - after the path set-up a scri
     RunningEmulator,
     serve,
 )
+from tests.support.qbo import emulator_tokens  # noqa: E402
 
 from ledgersync.adapters.quickbooks_online import (  # noqa: E402
     InMemoryReferenceIdCache,
@@ -156,20 +157,8 @@ def build(args: argparse.Namespace) -> tuple[RunningEmulator, QuickBooksOnlineCl
         state.add_record(REALM, entity, {"Name": name})
     for vendor in range(VENDORS):
         state.add_record(REALM, "Vendor", {"DisplayName": f"Grower {vendor:02d}"})
-    raw = state.issue_tokens(REALM)
-    now = datetime.now(UTC)
     store = MemoryTokens()
-    store.save(
-        "bench",
-        TokenSet(
-            realm_id=REALM,
-            access_token=raw["access_token"],
-            refresh_token=raw["refresh_token"],
-            access_expires_at=now + timedelta(hours=1),
-            refresh_expires_at=now + timedelta(days=100),
-            refreshed_at=now,
-        ),
-    )
+    store.save("bench", emulator_tokens(state, REALM))
     quiet = Quiet()
     oauth = IntuitOAuth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/cb", emulator.discovery_url)
     tokens = QuickBooksTokens(store, oauth, MemoryLock(), quiet, metrics=quiet, clock=SystemClock())

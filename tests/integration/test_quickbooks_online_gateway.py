@@ -21,9 +21,10 @@ from ledgersync.adapters.quickbooks_online import (
     SystemClock,
 )
 from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
-from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, QuickBooksTokens, TokenSet
+from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, QuickBooksTokens
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 from tests.integration.test_qbo_emulator import xsd_dir
+from tests.support.qbo import emulator_tokens
 from tests.unit.test_quickbooks_online import FakeDedup, FakeLock, FakeMetrics, FakeNotifier, FakeTokenStore
 
 REALM = "9341453000000001"
@@ -67,19 +68,7 @@ class Stack:
         self.connect()
 
     def connect(self) -> None:
-        raw = self.emulator.state.issue_tokens(REALM)
-        now = datetime.now(UTC)
-        self.store.save(
-            "c1",
-            TokenSet(
-                realm_id=REALM,
-                access_token=raw["access_token"],
-                refresh_token=raw["refresh_token"],
-                access_expires_at=now + timedelta(hours=1),
-                refresh_expires_at=now + timedelta(days=100),
-                refreshed_at=now,
-            ),
-        )
+        self.store.save("c1", emulator_tokens(self.emulator.state, REALM))
 
     def bills(self) -> list[dict[str, Any]]:
         return self.emulator.state.records(REALM, "Bill")
