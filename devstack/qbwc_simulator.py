@@ -19,13 +19,11 @@ import base64
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 import requests
 from werkzeug.serving import make_server
@@ -34,6 +32,7 @@ from zeep import Client
 from zeep.transports import Transport
 
 from devstack.fake_qb_company import FakeCompany
+from devstack.lambda_proxy import proxy_event
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorSession
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.errors import Conflict, RetryableError
@@ -283,31 +282,6 @@ class LambdaContextStub:
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def proxy_event(method: str, path: str, query: str, headers: dict[str, str], body: str) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as API Gateway builds it for a Lambda proxy integration."""
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": params or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "stage": "local",
-            "path": path,
-            "httpMethod": method,
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": body or None,
-        "isBase64Encoded": False,
-    }
-
-
 class LocalGateway:
     """Serves one Lambda handler on 127.0.0.1 (an ephemeral port unless given); use as a context manager."""
 
@@ -338,7 +312,8 @@ class LocalGateway:
             request.path,
             request.query_string.decode(),
             dict(request.headers),
-            request.get_data(as_text=True),
+            request.get_data(as_text=True) or None,
+            stage="local",
         )
         started = time.perf_counter()
         answer = self.handler(event, LambdaContextStub())

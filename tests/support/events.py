@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import uuid
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
+
+from devstack import lambda_proxy
 
 
 @dataclass
@@ -36,29 +37,9 @@ def proxy_event(
     method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, raw_body: str | None = None
 ) -> dict[str, Any]:
     parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     all_headers = {"Content-Type": "application/json", **(headers or {})}
-    return {
-        "resource": parts.path,
-        "path": parts.path,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "stage": "test",
-            "path": parts.path,
-            "httpMethod": method,
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": text,
-        "isBase64Encoded": False,
-    }
+    return lambda_proxy.proxy_event(method, parts.path, parts.query, all_headers, text, stage="test")
 
 
 class Api:
