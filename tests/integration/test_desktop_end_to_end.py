@@ -3,11 +3,11 @@ method-less token as its password, see the PO turn "S" and the Bill in the compa
 
 from __future__ import annotations
 
-from lxml import etree
-
 from devstack.fake_qb_company import FakeCompany
 from devstack.qbwc_simulator import run_session
 from devstack.stack import LocalStack
+from lxml import etree
+
 from tests.integration.test_quickbooks_online_end_to_end import PDF, Client
 
 
@@ -15,21 +15,34 @@ def test_a_sent_po_becomes_one_bill_in_quickbooks_desktop_and_turns_s() -> None:
     with LocalStack(seed=True, schedules=False) as stack:
         assert stack.demo is not None and stack.demo.admin_token and stack.demo.user_id
         api = Client(stack.api_url, stack.demo.admin_token)
-        api.call("PUT", "/v1/accounting/settings", {"externalSystem": "quickbooks_desktop",
-                                                    "chargeAccounts": {"FRT": "Freight"}})
+        api.call(
+            "PUT",
+            "/v1/accounting/settings",
+            {"externalSystem": "quickbooks_desktop", "chargeAccounts": {"FRT": "Freight"}},
+        )
         qwc = etree.fromstring(api.call("GET", "/v1/accounting/quickbooks-desktop/qwc").content)
-        password = api.call("POST", "/v1/tokens", {"userId": stack.demo.user_id, "apiMethods": [],
-                                                   "description": "Quickbooks"}).json()["token"]
+        password = api.call(
+            "POST", "/v1/tokens", {"userId": stack.demo.user_id, "apiMethods": [], "description": "Quickbooks"}
+        ).json()["token"]
         vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
         flora = next(v for v in vendors if v["code"] == "FLORA")
-        users = [api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
-                 for r in ("Procurement", "Accounts Payable")]
-        po = {"poNumber": "P002271", "vendorId": flora["id"], "shipDate": "2026-03-27",
-              "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
-              "additionalCharges": [{"code": "FRT", "amount": 10}]}
+        users = [
+            api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
+            for r in ("Procurement", "Accounts Payable")
+        ]
+        po = {
+            "poNumber": "P002271",
+            "vendorId": flora["id"],
+            "shipDate": "2026-03-27",
+            "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
+            "additionalCharges": [{"code": "FRT", "amount": 10}],
+        }
         api.call("PUT", "/v1/purchase-orders/7", po)
-        api.call("POST", "/v1/purchase-orders/7/vendor-invoices",
-                 {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF})
+        api.call(
+            "POST",
+            "/v1/purchase-orders/7/vendor-invoices",
+            {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF},
+        )
         for token in users:
             api.call("POST", "/v1/purchase-orders/7/approvals", token=token)
         sent = api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [7]}).json()

@@ -117,19 +117,31 @@ def test_a_crash_after_quickbooks_created_the_bill_still_leaves_exactly_one_bill
     qbo = stack.emulators["qbo"].url
     realm = api.call("GET", "/v1/accounting/connection").json()["realmId"]
     flora = next(v for v in api.call("GET", "/v1/directory/vendors").json()["records"] if v["code"] == "FLORA")
-    users = [api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
-             for r in ("Procurement Manager", "Accounts Payable")]
-    po = {"poNumber": "P777", "vendorId": flora["id"], "shipDate": "2026-04-01",
-          "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 20}],
-          "additionalCharges": [{"code": "FRT", "amount": 5}]}
+    users = [
+        api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
+        for r in ("Procurement Manager", "Accounts Payable")
+    ]
+    po = {
+        "poNumber": "P777",
+        "vendorId": flora["id"],
+        "shipDate": "2026-04-01",
+        "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 20}],
+        "additionalCharges": [{"code": "FRT", "amount": 5}],
+    }
     api.call("PUT", "/v1/purchase-orders/777", po)
-    api.call("POST", "/v1/purchase-orders/777/vendor-invoices",
-             {"invoiceNumber": "X1", "invoiceAmount": 25, "totalAdditionalCharges": 5})
+    api.call(
+        "POST",
+        "/v1/purchase-orders/777/vendor-invoices",
+        {"invoiceNumber": "X1", "invoiceAmount": 25, "totalAdditionalCharges": 5},
+    )
     for token in users:
         api.call("POST", "/v1/purchase-orders/777/approvals", token=token)
     # And QuickBooks that will create the next bill but answer as if it had failed (the outcome is unknown)
-    injected = requests.post(f"{qbo}/__emulator/failures", json={"realmId": realm, "status": 500, "count": 1,
-                                                                 "afterCommit": True, "operation": "write"}, timeout=10)
+    injected = requests.post(
+        f"{qbo}/__emulator/failures",
+        json={"realmId": realm, "status": 500, "count": 1, "afterCommit": True, "operation": "write"},
+        timeout=10,
+    )
     assert injected.status_code in (200, 201), injected.text
     before = len(requests.get(f"{qbo}/__emulator/{realm}/Bill", timeout=10).json()["Bill"])
     # When the PO is sent and the queue redelivers after the failure

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from devstack.stack import LocalStack
+
 from tests.integration.test_quickbooks_online_end_to_end import PDF, Client
 
 
@@ -25,9 +25,15 @@ def setup(stack: LocalStack) -> tuple[Client, str, str]:
     api = Client(stack.api_url, stack.demo.admin_token)
     receiver = stack.emulators["webhook_receiver"].url
     api.call("PUT", "/v1/accounting/settings", {"externalSystem": "webhook", "requireAdditionalCharges": False})
-    answer = api.call("PUT", "/v1/webhooks/po-reconciliation", {
-        "url": f"{receiver}/po-reconciliation", "auth": {"type": "bearer", "token": "s3cr3t-token"},
-        "errorEmails": ["ops@example.com", "ap@example.com"]})
+    answer = api.call(
+        "PUT",
+        "/v1/webhooks/po-reconciliation",
+        {
+            "url": f"{receiver}/po-reconciliation",
+            "auth": {"type": "bearer", "token": "s3cr3t-token"},
+            "errorEmails": ["ops@example.com", "ap@example.com"],
+        },
+    )
     assert answer.status_code == 200, answer.text
     secret = answer.json()["signingSecret"]
     shown = api.call("GET", "/v1/webhooks/po-reconciliation").json()
@@ -38,11 +44,20 @@ def setup(stack: LocalStack) -> tuple[Client, str, str]:
 def approved_po(stack: LocalStack, api: Client, po_id: int) -> None:
     vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
     flora = next(v for v in vendors if v["code"] == "FLORA")
-    users = [api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
-             for r in ("Procurement", "Accounting")]
-    po = {"poNumber": f"P{po_id}", "vendorId": flora["id"], "shipDate": "2026-03-27", "arrivalDate": "2026-03-28",
-          "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": "0.10"},
-                    {"categoryProcurementAccountingCode": "PGEN", "totalCost": "0.20"}]}
+    users = [
+        api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
+        for r in ("Procurement", "Accounting")
+    ]
+    po = {
+        "poNumber": f"P{po_id}",
+        "vendorId": flora["id"],
+        "shipDate": "2026-03-27",
+        "arrivalDate": "2026-03-28",
+        "items": [
+            {"categoryProcurementAccountingCode": "CGEN", "totalCost": "0.10"},
+            {"categoryProcurementAccountingCode": "PGEN", "totalCost": "0.20"},
+        ],
+    }
     assert api.call("PUT", f"/v1/purchase-orders/{po_id}", po).status_code == 200
     invoice = {"invoiceNumber": f"01-P{po_id}", "invoiceAmount": "0.30", "pdfBase64": PDF}
     assert api.call("POST", f"/v1/purchase-orders/{po_id}/vendor-invoices", invoice).status_code == 201
@@ -70,7 +85,8 @@ def test_a_sent_po_is_delivered_signed_and_turns_s(stack: LocalStack, setup: tup
 
 
 def test_retries_keep_one_idempotency_key_until_the_endpoint_answers(
-        stack: LocalStack, setup: tuple[Client, str, str]) -> None:
+    stack: LocalStack, setup: tuple[Client, str, str]
+) -> None:
     api, receiver, _ = setup
     requests.post(f"{receiver}/__receiver/reset", timeout=10)
     requests.post(f"{receiver}/__receiver/behaviour", json={"failTimes": 2, "status": 503}, timeout=10)

@@ -6,7 +6,6 @@ import importlib
 import re
 
 import pytest
-
 from devstack.template import Template
 
 TEMPLATE = Template.load()
