@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -29,8 +29,7 @@ class Tracing:
             return handler
         from aws_lambda_powertools import Tracer
 
-        traced: Handler = Tracer(service="ledgersync").capture_lambda_handler(handler)
-        return traced
+        return cast(Handler, Tracer(service="ledgersync").capture_lambda_handler(handler))
 
 
 tracer = Tracing()
