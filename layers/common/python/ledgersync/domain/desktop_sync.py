@@ -101,7 +101,6 @@ class QbxmlMessages(Protocol):
 
     def results(self, response: str) -> list[OperationResult]:
         """The responses of a message; raises ``PermanentError`` when the text is not a qbXML response."""
-        ...
 
 
 class CredentialVerifier(Protocol):
@@ -132,11 +131,9 @@ class SyncRecorder(Protocol):
 
     def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
         """Record the bill of one vendor invoice; the PO becomes "S" once every invoice has one."""
-        ...
 
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         """Put the PO in "Error" with a message a person can act on, and notify."""
-        ...
 
 
 class SessionStore(Protocol):
@@ -148,11 +145,9 @@ class SessionStore(Protocol):
 
     def save(self, session: WebConnectorSession) -> None:
         """Write the session if the stored one is at ``session.version - 1``; else raise ``Conflict``."""
-        ...
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         """Hold the company for this ticket until ``until``; False while another live session holds it."""
-        ...
 
     def release_company(self, company_id: str, ticket: str) -> None: ...
 

@@ -172,11 +172,9 @@ class DedupStore(Protocol):
 
     def put_if_absent(self, company_id: str, key: str, entry: DedupEntry) -> DedupEntry | None:
         """Write ``entry`` unless the key exists; return the existing entry when it does."""
-        ...
 
     def replace(self, company_id: str, key: str, expected: DedupEntry, new: DedupEntry) -> bool:
         """Swap ``expected`` for ``new`` only if the stored entry still is ``expected``; False if it changed."""
-        ...
 
     def complete(self, company_id: str, key: str, attempt: int, result_id: str) -> None: ...
 
@@ -188,7 +186,6 @@ class QuickBooksOnlineGateway(Protocol):
 
     def find_bills(self, access: QuickBooksAccess, draft: BillDraft) -> list[BillRecord]:
         """Bills of the draft's vendor whose DocNumber is the draft's reference."""
-        ...
 
 
 # ---------------------------------------------------------------------------------------------- tokens

@@ -176,7 +176,6 @@ class AddressGuard(Protocol):
 
     def check(self, url: str) -> None:
         """Raise ``AddressRefusedError`` (``RetryableError`` when DNS does not answer) for a URL not to use."""
-        ...
 
 
 class AddressRefusedError(PermanentError):
@@ -700,19 +699,15 @@ class DeliveryOutcomes(Protocol):
 
     def mark_sent(self, company_id: str, purchase_order_id: int, delivery_id: str) -> None:
         """Status "Sent to External System", current delivery = ``delivery_id``, error cleared."""
-        ...
 
     def mark_synchronized(self, company_id: str, purchase_order_id: int, delivery_id: str) -> None:
         """Status "S"."""
-        ...
 
     def mark_failed(self, company_id: str, purchase_order_id: int, delivery_id: str, reason: str) -> bool:
         """Status "Error" with ``reason``; True while this delivery's error e-mail has not been marked sent."""
-        ...
 
     def mark_notified(self, company_id: str, purchase_order_id: int, delivery_id: str) -> None:
         """The error e-mail of this delivery went out."""
-        ...
 
 
 class DeliveryQueue(Protocol):
