@@ -8,7 +8,7 @@ from devstack.qbwc_simulator import run_session
 from devstack.stack import LocalStack
 from lxml import etree
 
-from tests.integration.test_quickbooks_online_end_to_end import PDF, Client
+from tests.support.http import PDF, Client, approved_purchase_order
 
 
 def test_a_sent_po_becomes_one_bill_in_quickbooks_desktop_and_turns_s() -> None:
@@ -24,27 +24,15 @@ def test_a_sent_po_becomes_one_bill_in_quickbooks_desktop_and_turns_s() -> None:
         password = api.call(
             "POST", "/v1/tokens", {"userId": stack.demo.user_id, "apiMethods": [], "description": "Quickbooks"}
         ).json()["token"]
-        vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
-        flora = next(v for v in vendors if v["code"] == "FLORA")
-        users = [
-            api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
-            for r in ("Procurement", "Accounts Payable")
-        ]
         po = {
             "poNumber": "P002271",
-            "vendorId": flora["id"],
+            "vendorId": api.vendor("FLORA")["id"],
             "shipDate": "2026-03-27",
             "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
             "additionalCharges": [{"code": "FRT", "amount": 10}],
         }
-        api.call("PUT", "/v1/purchase-orders/7", po)
-        api.call(
-            "POST",
-            "/v1/purchase-orders/7/vendor-invoices",
-            {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF},
-        )
-        for token in users:
-            api.call("POST", "/v1/purchase-orders/7/approvals", token=token)
+        invoice = {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF}
+        approved_purchase_order(api, 7, po, invoice)
         sent = api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [7]}).json()
         assert sent["results"][0]["accepted"], sent
         company = FakeCompany(vendors=["Flora Farms S.A."])

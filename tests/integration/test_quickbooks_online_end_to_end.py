@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 from devstack.stack import LocalStack
 
-PDF = base64.b64encode(b"%PDF-1.4\n% vendor invoice\n").decode()
-
-
-class Client:
-    def __init__(self, base: str, token: str) -> None:
-        self.base, self.token = base, token
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> requests.Response:
-        return requests.request(
-            method, self.base + path, json=body, timeout=30, headers={"Authorization": f"Bearer {token or self.token}"}
-        )
+from tests.support.http import PDF, Client, approved_purchase_order
 
 
 @pytest.fixture(scope="module")
@@ -70,27 +58,16 @@ def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s
     requests.post(
         f"{qbo}/__emulator/{realm}/Account", json={"Name": "Freight In", "AccountType": "Expense"}, timeout=10
     )
-    vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
-    flora = next(v for v in vendors if v["code"] == "FLORA")
-    procurement = api.call(
-        "POST", "/v1/users", {"name": "P", "email": "p@example.com", "roles": ["Procurement"]}
-    ).json()["token"]
-    accounting = api.call("POST", "/v1/users", {"name": "A", "email": "a@example.com", "roles": ["Accounting"]}).json()[
-        "token"
-    ]
     # When a vendor invoice is uploaded, approved twice and sent
     po = {
         "poNumber": "P002271",
-        "vendorId": flora["id"],
+        "vendorId": api.vendor("FLORA")["id"],
         "shipDate": "2026-03-27",
         "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
         "additionalCharges": [{"code": "FRT", "amount": 10}],
     }
-    assert api.call("PUT", "/v1/purchase-orders/12345", po).status_code == 200
     invoice = {"invoiceNumber": "01-P002271", "invoiceAmount": 60, "totalAdditionalCharges": 10, "pdfBase64": PDF}
-    assert api.call("POST", "/v1/purchase-orders/12345/vendor-invoices", invoice).status_code == 201
-    api.call("POST", "/v1/purchase-orders/12345/approvals", token=procurement)
-    api.call("POST", "/v1/purchase-orders/12345/approvals", token=accounting)
+    approved_purchase_order(api, 12345, po, invoice, roles=("Procurement", "Accounting"))
     sent = api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [12345]}).json()
     assert sent["results"][0]["vendorInvoiceStatus"] == "Sent to External System"
     stack.drain_queues()
@@ -116,26 +93,15 @@ def test_a_crash_after_quickbooks_created_the_bill_still_leaves_exactly_one_bill
     api = Client(stack.api_url, stack.demo.admin_token)
     qbo = stack.emulators["qbo"].url
     realm = api.call("GET", "/v1/accounting/connection").json()["realmId"]
-    flora = next(v for v in api.call("GET", "/v1/directory/vendors").json()["records"] if v["code"] == "FLORA")
-    users = [
-        api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
-        for r in ("Procurement Manager", "Accounts Payable")
-    ]
     po = {
         "poNumber": "P777",
-        "vendorId": flora["id"],
+        "vendorId": api.vendor("FLORA")["id"],
         "shipDate": "2026-04-01",
         "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 20}],
         "additionalCharges": [{"code": "FRT", "amount": 5}],
     }
-    api.call("PUT", "/v1/purchase-orders/777", po)
-    api.call(
-        "POST",
-        "/v1/purchase-orders/777/vendor-invoices",
-        {"invoiceNumber": "X1", "invoiceAmount": 25, "totalAdditionalCharges": 5},
-    )
-    for token in users:
-        api.call("POST", "/v1/purchase-orders/777/approvals", token=token)
+    invoice = {"invoiceNumber": "X1", "invoiceAmount": 25, "totalAdditionalCharges": 5}
+    approved_purchase_order(api, 777, po, invoice, roles=("Procurement Manager", "Accounts Payable"))
     # And QuickBooks that will create the next bill but answer as if it had failed (the outcome is unknown)
     injected = requests.post(
         f"{qbo}/__emulator/failures",

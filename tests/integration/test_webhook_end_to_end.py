@@ -10,7 +10,7 @@ import pytest
 import requests
 from devstack.stack import LocalStack
 
-from tests.integration.test_quickbooks_online_end_to_end import PDF, Client
+from tests.support.http import PDF, Client, approved_purchase_order
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +41,10 @@ def setup(stack: LocalStack) -> tuple[Client, str, str]:
     return api, receiver, secret
 
 
-def approved_po(stack: LocalStack, api: Client, po_id: int) -> None:
-    vendors = api.call("GET", "/v1/directory/vendors").json()["records"]
-    flora = next(v for v in vendors if v["code"] == "FLORA")
-    users = [
-        api.call("POST", "/v1/users", {"name": r, "email": "u@example.com", "roles": [r]}).json()["token"]
-        for r in ("Procurement", "Accounting")
-    ]
+def approved_po(api: Client, po_id: int) -> None:
     po = {
         "poNumber": f"P{po_id}",
-        "vendorId": flora["id"],
+        "vendorId": api.vendor("FLORA")["id"],
         "shipDate": "2026-03-27",
         "arrivalDate": "2026-03-28",
         "items": [
@@ -58,11 +52,8 @@ def approved_po(stack: LocalStack, api: Client, po_id: int) -> None:
             {"categoryProcurementAccountingCode": "PGEN", "totalCost": "0.20"},
         ],
     }
-    assert api.call("PUT", f"/v1/purchase-orders/{po_id}", po).status_code == 200
     invoice = {"invoiceNumber": f"01-P{po_id}", "invoiceAmount": "0.30", "pdfBase64": PDF}
-    assert api.call("POST", f"/v1/purchase-orders/{po_id}/vendor-invoices", invoice).status_code == 201
-    for token in users:
-        api.call("POST", f"/v1/purchase-orders/{po_id}/approvals", token=token)
+    approved_purchase_order(api, po_id, po, invoice, roles=("Procurement", "Accounting"))
 
 
 def deliveries(receiver: str) -> list[dict[str, Any]]:
@@ -73,7 +64,7 @@ def test_a_sent_po_is_delivered_signed_and_turns_s(stack: LocalStack, setup: tup
     api, receiver, secret = setup
     requests.post(f"{receiver}/__receiver/reset", timeout=10)
     requests.post(f"{receiver}/__receiver/behaviour", json={"secret": secret}, timeout=10)
-    approved_po(stack, api, 1)
+    approved_po(api, 1)
     api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [1]})
     stack.drain_queues()
     (delivery,) = deliveries(receiver)
@@ -90,7 +81,7 @@ def test_retries_keep_one_idempotency_key_until_the_endpoint_answers(
     api, receiver, _ = setup
     requests.post(f"{receiver}/__receiver/reset", timeout=10)
     requests.post(f"{receiver}/__receiver/behaviour", json={"failTimes": 2, "status": 503}, timeout=10)
-    approved_po(stack, api, 2)
+    approved_po(api, 2)
     api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [2]})
     for _ in range(3):
         stack.drain_queues()
@@ -106,7 +97,7 @@ def test_a_final_refusal_sets_error_and_sends_one_email(stack: LocalStack, setup
     requests.post(f"{receiver}/__receiver/reset", timeout=10)
     requests.post(f"{receiver}/__receiver/behaviour", json={"status": 422, "body": "unknown vendor AV"}, timeout=10)
     before = len(stack.emails())
-    approved_po(stack, api, 3)
+    approved_po(api, 3)
     api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [3]})
     stack.drain_queues()
     po = api.call("GET", "/v1/purchase-orders/3").json()
