@@ -12,7 +12,7 @@ from tests.support.http import PDF, Client, approved_purchase_order
 
 
 def test_a_sent_po_becomes_one_bill_in_quickbooks_desktop_and_turns_s() -> None:
-    with LocalStack(seed=True, schedules=False) as stack:
+    with LocalStack(seed=True, schedules=False, pollers=False) as stack:
         assert stack.demo is not None and stack.demo.admin_token and stack.demo.user_id
         api = Client(stack.api_url, stack.demo.admin_token)
         api.call(

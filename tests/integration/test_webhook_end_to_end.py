@@ -15,7 +15,7 @@ from tests.support.http import PDF, Client, approved_purchase_order
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(seed=True, schedules=False) as running:
+    with LocalStack(seed=True, schedules=False, pollers=False) as running:
         yield running
 
 
