@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 from ledgersync.errors import FieldError
 
@@ -28,7 +29,8 @@ def errors_from_details(details: Iterable[Mapping[str, Any]], prefix: str = "", 
             ):
                 continue
             else:
-                path = f"{path}.{part}" if path else str(part)
+                name = to_camel(str(part)) if "_" in str(part) else str(part)
+                path = f"{path}.{name}" if path else name
         out.append(FieldError(path or "body", _message(detail)))
     return out
 
