@@ -291,7 +291,8 @@ def test_missing_ship_date_and_items_are_named(demo: Api) -> None:
 
 
 def test_body_that_is_not_an_object_or_json_is_a_400(demo: Api) -> None:
-    assert demo.call("POST", "/api/invoice.create", raw_body="[1,2]").status == 400
+    with_token = f"/api/invoice.create?authenticationToken={demo.token}"
+    assert demo.call("POST", with_token, raw_body="[1,2]").status == 400
     assert demo.call("POST", "/api/invoice.create", raw_body="{not json").status == 400
 
 
@@ -357,3 +358,17 @@ def test_invoice_list_pages_in_number_order(demo: Api) -> None:
     rest = demo.get(f"/v1/invoices?limit=10&cursor={page['nextCursor']}").json()
     numbers += [i["invoiceNumber"] for i in rest["invoices"]]
     assert numbers == [1, 2, 3, 4, 5] and rest["nextCursor"] is None
+
+
+def test_a_caller_without_a_valid_token_learns_nothing_from_body_errors(demo: Api) -> None:
+    # Given a body that is wrong in every way
+    bad = {"customerId": "abc", "items": []}
+    # When it comes without a token, or with a wrong one
+    anonymous = demo.call("POST", "/api/invoice.create", bad, token="")
+    wrong = create(demo, bad, token="lsk_wrong")
+    # Then the answer is 401, not the list of what is wrong with the body
+    assert anonymous.status == 401 and wrong.status == 401
+    assert "errors" not in wrong.json() and wrong.json()["status"] == "0"
+    # And with a valid token in the query string, a malformed body is a 400 again
+    query = demo.call("POST", f"/api/invoice.create?authenticationToken={demo.token}", raw_body="{oops", token="")
+    assert query.status == 400 and query.json()["errors"][0]["field"] == "body"

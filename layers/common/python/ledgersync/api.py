@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import jsonio
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Principal
-from ledgersync.errors import ErrorBody, FieldError, LedgersyncError, PayloadTooLarge, ValidationFailed
+from ledgersync.errors import ErrorBody, FieldError, LedgersyncError, PayloadTooLarge, Unauthorized, ValidationFailed
 from ledgersync.observability import logger
 from ledgersync.validation import errors_from_details
 
@@ -59,22 +59,55 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Refuse bodies over the limit before anything parses them, then route."""
+    """Refuse bodies over the limit before anything parses them, and Komet calls without a valid token before
+    their body is validated (a stranger learns nothing about the API from its errors); then route."""
     limit = get_settings().max_body_bytes
     body = event.get("body") or ""
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    komet = str(event.get("path", "")).startswith("/api/")
     if size > limit:
-        err = PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit} bytes")
-        payload: dict[str, Any] = ErrorBody(err.code, err.message, [FieldError("body", err.message)]).as_dict()
-        if str(event.get("path", "")).startswith("/api/"):
-            payload = {"status": "0", **payload}
-        return {
-            "statusCode": 413,
-            "headers": {"Content-Type": JSON},
-            "body": jsonio.dumps(payload),
-            "isBase64Encoded": False,
-        }
+        err: LedgersyncError = PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit} bytes")
+        return _early_error(err, komet, [FieldError("body", err.message)])
+    parses, token = _komet_event_token(event) if komet else (False, None)
+    if parses:
+        from ledgersync import bootstrap
+
+        try:
+            principal = bootstrap.accounts().authenticate(token)
+        except Unauthorized as refused:
+            return _early_error(refused, komet)
+        app.append_context(principal=principal)
     return app.resolve(event, context)
+
+
+def _early_error(err: LedgersyncError, komet: bool, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = ErrorBody(err.code, err.message, errors or []).as_dict()
+    if komet:
+        payload = {"status": "0", **payload}
+    return {
+        "statusCode": err.status_code,
+        "headers": {"Content-Type": JSON},
+        "body": jsonio.dumps(payload),
+        "isBase64Encoded": False,
+    }
+
+
+def _komet_event_token(event: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether the body is JSON (or absent), and the token: ``authenticationToken`` from the JSON body or the
+    query string, else a Bearer header. A malformed body is answered 400 whoever sends it: the token it may carry
+    cannot be read, and the error says nothing about the API."""
+    parsed: Any = None
+    if not event.get("isBase64Encoded"):
+        try:
+            parsed = json.loads(event.get("body") or "null")
+        except ValueError:
+            return False, None
+    found = parsed.get("authenticationToken") if isinstance(parsed, dict) else None
+    query = event.get("queryStringParameters") or {}
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    bearer = headers.get("authorization", "")
+    bearer_value = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
+    return True, (found if isinstance(found, str) else None) or query.get("authenticationToken") or bearer_value
 
 
 def bearer_token(app: APIGatewayRestResolver | Router) -> str | None:
@@ -94,7 +127,11 @@ def caller(app: APIGatewayRestResolver | Router, method: str, token: str | None 
     """Authenticate the request's token and check that it may call ``method``."""
     from ledgersync import bootstrap
 
-    principal = bootstrap.accounts().authenticate(token if token is not None else bearer_token(app))
+    known = app.context.get("principal")
+    if isinstance(known, Principal):
+        principal = known  # a Komet call, authenticated before its body was validated
+    else:
+        principal = bootstrap.accounts().authenticate(token if token is not None else bearer_token(app))
     principal.require_method(method)
     logger.append_keys(company_id=principal.company_id, user_id=principal.user_id)
     return principal
