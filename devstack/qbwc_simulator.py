@@ -33,6 +33,7 @@ from zeep.transports import Transport
 
 from devstack.fake_qb_company import FakeCompany
 from devstack.lambda_proxy import proxy_event
+from devstack.runtime import LambdaContext
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorSession
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.errors import Conflict, RetryableError
@@ -268,17 +269,6 @@ class InMemorySessionStore:
 # ---------------------------------------------------------------- a loopback API Gateway for one handler
 
 
-@dataclass
-class LambdaContextStub:
-    function_name: str = "qbwc-local"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbwc-local"
-    aws_request_id: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -316,7 +306,7 @@ class LocalGateway:
             stage="local",
         )
         started = time.perf_counter()
-        answer = self.handler(event, LambdaContextStub())
+        answer = self.handler(event, LambdaContext(function_name="qbwc-local"))
         self.durations.append(time.perf_counter() - started)
         body = answer.get("body") or ""
         if answer.get("isBase64Encoded"):

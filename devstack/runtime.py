@@ -41,11 +41,11 @@ class FunctionFailedError(Exception):
 class LambdaContext:
     """The context object Lambda passes a handler (the attributes Powertools reads)."""
 
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    aws_request_id: str
-    timeout_seconds: int
+    function_name: str = "local"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_seconds: int = 30
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = ""

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from devstack.runtime import LambdaContext
 from devstack.webhook_receiver import RunningReceiver, serve
 
 from ledgersync.adapters.aws import reset_clients
@@ -24,7 +25,6 @@ from ledgersync.adapters.webhooks import (
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookDeliveries, new_delivery
-from tests.support.events import LambdaContextStub
 from tests.unit.test_webhook_delivery import (
     COMPANY,
     PO_ID,
@@ -179,7 +179,7 @@ def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_
     deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC)))
     # When the consumer gets it
     first = receive(moto_aws)
-    answer = app.lambda_handler(sqs_event(first), LambdaContextStub())
+    answer = app.lambda_handler(sqs_event(first), LambdaContext())
     # Then the record is reported failed and stays hidden instead of coming back at once
     assert answer == {"batchItemFailures": [{"itemIdentifier": first[0]["MessageId"]}]}
     assert receive(moto_aws) == []
@@ -189,7 +189,7 @@ def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_
     )
     second = receive(moto_aws)
     assert second[0]["Attributes"]["ApproximateReceiveCount"] == "2"
-    assert app.lambda_handler(sqs_event(second), LambdaContextStub()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(second), LambdaContext()) == {"batchItemFailures": []}
     # Then the PO is synchronized and the receiver saw two attempts with one key and a six-hour PDF link
     assert outcomes.status[PO_ID] is VendorInvoiceStatus.SYNCHRONIZED
     attempts = receiver.deliveries
@@ -210,7 +210,7 @@ def test_message_is_dead_lettered_with_one_email_when_24_hours_of_retries_are_sp
     deliveries, outcomes, notifier = consumer(moto_aws, receiver)
     monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: deliveries, raising=False)
     deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC) - timedelta(hours=24, minutes=5)))
-    answer = app.lambda_handler(sqs_event(receive(moto_aws)), LambdaContextStub())
+    answer = app.lambda_handler(sqs_event(receive(moto_aws)), LambdaContext())
     assert answer == {"batchItemFailures": []}
     assert outcomes.status[PO_ID] is VendorInvoiceStatus.ERROR
     [parked] = receive(moto_aws, moto_aws.dlq_url)

@@ -10,17 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devstack import lambda_proxy
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id: str = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+from devstack.runtime import LambdaContext
 
 
 @dataclass
@@ -76,7 +66,7 @@ class Api:
             all_headers.setdefault("Authorization", f"Bearer {bearer}")
         event = proxy_event(method, url, body, all_headers, raw_body)
         module = self.module(urlsplit(url).path)
-        result = module.lambda_handler(event, LambdaContextStub())
+        result = module.lambda_handler(event, LambdaContext())
         headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items() if v}
         headers.update(result.get("headers") or {})
         return ApiResponse(result["statusCode"], headers, result.get("body") or "")

@@ -9,29 +9,10 @@ import boto3
 
 def table_definition() -> dict[str, Any]:
     """The LedgersyncTable's key schema, indexes and TTL as template.yaml declares them."""
-    try:
-        from devstack.template import load_template
-    except ImportError:
-        return _EARLY_TABLE
+    from devstack.template import load_template
+
     template = load_template()
     return template["Resources"]["LedgersyncTable"]["Properties"]  # type: ignore[no-any-return]
-
-
-_EARLY_TABLE: dict[str, Any] = {
-    "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
-    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "GlobalSecondaryIndexes": [
-        {
-            "IndexName": "gsi1",
-            "KeySchema": [
-                {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-    ],
-    "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
-}
 
 
 def create_resources(admin_key: str) -> None:

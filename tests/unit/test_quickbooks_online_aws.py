@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from devstack.runtime import LambdaContext
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.quickbooks_online import (
@@ -21,7 +22,6 @@ from ledgersync.adapters.quickbooks_online import (
 )
 from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState, TokenRefresher
 from ledgersync.errors import RetryableError
-from tests.support.events import LambdaContextStub
 from tests.unit.test_quickbooks_online import START, FakeClock, World, draft, tokens_for
 
 
@@ -174,9 +174,7 @@ def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monke
     world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
     monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
 
-    answer: dict[str, Any] = app.lambda_handler(
-        {"source": "aws.events"}, LambdaContextStub(function_name="token_refresh")
-    )
+    answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, LambdaContext(function_name="token_refresh"))
 
     assert answer["refreshed"] == ["c1"]
     assert world.store.saved["c1"].refresh_token == "refresh-1"

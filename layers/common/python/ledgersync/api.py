@@ -117,21 +117,13 @@ def bearer_token(app: APIGatewayRestResolver | Router) -> str | None:
     return None
 
 
-def komet_token(app: APIGatewayRestResolver | Router, body_token: str | None = None) -> str | None:
-    """Komet methods take ``authenticationToken`` in the JSON body or the query string (or a Bearer header)."""
-    query = app.current_event.query_string_parameters or {}
-    return body_token or query.get("authenticationToken") or bearer_token(app)
-
-
-def caller(app: APIGatewayRestResolver | Router, method: str, token: str | None = None) -> Principal:
-    """Authenticate the request's token and check that it may call ``method``."""
+def caller(app: APIGatewayRestResolver | Router, method: str) -> Principal:
+    """Authenticate the request's token and check that it may call ``method``; Komet calls were authenticated by
+    ``resolve`` already."""
     from ledgersync import bootstrap
 
     known = app.context.get("principal")
-    if isinstance(known, Principal):
-        principal = known  # a Komet call, authenticated before its body was validated
-    else:
-        principal = bootstrap.accounts().authenticate(token if token is not None else bearer_token(app))
+    principal = known if isinstance(known, Principal) else bootstrap.accounts().authenticate(bearer_token(app))
     principal.require_method(method)
     logger.append_keys(company_id=principal.company_id, user_id=principal.user_id)
     return principal

@@ -10,7 +10,8 @@ from ledgersync.config import get_settings
 
 if TYPE_CHECKING:
     from ledgersync.adapters.account_store import DynamoAccountStore
-    from ledgersync.adapters.messaging import SesNotifier
+    from ledgersync.adapters.documents import S3Documents
+    from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.domain.accounting_sync import AccountingSync
@@ -71,21 +72,30 @@ def settings_store() -> DynamoSettingsStore:
 
 @lru_cache(maxsize=1)
 def purchase_orders() -> PurchaseOrders:
-    from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.adapters.documents import S3Documents
-    from ledgersync.adapters.messaging import QueueDispatcher
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences
     from ledgersync.domain.purchase_order_service import PurchaseOrders
 
-    settings = get_settings()
     return PurchaseOrders(
         store=purchase_order_store(),
-        references=DirectoryReferences(DynamoDirectoryStore(table())),
-        documents=S3Documents(settings.documents_bucket),
-        dispatcher=QueueDispatcher(settings),
+        references=references(),
+        documents=documents(),
+        dispatcher=dispatcher(),
         accounting=settings_store(),
         webhooks=settings_store(),
     )
+
+
+@lru_cache(maxsize=1)
+def documents() -> S3Documents:
+    from ledgersync.adapters.documents import S3Documents
+
+    return S3Documents(get_settings().documents_bucket)
+
+
+@lru_cache(maxsize=1)
+def dispatcher() -> QueueDispatcher:
+    from ledgersync.adapters.messaging import QueueDispatcher
+
+    return QueueDispatcher(get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -109,27 +119,21 @@ def reset() -> None:
 
     settings.cache_clear()
     reset_clients()
-    for built in _BUILT:
-        built.cache_clear()
-
-
-_BUILT = [table, accounts, directory, invoices, settings_store, purchase_orders, purchase_order_store, notifier]
+    for built in list(globals().values()):
+        if callable(getattr(built, "cache_clear", None)):
+            built.cache_clear()
 
 
 @lru_cache(maxsize=1)
 def sync_outcomes() -> SyncOutcomes:
-    from ledgersync.adapters.messaging import QueueDispatcher
     from ledgersync.domain.sync_outcomes import SyncOutcomes
 
     return SyncOutcomes(
         store=purchase_order_store(),
         accounting=settings_store(),
         notifier=notifier(),
-        dispatcher=QueueDispatcher(get_settings()),
+        dispatcher=dispatcher(),
     )
-
-
-_BUILT.append(sync_outcomes)
 
 
 @lru_cache(maxsize=1)
@@ -141,18 +145,14 @@ def account_store() -> DynamoAccountStore:
 
 @lru_cache(maxsize=1)
 def held_work() -> HeldWork:
-    from ledgersync.adapters.messaging import QueueDispatcher
     from ledgersync.domain.held_work import HeldWork
 
     return HeldWork(
         store=purchase_order_store(),
         accounting=settings_store(),
         outcomes=sync_outcomes(),
-        dispatcher=QueueDispatcher(get_settings()),
+        dispatcher=dispatcher(),
     )
-
-
-_BUILT.extend([account_store, held_work])
 
 
 @lru_cache(maxsize=1)
@@ -175,9 +175,6 @@ def web_connector() -> WebConnectorService:
         DesktopOutcomes(sync_outcomes()),
         DynamoSessionStore(table()),
     )
-
-
-_BUILT.extend([references, web_connector])
 
 
 @lru_cache(maxsize=1)
@@ -218,9 +215,6 @@ def accounting_sync() -> AccountingSync:
     )
 
 
-_BUILT.extend([qbo_connection, token_refresher, accounting_sync])
-
-
 @lru_cache(maxsize=1)
 def webhook_setup() -> WebhookSetup:
     from ledgersync.adapters.webhooks import build_webhook_setup
@@ -230,7 +224,6 @@ def webhook_setup() -> WebhookSetup:
 
 @lru_cache(maxsize=1)
 def webhook_deliveries() -> WebhookDeliveries:
-    from ledgersync.adapters.documents import S3Documents
     from ledgersync.adapters.webhooks import build_webhook_deliveries
     from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
 
@@ -240,9 +233,6 @@ def webhook_deliveries() -> WebhookDeliveries:
         WebhookOutcomes(sync_outcomes()),
         notifier(),
         settings,
-        links=S3Documents(settings.documents_bucket),
+        links=documents(),
         dead_letter_queue_url=settings.webhook_dead_letter_queue_url or None,
     )
-
-
-_BUILT.extend([webhook_setup, webhook_deliveries])

@@ -31,12 +31,6 @@ class DynamoAccountStore:
             return None
         return Company(id=item["companyId"], name=item["name"], currency=item["currency"], created_at=item["createdAt"])
 
-    def find_company_by_name(self, name: str) -> Company | None:
-        for item in self.table.query_prefix("COMPANYNAME", name.casefold(), index="gsi1", limit=1):
-            if item.get("gsi1sk") == name.casefold():
-                return self.get_company(item["companyId"])
-        return None
-
     def company_ids(self) -> list[str]:
         """Every company, for the scheduled sweeps."""
         return [str(item["companyId"]) for item in self.table.query_prefix("COMPANYNAME", "", index="gsi1")]

@@ -9,10 +9,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ledgersync.adapters.aws import client
+from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
-
-PDF_LINK_SECONDS = 6 * 60 * 60
 
 
 class S3Documents:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,20 +31,20 @@ class QueueDispatcher:
                 {"companyId": company_id, "purchaseOrderId": po_id, "target": system.value},
             )
         elif system is ExternalSystem.WEBHOOK:
-            self.send(
-                self.settings.webhook_queue_url,
-                {
-                    "companyId": company_id,
-                    "purchaseOrderId": po_id,
-                    "deliveryId": delivery_id or str(uuid.uuid4()),
-                    "firstAttemptAt": datetime.now(UTC).isoformat(),
-                },
-            )
+            from ledgersync.domain.webhooks import new_delivery
+
+            message = new_delivery(company_id, po_id, datetime.now(UTC))
+            if delivery_id:
+                message.delivery_id = delivery_id
+            self.send_raw(self.settings.webhook_queue_url, message.to_json())
 
     def send(self, queue_url: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
+        self.send_raw(queue_url, json.dumps(body), delay_seconds)
+
+    def send_raw(self, queue_url: str, body: str, delay_seconds: int = 0) -> None:
         try:
             client("sqs").send_message(
-                QueueUrl=queue_url, MessageBody=json.dumps(body), DelaySeconds=max(0, min(delay_seconds, 900))
+                QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900))
             )
         except (ClientError, BotoCoreError) as err:
             raise RetryableError("the work could not be queued; try again") from err

@@ -48,9 +48,10 @@ class DynamoPurchaseOrderStore:
         return saved
 
     def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]:
+        """The POs in ``status``, read from the index (it projects the whole item: no read per PO). The index is
+        eventually consistent, so callers re-read a PO before changing it (``SyncOutcomes.update`` does)."""
         items = self.table.query_prefix(status_key(company_id, status), "PO#", index="gsi1")
-        found = [self.get(company_id, int(i["sk"][3:])) for i in items]
-        return [o for o in found if o is not None and o.vendor_invoice_status is status]
+        return [order for order in map(_order, items) if order.vendor_invoice_status is status]
 
 
 def _order(item: dict[str, Any]) -> PurchaseOrder:

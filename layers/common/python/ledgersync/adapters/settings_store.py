@@ -11,14 +11,18 @@ class DynamoSettingsStore:
     def __init__(self, table: SingleTable) -> None:
         self.table = table
 
-    def get_settings(self, company_id: str) -> AccountingSettings:
+    def get_accounting(self, company_id: str) -> tuple[AccountingSettings, Connection]:
+        """The settings and the connection, from one read of the profile."""
         item = self.table.get(company_pk(company_id), "PROFILE")
         if item is None:
             raise NotFound(f"no company '{company_id}'")
         settings = AccountingSettings.model_validate(item.get("accountingSettings") or {})
         if settings.company_currency is None:
             settings.company_currency = str(item.get("currency", "USD"))
-        return settings
+        return settings, Connection.model_validate(item.get("connection") or {})
+
+    def get_settings(self, company_id: str) -> AccountingSettings:
+        return self.get_accounting(company_id)[0]
 
     def put_settings(self, company_id: str, settings: AccountingSettings) -> None:
         self.table.update(
@@ -30,10 +34,7 @@ class DynamoSettingsStore:
         )
 
     def get_connection(self, company_id: str) -> Connection:
-        item = self.table.get(company_pk(company_id), "PROFILE")
-        if item is None:
-            raise NotFound(f"no company '{company_id}'")
-        return Connection.model_validate(item.get("connection") or {})
+        return self.get_accounting(company_id)[1]
 
     def put_connection(self, company_id: str, connection: Connection) -> None:
         self.table.update(

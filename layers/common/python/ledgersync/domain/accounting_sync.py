@@ -44,11 +44,10 @@ class AccountingSync:
         order = self.store.get(company_id, po_id)
         if order is None or order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
             return SyncResult.NOTHING_TO_DO  # a redelivery after the outcome was recorded
-        connection = self.accounting.get_connection(company_id)
+        settings, connection = self.accounting.get_accounting(company_id)
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
             self.outcomes.hold(company_id, po_id, "QuickBooks Online must be reconnected")
             return SyncResult.HELD
-        settings = self.accounting.get_settings(company_id)
         vendor = self.references.vendor(company_id, order.vendor_id)
         if vendor is None or not vendor.accounting_name:
             self.outcomes.failed(

@@ -188,6 +188,17 @@ class Directory:
     ) -> tuple[list[dict[str, Any]], str | None]:
         return self.store.list(company_id, kind, limit, after)
 
+    def candidates(self, company_id: str, kind: Kind, record_id: int | None, code: str | None) -> list[dict[str, Any]]:
+        """The records a Komet list filter can match: fetched by key when it names an id or a code, else all."""
+        if record_id is not None:
+            if kind is Kind.INVENTORY:
+                return list(self.store.get_by_keys(company_id, kind, [str(record_id)]).values())
+            return list(self.store.get_by_ids(company_id, kind, [record_id]).values())
+        if code is not None and kind in ID_KINDS:
+            return list(self.store.get_by_codes(company_id, kind, [code]).values())
+        records, _ = self.store.list(company_id, kind, 100_000, None)
+        return records
+
     def _validate(self, kind: Kind, rows: Any) -> list[_Record]:
         if not isinstance(rows, list):
             raise ValidationFailed(FieldError("records", "must be a JSON array of records"))

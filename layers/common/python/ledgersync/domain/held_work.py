@@ -38,10 +38,11 @@ class HeldWork:
         now = now or datetime.now(UTC)
         summary = SweepSummary()
         for company_id in company_ids:
-            system = self.accounting.get_settings(company_id).external_system
+            settings, connection = self.accounting.get_accounting(company_id)
+            system = settings.external_system
             if system in (None, ExternalSystem.QUICKBOOKS_DESKTOP):
                 continue  # the Web Connector pulls its own work
-            if self.accounting.get_connection(company_id).status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
+            if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
                 continue
             summary.companies.append(company_id)
             summary.released += self.outcomes.release_held(company_id)

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.purchase_orders import (
+    PDF_LINK_SECONDS,
     AdditionalCharge,
     Approval,
     ApprovalGroup,
@@ -31,7 +32,6 @@ from ledgersync.domain.settings import AccountingSettings, Connection, Connectio
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
 
-PDF_LINK_SECONDS = 6 * 60 * 60
 MAX_PDF_BYTES = 10 * 1024 * 1024
 SENDERS = {Role.ADMIN, Role.ACCOUNTS_PAYABLE, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER}
 APPROVERS = {
@@ -99,8 +99,8 @@ class Dispatcher(Protocol):
 
 
 class AccountingState(Protocol):
+    def get_accounting(self, company_id: str) -> tuple[AccountingSettings, Connection]: ...
     def get_settings(self, company_id: str) -> AccountingSettings: ...
-    def get_connection(self, company_id: str) -> Connection: ...
 
 
 class WebhookConfigured(Protocol):
@@ -195,8 +195,8 @@ class PurchaseOrders:
     def send_to_external(self, principal: Principal, request: SendRequest) -> list[SendResult]:
         """The Actions button: each PO is accepted (now "Sent to External System") or refused with the reason."""
         principal.require_role(SENDERS, "send to the external system")
-        settings = self.accounting.get_settings(principal.company_id)
-        system_problem = self._system_problem(principal.company_id, settings)
+        settings, connection = self.accounting.get_accounting(principal.company_id)
+        system_problem = self._system_problem(principal.company_id, settings, connection)
         results = []
         for po_id in dict.fromkeys(request.purchase_order_ids):
             order = self.store.get(principal.company_id, po_id)
@@ -259,19 +259,15 @@ class PurchaseOrders:
             vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL.value,
         )
 
-    def _system_problem(self, company_id: str, settings: AccountingSettings) -> str | None:
+    def _system_problem(self, company_id: str, settings: AccountingSettings, connection: Connection) -> str | None:
         system = settings.external_system
         if system is None:
             return (
                 "no external accounting system is chosen; choose QuickBooks Online, QuickBooks Desktop or the "
                 "webhook in PUT /v1/accounting/settings"
             )
-        if system is ExternalSystem.QUICKBOOKS_ONLINE:
-            connection = self.accounting.get_connection(company_id)
-            if connection.status is ConnectionStatus.NOT_CONNECTED:
-                return (
-                    "QuickBooks Online is not connected; connect it from GET /v1/accounting/quickbooks-online/authorize"
-                )
+        if system is ExternalSystem.QUICKBOOKS_ONLINE and connection.status is ConnectionStatus.NOT_CONNECTED:
+            return "QuickBooks Online is not connected; connect it from GET /v1/accounting/quickbooks-online/authorize"
         if system is ExternalSystem.WEBHOOK and not self.webhooks.is_configured(company_id):
             return "the PO Reconciliation webhook is not set up; set it with PUT /v1/webhooks/po-reconciliation"
         return None

@@ -14,6 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from ledgersync.money import allocate, to_cents
 
+PDF_LINK_SECONDS = 6 * 60 * 60  # seeds 000/001: an invoice PDF link is valid six hours
+
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0)]
 SignedMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 

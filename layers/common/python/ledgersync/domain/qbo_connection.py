@@ -95,14 +95,14 @@ class QuickBooksOnlineConnection:
 
     def mark_reauthorization_required(self, company_id: str, reason: str) -> None:
         """``invalid_grant``: hold the company's work and tell its people, once, how to reconnect."""
-        current = self.settings.get_connection(company_id)
+        settings, current = self.settings.get_accounting(company_id)
         if current.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
             return
         self.settings.put_connection(
             company_id,
             current.model_copy(update={"status": ConnectionStatus.REAUTHORIZATION_REQUIRED, "reason": reason}),
         )
-        addresses = list(self.settings.get_settings(company_id).notification_emails)
+        addresses = list(settings.notification_emails)
         subject, text, html = reconnect_email(reason)
         self.notifier.send(addresses, subject, text, html)
 

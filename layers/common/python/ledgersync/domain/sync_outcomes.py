@@ -47,20 +47,6 @@ class SyncOutcomes:
 
         return self.update(company_id, po_id, change)
 
-    def synchronized(self, company_id: str, po_id: int, external_id: str) -> PurchaseOrder | None:
-        """The whole PO was accepted by the external system (the webhook's 2xx)."""
-
-        def change(order: PurchaseOrder) -> bool:
-            if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
-                return False
-            for invoice in order.vendor_invoices:
-                order.external_ids[invoice.invoice_number or ""] = external_id
-            order.vendor_invoice_status = VendorInvoiceStatus.SYNCHRONIZED
-            order.synchronized_at = datetime.now(UTC)
-            return True
-
-        return self.update(company_id, po_id, change)
-
     def failed(self, company_id: str, po_id: int, reason: str, invoice_number: str | None = None) -> bool:
         """Error with the reason, and one e-mail: only the call that makes the change sends it."""
 

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 from pydantic.alias_generators import to_camel
 
 from ledgersync.domain.purchase_orders import (
+    PDF_LINK_SECONDS,
     CamelModel,
     LocationRef,
     PurchaseOrder,
@@ -49,7 +50,6 @@ from ledgersync.money import allocate, to_cents
 
 USER_AGENT = "Ledgersync-Webhook/1.0"
 SIGNATURE_HEADER = "X-Ledgersync-Signature"
-LINK_SECONDS = 6 * 60 * 60  # seed 001: the invoice download link is active for six hours
 MAX_ERROR_EMAILS = 5
 EXCERPT_CHARS = 1024
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60 - 5 * 60  # SQS allows 12 h per receive; keep a margin for the handler's own time
@@ -281,7 +281,7 @@ def address_refusal(address: str) -> str | None:
 class DocumentLinks(Protocol):
     """Temporary download links to stored documents."""
 
-    def presigned_pdf_url(self, key: str, expires_in: int = LINK_SECONDS) -> str: ...
+    def presigned_pdf_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,9 @@ def build_payload(document: ReconciliationDocument, links: DocumentLinks) -> dic
                 "invoiceNumber": invoice.invoice_number,
                 "invoiceAmount": to_cents(invoice.invoice_amount),
                 "totalAdditionalCharges": to_cents(invoice.total_additional_charges),
-                "file": links.presigned_pdf_url(invoice.pdf_key, expires_in=LINK_SECONDS) if invoice.pdf_key else None,
+                "file": links.presigned_pdf_url(invoice.pdf_key, expires_in=PDF_LINK_SECONDS)
+                if invoice.pdf_key
+                else None,
                 "vendor": dict(vendor_body),
                 "purchaseOrderItems": [
                     {"categoryProcurementAccountingCode": item.category_procurement_accounting_code, "totalCost": share}

@@ -40,8 +40,8 @@ def put_accounting_settings(request: AccountingSettings) -> dict[str, Any]:
 def get_connection() -> dict[str, Any]:
     principal = caller(router, "accounting.read")
     store = bootstrap.settings_store()
-    connection = store.get_connection(principal.company_id)
-    connection.external_system = store.get_settings(principal.company_id).external_system
+    settings, connection = store.get_accounting(principal.company_id)
+    connection.external_system = settings.external_system
     return connection.model_dump(mode="json", by_alias=True)
 
 

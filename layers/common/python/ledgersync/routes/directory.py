@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
-from ledgersync.api import caller, json_response, komet_token
+from ledgersync.api import caller, json_response
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.directory import Kind, KindLiteral
 
@@ -67,8 +67,8 @@ def list_records(
 
 def _komet_list(method: str, request: KometListRequest) -> Response[Any]:
     kind = KOMET_LISTS[method]
-    principal = caller(router, f"{method}.list", komet_token(router, request.authentication_token))
-    records, _ = bootstrap.directory().page(principal.company_id, kind, 100_000, None)
+    principal = caller(router, f"{method}.list")
+    records = bootstrap.directory().candidates(principal.company_id, kind, request.id, request.code)
     matches = [r for r in records if _matches(r, request)]
     return json_response(200, {"status": "1", "message": "success", _plural(kind): matches})
 

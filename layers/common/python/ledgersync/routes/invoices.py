@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ledgersync import bootstrap
-from ledgersync.api import caller, json_response, komet_token
+from ledgersync.api import caller, json_response
 from ledgersync.domain.invoices import CheckoutRequest, InvoiceCreateRequest, request_fingerprint
 from ledgersync.observability import metrics
 
@@ -19,7 +19,7 @@ router = Router()
 
 @router.post("/api/invoice.create", summary="Create an invoice (Komet invoice.create)")
 def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
-    principal = caller(router, "invoice.create", komet_token(router, request.authentication_token))
+    principal = caller(router, "invoice.create")
     headers = router.current_event.headers
     key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
     body = request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
@@ -33,7 +33,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
 
 @router.post("/api/invoice.checkout", summary="Move a Draft invoice to Pending Approval (Komet invoice.checkout)")
 def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
-    principal = caller(router, "invoice.checkout", komet_token(router, request.authentication_token))
+    principal = caller(router, "invoice.checkout")
     return json_response(200, bootstrap.invoices().checkout(principal.company_id, request.invoice_number))
 
 
