@@ -47,7 +47,7 @@ def errors_from_details(details: Iterable[Mapping[str, Any]], prefix: str = "", 
             continue
         path = prefix
         loc = tuple(detail.get("loc", ()))
-        bad_key = len(loc) >= 2 and loc[-1] == "[key]"  # noqa: PLR2004 - a map key: (..., key, "[key]")
+        bad_key = len(loc) >= 2 and loc[-1] == "[key]"  # a map key: (..., key, "[key]")
         if bad_key:
             loc = loc[:-2]
         for part in loc:

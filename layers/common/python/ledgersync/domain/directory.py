@@ -68,7 +68,7 @@ def _scalar(value: Any) -> str | int | bool | Decimal | None:
     if isinstance(value, int | float | Decimal):
         number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         exponent = number.as_tuple().exponent
-        if not isinstance(exponent, int) or exponent < -8 or abs(number) >= 10**15:  # noqa: PLR2004
+        if not isinstance(exponent, int) or exponent < -8 or abs(number) >= 10**15:
             raise ValueError("must be a finite number below 1e15 with at most 8 decimal places")
         return value if isinstance(value, int) else number
     raise ValueError("must be a string, a number, true, false or null")
