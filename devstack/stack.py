@@ -471,6 +471,7 @@ class LocalStack:
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "WEBHOOK_ALLOWED_PORTS": "*",
             }
         )
         qbo = self.emulators.get("qbo")

@@ -79,7 +79,7 @@ def receiver() -> Iterator[RunningReceiver]:
 def settings(aws: Aws) -> Settings:
     return Settings.model_validate({
         "WEBHOOK_QUEUE_URL": aws.queue_url, "SECRETS_PREFIX": PREFIX, "DOCUMENTS_BUCKET": BUCKET,
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost", "WEBHOOK_RETRY_HOURS": "24",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost", "WEBHOOK_ALLOWED_PORTS": "8099", "WEBHOOK_RETRY_HOURS": "24",
         "PUBLIC_BASE_URL": "https://api.ledgersync.example",
     })  # fmt: skip
 

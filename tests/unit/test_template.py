@@ -122,7 +122,7 @@ def test_schedules_run_at_their_rates_when_the_template_is_parsed() -> None:
 def test_environment_names_are_settings_the_code_reads_when_globals_are_read() -> None:
     aliases = {str(f.alias) for f in Settings.model_fields.values()}
     powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
-    local_only = {"AWS_ENDPOINT_URL", "WEBHOOK_ALLOWED_HOSTS", "QBO_API_BASE_URL"}
+    local_only = {"AWS_ENDPOINT_URL", "WEBHOOK_ALLOWED_HOSTS", "WEBHOOK_ALLOWED_PORTS", "QBO_API_BASE_URL"}
 
     for spec in TEMPLATE.functions.values():
         assert set(spec.environment) <= aliases | powertools

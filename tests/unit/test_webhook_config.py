@@ -27,7 +27,9 @@ def request(**changes: Any) -> WebhookConfigRequest:
     return WebhookConfigRequest.model_validate(body)
 
 
-def setup_with(answers: dict[str, list[str]] | None = None) -> tuple[WebhookSetup, FakeSecrets]:
+def setup_with(
+    answers: dict[str, list[str]] | None = None, ports: frozenset[int] | None = frozenset({8099})
+) -> tuple[WebhookSetup, FakeSecrets]:
     table = answers or {}
 
     def resolve(host: str, port: int) -> list[str]:
@@ -35,7 +37,7 @@ def setup_with(answers: dict[str, list[str]] | None = None) -> tuple[WebhookSetu
 
     secrets = FakeSecrets()
     allowed = frozenset({"127.0.0.1", "localhost"})
-    return WebhookSetup(secrets, DnsAddressGuard(allowed, resolve), allowed, FakeClock()), secrets
+    return WebhookSetup(secrets, DnsAddressGuard(allowed, resolve), allowed, FakeClock(), ports), secrets
 
 
 def refused_fields(**changes: Any) -> set[str]:
@@ -153,3 +155,36 @@ def test_reading_is_not_found_when_no_webhook_is_configured() -> None:
     setup, _ = setup_with()
     with pytest.raises(NotFound, match="PUT /v1/webhooks/po-reconciliation"):
         setup.get_webhook("c1")
+
+
+@pytest.mark.parametrize("url", [
+    "https://erp.example.com/po\r\nX-Injected: 1", "https://erp.example.com/p o", "https://erp.example.com/po\t",
+    "https://erp.example.com/po%0d%0aX-Injected:%201", "https://erp.example.com/p%20o", "https://erp.example.com/%09",
+    "https://erp.example.com/po?a=%250A", "https://erp.example.com/po ", " https://erp.example.com/po",
+    "https://erp.example.com/po?q=\x00",
+])  # fmt: skip
+def test_url_is_refused_when_it_holds_spaces_or_control_characters_raw_or_percent_encoded(url: str) -> None:
+    assert refused_fields(url=url) == {"url"}
+
+
+@pytest.mark.parametrize("url", ["https://erp.example.com:8443/po", "https://erp.example.com:80/po"])
+def test_url_is_refused_at_set_up_when_its_port_is_not_443_and_no_setting_allows_it(url: str) -> None:
+    setup, secrets = setup_with(ports=frozenset())
+    with pytest.raises(ValidationFailed) as caught:
+        setup.configure_webhook("c1", request(url=url))
+    assert caught.value.errors[0].field == "url"
+    assert "443" in caught.value.errors[0].message
+    assert secrets.endpoints == {}
+
+
+def test_url_is_accepted_on_443_or_on_a_port_the_setting_allows() -> None:
+    setup, _ = setup_with(ports=frozenset({8443}))
+    assert setup.configure_webhook("c1", request(url="https://erp.example.com:443/po")).url.endswith(":443/po")
+    assert setup.configure_webhook("c1", request(url="https://erp.example.com:8443/po")).url.endswith(":8443/po")
+    anywhere, _ = setup_with(ports=None)
+    assert anywhere.configure_webhook("c1", request(url="http://127.0.0.1:54321/hook")).url.endswith(":54321/hook")
+
+
+def test_plain_http_on_port_80_is_accepted_only_for_a_host_allowed_locally() -> None:
+    setup, _ = setup_with({"localhost": ["127.0.0.1"]}, ports=frozenset())
+    assert setup.configure_webhook("c1", request(url="http://localhost/hook")).url == "http://localhost/hook"

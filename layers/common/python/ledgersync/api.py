@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -15,15 +15,26 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import jsonio
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Principal
-from ledgersync.errors import ErrorBody, FieldError, LedgersyncError, PayloadTooLarge, Unauthorized, ValidationFailed
+from ledgersync.errors import (
+    ErrorBody,
+    FieldError,
+    LedgersyncError,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from ledgersync.observability import logger
 from ledgersync.validation import errors_from_details
 
 JSON = "application/json"
+# Read as JSON: no Content-Type, JSON itself, and curl's ``-d`` default (the body is JSON whatever curl says).
+JSON_MEDIA_TYPES = {"", JSON, "application/x-www-form-urlencoded"}
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
+    return jsonio.loads(text)
 
 
 def build_resolver() -> APIGatewayRestResolver:
@@ -42,6 +53,12 @@ def build_resolver() -> APIGatewayRestResolver:
         errors = errors_from_details(err.errors(), body=err.body)
         message = f"{errors[0].field}: {errors[0].message}" if errors else "the request is invalid"
         return error_response(app, 400, ErrorBody("ValidationFailed", message, errors))
+
+    @app.exception_handler(Exception)
+    def _unexpected(err: Exception) -> Response[Any]:
+        # The last resort: every bad input has its own 4xx; this is a fault of ours, logged with its stack.
+        logger.exception("unexpected error", extra={"error": type(err).__name__})
+        return error_response(app, 500, ErrorBody("InternalError", "the request could not be completed; try again"))
 
     return app
 
@@ -68,6 +85,10 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
     if size > limit:
         err: LedgersyncError = PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit} bytes")
         return _early_error(err, komet, [FieldError("body", err.message)])
+    try:
+        event = _json_event(event)
+    except LedgersyncError as refused:
+        return _early_error(refused, komet, refused.errors if isinstance(refused, ValidationFailed) else None)
     parses, token = _komet_event_token(event) if komet else (False, None)
     if parses:
         from ledgersync import bootstrap
@@ -78,6 +99,40 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
             return _early_error(refused, komet)
         app.append_context(principal=principal)
     return app.resolve(event, context)
+
+
+def _json_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body as JSON text: a base64 body decoded (it must be UTF-8), a JSON body sent with no
+    Content-Type or as a form read as JSON, any other media type refused (415), the Idempotency-Key bounded."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    key = headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and key.isprintable()):
+        raise ValidationFailed(
+            FieldError("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters")
+        )
+    body = event.get("body")
+    if not body:
+        return event
+    media_type = headers.get("content-type", "").split(";", maxsplit=1)[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            FieldError("Content-Type", f"must be {JSON} (the body is JSON), not {media_type[:100]}"),
+        )
+    text = str(body)
+    if event.get("isBase64Encoded"):
+        try:
+            text = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValidationFailed(FieldError("body", "must be JSON text encoded as UTF-8")) from None
+    others = {k: v for k, v in (event.get("headers") or {}).items() if str(k).lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if str(k).lower() != "content-type"}
+    return {
+        **event,
+        "body": text,
+        "isBase64Encoded": False,
+        "headers": {**others, "Content-Type": JSON},
+        "multiValueHeaders": {**multi, "Content-Type": [JSON]},
+    }
 
 
 def _early_error(err: LedgersyncError, komet: bool, errors: list[FieldError] | None = None) -> dict[str, Any]:
@@ -97,11 +152,10 @@ def _komet_event_token(event: dict[str, Any]) -> tuple[bool, str | None]:
     query string, else a Bearer header. A malformed body is answered 400 whoever sends it: the token it may carry
     cannot be read, and the error says nothing about the API."""
     parsed: Any = None
-    if not event.get("isBase64Encoded"):
-        try:
-            parsed = json.loads(event.get("body") or "null")
-        except ValueError:
-            return False, None
+    try:
+        parsed = jsonio.loads(event.get("body") or "null")
+    except (ValueError, ValidationFailed):
+        return False, None
     found = parsed.get("authenticationToken") if isinstance(parsed, dict) else None
     query = event.get("queryStringParameters") or {}
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}

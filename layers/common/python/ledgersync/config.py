@@ -34,6 +34,7 @@ class Settings(BaseModel):
     notification_sender: str = Field(default="no-reply@ledgersync.local", alias="NOTIFICATION_SENDER")
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     webhook_allowed_hosts: str = Field(default="", alias="WEBHOOK_ALLOWED_HOSTS")
+    webhook_allowed_ports: str = Field(default="", alias="WEBHOOK_ALLOWED_PORTS")
     webhook_retry_hours: float = Field(default=24.0, alias="WEBHOOK_RETRY_HOURS")
     qbwc_run_every_minutes: int = Field(default=15, alias="QBWC_RUN_EVERY_MINUTES")
     max_body_bytes: int = Field(default=65536, alias="MAX_BODY_BYTES")
@@ -43,6 +44,14 @@ class Settings(BaseModel):
     def allowed_webhook_hosts(self) -> frozenset[str]:
         """Hosts the local stack allows as webhook targets despite resolving to loopback (never in production)."""
         return frozenset(h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip())
+
+    @property
+    def allowed_webhook_ports(self) -> frozenset[int] | None:
+        """Ports a webhook URL may use besides 443 (and 80 for a local plain-http host); ``*`` (the local stack,
+        whose receiver listens on a random port) allows any: ``None``."""
+        if self.webhook_allowed_ports.strip() == "*":
+            return None
+        return frozenset(int(p) for p in self.webhook_allowed_ports.split(",") if p.strip().isdigit())
 
     @classmethod
     def from_environment(cls) -> Settings:

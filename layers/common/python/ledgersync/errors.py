@@ -64,6 +64,21 @@ class PayloadTooLarge(LedgersyncError):
     code = "PayloadTooLarge"
 
 
+class UnsupportedMediaType(ValidationFailed):
+    """The body comes in a media type the route does not read (it reads JSON). Names the header."""
+
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
+class DamagedRecord(LedgersyncError):
+    """A stored record can no longer be read (written by hand, or by an older version): names the record and how
+    to replace it. Not a fault of the caller's request, but one only a person can fix, so not a 5xx to retry."""
+
+    status_code = 409
+    code = "DamagedRecord"
+
+
 class RetryableError(LedgersyncError):
     """An outside fault that may pass: throttling, timeouts, 5xx. The work is retried, never dropped."""
 

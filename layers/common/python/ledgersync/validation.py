@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 from pydantic.alias_generators import to_camel
 
 from ledgersync.errors import FieldError
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_RULE = "must be a date in the format YYYY-MM-DD"
+
+
+def iso_date(value: Any) -> date:
+    """A calendar date written ``YYYY-MM-DD``: ``2024-02-30`` and ``0000-00-00`` match the pattern but are refused."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
+        raise ValueError(DATE_RULE)
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{DATE_RULE} (a day that exists), got {value.strip()}") from None
+
+
+def iso_date_text(value: Any) -> str:
+    """The same rule, kept as the ISO text."""
+    return iso_date(value).isoformat()
+
+
+IsoDate = Annotated[date, BeforeValidator(iso_date)]
+IsoDateText = Annotated[str, BeforeValidator(iso_date_text)]
 
 
 def errors_from_details(details: Iterable[Mapping[str, Any]], prefix: str = "", body: Any = None) -> list[FieldError]:
@@ -21,7 +46,11 @@ def errors_from_details(details: Iterable[Mapping[str, Any]], prefix: str = "", 
             out.append(FieldError("body", _json_message(detail, body)))
             continue
         path = prefix
-        for part in detail.get("loc", ()):
+        loc = tuple(detail.get("loc", ()))
+        bad_key = len(loc) >= 2 and loc[-1] == "[key]"  # a map key: (..., key, "[key]")
+        if bad_key:
+            loc = loc[:-2]
+        for part in loc:
             if isinstance(part, int):
                 path += f"[{part}]"
             elif (part in _LOCATIONS and not path) or str(part).startswith(
@@ -31,7 +60,10 @@ def errors_from_details(details: Iterable[Mapping[str, Any]], prefix: str = "", 
             else:
                 name = to_camel(str(part)) if "_" in str(part) else str(part)
                 path = f"{path}.{name}" if path else name
-        out.append(FieldError(path or "body", _message(detail)))
+        message = _message(detail)
+        if bad_key:
+            message = f"key {str(detail.get('loc', ())[-2])[:40]!r}: {message}"
+        out.append(FieldError(path or "body", message))
     return out
 
 

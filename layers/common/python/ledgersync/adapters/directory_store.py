@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk, strip_keys
 from ledgersync.domain.directory import ID_KINDS, Kind, product_key
+from ledgersync.errors import DamagedRecord
+
+K = TypeVar("K")
 
 ID_WIDTH = 20
 
@@ -36,17 +39,17 @@ class DynamoDirectoryStore:
     def get_by_ids(self, company_id: str, kind: Kind, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         pk = company_pk(company_id)
         found = self.table.batch_get([(pk, record_sk(kind, i)) for i in ids])
-        return {int(item["id"]): strip_keys(item) for item in found.values()}
+        return _index(found.values(), lambda item: int(item["id"]))
 
     def get_by_codes(self, company_id: str, kind: Kind, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
         pk = company_pk(company_id)
         found = self.table.batch_get([(pk, code_sk(kind, c)) for c in codes])
-        return {str(item["code"]).upper(): strip_keys(item) for item in found.values()}
+        return _index(found.values(), lambda item: str(item["code"]).upper())
 
     def get_by_keys(self, company_id: str, kind: Kind, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         pk = company_pk(company_id)
         found = self.table.batch_get([(pk, record_sk(kind, k)) for k in keys])
-        return {item["sk"].split("#", 2)[2]: strip_keys(item) for item in found.values()}
+        return _index(found.values(), lambda item: str(item["sk"]).split("#", 2)[2])
 
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]:
         """Fresh ids from the kind's counter, skipping any an outside system already chose for itself."""
@@ -151,3 +154,17 @@ def _natural(kind: Kind, record: dict[str, Any]) -> str:
     if kind is Kind.CHARGES:
         return str(record["code"]).upper()
     return f"{record['currency']}#{record['effectiveFrom']}"
+
+
+def _index(items: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], K]) -> dict[K, dict[str, Any]]:
+    """Stored records by ``key``; one that lacks its key fields is named rather than failing the whole request."""
+    out: dict[K, dict[str, Any]] = {}
+    for item in items:
+        try:
+            out[key(item)] = strip_keys(item)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise DamagedRecord(
+                f"the directory record {item.get('pk')} {item.get('sk')} no longer parses ({err!r}); "
+                "PUT it again under /v1/directory to replace it"
+            ) from err
+    return out

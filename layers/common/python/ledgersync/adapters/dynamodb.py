@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ledgersync.adapters.aws import dynamodb
-from ledgersync.errors import Conflict, RetryableError
+from ledgersync.errors import Conflict, DamagedRecord, LedgersyncError, PermanentError, RetryableError
 
 Item = dict[str, Any]
 Key = tuple[str, str]
@@ -23,6 +24,7 @@ _RETRYABLE = {
     "InternalServerError",
     "ServiceUnavailable",
 }
+_REFUSED = {"ValidationException", "ItemCollectionSizeLimitExceededException", "SerializationException"}
 
 
 def company_pk(company_id: str) -> str:
@@ -52,10 +54,8 @@ class SingleTable:
         return self.table.meta.client
 
     def get(self, pk: str, sk: str, consistent: bool = True) -> Item | None:
-        try:
+        with _calling(f"{pk} {sk}"):
             found = self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=consistent)
-        except ClientError as err:
-            raise _translate(err) from err
         item: Item | None = found.get("Item")
         return item
 
@@ -73,10 +73,8 @@ class SingleTable:
             kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
             kwargs["ExpressionAttributeValues"] = dict(values)
-        try:
+        with _calling(f"{item.get('pk')} {item.get('sk')}"):
             self.table.put_item(**kwargs)
-        except ClientError as err:
-            raise _translate(err) from err
 
     def update(
         self,
@@ -86,11 +84,14 @@ class SingleTable:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         condition: str | None = None,
+        returns: str = "ALL_NEW",
     ) -> Item:
+        """Update one item; ``returns="NONE"`` when the caller needs nothing back (the rest of the item is not read,
+        so a write that replaces a damaged attribute still succeeds)."""
         kwargs: dict[str, Any] = {
             "Key": {"pk": pk, "sk": sk},
             "UpdateExpression": expression,
-            "ReturnValues": "ALL_NEW",
+            "ReturnValues": returns,
         }
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
@@ -98,10 +99,8 @@ class SingleTable:
             kwargs["ExpressionAttributeValues"] = dict(values)
         if condition:
             kwargs["ConditionExpression"] = condition
-        try:
-            result: Item = self.table.update_item(**kwargs)["Attributes"]
-        except ClientError as err:
-            raise _translate(err) from err
+        with _calling(f"{pk} {sk}"):
+            result: Item = self.table.update_item(**kwargs).get("Attributes", {})
         return result
 
     def delete(self, pk: str, sk: str, condition: str | None = None, values: Mapping[str, Any] | None = None) -> None:
@@ -110,10 +109,8 @@ class SingleTable:
             kwargs["ConditionExpression"] = condition
         if values:
             kwargs["ExpressionAttributeValues"] = dict(values)
-        try:
+        with _calling(f"{pk} {sk}"):
             self.table.delete_item(**kwargs)
-        except ClientError as err:
-            raise _translate(err) from err
 
     def query_prefix(
         self,
@@ -140,10 +137,8 @@ class SingleTable:
             kwargs["ExclusiveStartKey"] = {"pk": pk, "sk": start_after}
         returned = 0
         while True:
-            try:
+            with _calling(f"{pk} {sk_prefix}*"):
                 page = self.table.query(**kwargs)
-            except ClientError as err:
-                raise _translate(err) from err
             for item in page.get("Items", []):
                 yield item
                 returned += 1
@@ -165,10 +160,8 @@ class SingleTable:
                 }
             }
             while request:
-                try:
+                with _calling(", ".join(f"{pk} {sk}" for pk, sk in unique[start : start + 3]) + " ..."):
                     answer = self.client.batch_get_item(RequestItems=request)
-                except ClientError as err:
-                    raise _translate(err) from err
                 for item in answer["Responses"].get(self.name, []):
                     found[(item["pk"], item["sk"])] = item
                 request = answer.get("UnprocessedKeys") or {}
@@ -176,7 +169,11 @@ class SingleTable:
 
     def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[Key] = ()) -> None:
         """Write many items (no conditions), resubmitting what DynamoDB leaves unprocessed."""
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+        first = puts[0] if puts else {"pk": deletes[0][0], "sk": deletes[0][1]} if deletes else {}
+        with (
+            _calling(f"{first.get('pk')} {first.get('sk')} and {len(puts) + len(deletes) - 1} more"),
+            self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer,
+        ):
             for item in puts:
                 writer.put_item(Item=storable(item))
             for pk, sk in deletes:
@@ -188,22 +185,48 @@ class SingleTable:
         for action in actions:
             ((kind, body),) = action.items()
             items.append({kind: {"TableName": self.name, **storable(dict(body))}})
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
-                raise TransactionConflict(reasons) from err
-            raise _translate(err) from err
+        with _calling(f"a transaction of {len(items)} writes"):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+            except ClientError as err:
+                if err.response["Error"]["Code"] == "TransactionCanceledException":
+                    reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
+                    raise TransactionConflict(reasons) from err
+                raise
 
 
-def _translate(err: ClientError) -> Exception:
+@contextmanager
+def _calling(record: str) -> Iterator[None]:
+    """Every table call: SDK and parse failures become domain errors that name the record (``pk sk``)."""
+    try:
+        yield
+    except LedgersyncError:
+        raise
+    except ClientError as err:
+        raise _translate(err, record) from err
+    except BotoCoreError as err:
+        raise RetryableError(f"DynamoDB could not be reached for {record} ({type(err).__name__}); try again") from err
+    except Exception as err:
+        # The SDK could not write the value (NaN, a number DynamoDB cannot hold) or could not read the answer
+        # (an attribute DynamoDB should never have accepted): the record is damaged, not the request.
+        raise DamagedRecord(
+            f"the record {record} cannot be stored or read ({type(err).__name__}: {str(err)[:200]}); "
+            "write it again through the API to replace it"
+        ) from err
+
+
+def _translate(err: ClientError, record: str = "") -> LedgersyncError:
     code = err.response["Error"]["Code"]
+    reason = str(err.response["Error"].get("Message", ""))[:300]
     if code == "ConditionalCheckFailedException":
         return Conflict("the record changed or already exists")
     if code in _RETRYABLE:
         return RetryableError(f"DynamoDB is busy ({code}); try again")
-    return err
+    if code in _REFUSED:
+        return PermanentError(f"DynamoDB refused the record {record} ({code}: {reason}); nothing was written")
+    return RetryableError(
+        f"DynamoDB failed on {record} ({code}: {reason}); check the table and the function's permissions, then retry"
+    )
 
 
 def storable(value: Any) -> Any:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
 from ledgersync.domain.settings import AccountingSettings, Connection
-from ledgersync.errors import NotFound
+from ledgersync.errors import DamagedRecord, NotFound
+from ledgersync.validation import field_errors
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class DynamoSettingsStore:
@@ -16,10 +23,10 @@ class DynamoSettingsStore:
         item = self.table.get(company_pk(company_id), "PROFILE")
         if item is None:
             raise NotFound(f"no company '{company_id}'")
-        settings = AccountingSettings.model_validate(item.get("accountingSettings") or {})
+        settings = _parse(AccountingSettings, item.get("accountingSettings"), company_id, "accounting settings")
         if settings.company_currency is None:
             settings.company_currency = str(item.get("currency", "USD"))
-        return settings, Connection.model_validate(item.get("connection") or {})
+        return settings, _parse(Connection, item.get("connection"), company_id, "accounting connection")
 
     def get_settings(self, company_id: str) -> AccountingSettings:
         return self.get_accounting(company_id)[0]
@@ -31,6 +38,7 @@ class DynamoSettingsStore:
             "SET accountingSettings = :s",
             values={":s": settings.model_dump(mode="json", by_alias=True, exclude={"company_currency"})},
             condition="attribute_exists(pk)",
+            returns="NONE",
         )
 
     def get_connection(self, company_id: str) -> Connection:
@@ -44,6 +52,7 @@ class DynamoSettingsStore:
             names={"#c": "connection"},
             values={":c": connection.model_dump(mode="json", by_alias=True)},
             condition="attribute_exists(pk)",
+            returns="NONE",
         )
 
     def is_configured(self, company_id: str) -> bool:
@@ -59,3 +68,16 @@ class DynamoSettingsStore:
             values={":t": True},
             condition="attribute_exists(pk)",
         )
+
+
+def _parse(model: type[Model], stored: Any, company_id: str, what: str) -> Model:
+    """A stored part of the profile as its model; one that no longer parses is named, with the way to replace it."""
+    try:
+        return model.model_validate(stored or {})
+    except ValidationError as err:
+        first = field_errors(err)[0]
+        fix = "PUT /v1/accounting/settings replaces them" if model is AccountingSettings else "reconnect to replace it"
+        raise DamagedRecord(
+            f"the stored {what} of company '{company_id}' (COMPANY#{company_id} PROFILE) no longer parse "
+            f"({first.field}: {first.message}); {fix}"
+        ) from err

@@ -381,6 +381,7 @@ def build_webhook_setup(settings: Settings | None = None, secrets: WebhookSecret
         secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
         guard=DnsAddressGuard(settings.allowed_webhook_hosts),
         allowed_hosts=settings.allowed_webhook_hosts,
+        allowed_ports=settings.allowed_webhook_ports,
     )
 
 

@@ -8,7 +8,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from ledgersync.errors import FieldError, ValidationFailed
@@ -44,8 +52,38 @@ class UnitType(StrEnum):
         raise ValueError("must be Stem or Bunch")
 
 
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_TEXT = 500
+AttributeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,49}$")]
+
+
+def _scalar(value: Any) -> str | int | bool | Decimal | None:
+    """An attribute's value: text up to 500 characters, a bounded number, a boolean or null; nothing nested."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            raise ValueError(f"must be at most {MAX_ATTRIBUTE_TEXT} characters")
+        return value
+    if isinstance(value, int | float | Decimal):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        exponent = number.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -8 or abs(number) >= 10**15:
+            raise ValueError("must be a finite number below 1e15 with at most 8 decimal places")
+        return value if isinstance(value, int) else number
+    raise ValueError("must be a string, a number, true, false or null")
+
+
+AttributeValue = Annotated[str | int | bool | Decimal | None, PlainValidator(_scalar)]
+
+
 class _Record(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", strict=False)
+    """Unknown fields are refused; what an outside system wants kept beside a record goes in ``attributes``, a
+    flat map of named scalars (see docs/decisions.md), so nothing stored can make the directory unreadable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=False)
+
+    attributes: dict[AttributeName, AttributeValue] | None = Field(default=None, max_length=MAX_ATTRIBUTES)
 
 
 class NamedRecord(_Record):
@@ -256,7 +294,9 @@ class Directory:
 
 
 def _dump(record: _Record) -> dict[str, Any]:
-    return record.model_dump(mode="python", by_alias=True, exclude_none=False)
+    return record.model_dump(
+        mode="python", by_alias=True, exclude_none=False, exclude={"attributes"} if record.attributes is None else None
+    )
 
 
 def _refuse_duplicates(keys: list[str], field: str) -> None:

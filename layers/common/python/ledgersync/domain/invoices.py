@@ -26,6 +26,7 @@ from pydantic import (
 from ledgersync.domain.directory import UnitType, product_key
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
+from ledgersync.validation import iso_date
 
 MAX_ITEMS = 90
 MAX_ATTEMPTS = 40
@@ -150,9 +151,7 @@ class InvoiceCreateRequest(BaseModel):
     @field_validator("ship_date", mode="before")
     @classmethod
     def _iso_date(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value.strip()) != 10:
-            raise ValueError("must be a date in the format YYYY-MM-DD")
-        return value
+        return iso_date(value)
 
     def check(self) -> None:
         """The rules between fields: customer and carrier each by id or by code + description, never both."""

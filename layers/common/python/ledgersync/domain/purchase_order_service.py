@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
 from pydantic import Field
 
@@ -31,6 +31,7 @@ from ledgersync.domain.purchase_orders import (
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
+from ledgersync.validation import IsoDateText
 
 MAX_PDF_BYTES = 10 * 1024 * 1024
 SENDERS = {Role.ADMIN, Role.ACCOUNTS_PAYABLE, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER}
@@ -47,8 +48,8 @@ class PurchaseOrderIn(CamelModel):
     po_number: str = Field(min_length=1, max_length=20)
     vendor_id: int = Field(ge=1)
     location_id: int | None = Field(default=None, ge=1)
-    ship_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-    arrival_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    ship_date: IsoDateText
+    arrival_date: IsoDateText | None = None
     items: list[PurchaseOrderItem] = Field(min_length=1, max_length=500)
     additional_charges: list[AdditionalCharge] = Field(default_factory=list, max_length=50)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 from pydantic.alias_generators import to_camel
 
 from ledgersync.money import allocate, to_cents
@@ -194,17 +194,24 @@ class BillDraft(BaseModel):
         return to_cents(sum((line.amount for line in self.lines), Decimal(0)))
 
 
+# Keys are codes (categories 20, charges and locations 10); values are QuickBooks names (accounts, items and
+# classes: 100). An empty key cannot be stored in DynamoDB and would make the company's settings unreadable.
+MappingCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+AccountingName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+MAX_MAPPINGS = 500
+
+
 class BillMapping(CamelModel):
     """A company's choices for bills: the bill item, per-category items, charge accounts, classes."""
 
     bill_item_name: str = Field(default="Fresh Cut Flowers", min_length=1, max_length=31)
     bill_item_description: str = Field(default="Fresh Cut Flowers", max_length=4000)
-    item_by_category: dict[str, str] = Field(default_factory=dict)
-    charge_accounts: dict[str, str] = Field(default_factory=dict)
-    default_charge_account: str | None = None
+    item_by_category: dict[MappingCode, AccountingName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
+    charge_accounts: dict[MappingCode, AccountingName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
+    default_charge_account: AccountingName | None = None
     classes_enabled: bool = False
-    class_by_location: dict[str, str] = Field(default_factory=dict)
-    class_by_category: dict[str, str] = Field(default_factory=dict)
+    class_by_location: dict[MappingCode, AccountingName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
+    class_by_category: dict[MappingCode, AccountingName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
 
 
 def build_bills(

@@ -24,7 +24,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -77,11 +77,31 @@ class BearerAuth(CamelModel):
     token: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")]
 
 
+HTTPS_PORT = 443
+HTTP_PORT = 80
 WebhookAuth = Annotated[BasicAuth | BearerAuth, Field(discriminator="type")]
 
 
+def _unsafe_character(value: str) -> str | None:
+    """The first control character or space in ``value``, raw or percent-encoded (at any depth), if any."""
+    seen = value
+    for _ in range(5):
+        for char in seen:
+            if char.isspace() or not char.isprintable():
+                return repr(char)
+        decoded = unquote(seen, errors="replace")
+        if decoded == seen:
+            return None
+        seen = decoded
+    return None
+
+
 def _check_url_shape(value: str) -> str:
-    """An absolute http(s) URL with a host, no credentials in it and no fragment."""
+    """An absolute http(s) URL with a host, no credentials in it, no fragment, and no control characters or spaces
+    anywhere, raw or percent-encoded (they split headers and request lines on the way out)."""
+    unsafe = _unsafe_character(value)
+    if unsafe is not None:
+        raise ValueError(f"must not contain spaces or control characters, raw or percent-encoded (found {unsafe})")
     try:
         parts = urlsplit(value)
         port = parts.port
@@ -103,7 +123,7 @@ def _check_url_shape(value: str) -> str:
 class WebhookConfigRequest(CamelModel):
     """``PUT /v1/webhooks/po-reconciliation``: the endpoint, its authentication and 1-5 error addresses."""
 
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2048, strip_whitespace=True)]
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2048)]
     auth: WebhookAuth
     error_emails: list[EmailStr] = Field(min_length=1, max_length=MAX_ERROR_EMAILS)
 
@@ -198,12 +218,20 @@ class WebhookSetup:
     guard: AddressGuard
     allowed_hosts: frozenset[str] = frozenset()
     clock: Clock = utc_now
+    # Ports besides 443 (and 80 for a local plain-http host); None allows any (the local stack's random ports).
+    allowed_ports: frozenset[int] | None = frozenset()
 
     def configure_webhook(self, company_id: str, request: WebhookConfigRequest) -> WebhookConfigView:
         """Check and store the endpoint; the signing secret is made once and shown only in the answer that made it."""
-        host = (urlsplit(request.url).hostname or "").lower()
-        if request.url.lower().startswith("http://") and host not in self.allowed_hosts:
+        parts = urlsplit(request.url)
+        host = (parts.hostname or "").lower()
+        plain = parts.scheme == "http"
+        if plain and host not in self.allowed_hosts:
             raise ValidationFailed(FieldError("url", "must be an https:// URL"))
+        port = parts.port or (HTTP_PORT if plain else HTTPS_PORT)
+        usual = {HTTPS_PORT, HTTP_PORT} if plain else {HTTPS_PORT}
+        if self.allowed_ports is not None and port not in usual | self.allowed_ports:
+            raise ValidationFailed(FieldError("url", f"must use port {HTTPS_PORT} (https), not {port}"))
         try:
             self.guard.check(request.url)
         except LedgersyncError as err:

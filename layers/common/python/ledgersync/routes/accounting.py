@@ -14,6 +14,7 @@ from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.webhooks import WebhookConfigRequest
+from ledgersync.errors import DamagedRecord
 
 router = Router()
 SETUP_ROLES = {Role.ADMIN}
@@ -30,7 +31,10 @@ def put_accounting_settings(request: AccountingSettings) -> dict[str, Any]:
     principal = caller(router, "accounting.write")
     principal.require_role(SETUP_ROLES, "change the accounting settings")
     store = bootstrap.settings_store()
-    current = store.get_settings(principal.company_id)
+    try:
+        current = store.get_settings(principal.company_id)
+    except DamagedRecord:
+        current = AccountingSettings()  # settings that no longer parse are replaced whole: the way to repair them
     merged = current.model_copy(update=request.model_dump(exclude_unset=True))
     store.put_settings(principal.company_id, merged)
     return merged.model_dump(mode="json", by_alias=True)
