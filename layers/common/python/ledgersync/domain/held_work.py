@@ -123,7 +123,7 @@ class HeldWork:
             for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
                 if order.held_reason is not None or not self._stranded(order, system, now):
                     continue
-                if self.outcomes.mark_dispatched(company_id, order.id, order.sent_at) is not None:
+                if self.outcomes.mark_dispatched(company_id, order.id, order.sent_at, now) is not None:
                     self.dispatcher.dispatch(company_id, order.id, system, order.webhook_delivery_id)
                     summary.redispatched += 1
         return summary

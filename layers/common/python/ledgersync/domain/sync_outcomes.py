@@ -74,15 +74,17 @@ class SyncOutcomes:
         self.notifier.send(to, subject, text, html)
         return True
 
-    def mark_dispatched(self, company_id: str, po_id: int, seen_sent_at: datetime | None) -> PurchaseOrder | None:
-        """Record that the PO is handed to its queue again now; None when someone else did (or it moved on)."""
+    def mark_dispatched(
+        self, company_id: str, po_id: int, seen_sent_at: datetime | None, now: datetime
+    ) -> PurchaseOrder | None:
+        """Record that the PO is handed to its queue again at ``now``; None when someone else did (or it moved on)."""
 
         def change(order: PurchaseOrder) -> bool:
             if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL or order.held_reason:
                 return False
             if order.sent_at != seen_sent_at:
                 return False
-            order.sent_at = datetime.now(UTC)
+            order.sent_at = now
             return True
 
         return self.update(company_id, po_id, change)
