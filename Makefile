@@ -7,7 +7,7 @@ SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run test test-unit test-integration lint format validate build bench openapi pr clean
+.PHONY: help install run test test-unit test-integration lint format validate build bench openapi pr clean redrive
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +64,13 @@ bench: $(STAMP) ## print the benchmark figures
 	$(PY) bench/qbo_sync.py --quick
 	$(PY) bench/webhook_sender.py
 	$(PY) bench/qbwc.py
+
+# Move a dead-letter queue's messages back to their queue. Locally (moto has no start-message-move-task) through
+# the running stack's admin route; on AWS: aws sqs start-message-move-task --source-arn <the DLQ's ARN>.
+API ?= http://127.0.0.1:3000
+redrive: ## make redrive QUEUE=SyncQueueDLQ (or SyncQueue, AutoSyncQueueDLQ, WebhookQueueDLQ) [API=http://...]
+	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=<dead-letter queue logical id>"; exit 2; }
+	curl -fsS -X POST "$(API)/__devstack/redrive/$(QUEUE)"; echo
 
 pr: lint validate test ## everything before a commit
 

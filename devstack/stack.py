@@ -273,6 +273,22 @@ class LocalStack:
             raise RuntimeError("the stack is not started")
         return self._schedules.run_now(name)
 
+    def redrive(self, dead_letter_queue: str) -> int:
+        """Move a dead-letter queue's messages back to the queue that dead-lettered them (by either logical id).
+
+        moto has no ``start_message_move_task``; on AWS run ``aws sqs start-message-move-task --source-arn <DLQ>``.
+        """
+        from ledgersync.adapters.messaging import redrive
+
+        sources = {dlq: source for source, dlq in self.resources.dead_letter_queues.items()}
+        if dead_letter_queue in self.resources.dead_letter_queues:
+            dead_letter_queue = self.resources.dead_letter_queues[dead_letter_queue]
+        if dead_letter_queue not in sources:
+            known = ", ".join(sorted(sources)) or "none"
+            raise KeyError(f"'{dead_letter_queue}' is not a dead-letter queue; known: {known}")
+        queues = self.resources.queues
+        return redrive(queues[dead_letter_queue], queues[sources[dead_letter_queue]])
+
     def emails(self) -> list[dict[str, Any]]:
         """E-mails sent through SES since this stack started, oldest first."""
         return [m for m in self._all_emails() if m["id"] not in self._emails_before]
@@ -613,6 +629,8 @@ class LocalStack:
                 return 200, self.emails()
             if method == "POST" and len(parts) == 3 and parts[1] == "schedules":
                 return 200, {"schedule": parts[2], "result": _jsonable(self.run_schedule(parts[2]))}
+            if method == "POST" and len(parts) == 3 and parts[1] == "redrive":
+                return 200, {"queue": parts[2], "moved": self.redrive(parts[2])}
             if method == "POST" and parts[1:] == ["drain"]:
                 report = self.drain_queues()
                 return 200, report.__dict__

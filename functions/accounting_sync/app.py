@@ -12,10 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
-from ledgersync.domain.accounting_sync import SyncResult
+from ledgersync.adapters.messaging import postpone, queue_url_of
+from ledgersync.config import get_settings
+from ledgersync.domain.accounting_sync import SyncResult, retry_delay
+from ledgersync.errors import RetryableError
 from ledgersync.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed (all throttled, say) reports its failures; raising would retry the batch whole.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class SyncMessage(BaseModel):
@@ -26,10 +30,22 @@ class SyncMessage(BaseModel):
 
 
 def record_handler(record: SQSRecord) -> None:
-    """A retryable fault raises (the record is retried, then dead-lettered); outcomes are recorded on the PO."""
+    """A retryable fault raises (the record comes back after QuickBooks' Retry-After, with a backoff floor, else
+    after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the PO."""
     message = SyncMessage.model_validate_json(record.body)
     logger.append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
-    result = bootstrap.accounting_sync().sync(message.company_id, message.purchase_order_id)
+    settings = get_settings()
+    attempt = int(record.attributes.approximate_receive_count or 1)
+    try:
+        result = bootstrap.accounting_sync().sync(
+            message.company_id, message.purchase_order_id, attempt, settings.sync_queue_max_receives
+        )
+    except RetryableError as fault:
+        queue_url = queue_url_of(record.event_source_arn, [settings.sync_queue_url, settings.auto_sync_queue_url])
+        if fault.retry_after_seconds is not None and queue_url:
+            delay = retry_delay(attempt, fault.retry_after_seconds, settings.sync_queue_visibility_seconds)
+            postpone(queue_url, record.receipt_handle, delay)
+        raise
     name = {
         SyncResult.SYNCHRONIZED: "DocumentsSynchronized",
         SyncResult.ERROR: "SyncFailed",
@@ -37,7 +53,7 @@ def record_handler(record: SQSRecord) -> None:
     }.get(result)
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    logger.info("purchase order processed", extra={"result": result.value})
+    logger.info("purchase order processed", extra={"result": result.value, "attempt": attempt})
 
 
 @logger.inject_lambda_context

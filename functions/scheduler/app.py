@@ -1,4 +1,4 @@
-"""EventBridge schedule: release held work and re-send stranded work, company by company."""
+"""EventBridge schedule: surface dead letters, release held work and re-send stranded work, company by company."""
 
 from __future__ import annotations
 
@@ -16,7 +16,18 @@ from ledgersync.observability import logger, metrics, tracer
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary = bootstrap.held_work().sweep(bootstrap.account_store().company_ids())
-    metrics.add_metric(name="HeldWorkReleased", unit=MetricUnit.Count, value=summary.released)
-    metrics.add_metric(name="StrandedWorkRedispatched", unit=MetricUnit.Count, value=summary.redispatched)
-    logger.info("sweep done", extra={"released": summary.released, "redispatched": summary.redispatched})
-    return {"released": summary.released, "redispatched": summary.redispatched}
+    counts = {
+        "released": summary.released,
+        "redispatched": summary.redispatched,
+        "deadLettersSurfaced": summary.dead_letters_surfaced,
+        "deadLettersUnreadable": summary.dead_letters_unreadable,
+    }
+    for name, value in {
+        "HeldWorkReleased": summary.released,
+        "StrandedWorkRedispatched": summary.redispatched,
+        "DeadLettersSurfaced": summary.dead_letters_surfaced,
+        "DeadLettersUnreadable": summary.dead_letters_unreadable,
+    }.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    logger.info("sweep done", extra={**counts, "companies": len(summary.companies)})
+    return counts

@@ -16,8 +16,10 @@ from ledgersync.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Refresh the companies that are due; one company's failure never stops the others."""
-    summary = refresh_tokens(bootstrap.token_refresher(), event.get("companyIds"))
+    """Refresh the companies that are due (every company of the table unless the event names some)."""
+    named = event.get("companyIds")
+    company_ids = [str(c) for c in named] if isinstance(named, list) and named else None
+    summary = refresh_tokens(bootstrap.token_refresher(), company_ids or bootstrap.account_store().company_ids())
     metrics.add_metric(name="TokensRefreshed", unit=MetricUnit.Count, value=len(summary.refreshed))
     logger.info("QuickBooks token refresh finished", extra=summary.model_dump())
     return summary.model_dump()

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
+from ledgersync.config import get_settings
 from ledgersync.domain.webhooks import Outcome, RetryScheduledError, WebhookDeliveries
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger, metrics, tracer
@@ -32,7 +33,9 @@ def handle_record(record: SQSRecord, deliveries: WebhookDeliveries, remaining_ms
     if remaining_ms is not None and remaining_ms < RESERVE_MS:
         raise RetryableError("not enough time left in this invocation; the record is tried again by the next one")
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    report = deliveries.handle(record.body, record.receipt_handle, receive_count)
+    report = deliveries.handle(
+        record.body, record.receipt_handle, receive_count, get_settings().webhook_queue_max_receives
+    )
     metrics.add_metric(name=METRICS[report.outcome], unit=MetricUnit.Count, value=1)
     logger.info(
         "webhook delivery handled",

@@ -39,6 +39,7 @@ def create_resources(admin_key: str) -> None:
         ("SYNC_QUEUE_URL", "ledgersync-sync"),
         ("AUTO_SYNC_QUEUE_URL", "ledgersync-auto-sync"),
         ("WEBHOOK_QUEUE_URL", "ledgersync-webhook"),
+        ("SYNC_DEAD_LETTER_QUEUE_URL", "ledgersync-sync-dlq"),
     ):
         os.environ[variable] = sqs.create_queue(QueueName=name)["QueueUrl"]
     boto3.client("ses").verify_email_identity(EmailAddress="no-reply@ledgersync.local")

@@ -174,7 +174,19 @@ def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monke
     world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
     monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
 
+    class Companies:
+        """The table's company list; the token store's own listing (ListSecrets) must not be used."""
+
+        def company_ids(self) -> list[str]:
+            return ["c1", "c2"]
+
+    def no_list_secrets() -> list[str]:
+        raise AssertionError("the token store was asked to list companies (secretsmanager:ListSecrets)")
+
+    monkeypatch.setattr(bootstrap, "account_store", Companies, raising=False)
+    monkeypatch.setattr(world.store, "company_ids", no_list_secrets)
+
     answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, LambdaContext(function_name="token_refresh"))
 
-    assert answer["refreshed"] == ["c1"]
+    assert answer["refreshed"] == ["c1"] and answer["not_due"] == ["c2"]
     assert world.store.saved["c1"].refresh_token == "refresh-1"

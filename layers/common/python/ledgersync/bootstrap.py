@@ -145,13 +145,32 @@ def account_store() -> DynamoAccountStore:
 
 @lru_cache(maxsize=1)
 def held_work() -> HeldWork:
-    from ledgersync.domain.held_work import HeldWork
+    from ledgersync.adapters.messaging import SqsDeadLetters
+    from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
+    from ledgersync.domain.purchase_orders import ExternalSystem
 
+    settings = get_settings()
     return HeldWork(
         store=purchase_order_store(),
         accounting=settings_store(),
         outcomes=sync_outcomes(),
         dispatcher=dispatcher(),
+        windows=InFlightWindows.of(
+            settings.sync_queue_max_receives, settings.sync_queue_visibility_seconds, settings.webhook_retry_hours
+        ),
+        dead_letters=SqsDeadLetters(
+            {
+                ExternalSystem.QUICKBOOKS_ONLINE: [
+                    u for u in (settings.sync_dead_letter_queue_url, settings.auto_sync_dead_letter_queue_url) if u
+                ],
+                ExternalSystem.WEBHOOK: [u for u in (settings.webhook_dead_letter_queue_url,) if u],
+            }
+        ),
+        webhook_recipients=WebhookErrorEmails(webhook_setup().secrets),
+        max_receives={
+            ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
+            ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,
+        },
     )
 
 

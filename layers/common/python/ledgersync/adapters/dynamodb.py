@@ -121,14 +121,14 @@ class SingleTable:
         index: str | None = None,
         forward: bool = True,
     ) -> Iterator[Item]:
-        """Items of one partition whose sort key starts with ``sk_prefix``, in key order, page by page."""
+        """Items of one partition whose sort key starts with ``sk_prefix`` (all when it is empty), in key order."""
         from boto3.dynamodb.conditions import Key as KeyCondition
 
         pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": KeyCondition(pk_name).eq(pk) & KeyCondition(sk_name).begins_with(sk_prefix),
-            "ScanIndexForward": forward,
-        }
+        condition: Any = KeyCondition(pk_name).eq(pk)
+        if sk_prefix:  # DynamoDB refuses begins_with with an empty operand (ValidationException)
+            condition = condition & KeyCondition(sk_name).begins_with(sk_prefix)
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": forward}
         if index:
             kwargs["IndexName"] = index
         if limit:

@@ -1,8 +1,9 @@
-"""SQS work queues and SES e-mail."""
+"""SQS work queues (dispatch, postponement, dead letters, redrive) and SES e-mail."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ledgersync.adapters.aws import client
 from ledgersync.config import Settings
+from ledgersync.domain.held_work import DeadLetter
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
@@ -48,6 +50,80 @@ class QueueDispatcher:
             )
         except (ClientError, BotoCoreError) as err:
             raise RetryableError("the work could not be queued; try again") from err
+
+
+def postpone(queue_url: str, receipt_handle: str, seconds: float) -> None:
+    """Make a received message visible again in ``seconds`` (QuickBooks' Retry-After) instead of its timeout."""
+    try:
+        client("sqs").change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=int(min(max(seconds, 1), 43_200))
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise RetryableError("the message could not be postponed; it comes back after its visibility timeout") from err
+
+
+def queue_url_of(arn: str, known_urls: Iterator[str] | list[str]) -> str | None:
+    """The configured queue URL of an SQS ARN (``arn:aws:sqs:<region>:<account>:<name>``), by the queue's name."""
+    name = arn.rsplit(":", 1)[-1]
+    return next((url for url in known_urls if url and url.rstrip("/").rsplit("/", 1)[-1] == name), None)
+
+
+class SqsDeadLetters:
+    """The dead-letter queues, read without deleting: the sweep surfaces each message, an operator redrives."""
+
+    PEEK_SECONDS = 60  # the sweep reads each message once per run; it is visible again for a redrive after this
+
+    def __init__(self, queues: Mapping[ExternalSystem, list[str]], max_messages: int = 500) -> None:
+        self.queues = queues
+        self.max_messages = max_messages
+
+    def peek(self) -> Iterator[tuple[ExternalSystem, DeadLetter]]:
+        for system, urls in self.queues.items():
+            for url in urls:
+                for message in self._receive(url):
+                    count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+                    yield system, DeadLetter(queue=url.rsplit("/", 1)[-1], body=message["Body"], receive_count=count)
+
+    def _receive(self, url: str) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        while len(seen) < self.max_messages:
+            try:
+                answer = client("sqs").receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=self.PEEK_SECONDS,
+                    AttributeNames=["ApproximateReceiveCount"],
+                )
+            except (ClientError, BotoCoreError) as err:
+                raise RetryableError(
+                    f"the dead-letter queue {url} could not be read; the next sweep tries again"
+                ) from err
+            messages = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]
+            if not messages:
+                return
+            for message in messages:
+                seen.add(message["MessageId"])
+                yield message
+
+
+def redrive(dead_letter_queue_url: str, target_queue_url: str, limit: int = 10_000) -> int:
+    """Move a dead-letter queue's messages back to their queue (what ``start-message-move-task`` does on AWS).
+
+    Each message is sent to the target before it is deleted from the DLQ, so a crash can repeat a message but
+    never lose one; the consumers are exactly-once (dedup keys, current-delivery checks), so a repeat is harmless.
+    """
+    sqs = client("sqs")
+    moved = 0
+    while moved < limit:
+        answer = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return moved
+        for message in messages:
+            sqs.send_message(QueueUrl=target_queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved
 
 
 class SesNotifier:

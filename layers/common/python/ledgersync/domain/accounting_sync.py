@@ -10,7 +10,7 @@ from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOr
 from ledgersync.domain.purchase_orders import BillDraft, VendorInvoiceStatus, build_bills
 from ledgersync.domain.settings import ConnectionStatus
 from ledgersync.domain.sync_outcomes import SyncOutcomes
-from ledgersync.errors import PermanentError, ReauthorizationRequired
+from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 
 
 class BillReceiptLike(Protocol):
@@ -22,6 +22,17 @@ class BillSender(Protocol):
     """Creates a draft's bill exactly once (QuickBooks Online: ``BillSync``)."""
 
     def send(self, draft: BillDraft) -> BillReceiptLike: ...
+
+
+FIRST_RETRY_SECONDS = 30
+
+
+def retry_delay(attempt: int, retry_after: float, ceiling: int) -> int:
+    """Seconds until a throttled message is tried again: QuickBooks' Retry-After, but never less than a backoff
+    doubling from 30 s per attempt (so a short Retry-After cannot spend the queue's receives in minutes) and never
+    more than the queue's visibility timeout (so the sweep's in-flight window still bounds the message's life)."""
+    backoff = FIRST_RETRY_SECONDS * 2 ** min(max(attempt - 1, 0), 16)
+    return int(min(max(retry_after, backoff, 1), ceiling))
 
 
 class SyncResult(StrEnum):
@@ -39,8 +50,23 @@ class AccountingSync:
     bills: BillSender
     outcomes: SyncOutcomes
 
-    def sync(self, company_id: str, po_id: int) -> SyncResult:
-        """Send the PO's bills; a retryable fault propagates so the queue retries, a permanent one ends in Error."""
+    def sync(self, company_id: str, po_id: int, attempt: int = 1, max_attempts: int | None = None) -> SyncResult:
+        """Send the PO's bills; a retryable fault propagates so the queue retries, a permanent one ends in Error.
+
+        On the queue's last receive (``attempt >= max_attempts``) a retryable fault ends in Error too, with the
+        reason and the count of attempts, instead of leaving the message to the dead-letter queue.
+        """
+        try:
+            return self._sync(company_id, po_id)
+        except RetryableError as fault:
+            if max_attempts is None or attempt < max_attempts:
+                raise
+            reason = f"{fault.message} (gave up after {attempt} attempts)"
+            if self.outcomes.failed(company_id, po_id, reason):
+                return SyncResult.ERROR
+            return SyncResult.NOTHING_TO_DO
+
+    def _sync(self, company_id: str, po_id: int) -> SyncResult:
         order = self.store.get(company_id, po_id)
         if order is None or order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
             return SyncResult.NOTHING_TO_DO  # a redelivery after the outcome was recorded

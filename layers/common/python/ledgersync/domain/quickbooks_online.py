@@ -347,9 +347,13 @@ class TokenRefresher:
             self.tokens.lock.release(company_id, QuickBooksTokens.LOCK_NAME, owner)
 
 
-def refresh_tokens(refresher: TokenRefresher, company_ids: Iterable[str] | None = None) -> RefreshSummary:
-    """Refresh each due company's tokens before they expire (the EventBridge schedule's use case)."""
-    return refresher.run(company_ids)
+def refresh_tokens(refresher: TokenRefresher, company_ids: Iterable[str]) -> RefreshSummary:
+    """Refresh each due company's tokens before they expire (the EventBridge schedule's use case).
+
+    The caller names the companies (the table's company list): listing them from the token store would need
+    ``secretsmanager:ListSecrets`` over every secret of the account.
+    """
+    return refresher.run(list(company_ids))
 
 
 # ---------------------------------------------------------------------------------------------- bills

@@ -47,8 +47,16 @@ class SyncOutcomes:
 
         return self.update(company_id, po_id, change)
 
-    def failed(self, company_id: str, po_id: int, reason: str, invoice_number: str | None = None) -> bool:
-        """Error with the reason, and one e-mail: only the call that makes the change sends it."""
+    def failed(
+        self,
+        company_id: str,
+        po_id: int,
+        reason: str,
+        invoice_number: str | None = None,
+        recipients: list[str] | None = None,
+    ) -> bool:
+        """Error with the reason, and one e-mail (to ``recipients``, else the notification addresses): only the
+        call that makes the change sends it."""
 
         def change(order: PurchaseOrder) -> bool:
             if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
@@ -62,8 +70,24 @@ class SyncOutcomes:
             return False
         settings = self.accounting.get_settings(company_id)
         subject, text, html = error_email(order, settings.external_system, reason, invoice_number)
-        self.notifier.send(list(settings.notification_emails), subject, text, html)
+        to = list(recipients) if recipients else list(settings.notification_emails)
+        self.notifier.send(to, subject, text, html)
         return True
+
+    def mark_dispatched(
+        self, company_id: str, po_id: int, seen_sent_at: datetime | None, now: datetime
+    ) -> PurchaseOrder | None:
+        """Record that the PO is handed to its queue again at ``now``; None when someone else did (or it moved on)."""
+
+        def change(order: PurchaseOrder) -> bool:
+            if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL or order.held_reason:
+                return False
+            if order.sent_at != seen_sent_at:
+                return False
+            order.sent_at = now
+            return True
+
+        return self.update(company_id, po_id, change)
 
     def hold(self, company_id: str, po_id: int, reason: str) -> None:
         """Keep the PO waiting (still "Sent to External System") until the connection is restored."""
@@ -103,9 +127,11 @@ class SyncOutcomes:
 
 
 def _unhold(order: PurchaseOrder) -> bool:
+    """Clear the hold; ``sentAt`` becomes now, when the work is handed to its queue again."""
     if order.held_reason is None:
         return False
     order.held_reason = None
+    order.sent_at = datetime.now(UTC)
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ledgersync.domain.purchase_order_service import PurchaseOrderStore, References
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorInvoiceStatus
@@ -41,6 +42,7 @@ class WebhookOutcomes:
             order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
             order.webhook_delivery_id = delivery_id
             order.error = None
+            order.sent_at = datetime.now(UTC)  # the sweep's in-flight window starts with the new delivery
             return True
 
         self.outcomes.update(company_id, po_id, change)

@@ -792,8 +792,13 @@ class WebhookDeliveries:
     uniform: Callable[[float, float], float] = random.uniform
     resend_base_url: str = ""
 
-    def handle(self, body: str, receipt_handle: str, receive_count: int = 1) -> DeliveryReport:
-        """Attempt one delivery; schedule a retry, or record success or final failure (with its e-mail)."""
+    def handle(
+        self, body: str, receipt_handle: str, receive_count: int = 1, max_receives: int | None = None
+    ) -> DeliveryReport:
+        """Attempt one delivery; schedule a retry, or record success or final failure (with its e-mail).
+
+        On the queue's last receive (``receive_count >= max_receives``) a retryable failure is final too.
+        """
         try:
             message = DeliveryMessage.model_validate_json(body)
         except ValidationError as err:
@@ -818,15 +823,15 @@ class WebhookDeliveries:
         if result.verdict is Verdict.RETRY:
             elapsed = (self.clock() - message.first_attempt_at).total_seconds()
             delay = self.schedule.next_delay(elapsed, result.retry_after, self.uniform)
-            if delay is not None:
+            last_receive = max_receives is not None and attempt >= max_receives
+            if delay is not None and not last_receive:
                 self.queue.retry_later(receipt_handle, delay)
                 return DeliveryReport(
                     Outcome.RETRY_SCHEDULED, result.reason, message.delivery_id, attempt, result.status, delay
                 )
             hours = self.schedule.total_seconds / 3600
-            spent = AttemptResult(
-                Verdict.FINAL, f"{result.reason}; gave up after {hours:g} hours", result.status, None, result.response
-            )
+            gave_up = f"gave up after {attempt} attempts" if delay is not None else f"gave up after {hours:g} hours"
+            spent = AttemptResult(Verdict.FINAL, f"{result.reason}; {gave_up}", result.status, None, result.response)
             self._fail(message, document, endpoint, spent, attempt)
             self.queue.dead_letter(body, spent.reason)
             return DeliveryReport(Outcome.FAILED, spent.reason, message.delivery_id, attempt, result.status)
