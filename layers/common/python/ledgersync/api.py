@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -42,6 +43,12 @@ def build_resolver() -> APIGatewayRestResolver:
         errors = errors_from_details(err.errors(), body=err.body)
         message = f"{errors[0].field}: {errors[0].message}" if errors else "the request is invalid"
         return error_response(app, 400, ErrorBody("ValidationFailed", message, errors))
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response[Any]:
+        # A path parameter outside the route's pattern reaches no route: answer the API's error, not Powertools'.
+        event = app.current_event
+        return error_response(app, 404, ErrorBody("NotFound", f"nothing at {event.http_method} {event.path}"))
 
     return app
 

@@ -32,7 +32,8 @@ class Answers:
 
 # Every status below is one the route or ledgersync.api answers. 400: a parameter or body the models refuse;
 # 401: no token or an unknown one; 403: a token without the method or a user without the role; 413/415: a body
-# over the limit or not JSON (ledgersync.api, before routing). Powertools' 422 is never answered: validation is 400.
+# over the limit or not JSON (ledgersync.api, before routing); 404 also where a path parameter matches no route.
+# Powertools' 422 is never answered: validation is 400.
 BODY = (400, 401, 403, 413, 415)
 READ = (400, 401, 403)
 ANSWERS: dict[str, Answers] = {
@@ -41,8 +42,8 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/users": Answers(201, BODY),
     "POST /v1/tokens": Answers(201, BODY),
     "DELETE /v1/tokens/{token_id}": Answers(204, (*READ, 404), media_type=None),
-    "PUT /v1/directory/{kind}": Answers(200, BODY),
-    "GET /v1/directory/{kind}": Answers(200, READ),
+    "PUT /v1/directory/{kind}": Answers(200, (*BODY, 404)),
+    "GET /v1/directory/{kind}": Answers(200, (*READ, 404)),
     "GET /v1/accounting/settings": Answers(200, (401, 403)),
     "PUT /v1/accounting/settings": Answers(200, BODY),
     "GET /v1/accounting/connection": Answers(200, (401, 403)),
@@ -56,7 +57,7 @@ ANSWERS: dict[str, Answers] = {
     "POST /api/invoice.checkout": Answers(200, (*BODY, 404, 409), security="komet"),
     "GET /v1/invoices": Answers(200, READ),
     "GET /v1/invoices/{invoice_id}": Answers(200, (*READ, 404)),
-    "PUT /v1/purchase-orders/{po_id}": Answers(200, (*BODY, 409)),
+    "PUT /v1/purchase-orders/{po_id}": Answers(200, (*BODY, 404, 409)),
     "GET /v1/purchase-orders/{po_id}": Answers(200, (*READ, 404)),
     "POST /v1/purchase-orders/{po_id}/vendor-invoices": Answers(201, (*BODY, 404, 409)),
     "POST /v1/purchase-orders/{po_id}/approvals": Answers(200, (*READ, 404, 409)),
