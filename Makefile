@@ -3,11 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# schemathesis (the API fuzz run, tests/fuzz) brings its own hypothesis and jsonschema pins: a venv of its own
+FUZZ_VENV := .venv-fuzz
+FUZZ := $(FUZZ_VENV)/bin/schemathesis
 SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run test test-unit test-integration lint format validate build bench openapi pr clean redrive
+.PHONY: help install run test test-unit test-integration lint format validate build bench openapi pr clean redrive fuzz-venv
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,8 +26,14 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 run: $(STAMP) ## the whole service locally: moto, the local gateway, the emulators, a demo company
 	$(PY) -m devstack
 
-test: $(STAMP) ## every test (unit + integration), as CI runs them
+test: $(STAMP) $(FUZZ) ## every test (unit + integration + the API fuzz run), as CI runs them
 	$(PY) -m pytest -n 2 --dist loadfile -q
+
+$(FUZZ):
+	@PY_BIN=$$(.ci/find-python) && $$PY_BIN -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/python -m pip install --quiet --upgrade pip 'schemathesis==4.32.5'
+
+fuzz-venv: $(FUZZ) ## the schemathesis venv for tests/fuzz
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
@@ -75,4 +84,4 @@ redrive: ## make redrive QUEUE=SyncQueueDLQ (or SyncQueue, AutoSyncQueueDLQ, Web
 pr: lint validate test ## everything before a commit
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(FUZZ_VENV) .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache

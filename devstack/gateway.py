@@ -352,7 +352,9 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
+        # TRACE and QUERY too: API Gateway answers an undeclared method 403, where http.server would answer 501
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+        do_TRACE = do_QUERY = _serve  # noqa: N815
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
             return

@@ -1,7 +1,8 @@
 """``python -m devstack.openapi docs/openapi.json`` (``make openapi``): one OpenAPI document for the whole API.
 
 Each API function's Powertools resolver (its module's ``app``) describes its own routes; this merges their
-paths and component schemas, and warns where a resolver and template.yaml disagree on the routes.
+paths and component schemas, declares what each operation answers (``ledgersync.routes.service.ANSWERS``),
+and warns where a resolver and template.yaml disagree on the routes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ _PARAMETER = re.compile(r"\{[^}]+\}")
 
 
 def build_document(template: Template, title: str = TITLE, version: str = VERSION) -> tuple[dict[str, Any], list[str]]:
-    """The merged OpenAPI document and the warnings found on the way."""
+    """The merged OpenAPI document, with the statuses each operation answers, and the warnings found on the way."""
+    from ledgersync.routes.service import declare_answers
+
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": title, "version": version},
@@ -63,7 +66,7 @@ def build_document(template: Template, title: str = TITLE, version: str = VERSIO
         warnings.append(f"{method} {path} is in a resolver but not in template.yaml (API Gateway will answer 403)")
     for method, path in sorted(declared - described):
         warnings.append(f"{method} {path} is in template.yaml but no resolver describes it")
-    return document, warnings
+    return declare_answers(document), warnings
 
 
 def _shape(path: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -59,6 +60,12 @@ def build_resolver() -> APIGatewayRestResolver:
         # The last resort: every bad input has its own 4xx; this is a fault of ours, logged with its stack.
         logger.exception("unexpected error", extra={"error": type(err).__name__})
         return error_response(app, 500, ErrorBody("InternalError", "the request could not be completed; try again"))
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response[Any]:
+        # A path parameter outside the route's pattern reaches no route: answer the API's error, not Powertools'.
+        event = app.current_event
+        return error_response(app, 404, ErrorBody("NotFound", f"nothing at {event.http_method} {event.path}"))
 
     return app
 
