@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
 from ledgersync.domain.accounting_sync import SyncResult
-from ledgersync.observability import logger, metrics, tracer
+from ledgersync.observability import keys_per_record, logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -25,6 +25,7 @@ class SyncMessage(BaseModel):
     purchase_order_id: int = Field(alias="purchaseOrderId")
 
 
+@keys_per_record
 def record_handler(record: SQSRecord) -> None:
     """A retryable fault raises (the record is retried, then dead-lettered); outcomes are recorded on the PO."""
     message = SyncMessage.model_validate_json(record.body)
@@ -40,7 +41,7 @@ def record_handler(record: SQSRecord) -> None:
     logger.info("purchase order processed", extra={"result": result.value})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
