@@ -57,13 +57,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # "token": "..." in JSON text (an event's body, a secret's value); also when that JSON is itself escaped
     (
         re.compile(
-            r"(?i)(\\?\"(?:[a-z_\-]*(?:token|secret|password)|authorization|x-admin-key|api_?key)\\?\"\s*:\s*\\?\")"
+            r"(?i)(\\?\"(?!(?:sync|next)token\\?\")(?:[a-z_\-]*(?:token|secret|password)|authorization|x-admin-key"
+            r"|api_?key)\\?\"\s*:\s*\\?\")"
             r"(?:[^\"\\]|\\[^\"])*"
         ),
         r"\1" + MASK,
     ),
     # X-Admin-Key: value / Authorization: value in header text
-    (re.compile(r"(?i)\b(x-admin-key|authorization|x-api-key)(\s*[:=]\s*)(?!\*\*\*)[^\s,;\"']+"), r"\1\2" + MASK),
+    (
+        re.compile(r"(?i)\b(x-admin-key|authorization|x-api-key)(\s*[:=]\s*)(?!\*\*\*|(?:bearer|basic)\s)[^\s,;\"']+"),
+        r"\1\2" + MASK,
+    ),
 )
 
 
