@@ -11,6 +11,7 @@ Every log line goes through ``RedactingFormatter``: an event logged with ``log_e
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -115,7 +116,25 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
         return redact_text(super().serialize(redact(log)))
 
 
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """Masks credentials in the record itself (message, arguments, ``extra=``), so that every handler the record
+    reaches, a root handler or a test's capture included, sees it masked; appended keys are the formatter's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.msg)
+        if record.args:
+            record.args = tuple(redact(list(record.args))) if isinstance(record.args, tuple) else redact(record.args)
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_ATTRIBUTES:
+                setattr(record, name, MASK if value is not None and is_secret_name(name) else redact(value))
+        return True
+
+
 logger = Logger(service="ledgersync", logger_formatter=RedactingFormatter())
+logging.getLogger(logger.service).addFilter(RedactingFilter())
 metrics = Metrics(namespace="Ledgersync", service="ledgersync")
 
 
