@@ -1,6 +1,8 @@
 """``python -m devstack`` (``make run``): the whole service on this machine, until Ctrl-C.
 
-API_PORT (default 3000) sets the gateway's port, ADMIN_API_KEY the admin key (else a random one).
+API_PORT (default 3000) sets the gateway's port, ADMIN_API_KEY the admin key (else a random one). The console
+shows the admin key and the demo token masked (console output ends up in logs); the full values are in
+.devstack/endpoints.json (readable by you only) and at GET /__devstack/endpoints (from this machine only).
 """
 
 from __future__ import annotations
@@ -59,7 +61,20 @@ def main() -> int:
 def write_endpoints(endpoints: dict[str, object], path: Path) -> None:
     """Write the endpoints where scripts can read them (.devstack/endpoints.json)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
     path.write_text(json.dumps(endpoints, indent=2) + "\n", encoding="utf-8")
+
+
+def masked(secret: object) -> str:
+    """A secret as the console shows it: its last four characters."""
+    text = str(secret or "")
+    return f"***{text[-4:]}" if len(text) > 8 else "***"
+
+
+def try_with_token_variable(curl: str, token: object) -> str:
+    """The example curl reading the token from $TOKEN (it sits inside single quotes, so they close around it)."""
+    return curl.replace(str(token), "'\"$TOKEN\"'") if token else curl
 
 
 def banner(endpoints: dict[str, object], seconds: float) -> str:
@@ -78,12 +93,14 @@ def banner(endpoints: dict[str, object], seconds: float) -> str:
     ]
     lines += [f"  {name:<16} {url}" for name, url in emulators.items()]
     lines += [
-        f"  admin key        {endpoints['admin_api_key']}   (header X-Admin-Key)",
+        f"  admin key        {masked(endpoints['admin_api_key'])}   (header X-Admin-Key)",
         f"  demo company     {demo.get('company_id')}",
-        f"  demo token       {demo.get('token')}   (Authorization: Bearer ..., or authenticationToken)",
+        f"  demo token       {masked(demo.get('token'))}   (Authorization: Bearer ..., or authenticationToken)",
+        f"  full values      {ENDPOINTS_FILE} (admin_api_key, demo.token)",
         "",
         "Try:",
-        f"  {endpoints.get('try', '')}",
+        f"  TOKEN=$({sys.executable} -c \"import json; print(json.load(open('{ENDPOINTS_FILE}'))['demo']['token'])\")",
+        f"  {try_with_token_variable(str(endpoints.get('try', '')), demo.get('token'))}",
         "",
         f"Run a schedule now: curl -X POST {endpoints['api_url']}/__devstack/schedules/SchedulerFunction",
         f"Written to {ENDPOINTS_FILE}. Ctrl-C stops everything.",

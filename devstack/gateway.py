@@ -3,13 +3,15 @@
 The event is the REST API's payload format 1.0 (``resource``, ``path``, ``httpMethod``, ``headers``,
 ``multiValueHeaders``, query string maps, ``pathParameters``, ``requestContext``, ``body``,
 ``isBase64Encoded``). Unknown routes answer 403 ``Missing Authentication Token`` and a failing function
-502 ``Internal server error``, as API Gateway does.
+502 ``Internal server error``, as API Gateway does. The ``/__devstack/`` admin paths answer only clients on this
+machine (loopback), and what the gateway logs has its tokens and keys masked.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
+import ipaddress
 import json
 import re
 import sys
@@ -26,8 +28,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devstack.runtime import ACCOUNT_ID, FunctionCodeMissingError, FunctionFailedError
 from devstack.template import ApiRoute
+from ledgersync.observability import redact_text
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+ADMIN_PREFIX = "/__devstack/"
+# Connections the kernel holds while every handler thread is busy starting: a burst of clients is queued,
+# not reset (socketserver's default is 5).
+LISTEN_BACKLOG = 256
 Invoker = Callable[[str, dict[str, Any]], Any]
 AdminHandler = Callable[[str, str, bytes], tuple[int, Any]]
 
@@ -265,7 +272,16 @@ class Gateway:
         """Route one request: admin paths, the not-ready health answer, then the template's routes."""
         parts = urlsplit(target)
         path = parts.path or "/"
-        if path.startswith("/__devstack/") and self.admin is not None:
+        if path.startswith(ADMIN_PREFIX) and self.admin is not None:
+            if not is_loopback(source_ip):
+                return json_answer(
+                    403,
+                    {
+                        "code": "Forbidden",
+                        "message": "the devstack admin routes answer only on this machine (127.0.0.1 or ::1)",
+                        "errors": [{"field": "sourceIp", "message": f"{source_ip} is not a loopback address"}],
+                    },
+                )
             status, payload = self.admin(method, path, body)
             return json_answer(status, payload)
         if path == self.health_path and not self.ready.is_set():
@@ -296,21 +312,37 @@ class Gateway:
         except FunctionCodeMissingError as missing:
             return json_answer(501, {"message": f"devstack: {missing}"})
         except FunctionFailedError as failed:
-            print(failed.trace, file=sys.stderr)
+            print(redact_text(failed.trace), file=sys.stderr)
             return json_answer(
                 502,
                 {"message": "Internal server error"},
                 [
                     ("x-amzn-ErrorType", "InternalServerErrorException"),
-                    ("X-Devstack-Error", str(failed).replace("\n", " ")[:500]),
+                    ("X-Devstack-Error", redact_text(str(failed).replace("\n", " "))[:500]),
                 ],
             )
         return proxy_response(result)
 
 
+def is_loopback(address: str) -> bool:
+    """Whether a client address is this machine (127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def loggable_target(target: str) -> str:
+    """A request target as the log shows it: ``?authenticationToken=lsk_...`` and other credentials masked."""
+    return redact_text(target)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
 
 def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
@@ -336,7 +368,7 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(answer.body)
             if gateway.log is not None:
                 elapsed_ms = (time.monotonic() - started) * 1000
-                gateway.log(f"{self.command} {self.path} -> {answer.status} ({elapsed_ms:.0f} ms)")
+                gateway.log(f"{self.command} {loggable_target(self.path)} -> {answer.status} ({elapsed_ms:.0f} ms)")
 
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -10,8 +10,6 @@ the stack sets on start and restores on stop.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import importlib
 import json
 import logging
@@ -27,10 +25,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import boto3
-import requests
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
 
-from devstack.atomic_moto import AtomicMotoServer
+from devstack.atomic_moto import AtomicMotoServer, OutboxMark, SesOutbox
 from devstack.gateway import Gateway
 from devstack.pollers import PollResult, SqsPoller
 from devstack.runtime import ACCOUNT_ID, LocalFunction
@@ -38,6 +35,7 @@ from devstack.schedules import Schedules
 from devstack.schedules import key as schedule_key
 from devstack.seed import DemoCompany, example_curl, seed_demo_company
 from devstack.template import DEFAULT_TEMPLATE, NO_VALUE, Resolver, Template, TemplateError
+from ledgersync.observability import redact_text
 
 DEFAULT_REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -120,8 +118,8 @@ class LocalStack:
         self._schedules: Schedules | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._added_sys_path: list[str] = []
-        self._emails_before: set[str] = set()
-        self._printed_emails: set[str] = set()
+        self._outbox: SesOutbox | None = None
+        self._emails_from = OutboxMark(0, 0)
         self._email_thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self.started = False
@@ -165,7 +163,8 @@ class LocalStack:
         self._apply_environment(resolver)
         for logical_id, spec in self.template.functions.items():
             self.functions[logical_id] = LocalFunction(spec, self.resources.functions[logical_id], self.region)
-        self._emails_before = {m["id"] for m in self._all_emails()}
+        self._outbox = SesOutbox(self._moto.lock, ACCOUNT_ID, self.region)
+        self._emails_from = self._outbox.mark()
         self._start_pollers()
         self._start_schedules()
         self.started = True
@@ -291,7 +290,9 @@ class LocalStack:
 
     def emails(self) -> list[dict[str, Any]]:
         """E-mails sent through SES since this stack started, oldest first."""
-        return [m for m in self._all_emails() if m["id"] not in self._emails_before]
+        if self._outbox is None:
+            return []
+        return self._outbox.since(self._emails_from)[0]
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
         """Per queue logical id: visible, in-flight and delayed message counts."""
@@ -574,55 +575,25 @@ class LocalStack:
         return pending, delayed
 
     # ------------------------------------------------------------------ e-mails and admin routes
-    def _all_emails(self) -> list[dict[str, Any]]:
-        data = requests.get(f"{self.moto_url}/moto-api/data.json", timeout=10).json().get("ses", {})
-        out = [
-            {
-                "id": m["id"],
-                "source": m.get("source"),
-                "to": (m.get("destinations") or {}).get("ToAddresses", []),
-                "cc": (m.get("destinations") or {}).get("CcAddresses", []),
-                "bcc": (m.get("destinations") or {}).get("BccAddresses", []),
-                "subject": m.get("subject"),
-                "body": m.get("body"),
-                "raw": None,
-            }
-            for m in data.get("Message", [])
-        ]
-        for raw in data.get("RawMessage", []):
-            parsed = email.message_from_string(raw.get("raw_data", ""), policy=email.policy.default)
-            part = parsed.get_body(preferencelist=("plain", "html")) if parsed.is_multipart() else parsed
-            content = part.get_content() if part is not None else ""
-            out.append(
-                {
-                    "id": raw["id"],
-                    "source": raw.get("source"),
-                    "to": sorted(set(raw.get("destinations") or [])) or [str(parsed.get("To", ""))],
-                    "cc": [],
-                    "bcc": [],
-                    "subject": str(parsed.get("Subject", "")),
-                    "body": content,
-                    "raw": raw.get("raw_data"),
-                }
-            )
-        return out
-
     def _echo_emails(self) -> None:
+        """Print each e-mail once, as it is sent: read from moto's SES in this process, never through data.json."""
+        printed = self._emails_from
         while not self._stop.wait(1.0):
-            try:
-                fresh = [m for m in self.emails() if m["id"] not in self._printed_emails]
-            except Exception:  # noqa: S112 - moto is stopping; the next round or stop() ends this
-                continue
+            if self._outbox is None:
+                return
+            fresh, printed = self._outbox.since(printed)
             for message in fresh:
-                self._printed_emails.add(message["id"])
-                print(
+                text = (
                     f"\n--- e-mail from {message['source']} to {', '.join(message['to'])}\n"
-                    f"    Subject: {message['subject']}\n    {str(message['body'])[:2000]}\n---",
-                    flush=True,
+                    f"    Subject: {message['subject']}\n    {str(message['body'])[:2000]}\n---"
                 )
+                print(redact_text(text), flush=True)
 
     def _admin(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
-        """``/__devstack/...``: e-mails, run a schedule, drain the queues, queue depths, endpoints."""
+        """``/__devstack/...``: e-mails, run a schedule, drain the queues, queue depths, endpoints.
+
+        The gateway serves these to loopback clients only: the endpoints show the admin key, e-mails may carry
+        links, and drain or a schedule runs work on demand."""
         parts = path.strip("/").split("/")
         try:
             if method == "GET" and parts[1:] == ["emails"]:

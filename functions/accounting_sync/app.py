@@ -16,7 +16,7 @@ from ledgersync.adapters.messaging import postpone, queue_url_of
 from ledgersync.config import get_settings
 from ledgersync.domain.accounting_sync import SyncResult, retry_delay
 from ledgersync.errors import RetryableError
-from ledgersync.observability import logger, metrics, tracer
+from ledgersync.observability import keys_per_record, logger, metrics, tracer
 
 # A batch whose every record failed (all throttled, say) reports its failures; raising would retry the batch whole.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -29,6 +29,7 @@ class SyncMessage(BaseModel):
     purchase_order_id: int = Field(alias="purchaseOrderId")
 
 
+@keys_per_record
 def record_handler(record: SQSRecord) -> None:
     """A retryable fault raises (the record comes back after QuickBooks' Retry-After, with a backoff floor, else
     after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the PO."""
@@ -56,7 +57,7 @@ def record_handler(record: SQSRecord) -> None:
     logger.info("purchase order processed", extra={"result": result.value, "attempt": attempt})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -12,7 +12,7 @@ from ledgersync.domain.quickbooks_online import refresh_tokens
 from ledgersync.observability import logger, metrics, tracer
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from ledgersync import bootstrap
 from ledgersync.config import get_settings
 from ledgersync.domain.webhooks import Outcome, RetryScheduledError, WebhookDeliveries
 from ledgersync.errors import RetryableError
-from ledgersync.observability import logger, metrics, tracer
+from ledgersync.observability import keys_per_record, logger, metrics, tracer
 
 # A batch whose every record was postponed is not an invocation error: report the failures, do not raise.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -52,12 +52,13 @@ def handle_record(record: SQSRecord, deliveries: WebhookDeliveries, remaining_ms
         raise RetryScheduledError(f"attempt {report.attempt} failed ({report.reason}); next in {report.retry_in} s")
 
 
+@keys_per_record
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
     handle_record(record, bootstrap.webhook_deliveries(), remaining)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
