@@ -757,6 +757,11 @@ def _queues_in_dependency_order(resources: Mapping[str, dict[str, Any]]) -> list
 
 def _create_secret(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
     value = props.get("SecretString")
+    if value is None and "GenerateSecretString" not in props:  # created empty, as CloudFormation does
+        stack.client("secretsmanager").create_secret(
+            Name=stack.resources.secrets[lid], Description=str(props.get("Description", ""))
+        )
+        return
     if value is None:
         generate = props.get("GenerateSecretString") or {}
         length = int(generate.get("PasswordLength", 32))

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import botocore.session
 import pytest
@@ -200,9 +199,7 @@ class Reach:
             )
         if "." in unit[1]:
             cls, method = unit[1].split(".", 1)
-            return next(
-                n for n in module.classes[cls].body if isinstance(n, ast.FunctionDef) and n.name == method
-            )
+            return next(n for n in module.classes[cls].body if isinstance(n, ast.FunctionDef) and n.name == method)
         if unit[1] in module.classes:
             body = [n for n in module.classes[unit[1]].body if not isinstance(n, ast.FunctionDef)]
             return ast.Module(body=[*module.classes[unit[1]].bases, *body], type_ignores=[])  # type: ignore[list-item]
@@ -322,7 +319,9 @@ class Deployment:
                 if statement.get("Effect") != "Allow":
                     continue
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
                 grants += [Grant(a, r) for a in actions for r in resources]
         return grants
 
@@ -374,7 +373,9 @@ def _secret_name_patterns(cls: ast.ClassDef, prefix: str) -> list[str]:
             for node in ast.walk(item):
                 if isinstance(node, ast.JoinedStr):
                     text = "".join(
-                        v.value if isinstance(v, ast.Constant) else ("{prefix}" if "prefix" in ast.unparse(v) else "{id}")
+                        v.value
+                        if isinstance(v, ast.Constant)
+                        else ("{prefix}" if "prefix" in ast.unparse(v) else "{id}")
                         for v in node.values
                     )
                     out.append(text.replace("{prefix}", prefix).replace("{id}", SAMPLE_COMPANY))
@@ -413,12 +414,13 @@ class Requirements:
 
     def _resources(self, call: Call) -> list[str]:
         context = self._context(call)
-        fields = _fields([call.node]) or _fields(context)
         if call.service == "dynamodb":
             table = self.values["table_name"]
-            return [_table_arn(table), f"{_table_arn(table)}/index/gsi1"] if call.action.endswith(":Query") else [
-                _table_arn(table)
-            ]
+            return (
+                [_table_arn(table), f"{_table_arn(table)}/index/gsi1"]
+                if call.action.endswith(":Query")
+                else [_table_arn(table)]
+            )
         if call.service == "s3":
             return [f"arn:aws:s3:::{self.values['documents_bucket']}/{SAMPLE_COMPANY}/purchase-orders/1/a.pdf"]
         if call.service in {"ses", "sesv2"}:
@@ -428,16 +430,29 @@ class Requirements:
         if call.service == "secretsmanager":
             if call.action == "secretsmanager:ListSecrets":
                 return ["*"]
-            named = [self.values[f] for f in _fields([call.node]) if f.endswith("_secret")]
+            named = [self.values[f] for f in self._argument_fields(call) if f.endswith("_secret")]
             if named:
                 return [_secret_arn(n) for n in named]
             module = self.code.modules[call.unit[0]]
             cls = call.unit[1].split(".", 1)[0]
             if cls in module.classes:
-                return [_secret_arn(n) for n in _secret_name_patterns(module.classes[cls], self.values["secrets_prefix"])]
-            raise AssertionError(f"{call.module}:{call.unit[1]}: cannot tell which secret line {call.node.lineno} reads")
+                return [
+                    _secret_arn(n) for n in _secret_name_patterns(module.classes[cls], self.values["secrets_prefix"])
+                ]
+            raise AssertionError(
+                f"{call.module}:{call.unit[1]}: cannot tell which secret line {call.node.lineno} reads"
+            )
         raise AssertionError(f"{call.module}:{call.unit[1]}: no resource rule for {call.action}")
-        del fields
+
+    def _argument_fields(self, call: Call) -> set[str]:
+        """Settings fields in a call's arguments, following local names to their assignment in the same unit."""
+        names = {n.id for n in _walk(call.node) if isinstance(n, ast.Name)}
+        assigned = [
+            node.value
+            for node in _walk(self.reach.node(call.unit))
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+        ]
+        return _fields([call.node, *assigned])
 
     def _queues(self, call: Call, context: list[ast.AST]) -> list[str]:
         urls = {self.values[f] for f in _fields(context) if f.endswith("_queue_url") and self.values[f]}
@@ -475,7 +490,9 @@ def problems(requirements: Requirements, grants: list[Grant], universe: set[str]
             if (grant.resource == "*" or fnmatchcase(resource, grant.resource)) and not any(
                 fnmatchcase(a.lower(), grant.action.lower()) and r in {resource, "*"} for a, r in requirements.pairs
             ):
-                out.append(f"too broad: {grant.action} on {grant.resource} reaches {resource}, which the code never needs")
+                out.append(
+                    f"too broad: {grant.action} on {grant.resource} reaches {resource}, which the code never needs"
+                )
     return sorted(set(out))
 
 
@@ -505,9 +522,10 @@ def test_the_check_sees_the_calls_that_broke_the_first_deploy_when_the_code_is_r
     assert ("secretsmanager:PutSecretValue", _secret_arn(f"ledgersync/ledgersync-prod/qbo/{SAMPLE_COMPANY}")) in (
         token_refresh
     )
-    assert not any(r.endswith(f"admin-api-key{SECRET_SUFFIX}") and a != "secretsmanager:GetSecretValue" for a, r in (
-        token_refresh | scheduler
-    ))
+    assert not any(
+        r.endswith(f"admin-api-key{SECRET_SUFFIX}") and a != "secretsmanager:GetSecretValue"
+        for a, r in (token_refresh | scheduler)
+    )
 
 
 def _statements(function_id: str) -> list[tuple[int, int]]:
@@ -548,13 +566,16 @@ def test_a_grant_on_every_stack_secret_is_too_broad_when_a_function_writes_only_
     # Given the token store's write granted on the whole stack prefix (the admin key included)
     requirements = Requirements(CODE, DEPLOYMENT, "AccountingSyncFunction")
     broad = Grant(
-        "secretsmanager:PutSecretValue", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ledgersync/ledgersync-prod/*"
+        "secretsmanager:PutSecretValue",
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ledgersync/ledgersync-prod/*",
     )
 
     # When
-    found = problems(requirements, [*DEPLOYMENT.grants("AccountingSyncFunction"), broad], DEPLOYMENT.universe(
-        "AccountingSyncFunction"
-    ))
+    found = problems(
+        requirements,
+        [*DEPLOYMENT.grants("AccountingSyncFunction"), broad],
+        DEPLOYMENT.universe("AccountingSyncFunction"),
+    )
 
     # Then
     assert any("reaches" in p and "admin-api-key" in p for p in found), found
@@ -564,12 +585,16 @@ def test_an_exact_secret_name_does_not_match_the_arn_with_its_suffix_when_checke
     # Secrets Manager ARNs end in -XXXXXX: a grant on the bare name allows nothing
     name = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ledgersync/ledgersync-prod/admin-api-key"
 
-    assert not allowed([Grant("secretsmanager:GetSecretValue", name)], "secretsmanager:GetSecretValue", _secret_arn(
-        "ledgersync/ledgersync-prod/admin-api-key"
-    ))
-    assert allowed([Grant("secretsmanager:GetSecretValue", f"{name}-??????")], "secretsmanager:GetSecretValue", (
-        _secret_arn("ledgersync/ledgersync-prod/admin-api-key")
-    ))
+    assert not allowed(
+        [Grant("secretsmanager:GetSecretValue", name)],
+        "secretsmanager:GetSecretValue",
+        _secret_arn("ledgersync/ledgersync-prod/admin-api-key"),
+    )
+    assert allowed(
+        [Grant("secretsmanager:GetSecretValue", f"{name}-??????")],
+        "secretsmanager:GetSecretValue",
+        (_secret_arn("ledgersync/ledgersync-prod/admin-api-key")),
+    )
 
 
 def test_powertools_and_paginators_count_as_calls_when_the_code_is_read() -> None:
@@ -579,4 +604,6 @@ def test_powertools_and_paginators_count_as_calls_when_the_code_is_read() -> Non
     assert ("secretsmanager:GetSecretValue", _secret_arn("ledgersync/ledgersync-prod/quickbooks-online-app")) in (
         management
     )
-    assert re.search("ListSecrets", " ".join(a for a, _ in Requirements(CODE, DEPLOYMENT, "TokenRefreshFunction").pairs))
+    assert re.search(
+        "ListSecrets", " ".join(a for a, _ in Requirements(CODE, DEPLOYMENT, "TokenRefreshFunction").pairs)
+    )

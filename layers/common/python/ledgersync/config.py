@@ -19,7 +19,6 @@ class Settings(BaseModel):
     stage: str = Field(default="dev", alias="STAGE")
     table_name: str = Field(default="ledgersync", alias="TABLE_NAME")
     sync_queue_url: str = Field(default="", alias="SYNC_QUEUE_URL")
-    auto_sync_queue_url: str = Field(default="", alias="AUTO_SYNC_QUEUE_URL")
     webhook_queue_url: str = Field(default="", alias="WEBHOOK_QUEUE_URL")
     webhook_dead_letter_queue_url: str = Field(default="", alias="WEBHOOK_DEAD_LETTER_QUEUE_URL")
     documents_bucket: str = Field(default="ledgersync-documents", alias="DOCUMENTS_BUCKET")
