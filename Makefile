@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run test test-unit test-integration lint format validate build bench openapi pr clean redrive fuzz-venv
+.PHONY: help install run test test-unit test-integration lint format validate permissions scan build deploy bench openapi pr clean redrive fuzz-venv
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -58,9 +58,33 @@ $(SAM):
 	@PY_BIN=$$(.ci/find-python) && $$PY_BIN -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip 'aws-sam-cli>=1.120'
 
-validate: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint
+# checkov pins its own dependencies too: a venv of its own
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV):
+	@PY_BIN=$$(.ci/find-python) && $$PY_BIN -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip 'checkov>=3.2'
+
+validate: $(STAMP) $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint, the permission check and the security scan
 	$(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
+	$(MAKE) --no-print-directory permissions scan
+
+permissions: $(STAMP) ## every function's role allows exactly the AWS calls its code makes
+	PYTHONPATH=layers/common/python:. $(PY) -m pytest tests/unit/test_permissions.py -q -p no:randomly
+
+scan: $(CHECKOV) ## checkov on template.yaml (skipped rules carry their reason in the template)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+CONFIG_ENV ?= default
+deploy: $(STAMP) $(SAM) ## sam build + sam deploy (guided the first time; CONFIG_ENV=prod for another stage)
+	$(MAKE) --no-print-directory build
+	@if grep -q 'NotificationSender=' samconfig.toml && grep -q '^\[$(CONFIG_ENV).deploy' samconfig.toml; then \
+		SAM_CLI_TELEMETRY=0 $(SAM) deploy --config-env $(CONFIG_ENV); \
+	else \
+		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --config-env $(CONFIG_ENV); \
+	fi
 
 build: $(STAMP) $(SAM) ## sam build (needs the runtime's python on PATH)
 	SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(SAM) build

@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -60,9 +59,6 @@ class MemoryTokens:
 
     def save(self, company_id: str, tokens: TokenSet) -> None:
         self.saved[company_id] = tokens
-
-    def company_ids(self) -> Iterable[str]:
-        return list(self.saved)
 
 
 class MemoryLock:

@@ -39,6 +39,7 @@ from ledgersync.observability import redact_text
 
 DEFAULT_REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+LOCAL_SENDER = "no-reply@ledgersync.local"  # the NotificationSender parameter's local value (it has no default)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class LocalStack:
         self._emails_from = OutboxMark(0, 0)
         self._email_thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
+        self._active: dict[str, dict[str, Any]] = {}
         self.started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -375,16 +377,19 @@ class LocalStack:
 
     def _parameters(self) -> dict[str, str]:
         values = {name: str(p.get("Default", "")) for name, p in self.template.parameters.items()}
+        api_url = self.api_url if self._gateway is not None else "https://api.ledgersync.local"
         local = {
             "Stage": "local",
-            "PublicBaseUrl": self.api_url,
-            "QboRedirectUri": f"{self.api_url}/v1/accounting/quickbooks-online/callback",
+            "PublicBaseUrl": api_url,
+            "QboRedirectUri": f"{api_url}/v1/accounting/quickbooks-online/callback",
+            "NotificationSender": LOCAL_SENDER,
         }
         values.update({k: v for k, v in local.items() if k in values})
         values.update(self.parameter_overrides)
         return values
 
-    def _create_resources(self) -> Resolver:
+    def plan(self) -> Resolver:
+        """Name every active resource as CloudFormation would and return the resolver; creates nothing."""
         template = self.template
         refs: dict[str, str] = {
             "AWS::StackName": self.stack_name,
@@ -403,6 +408,12 @@ class LocalStack:
             if "Condition" not in res or resolver.condition(str(res["Condition"]))
         }
         self._assign_physical_ids(active, resolver, refs, attributes)
+        self._active = active
+        return resolver
+
+    def _create_resources(self) -> Resolver:
+        resolver = self.plan()
+        active = self._active
         for lid, res in active.items():
             creator = _CREATORS.get(res.get("Type", ""))
             if creator is not None and res.get("Type") != "AWS::SQS::Queue":
@@ -736,6 +747,11 @@ def _queues_in_dependency_order(resources: Mapping[str, dict[str, Any]]) -> list
 
 def _create_secret(stack: LocalStack, lid: str, props: dict[str, Any]) -> None:
     value = props.get("SecretString")
+    if value is None and "GenerateSecretString" not in props:  # created empty, as CloudFormation does
+        stack.client("secretsmanager").create_secret(
+            Name=stack.resources.secrets[lid], Description=str(props.get("Description", ""))
+        )
+        return
     if value is None:
         generate = props.get("GenerateSecretString") or {}
         length = int(generate.get("PasswordLength", 32))

@@ -42,7 +42,7 @@ def record_handler(record: SQSRecord) -> None:
             message.company_id, message.purchase_order_id, attempt, settings.sync_queue_max_receives
         )
     except RetryableError as fault:
-        queue_url = queue_url_of(record.event_source_arn, [settings.sync_queue_url, settings.auto_sync_queue_url])
+        queue_url = queue_url_of(record.event_source_arn, [settings.sync_queue_url])
         if fault.retry_after_seconds is not None and queue_url:
             delay = retry_delay(attempt, fault.retry_after_seconds, settings.sync_queue_visibility_seconds)
             postpone(queue_url, record.receipt_handle, delay)

@@ -37,7 +37,6 @@ def create_resources(admin_key: str) -> None:
     sqs = boto3.client("sqs")
     for variable, name in (
         ("SYNC_QUEUE_URL", "ledgersync-sync"),
-        ("AUTO_SYNC_QUEUE_URL", "ledgersync-auto-sync"),
         ("WEBHOOK_QUEUE_URL", "ledgersync-webhook"),
         ("SYNC_DEAD_LETTER_QUEUE_URL", "ledgersync-sync-dlq"),
     ):

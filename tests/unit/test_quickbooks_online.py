@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -83,9 +82,6 @@ class FakeTokenStore:
     def save(self, company_id: str, tokens: TokenSet) -> None:
         self.saved[company_id] = tokens
         self.history.append((company_id, tokens.refresh_token))
-
-    def company_ids(self) -> Iterable[str]:
-        return list(self.saved)
 
 
 class FakeOAuth:
@@ -447,10 +443,11 @@ def test_scheduled_run_refreshes_only_due_companies_and_reports_each(world: Worl
     world.oauth.refused.add("refresh-7")
     del world.store.saved["c1"]
 
-    summary = TokenRefresher(world.tokens).run()
+    summary = TokenRefresher(world.tokens).run([*world.store.saved, "never-connected"])
 
     assert summary.refreshed == ["due"]
     assert summary.not_due == ["fresh"]
+    assert summary.not_connected == ["never-connected"]
     assert summary.reauthorization_required == ["revoked"]
     assert summary.skipped_locked == ["locked"]
     assert world.store.saved["due"].refresh_token != "refresh-5"

@@ -58,7 +58,6 @@ def test_tokens_round_trip_through_one_secret_per_company_when_saved_twice(table
 
     assert store.load("c1") == tokens_for(clock, n=2)
     assert store.load("never-connected") is None
-    assert sorted(store.company_ids()) == ["c1", "c2"]
     stored = boto3.client("secretsmanager").get_secret_value(SecretId="ledgersync/qbo/c1")["SecretString"]
     assert json.loads(stored)["refresh_token"] == "refresh-2"
 
@@ -156,13 +155,18 @@ def test_reference_ids_are_shared_between_instances_and_can_be_forgotten(table: 
 # ---------------------------------------------------------------------------------------------- metrics and handler
 
 
-def test_days_left_metric_is_emitted_per_company_as_emf(capsys: pytest.CaptureFixture[str]) -> None:
+def test_days_left_metric_has_one_bounded_dimension_when_emitted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     PowertoolsTokenMetrics().refresh_token_days_left("c1", 99.5)
 
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    emitted = [json.loads(line) for line in lines if line.startswith("{")]
     metric = next(m for m in emitted if "RefreshTokenDaysLeft" in m)
     assert metric["RefreshTokenDaysLeft"] in (99.5, [99.5])
-    assert metric["CompanyId"] == "c1"
+    assert metric["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert "CompanyId" not in metric
 
 
 def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,13 +184,53 @@ def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monke
         def company_ids(self) -> list[str]:
             return ["c1", "c2"]
 
-    def no_list_secrets() -> list[str]:
-        raise AssertionError("the token store was asked to list companies (secretsmanager:ListSecrets)")
-
     monkeypatch.setattr(bootstrap, "account_store", Companies, raising=False)
-    monkeypatch.setattr(world.store, "company_ids", no_list_secrets)
 
     answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, LambdaContext(function_name="token_refresh"))
 
-    assert answer["refreshed"] == ["c1"] and answer["not_due"] == ["c2"]
+    assert answer["refreshed"] == ["c1"] and answer["not_connected"] == ["c2"]
     assert world.store.saved["c1"].refresh_token == "refresh-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (None, "has no value yet"),
+        ("not json", "does not hold JSON"),
+        (
+            '{"clientId": "REPLACE_WITH_INTUIT_CLIENT_ID", "clientSecret": "REPLACE_WITH_INTUIT_CLIENT_SECRET"}',
+            "placeholder",
+        ),
+        ('{"clientId": "ABc123"}', "has no clientSecret"),
+    ],
+)
+def test_unconfigured_intuit_app_is_refused_naming_the_command_when_credentials_are_read(
+    aws: None, value: str | None, problem: str
+) -> None:
+    # Given the app secret as the template creates it (empty) or as an operator may leave it
+    from ledgersync.adapters.quickbooks_online import IntuitAppNotConfigured, app_credentials
+    from ledgersync.config import Settings
+
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name="ledgersync/stack/quickbooks-online-app", **({"SecretString": value} if value else {}))
+    settings = Settings(QBO_APP_SECRET="ledgersync/stack/quickbooks-online-app")
+
+    # When / Then
+    with pytest.raises(IntuitAppNotConfigured, match=problem) as refused:
+        app_credentials(settings)
+    assert refused.value.status_code == 503
+    assert (
+        "aws secretsmanager put-secret-value --secret-id ledgersync/stack/quickbooks-online-app"
+        in refused.value.message
+    )
+
+
+def test_real_intuit_credentials_are_returned_when_the_operator_put_them(aws: None) -> None:
+    from ledgersync.adapters.quickbooks_online import app_credentials
+    from ledgersync.config import Settings
+
+    boto3.client("secretsmanager").create_secret(
+        Name="ledgersync/stack/qbo-app", SecretString='{"clientId": "ABc123", "clientSecret": "s3cr3t"}'
+    )
+
+    assert app_credentials(Settings(QBO_APP_SECRET="ledgersync/stack/qbo-app")) == ("ABc123", "s3cr3t")

@@ -37,7 +37,7 @@ def test_the_consumers_limits_repeat_the_queues_redrive_policy_when_read_from_th
         return properties
 
     # Then what the consumers count against is what SQS counts against
-    for name in ("SyncQueue", "AutoSyncQueue"):
+    for name in ("SyncQueue",):
         assert int(environment["SYNC_QUEUE_MAX_RECEIVES"]) == queue(name)["RedrivePolicy"]["maxReceiveCount"]
         assert int(environment["SYNC_QUEUE_VISIBILITY_SECONDS"]) == queue(name)["VisibilityTimeout"]
     assert int(environment["WEBHOOK_QUEUE_MAX_RECEIVES"]) == queue("WebhookQueue")["RedrivePolicy"]["maxReceiveCount"]

@@ -89,7 +89,7 @@ def test_every_work_queue_has_a_dead_letter_queue_when_the_template_is_parsed() 
         dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert dlq in queues and "RedrivePolicy" not in queues[dlq]["Properties"]
         assert redrive["maxReceiveCount"] >= 3
-    assert consumed == {"SyncQueue", "AutoSyncQueue", "WebhookQueue"}
+    assert consumed == {"SyncQueue", "WebhookQueue"}
     for queue in queues.values():
         assert queue["Properties"]["MessageRetentionPeriod"] == 1209600
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
@@ -109,8 +109,10 @@ def test_sqs_consumers_report_partial_failures_when_batches_are_fed() -> None:
         assert source.batch_size == 10
         assert source.report_batch_item_failures
     sync = [s for s in TEMPLATE.sqs_sources if s.function_id == "AccountingSyncFunction"]
-    assert {s.queue_id for s in sync} == {"SyncQueue", "AutoSyncQueue"}
+    assert {s.queue_id for s in sync} == {"SyncQueue"}
     assert all(s.maximum_concurrency == 2 for s in sync)
+    webhook = [s for s in TEMPLATE.sqs_sources if s.function_id == "WebhookSenderFunction"]
+    assert [s.maximum_concurrency for s in webhook] == [5]
 
 
 def test_schedules_run_at_their_rates_when_the_template_is_parsed() -> None:
@@ -158,11 +160,104 @@ def test_alarms_watch_every_dead_letter_queue_and_function_when_the_template_is_
         for d in a["Properties"].get("Dimensions", [])
         if isinstance(d["Value"], dict)
     }
-    metrics = {a["Properties"]["MetricName"] for a in alarms}
+    metrics = {a["Properties"].get("MetricName") for a in alarms}
+    throttled = next(a for a in alarms if "Metrics" in a["Properties"])["Properties"]["Metrics"]
 
-    assert {"SyncQueueDLQ", "AutoSyncQueueDLQ", "WebhookQueueDLQ"} <= watched
+    assert {"SyncQueueDLQ", "WebhookQueueDLQ"} <= watched
     assert set(TEMPLATE.functions) <= watched
-    assert {"RefreshTokenDaysLeft", "SyncFailed"} <= metrics
+    assert {"RefreshTokenDaysLeft", "SyncFailed", "5XXError", "Latency", "ApproximateAgeOfOldestMessage"} <= metrics
+    assert {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in throttled if "MetricStat" in m} == set(
+        TEMPLATE.functions
+    )
+    oldest = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in alarms
+        if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+    }
+    assert oldest == set(TEMPLATE.of_type("AWS::SQS::Queue"))
+    latency = next(a for a in alarms if a["Properties"].get("MetricName") == "Latency")["Properties"]
+    assert latency["ExtendedStatistic"] == "p90"
+
+
+def test_every_alarm_tells_the_topic_when_it_fires_and_when_it_clears() -> None:
+    for logical_id, alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+        assert alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
+
+
+def test_cloudwatch_may_publish_to_the_encrypted_alarm_topic_when_the_policies_are_read() -> None:
+    # Given the topic, its key and its policy
+    topic = TEMPLATE.resources["AlarmTopic"]["Properties"]
+    key = TEMPLATE.resources[topic["KmsMasterKeyId"]["Ref"]]
+    topic_policy = TEMPLATE.of_type("AWS::SNS::TopicPolicy")["AlarmTopicPolicy"]["Properties"]
+
+    # Then the key is customer managed (alias/aws/sns cannot be used by CloudWatch) and lets CloudWatch encrypt
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    kms = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert kms and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(kms[0]["Action"])
+    # and the topic policy lets CloudWatch alarms of this account publish
+    assert topic_policy["Topics"] == [{"Ref": "AlarmTopic"}]
+    sns = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert sns[0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and sns[0]["Action"] == "sns:Publish"
+    assert sns[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_the_sender_is_required_and_its_identity_is_created_only_when_asked() -> None:
+    sender = TEMPLATE.parameters["NotificationSender"]
+    identities = TEMPLATE.of_type("AWS::SES::EmailIdentity")
+
+    assert "Default" not in sender
+    assert TEMPLATE.parameters["SenderIdentity"]["Default"] == "none"
+    assert {i["Condition"] for i in identities.values()} == {"CreatesEmailIdentity", "CreatesDomainIdentity"}
+    domain = identities["NotificationDomainIdentity"]["Properties"]
+    assert domain["DkimAttributes"] == {"SigningEnabled": True}
+
+
+def test_the_intuit_app_secret_is_created_without_a_value_when_the_template_is_deployed() -> None:
+    props = TEMPLATE.resources["QboAppSecret"]["Properties"]
+
+    assert "SecretString" not in props and "GenerateSecretString" not in props
+
+
+def test_functions_log_json_to_groups_with_retention_and_scheduled_runs_are_not_retried() -> None:
+    groups = TEMPLATE.of_type("AWS::Logs::LogGroup")
+    logging = TEMPLATE.document["Globals"]["Function"]["LoggingConfig"]
+
+    assert logging["LogFormat"] == "JSON"
+    for logical_id in TEMPLATE.functions:
+        group = TEMPLATE.resources[logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    for function_id in {s.function_id for s in TEMPLATE.schedules}:
+        assert TEMPLATE.resources[function_id]["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    access = TEMPLATE.api_properties()["AccessLogSetting"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+
+
+TAGGABLE = {
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::SecretsManager::Secret",
+    "AWS::SNS::Topic",
+    "AWS::KMS::Key",
+    "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm",
+    "AWS::IAM::Role",
+    "AWS::ApiGateway::DomainName",
+}
+
+
+def test_every_taggable_resource_carries_the_project_and_stage_tags() -> None:
+    for logical_id, resource in TEMPLATE.resources.items():
+        if resource["Type"] in TAGGABLE:
+            tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
+            assert tags == {"project": "ledgersync", "stage": {"Ref": "Stage"}}, logical_id
+    assert TEMPLATE.document["Globals"]["Function"]["Tags"] == {"project": "ledgersync", "stage": {"Ref": "Stage"}}
+    assert TEMPLATE.api_properties()["Tags"] == {"project": "ledgersync", "stage": {"Ref": "Stage"}}
 
 
 def test_short_tags_become_long_forms_when_yaml_is_loaded(tmp_path: Path) -> None:

@@ -146,6 +146,7 @@ def account_store() -> DynamoAccountStore:
 @lru_cache(maxsize=1)
 def held_work() -> HeldWork:
     from ledgersync.adapters.messaging import SqsDeadLetters
+    from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
     from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
     from ledgersync.domain.purchase_orders import ExternalSystem
 
@@ -160,13 +161,11 @@ def held_work() -> HeldWork:
         ),
         dead_letters=SqsDeadLetters(
             {
-                ExternalSystem.QUICKBOOKS_ONLINE: [
-                    u for u in (settings.sync_dead_letter_queue_url, settings.auto_sync_dead_letter_queue_url) if u
-                ],
+                ExternalSystem.QUICKBOOKS_ONLINE: [u for u in (settings.sync_dead_letter_queue_url,) if u],
                 ExternalSystem.WEBHOOK: [u for u in (settings.webhook_dead_letter_queue_url,) if u],
             }
         ),
-        webhook_recipients=WebhookErrorEmails(webhook_setup().secrets),
+        webhook_recipients=WebhookErrorEmails(SecretsManagerWebhookEndpoints(settings.secrets_prefix)),
         max_receives={
             ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
             ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,

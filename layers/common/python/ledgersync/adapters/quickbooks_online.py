@@ -909,19 +909,6 @@ class SecretsManagerTokenStore:
             except Exception as create_failure:
                 raise self._translate(create_failure, "create", company_id) from create_failure
 
-    def company_ids(self) -> Iterable[str]:
-        """Every company that has stored tokens."""
-        start = f"{self.prefix}/qbo/"
-        try:
-            pages = self.client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [start]}])
-            for page in pages:
-                for secret in page.get("SecretList", []):
-                    name = str(secret.get("Name", ""))
-                    if name.startswith(start):
-                        yield name[len(start) :]
-        except Exception as failure:
-            raise self._translate(failure, "list", "*") from failure
-
     def _translate(self, failure: Exception, action: str, company_id: str) -> LedgersyncError:
         code = _client_error_code(failure)
         if code in _AWS_RETRYABLE or not code:
@@ -1029,22 +1016,24 @@ class DynamoDedupStore:
 
 
 class PowertoolsTokenMetrics:
-    """EMF metrics with a CompanyId dimension: RefreshTokenDaysLeft and TokenRefreshFailed."""
+    """EMF metrics RefreshTokenDaysLeft and TokenRefreshFailed with the one ``service`` dimension the alarms watch.
+
+    Which company is concerned goes to the log line beside each data point: a CompanyId dimension would make one
+    custom metric per company (each billed, none alarmed on).
+    """
 
     def refresh_token_days_left(self, company_id: str, days: float) -> None:
-        self._emit("RefreshTokenDaysLeft", days, company_id)
+        logger.info("QuickBooks refresh token days left", extra={"company_id": company_id, "days_left": days})
+        self._emit("RefreshTokenDaysLeft", days)
 
     def token_refresh_failed(self, company_id: str, reason: str) -> None:
         logger.warning("QuickBooks token refresh failed", extra={"company_id": company_id, "reason": reason})
-        self._emit("TokenRefreshFailed", 1, company_id)
+        self._emit("TokenRefreshFailed", 1)
 
     @staticmethod
-    def _emit(name: str, value: float, company_id: str) -> None:
-        """One data point per company (dimension CompanyId) and one for the whole service, which the alarms watch."""
-        for dimensions in ({"service": SERVICE, "CompanyId": company_id}, {"service": SERVICE}):
-            with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
-                for key, dimension in dimensions.items():
-                    metric.add_dimension(name=key, value=dimension)
+    def _emit(name: str, value: float) -> None:
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
+            metric.add_dimension(name="service", value=SERVICE)
 
 
 SERVICE = "ledgersync"
@@ -1064,14 +1053,46 @@ def api_base_url(settings: Settings) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+class IntuitAppNotConfigured(RetryableError):
+    """The Intuit app's credentials were never put in their secret (or still hold a placeholder).
+
+    A 503 for the connect route and a retry (never a failed document) for queued work: it passes once the
+    operator stores the credentials.
+    """
+
+    code = "IntuitAppNotConfigured"
+
+    def __init__(self, secret: str, problem: str) -> None:
+        super().__init__(
+            f"The Intuit app is not configured: the secret {secret} {problem}. The operator must store the app's "
+            f"credentials: aws secretsmanager put-secret-value --secret-id {secret} --secret-string "
+            """'{"clientId": "...", "clientSecret": "..."}' (see docs/deploy.md)."""
+        )
+
+
+_PLACEHOLDER = ("REPLACE", "CHANGE_ME", "PLACEHOLDER", "<", "...")
+
+
 def app_credentials(settings: Settings) -> tuple[str, str]:
     """The Intuit app's client id and secret from the QBO_APP_SECRET secret ({"clientId", "clientSecret"})."""
-    value = parameters.get_secret(settings.qbo_app_secret, transform="json", max_age=300)
-    if not isinstance(value, dict) or not value.get("clientId") or not value.get("clientSecret"):
-        raise PermanentError(
-            f"The secret {settings.qbo_app_secret} must hold JSON with clientId and clientSecret of the Intuit app."
-        )
-    return str(value["clientId"]), str(value["clientSecret"])
+    name = settings.qbo_app_secret
+    try:
+        value = parameters.get_secret(name, transform="json", max_age=300)
+    except parameters.exceptions.TransformParameterError as err:
+        raise IntuitAppNotConfigured(name, "does not hold JSON") from err
+    except parameters.exceptions.GetParameterError as err:
+        if "ResourceNotFoundException" in str(err):  # created without a value, as the template does
+            raise IntuitAppNotConfigured(name, "has no value yet") from err
+        raise RetryableError(f"Secrets Manager could not read {name} ({err}); try again shortly.") from err
+    if not isinstance(value, dict):
+        raise IntuitAppNotConfigured(name, "must hold a JSON object")
+    for key in ("clientId", "clientSecret"):
+        text = str(value.get(key) or "").strip()
+        if not text:
+            raise IntuitAppNotConfigured(name, f"has no {key}")
+        if any(marker in text.upper() for marker in _PLACEHOLDER):
+            raise IntuitAppNotConfigured(name, f"still holds a placeholder {key}")
+    return str(value["clientId"]).strip(), str(value["clientSecret"]).strip()
 
 
 class LazyIntuitOAuth:

@@ -248,8 +248,9 @@ def _aws_error(err: Exception, doing: str) -> Exception:
     return err
 
 
-class SecretsManagerWebhookSecrets:
-    """One secret per company, ``<prefix>/webhook/<companyId>``: URL, auth, error e-mails and signing secret.
+class SecretsManagerWebhookEndpoints:
+    """One secret per company, ``<prefix>/webhook/<companyId>``: URL, auth, error e-mails and signing secret; read only
+    (what the sender and the sweep need: their roles may not write it).
 
     Reads are cached in the process for ``cache_seconds`` so a batch of deliveries reads the secret once.
     """
@@ -295,6 +296,10 @@ class SecretsManagerWebhookSecrets:
         with self._lock:
             self._cache[company_id] = (self.clock(), endpoint)
         return endpoint
+
+
+class SecretsManagerWebhookSecrets(SecretsManagerWebhookEndpoints):
+    """The company's webhook secret, read and written (the set-up routes)."""
 
     def save(self, company_id: str, endpoint: WebhookEndpoint) -> None:
         """Write the configuration as a new version of the company's secret (created the first time)."""

@@ -102,6 +102,7 @@ class RefreshSummary(BaseModel):
 
     refreshed: list[str] = Field(default_factory=list)
     not_due: list[str] = Field(default_factory=list)
+    not_connected: list[str] = Field(default_factory=list)
     skipped_locked: list[str] = Field(default_factory=list)
     reauthorization_required: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
@@ -137,8 +138,6 @@ class TokenStore(Protocol):
     def load(self, company_id: str) -> TokenSet | None: ...
 
     def save(self, company_id: str, tokens: TokenSet) -> None: ...
-
-    def company_ids(self) -> Iterable[str]: ...
 
 
 class OAuthTokens(Protocol):
@@ -306,11 +305,10 @@ class TokenRefresher:
         """Due once a day (so the rotated refresh token never ages) or when the refresh token runs low."""
         return now - tokens.refreshed_at >= self.keepalive or tokens.refresh_days_left(now) <= self.refresh_days_floor
 
-    def run(self, company_ids: Iterable[str] | None = None) -> RefreshSummary:
-        """Refresh the companies that are due (all connected companies when none are named)."""
+    def run(self, company_ids: Iterable[str]) -> RefreshSummary:
+        """Refresh those of ``company_ids`` that are connected and due (the rest are reported not connected)."""
         summary = RefreshSummary()
-        ids = list(company_ids) if company_ids is not None else list(self.tokens.store.company_ids())
-        for company_id in ids:
+        for company_id in company_ids:
             self._refresh_one(company_id, summary)
         return summary
 
@@ -318,7 +316,7 @@ class TokenRefresher:
         store, metrics, clock = self.tokens.store, self.tokens.metrics, self.tokens.clock
         tokens = store.load(company_id)
         if tokens is None:
-            summary.not_due.append(company_id)
+            summary.not_connected.append(company_id)
             return
         if tokens.reauthorization_reason:
             summary.reauthorization_required.append(company_id)
