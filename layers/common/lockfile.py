@@ -92,8 +92,9 @@ def requirement_blocks_from_text(text: str) -> dict[str, str]:
 
 def export(*, runtime: bool, lock_file: Path = LOCK) -> str:
     blocks = requirement_blocks(lock_file)
-    wanted = (lambda n: n in RUNTIME_CLOSURE) if runtime else (lambda n: n not in RUNTIME_PROVIDED)
-    return "".join(block for name, block in blocks.items() if wanted(name))
+    if runtime:
+        return "".join(block for name, block in blocks.items() if name in RUNTIME_CLOSURE)
+    return "".join(block for name, block in blocks.items() if name not in RUNTIME_PROVIDED)
 
 
 def main(argv: list[str] | None = None) -> int:

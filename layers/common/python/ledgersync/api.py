@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import jsonio
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Principal
-from ledgersync.errors import ErrorBody, FieldError, LedgersyncError, PayloadTooLarge, Unauthorized, ValidationFailed
+from ledgersync.errors import ErrorBody, FieldError, LedgersyncError, PayloadTooLarge, Unauthorized
 from ledgersync.observability import logger
 from ledgersync.validation import errors_from_details
 
@@ -32,7 +32,7 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(LedgersyncError)
     def _domain_error(err: LedgersyncError) -> Response[Any]:
-        errors = err.errors if isinstance(err, ValidationFailed) else []
+        errors = err.field_errors
         if err.status_code >= 500:
             logger.warning("request failed", extra={"error": err.code, "reason": err.message})
         return error_response(app, err.status_code, ErrorBody(err.code, err.message, errors))
