@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run test test-unit test-integration lint format validate permissions scan build deploy bench openapi pr clean redrive fuzz-venv
+.PHONY: help install run test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,13 +50,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# aws-sam-cli pins its own pydantic/boto3, so it lives in a venv of its own
+# aws-sam-cli pins its own pydantic/boto3, so it lives in a venv of its own; pinned so every build is the same
 SAM_VENV := .venv-sam
+SAM_VERSION := 1.170.0
 SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_VERSION)
+# the Lambda runtime's python, for the layer, the .pyc files and bench/cold_start.py
+PY312_ENV := PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH"
 
-$(SAM):
+$(SAM_STAMP):
 	@PY_BIN=$$(.ci/find-python) && $$PY_BIN -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip 'aws-sam-cli>=1.120'
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_VERSION)'
+	@touch $(SAM_STAMP)
 
 # checkov pins its own dependencies too: a venv of its own
 CHECKOV_VENV := .venv-checkov
@@ -66,7 +71,7 @@ $(CHECKOV):
 	@PY_BIN=$$(.ci/find-python) && $$PY_BIN -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip 'checkov>=3.2'
 
-validate: $(STAMP) $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint, the permission check and the security scan
+validate: $(STAMP) $(SAM_STAMP) $(CHECKOV) ## cfn-lint, sam validate --lint, the permission check and the security scan
 	$(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
 	$(MAKE) --no-print-directory permissions scan
@@ -78,7 +83,7 @@ scan: $(CHECKOV) ## checkov on template.yaml (skipped rules carry their reason i
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 CONFIG_ENV ?= default
-deploy: $(STAMP) $(SAM) ## sam build + sam deploy (guided the first time; CONFIG_ENV=prod for another stage)
+deploy: $(STAMP) $(SAM_STAMP) ## sam build + sam deploy (guided the first time; CONFIG_ENV=prod for another stage)
 	$(MAKE) --no-print-directory build
 	@if grep -q 'NotificationSender=' samconfig.toml && grep -q '^\[$(CONFIG_ENV).deploy' samconfig.toml; then \
 		SAM_CLI_TELEMETRY=0 $(SAM) deploy --config-env $(CONFIG_ENV); \
@@ -86,8 +91,13 @@ deploy: $(STAMP) $(SAM) ## sam build + sam deploy (guided the first time; CONFIG
 		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --config-env $(CONFIG_ENV); \
 	fi
 
-build: $(STAMP) $(SAM) ## sam build (needs the runtime's python on PATH)
-	SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.12.1 PATH="$$(PYENV_VERSION=3.12.1 pyenv prefix 2>/dev/null)/bin:$$PATH" $(SAM) build
+build: $(STAMP) $(SAM_STAMP) ## sam build from requirements.lock (needs the runtime's python on PATH); handlers byte-compiled
+	$(PY) layers/common/lockfile.py check
+	SAM_CLI_TELEMETRY=0 LAYER_PLATFORM=$(LAYER_PLATFORM) $(PY312_ENV) $(SAM) build
+	$(PY312_ENV) python3.12 -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+
+lock: $(STAMP) ## regenerate requirements.lock (hashes) from pyproject.toml [project].dependencies
+	$(PY) layers/common/lockfile.py lock --uv $(VENV)/bin/uv
 
 openapi: $(STAMP) ## write docs/openapi.json from the route models
 	$(PY) -m devstack.openapi docs/openapi.json
@@ -97,6 +107,18 @@ bench: $(STAMP) ## print the benchmark figures
 	$(PY) bench/qbo_sync.py --quick
 	$(PY) bench/webhook_sender.py
 	$(PY) bench/qbwc.py
+	@if [ -d .aws-sam/build/CommonLayer ]; then $(MAKE) --no-print-directory bench-cold-start; \
+	  else echo "cold starts of the built layer: run \`make build\` first, then \`make bench\`"; fi
+
+# the Lambda runtime's own boto3 (/var/runtime), from the lock, beside the built artifact
+.aws-sam/lambda-runtime/.installed: requirements.lock
+	$(PY) layers/common/lockfile.py export --runtime > .aws-sam/lambda-runtime.txt
+	$(PY312_ENV) python3.12 -m pip install --quiet --require-hashes --no-deps -r .aws-sam/lambda-runtime.txt \
+	  --target .aws-sam/lambda-runtime --upgrade
+	@touch $@
+
+bench-cold-start: .aws-sam/lambda-runtime/.installed
+	$(PY312_ENV) python3.12 bench/cold_start.py
 
 # Move a dead-letter queue's messages back to their queue. Locally (moto has no start-message-move-task) through
 # the running stack's admin route; on AWS: aws sqs start-message-move-task --source-arn <the DLQ's ARN>.

@@ -9,10 +9,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from ledgersync.api import json_response, make_api
-from ledgersync.routes import accounting, accounts, directory, invoices, purchase_orders, service
+from ledgersync.routes import accounting, accounts, directory, documents, invoices, purchase_orders, service
 
 app, lambda_handler = make_api(
-    service.router, accounts.router, directory.router, accounting.router, invoices.router, purchase_orders.router
+    service.router,
+    accounts.router,
+    directory.router,
+    accounting.router,
+    invoices.router,
+    purchase_orders.router,
+    documents.router,
 )
 
 

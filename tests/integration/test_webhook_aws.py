@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -15,7 +15,7 @@ from devstack.runtime import LambdaContext
 from devstack.webhook_receiver import RunningReceiver, serve
 
 from ledgersync.adapters.aws import reset_clients
-from ledgersync.adapters.documents import S3Documents
+from ledgersync.adapters.documents import DocumentGrant, s3_documents
 from ledgersync.adapters.webhooks import (
     SecretsManagerWebhookSecrets,
     SqsDeliveryQueue,
@@ -58,6 +58,7 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
         reset_clients()
         boto3.client("s3").create_bucket(Bucket=BUCKET)
+        boto3.client("secretsmanager").create_secret(Name="ledgersync/admin-api-key", SecretString="it-admin-key")
         sqs = boto3.client("sqs")
         dlq_url = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -102,12 +103,22 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
     } for m in messages]}  # fmt: skip
 
 
-def test_invoice_link_is_sigv4_and_valid_exactly_six_hours_when_presigned(moto_aws: Aws) -> None:
-    url = S3Documents(BUCKET).presigned_pdf_url(f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf")
-    query = parse_qs(urlsplit(url).query)
-    assert query["X-Amz-Expires"] == ["21600"]
-    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-    assert urlsplit(url).path.endswith("/01-P002271.pdf")
+def six_hour_grant(link: str) -> DocumentGrant:
+    """The grant a webhook's PDF link carries, checked as the API checks it; it must reach six hours from now."""
+    assert link.startswith("https://api.ledgersync.example/v1/documents/"), link
+    documents = s3_documents(Settings.model_validate({"DOCUMENTS_BUCKET": BUCKET}))
+    assert documents.links is not None
+    grant = documents.links.verify(link.rsplit("/", 1)[1])
+    assert grant.expires_at - time.time() == pytest.approx(6 * 3600, abs=60)
+    return grant
+
+
+def test_invoice_link_is_served_by_the_api_for_exactly_six_hours_when_signed(moto_aws: Aws) -> None:
+    documents = s3_documents(settings(moto_aws))
+    url = documents.presigned_pdf_url(f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf")
+    grant = six_hour_grant(url)
+    assert grant.key == f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf"
+    assert "X-Amz-" not in url  # not signed with the Lambda session's credentials, which die before six hours
 
 
 def test_webhook_config_round_trips_through_secrets_manager_when_saved(moto_aws: Aws) -> None:
@@ -195,8 +206,7 @@ def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_
     attempts = receiver.deliveries
     assert [a["answeredStatus"] for a in attempts] == [503, 200]
     assert len({a["headers"]["Idempotency-Key"] for a in attempts}) == 1
-    link = attempts[1]["json"]["vendorInvoices"][0]["file"]
-    assert parse_qs(urlsplit(link).query)["X-Amz-Expires"] == ["21600"]
+    six_hour_grant(attempts[1]["json"]["vendorInvoices"][0]["file"])
 
 
 def test_message_is_dead_lettered_with_one_email_when_24_hours_of_retries_are_spent(

@@ -39,6 +39,7 @@ class Api:
         ("/api/invoice.", "functions.invoice_create.app"),
         ("/v1/invoices", "functions.invoice_create.app"),
         ("/v1/purchase-orders", "functions.send_to_external.app"),
+        ("/v1/documents", "functions.send_to_external.app"),
         ("/", "functions.management_api.app"),
     )
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
+from ledgersync import bootstrap
 from tests.support.events import Api
 
 PDF = base64.b64encode(b"%PDF-1.4\n% a tiny vendor invoice\n").decode()
@@ -95,13 +97,72 @@ def test_vendor_invoice_pdf_is_private_encrypted_and_linked_for_exactly_six_hour
     setup.put("/v1/purchase-orders/1", PO)
     body = setup.post("/v1/purchase-orders/1/vendor-invoices", INVOICE).json()
     link = body["vendorInvoices"][0]["file"]
-    query = parse_qs(urlsplit(link).query)
-    assert query["X-Amz-Expires"] == ["21600"]
-    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert urlsplit(link).path.startswith("/v1/documents/")
+    assert "X-Amz-Security-Token" not in link  # no session credentials: the link outlives the Lambda's session
+    grant = bootstrap.documents().links.verify(urlsplit(link).path.rsplit("/", 1)[1])  # type: ignore[union-attr]
+    assert grant.expires_at - time.time() == pytest.approx(6 * 60 * 60, abs=60)
     s3 = boto3.client("s3")
     (obj,) = s3.list_objects_v2(Bucket=os.environ["DOCUMENTS_BUCKET"])["Contents"]
+    assert grant.key == obj["Key"]
     head = s3.head_object(Bucket=os.environ["DOCUMENTS_BUCKET"], Key=obj["Key"])
     assert head["ServerSideEncryption"] == "AES256"
+
+
+BINARY_PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> stream\n\x00\xff\x80 endstream\n%%EOF\n"
+
+
+def _pdf_link(setup: Api, pdf: bytes = BINARY_PDF) -> str:
+    setup.put("/v1/purchase-orders/1", PO)
+    invoice = {**INVOICE, "pdfBase64": base64.b64encode(pdf).decode()}
+    link: str = setup.post("/v1/purchase-orders/1/vendor-invoices", invoice).json()["vendorInvoices"][0]["file"]
+    return urlsplit(link).path
+
+
+def test_pdf_link_streams_the_pdf_without_a_token_when_signed(setup: Api) -> None:
+    # Given
+    path = _pdf_link(setup)
+    # When: whoever holds the link, without any API token
+    answer = setup.get(path, token="")
+    # Then
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "application/pdf"
+    assert base64.b64decode(answer.text) == BINARY_PDF  # byte for byte: a PDF is binary
+
+
+def test_pdf_link_is_refused_with_403_when_tampered(setup: Api) -> None:
+    path = _pdf_link(setup)
+    claims, mac = path.rsplit("/", 1)[1].split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    for altered in ({**decoded, "e": decoded["e"] + 3600}, {**decoded, "d": decoded["d"].replace(".pdf", "x.pdf")}):
+        forged = base64.urlsafe_b64encode(json.dumps(altered).encode()).rstrip(b"=").decode()
+        answer = setup.get(f"/v1/documents/{forged}.{mac}", token="")
+        assert answer.status == 403, answer.text
+        assert answer.json()["code"] == "Forbidden" and "link" in answer.json()["message"]
+        assert answer.json()["errors"] == [{"field": "token", "message": "the signature does not match"}]
+    garbled = setup.get(f"/v1/documents/{claims}.{mac[:-2]}AA", token="")
+    assert garbled.status == 403
+
+
+def test_pdf_link_is_refused_with_410_when_six_hours_have_passed(setup: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a link handed out now
+    path = _pdf_link(setup)
+    signer = bootstrap.documents().links
+    assert signer is not None
+    # When the clock reaches six hours later
+    monkeypatch.setattr(signer, "clock", lambda: time.time() + 6 * 60 * 60)
+    answer = setup.get(path, token="")
+    # Then
+    assert answer.status == 410
+    assert answer.json()["code"] == "Gone" and "expired" in answer.json()["message"]
+    assert answer.json()["errors"][0]["field"] == "token"
+    monkeypatch.setattr(signer, "clock", lambda: time.time() + 6 * 60 * 60 - 60)
+    assert setup.get(path, token="").status == 200
+
+
+def test_pdf_link_names_the_token_field_when_malformed(setup: Api) -> None:
+    answer = setup.get("/v1/documents/not-a-token", token="")
+    assert answer.status == 400
+    assert answer.json()["errors"][0]["field"] == "token"
 
 
 def test_vendor_invoice_that_is_not_a_pdf_is_refused(setup: Api) -> None:

@@ -50,6 +50,7 @@ EXPECTED_ROUTES = {
         ("POST", "/v1/purchase-orders/{id}/approvals"),
         ("POST", "/v1/purchase-orders/send-to-external"),
         ("POST", "/v1/purchase-orders/{id}/resend"),
+        ("GET", "/v1/documents/{token}"),
     },
     "QbwcFunction": {("POST", "/qbwc"), ("GET", "/qbwc")},
 }

@@ -44,7 +44,7 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(LedgersyncError)
     def _domain_error(err: LedgersyncError) -> Response[Any]:
-        errors = err.errors if isinstance(err, ValidationFailed) else []
+        errors = err.field_errors
         if err.status_code >= 500:
             logger.warning("request failed", extra={"error": err.code, "reason": err.message})
         return error_response(app, err.status_code, ErrorBody(err.code, err.message, errors))

@@ -86,9 +86,9 @@ def purchase_orders() -> PurchaseOrders:
 
 @lru_cache(maxsize=1)
 def documents() -> S3Documents:
-    from ledgersync.adapters.documents import S3Documents
+    from ledgersync.adapters.documents import s3_documents
 
-    return S3Documents(get_settings().documents_bucket)
+    return s3_documents(get_settings())
 
 
 @lru_cache(maxsize=1)

@@ -22,9 +22,10 @@ class LedgersyncError(Exception):
     status_code = 500
     code = "InternalError"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field_errors: list[FieldError] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field_errors = list(field_errors or [])  # the error body's ``errors``
 
 
 class ValidationFailed(LedgersyncError):
@@ -36,7 +37,7 @@ class ValidationFailed(LedgersyncError):
     def __init__(self, errors: list[FieldError] | FieldError, message: str | None = None) -> None:
         self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
         first = self.errors[0] if self.errors else FieldError("", "invalid input")
-        super().__init__(message or f"{first.field}: {first.message}" if first.field else first.message)
+        super().__init__(message or f"{first.field}: {first.message}" if first.field else first.message, self.errors)
 
 
 class Unauthorized(LedgersyncError):
@@ -52,6 +53,11 @@ class Forbidden(LedgersyncError):
 class NotFound(LedgersyncError):
     status_code = 404
     code = "NotFound"
+
+
+class Gone(LedgersyncError):
+    status_code = 410
+    code = "Gone"
 
 
 class Conflict(LedgersyncError):

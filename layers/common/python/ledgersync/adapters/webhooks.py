@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from requests.adapters import HTTPAdapter
 
 from ledgersync.adapters.aws import client as aws_client
-from ledgersync.adapters.documents import S3Documents
+from ledgersync.adapters.documents import s3_documents
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.webhooks import (
     AddressRefusedError,
@@ -408,7 +408,7 @@ def build_webhook_deliveries(
         source=source,
         secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
         transport=transport or RequestsWebhookTransport(DnsAddressGuard(settings.allowed_webhook_hosts)),
-        links=links or S3Documents(settings.documents_bucket),
+        links=links or s3_documents(settings),
         outcomes=outcomes,
         queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
         notifier=notifier,

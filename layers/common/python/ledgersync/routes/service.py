@@ -63,6 +63,7 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/purchase-orders/{po_id}/approvals": Answers(200, (*READ, 404, 409)),
     "POST /v1/purchase-orders/send-to-external": Answers(200, BODY),
     "POST /v1/purchase-orders/{po_id}/resend": Answers(202, (*READ, 404, 409)),
+    "GET /v1/documents/{token}": Answers(200, (400, 403, 404, 410), security="none", media_type="application/pdf"),
     "GET /qbwc": Answers(200, (), security="none", media_type="text/xml"),
     "POST /qbwc": Answers(200, (), security="none", media_type="text/xml"),
     **{
@@ -81,6 +82,7 @@ DESCRIPTIONS = {
     403: "The token may not call this method, or the user lacks the role",
     404: "Not found in this company",
     409: "The resource's state does not allow this now (see message)",
+    410: "The link has expired: ask for a new one",
     413: "The body is over the size limit",
     415: "The body is not JSON",
 }
