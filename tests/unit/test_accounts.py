@@ -106,3 +106,27 @@ def test_no_token_of_one_company_reads_or_changes_another(api: Api, company: dic
     mine = api.get("/v1/directory/customers", token=first).json()["records"]
     assert [c["name"] for c in mine] == ["Ang Flowers"]
     assert api.delete(f"/v1/tokens/{company['userId']}", token=second).status == 404
+
+
+def test_a_tokenless_request_is_refused_when_another_requests_principal_sits_in_the_shared_resolver(
+    api: Api, company: dict[str, Any]
+) -> None:
+    # Given the management resolver's context and every router's still holding another request's Admin principal
+    from ledgersync import bootstrap
+
+    admin = bootstrap.accounts().authenticate(company["adminToken"])
+    module = api.module("/v1/users")
+    module.app.append_context(principal=admin)
+    # When a request without a token asks for a new Admin user
+    answer = api.post("/v1/users", {"name": "Mallory", "email": "m@example.com", "roles": ["Admin"]}, token="")
+    # Then it is refused, and nothing of the other caller is left behind
+    assert answer.status == 401
+    assert "principal" not in module.app.context
+
+
+def test_a_komet_principal_does_not_outlive_its_request_when_the_route_fails(api: Api, company: dict[str, Any]) -> None:
+    # Given a Komet call whose body the route refuses after authentication
+    refused = api.komet("customer.list", {"id": "not a number"})
+    assert refused.status == 400
+    # When the next request carries no token, Then it is refused
+    assert api.post("/v1/users", {"name": "T", "email": "t@example.com", "roles": ["Admin"]}, token="").status == 401
