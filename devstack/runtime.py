@@ -2,6 +2,10 @@
 
 Each handler module is imported from its file under a unique module name (two functions may both have
 an ``app.py``), with the function's folder first on ``sys.path`` while it imports, as Lambda's task root is.
+
+A function is one execution environment: like Lambda's, it serves one invocation at a time. A request that
+arrives while another runs waits its turn (up to the function's timeout), so module state and Powertools'
+per-request state of a handler are never shared by two requests at once.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ ACCOUNT_ID = "123456789012"
 
 class FunctionCodeMissingError(Exception):
     """The function's handler file does not exist (yet)."""
+
+
+class FunctionBusyError(Exception):
+    """The execution environment stayed busy for longer than the function's timeout."""
 
 
 class FunctionFailedError(Exception):
@@ -74,6 +82,8 @@ class LocalFunction:
         self._handler: Callable[[Any, Any], Any] | None = None
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
+        self._environment = threading.Lock()  # one invocation at a time, as in one Lambda execution environment
+        self._running_on: int | None = None
         self._observer = observer
         self.invocations = 0
         self.errors = 0
@@ -86,8 +96,31 @@ class LocalFunction:
         return self._module
 
     def invoke(self, event: Any) -> Any:
-        """Call the handler with ``event`` and a fresh context; a raised error becomes FunctionFailedError."""
+        """Call the handler with ``event`` and a fresh context, once the environment is free; a raised error
+        becomes FunctionFailedError."""
         handler = self._load()
+        if self._running_on == threading.get_ident():
+            raise FunctionFailedError(
+                self.spec.logical_id,
+                FunctionBusyError(f"{self.spec.logical_id} invoked itself while it runs; that would wait forever"),
+            )
+        if not self._environment.acquire(timeout=self.spec.timeout):
+            # A handler that synchronously calls its own function through the gateway lands here, not in a hang.
+            raise FunctionFailedError(
+                self.spec.logical_id,
+                FunctionBusyError(
+                    f"{self.spec.logical_id} stayed busy with another invocation for more than its timeout "
+                    f"({self.spec.timeout} s); does a handler call its own function synchronously?"
+                ),
+            )
+        self._running_on = threading.get_ident()
+        try:
+            return self._run(handler, event)
+        finally:
+            self._running_on = None
+            self._environment.release()
+
+    def _run(self, handler: Callable[[Any, Any], Any], event: Any) -> Any:
         context = LambdaContext(
             function_name=self.physical_name,
             memory_limit_in_mb=self.spec.memory_mb,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from devstack.fake_qb_company import FakeCompany
+from devstack.fake_qb_company import FakeCompany, FakeReply
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
 from ledgersync.adapters.quickbooks_desktop import build_web_connector
@@ -486,3 +486,56 @@ def test_session_takes_at_most_its_bill_limit_when_much_work_waits(
     web_connector_session(service, company)
     assert len(company.bills) == 10
     assert set(ledger.status.values()) == {VendorInvoiceStatus.SYNCHRONIZED}
+
+
+class SilentCompany(FakeCompany):
+    """A company file that adds bills but answers each BillAdd "Status OK" with no TxnID (issue 8, item 11)."""
+
+    def __init__(self, blank: bool = False, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.silent = True
+        self.blank = blank
+
+    def process(self, request: str) -> FakeReply:
+        reply = super().process(request)
+        if not self.silent or not reply.response:
+            return reply
+        from lxml import etree
+
+        root = etree.fromstring(reply.response.encode())
+        for txn in root.iterfind(".//BillAddRs/BillRet/TxnID" if self.blank else ".//BillAddRs/BillRet"):
+            if self.blank:
+                txn.text = " "
+            else:
+                parent = txn.getparent()
+                assert parent is not None
+                parent.remove(txn)
+        return FakeReply(etree.tostring(root, encoding="unicode"), reply.hresult, reply.message)
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["no BillRet", "blank TxnID"])
+def test_bill_is_adopted_at_the_next_session_when_quickbooks_adds_it_without_a_txn_id(
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders, blank: bool
+) -> None:
+    # Given a company file that answers a BillAdd with status 0 but no TxnID
+    company = SilentCompany(
+        blank=blank, vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"]
+    )
+    ledger.add(purchase_order(1))
+    # When a session adds the bill
+    first = web_connector_session(service, company)
+    # Then the PO is not failed: it waits, and the Web Connector is told what happened
+    assert first.progress[-1] == 100
+    assert 1 not in ledger.errors
+    assert ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
+    assert "refused" not in first.close
+    assert "1 bill(s) accepted by QuickBooks without a TxnID (PO1-INV1-0)" in first.close
+    assert "RefNumber at the next update" in first.close
+    # When the next session runs
+    company.silent = False
+    second = web_connector_session(service, company)
+    # Then the bill QuickBooks has is adopted by its RefNumber, never added twice
+    (bill,) = company.bills
+    assert ledger.status[1] is VendorInvoiceStatus.SYNCHRONIZED
+    assert ledger.txn_ids[(1, "INV1-0")] == bill.txn_id
+    assert "0 bill(s) added, 1 already in QuickBooks" in second.close

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -32,6 +34,20 @@ JSON = "application/json"
 # Read as JSON: no Content-Type, JSON itself, and curl's ``-d`` default (the body is JSON whatever curl says).
 JSON_MEDIA_TYPES = {"", JSON, "application/x-www-form-urlencoded"}
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class _RequestIdentity:
+    """What the request being resolved presents: its Bearer token, and the principal ``resolve`` authenticated
+    for a Komet call. It lives in a context variable for the length of one ``resolve``, never in the resolver or
+    a router: Powertools keeps the current event on a class and a router's context on whichever resolver included
+    it last, both shared by every request of the process."""
+
+    bearer: str | None
+    principal: Principal | None = None
+
+
+_REQUEST_IDENTITY: ContextVar[_RequestIdentity | None] = ContextVar("ledgersync_request_identity", default=None)
 
 
 def _loads(text: str) -> Any:
@@ -97,6 +113,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
     except LedgersyncError as refused:
         return _early_error(refused, komet, refused.errors if isinstance(refused, ValidationFailed) else None)
     parses, token = _komet_event_token(event) if komet else (False, None)
+    principal: Principal | None = None
     if parses:
         from ledgersync import bootstrap
 
@@ -104,8 +121,14 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
             principal = bootstrap.accounts().authenticate(token)
         except Unauthorized as refused:
             return _early_error(refused, komet)
-        app.append_context(principal=principal)
-    return app.resolve(event, context)
+    app.clear_context()
+    bound = _REQUEST_IDENTITY.set(_RequestIdentity(_event_bearer(event), principal))
+    try:
+        return app.resolve(event, context)
+    finally:
+        _REQUEST_IDENTITY.reset(bound)
+        app.clear_context()
+        logger.thread_safe_remove_keys(["company_id", "user_id"])
 
 
 def _json_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -171,22 +194,27 @@ def _komet_event_token(event: dict[str, Any]) -> tuple[bool, str | None]:
     return True, (found if isinstance(found, str) else None) or query.get("authenticationToken") or bearer_value
 
 
-def bearer_token(app: APIGatewayRestResolver | Router) -> str | None:
-    header = app.current_event.headers.get("Authorization") or app.current_event.headers.get("authorization")
-    if header and header.lower().startswith("bearer "):
+def _event_bearer(event: dict[str, Any]) -> str | None:
+    """The Bearer token of an API Gateway proxy event's Authorization header (any case), if any."""
+    headers = event.get("headers") or {}
+    header = next((str(v) for k, v in headers.items() if str(k).lower() == "authorization"), "")
+    if header.lower().startswith("bearer "):
         return header[7:].strip()
     return None
 
 
 def caller(app: APIGatewayRestResolver | Router, method: str) -> Principal:
-    """Authenticate the request's token and check that it may call ``method``; Komet calls were authenticated by
-    ``resolve`` already."""
+    """Authenticate the token of the request being resolved and check that it may call ``method``; Komet calls
+    were authenticated by ``resolve`` already. Nothing but this request's own event is read."""
     from ledgersync import bootstrap
 
-    known = app.context.get("principal")
-    principal = known if isinstance(known, Principal) else bootstrap.accounts().authenticate(bearer_token(app))
+    del app  # the resolver's and routers' state is shared by every request of the process: never trusted here
+    identity = _REQUEST_IDENTITY.get()
+    if identity is None:
+        raise Unauthorized("the request was not resolved through ledgersync.api.resolve; its caller is unknown")
+    principal = identity.principal or bootstrap.accounts().authenticate(identity.bearer)
     principal.require_method(method)
-    logger.append_keys(company_id=principal.company_id, user_id=principal.user_id)
+    logger.thread_safe_append_keys(company_id=principal.company_id, user_id=principal.user_id)
     return principal
 
 

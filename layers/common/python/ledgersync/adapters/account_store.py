@@ -73,10 +73,13 @@ class DynamoAccountStore:
         )
 
     def revoke_token(self, company_id: str, token_id: str) -> bool:
-        found = list(self.table.query_prefix(company_pk(company_id), f"TOKENID#{token_id}", index="gsi1", limit=1))
-        if not found:
+        """Delete the company's token whose id is exactly ``token_id``; False when it has none (a prefix of an id
+        is not an id)."""
+        candidates = self.table.query_prefix(company_pk(company_id), f"TOKENID#{token_id}", index="gsi1")
+        found = next((item for item in candidates if item.get("gsi1sk") == f"TOKENID#{token_id}"), None)
+        if found is None or found.get("tokenId") != token_id or found.get("companyId") != company_id:
             return False
-        self.table.delete(found[0]["pk"], "TOKEN")
+        self.table.delete(found["pk"], "TOKEN")
         return True
 
 

@@ -160,8 +160,9 @@ class QbxmlCodec:
 
 def _record(ret: _Element) -> QbRecord:
     def text(path: str) -> str | None:
+        """The element's text, or None when it is absent or blank (an empty ``<TxnID/>`` is no TxnID)."""
         found = ret.findtext(path)
-        return found if found is not None else None
+        return found if found is not None and found.strip() else None
 
     return QbRecord(
         txn_id=text("TxnID"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -56,6 +57,7 @@ class UserCreated(_Camel):
     user_id: str
     token: str
     token_id: str
+    api_methods: list[str]
 
 
 class TokenCreate(_Camel):
@@ -123,6 +125,31 @@ class Principal:
             names = ", ".join(sorted(r.value for r in allowed))
             raise Forbidden(f"only users with one of these roles may {action}: {names}")
 
+    @property
+    def grantable_roles(self) -> frozenset[Role]:
+        """The roles this caller may give a user (or a user's token): every role for an Admin, none otherwise."""
+        return frozenset(Role) if Role.ADMIN in self.roles else frozenset()
+
+    def require_may_issue(self, methods: Sequence[str], user_id: str, user_roles: Sequence[Role]) -> None:
+        """The token-issuing rule (docs/decisions.md): a token never allows more than the token that issues it.
+
+        Any user may issue tokens for itself; only an Admin for another user (a user whose roles the caller may
+        grant). The methods must be a subset of the issuing token's own, and ``*`` only comes from an Admin whose
+        token is ``*``.
+        """
+        if user_id != self.user_id and not set(user_roles) <= self.grantable_roles:
+            raise Forbidden(f"userId: only an Admin may issue tokens for another user ('{user_id}')")
+        if ALL_METHODS in methods and (Role.ADMIN not in self.roles or ALL_METHODS not in self.api_methods):
+            raise Forbidden("apiMethods: only an Admin whose own token allows every method ('*') may issue '*'")
+        if ALL_METHODS in self.api_methods:
+            return
+        beyond = sorted(set(methods) - self.api_methods)
+        if beyond:
+            raise Forbidden(
+                f"apiMethods: a token may only issue methods it allows itself; this one does not allow "
+                f"{', '.join(beyond)}"
+            )
+
 
 class AccountStore(Protocol):
     def create_company(self, company: Company, admin: User, token: TokenRecord) -> None: ...
@@ -175,6 +202,7 @@ class Accounts:
         return CompanyCreated(company_id=company.id, admin_token=token, user_id=admin.id)
 
     def create_user(self, caller: Principal, request: UserCreate) -> UserCreated:
+        """A new user and its first token, which allows what the caller's own token allows (``*`` or its list)."""
         caller.require_role({Role.ADMIN}, "create users")
         user = User(
             id=new_id("usr"),
@@ -183,21 +211,25 @@ class Accounts:
             email=str(request.email),
             roles=tuple(dict.fromkeys(request.roles)),
         )
+        methods = (ALL_METHODS,) if ALL_METHODS in caller.api_methods else tuple(sorted(caller.api_methods))
+        caller.require_may_issue(methods, user.id, user.roles)
         token = new_token()
         record = TokenRecord(
-            new_id("tok"), hash_token(token), user.company_id, user.id, (ALL_METHODS,), user.roles, "user token"
+            new_id("tok"), hash_token(token), user.company_id, user.id, methods, user.roles, "user token"
         )
         self.store.put_user(user, record)
-        return UserCreated(user_id=user.id, token=token, token_id=record.token_id)
+        return UserCreated(user_id=user.id, token=token, token_id=record.token_id, api_methods=list(methods))
 
     def create_token(self, caller: Principal, request: TokenCreate) -> TokenCreated:
+        """A token for ``request.user_id`` under the token-issuing rule (``Principal.require_may_issue``)."""
         if request.user_id != caller.user_id:
             caller.require_role({Role.ADMIN}, "issue tokens for other users")
         user = self.store.get_user(caller.company_id, request.user_id)
         if user is None:
             raise ValidationFailed(FieldError("userId", f"no user '{request.user_id}' in this company"))
-        token = new_token()
         methods = tuple(dict.fromkeys(request.api_methods))
+        caller.require_may_issue(methods, user.id, user.roles)
+        token = new_token()
         record = TokenRecord(
             new_id("tok"),
             hash_token(token),

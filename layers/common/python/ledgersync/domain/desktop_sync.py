@@ -169,6 +169,7 @@ class JobState(StrEnum):
     SYNCHRONIZED = "synchronized"
     FAILED = "failed"
     SKIPPED = "skipped"  # another bill of the same PO failed; the PO waits for a resend
+    UNCONFIRMED = "unconfirmed"  # QuickBooks said OK without a TxnID: the next session looks it up by RefNumber
 
 
 class BillJob(BaseModel):
@@ -593,6 +594,15 @@ class WebConnectorService:
         if result.status_code == 0 and txn_id:
             job.state, job.txn_id = JobState.SYNCHRONIZED, txn_id
             return job.state
+        if result.status_code == 0:
+            # QuickBooks accepted the bill but did not say which it is: neither an error nor a TxnID to record.
+            # The PO stays "Sent to External System"; the next session's BillQuery by RefNumber adopts the bill.
+            job.state = JobState.UNCONFIRMED
+            job.error = (
+                f"QuickBooks accepted bill {job.reference} ({result.status_message or 'status 0'}) but returned no "
+                "TxnID; Ledgersync will look it up by its RefNumber at the next update"
+            )
+            return job.state
         hint = ""
         if result.status_code == 3140:
             hint = (
@@ -688,9 +698,15 @@ def _summary(session: WebConnectorSession) -> str:
     adopted = sum(1 for j in session.jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
     failed = len({j.draft.purchase_order_id for j in session.jobs if j.state is JobState.FAILED})
     waiting = sum(1 for j in session.jobs if j.state in (JobState.PLANNED, JobState.TO_ADD))
+    unconfirmed = [j.reference for j in session.jobs if j.state is JobState.UNCONFIRMED]
     if session.status is SessionStatus.NO_WORK or not session.jobs:
         return "Ledgersync: no bills are waiting for QuickBooks."
     parts = [f"{added} bill(s) added", f"{adopted} already in QuickBooks"]
+    if unconfirmed:
+        parts.append(
+            f"{len(unconfirmed)} bill(s) accepted by QuickBooks without a TxnID ({', '.join(unconfirmed)}), "
+            "to be looked up by RefNumber at the next update"
+        )
     if failed:
         parts.append(f"{failed} purchase order(s) in error (see Ledgersync)")
     if waiting:
