@@ -383,6 +383,8 @@ class LocalStack:
             "PublicBaseUrl": api_url,
             "QboRedirectUri": f"{api_url}/v1/accounting/quickbooks-online/callback",
             "NotificationSender": LOCAL_SENDER,
+            # locally the stack verifies its own sender, as a first deploy asked to would (moto refuses unverified)
+            "SenderIdentity": "email",
         }
         values.update({k: v for k, v in local.items() if k in values})
         values.update(self.parameter_overrides)
