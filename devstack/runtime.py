@@ -65,6 +65,19 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
+class ExecutionEnvironment:
+    """Where invocations run one at a time, as in one Lambda execution environment.
+
+    Each function has its own, except the API functions of one local stack, which share one: Powertools keeps the
+    resolver's current event and Lambda context on a class (``BaseRouter.current_event``), so two API functions
+    running at once in this one process would route and read each other's requests. On Lambda every environment is
+    its own process and the question does not arise."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running_on: int | None = None
+
+
 class LocalFunction:
     """One function of the template, imported on first use and invoked in this process."""
 
@@ -74,6 +87,7 @@ class LocalFunction:
         physical_name: str,
         region: str,
         observer: Callable[[str, float, BaseException | None], None] | None = None,
+        environment: ExecutionEnvironment | None = None,
     ) -> None:
         self.spec = spec
         self.physical_name = physical_name
@@ -82,8 +96,7 @@ class LocalFunction:
         self._handler: Callable[[Any, Any], Any] | None = None
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
-        self._environment = threading.Lock()  # one invocation at a time, as in one Lambda execution environment
-        self._running_on: int | None = None
+        self._environment = environment or ExecutionEnvironment()
         self._observer = observer
         self.invocations = 0
         self.errors = 0
@@ -99,12 +112,16 @@ class LocalFunction:
         """Call the handler with ``event`` and a fresh context, once the environment is free; a raised error
         becomes FunctionFailedError."""
         handler = self._load()
-        if self._running_on == threading.get_ident():
+        environment = self._environment
+        if environment.running_on == threading.get_ident():
             raise FunctionFailedError(
                 self.spec.logical_id,
-                FunctionBusyError(f"{self.spec.logical_id} invoked itself while it runs; that would wait forever"),
+                FunctionBusyError(
+                    f"{self.spec.logical_id} was invoked from a handler running in its own execution environment; "
+                    "that would wait forever"
+                ),
             )
-        if not self._environment.acquire(timeout=self.spec.timeout):
+        if not environment.lock.acquire(timeout=self.spec.timeout):
             # A handler that synchronously calls its own function through the gateway lands here, not in a hang.
             raise FunctionFailedError(
                 self.spec.logical_id,
@@ -113,12 +130,12 @@ class LocalFunction:
                     f"({self.spec.timeout} s); does a handler call its own function synchronously?"
                 ),
             )
-        self._running_on = threading.get_ident()
+        environment.running_on = threading.get_ident()
         try:
             return self._run(handler, event)
         finally:
-            self._running_on = None
-            self._environment.release()
+            environment.running_on = None
+            environment.lock.release()
 
     def _run(self, handler: Callable[[Any, Any], Any], event: Any) -> Any:
         context = LambdaContext(

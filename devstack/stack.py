@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from devstack.atomic_moto import AtomicMotoServer, OutboxMark, SesOutbox
 from devstack.gateway import Gateway
 from devstack.pollers import PollResult, SqsPoller
-from devstack.runtime import ACCOUNT_ID, LocalFunction
+from devstack.runtime import ACCOUNT_ID, ExecutionEnvironment, LocalFunction
 from devstack.schedules import Schedules
 from devstack.schedules import key as schedule_key
 from devstack.seed import DemoCompany, example_curl, seed_demo_company
@@ -163,8 +163,15 @@ class LocalStack:
             self._start_emulators()
         resolver = self._create_resources()
         self._apply_environment(resolver)
+        api_environment = ExecutionEnvironment()  # shared by the API functions: see ExecutionEnvironment
+        api_functions = {route.function_id for route in self.template.routes}
         for logical_id, spec in self.template.functions.items():
-            self.functions[logical_id] = LocalFunction(spec, self.resources.functions[logical_id], self.region)
+            self.functions[logical_id] = LocalFunction(
+                spec,
+                self.resources.functions[logical_id],
+                self.region,
+                environment=api_environment if logical_id in api_functions else None,
+            )
         self._outbox = SesOutbox(self._moto.lock, ACCOUNT_ID, self.region)
         self._emails_from = self._outbox.mark()
         self._start_pollers()

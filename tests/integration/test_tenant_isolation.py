@@ -4,6 +4,7 @@ request without a token is refused, whatever the other requests in flight carry.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,11 +14,12 @@ from typing import Any
 
 import pytest
 import requests
-from devstack.runtime import FunctionBusyError, FunctionFailedError, LocalFunction
+from devstack.runtime import ExecutionEnvironment, FunctionBusyError, FunctionFailedError, LocalFunction
 from devstack.stack import LocalStack
 from devstack.template import FunctionSpec
 
 COMPANIES = 4
+PURCHASE_ORDER_ID = 777  # every tenant has its own PO under the same id
 REQUESTS = 200
 THREADS = 8
 
@@ -27,6 +29,7 @@ class Tenant:
     name: str
     admin_token: str
     customer: str
+    po_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,35 @@ def tenants(stack: LocalStack) -> list[Tenant]:
             timeout=30,
         )
         assert loaded.status_code == 200, loaded.text
-        created.append(Tenant(name, token, customer))
+        for kind, record in (
+            ("vendors", {"id": 1, "code": "V", "name": "Vendor"}),
+            ("locations", {"id": 1, "code": "L", "name": "Hub"}),
+        ):
+            added = requests.put(
+                f"{stack.api_url}/v1/directory/{kind}",
+                json={"records": [record]},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            assert added.status_code == 200, added.text
+        po_number = f"P-TENANT-{n}"
+        purchase_order = {
+            "poNumber": po_number,
+            "vendorId": 1,
+            "locationId": 1,
+            "shipDate": "2026-12-10",
+            "arrivalDate": "2026-12-11",
+            "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 10.0}],
+            "additionalCharges": [],
+        }
+        stored = requests.put(
+            f"{stack.api_url}/v1/purchase-orders/{PURCHASE_ORDER_ID}",
+            json=purchase_order,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert stored.status_code == 200, stored.text
+        created.append(Tenant(name, token, customer, po_number))
     return created
 
 
@@ -87,6 +118,13 @@ def _create_user(base: str, tenant: Tenant | None) -> Outcome:
     return Outcome("user", tenant, answer.status_code, answer.json())
 
 
+def _purchase_order(base: str, tenant: Tenant | None) -> Outcome:
+    """A route of another function (send_to_external) than the lists' (the management API)."""
+    headers = {"Authorization": f"Bearer {tenant.admin_token}"} if tenant else {}
+    answer = requests.get(f"{base}/v1/purchase-orders/{PURCHASE_ORDER_ID}", headers=headers, timeout=60)
+    return Outcome("po", tenant, answer.status_code, answer.json())
+
+
 def _customers(outcome: Outcome) -> list[str]:
     records = outcome.body["customers"] if outcome.kind == "komet" else outcome.body["records"]
     return [str(record["name"]) for record in records]
@@ -97,7 +135,7 @@ def test_every_answer_belongs_to_the_callers_company_when_requests_of_many_compa
 ) -> None:
     # Given 200 requests: Komet lists (token in the body), Bearer lists and user creations, from 4 companies,
     # and a fifth of them without any token
-    calls: list[Callable[[str, Tenant | None], Outcome]] = [_komet_list, _bearer_list, _create_user]
+    calls: list[Callable[[str, Tenant | None], Outcome]] = [_komet_list, _bearer_list, _create_user, _purchase_order]
     shuffled = random.Random(8)
     plan = [
         (calls[i % len(calls)], None if i % 5 == 4 else tenants[shuffled.randrange(COMPANIES)]) for i in range(REQUESTS)
@@ -112,9 +150,13 @@ def test_every_answer_belongs_to_the_callers_company_when_requests_of_many_compa
     assert len(outcomes) == REQUESTS
     strangers = [o for o in outcomes if o.tenant is None]
     assert strangers and {o.status for o in strangers} == {401}, [(o.kind, o.status) for o in strangers]
-    assert {o.kind for o in strangers} == {"komet", "bearer", "user"}
+    assert {o.kind for o in strangers} == {"komet", "bearer", "user", "po"}
     callers = [o for o in outcomes if o.tenant is not None]
-    lists = [o for o in callers if o.kind != "user"]
+    # And the PO read, served by another function while the lists ran, is the caller's own PO
+    orders = [o for o in callers if o.kind == "po"]
+    assert orders and {o.status for o in orders} == {200}, [o.body for o in orders if o.status != 200]
+    assert [o for o in orders if o.tenant and o.body["poNumber"] != o.tenant.po_number] == []
+    lists = [o for o in callers if o.kind in {"komet", "bearer"}]
     assert {o.status for o in lists} == {200}, [o.body for o in lists if o.status != 200]
     foreign = [(o.tenant.name, _customers(o)) for o in lists if o.tenant and _customers(o) != [o.tenant.customer]]
     assert foreign == []
@@ -189,3 +231,58 @@ def test_an_invocation_waiting_for_a_busy_function_fails_after_the_timeout(tmp_p
             function.invoke({})
         assert busy.result() == 1
     assert isinstance(failed.value.error, FunctionBusyError)
+
+
+class Probe:
+    """Counts the invocations running at once, across every function that is handed it."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.active = 0
+        self.most = 0
+
+    def run(self, hold: float) -> None:
+        with self.guard:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        time.sleep(hold)
+        with self.guard:
+            self.active -= 1
+
+
+PROBED = """
+def lambda_handler(event, context):
+    event["probe"].run(0.01)
+    return "ok"
+"""
+
+
+def test_functions_sharing_an_environment_never_run_at_once_when_invoked_together(tmp_path: Path) -> None:
+    # Given two functions in one execution environment (the local stack's API functions share one, because
+    # Powertools keeps the resolver's current event on a class)
+    shared = ExecutionEnvironment()
+    functions = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "app.py").write_text(PROBED, encoding="utf-8")
+        spec = FunctionSpec(name, folder, "app.lambda_handler", "python3.12", 5, 128, {}, [], [])
+        functions.append(LocalFunction(spec, name, "us-east-1", environment=shared))
+    probe = Probe()
+
+    # When both are invoked from many threads at once
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: functions[i % 2].invoke({"probe": probe}), range(16)))
+
+    # Then no two invocations ever ran at once, of the same function or of the other
+    assert probe.most == 1
+    assert functions[0].invocations == 8 and functions[1].invocations == 8
+    assert shared.running_on is None
+
+
+def test_the_stacks_api_functions_share_one_environment_and_consumers_have_their_own(stack: LocalStack) -> None:
+    api = {route.function_id for route in stack.template.routes}
+    environments = {fid: function._environment for fid, function in stack.functions.items()}
+    assert len({id(environments[fid]) for fid in api}) == 1
+    others = [fid for fid in stack.functions if fid not in api]
+    assert others and all(environments[fid] is not environments[next(iter(api))] for fid in others)
