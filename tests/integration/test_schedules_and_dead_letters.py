@@ -10,7 +10,7 @@ import pytest
 import requests
 from devstack.stack import LocalStack
 
-from tests.support.http import PDF, Client, approved_purchase_order
+from tests.support.http import PDF, Client, approved_purchase_order, send_to_local_webhook
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +57,7 @@ def set_sent_at(stack: LocalStack, company_id: str, po_id: int, when: datetime) 
 
 def webhook_po(api: Client, stack: LocalStack, po_id: int) -> str:
     receiver = stack.emulators["webhook_receiver"].url
-    api.call("PUT", "/v1/accounting/settings", {"externalSystem": "webhook", "requireAdditionalCharges": False})
-    answer = api.call(
-        "PUT",
-        "/v1/webhooks/po-reconciliation",
-        {
-            "url": f"{receiver}/po-reconciliation",
-            "auth": {"type": "bearer", "token": "t0k3n"},
-            "errorEmails": ["o@x.io"],
-        },
-    )
-    assert answer.status_code == 200, answer.text
+    send_to_local_webhook(api, receiver, "t0k3n", ["o@x.io"])
     po = {
         "poNumber": f"P{po_id}",
         "vendorId": api.vendor("FLORA")["id"],

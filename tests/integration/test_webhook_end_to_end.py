@@ -10,7 +10,7 @@ import pytest
 import requests
 from devstack.stack import LocalStack
 
-from tests.support.http import PDF, Client, approved_purchase_order
+from tests.support.http import PDF, Client, approved_purchase_order, send_to_local_webhook
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +24,7 @@ def setup(stack: LocalStack) -> tuple[Client, str, str]:
     assert stack.demo is not None and stack.demo.admin_token
     api = Client(stack.api_url, stack.demo.admin_token)
     receiver = stack.emulators["webhook_receiver"].url
-    api.call("PUT", "/v1/accounting/settings", {"externalSystem": "webhook", "requireAdditionalCharges": False})
-    answer = api.call(
-        "PUT",
-        "/v1/webhooks/po-reconciliation",
-        {
-            "url": f"{receiver}/po-reconciliation",
-            "auth": {"type": "bearer", "token": "s3cr3t-token"},
-            "errorEmails": ["ops@example.com", "ap@example.com"],
-        },
-    )
-    assert answer.status_code == 200, answer.text
+    answer = send_to_local_webhook(api, receiver, "s3cr3t-token", ["ops@example.com", "ap@example.com"])
     secret = answer.json()["signingSecret"]
     shown = api.call("GET", "/v1/webhooks/po-reconciliation").json()
     assert "s3cr3t-token" not in str(shown) and "signingSecret" not in shown

@@ -25,6 +25,22 @@ class Client:
         return next(v for v in records if v["code"] == code)  # type: ignore[no-any-return]
 
 
+def send_to_local_webhook(api: Client, receiver: str, token: str, error_emails: Sequence[str]) -> requests.Response:
+    """Make the local webhook receiver the company's external system (seed 001's set-up), bearer auth ``token``."""
+    api.call("PUT", "/v1/accounting/settings", {"externalSystem": "webhook", "requireAdditionalCharges": False})
+    answer = api.call(
+        "PUT",
+        "/v1/webhooks/po-reconciliation",
+        {
+            "url": f"{receiver}/po-reconciliation",
+            "auth": {"type": "bearer", "token": token},
+            "errorEmails": list(error_emails),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
 def approved_purchase_order(
     api: Client,
     po_id: int,
