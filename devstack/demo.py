@@ -99,7 +99,7 @@ def parse_block(title: str, line: int, body: str) -> Walkthrough:
     walkthrough = Walkthrough(title, line)
     pending: list[str] = []
     expecting = False
-    for number, raw in enumerate(body.splitlines(), start=line + 1):
+    for raw in body.splitlines():
         stripped = raw.strip()
         if not pending and (not stripped or stripped.startswith("#")):
             last = walkthrough.commands[-1] if walkthrough.commands else None
@@ -144,6 +144,7 @@ def script(walkthroughs: list[Walkthrough], outputs: Path) -> str:
     lines = [
         "set -euo pipefail",
         f"DEMO_OUT={shlex.quote(str(outputs))}",
+        'mkdir -p "$DEMO_OUT"',
     ]
     index = 0
     for walkthrough in walkthroughs:
@@ -154,17 +155,16 @@ def script(walkthroughs: list[Walkthrough], outputs: Path) -> str:
                 continue
             shown = "\n".join(("$ " if i == 0 else "  ") + part for i, part in enumerate(command.text.splitlines()))
             lines.append(f"printf '\\n%s\\n' {shlex.quote(shown)}")
-            lines.append(f"echo {index} > \"$DEMO_OUT/started\"")
+            lines.append(f'echo {index} > "$DEMO_OUT/started"')
             lines.append("{")
             lines.append(command.text)
             lines.append(f'}} > "$DEMO_OUT/{index}.out" 2>&1 || {{ cat "$DEMO_OUT/{index}.out"; exit 1; }}')
             lines.append(f'cat "$DEMO_OUT/{index}.out"')
             if command.expected is not None:
                 lines.append(f"printf '\\n%s\\n' {shlex.quote(EXPECTED + command.expected)}")
-            for note in command.notes:
-                lines.append(f"printf '%s\\n' {shlex.quote(note)}")
+            lines.extend(f"printf '%s\\n' {shlex.quote(note)}" for note in command.notes)
             index += 1
-    lines.append(f"echo {index} > \"$DEMO_OUT/started\"")
+    lines.append(f'echo {index} > "$DEMO_OUT/started"')
     return "\n".join(lines) + "\n"
 
 
@@ -209,10 +209,11 @@ def run(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        started = (outputs / "started").read_text(encoding="utf-8").strip() if (outputs / "started").exists() else "0"
-        ran = int(started) if returncode == 0 else int(started)
+        # the index of the command running when bash stopped: all of them once it got to the end
+        started = outputs / "started"
+        ran = int(started.read_text(encoding="utf-8")) if started.exists() else 0
         mismatches = []
-        for index, (title, command) in enumerate(commands[: int(started)]):
+        for index, (title, command) in enumerate(commands[:ran]):
             if command.expected is None:
                 continue
             actual = (outputs / f"{index}.out").read_text(encoding="utf-8", errors="replace")
@@ -228,11 +229,11 @@ def report(result: DemoResult, walkthroughs: list[Walkthrough]) -> str:
     if result.returncode != 0 and result.ran < len(commands):
         title, command = commands[result.ran]
         lines.append(f"demo: FAILED in '{title}' (exit {result.returncode}) at:\n  {command.text}")
-    for mismatch in result.mismatches:
-        lines.append(
-            f"demo: the answer differs from the README in '{mismatch.walkthrough}':\n  $ {mismatch.command}\n"
-            f"  README shows: {mismatch.expected}\n  the run gave: {mismatch.actual[:2000]}"
-        )
+    lines.extend(
+        f"demo: the answer differs from the README in '{mismatch.walkthrough}':\n  $ {mismatch.command}\n"
+        f"  README shows: {mismatch.expected}\n  the run gave: {mismatch.actual[:2000]}"
+        for mismatch in result.mismatches
+    )
     if result.ok:
         lines.append(f"demo: all {result.total} commands ran as the README says.")
     return "\n".join(lines)
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {error}", file=sys.stderr)
         return 2
     if args.print_script:
-        print(script(walkthroughs, Path("${TMPDIR:-/tmp}")))
+        print(script(walkthroughs, Path(tempfile.gettempdir()) / "ledgersync-demo"))
         return 0
     try:
         found = endpoints(args.api, ENDPOINTS_FILE)

@@ -333,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True, help="an API token of the company")
     parser.add_argument("--vendors", default="", help="comma-separated vendor names the fake company file has")
-    parser.add_argument("--items", default="Fresh Cut Flowers", help="comma-separated item names (default: %(default)s)")
+    parser.add_argument(
+        "--items", default="Fresh Cut Flowers", help="comma-separated item names (default: %(default)s)"
+    )
     parser.add_argument(
         "--accounts",
         default=",".join(DEFAULT_ACCOUNTS),
