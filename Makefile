@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv
+.PHONY: help install run demo test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,6 +25,11 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 
 run: $(STAMP) ## the whole service locally: moto, the local gateway, the emulators, a demo company
 	$(PY) -m devstack
+
+# the README's walkthroughs, run as written against the stack `make run` started (its .devstack/endpoints.json);
+# API=http://127.0.0.1:<port> for another one
+demo: $(STAMP) ## run every README walkthrough against the running `make run` stack, printing each step and its answer
+	$(PY) -m devstack.demo $(if $(filter command line environment,$(origin API)),--api $(API))
 
 test: $(STAMP) $(FUZZ) ## every test (unit + integration + the API fuzz run), as CI runs them
 	$(PY) -m pytest -n 2 --dist loadfile -q

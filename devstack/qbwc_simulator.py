@@ -39,6 +39,9 @@ from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.errors import Conflict, RetryableError
 
 WEB_CONNECTOR_VERSION = "2.3.0.215"
+# The expense accounts of the fake company file when --accounts is not given: the charge accounts the README's
+# settings name ("Freight", "Freight In") and QuickBooks' own "Cost of Goods Sold".
+DEFAULT_ACCOUNTS = ("Freight", "Freight In", "Cost of Goods Sold")
 HOST_RESPONSE = (
     '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" '
     'statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions 23.0</ProductName>'
@@ -330,8 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True, help="an API token of the company")
     parser.add_argument("--vendors", default="", help="comma-separated vendor names the fake company file has")
-    parser.add_argument("--items", default="Fresh Cut Flowers", help="comma-separated item names")
-    parser.add_argument("--accounts", default="Freight", help="comma-separated expense account names")
+    parser.add_argument(
+        "--items", default="Fresh Cut Flowers", help="comma-separated item names (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--accounts",
+        default=",".join(DEFAULT_ACCOUNTS),
+        help="comma-separated expense account names (default: %(default)s)",
+    )
     parser.add_argument("--classes", default="", help="comma-separated class names")
     parser.add_argument("--qbxml", default="13.0", help="the qbXML version QuickBooks reports")
     args = parser.parse_args(argv)

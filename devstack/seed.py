@@ -91,9 +91,10 @@ DIRECTORY: dict[str, list[dict[str, Any]]] = {
         {"code": "FRT", "name": "Freight"},
         {"code": "HND", "name": "Handling"},
     ],
+    # rate: company-currency (USD) units per unit of that currency: 1 CAD is about 0.73 USD, 1 EUR about 1.09 USD
     "exchange-rates": [
-        {"currency": "CAD", "rate": "1.36500000", "effectiveFrom": "2024-01-01"},
-        {"currency": "EUR", "rate": "0.92000000", "effectiveFrom": "2024-01-01"},
+        {"currency": "CAD", "rate": "0.73000000", "effectiveFrom": "2024-01-01"},
+        {"currency": "EUR", "rate": "1.09000000", "effectiveFrom": "2024-01-01"},
     ],
 }
 
