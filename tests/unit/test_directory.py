@@ -112,7 +112,7 @@ def test_every_komet_list_method_answers_from_the_directory(api: Api, company: d
 def _products() -> list[dict[str, Any]]:
     """1,000 products with 60-character names (about 92 KB: over the API's 64 KB body limit)."""
     return [
-        {"id": 100_000 + i, "code": f"RS{i:06d}", "name": f"Rose Freedom Red 60cm Premium Grade Ecuador Farm {i:010d}"}
+        {"id": 100_000 + i, "code": f"RS{i:06d}", "name": f"Rose Freedom Red 60cm Premium Grade Ecuador Farm {i:011d}"}
         for i in range(1000)
     ]
 
