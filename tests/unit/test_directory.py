@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from ledgersync.config import get_settings
 from tests.support.demo import load_directory
 from tests.support.events import Api
 
@@ -104,3 +106,56 @@ def test_every_komet_list_method_answers_from_the_directory(api: Api, company: d
         assert body[key], method
     inventory = api.get(f"/api/inventory.list?authenticationToken={api.token}&code=RSAS60").json()["inventory"]
     assert len(inventory) == 4
+
+
+# ------------------------------------------------------------------ issue 13 item 6: realistic batches fit the limit
+def _products() -> list[dict[str, Any]]:
+    """1,000 products with 60-character names (about 92 KB: over the API's 64 KB body limit)."""
+    return [
+        {"id": 100_000 + i, "code": f"RS{i:06d}", "name": f"Rose Freedom Red 60cm Premium Grade Ecuador Farm {i:011d}"}
+        for i in range(1000)
+    ]
+
+
+def _inventory() -> list[dict[str, Any]]:
+    """1,000 inventory lines with every field filled at realistic widths (the widest kind)."""
+    return [
+        {
+            "orderItemId": 9_000_000 + i,
+            "productCode": f"RSFREEDOM60CM{i:06d}",
+            "boxTypeCode": "QB",
+            "unitsPerBox": 250,
+            "unitType": "Stem",
+            "availableBoxes": 1200 + i,
+            "cost": "0.35",
+            "locationCode": "MIA-02",
+            "attributes": {"grade": "Premium", "farm": "Finca La Rosaleda"},
+        }
+        for i in range(1000)
+    ]
+
+
+def test_directory_accepts_1000_records_when_the_batch_is_over_64_kb(api: Api, company: dict[str, Any]) -> None:
+    for kind, records in (("products", _products()), ("inventory", _inventory())):
+        # Given a batch larger than MAX_BODY_BYTES
+        assert len(json.dumps({"records": records})) > get_settings().max_body_bytes
+        # When
+        answer = api.put(f"/v1/directory/{kind}", {"records": records})
+        # Then
+        assert answer.status == 200, answer.text[:300]
+        listed = api.get(f"/v1/directory/{kind}?limit=1000").json()["records"]
+        assert len(listed) == 1000
+
+
+def test_directory_batch_is_refused_with_413_when_over_the_bulk_limit(api: Api, company: dict[str, Any]) -> None:
+    limit = get_settings().max_bulk_body_bytes
+    too_big = json.dumps({"records": [{"code": "A", "name": "x" * limit}]})
+    answer = api.put("/v1/directory/products", raw_body=too_big)
+    assert answer.status == 413
+    assert answer.json()["errors"][0]["field"] == "body" and str(limit) in answer.json()["message"]
+
+
+def test_other_routes_keep_the_64_kb_limit_when_the_directory_takes_more(api: Api, company: dict[str, Any]) -> None:
+    body = json.dumps({"notificationEmails": ["x" * (get_settings().max_body_bytes + 1)]})
+    assert api.put("/v1/accounting/settings", raw_body=body).status == 413
+    assert api.post("/v1/users", raw_body=body).status == 413

@@ -70,7 +70,7 @@ def test_sampled_answers_match_the_document_when_called(api: Api, company: dict[
     stranger = Api(token="lsk_not-a-token")
     limited = api.post("/v1/tokens", {"userId": company["userId"], "apiMethods": ["invoice.list"]}).json()["token"]
     issued = api.post("/v1/tokens", {"userId": company["userId"], "apiMethods": ["*"]})
-    too_big = json.dumps({"records": [{"name": "x" * (get_settings().max_body_bytes + 1)}]})
+    too_big = json.dumps({"records": [{"name": "x" * (get_settings().max_bulk_body_bytes + 1)}]})
     samples: list[tuple[str, str, ApiResponse, int]] = [
         ("POST", "/v1/tokens", issued, 201),
         ("DELETE", f"/v1/tokens/{issued.json()['tokenId']}", api.delete(f"/v1/tokens/{issued.json()['tokenId']}"), 204),

@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from ledgersync import bootstrap
+from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from tests.support.events import Api
 
 PDF = base64.b64encode(b"%PDF-1.4\n% a tiny vendor invoice\n").decode()
@@ -209,7 +210,6 @@ def test_send_turns_the_po_sent_at_once_for_allowed_roles(setup: Api) -> None:
             "no additional charges",
         ),
         ({**PO, "vendorId": 30000}, INVOICE, "Accounting Name"),
-        (PO, {**INVOICE, "invoiceNumber": None}, "no invoice number"),
         (PO, {**INVOICE, "invoiceAmount": "50.00"}, "add up to 50.00 but the PO total is 60.00"),
         (PO, {**INVOICE, "totalAdditionalCharges": "5.00"}, "additional charges"),
     ],
@@ -291,3 +291,238 @@ def _company_id(api: Api) -> str:
 
     principal = bootstrap.accounts().authenticate(api.token)
     return principal.company_id
+
+
+# ------------------------------------------------------------------ issue 13 item 5: vendor invoices can be corrected
+BUCKET_ENV = "DOCUMENTS_BUCKET"
+
+
+def _pdf_b64(text: str) -> str:
+    return base64.b64encode(f"%PDF-1.4\n% {text}\n%%EOF\n".encode()).decode()
+
+
+def _stored_keys() -> list[str]:
+    """The current (not deleted) objects of the documents bucket."""
+    listed = boto3.client("s3").list_objects_v2(Bucket=os.environ[BUCKET_ENV])
+    return [obj["Key"] for obj in listed.get("Contents", [])]
+
+
+def _link_path(body: dict[str, Any], index: int = 0) -> str:
+    return urlsplit(body["vendorInvoices"][index]["file"]).path
+
+
+@pytest.mark.parametrize(
+    ("pdf", "words"),
+    [
+        ("", "is empty"),  # `$(base64 missing.pdf)` sends an empty string
+        ("   ", "is empty"),
+        (base64.b64encode(b"PK\x03\x04 a zip, not a PDF").decode(), "not a PDF"),
+        ("not base64!", "not valid base64"),
+    ],
+)
+def test_vendor_invoice_is_refused_naming_pdfBase64_when_the_file_is_empty_or_not_a_pdf(
+    setup: Api, pdf: str, words: str
+) -> None:
+    # Given
+    setup.put("/v1/purchase-orders/1", PO)
+    # When
+    answer = setup.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "pdfBase64": pdf})
+    # Then nothing is stored and the answer names the field
+    assert answer.status == 400, answer.text
+    error = answer.json()["errors"][0]
+    assert error["field"] == "pdfBase64" and words in error["message"]
+    assert setup.get("/v1/purchase-orders/1").json()["vendorInvoices"] == []
+    assert _stored_keys() == []
+
+
+def test_vendor_invoice_with_a_realistic_pdf_is_accepted_when_over_the_64_kb_body_limit(setup: Api) -> None:
+    # Given a 1 MiB scanned invoice (1.33 MiB base64: far over MAX_BODY_BYTES)
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 4096
+    setup.put("/v1/purchase-orders/1", PO)
+    # When
+    answer = setup.post(
+        "/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "pdfBase64": base64.b64encode(pdf).decode()}
+    )
+    # Then
+    assert answer.status == 201, answer.text[:300]
+    assert base64.b64decode(setup.get(_link_path(answer.json()), token="").text) == pdf
+
+
+def test_vendor_invoice_pdf_is_refused_naming_pdfBase64_when_over_the_size_limit(setup: Api) -> None:
+    from ledgersync.domain.purchase_orders import MAX_PDF_BYTES
+
+    setup.put("/v1/purchase-orders/1", PO)
+    too_big = base64.b64encode(b"%PDF-1.7\n" + b"\x00" * MAX_PDF_BYTES).decode()
+    answer = setup.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "pdfBase64": too_big})
+    assert answer.status == 400, answer.text[:300]
+    assert answer.json()["errors"][0] == {"field": "pdfBase64", "message": "the PDF is over 4 MB"}
+
+
+@pytest.mark.parametrize("number", [None, "", "INV/7", "INV#7"])
+def test_vendor_invoice_is_refused_naming_invoiceNumber_when_it_cannot_name_the_invoice(
+    setup: Api, number: str | None
+) -> None:
+    setup.put("/v1/purchase-orders/1", PO)
+    answer = setup.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "invoiceNumber": number})
+    assert answer.status == 400, answer.text
+    assert answer.json()["errors"][0]["field"] == "invoiceNumber"
+
+
+def test_replacing_a_vendor_invoice_deletes_its_old_pdf_and_resets_the_approvals_when_not_yet_sent(
+    setup: Api,
+) -> None:
+    # Given an approved PO whose invoice carries the wrong amount, in a versioned bucket as deployed
+    boto3.client("s3").put_bucket_versioning(
+        Bucket=os.environ[BUCKET_ENV], VersioningConfiguration={"Status": "Enabled"}
+    )
+    approved(setup, invoice={**INVOICE, "invoiceAmount": "55.00", "pdfBase64": _pdf_b64("wrong")})
+    old_link = _link_path(setup.get("/v1/purchase-orders/1").json())
+    # When the vendor's corrected invoice replaces it
+    answer = setup.put(
+        "/v1/purchase-orders/1/vendor-invoices/01-P002271", {**INVOICE, "pdfBase64": _pdf_b64("corrected")}
+    )
+    # Then
+    assert answer.status == 200, answer.text
+    body = answer.json()
+    (invoice,) = body["vendorInvoices"]
+    assert invoice["invoiceNumber"] == "01-P002271" and invoice["invoiceAmount"] == 60.0
+    assert body["approvals"] == [] and body["vendorInvoiceStatus"] == "Pending Approval"
+    assert body["approvalsReset"] is True
+    assert "Accounting and Procurement approvals were reset" in body["notice"]
+    assert "01-P002271 was replaced" in body["notice"]
+    assert b"corrected" in base64.b64decode(setup.get(_link_path(body), token="").text)
+    gone = setup.get(old_link, token="")
+    assert gone.status == 404 and "no longer stored" in gone.json()["message"]
+    assert len(_stored_keys()) == 1
+
+
+def test_replacing_a_vendor_invoice_may_correct_its_number_but_not_to_another_invoices(setup: Api) -> None:
+    setup.put("/v1/purchase-orders/1", PO)
+    setup.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "invoiceNumber": "A1", "invoiceAmount": "30.00"})
+    setup.post("/v1/purchase-orders/1/vendor-invoices", {**INVOICE, "invoiceNumber": "B1", "invoiceAmount": "30.00"})
+    clash = setup.put("/v1/purchase-orders/1/vendor-invoices/A1", {**INVOICE, "invoiceNumber": "B1"})
+    assert clash.status == 400 and clash.json()["errors"][0]["field"] == "invoiceNumber"
+    renamed = setup.put("/v1/purchase-orders/1/vendor-invoices/A1", {**INVOICE, "invoiceNumber": "A2"})
+    assert renamed.status == 200, renamed.text
+    assert [v["invoiceNumber"] for v in renamed.json()["vendorInvoices"]] == ["A2", "B1"]
+    assert len(_stored_keys()) == 2
+
+
+def test_removing_a_vendor_invoice_deletes_its_pdf_and_resets_the_approvals(setup: Api) -> None:
+    # Given
+    approved(setup)
+    link = _link_path(setup.get("/v1/purchase-orders/1").json())
+    # When
+    answer = setup.delete("/v1/purchase-orders/1/vendor-invoices/01-P002271")
+    # Then
+    assert answer.status == 200, answer.text
+    body = answer.json()
+    assert body["vendorInvoices"] == [] and body["approvals"] == []
+    assert body["approvalsReset"] is True and "01-P002271 was removed" in body["notice"]
+    assert setup.get(link, token="").status == 404
+    assert _stored_keys() == []
+    assert setup.get("/v1/purchase-orders/1").json()["vendorInvoiceStatus"] == "Pending Approval"
+
+
+def test_unknown_vendor_invoice_is_404_when_replaced_or_removed(setup: Api) -> None:
+    setup.put("/v1/purchase-orders/1", PO)
+    setup.post("/v1/purchase-orders/1/vendor-invoices", INVOICE)
+    for answer in (
+        setup.put("/v1/purchase-orders/1/vendor-invoices/NOPE", INVOICE),
+        setup.delete("/v1/purchase-orders/1/vendor-invoices/NOPE"),
+        setup.delete("/v1/purchase-orders/2/vendor-invoices/01-P002271"),
+    ):
+        assert answer.status == 404, answer.text
+        assert answer.json()["code"] == "NotFound"
+    assert "has no vendor invoice NOPE" in setup.delete("/v1/purchase-orders/1/vendor-invoices/NOPE").json()["message"]
+    assert len(setup.get("/v1/purchase-orders/1").json()["vendorInvoices"]) == 1
+
+
+@pytest.mark.parametrize("status", ["Sent to External System", "S"])
+def test_vendor_invoice_cannot_be_replaced_or_removed_once_its_po_is_sent(setup: Api, status: str) -> None:
+    # Given a PO sent (and, for "S", synchronized)
+    approved(setup)
+    send(setup, 1)
+    if status == "S":
+        _change_order(setup, lambda order: setattr(order, "vendor_invoice_status", VendorInvoiceStatus.SYNCHRONIZED))
+    # When / Then: 409 saying the state, and nothing changed
+    for answer in (
+        setup.put("/v1/purchase-orders/1/vendor-invoices/01-P002271", INVOICE),
+        setup.delete("/v1/purchase-orders/1/vendor-invoices/01-P002271"),
+    ):
+        assert answer.status == 409, answer.text
+        assert f"is '{status}'" in answer.json()["message"]
+    assert len(setup.get("/v1/purchase-orders/1").json()["vendorInvoices"]) == 1
+    assert len(_stored_keys()) == 1
+
+
+def test_vendor_invoice_already_billed_cannot_be_replaced_when_its_po_is_in_error(setup: Api) -> None:
+    # Given a PO in Error whose first invoice is already a bill in the accounting system
+    approved(setup)
+
+    def partly_billed(order: Any) -> None:
+        order.vendor_invoice_status = VendorInvoiceStatus.ERROR
+        order.external_ids = {"01-P002271": "bill-77"}
+
+    _change_order(setup, partly_billed)
+    # When
+    answer = setup.put("/v1/purchase-orders/1/vendor-invoices/01-P002271", INVOICE)
+    # Then
+    assert answer.status == 409 and "already document bill-77" in answer.json()["message"]
+
+
+def test_editing_a_po_says_the_approvals_were_reset_and_storing_it_unchanged_keeps_them(setup: Api) -> None:
+    # Given an approved PO
+    approved(setup)
+    # When it is stored again unchanged
+    same = setup.put("/v1/purchase-orders/1", PO).json()
+    # Then the approvals stand
+    assert same["approvalsReset"] is False and "notice" not in same
+    assert same["vendorInvoiceStatus"] == "Approved" and len(same["approvals"]) == 2
+    # When a line changes
+    changed_po = {**PO, "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": "50.00"}]}
+    changed = setup.put("/v1/purchase-orders/1", changed_po).json()
+    # Then the answer says they were reset, and the vendor invoices are kept
+    assert changed["approvalsReset"] is True
+    assert changed["notice"].startswith("the Accounting and Procurement approvals were reset because the PO changed")
+    assert changed["approvals"] == [] and changed["vendorInvoiceStatus"] == "Pending Approval"
+    assert len(changed["vendorInvoices"]) == 1
+
+
+def test_adding_a_vendor_invoice_says_the_approvals_were_reset(setup: Api) -> None:
+    approved(setup, invoice={**INVOICE, "invoiceAmount": "30.00"})
+    second = {**INVOICE, "invoiceNumber": "02", "invoiceAmount": "30"}
+    body = setup.post("/v1/purchase-orders/1/vendor-invoices", second)
+    assert body.status == 201
+    assert body.json()["approvalsReset"] is True and "a vendor invoice was added" in body.json()["notice"]
+
+
+def test_replacement_pdf_is_deleted_when_someone_else_changed_the_po_meanwhile(
+    setup: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a PO whose save will be refused: another user changed it since it was read
+    from ledgersync.errors import Conflict
+
+    setup.put("/v1/purchase-orders/1", PO)
+    setup.post("/v1/purchase-orders/1/vendor-invoices", INVOICE)
+    (before,) = _stored_keys()
+    store = bootstrap.purchase_orders().store
+
+    def refused(order: Any, expected_version: int | None) -> Any:
+        raise Conflict("PO P002271 was changed by someone else; reload it and try again")
+
+    monkeypatch.setattr(store, "save", refused)
+    # When
+    answer = setup.put("/v1/purchase-orders/1/vendor-invoices/01-P002271", {**INVOICE, "pdfBase64": _pdf_b64("new")})
+    # Then the new upload is not left behind, and the old PDF stays
+    assert answer.status == 409
+    assert _stored_keys() == [before]
+
+
+def _change_order(api: Api, change: Any) -> None:
+    """Put a stored PO in a state only the sync reaches (S, Error with bills), as the sync would save it."""
+    store = bootstrap.purchase_orders().store
+    order = store.get(_company_id(api), 1)
+    assert order is not None
+    change(order)
+    store.save(order, order.version)

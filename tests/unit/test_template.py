@@ -47,6 +47,8 @@ EXPECTED_ROUTES = {
         ("PUT", "/v1/purchase-orders/{id}"),
         ("GET", "/v1/purchase-orders/{id}"),
         ("POST", "/v1/purchase-orders/{id}/vendor-invoices"),
+        ("PUT", "/v1/purchase-orders/{id}/vendor-invoices/{invoiceNumber}"),
+        ("DELETE", "/v1/purchase-orders/{id}/vendor-invoices/{invoiceNumber}"),
         ("POST", "/v1/purchase-orders/{id}/approvals"),
         ("POST", "/v1/purchase-orders/send-to-external"),
         ("POST", "/v1/purchase-orders/{id}/resend"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import jsonio
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Principal
+from ledgersync.domain.purchase_orders import MAX_VENDOR_INVOICE_BODY_BYTES
 from ledgersync.errors import (
     ErrorBody,
     FieldError,
@@ -34,6 +36,8 @@ JSON = "application/json"
 # Read as JSON: no Content-Type, JSON itself, and curl's ``-d`` default (the body is JSON whatever curl says).
 JSON_MEDIA_TYPES = {"", JSON, "application/x-www-form-urlencoded"}
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+_DIRECTORY_BATCH = re.compile(r"/v1/directory/[^/]+")
+_VENDOR_INVOICE = re.compile(r"/v1/purchase-orders/[^/]+/vendor-invoices(?:/[^/]+)?")
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Refuse bodies over the limit before anything parses them, and Komet calls without a valid token before
     their body is validated (a stranger learns nothing about the API from its errors); then route."""
-    limit = get_settings().max_body_bytes
+    limit = _body_limit(str(event.get("httpMethod", "")), str(event.get("path", "")))
     body = event.get("body") or ""
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
     komet = str(event.get("path", "")).startswith("/api/")
@@ -129,6 +133,17 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
         _REQUEST_IDENTITY.reset(bound)
         app.clear_context()
         logger.thread_safe_remove_keys(["company_id", "user_id"])
+
+
+def _body_limit(method: str, path: str) -> int:
+    """MAX_BODY_BYTES, except where a route's body is larger by design: a directory batch of 1,000 records, and a
+    vendor invoice with its PDF (``MAX_VENDOR_INVOICE_BODY_BYTES``)."""
+    settings = get_settings()
+    if method == "PUT" and _DIRECTORY_BATCH.fullmatch(path):
+        return max(settings.max_body_bytes, settings.max_bulk_body_bytes)
+    if _VENDOR_INVOICE.fullmatch(path) and method in {"POST", "PUT"}:
+        return max(settings.max_body_bytes, MAX_VENDOR_INVOICE_BODY_BYTES)
+    return settings.max_body_bytes
 
 
 def _json_event(event: dict[str, Any]) -> dict[str, Any]:

