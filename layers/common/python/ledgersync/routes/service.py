@@ -442,14 +442,22 @@ ASSETS = {
     "ledgersync-docs.js": "text/javascript; charset=utf-8",
 }
 # Relative to /v1/docs (behind a stage prefix too): the document is /v1/openapi.json, the assets /v1/docs/<name>.
-INITIALIZER = """window.ui = SwaggerUIBundle({
-  url: "openapi.json",
-  dom_id: "#swagger-ui",
-  deepLinking: true,
-  validatorUrl: null,
-  displayRequestDuration: true,
-  tryItOutEnabled: false
-});
+# The document names no server (its paths are the API's own); "Try it out" must call the API where this page is
+# served, stage prefix included (https://<api>/<stage>/v1/docs -> https://<api>/<stage>), so the page adds that.
+INITIALIZER = """fetch("openapi.json", {credentials: "same-origin"})
+  .then(function (answer) { return answer.json(); })
+  .then(function (spec) {
+    var base = new URL("..", window.location.href).href.replace(/\\/$/, "");
+    spec.servers = [{url: base, description: "This API, where this page is served"}];
+    window.ui = SwaggerUIBundle({
+      spec: spec,
+      dom_id: "#swagger-ui",
+      deepLinking: true,
+      validatorUrl: null,
+      displayRequestDuration: true,
+      tryItOutEnabled: false
+    });
+  });
 """
 SWAGGER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Ledgersync API</title>
