@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run demo test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv
+.PHONY: help install run demo test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv chromium
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,7 +31,7 @@ run: $(STAMP) ## the whole service locally: moto, the local gateway, the emulato
 demo: $(STAMP) ## run every README walkthrough against the running `make run` stack, printing each step and its answer
 	$(PY) -m devstack.demo $(if $(filter command line environment,$(origin API)),--api $(API))
 
-test: $(STAMP) $(FUZZ) ## every test (unit + integration + the API fuzz run), as CI runs them
+test: $(STAMP) $(FUZZ) chromium ## every test (unit + integration + the API fuzz run), as CI runs them
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 $(FUZZ):
@@ -39,6 +39,10 @@ $(FUZZ):
 	$(FUZZ_VENV)/bin/python -m pip install --quiet --upgrade pip 'schemathesis==4.32.5'
 
 fuzz-venv: $(FUZZ) ## the schemathesis venv for tests/fuzz
+
+# Debian's chromium renders /v1/docs headless in tests/integration/test_docs_page.py; installed when missing (root)
+chromium: ## the headless browser of the docs page test
+	@command -v chromium >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium; }
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q

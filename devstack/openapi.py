@@ -1,8 +1,9 @@
 """``python -m devstack.openapi docs/openapi.json`` (``make openapi``): one OpenAPI document for the whole API.
 
-Each API function's Powertools resolver (its module's ``app``) describes its own routes; this merges their
-paths and component schemas, declares what each operation answers (``ledgersync.routes.service.ANSWERS``),
-and warns where a resolver and template.yaml disagree on the routes.
+The document is the one the API serves (``ledgersync.routes.service.openapi_document`` over the management
+function's resolver, which carries every JSON router, plus the Web Connector's SOAP endpoint), so the committed
+file and ``GET /v1/openapi.json`` cannot differ. Each API function's resolver is imported too, to warn where a
+resolver, template.yaml and the document disagree on the routes.
 """
 
 from __future__ import annotations
@@ -19,21 +20,19 @@ from devstack.template import DEFAULT_TEMPLATE, Template
 TITLE = "Ledgersync API"
 VERSION = "1.0.0"
 _PARAMETER = re.compile(r"\{[^}]+\}")
+DOCUMENT_ROUTE = "/v1/openapi.json"
 
 
 def build_document(template: Template, title: str = TITLE, version: str = VERSION) -> tuple[dict[str, Any], list[str]]:
-    """The merged OpenAPI document, with the statuses each operation answers, and the warnings found on the way."""
-    from ledgersync.routes.service import declare_answers
+    """The document the API serves at ``GET /v1/openapi.json`` (one rule: ``service.openapi_document`` over the
+    resolver of the function that serves it), and the warnings found on the way: a route that template.yaml and
+    the resolvers do not agree on, or that a function's resolver serves and the document does not describe."""
+    from ledgersync.routes.service import openapi_document
 
-    document: dict[str, Any] = {
-        "openapi": "3.0.3",
-        "info": {"title": title, "version": version},
-        "paths": {},
-        "components": {"schemas": {}},
-    }
     warnings: list[str] = []
     declared = {(r.method, _shape(r.path)) for r in template.routes}
-    described: set[tuple[str, str]] = set()
+    served: dict[tuple[str, str], str] = {}
+    document: dict[str, Any] | None = None
     for logical_id, spec in template.functions.items():
         if not spec.routes:
             continue
@@ -45,28 +44,22 @@ def build_document(template: Template, title: str = TITLE, version: str = VERSIO
         if app is None or not hasattr(app, "get_openapi_schema"):
             warnings.append(f"{logical_id}: {spec.module_path} has no Powertools resolver named app")
             continue
-        schema = app.get_openapi_schema(title=title, version=version).model_dump(
-            mode="json", by_alias=True, exclude_none=True
-        )
-        document["openapi"] = schema.get("openapi", document["openapi"])
+        schema = app.get_openapi_schema(title=title, version=version).model_dump(by_alias=True, exclude_none=True)
         for path, operations in (schema.get("paths") or {}).items():
-            merged = document["paths"].setdefault(path, {})
-            for method, operation in operations.items():
-                described.add((method.upper(), _shape(path)))
-                if method in merged and merged[method] != operation:
-                    warnings.append(f"{method.upper()} {path} is described by more than one function")
-                merged[method] = operation
-        for name, body in ((schema.get("components") or {}).get("schemas") or {}).items():
-            known = document["components"]["schemas"].get(name)
-            if known is not None and known != body:
-                warnings.append(f"schema {name} differs between functions; {logical_id}'s was dropped")
-                continue
-            document["components"]["schemas"][name] = body
-    for method, path in sorted(described - declared):
+            for method in operations:
+                served.setdefault((method.upper(), _shape(path)), logical_id)
+        if any(r.method == "GET" and r.path == DOCUMENT_ROUTE for r in spec.routes):
+            document = openapi_document(app)
+    if document is None:
+        raise LookupError(f"no function of template.yaml serves GET {DOCUMENT_ROUTE}: there is no document to write")
+    described = {(method.upper(), _shape(path)) for path, ops in document["paths"].items() for method in ops}
+    for method, path in sorted(set(served) - declared):
         warnings.append(f"{method} {path} is in a resolver but not in template.yaml (API Gateway will answer 403)")
-    for method, path in sorted(declared - described):
-        warnings.append(f"{method} {path} is in template.yaml but no resolver describes it")
-    return declare_answers(document), warnings
+    for method, path in sorted(declared - set(served)):
+        warnings.append(f"{method} {path} is in template.yaml but no resolver serves it")
+    for method, path in sorted((declared | set(served)) - described):
+        warnings.append(f"{method} {path} is served but GET {DOCUMENT_ROUTE} does not describe it")
+    return document, warnings
 
 
 def _shape(path: str) -> str:

@@ -4,9 +4,10 @@ Its resolver also carries every other function's routers, so that the OpenAPI do
 serves describe the whole API; API Gateway sends those other routes to their own functions.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from ledgersync.api import json_response, make_api
 from ledgersync.routes import accounting, accounts, directory, documents, invoices, purchase_orders, service
@@ -22,11 +23,16 @@ app, lambda_handler = make_api(
 )
 
 
-@app.get("/v1/openapi.json", summary="This API described as OpenAPI 3", include_in_schema=False)
+@app.get("/v1/openapi.json", summary="This API described as OpenAPI 3")
 def openapi_json() -> Response[Any]:
     return json_response(200, service.openapi_document(app))
 
 
-@app.get("/v1/docs", summary="Swagger UI", include_in_schema=False)
+@app.get("/v1/docs", summary="This API's documentation page (Swagger UI, served with its assets)")
 def swagger_ui() -> Response[str]:
     return service.swagger_page()
+
+
+@app.get("/v1/docs/<asset>", summary="An asset of the documentation page (Swagger UI's script and style sheet)")
+def swagger_ui_asset(asset: Annotated[str, Path()]) -> Response[str]:
+    return service.swagger_asset(asset)

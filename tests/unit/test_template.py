@@ -36,6 +36,7 @@ EXPECTED_ROUTES = {
         },
         ("GET", "/v1/openapi.json"),
         ("GET", "/v1/docs"),
+        ("GET", "/v1/docs/{asset}"),
     },
     "InvoiceCreateFunction": {
         ("POST", "/api/invoice.create"),

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -57,7 +58,10 @@ def _strict_int(value: Any) -> Any:
     return value
 
 
-Flag = Annotated[bool, BeforeValidator(_flag)]
+# Described as seed 002 gives it (its samples send 1), not as pydantic's plain boolean.
+Flag = Annotated[
+    bool, BeforeValidator(_flag), WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]})
+]
 Id20 = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=99_999_999_999_999_999_999)]
 Int10 = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=9_999_999_999)]
 
