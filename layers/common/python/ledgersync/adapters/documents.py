@@ -27,6 +27,7 @@ from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS
 from ledgersync.errors import FieldError, Forbidden, Gone, NotFound, RetryableError
 from ledgersync.observability import logger
+from ledgersync.public_url import public_base_url
 
 LINK_KEY_CONTEXT = b"ledgersync/document-links/v1"
 
@@ -141,7 +142,9 @@ def s3_documents(settings: Settings) -> S3Documents:
             ) from err
         return derive_link_key(value if isinstance(value, str) else value.decode())
 
-    return S3Documents(settings.documents_bucket, DocumentLinkSigner(link_key), settings.public_base_url)
+    return S3Documents(
+        settings.documents_bucket, DocumentLinkSigner(link_key), public_base_url(settings.public_base_url)
+    )
 
 
 def _b64(data: bytes) -> str:

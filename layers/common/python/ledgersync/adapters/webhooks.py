@@ -38,6 +38,7 @@ from ledgersync.domain.webhooks import (
     address_refusal,
 )
 from ledgersync.errors import PermanentError, RetryableError
+from ledgersync.public_url import public_base_url
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -413,5 +414,5 @@ def build_webhook_deliveries(
         queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
         notifier=notifier,
         schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
-        resend_base_url=settings.public_base_url,
+        resend_base_url=public_base_url(settings.public_base_url),
     )
