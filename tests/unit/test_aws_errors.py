@@ -68,8 +68,9 @@ def test_a_cancelled_transaction_names_its_reasons_when_translated() -> None:
 
 
 def test_an_unreachable_endpoint_is_retried_when_called_through_aws_call() -> None:
-    with pytest.raises(RetryableError, match="storing the PDF could not reach AWS") as raised, aws_call("storing the PDF"):
-        raise EndpointConnectionError(endpoint_url="https://s3.example")
+    unreachable = EndpointConnectionError(endpoint_url="https://s3.example")
+    with pytest.raises(RetryableError, match="storing could not reach AWS") as raised, aws_call("storing"):
+        raise unreachable
     assert isinstance(raised.value.__cause__, EndpointConnectionError)
 
 
