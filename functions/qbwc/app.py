@@ -10,9 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
 from ledgersync.adapters import soap
+from ledgersync.config import get_settings
 from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.errors import LedgersyncError
 from ledgersync.observability import logger, metrics, tracer
+from ledgersync.public_url import WEB_CONNECTOR_PATH, public_url
 
 app = APIGatewayRestResolver()
 
@@ -27,7 +29,9 @@ def describe() -> Response[str]:
     event = app.current_event
     query = {k.lower() for k in (event.query_string_parameters or {})}
     if "wsdl" in query:
-        location = soap.endpoint_url(dict(event.headers), event.path, event.request_context.stage)
+        location = public_url(
+            WEB_CONNECTOR_PATH, get_settings().public_base_url, dict(event.headers or {}), event.request_context.stage
+        )
         return Response(200, "text/xml; charset=utf-8", soap.wsdl(location))
     return Response(200, "text/html; charset=utf-8", soap.SUPPORT_PAGE)
 

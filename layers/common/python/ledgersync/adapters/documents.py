@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ledgersync.adapters.aws import client
+from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS
 from ledgersync.errors import FieldError, Forbidden, Gone, NotFound, RetryableError
-from ledgersync.observability import logger
+from ledgersync.public_url import public_base_url
 
 LINK_KEY_CONTEXT = b"ledgersync/document-links/v1"
 
@@ -92,13 +91,10 @@ class S3Documents:
     def put_pdf(self, company_id: str, po_id: int, name: str, data: bytes) -> str:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
         key = f"{company_id}/purchase-orders/{po_id}/{safe}.pdf"
-        try:
+        with aws_call(f"storing the invoice PDF in {self.bucket}", "check the bucket and the function's s3:PutObject"):
             client("s3").put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType="application/pdf", ServerSideEncryption="AES256"
             )
-        except (ClientError, BotoCoreError) as err:
-            logger.warning("invoice PDF not stored", extra={"bucket": self.bucket, "error": str(err)})
-            raise RetryableError("the invoice PDF could not be stored; try again") from err
         return key
 
     def delete_pdf(self, key: str) -> None:
@@ -122,15 +118,11 @@ class S3Documents:
             raise RetryableError("document links are not configured (no link key); try again")
         grant = self.links.verify(token)
         try:
-            body: Any = client("s3").get_object(Bucket=self.bucket, Key=grant.key)["Body"]
-            data: bytes = body.read()
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-                raise NotFound("the document is no longer stored") from err
-            logger.warning("invoice PDF not read", extra={"bucket": self.bucket, "error": str(err)})
-            raise RetryableError("the invoice PDF could not be read; try again") from err
-        except BotoCoreError as err:
-            raise RetryableError("the invoice PDF could not be read; try again") from err
+            with aws_call(f"reading the invoice PDF from {self.bucket}", "check the function's s3:GetObject"):
+                body: Any = client("s3").get_object(Bucket=self.bucket, Key=grant.key)["Body"]
+                data: bytes = body.read()
+        except AwsResourceMissing as err:
+            raise NotFound("the document is no longer stored") from err
         return data
 
 
@@ -150,7 +142,9 @@ def s3_documents(settings: Settings) -> S3Documents:
             ) from err
         return derive_link_key(value if isinstance(value, str) else value.decode())
 
-    return S3Documents(settings.documents_bucket, DocumentLinkSigner(link_key), settings.public_base_url)
+    return S3Documents(
+        settings.documents_bucket, DocumentLinkSigner(link_key), public_base_url(settings.public_base_url)
+    )
 
 
 def _b64(data: bytes) -> str:

@@ -9,34 +9,18 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ledgersync.adapters.aws import dynamodb
-from ledgersync.errors import Conflict, DamagedRecord, LedgersyncError, PermanentError, RetryableError
+from ledgersync.adapters.aws_errors import TransactionConflict, aws_call
+from ledgersync.errors import DamagedRecord, LedgersyncError
+
+__all__ = ["Item", "Key", "SingleTable", "TransactionConflict", "company_pk", "storable", "strip_keys"]
 
 Item = dict[str, Any]
 Key = tuple[str, str]
 
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
-_REFUSED = {"ValidationException", "ItemCollectionSizeLimitExceededException", "SerializationException"}
-
 
 def company_pk(company_id: str) -> str:
     return f"COMPANY#{company_id}"
-
-
-class TransactionConflict(Conflict):
-    """A transaction was cancelled: a condition failed or another writer got there first."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("the write was refused: " + ", ".join(reasons))
-        self.reasons = reasons
 
 
 class SingleTable:
@@ -186,26 +170,17 @@ class SingleTable:
             ((kind, body),) = action.items()
             items.append({kind: {"TableName": self.name, **storable(dict(body))}})
         with _calling(f"a transaction of {len(items)} writes"):
-            try:
-                self.client.transact_write_items(TransactItems=items)
-            except ClientError as err:
-                if err.response["Error"]["Code"] == "TransactionCanceledException":
-                    reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
-                    raise TransactionConflict(reasons) from err
-                raise
+            self.client.transact_write_items(TransactItems=items)
 
 
 @contextmanager
 def _calling(record: str) -> Iterator[None]:
     """Every table call: SDK and parse failures become domain errors that name the record (``pk sk``)."""
     try:
-        yield
+        with aws_call(f"DynamoDB on {record}", "check the table and the function's permissions"):
+            yield
     except LedgersyncError:
         raise
-    except ClientError as err:
-        raise _translate(err, record) from err
-    except BotoCoreError as err:
-        raise RetryableError(f"DynamoDB could not be reached for {record} ({type(err).__name__}); try again") from err
     except Exception as err:
         # The SDK could not write the value (NaN, a number DynamoDB cannot hold) or could not read the answer
         # (an attribute DynamoDB should never have accepted): the record is damaged, not the request.
@@ -213,20 +188,6 @@ def _calling(record: str) -> Iterator[None]:
             f"the record {record} cannot be stored or read ({type(err).__name__}: {str(err)[:200]}); "
             "write it again through the API to replace it"
         ) from err
-
-
-def _translate(err: ClientError, record: str = "") -> LedgersyncError:
-    code = err.response["Error"]["Code"]
-    reason = str(err.response["Error"].get("Message", ""))[:300]
-    if code == "ConditionalCheckFailedException":
-        return Conflict("the record changed or already exists")
-    if code in _RETRYABLE:
-        return RetryableError(f"DynamoDB is busy ({code}); try again")
-    if code in _REFUSED:
-        return PermanentError(f"DynamoDB refused the record {record} ({code}: {reason}); nothing was written")
-    return RetryableError(
-        f"DynamoDB failed on {record} ({code}: {reason}); check the table and the function's permissions, then retry"
-    )
 
 
 def storable(value: Any) -> Any:

@@ -7,13 +7,11 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ledgersync.adapters.aws import client
+from ledgersync.adapters.aws_errors import aws_call
 from ledgersync.config import Settings
 from ledgersync.domain.held_work import DeadLetter
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
 
 
@@ -44,22 +42,21 @@ class QueueDispatcher:
         self.send_raw(queue_url, json.dumps(body), delay_seconds)
 
     def send_raw(self, queue_url: str, body: str, delay_seconds: int = 0) -> None:
-        try:
+        with aws_call(f"queueing the work on {queue_url}", "check the queue and the function's sqs:SendMessage"):
             client("sqs").send_message(
                 QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900))
             )
-        except (ClientError, BotoCoreError) as err:
-            raise RetryableError("the work could not be queued; try again") from err
 
 
 def postpone(queue_url: str, receipt_handle: str, seconds: float) -> None:
     """Make a received message visible again in ``seconds`` (QuickBooks' Retry-After) instead of its timeout."""
-    try:
+    with aws_call(
+        "postponing the message (it comes back after its visibility timeout)",
+        "check the function's sqs:ChangeMessageVisibility",
+    ):
         client("sqs").change_message_visibility(
             QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=int(min(max(seconds, 1), 43_200))
         )
-    except (ClientError, BotoCoreError) as err:
-        raise RetryableError("the message could not be postponed; it comes back after its visibility timeout") from err
 
 
 def queue_url_of(arn: str, known_urls: Iterator[str] | list[str]) -> str | None:
@@ -87,17 +84,13 @@ class SqsDeadLetters:
     def _receive(self, url: str) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
         while len(seen) < self.max_messages:
-            try:
+            with aws_call(f"reading the dead-letter queue {url} (the next sweep tries again)"):
                 answer = client("sqs").receive_message(
                     QueueUrl=url,
                     MaxNumberOfMessages=10,
                     VisibilityTimeout=self.PEEK_SECONDS,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
-            except (ClientError, BotoCoreError) as err:
-                raise RetryableError(
-                    f"the dead-letter queue {url} could not be read; the next sweep tries again"
-                ) from err
             messages = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]
             if not messages:
                 return
@@ -114,15 +107,16 @@ def redrive(dead_letter_queue_url: str, target_queue_url: str, limit: int = 10_0
     """
     sqs = client("sqs")
     moved = 0
-    while moved < limit:
-        answer = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
-        messages = answer.get("Messages", [])
-        if not messages:
-            return moved
-        for message in messages:
-            sqs.send_message(QueueUrl=target_queue_url, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
+    with aws_call(f"redriving {dead_letter_queue_url} to {target_queue_url}"):
+        while moved < limit:
+            answer = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+            messages = answer.get("Messages", [])
+            if not messages:
+                return moved
+            for message in messages:
+                sqs.send_message(QueueUrl=target_queue_url, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
     return moved
 
 
@@ -134,7 +128,7 @@ class SesNotifier:
         if not to:
             logger.warning("no notification address set; e-mail not sent", extra={"subject": subject})
             return
-        try:
+        with aws_call("sending the notification e-mail", f"check that SES may send from {self.sender}"):
             client("ses").send_email(
                 Source=self.sender,
                 Destination={"ToAddresses": to[:5]},
@@ -143,5 +137,3 @@ class SesNotifier:
                     "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
                 },
             )
-        except (ClientError, BotoCoreError) as err:
-            raise RetryableError("the notification e-mail could not be sent") from err

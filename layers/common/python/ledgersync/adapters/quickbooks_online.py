@@ -29,6 +29,7 @@ from intuitlib.exceptions import AuthClientError
 from lxml import etree
 
 from ledgersync.adapters.aws import client as aws_client
+from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
@@ -854,20 +855,6 @@ def _oauth_error(status: int, response: requests.Response) -> LedgersyncError:
 # ---------------------------------------------------------------------------------------------- AWS ports
 
 
-def _client_error_code(failure: Exception) -> str:
-    response = getattr(failure, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-_AWS_RETRYABLE = {
-    "ThrottlingException",
-    "InternalServiceError",
-    "ServiceUnavailable",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-}
-
-
 class SecretsManagerTokenStore:
     """One secret per company, ``<prefix>/qbo/<companyId>``, holding its TokenSet as JSON (encrypted at rest)."""
 
@@ -887,39 +874,26 @@ class SecretsManagerTokenStore:
     def load(self, company_id: str) -> TokenSet | None:
         """The company's tokens, or None when it never connected."""
         try:
-            answer = self.client.get_secret_value(SecretId=self.secret_name(company_id))
-        except Exception as failure:
-            if _client_error_code(failure) == "ResourceNotFoundException":
-                return None
-            raise self._translate(failure, "read", company_id) from failure
+            with aws_call(f"reading the QuickBooks tokens of company {company_id}", self._fix()):
+                answer = self.client.get_secret_value(SecretId=self.secret_name(company_id))
+        except AwsResourceMissing:
+            return None
         return TokenSet.model_validate_json(answer["SecretString"])
 
     def save(self, company_id: str, tokens: TokenSet) -> None:
         """Store the tokens as the secret's current version (creating the secret on first connection)."""
         name, value = self.secret_name(company_id), tokens.model_dump_json()
         try:
-            self.client.put_secret_value(SecretId=name, SecretString=value)
-        except Exception as failure:
-            if _client_error_code(failure) != "ResourceNotFoundException":
-                raise self._translate(failure, "write", company_id) from failure
-            try:
+            with aws_call(f"writing the QuickBooks tokens of company {company_id}", self._fix()):
+                self.client.put_secret_value(SecretId=name, SecretString=value)
+        except AwsResourceMissing:
+            with aws_call(f"creating the QuickBooks tokens secret of company {company_id}", self._fix()):
                 self.client.create_secret(
                     Name=name, SecretString=value, Description=f"QuickBooks Online tokens of company {company_id}"
                 )
-            except Exception as create_failure:
-                raise self._translate(create_failure, "create", company_id) from create_failure
 
-    def _translate(self, failure: Exception, action: str, company_id: str) -> LedgersyncError:
-        code = _client_error_code(failure)
-        if code in _AWS_RETRYABLE or not code:
-            return RetryableError(
-                f"Secrets Manager could not {action} the QuickBooks tokens ({code or failure}); try again shortly."
-            )
-        return PermanentError(
-            f"Secrets Manager refused to {action} the QuickBooks tokens of company {company_id} "
-            f"({code}); check the function's secretsmanager permissions on "
-            f"{self.prefix}/qbo/*."
-        )
+    def _fix(self) -> str:
+        return f"check the function's secretsmanager permissions on {self.prefix}/qbo/*"
 
 
 class DynamoLock:

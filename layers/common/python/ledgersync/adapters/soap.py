@@ -169,15 +169,6 @@ def _text(envelope: _Element) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + body.decode()
 
 
-def endpoint_url(headers: dict[str, str], path: str, stage: str | None) -> str:
-    """The URL the caller used: the WSDL's soap:address must point back at it (API Gateway adds the stage)."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    host = lower.get("x-forwarded-host") or lower.get("host") or "localhost"
-    proto = lower.get("x-forwarded-proto") or ("http" if host.split(":")[0] in {"localhost", "127.0.0.1"} else "https")
-    prefix = f"/{stage}" if stage and host.endswith(".amazonaws.com") and not path.startswith(f"/{stage}/") else ""
-    return f"{proto}://{host}{prefix}{path}"
-
-
 def _element(name: str, params: tuple[str, ...]) -> str:
     fields = "".join(
         f'<s:element minOccurs="{1 if p in INT_PARAMETERS else 0}" maxOccurs="1" name="{p}" '

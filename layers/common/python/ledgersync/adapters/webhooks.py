@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 from requests.adapters import HTTPAdapter
 
 from ledgersync.adapters.aws import client as aws_client
+from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.adapters.documents import s3_documents
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.webhooks import (
@@ -38,6 +38,7 @@ from ledgersync.domain.webhooks import (
     address_refusal,
 )
 from ledgersync.errors import PermanentError, RetryableError
+from ledgersync.public_url import public_base_url
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -46,20 +47,6 @@ if TYPE_CHECKING:
 
 Resolver = Callable[[str, int], list[str]]
 MAX_RESPONSE_BYTES = 64 * 1024
-RETRYABLE_AWS_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "InternalServiceError",
-        "InternalFailure",
-        "InternalError",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "SlowDown",
-    }
-)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -234,18 +221,8 @@ class RequestsWebhookTransport:
         return b"".join(chunks), False
 
 
-def _aws_error(err: Exception, doing: str) -> Exception:
-    """A botocore failure as a domain error."""
-    if isinstance(err, ClientError):
-        code = str(err.response.get("Error", {}).get("Code", ""))
-        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        message = str(err.response.get("Error", {}).get("Message", "")) or code
-        if code in RETRYABLE_AWS_CODES or status >= 500:
-            return RetryableError(f"{doing} failed for a moment ({code}); it will be retried")
-        return PermanentError(f"{doing} was refused: {code}: {message}")
-    if isinstance(err, BotoCoreError):
-        return RetryableError(f"{doing} could not reach AWS ({type(err).__name__}); it will be retried")
-    return err
+QUEUE_FIX = "check the webhook queue and the function's sqs permissions"
+SECRETS_FIX = "check the function's secretsmanager permissions on the stack's webhook/* secrets"
 
 
 class SecretsManagerWebhookEndpoints:
@@ -285,14 +262,11 @@ class SecretsManagerWebhookEndpoints:
             return cached[1]
         endpoint: WebhookEndpoint | None
         try:
-            text = self.client().get_secret_value(SecretId=self.secret_name(company_id))["SecretString"]
+            with aws_call("reading the webhook configuration", SECRETS_FIX):
+                text = self.client().get_secret_value(SecretId=self.secret_name(company_id))["SecretString"]
             endpoint = WebhookEndpoint.model_validate_json(text)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise _aws_error(err, "reading the webhook configuration") from err
+        except AwsResourceMissing:
             endpoint = None
-        except BotoCoreError as err:
-            raise _aws_error(err, "reading the webhook configuration") from err
         with self._lock:
             self._cache[company_id] = (self.clock(), endpoint)
         return endpoint
@@ -306,18 +280,15 @@ class SecretsManagerWebhookSecrets(SecretsManagerWebhookEndpoints):
         name = self.secret_name(company_id)
         text = endpoint.model_dump_json(by_alias=True)
         try:
-            try:
+            with aws_call("saving the webhook configuration", SECRETS_FIX):
                 self.client().put_secret_value(SecretId=name, SecretString=text)
-            except ClientError as err:
-                if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                    raise
+        except AwsResourceMissing:
+            with aws_call("saving the webhook configuration", SECRETS_FIX):
                 self.client().create_secret(
                     Name=name,
                     SecretString=text,
                     Description=f"Ledgersync PO Reconciliation webhook of company {company_id}",
                 )
-        except (BotoCoreError, ClientError) as err:
-            raise _aws_error(err, "saving the webhook configuration") from err
         with self._lock:
             self._cache[company_id] = (self.clock(), endpoint)
 
@@ -340,30 +311,27 @@ class SqsDeliveryQueue:
 
     def enqueue(self, message: DeliveryMessage) -> None:
         """Queue a delivery for its first attempt."""
-        try:
+        with aws_call("queueing the webhook delivery", QUEUE_FIX):
             self.client().send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
-        except (BotoCoreError, ClientError) as err:
-            raise _aws_error(err, "queueing the webhook delivery") from err
 
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
         """Hide the received message for ``delay_seconds``; the consumer then reports it failed so SQS keeps it."""
-        try:
+        with aws_call("postponing the webhook delivery", QUEUE_FIX):
             self.client().change_message_visibility(
                 QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
             )
-        except (BotoCoreError, ClientError) as err:
-            raise _aws_error(err, "postponing the webhook delivery") from err
 
     def dead_letter(self, body: str, reason: str) -> None:
         """Park a message whose retries are spent in the dead-letter queue, with the reason as an attribute."""
-        try:
+        with aws_call(
+            "parking the webhook delivery in the dead-letter queue",
+            QUEUE_FIX,
+        ):
             self.client().send_message(
                 QueueUrl=self.dead_letter_queue_url(),
                 MessageBody=body,
                 MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
             )
-        except (BotoCoreError, ClientError) as err:
-            raise _aws_error(err, "parking the webhook delivery in the dead-letter queue") from err
 
     def dead_letter_queue_url(self) -> str:
         """The dead-letter queue's URL, looked up once from the queue's RedrivePolicy when not given."""
@@ -413,5 +381,5 @@ def build_webhook_deliveries(
         queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
         notifier=notifier,
         schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
-        resend_base_url=settings.public_base_url,
+        resend_base_url=public_base_url(settings.public_base_url),
     )

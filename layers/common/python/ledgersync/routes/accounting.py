@@ -15,6 +15,7 @@ from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.webhooks import WebhookConfigRequest
 from ledgersync.errors import DamagedRecord
+from ledgersync.public_url import WEB_CONNECTOR_PATH, public_url
 
 router = Router()
 SETUP_ROLES = {Role.ADMIN}
@@ -59,7 +60,11 @@ def download_qwc() -> Response[Any]:
     name = company.name if company else principal.company_id
     settings = get_settings()
     body = render_qwc(
-        principal.company_id, name, principal.company_id, endpoint_url(router, "/qbwc"), settings.qbwc_run_every_minutes
+        principal.company_id,
+        name,
+        principal.company_id,
+        endpoint_url(router, WEB_CONNECTOR_PATH),
+        settings.qbwc_run_every_minutes,
     )
     return Response(
         status_code=200,
@@ -70,16 +75,10 @@ def download_qwc() -> Response[Any]:
 
 
 def endpoint_url(app: Router, path: str) -> str:
-    """This deployment's public URL of ``path``: PUBLIC_BASE_URL, else the host and stage the request came by."""
-    base = get_settings().public_base_url.rstrip("/")
-    if not base:
-        event = app.current_event
-        host = event.headers.get("Host") or event.headers.get("host") or "localhost"
-        scheme = event.headers.get("X-Forwarded-Proto") or event.headers.get("x-forwarded-proto") or "https"
-        stage = str((event.raw_event.get("requestContext") or {}).get("stage") or "")
-        prefix = f"/{stage}" if stage and not host.startswith(("127.0.0.1", "localhost")) else ""
-        base = f"{scheme}://{host}{prefix}"
-    return f"{base}{path}"
+    """This deployment's public URL of ``path``, by the one rule of ``ledgersync.public_url``."""
+    event = app.current_event
+    stage = str((event.raw_event.get("requestContext") or {}).get("stage") or "")
+    return public_url(path, get_settings().public_base_url, dict(event.headers or {}), stage)
 
 
 @router.get("/v1/accounting/quickbooks-online/authorize", summary="The Intuit URL that connects QuickBooks Online")
