@@ -100,11 +100,8 @@ class S3Documents:
     def delete_pdf(self, key: str) -> None:
         """Remove a PDF no vendor invoice refers to any more. The bucket is versioned: this lays a delete marker, so
         every link to ``key`` answers 404 at once, and the noncurrent version expires with the bucket's lifecycle."""
-        try:
+        with aws_call("deleting the replaced invoice PDF", "try again"):
             client("s3").delete_object(Bucket=self.bucket, Key=key)
-        except (ClientError, BotoCoreError) as err:
-            logger.warning("invoice PDF not deleted", extra={"bucket": self.bucket, "key": key, "error": str(err)})
-            raise RetryableError("the replaced invoice PDF could not be deleted; try again") from err
 
     def presigned_pdf_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str:
         """A link to the PDF valid ``expires_in`` seconds (seed 001: six hours), whatever credentials signed it."""

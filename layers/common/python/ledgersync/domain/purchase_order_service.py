@@ -31,7 +31,7 @@ from ledgersync.domain.purchase_orders import (
     VendorRef,
 )
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
-from ledgersync.errors import Conflict, FieldError, NotFound, RetryableError, ValidationFailed
+from ledgersync.errors import Conflict, FieldError, NotFound, PermanentError, RetryableError, ValidationFailed
 from ledgersync.money import to_cents
 from ledgersync.observability import logger
 from ledgersync.validation import IsoDateText
@@ -311,7 +311,7 @@ class PurchaseOrders:
         (its links die within six hours) rather than failing a change that was made."""
         try:
             self.documents.delete_pdf(key)
-        except RetryableError as fault:
+        except (RetryableError, PermanentError) as fault:
             logger.warning("superseded invoice PDF left in the bucket", extra={"key": key, "reason": fault.message})
 
     def _get(self, company_id: str, po_id: int) -> PurchaseOrder:
