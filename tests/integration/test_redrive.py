@@ -31,6 +31,11 @@ def stack() -> Iterator[LocalStack]:
 
 def fresh_company(stack: LocalStack, name: str) -> Client:
     """A new company with the vendor FLORA, called with its Admin token."""
+    return company(stack, name)[0]
+
+
+def company(stack: LocalStack, name: str) -> tuple[Client, str]:
+    """A new company with the vendor FLORA: a client with its Admin token, and its id."""
     created = requests.post(
         f"{stack.api_url}/v1/companies",
         json={"name": name, "currency": "USD"},
@@ -41,7 +46,7 @@ def fresh_company(stack: LocalStack, name: str) -> Client:
     api = Client(stack.api_url, created.json()["adminToken"])
     vendors = {"records": [{"code": "FLORA", "name": "Flora Farms", "accountingName": "Flora Farms S.A."}]}
     assert api.call("PUT", "/v1/directory/vendors", vendors).status_code == 200
-    return api
+    return api, str(created.json()["companyId"])
 
 
 def connect_quickbooks(stack: LocalStack, api: Client) -> str:
