@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.base import clear_caches
@@ -117,3 +118,57 @@ def test_a_queued_sync_waits_while_the_intuit_app_is_not_configured_and_goes_thr
     # Then the bill is created once and the PO is "S"
     assert len(bills(stack, realm)) == 1
     assert api.call("GET", "/v1/purchase-orders/9101").json()["vendorInvoiceStatus"] == "S"
+
+
+def last_receive(stack: LocalStack) -> dict[str, Any]:
+    """The sync queue's one message, received as the queue's last allowed receive (maxReceiveCount)."""
+    from devstack.pollers import sqs_record
+
+    sqs, queue = stack.client("sqs"), stack.resources.queues["SyncQueue"]
+    (message,) = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"]
+    record = sqs_record(message, stack.resources.queue_arns["SyncQueue"], stack.region)
+    record["attributes"]["ApproximateReceiveCount"] = stack.environment["SYNC_QUEUE_MAX_RECEIVES"]
+    return record
+
+
+def test_the_last_receive_holds_the_po_instead_of_failing_it_when_the_intuit_app_is_not_configured(
+    stack: LocalStack, app_secret: str
+) -> None:
+    from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
+
+    # Given a connected company that must refresh its token, and the Intuit app's secret emptied
+    api, company_id = company(stack, "Unconfigured Last Receive")
+    realm = connect_quickbooks(stack, api)
+    store = SecretsManagerTokenStore(stack.environment["SECRETS_PREFIX"])
+    tokens = store.load(company_id)
+    assert tokens is not None
+    store.save(company_id, tokens.model_copy(update={"access_expires_at": datetime.now(UTC) - timedelta(minutes=5)}))
+    empty_as_the_template_creates_it(stack, app_secret)
+    forget_cached_secrets()
+    emails_before = len(stack.emails())
+    send_po(api, 9201)
+    # When the queue delivers the sync for the last time it may
+    record = last_receive(stack)
+    answer = stack.invoke("AccountingSyncFunction", {"Records": [record]})
+    stack.client("sqs").delete_message(
+        QueueUrl=stack.resources.queues["SyncQueue"], ReceiptHandle=record["receiptHandle"]
+    )
+    # (done: the consumer reported no failure, so the poller deletes it)
+    # Then the PO is held with the operator's fix, not in Error, and no e-mail went to the customer
+    assert answer == {"batchItemFailures": []}
+    shown = api.call("GET", "/v1/purchase-orders/9201").json()
+    assert shown["vendorInvoiceStatus"] == "Sent to External System" and shown["error"] is None, shown
+    assert "put-secret-value" in (shown["heldReason"] or ""), shown
+    assert len(stack.emails()) == emails_before
+    # When the operator stores the credentials and the sweep runs
+    clients = stack.emulators["qbo"].state.clients
+    client_id, client_secret = next(iter(clients.items()))
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=app_secret, SecretString=json.dumps({"clientId": client_id, "clientSecret": client_secret})
+    )
+    forget_cached_secrets()
+    assert stack.run_schedule("SchedulerFunction.Every5Minutes")["released"] >= 1
+    stack.drain_queues()
+    # Then the held work goes through once
+    assert len(bills(stack, realm)) == 1
+    assert api.call("GET", "/v1/purchase-orders/9201").json()["vendorInvoiceStatus"] == "S"
