@@ -132,9 +132,9 @@ bench-cold-start: .aws-sam/lambda-runtime/.installed
 # Move a dead-letter queue's messages back to their queue. Locally (moto has no start-message-move-task) through
 # the running stack's admin route; on AWS: aws sqs start-message-move-task --source-arn <the DLQ's ARN>.
 API ?= http://127.0.0.1:3000
-redrive: ## make redrive QUEUE=SyncQueueDLQ (or SyncQueue, AutoSyncQueueDLQ, WebhookQueueDLQ) [API=http://...]
+redrive: ## make redrive QUEUE=SyncQueueDLQ (or SyncQueue, WebhookQueueDLQ, WebhookQueue) [API=http://...]
 	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=<dead-letter queue logical id>"; exit 2; }
-	curl -fsS -X POST "$(API)/__devstack/redrive/$(QUEUE)"; echo
+	@curl -sS --fail-with-body -X POST "$(API)/__devstack/redrive/$(QUEUE)"; status=$$?; echo; exit $$status
 
 pr: lint validate test ## everything before a commit
 

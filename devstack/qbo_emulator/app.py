@@ -235,7 +235,10 @@ def _api_routes(app: Flask, state: EmulatorState) -> None:
                 "time": timestamp(),
             }
 
-        return _api_call(state, realm_id, True, run)
+        # a batch of queries only reads (Intuit meters it as reads): a fault injected for writes waits for a write
+        items = body.get("BatchItemRequest")
+        writes = not isinstance(items, list) or any(not isinstance(i, dict) or "Query" not in i for i in items)
+        return _api_call(state, realm_id, writes, run)
 
     @app.post("/v3/company/<realm_id>/<entity>")
     def write(realm_id: str, entity: str) -> Response:

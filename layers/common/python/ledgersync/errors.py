@@ -96,6 +96,15 @@ class RetryableError(LedgersyncError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class NotConfigured(RetryableError):
+    """The operator has not finished configuring the service (an empty app secret); it passes once they do.
+
+    Queued work is retried, and on the queue's last receive held instead of failed: the customer can do nothing.
+    """
+
+    code = "NotConfigured"
+
+
 class PermanentError(LedgersyncError):
     """An outside refusal that will not pass by retrying: validation, missing reference, bad credentials."""
 

@@ -48,7 +48,14 @@ from ledgersync.domain.quickbooks_online import (
     TokenRefresher,
     TokenSet,
 )
-from ledgersync.errors import Conflict, LedgersyncError, PermanentError, ReauthorizationRequired, RetryableError
+from ledgersync.errors import (
+    Conflict,
+    LedgersyncError,
+    NotConfigured,
+    PermanentError,
+    ReauthorizationRequired,
+    RetryableError,
+)
 from ledgersync.observability import logger, metrics
 
 API_BASE_URLS = {
@@ -1027,7 +1034,7 @@ def api_base_url(settings: Settings) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class IntuitAppNotConfigured(RetryableError):
+class IntuitAppNotConfigured(NotConfigured):
     """The Intuit app's credentials were never put in their secret (or still hold a placeholder).
 
     A 503 for the connect route and a retry (never a failed document) for queued work: it passes once the

@@ -10,7 +10,7 @@ from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOr
 from ledgersync.domain.purchase_orders import BillDraft, VendorInvoiceStatus, build_bills
 from ledgersync.domain.settings import ConnectionStatus
 from ledgersync.domain.sync_outcomes import SyncOutcomes
-from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
+from ledgersync.errors import NotConfigured, PermanentError, ReauthorizationRequired, RetryableError
 
 
 class BillReceiptLike(Protocol):
@@ -61,6 +61,9 @@ class AccountingSync:
         except RetryableError as fault:
             if max_attempts is None or attempt < max_attempts:
                 raise
+            if isinstance(fault, NotConfigured):  # the operator's fix, not the customer's: held, the sweep resends
+                self.outcomes.hold(company_id, po_id, fault.message)
+                return SyncResult.HELD
             reason = f"{fault.message} (gave up after {attempt} attempts)"
             if self.outcomes.failed(company_id, po_id, reason):
                 return SyncResult.ERROR
