@@ -261,3 +261,17 @@ def test_an_unknown_docs_asset_is_404_naming_the_field_when_asked(api: Api) -> N
     answer = Api().get("/v1/docs/index.html")
     assert_documented(document, "GET", "/v1/docs/index.html", answer, 404)
     assert answer.json()["errors"][0]["field"] == "asset"
+
+
+def test_every_json_operation_declares_the_outside_and_inside_faults_when_the_document_is_served(api: Api) -> None:
+    # Any route may meet throttling or an unconfigured dependency (503, RetryableError) or a fault of ours (500)
+    document = served(api)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            declared = set(operation["responses"])
+            if path == "/qbwc":
+                assert "503" not in declared, f"{method} {path}"
+                continue
+            assert {"500", "503"} <= declared, f"{method} {path}"
+            ref = operation["responses"]["503"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("KometError" if path.startswith("/api/") else "/Error"), f"{method} {path}"

@@ -33,6 +33,7 @@ class Answers:
     security: str = "bearer"
     media_type: str | tuple[str, ...] | None = "application/json"
     error_media_type: str | tuple[str, ...] = "application/json"  # the Web Connector's faults are SOAP envelopes
+    faults: bool = True  # may answer FAULTS (500, 503) in the error shape; the Web Connector answers SOAP only
 
 
 # Every status below is one the route or ledgersync.api answers. 400: a parameter or body the models refuse;
@@ -75,14 +76,15 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/purchase-orders/send-to-external": Answers(200, BODY),
     "POST /v1/purchase-orders/{po_id}/resend": Answers(202, (*READ, 404, 409)),
     "GET /v1/documents/{token}": Answers(200, (400, 403, 404, 410), security="none", media_type="application/pdf"),
-    "GET /qbwc": Answers(200, (), security="none", media_type=("text/xml", "text/html")),
-    "POST /qbwc": Answers(200, (500,), security="none", media_type=SOAP, error_media_type=SOAP),
+    "GET /qbwc": Answers(200, (), security="none", media_type=("text/xml", "text/html"), faults=False),
+    "POST /qbwc": Answers(200, (500,), security="none", media_type=SOAP, error_media_type=SOAP, faults=False),
     **{
         f"{method} /api/{name}.list": Answers(200, BODY if method == "POST" else READ, security="komet")
         for name in ("customer", "carrier", "location", "product", "boxtype", "inventory")
         for method in ("GET", "POST")
     },
 }
+FAULTS = (500, 503)
 DESCRIPTIONS = {
     200: "OK",
     201: "Created",
@@ -96,7 +98,8 @@ DESCRIPTIONS = {
     410: "The link has expired: ask for a new one",
     413: "The body is over the size limit",
     415: "The body is not JSON",
-    500: "A SOAP Fault: the call could not be read or answered (its faultstring says why)",
+    500: "A fault of ours (logged); the Web Connector's is a SOAP Fault whose faultstring says why",
+    503: "An outside fault that may pass (throttled, unreachable, not configured yet: the message says): retry later",
 }
 SCHEMAS: dict[str, Any] = {
     "FieldErrorItem": {
@@ -420,7 +423,10 @@ def _responses(answers: Answers, *, komet: bool) -> dict[str, Any]:
         }
     error_schema = {"$ref": f"#/components/schemas/{'KometError' if komet else 'Error'}"}
     responses = {str(answers.success): success}
-    for status in answers.errors:
+    # Any operation may meet an outside fault (503: DynamoDB throttled, a secret unreadable, the Intuit app not
+    # configured; retry after a while) or, as a last resort, a fault of ours (500), both in the error shape.
+    faults = FAULTS if answers.faults else ()
+    for status in dict.fromkeys((*answers.errors, *faults)):
         content = {
             media_type: {
                 "schema": copy.deepcopy(error_schema) if media_type == "application/json" else {"type": "string"}
