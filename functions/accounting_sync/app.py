@@ -34,7 +34,7 @@ def record_handler(record: SQSRecord) -> None:
     """A retryable fault raises (the record comes back after QuickBooks' Retry-After, with a backoff floor, else
     after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the PO."""
     message = SyncMessage.model_validate_json(record.body)
-    logger.append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
+    logger.thread_safe_append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
     settings = get_settings()
     attempt = int(record.attributes.approximate_receive_count or 1)
     try:

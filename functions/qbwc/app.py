@@ -43,15 +43,17 @@ def call() -> Response[str]:
     except soap.SoapRequestError as err:
         logger.warning("unreadable Web Connector call", extra={"reason": err.message})
         return Response(500, soap.CONTENT_TYPES[soap.SOAP11_NS], soap.fault(err.message))
-    logger.append_keys(qbwc_method=request.method)
+    logger.thread_safe_append_keys(qbwc_method=request.method)  # this request's lines only (see keys_per_record)
     try:
         result = soap.dispatch(web_connector(), request)
     except LedgersyncError as err:
         logger.warning("Web Connector call failed", extra={"error": err.code, "reason": err.message})
         body = soap.fault(f"Ledgersync could not answer: {err.message}", False, request.envelope_ns)
         return Response(500, request.content_type, body)
+    finally:
+        logger.thread_safe_remove_keys(["qbwc_method"])
     if request.method == "receiveResponseXML":
-        logger.info("Web Connector progress", extra={"progress": result})
+        logger.info("Web Connector progress", extra={"progress": result, "qbwc_method": request.method})
     return Response(200, request.content_type, soap.response(request, result))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,3 +233,41 @@ def test_credentials_are_masked_by_name_in_nested_records() -> None:
         "qbo": {"access_token": "***", "refreshToken": "***", "client_secret": "***", "realmId": "9"},
         "customer": {"code": "ANG"},
     }
+
+
+@dataclass
+class BlockingSync:
+    """A sync that holds its record until told to go on, so another thread can log meanwhile."""
+
+    started: threading.Event = field(default_factory=threading.Event)
+    go_on: threading.Event = field(default_factory=threading.Event)
+
+    def sync(self, company_id: str, purchase_order_id: int, attempt: int = 1, max_attempts: int = 0) -> SyncResult:
+        self.started.set()
+        assert self.go_on.wait(10)
+        return SyncResult.SYNCHRONIZED
+
+
+def test_a_record_in_flight_lends_its_keys_to_no_other_thread_when_functions_share_a_process(
+    monkeypatch: pytest.MonkeyPatch, capture: LineCapture
+) -> None:
+    from functions.accounting_sync import app
+
+    # Given a sync record of company A in flight on one thread (the local stack runs functions side by side)
+    blocking = BlockingSync()
+    monkeypatch.setattr(bootstrap, "accounting_sync", lambda: blocking)
+    worker = threading.Thread(target=app.lambda_handler, args=(sqs_event(("co_in_flight", 7)), LambdaContext()))
+    worker.start()
+    assert blocking.started.wait(10)
+
+    # When another thread logs meanwhile
+    logger.info("another request's line")
+    blocking.go_on.set()
+    worker.join(10)
+
+    # Then that line carries none of the record's keys, and the record's own line has them
+    lines = capture.lines()
+    other = next(line for line in lines if line["message"] == "another request's line")
+    assert not {"company_id", "po_id"} & set(other), other
+    processed = next(line for line in lines if line["message"] == "purchase order processed")
+    assert processed["company_id"] == "co_in_flight" and processed["po_id"] == 7

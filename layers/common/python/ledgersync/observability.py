@@ -142,17 +142,24 @@ def keys_per_record(record_handler: Handler) -> Handler:
     """The log keys a record handler appends (a company, a PO) last for its record only, not for the batch's next.
 
     ``inject_lambda_context(clear_state=True)`` starts each invocation clean; a batch may hold several companies.
+    Handlers append their record's keys with ``thread_safe_append_keys``: in the local stack several functions share
+    one process (and one formatter), so a record's company must not show on another thread's lines meanwhile.
     """
 
     @functools.wraps(record_handler)
     def scoped(*args: Any, **kwargs: Any) -> Any:
         before = dict(logger.get_current_keys())
+        before_thread = dict(logger.thread_safe_get_current_keys())
         try:
             return record_handler(*args, **kwargs)
         finally:
             after = logger.get_current_keys()
             logger.remove_keys([key for key in list(after) if key not in before])
             logger.append_keys(**{key: value for key, value in before.items() if after.get(key) is not value})
+            added = [key for key in logger.thread_safe_get_current_keys() if key not in before_thread]
+            logger.thread_safe_remove_keys(added)
+            if before_thread:
+                logger.thread_safe_append_keys(**before_thread)
 
     return cast(Handler, scoped)
 
