@@ -31,7 +31,10 @@ class DynamoCompanyHealth:
         connection.external_system = settings.external_system
         sent = self._count(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)
         held = self.table.count_items(
-            status_key(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL), index="gsi1", item_filter=HELD_FILTER, values={":text": "S"}
+            status_key(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL),
+            index="gsi1",
+            item_filter=HELD_FILTER,
+            values={":text": "S"},
         )
         counts = PurchaseOrderCounts(
             pending_approval=self._count(company_id, VendorInvoiceStatus.PENDING_APPROVAL),
