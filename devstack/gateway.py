@@ -2,9 +2,10 @@
 
 The event is the REST API's payload format 1.0 (``resource``, ``path``, ``httpMethod``, ``headers``,
 ``multiValueHeaders``, query string maps, ``pathParameters``, ``requestContext``, ``body``,
-``isBase64Encoded``). Unknown routes answer 403 ``Missing Authentication Token`` and a failing function
-502 ``Internal server error``, as API Gateway does. The ``/__devstack/`` admin paths answer only clients on this
-machine (loopback), and what the gateway logs has its tokens and keys masked.
+``isBase64Encoded``). API Gateway's own answers (an unknown route: ``MISSING_AUTHENTICATION_TOKEN``, a body over
+10 MB, a failing function) are the template's ``GatewayResponses`` when it declares them, else API Gateway's
+defaults (403 ``Missing Authentication Token``, 413, 502 ``Internal server error``). The ``/__devstack/`` admin
+paths answer only clients on this machine (loopback), and what the gateway logs has its tokens and keys masked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -27,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devstack.runtime import ACCOUNT_ID, FunctionCodeMissingError, FunctionFailedError
-from devstack.template import ApiRoute
+from devstack.template import ApiRoute, GatewayResponse
 from ledgersync.observability import redact_text
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -217,6 +218,42 @@ def json_answer(status: int, payload: Any, headers: Sequence[tuple[str, str]] = 
     return HttpAnswer(status, [("Content-Type", "application/json"), *headers], json.dumps(payload).encode())
 
 
+# What API Gateway answers itself when the API declares no gateway response: (status, message, x-amzn-ErrorType)
+GATEWAY_DEFAULTS = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLongException"),
+    "DEFAULT_5XX": (502, "Internal server error", "InternalServerErrorException"),
+}
+
+
+def gateway_answer(
+    kind: str,
+    responses: Mapping[str, GatewayResponse],
+    *,
+    request_id: str = "",
+    extra_headers: Sequence[tuple[str, str]] = (),
+) -> HttpAnswer:
+    """API Gateway's own answer of ``kind``: the template's gateway response for it (else its DEFAULT_4XX or
+    DEFAULT_5XX), its ``$context.error`` variables filled in; API Gateway's default when none is declared."""
+    status, message, error_type = GATEWAY_DEFAULTS[kind]
+    family = "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"
+    declared = responses.get(kind) or responses.get(family)
+    headers = [("x-amzn-ErrorType", error_type), *extra_headers]
+    if declared is None or not declared.template:
+        return json_answer(status, {"message": message}, headers)
+    variables = {
+        "$context.error.messageString": json.dumps(message),
+        "$context.error.message": message,
+        "$context.error.responseType": kind if kind in responses else family,
+        "$context.requestId": request_id,
+    }
+    body = declared.template
+    for name in sorted(variables, key=len, reverse=True):
+        body = body.replace(name, variables[name])
+    headers = [(k, v) for k, v in declared.headers.items() if k.lower() != "content-type"] + headers
+    return HttpAnswer(declared.status or status, [("Content-Type", "application/json"), *headers], body.encode())
+
+
 class Gateway:
     """The HTTP server: routes from the template, admin paths under ``/__devstack/``."""
 
@@ -233,8 +270,10 @@ class Gateway:
         admin: AdminHandler | None = None,
         health_path: str = "/v1/health",
         log: Callable[[str], None] | None = None,
+        gateway_responses: Mapping[str, GatewayResponse] | None = None,
     ) -> None:
         self.routes = RouteTable(routes)
+        self.gateway_responses = dict(gateway_responses or {})
         self.invoke = invoke
         self.stage = stage
         self.api_id = api_id
@@ -287,14 +326,11 @@ class Gateway:
         if path == self.health_path and not self.ready.is_set():
             return json_answer(503, {"status": "starting"}, [("Retry-After", "1")])
         if len(body) > MAX_PAYLOAD_BYTES:
-            return json_answer(413, {"message": "Request Too Long"})
+            return gateway_answer("REQUEST_TOO_LARGE", self.gateway_responses)
         match = self.routes.match(method, unquote(path))
         if match is None:
-            return json_answer(
-                403,
-                {"message": "Missing Authentication Token"},
-                [("x-amzn-ErrorType", "MissingAuthenticationTokenException")],
-            )
+            # API Gateway REST answers an unknown path and a method the path does not declare the same way
+            return gateway_answer("MISSING_AUTHENTICATION_TOKEN", self.gateway_responses)
         event = build_event(
             match,
             method=method,
@@ -313,14 +349,14 @@ class Gateway:
             return json_answer(501, {"message": f"devstack: {missing}"})
         except FunctionFailedError as failed:
             print(redact_text(failed.trace), file=sys.stderr)
-            return json_answer(
-                502,
-                {"message": "Internal server error"},
-                [
-                    ("x-amzn-ErrorType", "InternalServerErrorException"),
-                    ("X-Devstack-Error", redact_text(str(failed).replace("\n", " "))[:500]),
-                ],
+            return gateway_answer(
+                "DEFAULT_5XX",
+                self.gateway_responses,
+                request_id=str(event["requestContext"]["requestId"]),
+                extra_headers=[("X-Devstack-Error", redact_text(str(failed).replace("\n", " "))[:500])],
             )
+        if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+            return gateway_answer("DEFAULT_5XX", self.gateway_responses)  # a malformed proxy result
         return proxy_response(result)
 
 
@@ -384,7 +420,8 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        # TRACE and QUERY too: API Gateway answers an undeclared method 403, where http.server would answer 501
+        # TRACE and QUERY too: API Gateway answers an undeclared method like an unknown path (its
+        # MISSING_AUTHENTICATION_TOKEN gateway response), where http.server would answer 501
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
         do_TRACE = do_QUERY = _serve  # noqa: N815
 

@@ -155,6 +155,7 @@ class LocalStack:
             stage=self._parameter_value("Stage", "local"),
             api_id=self.stack_name.replace("-", "")[:10],
             binary_media_types=self.template.binary_media_types(),
+            gateway_responses=self.template.gateway_responses(),
             admin=self._admin,
             log=(lambda line: print(f"  {line}")) if self.log_requests else None,
         )

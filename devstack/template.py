@@ -72,6 +72,16 @@ class ApiRoute:
 
 
 @dataclass(frozen=True)
+class GatewayResponse:
+    """One of the API's ``GatewayResponses``: its status (None keeps API Gateway's), static headers (the quotes of
+    ``"'value'"`` removed) and its ``application/json`` body template."""
+
+    status: int | None
+    headers: dict[str, str]
+    template: str
+
+
+@dataclass(frozen=True)
 class SqsSource:
     """One ``Type: SQS`` event: the queue a function consumes and how batches are built."""
 
@@ -167,6 +177,18 @@ class Template:
         if apis:
             props.update(next(iter(apis.values())).get("Properties", {}) or {})
         return props
+
+    def gateway_responses(self) -> dict[str, GatewayResponse]:
+        """The API's ``GatewayResponses`` (API Gateway's own answers: unknown routes, too large, throttled...)."""
+        found: dict[str, GatewayResponse] = {}
+        for kind, spec in (self.api_properties().get("GatewayResponses") or {}).items():
+            headers = ((spec.get("ResponseParameters") or {}).get("Headers") or {}).items()
+            found[str(kind)] = GatewayResponse(
+                status=int(spec["StatusCode"]) if spec.get("StatusCode") is not None else None,
+                headers={str(k): str(v).strip("'") for k, v in headers},
+                template=str((spec.get("ResponseTemplates") or {}).get("application/json", "")),
+            )
+        return found
 
     def binary_media_types(self) -> list[str]:
         """The API's binary media types, ``~1`` unescaped to ``/`` as API Gateway does."""

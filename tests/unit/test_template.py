@@ -15,6 +15,7 @@ EXPECTED_ROUTES = {
     "ManagementApiFunction": {
         ("GET", "/v1/health"),
         ("POST", "/v1/companies"),
+        ("GET", "/v1/companies/{id}/health"),
         ("POST", "/v1/users"),
         ("POST", "/v1/tokens"),
         ("DELETE", "/v1/tokens/{id}"),

@@ -38,6 +38,9 @@ JSON_MEDIA_TYPES = {"", JSON, "application/x-www-form-urlencoded"}
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _DIRECTORY_BATCH = re.compile(r"/v1/directory/[^/]+")
 _VENDOR_INVOICE = re.compile(r"/v1/purchase-orders/[^/]+/vendor-invoices(?:/[^/]+)?")
+# The field a 401 names: where the refused credential is presented.
+BEARER_FIELD = "Authorization"
+KOMET_TOKEN_FIELD = "authenticationToken"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ def build_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(LedgersyncError)
     def _domain_error(err: LedgersyncError) -> Response[Any]:
         errors = err.field_errors
+        if isinstance(err, Unauthorized) and not errors:
+            # Every 401 names the credential it refused, wherever it was raised.
+            field = KOMET_TOKEN_FIELD if app.current_event.path.startswith("/api/") else BEARER_FIELD
+            errors = [FieldError(field, err.message)]
         if err.status_code >= 500:
             logger.warning("request failed", extra={"error": err.code, "reason": err.message})
         return error_response(app, err.status_code, ErrorBody(err.code, err.message, errors))
@@ -124,7 +131,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
         try:
             principal = bootstrap.accounts().authenticate(token)
         except Unauthorized as refused:
-            return _early_error(refused, komet)
+            return _early_error(refused, komet, [FieldError(KOMET_TOKEN_FIELD, refused.message)])
     app.clear_context()
     bound = _REQUEST_IDENTITY.set(_RequestIdentity(_event_bearer(event), principal))
     try:
@@ -227,7 +234,12 @@ def caller(app: APIGatewayRestResolver | Router, method: str) -> Principal:
     identity = _REQUEST_IDENTITY.get()
     if identity is None:
         raise Unauthorized("the request was not resolved through ledgersync.api.resolve; its caller is unknown")
-    principal = identity.principal or bootstrap.accounts().authenticate(identity.bearer)
+    principal = identity.principal
+    if principal is None:
+        try:
+            principal = bootstrap.accounts().authenticate(identity.bearer)
+        except Unauthorized as refused:
+            raise Unauthorized(refused.message, [FieldError(BEARER_FIELD, refused.message)]) from None
     principal.require_method(method)
     logger.thread_safe_append_keys(company_id=principal.company_id, user_id=principal.user_id)
     return principal

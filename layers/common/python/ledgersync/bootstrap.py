@@ -10,6 +10,7 @@ from ledgersync.config import get_settings
 
 if TYPE_CHECKING:
     from ledgersync.adapters.account_store import DynamoAccountStore
+    from ledgersync.adapters.company_health import DynamoCompanyHealth
     from ledgersync.adapters.documents import S3Documents
     from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
@@ -141,6 +142,13 @@ def account_store() -> DynamoAccountStore:
     from ledgersync.adapters.account_store import DynamoAccountStore
 
     return DynamoAccountStore(table())
+
+
+@lru_cache(maxsize=1)
+def company_health() -> DynamoCompanyHealth:
+    from ledgersync.adapters.company_health import DynamoCompanyHealth
+
+    return DynamoCompanyHealth(table(), account_store())
 
 
 @lru_cache(maxsize=1)

@@ -132,6 +132,36 @@ class SingleTable:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def count_items(
+        self,
+        pk: str,
+        index: str | None = None,
+        item_filter: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> int:
+        """How many items one partition holds (``Select=COUNT``: no item is returned), optionally only those
+        matching ``item_filter`` (a FilterExpression over the attribute ``order``, aliased ``#o``)."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "gsi1pk" if index else "pk"},
+            "ExpressionAttributeValues": {":pk": pk},
+            "Select": "COUNT",
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if item_filter:
+            kwargs["FilterExpression"] = item_filter
+            kwargs["ExpressionAttributeNames"]["#o"] = "order"
+            kwargs["ExpressionAttributeValues"].update(values or {})
+        total = 0
+        while True:
+            with _calling(f"{pk} (count)"):
+                page = self.table.query(**kwargs)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def batch_get(self, keys: Sequence[Key]) -> dict[Key, Item]:
         """Read up to any number of items, 100 a request, consistently; missing ones are absent from the result."""
         unique = list(dict.fromkeys(keys))

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
-from ledgersync.domain.desktop_sync import WebConnectorSession
+from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.errors import Conflict
 
 SESSION_SK = "SESSION"
 LOCK_SK = "LOCK#qbwc"
+LAST_SESSION_SK = "QBWC#LASTSESSION"  # the company's last session, kept after the session item expires
 
 
 def session_pk(ticket: str) -> str:
@@ -37,6 +38,7 @@ class DynamoSessionStore:
     def create(self, session: WebConnectorSession) -> None:
         """Write a new session; a ticket is never reused."""
         self.table.put(self._item(session), condition="attribute_not_exists(pk)")
+        self.table.put(last_session_item(session, self.clock()))
 
     def load(self, ticket: str) -> WebConnectorSession | None:
         if not ticket or len(ticket) > 100:
@@ -54,6 +56,8 @@ class DynamoSessionStore:
             names={"#v": "version"},
             values={":previous": session.version - 1},
         )
+        if session.status is not SessionStatus.ACTIVE:  # how it ended, for the operator (company health)
+            self.table.put(last_session_item(session, self.clock()))
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         """Hold the company's Web Connector lock for ``ticket``: free, expired, or already ours."""
@@ -85,3 +89,18 @@ class DynamoSessionStore:
             "expiresAt": _epoch(session.expires_at),
             "state": session.model_dump_json(),
         }
+
+
+def last_session_item(session: WebConnectorSession, now: datetime) -> dict[str, object]:
+    """``COMPANY#<cid>`` / ``QBWC#LASTSESSION``: what the last session was (no ticket), without a TTL."""
+    return {
+        "pk": company_pk(session.company_id),
+        "sk": LAST_SESSION_SK,
+        "userName": session.user_name,
+        "status": session.status.value,
+        "startedAt": session.created_at.isoformat(),
+        "updatedAt": now.isoformat(),
+        "progress": session.progress,
+        "bills": len(session.jobs),
+        "lastError": session.last_error or None,
+    }

@@ -27,6 +27,9 @@ class Role(StrEnum):
     PROCUREMENT = "Procurement"
     PROCUREMENT_MANAGER = "Procurement Manager"
     SALES = "Sales"
+    # Seed 001: the PO Reconciliation webhook is set up by "Admin and Setup". Only an Admin grants it (the
+    # token-issuing rule: an Admin grants every role, no other role grants any).
+    SETUP = "Setup"
 
 
 class _Camel(BaseModel):

@@ -29,6 +29,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from ledgersync.domain.accounts import Role
+from ledgersync.domain.purchase_order_service import SENDERS
 from ledgersync.domain.purchase_orders import (
     PDF_LINK_SECONDS,
     CamelModel,
@@ -54,6 +56,7 @@ MAX_ERROR_EMAILS = 5
 EXCERPT_CHARS = 1024
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60 - 5 * 60  # SQS allows 12 h per receive; keep a margin for the handler's own time
 RESEND_ROUTE = "/v1/purchase-orders/{id}/resend"
+WEBHOOK_SETUP_ROUTE = "/v1/webhooks/po-reconciliation"
 MASK = "********"
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -203,6 +206,8 @@ class AddressRefusedError(PermanentError):
 
 
 Clock = Callable[[], datetime]
+# Seed 001: "User Roles: Admin and Setup" set the webhook up.
+WEBHOOK_SETUP_ROLES = frozenset({Role.ADMIN, Role.SETUP})
 
 
 def utc_now() -> datetime:
@@ -637,6 +642,11 @@ def _safe_endpoint(url: str) -> str:
     return shown + ("?..." if parts.query else "")
 
 
+def _role_names(roles: frozenset[Role] | set[Role]) -> str:
+    names = sorted(role.value for role in roles)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def error_email(
     order: PurchaseOrder,
     endpoint: WebhookEndpoint,
@@ -662,8 +672,9 @@ def error_email(
     ]
     subject = f"PO {order.po_number} could not be sent to your PO Reconciliation webhook"
     advice = (
-        "The purchase order is now in status Error. Fix the endpoint (or its credentials) and send it again "
-        f"from Ledgersync, or call {resend} with an Admin or Setup token."
+        "The purchase order is now in status Error. Fix the endpoint or its credentials (a user with the "
+        f"{_role_names(WEBHOOK_SETUP_ROLES)} role: PUT {WEBHOOK_SETUP_ROUTE}), then send it again from Ledgersync, "
+        f"or call {resend} with the token of a user with the {_role_names(SENDERS)} role."
     )
     text_lines = [f"{subject}.", ""] + [f"{name}: {value}" for name, value in facts]
     text_lines += ["", "Response (first 1 KB, secrets redacted):", excerpt or "(empty)", "", advice]

@@ -13,7 +13,7 @@ from ledgersync.api import caller, json_response
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
-from ledgersync.domain.webhooks import WebhookConfigRequest
+from ledgersync.domain.webhooks import WEBHOOK_SETUP_ROLES, WebhookConfigRequest
 from ledgersync.errors import DamagedRecord
 from ledgersync.public_url import WEB_CONNECTOR_PATH, public_url
 
@@ -114,7 +114,7 @@ def disconnect_quickbooks_online() -> Response[Any]:
 @router.put("/v1/webhooks/po-reconciliation", summary="Set up the PO Reconciliation webhook (seed 001)")
 def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any]:
     principal = caller(router, "accounting.write")
-    principal.require_role(SETUP_ROLES, "set up the PO Reconciliation webhook")
+    principal.require_role(set(WEBHOOK_SETUP_ROLES), "set up the PO Reconciliation webhook")
     view = bootstrap.webhook_setup().configure_webhook(principal.company_id, request)
     bootstrap.settings_store().mark_webhook_configured(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))

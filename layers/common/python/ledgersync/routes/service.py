@@ -49,6 +49,7 @@ ANSWERS: dict[str, Answers] = {
     "GET /v1/docs": Answers(200, (), security="none", media_type="text/html"),
     "GET /v1/docs/{asset}": Answers(200, (404,), security="none", media_type=("text/javascript", "text/css")),
     "POST /v1/companies": Answers(201, (400, 401, 409, 413, 415), security="adminKey"),
+    "GET /v1/companies/{company_id}/health": Answers(200, (400, 401, 404, 409), security="adminKey"),
     "POST /v1/users": Answers(201, BODY),
     "POST /v1/tokens": Answers(201, BODY),
     "DELETE /v1/tokens/{token_id}": Answers(204, (*READ, 404), media_type=None),
