@@ -72,6 +72,8 @@ class AccountingSync:
     def _sync(self, company_id: str, po_id: int) -> SyncResult:
         order = self.store.get(company_id, po_id)
         if order is None or order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
+            if order is not None and order.error_notice_pending:  # the e-mail a failed send still owes
+                self.outcomes.send_owed_notice(company_id, po_id)
             return SyncResult.NOTHING_TO_DO  # a redelivery after the outcome was recorded
         settings, connection = self.accounting.get_accounting(company_id)
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:

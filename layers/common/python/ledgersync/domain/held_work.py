@@ -13,12 +13,14 @@ from ledgersync.domain.purchase_order_service import AccountingState, Dispatcher
 from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.settings import ConnectionStatus
 from ledgersync.domain.sync_outcomes import SYSTEM_NAMES, SyncOutcomes
+from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
 
 if TYPE_CHECKING:
     from ledgersync.domain.webhooks import WebhookEndpoint
 
 SYNC_MESSAGE_MARGIN = timedelta(minutes=15)
+OWED_NOTICES_PER_SWEEP = 50  # error e-mails a sweep sends at most; the next run sends the rest
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class SweepSummary:
     redispatched: int = 0
     dead_letters_surfaced: int = 0
     dead_letters_unreadable: int = 0
+    notices_sent: int = 0
     companies: list[str] = field(default_factory=list)
 
 
@@ -111,6 +114,8 @@ class HeldWork:
         now = now or datetime.now(UTC)
         summary = SweepSummary()
         self.surface_dead_letters(summary)
+        company_ids = list(company_ids)
+        self.send_owed_notices(company_ids, summary)
         for company_id in company_ids:
             settings, connection = self.accounting.get_accounting(company_id)
             system = settings.external_system
@@ -130,6 +135,35 @@ class HeldWork:
 
     def _stranded(self, order: PurchaseOrder, system: ExternalSystem, now: datetime) -> bool:
         return order.sent_at is not None and now - order.sent_at > self.windows.window(system)
+
+    def send_owed_notices(self, company_ids: Iterable[str], summary: SweepSummary) -> None:
+        """Send the error e-mails POs in Error still owe (every retry of their send failed), at most
+        ``OWED_NOTICES_PER_SWEEP`` a run; SES still failing leaves the rest owed for the next run."""
+        for company_id in company_ids:
+            recipients: list[str] | None = None
+            for order in self.store.list_by_status(company_id, VendorInvoiceStatus.ERROR):
+                if not order.error_notice_pending:
+                    continue
+                if summary.notices_sent >= OWED_NOTICES_PER_SWEEP:
+                    return
+                if recipients is None:
+                    recipients = self._recipients(company_id)
+                try:
+                    sent = self.outcomes.send_owed_notice(company_id, order.id, recipients)
+                except RetryableError as fault:
+                    logger.warning(
+                        "owed error e-mail not sent; the next sweep tries again",
+                        extra={"company_id": company_id, "po_id": order.id, "reason": fault.message},
+                    )
+                    return
+                summary.notices_sent += int(sent)
+
+    def _recipients(self, company_id: str) -> list[str]:
+        """The webhook's error addresses for a webhook company; else empty (the notification addresses)."""
+        system = self.accounting.get_settings(company_id).external_system
+        if system is ExternalSystem.WEBHOOK and self.webhook_recipients is not None:
+            return self.webhook_recipients.error_emails(company_id)
+        return []
 
     def surface_dead_letters(self, summary: SweepSummary) -> None:
         """Each dead letter naming a PO still "Sent to External System" turns it into Error with one e-mail."""

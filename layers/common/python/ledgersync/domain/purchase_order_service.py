@@ -326,6 +326,7 @@ class PurchaseOrders:
         previous = order.vendor_invoice_status
         order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
         order.error = None
+        order.error_notice_pending = False
         order.sent_at = datetime.now(UTC)
         order.webhook_delivery_id = str(uuid.uuid4()) if system is ExternalSystem.WEBHOOK else None
         try:

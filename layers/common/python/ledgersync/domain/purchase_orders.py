@@ -112,6 +112,8 @@ class PurchaseOrder(CamelModel):
     vendor_invoice_status: VendorInvoiceStatus = VendorInvoiceStatus.PENDING_APPROVAL
     external_ids: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
+    # In Error with its e-mail still owed: set with the Error, cleared once the e-mail went
+    error_notice_pending: bool = False
     held_reason: str | None = None
     webhook_delivery_id: str | None = None
     webhook_notified_delivery_id: str | None = None

@@ -55,24 +55,63 @@ class SyncOutcomes:
         invoice_number: str | None = None,
         recipients: list[str] | None = None,
     ) -> bool:
-        """Error with the reason, and one e-mail (to ``recipients``, else the notification addresses): only the
-        call that makes the change sends it."""
+        """Error with the reason, and one e-mail (to ``recipients``, else the notification addresses); True when
+        this call recorded the Error.
+
+        The Error is written with its e-mail owed (``error_notice_pending``) and the flag is cleared once the
+        e-mail went, so a send that fails (SES throttled or down) is not lost: a retry of the outcome sends the
+        owed e-mail instead of nothing, and the sweep sends it when no retry is left. A PO whose e-mail went gets
+        no second one.
+        """
+        error = _error_text(reason, invoice_number)
 
         def change(order: PurchaseOrder) -> bool:
             if order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
                 return False
             order.vendor_invoice_status = VendorInvoiceStatus.ERROR
-            order.error = f"vendor invoice {invoice_number}: {reason}" if invoice_number else reason
+            order.error = error
+            order.error_notice_pending = True
             return True
 
         order = self.update(company_id, po_id, change)
-        if order is None:
+        if order is not None:
+            self._notify(order, reason, invoice_number, recipients)
+            return True
+        current = self.store.get(company_id, po_id)
+        if current is not None and _owes_notice(current):
+            if current.error == error:
+                self._notify(current, reason, invoice_number, recipients)
+            else:  # another outcome was recorded first: its e-mail says what the PO shows
+                self._notify(current, current.error or reason, None, recipients)
+        return False
+
+    def send_owed_notice(self, company_id: str, po_id: int, recipients: list[str] | None = None) -> bool:
+        """Send the e-mail a PO in Error still owes (its first send failed); True when one went."""
+        order = self.store.get(company_id, po_id)
+        if order is None or not _owes_notice(order):
             return False
-        settings = self.accounting.get_settings(company_id)
+        self._notify(order, order.error or "the synchronization failed", None, recipients)
+        return True
+
+    def _notify(
+        self, order: PurchaseOrder, reason: str, invoice_number: str | None, recipients: list[str] | None
+    ) -> None:
+        """Send the error e-mail, then record that it went (a crash between the two sends it again: at least once)."""
+        settings = self.accounting.get_settings(order.company_id)
         subject, text, html = error_email(order, settings.external_system, reason, invoice_number)
         to = list(recipients) if recipients else list(settings.notification_emails)
         self.notifier.send(to, subject, text, html)
-        return True
+        notified = order.error
+
+        def change(latest: PurchaseOrder) -> bool:
+            if not _owes_notice(latest) or latest.error != notified:
+                return False
+            latest.error_notice_pending = False
+            if latest.webhook_delivery_id:  # the webhook's consumer sends this delivery's e-mail no more
+                latest.webhook_notified_delivery_id = latest.webhook_delivery_id
+            return True
+
+        self.update(order.company_id, order.id, change)
 
     def mark_dispatched(
         self, company_id: str, po_id: int, seen_sent_at: datetime | None, now: datetime
@@ -124,6 +163,14 @@ class SyncOutcomes:
                 continue
         logger.warning("purchase order kept changing; outcome not recorded", extra={"po_id": po_id})
         raise Conflict(f"PO {po_id} kept changing; the outcome will be recorded on the retry")
+
+
+def _error_text(reason: str, invoice_number: str | None) -> str:
+    return f"vendor invoice {invoice_number}: {reason}" if invoice_number else reason
+
+
+def _owes_notice(order: PurchaseOrder) -> bool:
+    return order.vendor_invoice_status is VendorInvoiceStatus.ERROR and order.error_notice_pending
 
 
 def _unhold(order: PurchaseOrder) -> bool:

@@ -42,6 +42,7 @@ class WebhookOutcomes:
             order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
             order.webhook_delivery_id = delivery_id
             order.error = None
+            order.error_notice_pending = False
             order.sent_at = datetime.now(UTC)  # the sweep's in-flight window starts with the new delivery
             return True
 
@@ -62,18 +63,28 @@ class WebhookOutcomes:
         self.outcomes.update(company_id, po_id, change)
 
     def mark_failed(self, company_id: str, po_id: int, delivery_id: str, reason: str) -> bool:
-        """Error with the reason; True while this delivery's e-mail has not gone out yet."""
+        """Error with the reason; True while this delivery's e-mail has not gone out yet.
+
+        The Error is written with the e-mail owed (``error_notice_pending``), so when every try of the send fails
+        the sweep still sends it (``HeldWork.send_owed_notices``).
+        """
         notify = {"value": False}
 
         def change(order: PurchaseOrder) -> bool:
             if not _current(order, delivery_id):
                 return False
-            notify["value"] = order.webhook_notified_delivery_id != delivery_id
-            if order.vendor_invoice_status is VendorInvoiceStatus.ERROR and order.error == reason:
+            owed = order.webhook_notified_delivery_id != delivery_id
+            notify["value"] = owed
+            if (
+                order.vendor_invoice_status is VendorInvoiceStatus.ERROR
+                and order.error == reason
+                and order.error_notice_pending == owed
+            ):
                 return False
             order.webhook_delivery_id = delivery_id
             order.vendor_invoice_status = VendorInvoiceStatus.ERROR
             order.error = reason
+            order.error_notice_pending = owed
             return True
 
         self.outcomes.update(company_id, po_id, change)
@@ -81,9 +92,12 @@ class WebhookOutcomes:
 
     def mark_notified(self, company_id: str, po_id: int, delivery_id: str) -> None:
         def change(order: PurchaseOrder) -> bool:
-            if order.webhook_notified_delivery_id == delivery_id:
+            if not _current(order, delivery_id):
+                return False
+            if order.webhook_notified_delivery_id == delivery_id and not order.error_notice_pending:
                 return False
             order.webhook_notified_delivery_id = delivery_id
+            order.error_notice_pending = False
             return True
 
         self.outcomes.update(company_id, po_id, change)
