@@ -50,6 +50,7 @@ def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s
         "status": "connected",
         "realmId": realm,
         "reason": None,
+        "reconnectNoticePending": False,
     }
     requests.post(f"{qbo}/__emulator/{realm}/Vendor", json={"DisplayName": "Flora Farms S.A."}, timeout=10)
     requests.post(

@@ -157,6 +157,7 @@ def held_work() -> HeldWork:
     from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
     from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
     from ledgersync.domain.purchase_orders import ExternalSystem
+    from ledgersync.domain.qbo_connection import ReconnectNotices
 
     settings = get_settings()
     return HeldWork(
@@ -178,6 +179,7 @@ def held_work() -> HeldWork:
             ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
             ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,
         },
+        reconnect_notices=ReconnectNotices(settings_store(), notifier()),
     )
 
 

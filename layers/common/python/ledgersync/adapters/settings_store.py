@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
-from ledgersync.domain.settings import AccountingSettings, Connection
-from ledgersync.errors import DamagedRecord, NotFound
+from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
+from ledgersync.errors import Conflict, DamagedRecord, NotFound
 from ledgersync.validation import field_errors
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -54,6 +54,40 @@ class DynamoSettingsStore:
             condition="attribute_exists(pk)",
             returns="NONE",
         )
+
+    def require_reauthorization(self, company_id: str, connection: Connection) -> bool:
+        """One conditional write: of two calls that both saw the connection working, only one writes it."""
+        try:
+            self.table.update(
+                company_pk(company_id),
+                "PROFILE",
+                "SET #c = :c",
+                names={"#c": "connection", "#s": "status"},
+                values={
+                    ":c": connection.model_dump(mode="json", by_alias=True),
+                    ":r": ConnectionStatus.REAUTHORIZATION_REQUIRED.value,
+                },
+                condition="attribute_exists(pk) AND (attribute_not_exists(#c.#s) OR #c.#s <> :r)",
+                returns="NONE",
+            )
+        except Conflict:
+            return False
+        return True
+
+    def clear_reconnect_notice(self, company_id: str) -> bool:
+        try:
+            self.table.update(
+                company_pk(company_id),
+                "PROFILE",
+                "SET #c.#p = :f",
+                names={"#c": "connection", "#s": "status", "#p": "reconnectNoticePending"},
+                values={":f": False, ":t": True, ":r": ConnectionStatus.REAUTHORIZATION_REQUIRED.value},
+                condition="#c.#s = :r AND #c.#p = :t",
+                returns="NONE",
+            )
+        except Conflict:
+            return False
+        return True
 
     def is_configured(self, company_id: str) -> bool:
         """Whether the company has set up its PO Reconciliation webhook."""

@@ -67,6 +67,11 @@ class WebhookRecipients(Protocol):
     def error_emails(self, company_id: str) -> list[str]: ...
 
 
+class ReconnectNotices(Protocol):
+    def send_owed(self, company_id: str) -> bool:
+        """Send the reconnect e-mail the company still owes; True when one went."""
+
+
 class WebhookEndpoints(Protocol):
     def load(self, company_id: str) -> WebhookEndpoint | None: ...
 
@@ -89,6 +94,7 @@ class SweepSummary:
     dead_letters_surfaced: int = 0
     dead_letters_unreadable: int = 0
     notices_sent: int = 0
+    reconnect_notices_sent: int = 0
     companies: list[str] = field(default_factory=list)
 
 
@@ -102,10 +108,12 @@ class HeldWork:
     dead_letters: DeadLetterQueues | None = None
     webhook_recipients: WebhookRecipients | None = None
     max_receives: Mapping[ExternalSystem, int] = field(default_factory=dict)
+    reconnect_notices: ReconnectNotices | None = None
 
     def sweep(self, company_ids: Iterable[str], now: datetime | None = None) -> SweepSummary:
-        """Surface dead letters; then, for each company whose accounting is reachable, release held POs and send
-        again those whose message was lost.
+        """Surface dead letters and send owed error e-mails; then, for each company whose accounting is reachable,
+        release held POs and send again those whose message was lost; a company that must reconnect gets its owed
+        reconnect e-mail instead.
 
         A PO "Sent to External System" past its in-flight window without an outcome lost its message (a crash
         between the state write and the enqueue, or a dead letter purged); sending it again is harmless because
@@ -122,6 +130,8 @@ class HeldWork:
             if system is None or system is ExternalSystem.QUICKBOOKS_DESKTOP:
                 continue  # the Web Connector pulls its own work
             if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
+                if connection.owes_reconnect_notice:
+                    self._send_owed_reconnect_notice(company_id, summary)
                 continue
             summary.companies.append(company_id)
             summary.released += self.outcomes.release_held(company_id)
@@ -157,6 +167,18 @@ class HeldWork:
                     )
                     return
                 summary.notices_sent += int(sent)
+
+    def _send_owed_reconnect_notice(self, company_id: str, summary: SweepSummary) -> None:
+        """The reconnect e-mail whose send failed and that no later call sent; SES still failing leaves it owed."""
+        if self.reconnect_notices is None:
+            return
+        try:
+            summary.reconnect_notices_sent += int(self.reconnect_notices.send_owed(company_id))
+        except RetryableError as fault:
+            logger.warning(
+                "owed reconnect e-mail not sent; the next sweep tries again",
+                extra={"company_id": company_id, "reason": fault.message},
+            )
 
     def _recipients(self, company_id: str) -> list[str]:
         """The webhook's error addresses for a webhook company; else empty (the notification addresses)."""

@@ -11,7 +11,7 @@ from typing import Protocol
 from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.quickbooks_online import TokenSet
-from ledgersync.domain.settings import Connection, ConnectionStatus, SettingsStore
+from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus, SettingsStore
 from ledgersync.domain.sync_outcomes import Notifier, SyncOutcomes
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.observability import logger
@@ -93,18 +93,54 @@ class QuickBooksOnlineConnection:
         self.settings.put_connection(principal.company_id, connection)
         return connection
 
+    @property
+    def notices(self) -> ReconnectNotices:
+        return ReconnectNotices(self.settings, self.notifier)
+
     def mark_reauthorization_required(self, company_id: str, reason: str) -> None:
-        """``invalid_grant``: hold the company's work and tell its people, once, how to reconnect."""
+        """``invalid_grant``: hold the company's work and tell its people, once, how to reconnect.
+
+        The status is written with its e-mail owed (``reconnect_notice_pending``) and the flag is cleared once the
+        e-mail went, so a send that fails (SES throttled or down) is not lost: a later call that finds the status
+        already set sends the owed e-mail, and the sweep sends it when no call comes. Of two calls that both see the
+        connection working only the one whose write lands sends it.
+        """
         settings, current = self.settings.get_accounting(company_id)
         if current.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
+            if current.owes_reconnect_notice:
+                self.notices.send(company_id, settings, current)
             return
-        self.settings.put_connection(
-            company_id,
-            current.model_copy(update={"status": ConnectionStatus.REAUTHORIZATION_REQUIRED, "reason": reason}),
+        marked = current.model_copy(
+            update={
+                "status": ConnectionStatus.REAUTHORIZATION_REQUIRED,
+                "reason": reason,
+                "reconnect_notice_pending": True,
+            }
         )
-        addresses = list(settings.notification_emails)
-        subject, text, html = reconnect_email(reason)
-        self.notifier.send(addresses, subject, text, html)
+        if self.settings.require_reauthorization(company_id, marked):
+            self.notices.send(company_id, settings, marked)
+
+
+@dataclass
+class ReconnectNotices:
+    """The reconnect e-mail a company whose connection requires reauthorization is owed until it went."""
+
+    settings: SettingsStore
+    notifier: Notifier
+
+    def send_owed(self, company_id: str) -> bool:
+        """Send the reconnect e-mail if the company still owes it (its first send failed); True when one went."""
+        settings, connection = self.settings.get_accounting(company_id)
+        if not connection.owes_reconnect_notice:
+            return False
+        self.send(company_id, settings, connection)
+        return True
+
+    def send(self, company_id: str, settings: AccountingSettings, connection: Connection) -> None:
+        """Send the e-mail, then record that it went (a crash between the two sends it again: at least once)."""
+        subject, text, html = reconnect_email(connection.reason or "QuickBooks Online refused the stored authorization")
+        self.notifier.send(list(settings.notification_emails), subject, text, html)
+        self.settings.clear_reconnect_notice(company_id)
 
 
 def reconnect_email(reason: str) -> tuple[str, str, str]:

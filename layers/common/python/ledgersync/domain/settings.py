@@ -39,6 +39,11 @@ class Connection(CamelModel):
     status: ConnectionStatus = ConnectionStatus.NOT_CONNECTED
     realm_id: str | None = None
     reason: str | None = None
+    reconnect_notice_pending: bool = False  # the reconnect e-mail is still owed (its send failed)
+
+    @property
+    def owes_reconnect_notice(self) -> bool:
+        return self.status is ConnectionStatus.REAUTHORIZATION_REQUIRED and self.reconnect_notice_pending
 
 
 class SettingsStore(Protocol):
@@ -47,3 +52,8 @@ class SettingsStore(Protocol):
     def put_settings(self, company_id: str, settings: AccountingSettings) -> None: ...
     def get_connection(self, company_id: str) -> Connection: ...
     def put_connection(self, company_id: str, connection: Connection) -> None: ...
+    def require_reauthorization(self, company_id: str, connection: Connection) -> bool:
+        """Write ``connection`` unless the stored one already requires reauthorization; True when written."""
+
+    def clear_reconnect_notice(self, company_id: str) -> bool:
+        """Record that the owed reconnect e-mail went, if the connection still owes it; True when cleared."""
