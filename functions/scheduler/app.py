@@ -21,12 +21,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "redispatched": summary.redispatched,
         "deadLettersSurfaced": summary.dead_letters_surfaced,
         "deadLettersUnreadable": summary.dead_letters_unreadable,
+        "errorNoticesSent": summary.notices_sent,
+        "reconnectNoticesSent": summary.reconnect_notices_sent,
     }
     for name, value in {
         "HeldWorkReleased": summary.released,
         "StrandedWorkRedispatched": summary.redispatched,
         "DeadLettersSurfaced": summary.dead_letters_surfaced,
         "DeadLettersUnreadable": summary.dead_letters_unreadable,
+        "ErrorNoticesSent": summary.notices_sent,
+        "ReconnectNoticesSent": summary.reconnect_notices_sent,
     }.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info("sweep done", extra={**counts, "companies": len(summary.companies)})

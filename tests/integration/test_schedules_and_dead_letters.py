@@ -39,7 +39,14 @@ def test_every_schedule_of_the_template_runs_and_succeeds_against_the_stack(stac
         result = stack.run_schedule(name)
         assert isinstance(result, dict), (name, result)
     swept = stack.run_schedule("SchedulerFunction.Every5Minutes")
-    assert swept == {"released": 0, "redispatched": 0, "deadLettersSurfaced": 0, "deadLettersUnreadable": 0}
+    assert swept == {
+        "released": 0,
+        "redispatched": 0,
+        "deadLettersSurfaced": 0,
+        "deadLettersUnreadable": 0,
+        "errorNoticesSent": 0,
+        "reconnectNoticesSent": 0,
+    }
     refreshed = stack.run_schedule("TokenRefreshFunction.Every15Minutes")
     assert stack.demo.company_id in refreshed["not_connected"]  # listed from DynamoDB; it has no QuickBooks tokens
 
