@@ -36,6 +36,8 @@ ADMIN_PREFIX = "/__devstack/"
 # Connections the kernel holds while every handler thread is busy starting: a burst of clients is queued,
 # not reset (socketserver's default is 5).
 LISTEN_BACKLOG = 256
+# The methods an API Gateway REST ``ANY`` method stands for (TRACE, QUERY... reach no route)
+ANY_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 Invoker = Callable[[str, dict[str, Any]], Any]
 AdminHandler = Callable[[str, str, bytes], tuple[int, Any]]
 
@@ -49,20 +51,28 @@ class RouteMatch:
 
 
 class RouteTable:
-    """Matches a method and path to a template route; literal segments win over parameters, as in API Gateway."""
+    """Matches a method and path to a template route as API Gateway REST does: first the resource (the most
+    specific path that matches; literal segments win over parameters), then its method, else its ``ANY``."""
 
     def __init__(self, routes: Iterable[ApiRoute]) -> None:
+        by_path: dict[str, dict[str, ApiRoute]] = {}
+        for route in routes:
+            by_path.setdefault(route.path, {}).setdefault(route.method, route)
         self._compiled = sorted(
-            ((_specificity(r.path), r, _pattern(r.path)) for r in routes), key=lambda item: item[0], reverse=True
+            ((_specificity(path), path, _pattern(path), methods) for path, methods in by_path.items()),
+            key=lambda item: item[0],
+            reverse=True,
         )
 
     def match(self, method: str, path: str) -> RouteMatch | None:
-        """The best route for ``method`` and ``path``, or None (API Gateway's 403)."""
-        for _, route, pattern in self._compiled:
-            if route.method not in {method.upper(), "ANY"}:
-                continue
+        """The route for ``method`` and ``path``, or None (API Gateway's MISSING_AUTHENTICATION_TOKEN): None also
+        when the resource that matches takes neither this method nor ``ANY``, as API Gateway does not try another."""
+        for _, _, pattern, methods in self._compiled:
             found = pattern.fullmatch(path)
             if found:
+                route = methods.get(method.upper()) or (methods.get("ANY") if method.upper() in ANY_METHODS else None)
+                if route is None:
+                    return None
                 return RouteMatch(route, {k.removesuffix("_greedy"): v for k, v in found.groupdict().items()})
         return None
 
@@ -329,7 +339,7 @@ class Gateway:
             return gateway_answer("REQUEST_TOO_LARGE", self.gateway_responses)
         match = self.routes.match(method, unquote(path))
         if match is None:
-            # API Gateway REST answers an unknown path and a method the path does not declare the same way
+            # an unknown path, or a method of a path with no ANY route (every path of template.yaml has one: 405)
             return gateway_answer("MISSING_AUTHENTICATION_TOKEN", self.gateway_responses)
         event = build_event(
             match,
@@ -420,7 +430,7 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        # TRACE and QUERY too: API Gateway answers an undeclared method like an unknown path (its
+        # TRACE and QUERY too: API Gateway answers a method ANY does not stand for like an unknown path (its
         # MISSING_AUTHENTICATION_TOKEN gateway response), where http.server would answer 501
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
         do_TRACE = do_QUERY = _serve  # noqa: N815

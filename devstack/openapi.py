@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.runtime import import_file
-from devstack.template import DEFAULT_TEMPLATE, Template
+from devstack.template import DEFAULT_TEMPLATE, ApiRoute, Template
 
 TITLE = "Ledgersync API"
 VERSION = "1.0.0"
@@ -30,11 +30,11 @@ def build_document(template: Template, title: str = TITLE, version: str = VERSIO
     from ledgersync.routes.service import openapi_document
 
     warnings: list[str] = []
-    declared = {(r.method, _shape(r.path)) for r in template.routes}
+    declared = {(r.method, _shape(r.path)) for r in api_operations(template)}
     served: dict[tuple[str, str], str] = {}
     document: dict[str, Any] | None = None
     for logical_id, spec in template.functions.items():
-        if not spec.routes:
+        if not any(r.method != "ANY" for r in spec.routes):
             continue
         if not spec.module_path.is_file():
             warnings.append(f"{logical_id}: {spec.module_path} does not exist yet; its routes are not described")
@@ -60,6 +60,13 @@ def build_document(template: Template, title: str = TITLE, version: str = VERSIO
     for method, path in sorted((declared | set(served)) - described):
         warnings.append(f"{method} {path} is served but GET {DOCUMENT_ROUTE} does not describe it")
     return document, warnings
+
+
+def api_operations(template: Template) -> list[ApiRoute]:
+    """The template's routes that are API operations: not the ``ANY`` routes, which only catch the methods a path
+    does not take and answer them 405 (MethodNotAllowedFunction); a document listing them would offer every method
+    on every path."""
+    return [r for r in template.routes if r.method != "ANY"]
 
 
 def _shape(path: str) -> str:
