@@ -14,6 +14,7 @@ from devstack.stack import LocalStack
 
 from ledgersync import bootstrap
 from tests.integration.test_redrive import bills, company, connect_quickbooks, fresh_company, poller, send_po
+from tests.support.http import Client
 
 
 @pytest.fixture(scope="module")
@@ -78,21 +79,28 @@ def test_connecting_answers_503_naming_the_put_secret_value_command_when_the_int
     assert answer.headers["Content-Type"].startswith("application/json")
 
 
-def test_a_queued_sync_waits_while_the_intuit_app_is_not_configured_and_goes_through_once_it_is(
-    stack: LocalStack, app_secret: str
-) -> None:
+def connected_and_unconfigured(stack: LocalStack, name: str, app_secret: str) -> tuple[Client, str, str]:
+    """A company connected to QuickBooks Online whose access token has expired (its next call must refresh with
+    the Intuit app's keys), and the app's secret emptied as the template creates it."""
     from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
 
-    # Given a connected company whose access token has expired (the next call must refresh, with the app's keys)
-    api, company_id = company(stack, "Unconfigured Sync")
+    api, company_id = company(stack, name)
     realm = connect_quickbooks(stack, api)
     store = SecretsManagerTokenStore(stack.environment["SECRETS_PREFIX"])
     tokens = store.load(company_id)
     assert tokens is not None
     store.save(company_id, tokens.model_copy(update={"access_expires_at": datetime.now(UTC) - timedelta(minutes=5)}))
-    # And the Intuit app's secret emptied, as the template creates it
     empty_as_the_template_creates_it(stack, app_secret)
     forget_cached_secrets()
+    return api, company_id, realm
+
+
+def test_a_queued_sync_waits_while_the_intuit_app_is_not_configured_and_goes_through_once_it_is(
+    stack: LocalStack, app_secret: str
+) -> None:
+    # Given a connected company whose access token has expired (the next call must refresh, with the app's keys)
+    # And the Intuit app's secret emptied, as the template creates it
+    api, _, realm = connected_and_unconfigured(stack, "Unconfigured Sync", app_secret)
     emails_before = len(stack.emails())
     # When a PO is sent and the sync queue's consumer runs (twice, as the queue retries it)
     send_po(api, 9101)
@@ -134,17 +142,8 @@ def last_receive(stack: LocalStack) -> dict[str, Any]:
 def test_the_last_receive_holds_the_po_instead_of_failing_it_when_the_intuit_app_is_not_configured(
     stack: LocalStack, app_secret: str
 ) -> None:
-    from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
-
     # Given a connected company that must refresh its token, and the Intuit app's secret emptied
-    api, company_id = company(stack, "Unconfigured Last Receive")
-    realm = connect_quickbooks(stack, api)
-    store = SecretsManagerTokenStore(stack.environment["SECRETS_PREFIX"])
-    tokens = store.load(company_id)
-    assert tokens is not None
-    store.save(company_id, tokens.model_copy(update={"access_expires_at": datetime.now(UTC) - timedelta(minutes=5)}))
-    empty_as_the_template_creates_it(stack, app_secret)
-    forget_cached_secrets()
+    api, _, realm = connected_and_unconfigured(stack, "Unconfigured Last Receive", app_secret)
     emails_before = len(stack.emails())
     send_po(api, 9201)
     # When the queue delivers the sync for the last time it may
