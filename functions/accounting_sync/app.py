@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
-from ledgersync.adapters.messaging import postpone, queue_url_of
+from ledgersync.adapters.messaging import postpone
 from ledgersync.config import get_settings
 from ledgersync.domain.accounting_sync import SyncResult, retry_delay
 from ledgersync.errors import RetryableError
@@ -42,10 +42,9 @@ def record_handler(record: SQSRecord) -> None:
             message.company_id, message.purchase_order_id, attempt, settings.sync_queue_max_receives
         )
     except RetryableError as fault:
-        queue_url = queue_url_of(record.event_source_arn, [settings.sync_queue_url])
-        if fault.retry_after_seconds is not None and queue_url:
+        if fault.retry_after_seconds is not None:
             delay = retry_delay(attempt, fault.retry_after_seconds, settings.sync_queue_visibility_seconds)
-            postpone(queue_url, record.receipt_handle, delay)
+            postpone(settings.sync_queue_url, record.receipt_handle, delay)
         raise
     name = {
         SyncResult.SYNCHRONIZED: "DocumentsSynchronized",

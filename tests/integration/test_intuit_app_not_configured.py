@@ -43,6 +43,15 @@ def app_secret(stack: LocalStack) -> Iterator[str]:
     forget_cached_secrets()
 
 
+def store_intuit_credentials(stack: LocalStack, name: str) -> None:
+    """What the operator does (``put-secret-value``): the emulator's app credentials into the secret."""
+    client_id, client_secret = next(iter(stack.emulators["qbo"].state.clients.items()))
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=name, SecretString=json.dumps({"clientId": client_id, "clientSecret": client_secret})
+    )
+    forget_cached_secrets()
+
+
 def empty_as_the_template_creates_it(stack: LocalStack, name: str) -> None:
     sm = stack.client("secretsmanager")
     sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
@@ -115,13 +124,7 @@ def test_a_queued_sync_waits_while_the_intuit_app_is_not_configured_and_goes_thr
     assert bills(stack, realm) == []
     assert stack.queue_depths()["SyncQueue"]["visible"] == 1
     # When the operator stores the credentials (the fixture's working value) and the queue tries again
-    sm = stack.client("secretsmanager")
-    clients = stack.emulators["qbo"].state.clients
-    client_id, client_secret = next(iter(clients.items()))
-    sm.put_secret_value(
-        SecretId=app_secret, SecretString=json.dumps({"clientId": client_id, "clientSecret": client_secret})
-    )
-    forget_cached_secrets()
+    store_intuit_credentials(stack, app_secret)
     stack.drain_queues()
     # Then the bill is created once and the PO is "S"
     assert len(bills(stack, realm)) == 1
@@ -160,12 +163,7 @@ def test_the_last_receive_holds_the_po_instead_of_failing_it_when_the_intuit_app
     assert "put-secret-value" in (shown["heldReason"] or ""), shown
     assert len(stack.emails()) == emails_before
     # When the operator stores the credentials and the sweep runs
-    clients = stack.emulators["qbo"].state.clients
-    client_id, client_secret = next(iter(clients.items()))
-    stack.client("secretsmanager").put_secret_value(
-        SecretId=app_secret, SecretString=json.dumps({"clientId": client_id, "clientSecret": client_secret})
-    )
-    forget_cached_secrets()
+    store_intuit_credentials(stack, app_secret)
     assert stack.run_schedule("SchedulerFunction.Every5Minutes")["released"] >= 1
     stack.drain_queues()
     # Then the held work goes through once

@@ -7,15 +7,20 @@ import requests
 from tests.integration.test_qbo_emulator import REALM, Company, start
 
 
+def fail_next_write(url: str) -> None:
+    """QuickBooks will commit the next write and answer 500 (the outcome unknown to the caller)."""
+    requests.post(
+        f"{url}/__emulator/failures",
+        json={"realmId": REALM, "status": 500, "afterCommit": True, "operation": "write"},
+        timeout=10,
+    ).raise_for_status()
+
+
 def test_a_write_failure_skips_a_batch_of_queries_when_injected_for_writes() -> None:
     with start() as running:
         company = Company(running)
         # Given QuickBooks that will commit the next write and answer 500 (the outcome unknown to the caller)
-        requests.post(
-            f"{running.url}/__emulator/failures",
-            json={"realmId": REALM, "status": 500, "afterCommit": True, "operation": "write"},
-            timeout=10,
-        ).raise_for_status()
+        fail_next_write(running.url)
         # When a batch of lookups runs first (how the gateway resolves a bill's vendor and item)
         lookups = company.post(
             "batch",
@@ -33,11 +38,7 @@ def test_a_write_failure_skips_a_batch_of_queries_when_injected_for_writes() -> 
         assert created.status_code == 500
         assert [v["DisplayName"] for v in running.state.records(REALM, "Vendor")] == ["Flora"]
         # And a batch that creates is a write
-        requests.post(
-            f"{running.url}/__emulator/failures",
-            json={"realmId": REALM, "status": 500, "afterCommit": True, "operation": "write"},
-            timeout=10,
-        ).raise_for_status()
+        fail_next_write(running.url)
         mixed = company.post(
             "batch",
             {

@@ -587,7 +587,8 @@ def test_a_grant_on_every_stack_secret_is_too_broad_when_a_function_writes_only_
 
 
 def test_an_exact_secret_name_does_not_match_the_arn_with_its_suffix_when_checked() -> None:
-    # Secrets Manager ARNs end in -XXXXXX: a grant on the bare name allows nothing
+    # Secrets Manager appends a hyphen and six random characters to every secret's ARN: a grant on the bare name
+    # allows nothing
     name = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ledgersync/ledgersync-prod/admin-api-key"
 
     assert not allowed(

@@ -99,10 +99,14 @@ def build_resolver() -> APIGatewayRestResolver:
 
 def error_response(app: APIGatewayRestResolver, status: int, body: ErrorBody) -> Response[Any]:
     """The JSON error; Komet-style methods (``/api/...``) also carry seed 002's ``status`` "0"."""
-    payload: dict[str, Any] = body.as_dict()
-    if app.current_event.path.startswith("/api/"):
-        payload = {"status": "0", **payload}
+    payload = _error_payload(body, komet=app.current_event.path.startswith("/api/"))
     return Response(status_code=status, content_type=JSON, body=jsonio.dumps(payload))
+
+
+def _error_payload(body: ErrorBody, *, komet: bool) -> dict[str, Any]:
+    """The error as JSON; a Komet method's carries seed 002's ``status`` "0" first."""
+    payload: dict[str, Any] = body.as_dict()
+    return {"status": "0", **payload} if komet else payload
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -188,9 +192,7 @@ def _json_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _early_error(err: LedgersyncError, komet: bool, errors: list[FieldError] | None = None) -> dict[str, Any]:
-    payload: dict[str, Any] = ErrorBody(err.code, err.message, errors or []).as_dict()
-    if komet:
-        payload = {"status": "0", **payload}
+    payload = _error_payload(ErrorBody(err.code, err.message, errors or []), komet=komet)
     return {
         "statusCode": err.status_code,
         "headers": {"Content-Type": JSON},
@@ -210,10 +212,7 @@ def _komet_event_token(event: dict[str, Any]) -> tuple[bool, str | None]:
         return False, None
     found = parsed.get("authenticationToken") if isinstance(parsed, dict) else None
     query = event.get("queryStringParameters") or {}
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    bearer = headers.get("authorization", "")
-    bearer_value = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
-    return True, (found if isinstance(found, str) else None) or query.get("authenticationToken") or bearer_value
+    return True, (found if isinstance(found, str) else None) or query.get("authenticationToken") or _event_bearer(event)
 
 
 def _event_bearer(event: dict[str, Any]) -> str | None:

@@ -59,12 +59,6 @@ def postpone(queue_url: str, receipt_handle: str, seconds: float) -> None:
         )
 
 
-def queue_url_of(arn: str, known_urls: Iterator[str] | list[str]) -> str | None:
-    """The configured queue URL of an SQS ARN (``arn:aws:sqs:<region>:<account>:<name>``), by the queue's name."""
-    name = arn.rsplit(":", 1)[-1]
-    return next((url for url in known_urls if url and url.rstrip("/").rsplit("/", 1)[-1] == name), None)
-
-
 class SqsDeadLetters:
     """The dead-letter queues, read without deleting: the sweep surfaces each message, an operator redrives."""
 

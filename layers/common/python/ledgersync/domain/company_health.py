@@ -50,4 +50,3 @@ class CompanyHealth(_Camel):
 class CompanyHealthReader(Protocol):
     def read(self, company_id: str) -> CompanyHealth:
         """The company's health; NotFound when there is no such company."""
-        ...

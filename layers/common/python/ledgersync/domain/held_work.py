@@ -134,9 +134,12 @@ class HeldWork:
                     self._send_owed_reconnect_notice(company_id, summary)
                 continue
             summary.companies.append(company_id)
-            summary.released += self.outcomes.release_held(company_id)
+            # one listing serves both: held POs are released, the others sent again once their message is lost
             for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
-                if order.held_reason is not None or not self._stranded(order, system, now):
+                if order.held_reason is not None:
+                    summary.released += self.outcomes.release_order(order, system)
+                    continue
+                if not self._stranded(order, system, now):
                     continue
                 if self.outcomes.mark_dispatched(company_id, order.id, order.sent_at, now) is not None:
                     self.dispatcher.dispatch(company_id, order.id, system, order.webhook_delivery_id)

@@ -142,14 +142,17 @@ class SyncOutcomes:
     def release_held(self, company_id: str) -> int:
         """Send again every PO held for this company; answers how many went."""
         system = self.accounting.get_settings(company_id).external_system
-        released = 0
-        for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
-            if order.held_reason is None or system is None:
-                continue
-            if self.update(company_id, order.id, _unhold) is not None:
-                self.dispatcher.dispatch(company_id, order.id, system, order.webhook_delivery_id)
-                released += 1
-        return released
+        if system is None:
+            return 0
+        orders = self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)
+        return sum(self.release_order(order, system) for order in orders if order.held_reason is not None)
+
+    def release_order(self, order: PurchaseOrder, system: ExternalSystem) -> bool:
+        """Clear a held PO's hold and hand it to its queue again; False when someone else did first."""
+        if self.update(order.company_id, order.id, _unhold) is None:
+            return False
+        self.dispatcher.dispatch(order.company_id, order.id, system, order.webhook_delivery_id)
+        return True
 
     def update(self, company_id: str, po_id: int, change: Callable[[PurchaseOrder], bool]) -> PurchaseOrder | None:
         """Apply ``change`` to the latest PO with a conditional write; None when there was nothing to change."""
