@@ -21,7 +21,7 @@ class InMemorySyncStateStore:
     def put(self, state: SyncState, expected_version: int | None) -> SyncState:
         key = (state.company_id, state.document, state.target)
         current = self.items.get(key)
-        if (current is None) != (expected_version is None) or (current and current.version != expected_version):
+        if (current is None) != (not expected_version) or (current and current.version != expected_version):
             raise Conflict(
                 f"{state.document} for {state.target.value} was changed by someone else; reload it and try again"
             )
@@ -39,7 +39,9 @@ class InMemorySyncStateStore:
         ]
         return [s.model_copy(deep=True) for s in found]
 
-    def list_for_document(self, company_id: str, ref: DocumentRef) -> list[SyncState]:
+    def list_for_document(
+        self, company_id: str, ref: DocumentRef, legacy_target: ExternalSystem | None
+    ) -> list[SyncState]:
         found = [s for (company, doc, _), s in self.items.items() if company == company_id and doc == ref]
         return [s.model_copy(deep=True) for s in sorted(found, key=_order)]
 

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from ledgersync import bootstrap
-from ledgersync.domain.accounting_sync import AccountingSync, SyncResult
+from ledgersync.domain.accounting_sync import AccountingSync
 from ledgersync.domain.held_work import HeldWork
-from ledgersync.domain.sync_outcomes import SyncOutcomes
-from ledgersync.domain.webhook_outcomes import WebhookOutcomes
+from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.outcomes import Outcome, SyncRecorder
+from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes
 from ledgersync.errors import PermanentError, RetryableError
 from tests.support.events import Api
 from tests.support.mail import sent_emails
@@ -34,13 +36,11 @@ class FlakySes:
         bootstrap.notifier().send(to, subject, text, html)
 
 
-def outcomes(ses: FlakySes) -> SyncOutcomes:
-    return SyncOutcomes(
-        store=bootstrap.purchase_order_store(),
-        accounting=bootstrap.settings_store(),
-        notifier=ses,
-        dispatcher=bootstrap.dispatcher(),
+def outcomes(ses: FlakySes) -> SyncRecorder:
+    notices = PurchaseOrderErrorNotices(
+        bootstrap.purchase_order_store(), bootstrap.settings_store(), ses, bootstrap.sync_targets()
     )
+    return SyncRecorder(states=bootstrap.sync_state_store(), notices=notices, targets=bootstrap.sync_targets())
 
 
 def consumer(ses: FlakySes) -> AccountingSync:
@@ -49,13 +49,15 @@ def consumer(ses: FlakySes) -> AccountingSync:
         references=bootstrap.references(),
         accounting=bootstrap.settings_store(),
         bills=RecordingBills(fail_with=PermanentError(REFUSED)),
-        outcomes=outcomes(ses),
+        states=bootstrap.sync_state_store(),
+        recorder=outcomes(ses),
+        target=ExternalSystem.QUICKBOOKS_ONLINE,
     )
 
 
 def sweeper(ses: FlakySes) -> HeldWork:
     built = bootstrap.held_work()
-    return HeldWork(built.store, built.accounting, outcomes(ses), built.dispatcher, built.windows)
+    return HeldWork(built.states, built.accounting, outcomes(ses), built.targets)
 
 
 def po(api: Api) -> dict[str, Any]:
@@ -69,7 +71,7 @@ def test_ses_failing_once_the_redelivered_message_sends_exactly_one_email(sent: 
     with pytest.raises(RetryableError):
         consumer(ses).sync(company_id, 1)
     assert po(api)["vendorInvoiceStatus"] == "Error" and po(api)["errorNoticePending"] is True
-    assert consumer(ses).sync(company_id, 1) is SyncResult.NOTHING_TO_DO
+    assert consumer(ses).sync(company_id, 1) is Outcome.NOTHING_TO_DO
     # Then the owed e-mail went once, with the refusal, and nothing is owed any more
     (mail,) = sent_emails()
     assert "inactive (610)" in mail.body and "01-P002271" in mail.body and "P002271" in mail.subject
@@ -111,7 +113,7 @@ def test_a_sweep_while_ses_is_down_keeps_the_email_owed(sent: tuple[Api, str]) -
 def test_a_normal_error_sends_one_email_and_never_a_second(sent: tuple[Api, str]) -> None:  # noqa: F811
     api, company_id = sent
     ses = FlakySes(failures=0)
-    assert consumer(ses).sync(company_id, 1) is SyncResult.ERROR
+    assert consumer(ses).sync(company_id, 1) is Outcome.ERROR
     assert po(api)["errorNoticePending"] is False
     consumer(ses).sync(company_id, 1)
     consumer(ses).sync(company_id, 1, attempt=3, max_attempts=3)
@@ -132,8 +134,12 @@ def test_send_again_from_error_clears_the_owed_email(sent: tuple[Api, str]) -> N
 
 def test_a_webhook_error_whose_email_failed_is_sent_by_the_sweep_once(sent: tuple[Api, str]) -> None:  # noqa: F811
     api, company_id = sent
-    webhook = WebhookOutcomes(outcomes(FlakySes(failures=0)))
-    # Given the final refusal was recorded but its e-mail never went (SES failed on every receive)
+    webhook = WebhookDeliveryOutcomes(
+        outcomes(FlakySes(failures=0)), bootstrap.purchase_order_store(), ExternalSystem.WEBHOOK
+    )
+    # Given a delivery to the webhook whose final refusal was recorded but whose e-mail never went (SES failed on
+    # every receive)
+    webhook.mark_sent(company_id, 1, DELIVERY)
     assert webhook.mark_failed(company_id, 1, DELIVERY, "the endpoint answered HTTP 422") is True
     assert po(api)["errorNoticePending"] is True
     # When the sweep runs

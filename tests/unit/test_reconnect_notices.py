@@ -60,7 +60,7 @@ def connection(ses: FlakySes) -> QuickBooksOnlineConnection:
         intuit=FakeIntuit(),
         tokens=FakeTokens(),
         settings=bootstrap.settings_store(),
-        outcomes=bootstrap.sync_outcomes(),
+        recorder=bootstrap.sync_recorder(),
         notifier=ses,
     )
 
@@ -68,11 +68,10 @@ def connection(ses: FlakySes) -> QuickBooksOnlineConnection:
 def sweeper(ses: FlakySes) -> HeldWork:
     built = bootstrap.held_work()
     return HeldWork(
-        built.store,
+        built.states,
         built.accounting,
-        built.outcomes,
-        built.dispatcher,
-        built.windows,
+        built.recorder,
+        built.targets,
         reconnect_notices=ReconnectNotices(bootstrap.settings_store(), ses),
     )
 

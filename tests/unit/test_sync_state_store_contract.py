@@ -74,7 +74,10 @@ def test_list_for_document_gives_every_target_of_that_document_only(store: SyncS
     store.put(queued(), None)
     store.put(queued(target=ExternalSystem.WEBHOOK), None)
     store.put(queued(DocumentRef.purchase_order(70)), None)
-    assert sorted(s.target.value for s in store.list_for_document(COMPANY, PO_7)) == ["quickbooks_online", "webhook"]
+    assert sorted(s.target.value for s in store.list_for_document(COMPANY, PO_7, QBO)) == [
+        "quickbooks_online",
+        "webhook",
+    ]
 
 
 def test_an_invalid_transition_raises_and_stores_nothing(store: SyncStateStore) -> None:

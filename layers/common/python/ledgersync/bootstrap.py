@@ -12,9 +12,10 @@ if TYPE_CHECKING:
     from ledgersync.adapters.account_store import DynamoAccountStore
     from ledgersync.adapters.company_health import DynamoCompanyHealth
     from ledgersync.adapters.documents import S3Documents
-    from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
+    from ledgersync.adapters.messaging import SesNotifier
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.settings_store import DynamoSettingsStore
+    from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
     from ledgersync.domain.accounting_sync import AccountingSync
     from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import WebConnectorService
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
-    from ledgersync.domain.sync_outcomes import SyncOutcomes
+    from ledgersync.domain.sync.outcomes import SyncRecorder
+    from ledgersync.domain.sync.targets import TargetRegistry
     from ledgersync.domain.webhooks import WebhookDeliveries, WebhookSetup
 
 
@@ -79,9 +81,10 @@ def purchase_orders() -> PurchaseOrders:
         store=purchase_order_store(),
         references=references(),
         documents=documents(),
-        dispatcher=dispatcher(),
         accounting=settings_store(),
-        webhooks=settings_store(),
+        states=sync_state_store(),
+        targets=sync_targets(),
+        recorder=sync_recorder(),
     )
 
 
@@ -93,10 +96,50 @@ def documents() -> S3Documents:
 
 
 @lru_cache(maxsize=1)
-def dispatcher() -> QueueDispatcher:
-    from ledgersync.adapters.messaging import QueueDispatcher
+def sync_state_store() -> DynamoSyncStateStore:
+    from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
 
-    return QueueDispatcher(get_settings())
+    return DynamoSyncStateStore(table())
+
+
+@lru_cache(maxsize=1)
+def sync_targets() -> TargetRegistry:
+    """The registry of targets: the one place that knows which external systems exist and how each is reached."""
+    from ledgersync.adapters.messaging import SqsQueues
+    from ledgersync.adapters.sync_targets import QuickBooksDesktopTarget, QuickBooksOnlineTarget, WebhookTarget
+    from ledgersync.domain.purchase_orders import ExternalSystem
+    from ledgersync.domain.sync.targets import TargetRegistry
+
+    settings = get_settings()
+    queues = SqsQueues()
+    return TargetRegistry(
+        {
+            ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(
+                queues,
+                settings.sync_queue_url,
+                settings.sync_queue_max_receives,
+                settings.sync_queue_visibility_seconds,
+            ),
+            ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
+            ExternalSystem.WEBHOOK: WebhookTarget(
+                queues,
+                settings.webhook_queue_url,
+                settings.webhook_queue_max_receives,
+                settings.webhook_retry_hours,
+                configured=settings_store(),
+                secrets_prefix=settings.secrets_prefix,
+            ),
+        }
+    )
+
+
+@lru_cache(maxsize=1)
+def sync_recorder() -> SyncRecorder:
+    from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
+    from ledgersync.domain.sync.outcomes import SyncRecorder
+
+    notices = PurchaseOrderErrorNotices(purchase_order_store(), settings_store(), notifier(), sync_targets())
+    return SyncRecorder(states=sync_state_store(), notices=notices, targets=sync_targets())
 
 
 @lru_cache(maxsize=1)
@@ -126,18 +169,6 @@ def reset() -> None:
 
 
 @lru_cache(maxsize=1)
-def sync_outcomes() -> SyncOutcomes:
-    from ledgersync.domain.sync_outcomes import SyncOutcomes
-
-    return SyncOutcomes(
-        store=purchase_order_store(),
-        accounting=settings_store(),
-        notifier=notifier(),
-        dispatcher=dispatcher(),
-    )
-
-
-@lru_cache(maxsize=1)
 def account_store() -> DynamoAccountStore:
     from ledgersync.adapters.account_store import DynamoAccountStore
 
@@ -154,31 +185,22 @@ def company_health() -> DynamoCompanyHealth:
 @lru_cache(maxsize=1)
 def held_work() -> HeldWork:
     from ledgersync.adapters.messaging import SqsDeadLetters
-    from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
-    from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
+    from ledgersync.domain.held_work import HeldWork
     from ledgersync.domain.purchase_orders import ExternalSystem
     from ledgersync.domain.qbo_connection import ReconnectNotices
 
     settings = get_settings()
     return HeldWork(
-        store=purchase_order_store(),
+        states=sync_state_store(),
         accounting=settings_store(),
-        outcomes=sync_outcomes(),
-        dispatcher=dispatcher(),
-        windows=InFlightWindows.of(
-            settings.sync_queue_max_receives, settings.sync_queue_visibility_seconds, settings.webhook_retry_hours
-        ),
+        recorder=sync_recorder(),
+        targets=sync_targets(),
         dead_letters=SqsDeadLetters(
             {
                 ExternalSystem.QUICKBOOKS_ONLINE: [u for u in (settings.sync_dead_letter_queue_url,) if u],
                 ExternalSystem.WEBHOOK: [u for u in (settings.webhook_dead_letter_queue_url,) if u],
             }
         ),
-        webhook_recipients=WebhookErrorEmails(SecretsManagerWebhookEndpoints(settings.secrets_prefix)),
-        max_receives={
-            ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
-            ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,
-        },
         reconnect_notices=ReconnectNotices(settings_store(), notifier()),
     )
 
@@ -196,11 +218,13 @@ def web_connector() -> WebConnectorService:
     from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
     from ledgersync.adapters.quickbooks_desktop import build_web_connector
     from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
+    from ledgersync.domain.purchase_orders import ExternalSystem
 
+    desktop = ExternalSystem.QUICKBOOKS_DESKTOP
     return build_web_connector(
         TokenCredentials(accounts()),
-        DesktopOutbox(store=purchase_order_store(), references=references(), accounting=settings_store()),
-        DesktopOutcomes(sync_outcomes()),
+        DesktopOutbox(purchase_order_store(), references(), settings_store(), sync_state_store(), desktop),
+        DesktopOutcomes(sync_recorder(), desktop),
         DynamoSessionStore(table()),
     )
 
@@ -217,7 +241,7 @@ def qbo_connection() -> QuickBooksOnlineConnection:
         intuit=IntuitAuthorizationClient(settings),
         tokens=SecretsManagerTokenStore(settings.secrets_prefix),
         settings=settings_store(),
-        outcomes=sync_outcomes(),
+        recorder=sync_recorder(),
         notifier=notifier(),
     )
 
@@ -233,13 +257,16 @@ def token_refresher() -> TokenRefresher:
 def accounting_sync() -> AccountingSync:
     from ledgersync.adapters.quickbooks_online import build_bill_sync
     from ledgersync.domain.accounting_sync import AccountingSync
+    from ledgersync.domain.purchase_orders import ExternalSystem
 
     return AccountingSync(
         store=purchase_order_store(),
         references=references(),
         accounting=settings_store(),
         bills=build_bill_sync(qbo_connection(), get_settings(), table()),
-        outcomes=sync_outcomes(),
+        states=sync_state_store(),
+        recorder=sync_recorder(),
+        target=ExternalSystem.QUICKBOOKS_ONLINE,
     )
 
 
@@ -253,14 +280,17 @@ def webhook_setup() -> WebhookSetup:
 @lru_cache(maxsize=1)
 def webhook_deliveries() -> WebhookDeliveries:
     from ledgersync.adapters.webhooks import build_webhook_deliveries
-    from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
+    from ledgersync.domain.purchase_orders import ExternalSystem
+    from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes, WebhookDocuments
 
     settings = get_settings()
+    webhook = ExternalSystem.WEBHOOK
     return build_webhook_deliveries(
-        WebhookDocuments(purchase_order_store(), references()),
-        WebhookOutcomes(sync_outcomes()),
+        WebhookDocuments(purchase_order_store(), references(), sync_state_store(), webhook),
+        WebhookDeliveryOutcomes(sync_recorder(), purchase_order_store(), webhook),
         notifier(),
         settings,
+        target=webhook,
         links=documents(),
         dead_letter_queue_url=settings.webhook_dead_letter_queue_url or None,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ledgersync.adapters.dynamodb import Item, SingleTable, company_pk
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.sync.documents import DocumentRef
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.state import SyncState, SyncStatus
 from ledgersync.errors import Conflict
 
@@ -41,13 +41,24 @@ class DynamoSyncStateStore:
         self.table = table
 
     def get(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None:
+        """The state; for a PO not migrated yet, the one its own fields stand for (version 0: not stored yet)."""
         item = self.table.get(company_pk(company_id), state_sk(ref, target))
-        return _state(item) if item else None
+        if item:
+            return _state(item)
+        return self._legacy(company_id, ref, target)
+
+    def _legacy(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None:
+        if ref.kind is not DocumentKind.PURCHASE_ORDER_BILLS:
+            return None
+        from ledgersync.adapters.purchase_order_store import legacy_state_of, po_sk
+
+        order = self.table.get(company_pk(company_id), po_sk(ref.purchase_order_id))
+        return legacy_state_of(order, company_id, target) if order else None
 
     def put(self, state: SyncState, expected_version: int | None) -> SyncState:
         saved = state.model_copy(update={"version": (expected_version or 0) + 1})
         try:
-            if expected_version is None:
+            if not expected_version:  # None, or 0: a state read from a PO not migrated yet
                 self.table.put(state_item(saved), condition="attribute_not_exists(pk)")
             else:
                 self.table.put(state_item(saved), condition="version = :v", values={":v": expected_version})
@@ -60,7 +71,7 @@ class DynamoSyncStateStore:
     def put_action(self, state: SyncState, expected_version: int | None) -> dict[str, Any]:
         """The transaction action ``put`` would be (``SingleTable.transact``); ``state`` carries its new version."""
         body: dict[str, Any] = {"Item": state_item(state)}
-        if expected_version is None:
+        if not expected_version:
             body["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
             body["ConditionExpression"] = "version = :v"
@@ -75,9 +86,17 @@ class DynamoSyncStateStore:
         states = [_state(item) for item in items]
         return [s for s in states if s.status is status and (target is None or s.target is target)]
 
-    def list_for_document(self, company_id: str, ref: DocumentRef) -> list[SyncState]:
+    def list_for_document(
+        self, company_id: str, ref: DocumentRef, legacy_target: ExternalSystem | None
+    ) -> list[SyncState]:
+        """Every target's state of one document; none stored yet, the one a PO not migrated stands for (as a state
+        for ``legacy_target``, the company's system)."""
         items = self.table.query_prefix(company_pk(company_id), f"{PREFIX}{ref.kind.value}#{ref.id}#")
-        return [_state(item) for item in items]
+        states = [_state(item) for item in items]
+        if states:
+            return states
+        legacy = self._legacy(company_id, ref, legacy_target) if legacy_target else None
+        return [legacy] if legacy else []
 
     def count_by_status(self, company_id: str, status: SyncStatus) -> int:
         return self.table.count_items(status_index_key(company_id, status), index="gsi1")

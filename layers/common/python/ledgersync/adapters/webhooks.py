@@ -20,9 +20,10 @@ from ledgersync.adapters.aws import client as aws_client
 from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.adapters.documents import s3_documents
 from ledgersync.config import Settings, get_settings
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.webhooks import (
     AddressRefusedError,
-    DeliveryMessage,
     DeliveryOutcomes,
     DeliveryQueue,
     DocumentLinks,
@@ -309,7 +310,7 @@ class SqsDeliveryQueue:
             self._client = cast("SQSClient", aws_client("sqs"))
         return self._client
 
-    def enqueue(self, message: DeliveryMessage) -> None:
+    def enqueue(self, message: SyncMessage) -> None:
         """Queue a delivery for its first attempt."""
         with aws_call("queueing the webhook delivery", QUEUE_FIX):
             self.client().send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
@@ -364,6 +365,7 @@ def build_webhook_deliveries(
     notifier: Notifier,
     settings: Settings | None = None,
     *,
+    target: ExternalSystem,
     secrets: WebhookSecrets | None = None,
     transport: WebhookTransport | None = None,
     links: DocumentLinks | None = None,
@@ -380,6 +382,7 @@ def build_webhook_deliveries(
         outcomes=outcomes,
         queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
         notifier=notifier,
+        target=target,
         schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
         resend_base_url=public_base_url(settings.public_base_url),
     )

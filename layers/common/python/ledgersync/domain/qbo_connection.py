@@ -9,10 +9,11 @@ from html import escape
 from typing import Protocol
 
 from ledgersync.domain.accounts import Principal, Role
+from ledgersync.domain.purchase_order_sync import Notifier
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus, SettingsStore
-from ledgersync.domain.sync_outcomes import Notifier, SyncOutcomes
+from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.observability import logger
 
@@ -44,7 +45,7 @@ class QuickBooksOnlineConnection:
     intuit: IntuitAuthorization
     tokens: Tokens
     settings: SettingsStore
-    outcomes: SyncOutcomes
+    recorder: SyncRecorder
     notifier: Notifier
 
     def authorize(self, principal: Principal, redirect_uri: str) -> dict[str, str]:
@@ -76,7 +77,7 @@ class QuickBooksOnlineConnection:
             external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.CONNECTED, realm_id=realm_id
         )
         self.settings.put_connection(company_id, connection)
-        released = self.outcomes.release_held(company_id)
+        released = self.recorder.release_held(company_id, ExternalSystem.QUICKBOOKS_ONLINE)
         logger.info("QuickBooks Online connected", extra={"company_id": company_id, "released": released})
         return connection
 

@@ -115,8 +115,7 @@ class SyncRecorder:
 
     def _notify(self, state: SyncState, reason: str, part: str | None, recipients: list[str] | None) -> None:
         """Send the error e-mail, then record that it went (a crash between the two sends it again: at least once)."""
-        to = list(recipients) if recipients else self.targets.get(state.target).error_recipients(state.company_id)
-        self.notices.send(state, reason, part, to)
+        self.notices.send(state, reason, part, list(recipients or []))
         notified = state.reason
 
         def change(latest: SyncState) -> SyncState | None:
@@ -140,9 +139,11 @@ class SyncRecorder:
 
     def release_held(self, company_id: str, target: ExternalSystem) -> int:
         """Send again every state the company holds for ``target``; answers how many went."""
-        return sum(self.release(state) for state in self.states.list_by_status(company_id, SyncStatus.HELD, target))
+        return sum(
+            self.release_state(state) for state in self.states.list_by_status(company_id, SyncStatus.HELD, target)
+        )
 
-    def release(self, state: SyncState) -> bool:
+    def release_state(self, state: SyncState) -> bool:
         """Clear a hold and hand the work to its target again; False when someone else did first."""
         now = self.clock()
 

@@ -13,7 +13,7 @@ class SyncStateStore(Protocol):
     def get(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None: ...
 
     def put(self, state: SyncState, expected_version: int | None) -> SyncState:
-        """Write ``state`` if its stored version is still ``expected_version`` (None: it must not exist yet);
+        """Write ``state`` if its stored version is still ``expected_version`` (None or 0: it must not exist yet);
         Conflict when someone else wrote. Answers the state as stored (its version one more)."""
 
     def list_by_status(
@@ -21,5 +21,10 @@ class SyncStateStore(Protocol):
     ) -> list[SyncState]:
         """The company's states in ``status`` (from an eventually consistent index: re-read before changing)."""
 
-    def list_for_document(self, company_id: str, ref: DocumentRef) -> list[SyncState]:
-        """Every target's state of one document (consistent read)."""
+    def list_for_document(
+        self, company_id: str, ref: DocumentRef, legacy_target: ExternalSystem | None
+    ) -> list[SyncState]:
+        """Every target's state of one document (a stale answer costs no correctness: every write that follows is
+        conditional on the versions read, of the state and of the document). A store that still reads documents
+        written before states had their own item answers the state such a document stands for, as one for
+        ``legacy_target``."""

@@ -18,17 +18,7 @@ from ledgersync.errors import PermanentError
 
 
 class Unsupported(PermanentError):
-    """The target has no such operation (the webhook contract has no look-up and no delete)."""
-
-
-@dataclass(frozen=True)
-class ExternalDocument:
-    """A document as the target holds it: whether it still exists, and the token a change or delete needs
-    (QuickBooks Online's SyncToken, QuickBooks Desktop's EditSequence)."""
-
-    external_id: str
-    exists: bool
-    change_token: str | None = None
+    """The deployment has no such target, or the target no such operation."""
 
 
 class Target(Protocol):
@@ -62,12 +52,6 @@ class Target(Protocol):
 
     def error_recipients(self, company_id: str) -> list[str]:
         """Where its error e-mails go; empty: the company's notification addresses."""
-
-    def look_up(self, company_id: str, external_id: str) -> ExternalDocument:
-        """Whether a document it holds still exists, and its change token; Unsupported when it cannot say."""
-
-    def delete(self, company_id: str, external_id: str, change_token: str) -> None:
-        """Delete a document it holds; Unsupported when it cannot."""
 
 
 @dataclass(frozen=True)
