@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
+    from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync_outcomes import SyncOutcomes
     from ledgersync.domain.webhooks import WebhookDeliveries, WebhookSetup
 
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1)
 def table() -> SingleTable:
     return SingleTable(get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def service_health() -> ServiceHealth:
+    from ledgersync.domain.service_health import ServiceHealth
+
+    return ServiceHealth(lambda: table().get("HEALTH", "HEALTH", consistent=False))
 
 
 @lru_cache(maxsize=1)

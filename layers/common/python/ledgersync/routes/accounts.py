@@ -10,15 +10,29 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
-from ledgersync.domain.accounts import CompanyCreate, TokenCreate, UserCreate, admin_key_matches
+from ledgersync.domain.accounts import (
+    CompanyCreate,
+    CompanyCreated,
+    TokenCreate,
+    TokenCreated,
+    UserCreate,
+    UserCreated,
+    admin_key_matches,
+)
+from ledgersync.domain.company_health import CompanyHealth
 from ledgersync.errors import FieldError, Unauthorized
+from ledgersync.routes.service import described
 
 router = Router()
 ADMIN_KEY_HEADER = "X-Admin-Key"
 ADMIN_KEY_REFUSED = "X-Admin-Key is missing or wrong: send the admin API key (the stack output AdminApiKeySecretArn)"
 
 
-@router.post("/v1/companies", summary="Create a company and its first Admin user (operator only)")
+@router.post(
+    "/v1/companies",
+    summary="Create a company and its first Admin user (operator only)",
+    responses=described(CompanyCreated, 201),
+)
 def create_company(
     request: CompanyCreate, admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None
 ) -> Response[Any]:
@@ -30,6 +44,7 @@ def create_company(
 @router.get(
     "/v1/companies/<company_id>/health",
     summary="A company's connection, POs queued/held/in error and last Web Connector session (operator only)",
+    responses=described(CompanyHealth),
 )
 def company_health(
     company_id: Annotated[str, Path(min_length=1, max_length=40)],
@@ -46,13 +61,21 @@ def require_admin_key(given: str | None) -> None:
         raise Unauthorized(ADMIN_KEY_REFUSED, [FieldError(ADMIN_KEY_HEADER, ADMIN_KEY_REFUSED)])
 
 
-@router.post("/v1/users", summary="Add a user with roles; answers the user's token (shown once)")
+@router.post(
+    "/v1/users",
+    summary="Add a user with roles; answers the user's token (shown once)",
+    responses=described(UserCreated, 201),
+)
 def create_user(request: UserCreate) -> Response[Any]:
     created = bootstrap.accounts().create_user(caller(router, "user.create"), request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
-@router.post("/v1/tokens", summary="Issue a token limited to API methods; none = Web Connector password only")
+@router.post(
+    "/v1/tokens",
+    summary="Issue a token limited to API methods; none = Web Connector password only",
+    responses=described(TokenCreated, 201),
+)
 def create_token(request: TokenCreate) -> Response[Any]:
     created = bootstrap.accounts().create_token(caller(router, "token.create"), request)
     return json_response(201, created.model_dump(by_alias=True))

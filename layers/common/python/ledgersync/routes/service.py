@@ -11,17 +11,24 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from ledgersync import bootstrap
+from ledgersync.api import json_response
+from ledgersync.domain.service_health import ServiceHealthAnswer
 from ledgersync.errors import FieldError, NotFound
 
 router = Router()
 
 
-@router.get("/v1/health", summary="200 once the service can reach its table")
-def health() -> dict[str, Any]:
-    bootstrap.table().get("HEALTH", "HEALTH", consistent=False)
-    return {"status": "ok"}
+def described(model: type[BaseModel], status: int = 200) -> dict[int, OpenAPIResponse]:
+    """A route's ``responses=``: the model its success answers with (``status`` as ``ANSWERS`` has it).
+
+    Routes serialize their answer themselves (``ledgersync.api.json_response``: money as JSON numbers, non-ASCII as
+    is, the nulls each answer has always had), so the model is declared here rather than as the return annotation,
+    which would make Powertools serialize it its own way. ``declare_answers`` keeps this schema and adds the rest."""
+    return {status: {"description": DESCRIPTIONS[status], "content": {"application/json": {"model": model}}}}
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,11 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "none": [],
 }
 _UNUSED = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+@router.get("/v1/health", summary="200 once the service can reach its table", responses=described(ServiceHealthAnswer))
+def health() -> Response[Any]:
+    return json_response(200, bootstrap.service_health().check().model_dump(mode="json"))
 
 
 def openapi_document(app: Any) -> dict[str, Any]:
@@ -402,7 +414,8 @@ def declare_answers(document: dict[str, Any]) -> dict[str, Any]:
             answers = ANSWERS.get(key)
             if answers is None:
                 raise LookupError(f"{key} is not in ledgersync.routes.service.ANSWERS; say what it answers there")
-            operation["responses"] = _responses(answers, komet=path.startswith("/api/"))
+            declared = _declared_success(key, answers, operation.get("responses", {}))
+            operation["responses"] = _responses(answers, declared, komet=path.startswith("/api/"))
             operation["security"] = SECURITY[answers.security]
             operation["tags"] = [tag_of(path)]
             used.add(operation["tags"][0])
@@ -415,11 +428,26 @@ def declare_answers(document: dict[str, Any]) -> dict[str, Any]:
     return described
 
 
-def _responses(answers: Answers, *, komet: bool) -> dict[str, Any]:
+def _declared_success(key: str, answers: Answers, generated: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema the route declared (``described``) for its success, if any. LookupError when the route
+    declares a model under another success status than ``ANSWERS`` gives, so the two cannot disagree."""
+    for status, response in generated.items():
+        schema = (response.get("content") or {}).get("application/json", {}).get("schema") or {}
+        if set(schema) <= {"title"} or not str(status).startswith("2"):
+            continue  # an unannotated answer (``Response[Any]``): Powertools gives it a schema of nothing but a title
+        if str(status) != str(answers.success):
+            raise LookupError(f"{key} declares its model under {status}; ANSWERS says it answers {answers.success}")
+        return dict(schema)
+    return None
+
+
+def _responses(answers: Answers, declared: dict[str, Any] | None, *, komet: bool) -> dict[str, Any]:
     success: dict[str, Any] = {"description": DESCRIPTIONS[answers.success]}
     if answers.media_type is not None:
         success["content"] = {
-            media_type: {"schema": {"type": "object" if media_type == "application/json" else "string"}}
+            media_type: {
+                "schema": (declared or {"type": "object"}) if media_type == "application/json" else {"type": "string"}
+            }
             for media_type in _media_types(answers.media_type)
         }
     error_schema = {"$ref": f"#/components/schemas/{'KometError' if komet else 'Error'}"}
