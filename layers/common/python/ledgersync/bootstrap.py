@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.settings_store import DynamoSettingsStore
+    from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync
     from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import WebConnectorService
@@ -77,6 +78,16 @@ def settings_store() -> DynamoSettingsStore:
     from ledgersync.adapters.settings_store import DynamoSettingsStore
 
     return DynamoSettingsStore(table())
+
+
+@lru_cache(maxsize=1)
+def accounting_settings() -> AccountingSettingsService:
+    from ledgersync.adapters.quickbooks_desktop import render_qwc
+    from ledgersync.domain.accounting_settings import AccountingSettingsService
+
+    return AccountingSettingsService(
+        settings_store(), account_store(), render_qwc, lambda: get_settings().qbwc_run_every_minutes
+    )
 
 
 @lru_cache(maxsize=1)
