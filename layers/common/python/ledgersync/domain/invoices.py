@@ -210,6 +210,10 @@ class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+# Money and rates in an answer: a JSON number, as ``ledgersync.jsonio`` writes every Decimal (never a string).
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number"}, mode="serialization")]
+
+
 class CheckoutAnswer(_Camel):
     """invoice.checkout's answer: the invoice now Pending Approval."""
 
@@ -238,10 +242,10 @@ class SalesInvoiceLine(_Camel):
     units_per_box: int
     unit_type: str
     boxes: int
-    price: Decimal
-    price_company_currency: Decimal
-    amount: Decimal
-    amount_company_currency: Decimal
+    price: Amount
+    price_company_currency: Amount
+    amount: Amount
+    amount_company_currency: Amount
     mark_code: str | None
     product_alias: str | None
     notes: str | None
@@ -250,8 +254,8 @@ class SalesInvoiceLine(_Camel):
 class SalesInvoiceCharge(_Camel):
     code: str
     name: str | None
-    value: Decimal
-    value_company_currency: Decimal
+    value: Amount
+    value_company_currency: Amount
 
 
 class SalesInvoice(_Camel):
@@ -270,12 +274,12 @@ class SalesInvoice(_Camel):
     invoice_notes: str | None
     currency: str
     company_currency: str
-    exchange_rate: Decimal
+    exchange_rate: Amount
     items: list[SalesInvoiceLine]
     additional_charges: list[SalesInvoiceCharge]
-    sub_total: Decimal
-    total: Decimal
-    total_company_currency: Decimal
+    sub_total: Amount
+    total: Amount
+    total_company_currency: Amount
     created_at: datetime
     created_by: str
 

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ledgersync import bootstrap
 from ledgersync.api import json_response
@@ -162,6 +162,18 @@ _UNUSED = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 @router.get("/v1/health", summary="200 once the service can reach its table", responses=described(ServiceHealthAnswer))
 def health() -> Response[Any]:
     return json_response(200, bootstrap.service_health().check().model_dump(mode="json"))
+
+
+class OpenAPIDocument(BaseModel):
+    """``GET /v1/openapi.json``: an OpenAPI 3.1 document (the specification describes the rest of its shape)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+    tags: list[dict[str, Any]]
 
 
 def openapi_document(app: Any) -> dict[str, Any]:
