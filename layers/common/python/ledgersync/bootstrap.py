@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.directory import Directory
     from ledgersync.domain.held_work import HeldWork
     from ledgersync.domain.invoices import Invoices
+    from ledgersync.domain.operator import Operator
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
@@ -63,6 +64,13 @@ def invoices() -> Invoices:
     from ledgersync.domain.invoices import Invoices
 
     return Invoices(DynamoInvoiceStore(table()), directory())
+
+
+@lru_cache(maxsize=1)
+def operator() -> Operator:
+    from ledgersync.domain.operator import Operator
+
+    return Operator(accounts(), company_health(), admin_api_key)
 
 
 def admin_api_key() -> str:

@@ -17,15 +17,12 @@ from ledgersync.domain.accounts import (
     TokenCreated,
     UserCreate,
     UserCreated,
-    admin_key_matches,
 )
 from ledgersync.domain.company_health import CompanyHealth
-from ledgersync.errors import FieldError, Unauthorized
+from ledgersync.domain.operator import ADMIN_KEY_HEADER
 from ledgersync.routes.service import described
 
 router = Router()
-ADMIN_KEY_HEADER = "X-Admin-Key"
-ADMIN_KEY_REFUSED = "X-Admin-Key is missing or wrong: send the admin API key (the stack output AdminApiKeySecretArn)"
 
 
 @router.post(
@@ -34,10 +31,9 @@ ADMIN_KEY_REFUSED = "X-Admin-Key is missing or wrong: send the admin API key (th
     responses=described(CompanyCreated, 201),
 )
 def create_company(
-    request: CompanyCreate, admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None
+    request: CompanyCreate, admin_key: Annotated[str | None, Header(alias=ADMIN_KEY_HEADER)] = None
 ) -> Response[Any]:
-    require_admin_key(admin_key)
-    created = bootstrap.accounts().create_company(request)
+    created = bootstrap.operator().create_company(admin_key, request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
@@ -48,17 +44,10 @@ def create_company(
 )
 def company_health(
     company_id: Annotated[str, Path(min_length=1, max_length=40)],
-    admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None,
+    admin_key: Annotated[str | None, Header(alias=ADMIN_KEY_HEADER)] = None,
 ) -> Response[Any]:
-    require_admin_key(admin_key)
-    health = bootstrap.company_health().read(company_id)
+    health = bootstrap.operator().company_health(admin_key, company_id)
     return json_response(200, health.model_dump(mode="json", by_alias=True))
-
-
-def require_admin_key(given: str | None) -> None:
-    """Operator routes: refuse a missing or wrong ``X-Admin-Key`` (compared in constant time), naming the header."""
-    if not admin_key_matches(given, bootstrap.admin_api_key()):
-        raise Unauthorized(ADMIN_KEY_REFUSED, [FieldError(ADMIN_KEY_HEADER, ADMIN_KEY_REFUSED)])
 
 
 @router.post(
