@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
-from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.webhooks import WEBHOOK_SETUP_ROLES, WebhookConfigRequest
@@ -24,14 +23,14 @@ SETUP_ROLES = {Role.ADMIN}
 @router.get("/v1/accounting/settings", summary="The company's accounting settings")
 def get_accounting_settings() -> dict[str, Any]:
     principal = caller(router, "accounting.read")
-    return bootstrap.settings_store().get_settings(principal.company_id).model_dump(mode="json", by_alias=True)
+    return bootstrap.services().settings_store.get_settings(principal.company_id).model_dump(mode="json", by_alias=True)
 
 
 @router.put("/v1/accounting/settings", summary="Choose the external system, bill mappings, classes, e-mails")
 def put_accounting_settings(request: AccountingSettings) -> dict[str, Any]:
     principal = caller(router, "accounting.write")
     principal.require_role(SETUP_ROLES, "change the accounting settings")
-    store = bootstrap.settings_store()
+    store = bootstrap.services().settings_store
     try:
         current = store.get_settings(principal.company_id)
     except DamagedRecord:
@@ -44,7 +43,7 @@ def put_accounting_settings(request: AccountingSettings) -> dict[str, Any]:
 @router.get("/v1/accounting/connection", summary="Which external system, and whether it is connected")
 def get_connection() -> dict[str, Any]:
     principal = caller(router, "accounting.read")
-    store = bootstrap.settings_store()
+    store = bootstrap.services().settings_store
     settings, connection = store.get_accounting(principal.company_id)
     connection.external_system = settings.external_system
     return connection.model_dump(mode="json", by_alias=True)
@@ -56,9 +55,9 @@ def download_qwc() -> Response[Any]:
 
     principal = caller(router, "accounting.read")
     principal.require_role(SETUP_ROLES, "download the QuickBooks Web Connector file")
-    company = bootstrap.account_store().get_company(principal.company_id)
+    company = bootstrap.services().account_store.get_company(principal.company_id)
     name = company.name if company else principal.company_id
-    settings = get_settings()
+    settings = bootstrap.services().settings
     body = render_qwc(
         principal.company_id,
         name,
@@ -78,14 +77,14 @@ def endpoint_url(app: Router, path: str) -> str:
     """This deployment's public URL of ``path``, by the one rule of ``ledgersync.public_url``."""
     event = app.current_event
     stage = str((event.raw_event.get("requestContext") or {}).get("stage") or "")
-    return public_url(path, get_settings().public_base_url, dict(event.headers or {}), stage)
+    return public_url(path, bootstrap.services().settings.public_base_url, dict(event.headers or {}), stage)
 
 
 @router.get("/v1/accounting/quickbooks-online/authorize", summary="The Intuit URL that connects QuickBooks Online")
 def authorize_quickbooks_online() -> Response[Any]:
     principal = caller(router, "accounting.write")
     redirect = endpoint_url(router, "/v1/accounting/quickbooks-online/callback")
-    return json_response(200, bootstrap.qbo_connection().authorize(principal, redirect))
+    return json_response(200, bootstrap.services().qbo_connection.authorize(principal, redirect))
 
 
 @router.get("/v1/accounting/quickbooks-online/callback", summary="Intuit's redirect after the user approves")
@@ -95,7 +94,7 @@ def quickbooks_online_callback(
     realm_id: Annotated[str | None, Query(alias="realmId", max_length=32)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[Any]:
-    connection = bootstrap.qbo_connection().callback(code, state, realm_id, error)
+    connection = bootstrap.services().qbo_connection.callback(code, state, realm_id, error)
     return json_response(
         200,
         {
@@ -107,7 +106,7 @@ def quickbooks_online_callback(
 
 @router.post("/v1/accounting/quickbooks-online/disconnect", summary="Revoke the QuickBooks Online connection")
 def disconnect_quickbooks_online() -> Response[Any]:
-    connection = bootstrap.qbo_connection().disconnect(caller(router, "accounting.write"))
+    connection = bootstrap.services().qbo_connection.disconnect(caller(router, "accounting.write"))
     return json_response(200, connection.model_dump(mode="json", by_alias=True))
 
 
@@ -115,13 +114,13 @@ def disconnect_quickbooks_online() -> Response[Any]:
 def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any]:
     principal = caller(router, "accounting.write")
     principal.require_role(set(WEBHOOK_SETUP_ROLES), "set up the PO Reconciliation webhook")
-    view = bootstrap.webhook_setup().configure_webhook(principal.company_id, request)
-    bootstrap.settings_store().mark_webhook_configured(principal.company_id)
+    view = bootstrap.services().webhook_setup.configure_webhook(principal.company_id, request)
+    bootstrap.services().settings_store.mark_webhook_configured(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 @router.get("/v1/webhooks/po-reconciliation", summary="The webhook set-up, secrets masked")
 def get_po_reconciliation_webhook() -> Response[Any]:
     principal = caller(router, "accounting.read")
-    view = bootstrap.webhook_setup().get_webhook(principal.company_id)
+    view = bootstrap.services().webhook_setup.get_webhook(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -23,7 +23,7 @@ def create_company(
     request: CompanyCreate, admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None
 ) -> Response[Any]:
     require_admin_key(admin_key)
-    created = bootstrap.accounts().create_company(request)
+    created = bootstrap.services().accounts.create_company(request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
@@ -36,29 +36,29 @@ def company_health(
     admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None,
 ) -> Response[Any]:
     require_admin_key(admin_key)
-    health = bootstrap.company_health().read(company_id)
+    health = bootstrap.services().company_health.read(company_id)
     return json_response(200, health.model_dump(mode="json", by_alias=True))
 
 
 def require_admin_key(given: str | None) -> None:
     """Operator routes: refuse a missing or wrong ``X-Admin-Key`` (compared in constant time), naming the header."""
-    if not admin_key_matches(given, bootstrap.admin_api_key()):
+    if not admin_key_matches(given, bootstrap.services().admin_api_key()):
         raise Unauthorized(ADMIN_KEY_REFUSED, [FieldError(ADMIN_KEY_HEADER, ADMIN_KEY_REFUSED)])
 
 
 @router.post("/v1/users", summary="Add a user with roles; answers the user's token (shown once)")
 def create_user(request: UserCreate) -> Response[Any]:
-    created = bootstrap.accounts().create_user(caller(router, "user.create"), request)
+    created = bootstrap.services().accounts.create_user(caller(router, "user.create"), request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
 @router.post("/v1/tokens", summary="Issue a token limited to API methods; none = Web Connector password only")
 def create_token(request: TokenCreate) -> Response[Any]:
-    created = bootstrap.accounts().create_token(caller(router, "token.create"), request)
+    created = bootstrap.services().accounts.create_token(caller(router, "token.create"), request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
 @router.delete("/v1/tokens/<token_id>", summary="Revoke a token")
 def revoke_token(token_id: Annotated[str, Path(min_length=1, max_length=40)]) -> Response[Any]:
-    bootstrap.accounts().revoke_token(caller(router, "token.revoke"), token_id)
+    bootstrap.services().accounts.revoke_token(caller(router, "token.revoke"), token_id)
     return Response(status_code=204)

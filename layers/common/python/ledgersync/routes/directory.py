@@ -50,7 +50,7 @@ class KometListRequest(BaseModel):
 def upsert_records(kind: Annotated[KindLiteral, Path()], request: DirectoryUpsert) -> Response[Any]:
     principal = caller(router, "directory.write")
     principal.require_role(WRITERS, "change the directory")
-    result = bootstrap.directory().upsert(principal.company_id, Kind(kind), request.records)
+    result = bootstrap.services().directory.upsert(principal.company_id, Kind(kind), request.records)
     return json_response(200, result.model_dump(by_alias=True))
 
 
@@ -61,14 +61,14 @@ def list_records(
     cursor: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Response[Any]:
     principal = caller(router, "directory.read")
-    records, next_cursor = bootstrap.directory().page(principal.company_id, Kind(kind), limit, cursor)
+    records, next_cursor = bootstrap.services().directory.page(principal.company_id, Kind(kind), limit, cursor)
     return json_response(200, {"kind": kind, "records": records, "nextCursor": next_cursor})
 
 
 def _komet_list(method: str, request: KometListRequest) -> Response[Any]:
     kind = KOMET_LISTS[method]
     principal = caller(router, f"{method}.list")
-    records = bootstrap.directory().candidates(principal.company_id, kind, request.id, request.code)
+    records = bootstrap.services().directory.candidates(principal.company_id, kind, request.id, request.code)
     matches = [r for r in records if _matches(r, request)]
     return json_response(200, {"status": "1", "message": "success", _plural(kind): matches})
 

@@ -23,7 +23,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
     headers = router.current_event.headers
     key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
     body = request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
-    status, answer = bootstrap.invoices().create(
+    status, answer = bootstrap.services().invoices.create(
         principal.company_id, principal.user_id, request, idempotency_key=key, fingerprint=request_fingerprint(body)
     )
     if status == 201:
@@ -34,7 +34,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
 @router.post("/api/invoice.checkout", summary="Move a Draft invoice to Pending Approval (Komet invoice.checkout)")
 def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
     principal = caller(router, "invoice.checkout")
-    return json_response(200, bootstrap.invoices().checkout(principal.company_id, request.invoice_number))
+    return json_response(200, bootstrap.services().invoices.checkout(principal.company_id, request.invoice_number))
 
 
 @router.get("/v1/invoices", summary="List invoices, oldest first, a page at a time")
@@ -42,10 +42,10 @@ def list_invoices(
     limit: Annotated[int, Query(ge=1, le=200)] = 50, after: Annotated[int | None, Query(ge=1, alias="cursor")] = None
 ) -> Response[Any]:
     principal = caller(router, "invoice.list")
-    return json_response(200, bootstrap.invoices().list(principal.company_id, limit, after))
+    return json_response(200, bootstrap.services().invoices.list(principal.company_id, limit, after))
 
 
 @router.get("/v1/invoices/<invoice_id>", summary="One invoice with its lines and both currency amounts")
 def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(router, "invoice.get")
-    return json_response(200, bootstrap.invoices().get(principal.company_id, invoice_id))
+    return json_response(200, bootstrap.services().invoices.get(principal.company_id, invoice_id))

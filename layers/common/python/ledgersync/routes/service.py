@@ -20,7 +20,7 @@ router = Router()
 
 @router.get("/v1/health", summary="200 once the service can reach its table")
 def health() -> dict[str, Any]:
-    bootstrap.table().get("HEALTH", "HEALTH", consistent=False)
+    bootstrap.services().table.get("HEALTH", "HEALTH", consistent=False)
     return {"status": "ok"}
 
 
