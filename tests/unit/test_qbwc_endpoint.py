@@ -20,9 +20,11 @@ from lxml import etree
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.adapters.soap import INTUIT_NS, SOAP11_NS, SOAP12_NS
+from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from tests.support.services import InstallServices
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
@@ -65,15 +67,13 @@ class Endpoint:
 
 
 @pytest.fixture
-def endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
-    from ledgersync import bootstrap
-
+def endpoint(aws: None, install_services: InstallServices) -> Iterator[Endpoint]:
     ledger = InMemoryPurchaseOrders()
     ledger.tokens[(USER, TOKEN)] = COMPANY
     clock = Clock()
     store = DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
-    service = build_web_connector(ledger, ledger, ledger, store, clock=clock)
-    monkeypatch.setattr(bootstrap, "web_connector", lambda: service, raising=False)
+    service = WebConnectorService(ledger, ledger, ledger, store, QbxmlCodec(), clock=clock)
+    install_services(use_cases={"web_connector": service})
     with LocalGateway(qbwc_app.lambda_handler) as gateway:
         yield Endpoint(f"{gateway.url}/qbwc", ledger, clock, gateway)
 

@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
-from ledgersync.config import get_settings
 from ledgersync.domain.qbo_connection import QuickBooksOnlineAuthorization, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection
 from ledgersync.domain.webhooks import WEBHOOK_SETUP_ROLES, WebhookConfigRequest, WebhookConfigView
@@ -24,7 +23,7 @@ router = Router()
     "/v1/accounting/settings", summary="The company's accounting settings", responses=described(AccountingSettings)
 )
 def get_accounting_settings() -> Response[Any]:
-    settings = bootstrap.accounting_settings().read(caller(router, "accounting.read"))
+    settings = bootstrap.services().accounting_settings.read(caller(router, "accounting.read"))
     return json_response(200, settings.model_dump(mode="json", by_alias=True))
 
 
@@ -34,7 +33,7 @@ def get_accounting_settings() -> Response[Any]:
     responses=described(AccountingSettings),
 )
 def put_accounting_settings(request: AccountingSettings) -> Response[Any]:
-    merged = bootstrap.accounting_settings().change(caller(router, "accounting.write"), request)
+    merged = bootstrap.services().accounting_settings.change(caller(router, "accounting.write"), request)
     return json_response(200, merged.model_dump(mode="json", by_alias=True))
 
 
@@ -44,14 +43,16 @@ def put_accounting_settings(request: AccountingSettings) -> Response[Any]:
     responses=described(Connection),
 )
 def get_connection() -> Response[Any]:
-    connection = bootstrap.accounting_settings().connection(caller(router, "accounting.read"))
+    connection = bootstrap.services().accounting_settings.connection(caller(router, "accounting.read"))
     return json_response(200, connection.model_dump(mode="json", by_alias=True))
 
 
 @router.get("/v1/accounting/quickbooks-desktop/qwc", summary="Download the .qwc file for the QuickBooks Web Connector")
 def download_qwc() -> Response[Any]:
     principal = caller(router, "accounting.read")
-    qwc = bootstrap.accounting_settings().web_connector_file(principal, endpoint_url(router, WEB_CONNECTOR_PATH))
+    qwc = bootstrap.services().accounting_settings.web_connector_file(
+        principal, endpoint_url(router, WEB_CONNECTOR_PATH)
+    )
     return Response(
         status_code=200,
         content_type="application/xml",
@@ -64,7 +65,7 @@ def endpoint_url(app: Router, path: str) -> str:
     """This deployment's public URL of ``path``, by the one rule of ``ledgersync.public_url``."""
     event = app.current_event
     stage = str((event.raw_event.get("requestContext") or {}).get("stage") or "")
-    return public_url(path, get_settings().public_base_url, dict(event.headers or {}), stage)
+    return public_url(path, bootstrap.services().settings.public_base_url, dict(event.headers or {}), stage)
 
 
 @router.get(
@@ -75,7 +76,7 @@ def endpoint_url(app: Router, path: str) -> str:
 def authorize_quickbooks_online() -> Response[Any]:
     principal = caller(router, "accounting.write")
     redirect = endpoint_url(router, "/v1/accounting/quickbooks-online/callback")
-    authorization = bootstrap.qbo_connection().authorize(principal, redirect)
+    authorization = bootstrap.services().qbo_connection.authorize(principal, redirect)
     return json_response(200, authorization.model_dump(mode="json", by_alias=True))
 
 
@@ -90,7 +91,7 @@ def quickbooks_online_callback(
     realm_id: Annotated[str | None, Query(alias="realmId", max_length=32)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[Any]:
-    connection = bootstrap.qbo_connection().callback(code, state, realm_id, error)
+    connection = bootstrap.services().qbo_connection.callback(code, state, realm_id, error)
     return json_response(200, QuickBooksOnlineConnected.of(connection).model_dump(mode="json", by_alias=True))
 
 
@@ -100,7 +101,7 @@ def quickbooks_online_callback(
     responses=described(Connection),
 )
 def disconnect_quickbooks_online() -> Response[Any]:
-    connection = bootstrap.qbo_connection().disconnect(caller(router, "accounting.write"))
+    connection = bootstrap.services().qbo_connection.disconnect(caller(router, "accounting.write"))
     return json_response(200, connection.model_dump(mode="json", by_alias=True))
 
 
@@ -112,8 +113,8 @@ def disconnect_quickbooks_online() -> Response[Any]:
 def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any]:
     principal = caller(router, "accounting.write")
     principal.require_role(set(WEBHOOK_SETUP_ROLES), "set up the PO Reconciliation webhook")
-    view = bootstrap.webhook_setup().configure_webhook(principal.company_id, request)
-    bootstrap.settings_store().mark_webhook_configured(principal.company_id)
+    view = bootstrap.services().webhook_setup.configure_webhook(principal.company_id, request)
+    bootstrap.services().settings_store.mark_webhook_configured(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
@@ -124,5 +125,5 @@ def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any
 )
 def get_po_reconciliation_webhook() -> Response[Any]:
     principal = caller(router, "accounting.read")
-    view = bootstrap.webhook_setup().get_webhook(principal.company_id)
+    view = bootstrap.services().webhook_setup.get_webhook(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))

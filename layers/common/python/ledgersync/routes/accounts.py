@@ -33,7 +33,7 @@ router = Router()
 def create_company(
     request: CompanyCreate, admin_key: Annotated[str | None, Header(alias=ADMIN_KEY_HEADER)] = None
 ) -> Response[Any]:
-    created = bootstrap.operator().create_company(admin_key, request)
+    created = bootstrap.services().operator.create_company(admin_key, request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
@@ -46,7 +46,7 @@ def company_health(
     company_id: Annotated[str, Path(min_length=1, max_length=40)],
     admin_key: Annotated[str | None, Header(alias=ADMIN_KEY_HEADER)] = None,
 ) -> Response[Any]:
-    health = bootstrap.operator().company_health(admin_key, company_id)
+    health = bootstrap.services().operator.company_health(admin_key, company_id)
     return json_response(200, health.model_dump(mode="json", by_alias=True))
 
 
@@ -56,7 +56,7 @@ def company_health(
     responses=described(UserCreated, 201),
 )
 def create_user(request: UserCreate) -> Response[Any]:
-    created = bootstrap.accounts().create_user(caller(router, "user.create"), request)
+    created = bootstrap.services().accounts.create_user(caller(router, "user.create"), request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
@@ -66,11 +66,11 @@ def create_user(request: UserCreate) -> Response[Any]:
     responses=described(TokenCreated, 201),
 )
 def create_token(request: TokenCreate) -> Response[Any]:
-    created = bootstrap.accounts().create_token(caller(router, "token.create"), request)
+    created = bootstrap.services().accounts.create_token(caller(router, "token.create"), request)
     return json_response(201, created.model_dump(by_alias=True))
 
 
 @router.delete("/v1/tokens/<token_id>", summary="Revoke a token")
 def revoke_token(token_id: Annotated[str, Path(min_length=1, max_length=40)]) -> Response[Any]:
-    bootstrap.accounts().revoke_token(caller(router, "token.revoke"), token_id)
+    bootstrap.services().accounts.revoke_token(caller(router, "token.revoke"), token_id)
     return Response(status_code=204)

@@ -51,7 +51,7 @@ class KometListRequest(BaseModel):
     responses=described(UpsertResult),
 )
 def upsert_records(kind: Annotated[KindLiteral, Path()], request: DirectoryUpsert) -> Response[Any]:
-    result = bootstrap.directory().change(caller(router, "directory.write"), Kind(kind), request.records)
+    result = bootstrap.services().directory.change(caller(router, "directory.write"), Kind(kind), request.records)
     return json_response(200, result.model_dump(by_alias=True))
 
 
@@ -66,14 +66,16 @@ def list_records(
     cursor: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Response[Any]:
     principal = caller(router, "directory.read")
-    page = bootstrap.directory().list_page(principal.company_id, Kind(kind), limit, cursor)
+    page = bootstrap.services().directory.list_page(principal.company_id, Kind(kind), limit, cursor)
     return json_response(200, page.model_dump(by_alias=True))
 
 
 def _komet_list(method: str, request: KometListRequest) -> Response[Any]:
     principal = caller(router, f"{method}.list")
     wanted = KometListFilter(request.id, request.code, request.name, request.include_inactive)
-    return json_response(200, bootstrap.directory().komet_list(principal.company_id, method, wanted).model_dump())
+    return json_response(
+        200, bootstrap.services().directory.komet_list(principal.company_id, method, wanted).model_dump()
+    )
 
 
 def _register(method: str) -> None:

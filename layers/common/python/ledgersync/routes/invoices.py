@@ -36,7 +36,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
     headers = router.current_event.headers
     key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
     body = request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
-    answer = bootstrap.invoices().create(
+    answer = bootstrap.services().invoices.create(
         principal.company_id, principal.user_id, request, idempotency_key=key, fingerprint=request_fingerprint(body)
     )
     # No invoice (no item got a box) is a 409 with seed 002's answer: what each item could have had.
@@ -53,7 +53,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
 )
 def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
     principal = caller(router, "invoice.checkout")
-    answer = bootstrap.invoices().checkout(principal.company_id, request.invoice_number)
+    answer = bootstrap.services().invoices.checkout(principal.company_id, request.invoice_number)
     return json_response(200, answer.model_dump(by_alias=True))
 
 
@@ -62,7 +62,9 @@ def list_invoices(
     limit: Annotated[int, Query(ge=1, le=200)] = 50, after: Annotated[int | None, Query(ge=1, alias="cursor")] = None
 ) -> Response[Any]:
     principal = caller(router, "invoice.list")
-    return json_response(200, bootstrap.invoices().list(principal.company_id, limit, after).model_dump(by_alias=True))
+    return json_response(
+        200, bootstrap.services().invoices.list(principal.company_id, limit, after).model_dump(by_alias=True)
+    )
 
 
 @router.get(
@@ -72,4 +74,6 @@ def list_invoices(
 )
 def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(router, "invoice.get")
-    return json_response(200, bootstrap.invoices().get(principal.company_id, invoice_id).model_dump(by_alias=True))
+    return json_response(
+        200, bootstrap.services().invoices.get(principal.company_id, invoice_id).model_dump(by_alias=True)
+    )

@@ -161,7 +161,7 @@ _UNUSED = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 @router.get("/v1/health", summary="200 once the service can reach its table", responses=described(ServiceHealthAnswer))
 def health() -> Response[Any]:
-    return json_response(200, bootstrap.service_health().check().model_dump(mode="json"))
+    return json_response(200, bootstrap.services().service_health.check().model_dump(mode="json"))
 
 
 class OpenAPIDocument(BaseModel):
