@@ -41,6 +41,8 @@ class Answers:
     media_type: str | tuple[str, ...] | None = "application/json"
     error_media_type: str | tuple[str, ...] = "application/json"  # the Web Connector's faults are SOAP envelopes
     faults: bool = True  # may answer FAULTS (500, 503) in the error shape; the Web Connector answers SOAP only
+    # Error statuses that may also answer a body of the route's own (by its schema's name) instead of the error.
+    error_bodies: tuple[tuple[int, str], ...] = ()
 
 
 # Every status below is one the route or ledgersync.api answers. 400: a parameter or body the models refuse;
@@ -71,7 +73,10 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/accounting/quickbooks-online/disconnect": Answers(200, (401, 403)),
     "PUT /v1/webhooks/po-reconciliation": Answers(200, BODY),
     "GET /v1/webhooks/po-reconciliation": Answers(200, (401, 403, 404)),
-    "POST /api/invoice.create": Answers(201, (*BODY, 409), security="komet"),
+    # 409 is also seed 002's answer when no item got a box ("Item is not available", what each item could have had).
+    "POST /api/invoice.create": Answers(
+        201, (*BODY, 409), security="komet", error_bodies=((409, "InvoiceCreateResponse"),)
+    ),
     "POST /api/invoice.checkout": Answers(200, (*BODY, 404, 409), security="komet"),
     "GET /v1/invoices": Answers(200, READ),
     "GET /v1/invoices/{invoice_id}": Answers(200, (*READ, 404)),
@@ -426,6 +431,9 @@ def declare_answers(document: dict[str, Any]) -> dict[str, Any]:
             answers = ANSWERS.get(key)
             if answers is None:
                 raise LookupError(f"{key} is not in ledgersync.routes.service.ANSWERS; say what it answers there")
+            missing = [name for _, name in answers.error_bodies if name not in schemas]
+            if missing:
+                raise LookupError(f"{key}: no schema named {', '.join(missing)} for its error_bodies")
             declared = _declared_success(key, answers, operation.get("responses", {}))
             operation["responses"] = _responses(answers, declared, komet=path.startswith("/api/"))
             operation["security"] = SECURITY[answers.security]
@@ -467,11 +475,13 @@ def _responses(answers: Answers, declared: dict[str, Any] | None, *, komet: bool
     # Any operation may meet an outside fault (503: DynamoDB throttled, a secret unreadable, the Intuit app not
     # configured; retry after a while) or, as a last resort, a fault of ours (500), both in the error shape.
     faults = FAULTS if answers.faults else ()
+    own = dict(answers.error_bodies)
     for status in dict.fromkeys((*answers.errors, *faults)):
+        schema: dict[str, Any] = copy.deepcopy(error_schema)
+        if status in own:
+            schema = {"anyOf": [schema, {"$ref": f"#/components/schemas/{own[status]}"}]}
         content = {
-            media_type: {
-                "schema": copy.deepcopy(error_schema) if media_type == "application/json" else {"type": "string"}
-            }
+            media_type: {"schema": copy.deepcopy(schema) if media_type == "application/json" else {"type": "string"}}
             for media_type in _media_types(answers.error_media_type)
         }
         responses[str(status)] = {"description": DESCRIPTIONS[status], "content": content}
