@@ -411,10 +411,15 @@ class Invoices:
         user_id: str,
         request: InvoiceCreateRequest,
         idempotency_key: str | None = None,
-        fingerprint: str | None = None,
     ) -> InvoiceCreateResponse:
-        """Create the invoice; returns seed 002's answer, which has no ``invoiceId`` when no item got any box."""
+        """Create the invoice; returns seed 002's answer, which has no ``invoiceId`` when no item got any box.
+
+        Under an ``idempotency_key`` the first answer is kept with the request's fingerprint: the same request again
+        gets that answer, another request under the key is refused."""
         request.check()
+        fingerprint = request_fingerprint(
+            request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
+        )
         lookup = _lookup(request, idempotency_key)
         for attempt in range(MAX_ATTEMPTS):
             if attempt:

@@ -18,7 +18,6 @@ from ledgersync.domain.invoices import (
     InvoiceCreateResponse,
     InvoicePage,
     SalesInvoice,
-    request_fingerprint,
 )
 from ledgersync.observability import metrics
 from ledgersync.routes.service import described
@@ -35,10 +34,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
     principal = caller(router, "invoice.create")
     headers = router.current_event.headers
     key = headers.get("Idempotency-Key") or headers.get("idempotency-key")
-    body = request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
-    answer = bootstrap.services().invoices.create(
-        principal.company_id, principal.user_id, request, idempotency_key=key, fingerprint=request_fingerprint(body)
-    )
+    answer = bootstrap.services().invoices.create(principal.company_id, principal.user_id, request, idempotency_key=key)
     # No invoice (no item got a box) is a 409 with seed 002's answer: what each item could have had.
     status = 201 if answer.invoice_id is not None else 409
     if status == 201:
