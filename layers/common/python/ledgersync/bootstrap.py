@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
     from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.adapters.webhooks import DnsAddressGuard
+    from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync, BillSender
     from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import SessionStore, WebConnectorService
     from ledgersync.domain.directory import Directory
     from ledgersync.domain.held_work import HeldWork, WebhookEndpoints
     from ledgersync.domain.invoices import Invoices
+    from ledgersync.domain.operator import Operator
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
     from ledgersync.domain.quickbooks_online import (
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
         TokenRefresher,
         TokenStore,
     )
+    from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync_outcomes import SyncOutcomes
     from ledgersync.domain.webhooks import (
         DeliveryQueue,
@@ -310,10 +313,31 @@ class Services:
 
     # ------------------------------------------------------------------------------------ use cases
     @cached_property
+    def service_health(self) -> ServiceHealth:
+        from ledgersync.domain.service_health import ServiceHealth
+
+        return ServiceHealth(lambda: self.table.get("HEALTH", "HEALTH", consistent=False))
+
+    @cached_property
     def accounts(self) -> Accounts:
         from ledgersync.domain.accounts import Accounts
 
         return Accounts(self.account_store)
+
+    @cached_property
+    def operator(self) -> Operator:
+        from ledgersync.domain.operator import Operator
+
+        return Operator(self.accounts, self.company_health, self.admin_api_key)
+
+    @cached_property
+    def accounting_settings(self) -> AccountingSettingsService:
+        from ledgersync.adapters.quickbooks_desktop import render_qwc
+        from ledgersync.domain.accounting_settings import AccountingSettingsService
+
+        return AccountingSettingsService(
+            self.settings_store, self.account_store, render_qwc, lambda: self.settings.qbwc_run_every_minutes
+        )
 
     @cached_property
     def directory(self) -> Directory:
