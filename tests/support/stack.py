@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from typing import Any
 
 import boto3
@@ -9,6 +11,13 @@ import boto3
 
 def table_definition() -> dict[str, Any]:
     """The LedgersyncTable's key schema, indexes and TTL as template.yaml declares them."""
+    return copy.deepcopy(_table_definition())
+
+
+@cache
+def _table_definition() -> dict[str, Any]:
+    # template.yaml is parsed once per test process: parsing it (pure-Python YAML, 2,000 lines) cost about a second
+    # per test, more than everything else the ``aws`` and ``moto_server`` fixtures do.
     from devstack.template import load_template
 
     template = load_template()

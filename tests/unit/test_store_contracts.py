@@ -715,7 +715,9 @@ def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(sess
     assert not store.claim_company("c-1", "t-2", until)
     store.release_company("c-1", "t-1")
     assert store.claim_company("c-1", "t-2", until)
-    clock.now = NOW + timedelta(hours=1)
+    clock.now = until  # t-2 holds it to this second: still held
+    assert not store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))
+    clock.now += timedelta(seconds=1)
     assert store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))
     store.release_company("c-9", "t-3")
 
