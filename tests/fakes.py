@@ -26,6 +26,7 @@ from ledgersync.adapters.documents import DocumentLinkSigner
 from ledgersync.adapters.dynamodb import storable
 from ledgersync.adapters.quickbooks_online import InMemoryReferenceIdCache
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
+from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.domain.directory import ID_KINDS, Kind
 from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
@@ -41,6 +42,7 @@ __all__ = [
     "FakeDocuments",
     "FakeNotifier",
     "InMemoryAccountStore",
+    "InMemoryCompanyHealth",
     "InMemoryDedupStore",
     "InMemoryDirectoryStore",
     "InMemoryInvoiceStore",
@@ -686,6 +688,44 @@ class InMemorySessionStore:
                 "bills": len(session.jobs),
                 "lastError": session.last_error or None,
             }
+        )
+
+
+class InMemoryCompanyHealth:
+    """``DynamoCompanyHealth``: the operator's view of one company, from the account, PO and session fakes."""
+
+    def __init__(
+        self, accounts: InMemoryAccountStore, orders: InMemoryPurchaseOrderStore, sessions: InMemorySessionStore
+    ) -> None:
+        self.accounts = accounts
+        self.orders = orders
+        self.sessions = sessions
+
+    def read(self, company_id: str) -> CompanyHealth:
+        company = self.accounts.get_company(company_id)
+        if company is None:
+            raise NotFound(f"no company '{company_id}'")
+        settings, connection = InMemorySettingsStore(self.accounts).get_accounting(company_id)
+        connection.external_system = settings.external_system
+
+        def count(status: VendorInvoiceStatus) -> int:
+            return len(self.orders.list_by_status(company_id, status))
+
+        sent = self.orders.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)
+        held = sum(1 for order in sent if isinstance(order.held_reason, str))  # a held PO carries its reason
+        last = self.sessions.last_sessions.get(company_id)
+        return CompanyHealth(
+            company_id=company.id,
+            name=company.name,
+            connection=connection,
+            purchase_orders=PurchaseOrderCounts(
+                pending_approval=count(VendorInvoiceStatus.PENDING_APPROVAL),
+                approved=count(VendorInvoiceStatus.APPROVED),
+                queued=max(len(sent) - held, 0),
+                held=held,
+                error=count(VendorInvoiceStatus.ERROR),
+            ),
+            last_web_connector_session=WebConnectorSessionSummary.model_validate(last) if last else None,
         )
 
 

@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from ledgersync.adapters.account_store import DynamoAccountStore
+from ledgersync.adapters.company_health import DynamoCompanyHealth
 from ledgersync.adapters.directory_store import DynamoDirectoryStore
 from ledgersync.adapters.documents import DocumentLinkSigner, S3Documents
 from ledgersync.adapters.dynamodb import SingleTable
@@ -720,6 +721,64 @@ def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(sess
     clock.now += timedelta(seconds=1)
     assert store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))
     store.release_company("c-9", "t-3")
+
+
+@dataclass
+class Health:
+    accounts: Any
+    orders: Any
+    sessions: Any
+    reader: Any
+
+
+@pytest.fixture
+def health(kind: str) -> Health:
+    if kind == "fake":
+        accounts, orders, sessions = (
+            fakes.InMemoryAccountStore(),
+            fakes.InMemoryPurchaseOrderStore(),
+            fakes.InMemorySessionStore(lambda: NOW),
+        )
+        return Health(accounts, orders, sessions, fakes.InMemoryCompanyHealth(accounts, orders, sessions))
+    accounts = DynamoAccountStore(table())
+    return Health(
+        accounts,
+        DynamoPurchaseOrderStore(table()),
+        DynamoSessionStore(table(), clock=lambda: NOW),
+        DynamoCompanyHealth(table(), accounts),
+    )
+
+
+def test_company_health_counts_pos_by_status_and_shows_the_last_session(health: Health) -> None:
+    with pytest.raises(NotFound, match="no company 'co_1'"):
+        health.reader.read("co_1")
+    health.accounts.create_company(company(), user(), token())
+    sent = VendorInvoiceStatus.SENT_TO_EXTERNAL
+    held = [None, "QuickBooks Online must be reconnected", "", None, None, None, None]
+    statuses = [sent, sent, sent, VendorInvoiceStatus.APPROVED, VendorInvoiceStatus.ERROR]
+    statuses += [VendorInvoiceStatus.SYNCHRONIZED, VendorInvoiceStatus.PENDING_APPROVAL]
+    for po_id, (status, reason) in enumerate(zip(statuses, held, strict=True), start=1):
+        health.orders.save(order(po_id, status=status).model_copy(update={"held_reason": reason}), None)
+    health.orders.save(order(9, company_id="co_2", status=sent), None)
+    ended = session().model_copy(update={"company_id": "co_1"})
+    health.sessions.create(ended)
+    health.sessions.save(ended.model_copy(update={"version": 1, "status": SessionStatus.NO_WORK}))
+    read = health.reader.read("co_1")
+    assert read.model_dump() == {
+        "company_id": "co_1",
+        "name": "Demo Flowers",
+        "connection": Connection().model_dump(),
+        "purchase_orders": {"pending_approval": 1, "approved": 1, "queued": 1, "held": 2, "error": 1},
+        "last_web_connector_session": {
+            "user_name": "qbuser",
+            "status": "no_work",
+            "started_at": NOW,
+            "updated_at": NOW,
+            "progress": 0,
+            "bills": 0,
+            "last_error": None,
+        },
+    }
 
 
 # ---------------------------------------------------------------------------------------------- S3, SES, SQS
