@@ -10,8 +10,10 @@ import pytest
 
 from ledgersync import bootstrap
 from ledgersync.adapters.qbo_connection import DynamoOAuthStates
+from ledgersync.bootstrap import Adapters, Services
+from ledgersync.config import Settings
 from ledgersync.domain.held_work import HeldWork
-from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection, ReconnectNotices
+from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
 from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.domain.settings import Connection, ConnectionStatus
 from ledgersync.errors import RetryableError
@@ -54,27 +56,20 @@ class FakeTokens:
         self.saved[company_id] = tokens
 
 
-def connection(ses: FlakySes) -> QuickBooksOnlineConnection:
-    return QuickBooksOnlineConnection(
-        states=DynamoOAuthStates(bootstrap.services().table),
-        intuit=FakeIntuit(),
-        tokens=FakeTokens(),
-        settings=bootstrap.services().settings_store,
-        outcomes=bootstrap.services().sync_outcomes,
-        notifier=ses,
+def services(ses: FlakySes) -> Services:
+    """The use cases as the composition root wires them over moto, with Intuit and the token secrets faked and the
+    e-mail through ``ses``."""
+    return bootstrap.build(
+        Settings.from_environment(), Adapters(notifier=ses, intuit_oauth=FakeIntuit(), quickbooks_secrets=FakeTokens())
     )
+
+
+def connection(ses: FlakySes) -> QuickBooksOnlineConnection:
+    return services(ses).qbo_connection
 
 
 def sweeper(ses: FlakySes) -> HeldWork:
-    built = bootstrap.services().held_work
-    return HeldWork(
-        built.store,
-        built.accounting,
-        built.outcomes,
-        built.dispatcher,
-        built.windows,
-        reconnect_notices=ReconnectNotices(bootstrap.services().settings_store, ses),
-    )
+    return services(ses).held_work
 
 
 def stored(api: Api) -> dict[str, Any]:
