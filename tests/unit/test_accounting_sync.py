@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from ledgersync import bootstrap
+from ledgersync.config import Settings
 from ledgersync.domain.accounting_sync import AccountingSync, SyncResult
 from ledgersync.domain.purchase_orders import BillDraft
 from ledgersync.domain.settings import Connection, ConnectionStatus
@@ -63,16 +64,8 @@ def sent(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
 
 
 def consumer(bills: RecordingBills) -> AccountingSync:
-    from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences
-
-    return AccountingSync(
-        store=bootstrap.services().purchase_order_store,
-        references=DirectoryReferences(DynamoDirectoryStore(bootstrap.services().table)),
-        accounting=bootstrap.services().settings_store,
-        bills=bills,
-        outcomes=bootstrap.services().sync_outcomes,
-    )
+    """The sync use case as the composition root wires it over moto, with QuickBooks' bills faked."""
+    return bootstrap.build(Settings.from_environment(), use_cases={"bill_sync": bills}).accounting_sync
 
 
 def test_each_vendor_invoice_becomes_one_bill_and_the_po_turns_s(sent: tuple[Api, str]) -> None:

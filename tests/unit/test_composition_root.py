@@ -104,6 +104,17 @@ def test_building_every_use_case_from_settings_alone_touches_no_aws_when_nothing
     assert services.table.name == "t"
 
 
+@pytest.mark.parametrize("name", [n for n in Adapters.__dataclass_fields__ if n != "admin_api_key"])
+def test_each_given_port_is_the_one_services_use_when_built_with_it(name: str) -> None:
+    services = bootstrap.build(Settings(), fakes())
+    assert getattr(services, name) is getattr(services.adapters, name)
+
+
+def test_the_given_admin_key_is_read_when_built_with_it() -> None:
+    services = bootstrap.build(Settings(), Adapters(admin_api_key=lambda: "the-key"))
+    assert services.admin_api_key() == "the-key"
+
+
 @pytest.mark.parametrize("name", [n for n, v in vars(Services).items() if isinstance(v, cached_property)])
 def test_each_service_is_built_once_when_asked_twice(name: str) -> None:
     services = bootstrap.build(Settings(), fakes())

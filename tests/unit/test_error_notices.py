@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from ledgersync import bootstrap
+from ledgersync.bootstrap import Adapters, Services
+from ledgersync.config import Settings
 from ledgersync.domain.accounting_sync import AccountingSync, SyncResult
 from ledgersync.domain.held_work import HeldWork
 from ledgersync.domain.sync_outcomes import SyncOutcomes
@@ -34,28 +36,25 @@ class FlakySes:
         bootstrap.services().notifier.send(to, subject, text, html)
 
 
-def outcomes(ses: FlakySes) -> SyncOutcomes:
-    return SyncOutcomes(
-        store=bootstrap.services().purchase_order_store,
-        accounting=bootstrap.services().settings_store,
-        notifier=ses,
-        dispatcher=bootstrap.services().dispatcher,
+def services(ses: FlakySes) -> Services:
+    """The use cases as the composition root wires them over moto, e-mail through ``ses`` and QuickBooks refusing."""
+    return bootstrap.build(
+        Settings.from_environment(),
+        Adapters(notifier=ses),
+        use_cases={"bill_sync": RecordingBills(fail_with=PermanentError(REFUSED))},
     )
+
+
+def outcomes(ses: FlakySes) -> SyncOutcomes:
+    return services(ses).sync_outcomes
 
 
 def consumer(ses: FlakySes) -> AccountingSync:
-    return AccountingSync(
-        store=bootstrap.services().purchase_order_store,
-        references=bootstrap.services().references,
-        accounting=bootstrap.services().settings_store,
-        bills=RecordingBills(fail_with=PermanentError(REFUSED)),
-        outcomes=outcomes(ses),
-    )
+    return services(ses).accounting_sync
 
 
 def sweeper(ses: FlakySes) -> HeldWork:
-    built = bootstrap.services().held_work
-    return HeldWork(built.store, built.accounting, outcomes(ses), built.dispatcher, built.windows)
+    return services(ses).held_work
 
 
 def po(api: Api) -> dict[str, Any]:

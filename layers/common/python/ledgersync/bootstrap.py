@@ -149,6 +149,22 @@ class Services:
         return DynamoDirectoryStore(self.table)
 
     @cached_property
+    def invoice_store(self) -> DynamoInvoiceStore:
+        if self.adapters.invoice_store is not None:
+            return self.adapters.invoice_store
+        from ledgersync.adapters.invoice_store import DynamoInvoiceStore
+
+        return DynamoInvoiceStore(self.table)
+
+    @cached_property
+    def desktop_sessions(self) -> SessionStore:
+        if self.adapters.desktop_sessions is not None:
+            return self.adapters.desktop_sessions
+        from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
+
+        return DynamoSessionStore(self.table, clock=self.clock.now)
+
+    @cached_property
     def references(self) -> DirectoryReferences:
         from ledgersync.adapters.purchase_order_store import DirectoryReferences
 
@@ -349,11 +365,7 @@ class Services:
     def invoices(self) -> Invoices:
         from ledgersync.domain.invoices import Invoices
 
-        if self.adapters.invoice_store is not None:
-            return Invoices(self.adapters.invoice_store, self.directory)
-        from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-
-        return Invoices(DynamoInvoiceStore(self.table), self.directory)
+        return Invoices(self.invoice_store, self.directory)
 
     @cached_property
     def purchase_orders(self) -> PurchaseOrders:
@@ -405,20 +417,17 @@ class Services:
 
     @cached_property
     def web_connector(self) -> WebConnectorService:
-        from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
         from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
         from ledgersync.domain.desktop_sync import WebConnectorService
         from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
 
-        clock = self.clock
-        sessions = self.adapters.desktop_sessions or DynamoSessionStore(self.table, clock=clock.now)
         return WebConnectorService(
             TokenCredentials(self.accounts),
             DesktopOutbox(store=self.purchase_order_store, references=self.references, accounting=self.settings_store),
             DesktopOutcomes(self.sync_outcomes),
-            sessions,
+            self.desktop_sessions,
             QbxmlCodec(),
-            clock=clock.now,
+            clock=self.clock.now,
         )
 
     @cached_property
