@@ -20,13 +20,13 @@ from ledgersync.adapters.aws import client as aws_client
 from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.adapters.documents import s3_documents
 from ledgersync.config import Settings, get_settings
+from ledgersync.domain.notices import Notifier
 from ledgersync.domain.webhooks import (
     AddressRefusedError,
     DeliveryMessage,
     DeliveryOutcomes,
     DeliveryQueue,
     DocumentLinks,
-    Notifier,
     ReconciliationSource,
     RetrySchedule,
     WebhookDeliveries,

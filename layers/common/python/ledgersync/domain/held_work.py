@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from ledgersync.domain.notices import SYSTEM_NAMES
 from ledgersync.domain.purchase_order_service import AccountingState, Dispatcher, PurchaseOrderStore
 from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.settings import ConnectionStatus
-from ledgersync.domain.sync_outcomes import SYSTEM_NAMES, SyncOutcomes
+from ledgersync.domain.sync_outcomes import SyncOutcomes
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import ipaddress
 import json
 import random
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 from pydantic.alias_generators import to_camel
 
 from ledgersync.domain.accounts import Role
+from ledgersync.domain.notices import Excerpt, Fact, Notice, Notifier, send_notice
 from ledgersync.domain.purchase_order_service import SENDERS
 from ledgersync.domain.purchase_orders import (
     PDF_LINK_SECONDS,
@@ -608,13 +608,6 @@ def classify_response(response: WebhookResponse, now: datetime) -> AttemptResult
 # The error e-mail (seed 001's notification)
 
 
-@dataclass(frozen=True)
-class ErrorEmail:
-    subject: str
-    text: str
-    html: str
-
-
 _CREDENTIAL_PATTERN = re.compile(r"(?i)\b(bearer|basic|token|password|secret)(\s*[:=]?\s*)([^\s,;\"'&<>]{4,})")
 
 
@@ -647,7 +640,7 @@ def _role_names(roles: frozenset[Role] | set[Role]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def error_email(
+def delivery_failed_notice(
     order: PurchaseOrder,
     endpoint: WebhookEndpoint,
     result: AttemptResult,
@@ -655,7 +648,7 @@ def error_email(
     attempts: int,
     first_attempt_at: datetime,
     resend_base_url: str = "",
-) -> ErrorEmail:
+) -> Notice:
     """Seed 001's error notification: what failed, where, the endpoint's answer, attempts and how to resend."""
     excerpt = ""
     if result.response is not None and result.response.body:
@@ -663,30 +656,25 @@ def error_email(
         excerpt = redact(decoded, endpoint_secrets(endpoint))[:EXCERPT_CHARS]
     status = f"HTTP {result.status}" if result.status is not None else "no HTTP answer"
     resend = f"POST {resend_base_url.rstrip('/')}{RESEND_ROUTE.format(id=order.id)}"
-    facts = [
-        ("Purchase order", f"{order.po_number} (id {order.id})"),
-        ("Endpoint", _safe_endpoint(endpoint.url)),
-        ("Status", status),
-        ("Error", redact(result.reason, endpoint_secrets(endpoint))),
-        ("Attempts", f"{attempts} since {first_attempt_at.astimezone(UTC).isoformat(timespec='seconds')}"),
-    ]
-    subject = f"PO {order.po_number} could not be sent to your PO Reconciliation webhook"
-    advice = (
-        "The purchase order is now in status Error. Fix the endpoint or its credentials (a user with the "
-        f"{_role_names(WEBHOOK_SETUP_ROLES)} role: PUT {WEBHOOK_SETUP_ROUTE}), then send it again from Ledgersync, "
-        f"or call {resend} with the token of a user with the {_role_names(SENDERS)} role."
+    subject = ("PO", order.po_number, "could not be sent to your PO Reconciliation webhook")
+    return Notice(
+        subject_parts=subject,
+        what_happened=" ".join(subject) + ".",
+        facts=(
+            Fact("Purchase order", f"{order.po_number} (id {order.id})"),
+            Fact("Endpoint", _safe_endpoint(endpoint.url)),
+            Fact("Status", status),
+            Fact("Error", redact(result.reason, endpoint_secrets(endpoint))),
+            Fact("Attempts", f"{attempts} since {first_attempt_at.astimezone(UTC).isoformat(timespec='seconds')}"),
+        ),
+        excerpt=Excerpt("Response (first 1 KB, secrets redacted)", excerpt or "(empty)"),
+        what_to_do_label="",
+        what_to_do=(
+            "The purchase order is now in status Error. Fix the endpoint or its credentials (a user with the "
+            f"{_role_names(WEBHOOK_SETUP_ROLES)} role: PUT {WEBHOOK_SETUP_ROUTE}), then send it again from "
+            f"Ledgersync, or call {resend} with the token of a user with the {_role_names(SENDERS)} role."
+        ),
     )
-    text_lines = [f"{subject}.", ""] + [f"{name}: {value}" for name, value in facts]
-    text_lines += ["", "Response (first 1 KB, secrets redacted):", excerpt or "(empty)", "", advice]
-    rows = "".join(
-        f"<tr><th align='left'>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>" for name, value in facts
-    )
-    html_body = (
-        f"<p>{html.escape(subject)}.</p><table>{rows}</table>"
-        f"<p>Response (first 1 KB, secrets redacted):</p><pre>{html.escape(excerpt or '(empty)')}</pre>"
-        f"<p>{html.escape(advice)}</p>"
-    )
-    return ErrorEmail(subject=subject, text="\n".join(text_lines), html=html_body)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -757,10 +745,6 @@ class DeliveryQueue(Protocol):
     def enqueue(self, message: DeliveryMessage) -> None: ...
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None: ...
     def dead_letter(self, body: str, reason: str) -> None: ...
-
-
-class Notifier(Protocol):
-    def send(self, to: list[str], subject: str, text: str, html: str) -> None: ...
 
 
 class Outcome(StrEnum):
@@ -875,7 +859,7 @@ class WebhookDeliveries:
         reason = redact(result.reason, endpoint_secrets(endpoint))
         if not self.outcomes.mark_failed(company, po_id, delivery, reason):
             return
-        mail = error_email(
+        notice = delivery_failed_notice(
             document.order,
             endpoint,
             result,
@@ -883,7 +867,7 @@ class WebhookDeliveries:
             first_attempt_at=message.first_attempt_at,
             resend_base_url=self.resend_base_url,
         )
-        self.notifier.send(list(endpoint.error_emails), mail.subject, mail.text, mail.html)
+        send_notice(self.notifier, list(endpoint.error_emails), notice)
         self.outcomes.mark_notified(company, po_id, delivery)
 
     def resend(self, company_id: str, purchase_order_id: int) -> DeliveryMessage:
