@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -28,9 +28,8 @@ from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 from lxml import etree
 
-from ledgersync.adapters.aws import client as aws_client
-from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.adapters.dynamodb import SingleTable
+from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
 from ledgersync.domain.quickbooks_online import (
@@ -57,6 +56,9 @@ from ledgersync.errors import (
     RetryableError,
 )
 from ledgersync.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 API_BASE_URLS = {
     "sandbox": "https://sandbox-quickbooks.api.intuit.com",
@@ -865,42 +867,19 @@ def _oauth_error(status: int, response: requests.Response) -> LedgersyncError:
 class SecretsManagerTokenStore:
     """One secret per company, ``<prefix>/qbo/<companyId>``, holding its TokenSet as JSON (encrypted at rest)."""
 
-    def __init__(self, prefix: str, client: Any | None = None) -> None:
-        self.prefix = prefix.rstrip("/")
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("secretsmanager")
-        return self._client
-
-    def secret_name(self, company_id: str) -> str:
-        return f"{self.prefix}/qbo/{company_id}"
+    def __init__(self, prefix: str, client: SecretsManagerClient | None = None) -> None:
+        self.secrets = SecretsManagerJsonStore(f"{prefix.rstrip('/')}/qbo", "the QuickBooks tokens of company", client)
 
     def load(self, company_id: str) -> TokenSet | None:
         """The company's tokens, or None when it never connected."""
-        try:
-            with aws_call(f"reading the QuickBooks tokens of company {company_id}", self._fix()):
-                answer = self.client.get_secret_value(SecretId=self.secret_name(company_id))
-        except AwsResourceMissing:
-            return None
-        return TokenSet.model_validate_json(answer["SecretString"])
+        value = self.secrets.load(company_id)
+        return None if value is None else TokenSet.model_validate(value)
 
     def save(self, company_id: str, tokens: TokenSet) -> None:
         """Store the tokens as the secret's current version (creating the secret on first connection)."""
-        name, value = self.secret_name(company_id), tokens.model_dump_json()
-        try:
-            with aws_call(f"writing the QuickBooks tokens of company {company_id}", self._fix()):
-                self.client.put_secret_value(SecretId=name, SecretString=value)
-        except AwsResourceMissing:
-            with aws_call(f"creating the QuickBooks tokens secret of company {company_id}", self._fix()):
-                self.client.create_secret(
-                    Name=name, SecretString=value, Description=f"QuickBooks Online tokens of company {company_id}"
-                )
-
-    def _fix(self) -> str:
-        return f"check the function's secretsmanager permissions on {self.prefix}/qbo/*"
+        self.secrets.save(
+            company_id, tokens.model_dump(mode="json"), f"QuickBooks Online tokens of company {company_id}"
+        )
 
 
 class DynamoLock:

@@ -17,8 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ledgersync.adapters.aws import client as aws_client
-from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
+from ledgersync.adapters.aws_errors import aws_call
 from ledgersync.adapters.documents import s3_documents
+from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.notices import Notifier
 from ledgersync.domain.webhooks import (
@@ -222,7 +223,6 @@ class RequestsWebhookTransport:
 
 
 QUEUE_FIX = "check the webhook queue and the function's sqs permissions"
-SECRETS_FIX = "check the function's secretsmanager permissions on the stack's webhook/* secrets"
 
 
 class SecretsManagerWebhookEndpoints:
@@ -239,20 +239,13 @@ class SecretsManagerWebhookEndpoints:
         cache_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.prefix = prefix.rstrip("/")
-        self._client = client
+        self.secrets = SecretsManagerJsonStore(
+            f"{prefix.rstrip('/')}/webhook", "the webhook configuration of company", client
+        )
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._cache: dict[str, tuple[float, WebhookEndpoint | None]] = {}
         self._lock = threading.Lock()
-
-    def client(self) -> SecretsManagerClient:
-        if self._client is None:
-            self._client = cast("SecretsManagerClient", aws_client("secretsmanager"))
-        return self._client
-
-    def secret_name(self, company_id: str) -> str:
-        return f"{self.prefix}/webhook/{company_id}"
 
     def load(self, company_id: str) -> WebhookEndpoint | None:
         """The company's endpoint, or None when none was configured."""
@@ -260,13 +253,8 @@ class SecretsManagerWebhookEndpoints:
             cached = self._cache.get(company_id)
         if cached and self.clock() - cached[0] < self.cache_seconds:
             return cached[1]
-        endpoint: WebhookEndpoint | None
-        try:
-            with aws_call("reading the webhook configuration", SECRETS_FIX):
-                text = self.client().get_secret_value(SecretId=self.secret_name(company_id))["SecretString"]
-            endpoint = WebhookEndpoint.model_validate_json(text)
-        except AwsResourceMissing:
-            endpoint = None
+        value = self.secrets.load(company_id)
+        endpoint = None if value is None else WebhookEndpoint.model_validate(value)
         with self._lock:
             self._cache[company_id] = (self.clock(), endpoint)
         return endpoint
@@ -277,18 +265,11 @@ class SecretsManagerWebhookSecrets(SecretsManagerWebhookEndpoints):
 
     def save(self, company_id: str, endpoint: WebhookEndpoint) -> None:
         """Write the configuration as a new version of the company's secret (created the first time)."""
-        name = self.secret_name(company_id)
-        text = endpoint.model_dump_json(by_alias=True)
-        try:
-            with aws_call("saving the webhook configuration", SECRETS_FIX):
-                self.client().put_secret_value(SecretId=name, SecretString=text)
-        except AwsResourceMissing:
-            with aws_call("saving the webhook configuration", SECRETS_FIX):
-                self.client().create_secret(
-                    Name=name,
-                    SecretString=text,
-                    Description=f"Ledgersync PO Reconciliation webhook of company {company_id}",
-                )
+        self.secrets.save(
+            company_id,
+            endpoint.model_dump(mode="json", by_alias=True),
+            f"Ledgersync PO Reconciliation webhook of company {company_id}",
+        )
         with self._lock:
             self._cache[company_id] = (self.clock(), endpoint)
 
