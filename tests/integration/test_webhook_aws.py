@@ -25,6 +25,7 @@ from ledgersync.adapters.webhooks import (
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookDeliveries, new_delivery
+from tests.unit.test_webhook_config import FakeSetupState
 from tests.unit.test_webhook_delivery import (
     COMPANY,
     PO_ID,
@@ -138,7 +139,7 @@ def test_webhook_config_round_trips_through_secrets_manager_when_saved(moto_aws:
 
 
 def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_factory(moto_aws: Aws) -> None:
-    setup = build_webhook_setup(settings(moto_aws))
+    setup = build_webhook_setup(FakeSetupState(), settings(moto_aws))
     request = WebhookConfigRequest.model_validate({
         "url": "http://127.0.0.1:8099/hook", "auth": {"type": "bearer", "token": "tok-123456"},
         "errorEmails": ["ap@flowers.example"],
@@ -150,6 +151,7 @@ def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_
     assert "tok-123456" in raw
     assert view.signing_secret is not None
     assert view.signing_secret in raw
+    assert setup.state.is_configured(COMPANY)
 
 
 def test_message_is_hidden_for_the_delay_when_a_retry_is_scheduled(moto_aws: Aws) -> None:

@@ -247,7 +247,7 @@ def accounting_sync() -> AccountingSync:
 def webhook_setup() -> WebhookSetup:
     from ledgersync.adapters.webhooks import build_webhook_setup
 
-    return build_webhook_setup(get_settings())
+    return build_webhook_setup(settings_store(), get_settings())
 
 
 @lru_cache(maxsize=1)

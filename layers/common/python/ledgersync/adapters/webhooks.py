@@ -35,6 +35,7 @@ from ledgersync.domain.webhooks import (
     WebhookResponse,
     WebhookSecrets,
     WebhookSetup,
+    WebhookSetupState,
     WebhookTransport,
     address_refusal,
 )
@@ -328,14 +329,17 @@ class SqsDeliveryQueue:
         return self._dead_letter_queue_url
 
 
-def build_webhook_setup(settings: Settings | None = None, secrets: WebhookSecrets | None = None) -> WebhookSetup:
-    """The configuration use cases with their Secrets Manager and DNS adapters."""
+def build_webhook_setup(
+    state: WebhookSetupState, settings: Settings | None = None, secrets: WebhookSecrets | None = None
+) -> WebhookSetup:
+    """The configuration use cases with their Secrets Manager and DNS adapters and the settings' set-up flag."""
     settings = settings or get_settings()
     return WebhookSetup(
         secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
         guard=DnsAddressGuard(settings.allowed_webhook_hosts),
         allowed_hosts=settings.allowed_webhook_hosts,
         allowed_ports=settings.allowed_webhook_ports,
+        state=state,
     )
 
 

@@ -194,6 +194,13 @@ class WebhookSecrets(Protocol):
     def save(self, company_id: str, endpoint: WebhookEndpoint) -> None: ...
 
 
+class WebhookSetupState(Protocol):
+    """Whether a company's webhook set-up is complete: the flag Send to External System checks (the settings)."""
+
+    def is_configured(self, company_id: str) -> bool: ...
+    def mark_webhook_configured(self, company_id: str) -> None: ...
+
+
 class AddressGuard(Protocol):
     """Refuses URLs whose host resolves to an address a webhook must never reach."""
 
@@ -225,9 +232,11 @@ class WebhookSetup:
     clock: Clock = utc_now
     # Ports besides 443 (and 80 for a local plain-http host); None allows any (the local stack's random ports).
     allowed_ports: frozenset[int] | None = frozenset()
+    state: WebhookSetupState = field(kw_only=True)
 
     def configure_webhook(self, company_id: str, request: WebhookConfigRequest) -> WebhookConfigView:
-        """Check and store the endpoint; the signing secret is made once and shown only in the answer that made it."""
+        """Check and store the endpoint, then mark the set-up complete; the signing secret is made once and shown
+        until a set-up completed (the answer that made it, or the retry of a set-up that failed half-way)."""
         parts = urlsplit(request.url)
         host = (parts.hostname or "").lower()
         plain = parts.scheme == "http"
@@ -242,6 +251,9 @@ class WebhookSetup:
         except LedgersyncError as err:
             raise ValidationFailed(FieldError("url", err.message)) from err
         current = self.secrets.load(company_id)
+        # Shown until a set-up completed: a set-up that failed after storing the secret never showed it, so its
+        # retry does (and keeps it, so a receiver that already has it stays right).
+        reveal = current is None or not self.state.is_configured(company_id)
         signing_secret = current.signing_secret if current else secrets.token_urlsafe(32)
         endpoint = WebhookEndpoint(
             url=request.url,
@@ -250,8 +262,11 @@ class WebhookSetup:
             signing_secret=signing_secret,
             updated_at=self.clock(),
         )
+        # The secret first, then the flag Send to External System checks: a send never finds the flag without the
+        # endpoint; until the flag lands the send refuses with the fix (this PUT), and a retry of it converges.
         self.secrets.save(company_id, endpoint)
-        return WebhookConfigView.of(endpoint, reveal_secret=current is None)
+        self.state.mark_webhook_configured(company_id)
+        return WebhookConfigView.of(endpoint, reveal_secret=reveal)
 
     def get_webhook(self, company_id: str) -> WebhookConfigView:
         """The masked configuration; NotFound when none is set up."""

@@ -116,7 +116,6 @@ def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any
     principal = caller(router, "accounting.write")
     principal.require_role(set(WEBHOOK_SETUP_ROLES), "set up the PO Reconciliation webhook")
     view = bootstrap.webhook_setup().configure_webhook(principal.company_id, request)
-    bootstrap.settings_store().mark_webhook_configured(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
