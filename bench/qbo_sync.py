@@ -35,8 +35,8 @@ from ledgersync.adapters.quickbooks_online import (  # noqa: E402
     IntuitOAuth,
     QuickBooksOnlineClient,
     QuickBooksOnlineGateway,
-    SystemClock,
 )
+from ledgersync.clock import SystemClock  # noqa: E402
 from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind  # noqa: E402
 from ledgersync.domain.quickbooks_online import (  # noqa: E402
     BillSync,

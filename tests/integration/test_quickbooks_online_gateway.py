@@ -18,8 +18,8 @@ from ledgersync.adapters.quickbooks_online import (
     IntuitOAuth,
     QuickBooksOnlineClient,
     QuickBooksOnlineGateway,
-    SystemClock,
 )
+from ledgersync.clock import SystemClock
 from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, QuickBooksTokens
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError

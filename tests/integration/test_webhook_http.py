@@ -67,7 +67,6 @@ def deliveries_to(url: str, basic: bool = False) -> tuple[WebhookDeliveries, Fak
         queue=queue,
         notifier=notifier,
         schedule=RetrySchedule(),
-        clock=lambda: datetime.now(UTC),
     )
     return deliveries, outcomes, queue, notifier
 

@@ -368,7 +368,7 @@ def _fields(nodes: Iterable[ast.AST]) -> set[str]:
 def _name_pattern(text: ast.JoinedStr, prefix: str) -> str:
     """The secret name an f-string builds: ``{...prefix...}`` is the stack's prefix, any other value a company id."""
     parts = (
-        v.value if isinstance(v, ast.Constant) else ("{prefix}" if "prefix" in ast.unparse(v) else "{id}")
+        str(v.value) if isinstance(v, ast.Constant) else ("{prefix}" if "prefix" in ast.unparse(v) else "{id}")
         for v in text.values
     )
     return "".join(parts).replace("{prefix}", prefix).replace("{id}", SAMPLE_COMPANY)

@@ -12,25 +12,18 @@ from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 from ledgersync.domain.desktop_sync import WebConnectorSession
 from ledgersync.errors import Conflict
+from tests.fakes import FakeClock
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(aws: None, clock: Clock) -> DynamoSessionStore:
+def store(aws: None, clock: FakeClock) -> DynamoSessionStore:
     return DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
 
 
@@ -79,7 +72,7 @@ def test_save_refuses_a_stale_session_when_another_call_saved_first(store: Dynam
 
 
 def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(
-    store: DynamoSessionStore, clock: Clock
+    store: DynamoSessionStore, clock: FakeClock
 ) -> None:
     until = NOW + timedelta(minutes=30)
     assert store.claim_company("c-1", "t-1", until)
@@ -90,5 +83,5 @@ def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(
     assert not store.claim_company("c-1", "t-2", until)
     store.release_company("c-1", "t-1")
     assert store.claim_company("c-1", "t-2", until)
-    clock.now = NOW + timedelta(hours=1)
-    assert store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))
+    clock.current = NOW + timedelta(hours=1)
+    assert store.claim_company("c-1", "t-3", clock.current + timedelta(minutes=30))

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from ledgersync.adapters.webhooks import DnsAddressGuard
 from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookSetup
 from ledgersync.errors import NotFound, RetryableError, ValidationFailed
-from tests.unit.test_webhook_delivery import FakeClock, FakeSecrets
+from tests.fakes import FakeClock
+from tests.unit.test_webhook_delivery import FakeSecrets
 
 PASSWORD = "correct-horse-battery"
 TOKEN = "eyJhbGciOi.payload.sig"

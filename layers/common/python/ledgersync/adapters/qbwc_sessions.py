@@ -8,10 +8,10 @@ itself because TTL deletion is lazy. One live session per company is held by ``C
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.errors import Conflict
 
@@ -31,14 +31,14 @@ def _epoch(moment: datetime) -> int:
 class DynamoSessionStore:
     """The domain's SessionStore over the single table."""
 
-    def __init__(self, table: SingleTable, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, table: SingleTable, clock: Clock | None = None) -> None:
         self.table = table
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or SystemClock()
 
     def create(self, session: WebConnectorSession) -> None:
         """Write a new session; a ticket is never reused."""
         self.table.put(self._item(session), condition="attribute_not_exists(pk)")
-        self.table.put(last_session_item(session, self.clock()))
+        self.table.put(last_session_item(session, self.clock.now()))
 
     def load(self, ticket: str) -> WebConnectorSession | None:
         if not ticket or len(ticket) > 100:
@@ -57,7 +57,7 @@ class DynamoSessionStore:
             values={":previous": session.version - 1},
         )
         if session.status is not SessionStatus.ACTIVE:  # how it ended, for the operator (company health)
-            self.table.put(last_session_item(session, self.clock()))
+            self.table.put(last_session_item(session, self.clock.now()))
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         """Hold the company's Web Connector lock for ``ticket``: free, expired, or already ours."""
@@ -66,7 +66,7 @@ class DynamoSessionStore:
             self.table.put(
                 item,
                 condition="attribute_not_exists(pk) OR lockOwner = :me OR expiresAt < :now",
-                values={":me": ticket, ":now": _epoch(self.clock())},
+                values={":me": ticket, ":now": _epoch(self.clock.now())},
             )
         except Conflict:
             return False

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lxml import etree
 
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import (
     CredentialVerifier,
     OnError,
@@ -235,7 +235,7 @@ def build_web_connector(
     batch_size: int = 50,
     max_bills_per_session: int = 200,
     session_minutes: int = 30,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
 ) -> WebConnectorService:
     """The Web Connector use case wired to the qbXML codec; bootstrap passes the ports it builds."""
     return WebConnectorService(
@@ -247,5 +247,5 @@ def build_web_connector(
         batch_size=batch_size,
         max_bills_per_session=max_bills_per_session,
         session_minutes=session_minutes,
-        clock=clock or (lambda: datetime.now(UTC)),
+        clock=clock or SystemClock(),
     )

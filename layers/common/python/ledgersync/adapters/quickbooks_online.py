@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +29,7 @@ from lxml import etree
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.secrets import SecretsManagerJsonStore
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
 from ledgersync.domain.quickbooks_online import (
@@ -37,7 +37,6 @@ from ledgersync.domain.quickbooks_online import (
     AccessTokenRejected,
     BillRecord,
     BillSync,
-    Clock,
     DedupEntry,
     DedupState,
     DuplicateDocumentNumber,
@@ -71,19 +70,6 @@ PRIVATE_NOTE_MAX = 4000
 DESCRIPTION_MAX = 4000
 NAME_FIELDS = {"Vendor": "DisplayName", "Item": "Name", "Account": "Name", "Class": "Name"}
 KIND_WORDS = {"Vendor": "vendor", "Item": "item", "Account": "account", "Class": "class"}
-
-
-# ---------------------------------------------------------------------------------------------- clock
-
-
-class SystemClock:
-    """Wall-clock time in UTC."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 # ---------------------------------------------------------------------------------------------- faults
@@ -249,15 +235,13 @@ class InProcessRequestLimiter:
         requests_per_minute: int = 450,
         max_in_flight: int = 4,
         max_wait_seconds: float = 30.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock | None = None,
     ) -> None:
         self.rate = requests_per_minute / 60.0
         self.burst = float(max(1, max_in_flight))
         self.max_in_flight = max_in_flight
         self.max_wait_seconds = max_wait_seconds
-        self.monotonic = monotonic
-        self.sleep = sleep
+        self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
         self._semaphores: dict[str, threading.BoundedSemaphore] = {}
@@ -272,7 +256,7 @@ class InProcessRequestLimiter:
                 retry_after_seconds=1.0,
             )
         try:
-            self._take_token(realm_id, self.monotonic() + self.max_wait_seconds)
+            self._take_token(realm_id, self.clock.monotonic() + self.max_wait_seconds)
             yield
         finally:
             semaphore.release()
@@ -280,7 +264,7 @@ class InProcessRequestLimiter:
     def _take_token(self, realm_id: str, deadline: float) -> None:
         while True:
             with self._lock:
-                now = self.monotonic()
+                now = self.clock.monotonic()
                 tokens, updated = self._buckets.get(realm_id, (self.burst, now))
                 tokens = min(self.burst, tokens + (now - updated) * self.rate)
                 if tokens >= 1.0 - 1e-9:  # float dust must not leave a caller sleeping for nothing, forever
@@ -293,7 +277,7 @@ class InProcessRequestLimiter:
                     "This company's QuickBooks request budget is used up for now; try again shortly.",
                     retry_after_seconds=wait,
                 )
-            self.sleep(wait)
+            self.clock.sleep(wait)
 
 
 class DynamoRequestLimiter:
@@ -315,24 +299,26 @@ class DynamoRequestLimiter:
         *,
         lease_seconds: int = 60,
         max_wait_seconds: float = 20.0,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock | None = None,
     ) -> None:
         self.table = table
         self.per_window = max(1, requests_per_minute * self.WINDOW_SECONDS // 60)
         self.max_in_flight = max_in_flight
         self.lease_seconds = lease_seconds
         self.max_wait_seconds = max_wait_seconds
-        self.clock = clock
-        self.sleep = sleep
+        self.clock = clock or SystemClock()
 
     @staticmethod
     def pk(realm_id: str) -> str:
         return f"QBO#REALM#{realm_id}"
 
+    def _epoch(self) -> float:
+        """Wall time in seconds: windows and lease expiries are shared by every instance, so not monotonic."""
+        return self.clock.now().timestamp()
+
     @contextmanager
     def slot(self, realm_id: str) -> Iterator[None]:
-        deadline = self.clock() + self.max_wait_seconds
+        deadline = self._epoch() + self.max_wait_seconds
         owner = uuid.uuid4().hex
         number = self._acquire_slot(realm_id, owner, deadline)
         try:
@@ -346,7 +332,7 @@ class DynamoRequestLimiter:
 
     def _acquire_slot(self, realm_id: str, owner: str, deadline: float) -> int:
         while True:
-            now = self.clock()
+            now = self._epoch()
             for number in random.sample(range(self.max_in_flight), self.max_in_flight):
                 try:
                     self.table.put(
@@ -367,11 +353,11 @@ class DynamoRequestLimiter:
                     "Too many QuickBooks requests for this company are in flight; try again shortly.",
                     retry_after_seconds=1.0,
                 )
-            self.sleep(random.uniform(0.05, 0.2))  # noqa: S311 - jitter, not security
+            self.clock.sleep(random.uniform(0.05, 0.2))  # noqa: S311 - jitter, not security
 
     def _take_rate(self, realm_id: str, deadline: float) -> None:
         while True:
-            now = self.clock()
+            now = self._epoch()
             window = int(now // self.WINDOW_SECONDS)
             try:
                 self.table.update(
@@ -389,7 +375,7 @@ class DynamoRequestLimiter:
                         "This company's QuickBooks request budget is used up for now; try again shortly.",
                         retry_after_seconds=next_window - now,
                     ) from None
-                self.sleep(next_window - now + random.uniform(0, 0.05))  # noqa: S311 - jitter
+                self.clock.sleep(next_window - now + random.uniform(0, 0.05))  # noqa: S311 - jitter
                 continue
             return
 
@@ -885,13 +871,13 @@ class SecretsManagerTokenStore:
 class DynamoLock:
     """A lease item ``COMPANY#<cid>`` / ``LOCK#<name>`` with an owner and a TTL; expired leases can be taken over."""
 
-    def __init__(self, table: SingleTable, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table: SingleTable, clock: Clock | None = None) -> None:
         self.table = table
-        self.clock = clock
+        self.clock = clock or SystemClock()
 
     def acquire(self, company_id: str, name: str, ttl_seconds: int) -> str | None:
         owner = uuid.uuid4().hex
-        now = int(self.clock())
+        now = int(self.clock.now().timestamp())
         try:
             self.table.put(
                 {"pk": f"COMPANY#{company_id}", "sk": f"LOCK#{name}", "holder": owner, "expiresAt": now + ttl_seconds},

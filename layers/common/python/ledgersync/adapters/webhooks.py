@@ -20,6 +20,7 @@ from ledgersync.adapters.aws import client as aws_client
 from ledgersync.adapters.aws_errors import aws_call
 from ledgersync.adapters.documents import s3_documents
 from ledgersync.adapters.secrets import SecretsManagerJsonStore
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.notices import Notifier
 from ledgersync.domain.webhooks import (
@@ -238,13 +239,13 @@ class SecretsManagerWebhookEndpoints:
         prefix: str,
         client: SecretsManagerClient | None = None,
         cache_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.secrets = SecretsManagerJsonStore(
             f"{prefix.rstrip('/')}/webhook", "the webhook configuration of company", client
         )
         self.cache_seconds = cache_seconds
-        self.clock = clock
+        self.clock = clock or SystemClock()
         self._cache: dict[str, tuple[float, WebhookEndpoint | None]] = {}
         self._lock = threading.Lock()
 
@@ -252,12 +253,12 @@ class SecretsManagerWebhookEndpoints:
         """The company's endpoint, or None when none was configured."""
         with self._lock:
             cached = self._cache.get(company_id)
-        if cached and self.clock() - cached[0] < self.cache_seconds:
+        if cached and self.clock.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
         value = self.secrets.load(company_id)
         endpoint = None if value is None else WebhookEndpoint.model_validate(value)
         with self._lock:
-            self._cache[company_id] = (self.clock(), endpoint)
+            self._cache[company_id] = (self.clock.monotonic(), endpoint)
         return endpoint
 
 
@@ -272,7 +273,7 @@ class SecretsManagerWebhookSecrets(SecretsManagerWebhookEndpoints):
             f"Ledgersync PO Reconciliation webhook of company {company_id}",
         )
         with self._lock:
-            self._cache[company_id] = (self.clock(), endpoint)
+            self._cache[company_id] = (self.clock.monotonic(), endpoint)
 
 
 class SqsDeliveryQueue:

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.notices import Excerpt, Fact, Notice, Notifier, send_notice
 from ledgersync.domain.purchase_order_service import SENDERS
@@ -212,14 +213,8 @@ class AddressRefusedError(PermanentError):
     """The webhook host resolves to a private, loopback, link-local, metadata or otherwise non-public address."""
 
 
-Clock = Callable[[], datetime]
 # Seed 001: "User Roles: Admin and Setup" set the webhook up.
 WEBHOOK_SETUP_ROLES = frozenset({Role.ADMIN, Role.SETUP})
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -229,7 +224,7 @@ class WebhookSetup:
     secrets: WebhookSecrets
     guard: AddressGuard
     allowed_hosts: frozenset[str] = frozenset()
-    clock: Clock = utc_now
+    clock: Clock = field(default_factory=SystemClock)
     # Ports besides 443 (and 80 for a local plain-http host); None allows any (the local stack's random ports).
     allowed_ports: frozenset[int] | None = frozenset()
     state: WebhookSetupState = field(kw_only=True)
@@ -260,7 +255,7 @@ class WebhookSetup:
             auth=request.auth,
             error_emails=list(request.error_emails),
             signing_secret=signing_secret,
-            updated_at=self.clock(),
+            updated_at=self.clock.now(),
         )
         # The secret first, then the flag Send to External System checks: a send never finds the flag without the
         # endpoint; until the flag lands the send refuses with the fix (this PUT), and a retry of it converges.
@@ -798,7 +793,7 @@ class WebhookDeliveries:
     queue: DeliveryQueue
     notifier: Notifier
     schedule: RetrySchedule = field(default_factory=RetrySchedule)
-    clock: Clock = utc_now
+    clock: Clock = field(default_factory=SystemClock)
     uniform: Callable[[float, float], float] = random.uniform
     resend_base_url: str = ""
 
@@ -831,7 +826,7 @@ class WebhookDeliveries:
             self.outcomes.mark_synchronized(message.company_id, message.purchase_order_id, message.delivery_id)
             return DeliveryReport(Outcome.DELIVERED, result.reason, message.delivery_id, attempt, result.status)
         if result.verdict is Verdict.RETRY:
-            elapsed = (self.clock() - message.first_attempt_at).total_seconds()
+            elapsed = (self.clock.now() - message.first_attempt_at).total_seconds()
             delay = self.schedule.next_delay(elapsed, result.retry_after, self.uniform)
             last_receive = max_receives is not None and attempt >= max_receives
             if delay is not None and not last_receive:
@@ -851,7 +846,7 @@ class WebhookDeliveries:
     def _attempt(
         self, message: DeliveryMessage, document: ReconciliationDocument, endpoint: WebhookEndpoint
     ) -> AttemptResult:
-        now = self.clock()
+        now = self.clock.now()
         payload = encode_payload(build_payload(document, self.links))
         headers = request_headers(endpoint, message.delivery_id, payload, int(now.timestamp()))
         try:
@@ -860,7 +855,7 @@ class WebhookDeliveries:
             return AttemptResult(Verdict.RETRY, err.message, retry_after=err.retry_after_seconds)
         except PermanentError as err:
             return AttemptResult(Verdict.FINAL, err.message)
-        return classify_response(response, self.clock())
+        return classify_response(response, self.clock.now())
 
     def _fail(
         self,
@@ -895,7 +890,7 @@ class WebhookDeliveries:
             raise Conflict(f"purchase order {order.po_number} is not approved yet; it cannot be sent")
         if self.secrets.load(company_id) is None:
             raise Conflict("no PO Reconciliation webhook is configured; PUT /v1/webhooks/po-reconciliation first")
-        message = new_delivery(company_id, purchase_order_id, self.clock())
+        message = new_delivery(company_id, purchase_order_id, self.clock.now())
         self.outcomes.mark_sent(company_id, purchase_order_id, message.delivery_id)
         self.queue.enqueue(message)
         return message
