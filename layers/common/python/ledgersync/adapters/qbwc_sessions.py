@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.adapters.lease import DynamoLease
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
-from ledgersync.errors import Conflict
 
 SESSION_SK = "SESSION"
 LOCK_SK = "LOCK#qbwc"
@@ -34,6 +34,7 @@ class DynamoSessionStore:
     def __init__(self, table: SingleTable, clock: Clock | None = None) -> None:
         self.table = table
         self.clock = clock or SystemClock()
+        self.company_lock = DynamoLease(table, self.clock, owner_attribute="lockOwner")
 
     def create(self, session: WebConnectorSession) -> None:
         """Write a new session; a ticket is never reused."""
@@ -61,23 +62,12 @@ class DynamoSessionStore:
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         """Hold the company's Web Connector lock for ``ticket``: free, expired, or already ours."""
-        item = {"pk": company_pk(company_id), "sk": LOCK_SK, "lockOwner": ticket, "expiresAt": _epoch(until)}
-        try:
-            self.table.put(
-                item,
-                condition="attribute_not_exists(pk) OR lockOwner = :me OR expiresAt < :now",
-                values={":me": ticket, ":now": _epoch(self.clock.now())},
-            )
-        except Conflict:
-            return False
-        return True
+        ttl = (until - self.clock.now()).total_seconds()
+        return self.company_lock.acquire(company_pk(company_id), LOCK_SK, ticket, ttl)
 
     def release_company(self, company_id: str, ticket: str) -> None:
         """Free the lock if this ticket holds it (a lock taken over by another session stays)."""
-        try:
-            self.table.delete(company_pk(company_id), LOCK_SK, condition="lockOwner = :me", values={":me": ticket})
-        except Conflict:
-            return
+        self.company_lock.release(company_pk(company_id), LOCK_SK, ticket)
 
     @staticmethod
     def _item(session: WebConnectorSession) -> dict[str, object]:

@@ -27,7 +27,8 @@ from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 from lxml import etree
 
-from ledgersync.adapters.dynamodb import SingleTable
+from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.adapters.lease import DynamoLease
 from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.config import Settings, get_settings
@@ -307,6 +308,7 @@ class DynamoRequestLimiter:
         self.lease_seconds = lease_seconds
         self.max_wait_seconds = max_wait_seconds
         self.clock = clock or SystemClock()
+        self.leases = DynamoLease(table, self.clock)
 
     @staticmethod
     def pk(realm_id: str) -> str:
@@ -326,28 +328,18 @@ class DynamoRequestLimiter:
             yield
         finally:
             try:
-                self.table.delete(self.pk(realm_id), f"SLOT#{number}", condition="holder = :o", values={":o": owner})
-            except (Conflict, RetryableError):
+                released = self.leases.release(self.pk(realm_id), f"SLOT#{number}", owner)
+            except RetryableError:
+                released = False
+            if not released:  # expired and taken, or DynamoDB busy: it expires by itself
                 logger.warning("QuickBooks slot lease was already gone", extra={"realm_id": realm_id})
 
     def _acquire_slot(self, realm_id: str, owner: str, deadline: float) -> int:
         while True:
             now = self._epoch()
             for number in random.sample(range(self.max_in_flight), self.max_in_flight):
-                try:
-                    self.table.put(
-                        {
-                            "pk": self.pk(realm_id),
-                            "sk": f"SLOT#{number}",
-                            "holder": owner,
-                            "expiresAt": int(now) + self.lease_seconds,
-                        },
-                        condition="attribute_not_exists(pk) OR expiresAt < :now",
-                        values={":now": int(now)},
-                    )
-                except Conflict:
-                    continue
-                return number
+                if self.leases.acquire(self.pk(realm_id), f"SLOT#{number}", owner, self.lease_seconds):
+                    return number
             if now >= deadline:
                 raise RetryableError(
                     "Too many QuickBooks requests for this company are in flight; try again shortly.",
@@ -869,29 +861,17 @@ class SecretsManagerTokenStore:
 
 
 class DynamoLock:
-    """A lease item ``COMPANY#<cid>`` / ``LOCK#<name>`` with an owner and a TTL; expired leases can be taken over."""
+    """A lease ``COMPANY#<cid>`` / ``LOCK#<name>`` (``DynamoLease``); expired leases can be taken over."""
 
     def __init__(self, table: SingleTable, clock: Clock | None = None) -> None:
-        self.table = table
-        self.clock = clock or SystemClock()
+        self.lease = DynamoLease(table, clock)
 
     def acquire(self, company_id: str, name: str, ttl_seconds: int) -> str | None:
         owner = uuid.uuid4().hex
-        now = int(self.clock.now().timestamp())
-        try:
-            self.table.put(
-                {"pk": f"COMPANY#{company_id}", "sk": f"LOCK#{name}", "holder": owner, "expiresAt": now + ttl_seconds},
-                condition="attribute_not_exists(pk) OR expiresAt < :now",
-                values={":now": now},
-            )
-        except Conflict:
-            return None
-        return owner
+        return owner if self.lease.acquire(company_pk(company_id), f"LOCK#{name}", owner, ttl_seconds) else None
 
     def release(self, company_id: str, name: str, owner: str) -> None:
-        try:
-            self.table.delete(f"COMPANY#{company_id}", f"LOCK#{name}", condition="holder = :o", values={":o": owner})
-        except Conflict:
+        if not self.lease.release(company_pk(company_id), f"LOCK#{name}", owner):
             logger.warning("lock was taken over before release", extra={"company_id": company_id, "lock": name})
 
 
