@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
 from ledgersync.config import get_settings
-from ledgersync.domain.webhooks import Outcome, RetryScheduledError, WebhookDeliveries
+from ledgersync.domain.webhooks.delivery import Outcome, RetryScheduledError, WebhookDeliveries
 from ledgersync.errors import RetryableError
 from ledgersync.observability import keys_per_record, logger, metrics, tracer
 

@@ -24,7 +24,8 @@ from ledgersync.adapters.webhooks import (
 )
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookDeliveries, new_delivery
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries, new_delivery
+from ledgersync.domain.webhooks.endpoint import WebhookConfigRequest
 from tests.unit.test_webhook_config import FakeSetupState
 from tests.unit.test_webhook_delivery import (
     COMPANY,

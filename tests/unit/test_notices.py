@@ -16,7 +16,8 @@ from ledgersync.domain.notices import (
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.qbo_connection import reconnect_notice
 from ledgersync.domain.sync_outcomes import error_email
-from ledgersync.domain.webhooks import AttemptResult, Verdict, WebhookResponse, delivery_failed_notice
+from ledgersync.domain.webhooks.notice import delivery_failed_notice
+from ledgersync.domain.webhooks.retries import AttemptResult, Verdict, WebhookResponse
 from tests.unit.test_webhook_delivery import T0, endpoint, seed_order
 
 HOSTILE = "<script>alert('x')</script> & \"quoted\""

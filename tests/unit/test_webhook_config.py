@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from ledgersync.adapters.webhooks import DnsAddressGuard
-from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookSetup
+from ledgersync.domain.webhooks.endpoint import WebhookConfigRequest, WebhookSetup
 from ledgersync.errors import NotFound, RetryableError, ValidationFailed
 from tests.fakes import FakeClock
 from tests.unit.test_webhook_delivery import FakeSecrets

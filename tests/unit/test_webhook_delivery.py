@@ -20,18 +20,10 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoiceStatus,
     VendorRef,
 )
-from ledgersync.domain.webhooks import (
-    BasicAuth,
-    BearerAuth,
-    DeliveryMessage,
-    Outcome,
-    ReconciliationDocument,
-    RetrySchedule,
-    WebhookDeliveries,
-    WebhookEndpoint,
-    WebhookResponse,
-    verify_signature,
-)
+from ledgersync.domain.webhooks.delivery import DeliveryMessage, Outcome, WebhookDeliveries
+from ledgersync.domain.webhooks.endpoint import BasicAuth, BearerAuth, WebhookEndpoint
+from ledgersync.domain.webhooks.payload import ReconciliationDocument, verify_signature
+from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
 from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
 from tests.fakes import FakeClock
 
@@ -364,7 +356,7 @@ def test_po_is_in_error_with_a_clear_message_when_the_endpoint_redirects() -> No
 
 
 def test_po_is_in_error_when_the_host_resolves_to_a_refused_address_at_send_time() -> None:
-    from ledgersync.domain.webhooks import AddressRefusedError
+    from ledgersync.domain.webhooks.endpoint import AddressRefusedError
 
     world = make_world(
         AddressRefusedError("the webhook host 'erp.example.com' resolves to 10.0.0.5 is a private address")

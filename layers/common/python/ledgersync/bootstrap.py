@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
     from ledgersync.domain.quickbooks_online import TokenRefresher
     from ledgersync.domain.sync_outcomes import SyncOutcomes
-    from ledgersync.domain.webhooks import WebhookDeliveries, WebhookSetup
+    from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+    from ledgersync.domain.webhooks.endpoint import WebhookSetup
 
 
 @lru_cache(maxsize=1)

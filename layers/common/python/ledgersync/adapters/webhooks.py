@@ -23,23 +23,24 @@ from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.config import Settings, get_settings
 from ledgersync.domain.notices import Notifier
-from ledgersync.domain.webhooks import (
-    AddressRefusedError,
+from ledgersync.domain.webhooks.delivery import (
     DeliveryMessage,
     DeliveryOutcomes,
     DeliveryQueue,
-    DocumentLinks,
     ReconciliationSource,
-    RetrySchedule,
     WebhookDeliveries,
+    WebhookTransport,
+)
+from ledgersync.domain.webhooks.endpoint import (
+    AddressRefusedError,
     WebhookEndpoint,
-    WebhookResponse,
     WebhookSecrets,
     WebhookSetup,
     WebhookSetupState,
-    WebhookTransport,
     address_refusal,
 )
+from ledgersync.domain.webhooks.payload import DocumentLinks
+from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
 from ledgersync.errors import PermanentError, RetryableError
 from ledgersync.public_url import public_base_url
 

@@ -18,7 +18,7 @@ from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
 
 if TYPE_CHECKING:
-    from ledgersync.domain.webhooks import WebhookEndpoint
+    from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
 
 SYNC_MESSAGE_MARGIN = timedelta(minutes=15)
 OWED_NOTICES_PER_SWEEP = 50  # error e-mails a sweep sends at most; the next run sends the rest

@@ -13,7 +13,7 @@ from ledgersync.api import caller, json_response
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.settings import AccountingSettings
-from ledgersync.domain.webhooks import WEBHOOK_SETUP_ROLES, WebhookConfigRequest
+from ledgersync.domain.webhooks.endpoint import WEBHOOK_SETUP_ROLES, WebhookConfigRequest
 from ledgersync.errors import DamagedRecord
 from ledgersync.public_url import WEB_CONNECTOR_PATH, public_url
 
