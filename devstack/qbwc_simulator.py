@@ -284,7 +284,8 @@ class LocalGateway:
         self.durations: list[float] = []
         # One thread serves every request, as one warm Lambda instance would (the Web Connector is serial).
         self._server = make_server("127.0.0.1", port, self._wsgi, threaded=False)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for the next poll: 0.05 s, as the other local servers, not serve_forever's 0.5 s
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
 from ledgersync.adapters.messaging import postpone
-from ledgersync.config import get_settings
 from ledgersync.domain.accounting_sync import SyncResult, retry_delay
 from ledgersync.errors import RetryableError
 from ledgersync.observability import keys_per_record, logger, metrics, tracer
@@ -35,10 +34,10 @@ def record_handler(record: SQSRecord) -> None:
     after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the PO."""
     message = SyncMessage.model_validate_json(record.body)
     logger.thread_safe_append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
-    settings = get_settings()
+    settings = bootstrap.services().settings
     attempt = int(record.attributes.approximate_receive_count or 1)
     try:
-        result = bootstrap.accounting_sync().sync(
+        result = bootstrap.services().accounting_sync.sync(
             message.company_id, message.purchase_order_id, attempt, settings.sync_queue_max_receives
         )
     except RetryableError as fault:

@@ -17,9 +17,11 @@ from functions.qbwc import app as qbwc_app
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from tests.fakes import FakeClock
+from tests.support.services import InstallServices
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 pytestmark = pytest.mark.integration
@@ -27,15 +29,15 @@ XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().paren
 
 
 @pytest.fixture
-def stack(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, InMemoryPurchaseOrders, FakeClock]]:
-    from ledgersync import bootstrap
-
+def stack(
+    moto_server: str, install_services: InstallServices
+) -> Iterator[tuple[str, InMemoryPurchaseOrders, FakeClock]]:
     ledger = InMemoryPurchaseOrders()
     ledger.tokens[(USER, TOKEN)] = COMPANY
     clock = FakeClock(datetime.now(UTC))
     store = DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
-    service = build_web_connector(ledger, ledger, ledger, store, batch_size=20, clock=clock)
-    monkeypatch.setattr(bootstrap, "web_connector", lambda: service, raising=False)
+    service = WebConnectorService(ledger, ledger, ledger, store, QbxmlCodec(), batch_size=20, clock=clock)
+    install_services(use_cases={"web_connector": service})
     with LocalGateway(qbwc_app.lambda_handler) as gateway:
         yield f"{gateway.url}/qbwc", ledger, clock
 

@@ -55,7 +55,7 @@ def set_sent_at(stack: LocalStack, company_id: str, po_id: int, when: datetime) 
     """Time travel for the sweep: the PO was handed to its queue at ``when``."""
     from ledgersync import bootstrap
 
-    store = bootstrap.purchase_order_store()
+    store = bootstrap.services().purchase_order_store
     order = store.get(company_id, po_id)
     assert order is not None
     order.sent_at = when

@@ -50,7 +50,7 @@ def sent(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
     api.put(
         "/v1/accounting/settings", {"externalSystem": "quickbooks_online", "notificationEmails": ["ap@example.com"]}
     )
-    bootstrap.settings_store().put_connection(
+    bootstrap.services().settings_store.put_connection(
         company["companyId"], Connection(status=ConnectionStatus.CONNECTED, realm_id="9130")
     )
     second = {**INVOICE, "invoiceNumber": "01-P002272", "invoiceAmount": "20.00", "totalAdditionalCharges": "0"}
@@ -67,11 +67,11 @@ def consumer(bills: RecordingBills) -> AccountingSync:
     from ledgersync.adapters.purchase_order_store import DirectoryReferences
 
     return AccountingSync(
-        store=bootstrap.purchase_order_store(),
-        references=DirectoryReferences(DynamoDirectoryStore(bootstrap.table())),
-        accounting=bootstrap.settings_store(),
+        store=bootstrap.services().purchase_order_store,
+        references=DirectoryReferences(DynamoDirectoryStore(bootstrap.services().table)),
+        accounting=bootstrap.services().settings_store,
         bills=bills,
-        outcomes=bootstrap.sync_outcomes(),
+        outcomes=bootstrap.services().sync_outcomes,
     )
 
 
@@ -124,7 +124,7 @@ def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple
     assert po["vendorInvoiceStatus"] == "Sent to External System" and po["heldReason"]
     sqs = boto3.client("sqs")
     sqs.purge_queue(QueueUrl=os.environ["SYNC_QUEUE_URL"])
-    summary = bootstrap.held_work().sweep([company_id])
+    summary = bootstrap.services().held_work.sweep([company_id])
     assert summary.released == 1
     (message,) = sqs.receive_message(QueueUrl=os.environ["SYNC_QUEUE_URL"])["Messages"]
     assert json.loads(message["Body"])["purchaseOrderId"] == 1
@@ -133,13 +133,13 @@ def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple
 
 def test_work_for_a_company_that_must_reconnect_is_held_without_calling_quickbooks(sent: tuple[Api, str]) -> None:
     _, company_id = sent
-    bootstrap.settings_store().put_connection(
+    bootstrap.services().settings_store.put_connection(
         company_id, Connection(status=ConnectionStatus.REAUTHORIZATION_REQUIRED, realm_id="9130")
     )
     bills = RecordingBills()
     assert consumer(bills).sync(company_id, 1) is SyncResult.HELD
     assert bills.created == []
-    assert bootstrap.held_work().sweep([company_id]).released == 0
+    assert bootstrap.services().held_work.sweep([company_id]).released == 0
 
 
 def test_stranded_work_is_sent_again_only_once_no_message_for_it_can_be_alive(sent: tuple[Api, str]) -> None:
@@ -147,8 +147,8 @@ def test_stranded_work_is_sent_again_only_once_no_message_for_it_can_be_alive(se
     _, company_id = sent
     now = datetime.now(UTC)
     # When the sweep runs while the message may still be retried, then after every receive of it is spent
-    inside = bootstrap.held_work().sweep([company_id], now=now + timedelta(minutes=119)).redispatched
-    after = bootstrap.held_work().sweep([company_id], now=now + timedelta(minutes=136)).redispatched
+    inside = bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=119)).redispatched
+    after = bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=136)).redispatched
     # Then it is sent again once, and the re-send starts a new window
     assert (inside, after) == (0, 1)
-    assert bootstrap.held_work().sweep([company_id], now=now + timedelta(minutes=137)).redispatched == 0
+    assert bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=137)).redispatched == 0

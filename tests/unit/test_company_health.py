@@ -26,7 +26,7 @@ def _health(api: Api, company_id: str, key: str | None = ADMIN_KEY) -> Any:
 
 def _store_po(api: Api, company_id: str, po_id: int, status: VendorInvoiceStatus, held: str | None = None) -> None:
     assert api.put(f"/v1/purchase-orders/{po_id}", PO).status == 200
-    store = bootstrap.purchase_order_store()
+    store = bootstrap.services().purchase_order_store
     order = store.get(company_id, po_id)
     assert order is not None
     changed = order.model_copy(update={"vendor_invoice_status": status, "held_reason": held})
@@ -62,7 +62,7 @@ def test_health_shows_the_last_web_connector_session_after_it_ended(setup: Api, 
     # Given a Web Connector session that started and ended in failure
     cid = company["companyId"]
     started = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    store = DynamoSessionStore(bootstrap.table(), clock=FakeClock(started + timedelta(minutes=2)))
+    store = DynamoSessionStore(bootstrap.services().table, clock=FakeClock(started + timedelta(minutes=2)))
     session = WebConnectorSession(
         ticket="t-1", company_id=cid, user_name="qbwc", created_at=started, expires_at=started + timedelta(minutes=30)
     )

@@ -12,7 +12,7 @@ import pytest
 from devstack.fake_qb_company import FakeCompany, FakeReply
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorService, choose_qbxml_version
 from ledgersync.domain.purchase_orders import (
     AdditionalCharge,
@@ -138,7 +138,7 @@ def sessions(clock: FakeClock) -> InMemorySessionStore:
 
 @pytest.fixture
 def service(ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock) -> WebConnectorService:
-    return build_web_connector(ledger, ledger, ledger, sessions, batch_size=50, clock=clock)
+    return WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), batch_size=50, clock=clock)
 
 
 @pytest.fixture
@@ -355,7 +355,7 @@ def test_po_goes_to_error_before_any_request_when_the_vendor_has_no_accounting_n
 def test_progress_is_honest_when_the_work_takes_several_batches(
     ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock, company: FakeCompany
 ) -> None:
-    service = build_web_connector(ledger, ledger, ledger, sessions, batch_size=10, clock=clock)
+    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), batch_size=10, clock=clock)
     for po_id in range(1, 26):
         ledger.add(purchase_order(po_id))
     run = web_connector_session(service, company)
@@ -467,7 +467,7 @@ def test_client_version_asks_for_an_update_when_the_web_connector_is_old(service
 def test_session_takes_at_most_its_bill_limit_when_much_work_waits(
     ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock, company: FakeCompany
 ) -> None:
-    service = build_web_connector(ledger, ledger, ledger, sessions, max_bills_per_session=4, clock=clock)
+    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), max_bills_per_session=4, clock=clock)
     for po_id in range(1, 6):
         ledger.add(purchase_order(po_id, invoices=2))
     first = web_connector_session(service, company)

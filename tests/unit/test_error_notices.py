@@ -31,30 +31,30 @@ class FlakySes:
         if self.failures > 0:
             self.failures -= 1
             raise RetryableError("SES is throttling the notification e-mails")
-        bootstrap.notifier().send(to, subject, text, html)
+        bootstrap.services().notifier.send(to, subject, text, html)
 
 
 def outcomes(ses: FlakySes) -> SyncOutcomes:
     return SyncOutcomes(
-        store=bootstrap.purchase_order_store(),
-        accounting=bootstrap.settings_store(),
+        store=bootstrap.services().purchase_order_store,
+        accounting=bootstrap.services().settings_store,
         notifier=ses,
-        dispatcher=bootstrap.dispatcher(),
+        dispatcher=bootstrap.services().dispatcher,
     )
 
 
 def consumer(ses: FlakySes) -> AccountingSync:
     return AccountingSync(
-        store=bootstrap.purchase_order_store(),
-        references=bootstrap.references(),
-        accounting=bootstrap.settings_store(),
+        store=bootstrap.services().purchase_order_store,
+        references=bootstrap.services().references,
+        accounting=bootstrap.services().settings_store,
         bills=RecordingBills(fail_with=PermanentError(REFUSED)),
         outcomes=outcomes(ses),
     )
 
 
 def sweeper(ses: FlakySes) -> HeldWork:
-    built = bootstrap.held_work()
+    built = bootstrap.services().held_work
     return HeldWork(built.store, built.accounting, outcomes(ses), built.dispatcher, built.windows)
 
 

@@ -457,7 +457,10 @@ class Requirements:
         if call.service == "secretsmanager":
             if call.action == "secretsmanager:ListSecrets":
                 return ["*"]
-            named = [self.values[f] for f in self._argument_fields(call) if f.endswith("_secret")]
+            fields = self._argument_fields(call)
+            if not fields and call.node.args:  # a secret name the class was built with (``self.secret_name``)
+                fields = self._bound_fields(call, ast.unparse(call.node.args[0])) or set()
+            named = [self.values[f] for f in fields if f.endswith("_secret")]
             if named:
                 return [_secret_arn(n) for n in named]
             module = self.code.modules[call.unit[0]]
@@ -545,11 +548,52 @@ class Requirements:
         ]
         return _fields([call.node, *assigned])
 
+    def _bound_fields(self, call: Call, text: str) -> set[str] | None:
+        """The settings fields the creators pass for ``self.<name>`` when a call's queue URL or secret name is a
+        constructor argument the class keeps as is (``self.queue_url = queue_url``): the composition root builds a
+        class in a unit that may name more queues than this call is made on. None when any creator does not bind it
+        plainly (then the whole context counts, as before)."""
+        match = re.fullmatch(r"self\.(\w+)", text)
+        module = self.code.modules[call.unit[0]]
+        cls = call.unit[1].split(".", 1)[0]
+        if match is None or cls not in module.classes:
+            return None
+        name = match.group(1)
+        body = module.classes[cls].body
+        init = next((n for n in body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is None or not any(
+            isinstance(n, ast.Assign)
+            and ast.unparse(n.targets[0]) == f"self.{name}"
+            and isinstance(n.value, ast.Name)
+            and n.value.id == name
+            for n in ast.walk(init)
+        ):
+            return None
+        params = [a.arg for a in init.args.args[1:]]
+        fields: set[str] = set()
+        for creator in sorted(self.reach.creators.get((module.name, cls), set())):
+            builds = [
+                n
+                for n in _walk(self.reach.node(creator))
+                if isinstance(n, ast.Call)
+                and (getattr(n.func, "id", None) == cls or getattr(n.func, "attr", None) == cls)
+            ]
+            for build in builds:
+                given = dict(zip(params, build.args, strict=False)) | {k.arg: k.value for k in build.keywords if k.arg}
+                if name not in given:
+                    return None
+                fields |= _fields([given[name]])
+            if not builds:
+                return None
+        return fields
+
     def _queues(self, call: Call, context: list[ast.AST]) -> list[str]:
-        urls = {self.values[f] for f in _fields(context) if f.endswith("_queue_url") and self.values[f]}
-        queues = sorted(self.deployment.queue_by_url[u] for u in urls if u in self.deployment.queue_by_url)
         argument = next((k.value for k in call.node.keywords if k.arg in {"QueueUrl", "QueueName"}), None)
         text = ast.unparse(argument) if argument is not None else ""
+        bound = self._bound_fields(call, text)
+        fields = bound if bound is not None else _fields(context)
+        urls = {self.values[f] for f in fields if f.endswith("_queue_url") and self.values[f]}
+        queues = sorted(self.deployment.queue_by_url[u] for u in urls if u in self.deployment.queue_by_url)
         dead_letter = "dead_letter" in text or (not text.startswith("self.queue") and "dead_letter" in call.unit[1])
         if dead_letter:
             queues = sorted({d for q in queues if (d := self.deployment.dead_letter_queue(q))})

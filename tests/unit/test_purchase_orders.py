@@ -102,7 +102,7 @@ def test_vendor_invoice_pdf_is_private_encrypted_and_linked_for_exactly_six_hour
     link = body["vendorInvoices"][0]["file"]
     assert urlsplit(link).path.startswith("/v1/documents/")
     assert "X-Amz-Security-Token" not in link  # no session credentials: the link outlives the Lambda's session
-    grant = bootstrap.documents().links.verify(urlsplit(link).path.rsplit("/", 1)[1])  # type: ignore[union-attr]
+    grant = bootstrap.services().documents.links.verify(urlsplit(link).path.rsplit("/", 1)[1])  # type: ignore[union-attr]
     assert grant.expires_at - time.time() == pytest.approx(6 * 60 * 60, abs=60)
     s3 = boto3.client("s3")
     (obj,) = s3.list_objects_v2(Bucket=os.environ["DOCUMENTS_BUCKET"])["Contents"]
@@ -149,7 +149,7 @@ def test_pdf_link_is_refused_with_403_when_tampered(setup: Api) -> None:
 def test_pdf_link_is_refused_with_410_when_six_hours_have_passed(setup: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a link handed out now
     path = _pdf_link(setup)
-    signer = bootstrap.documents().links
+    signer = bootstrap.services().documents.links
     assert signer is not None
     # When the clock reaches six hours later
     monkeypatch.setattr(signer, "clock", FakeClock(datetime.now(UTC) + timedelta(hours=6)))
@@ -291,7 +291,7 @@ def test_po_cannot_change_once_sent(setup: Api) -> None:
 def _company_id(api: Api) -> str:
     from ledgersync import bootstrap
 
-    principal = bootstrap.accounts().authenticate(api.token)
+    principal = bootstrap.services().accounts.authenticate(api.token)
     return principal.company_id
 
 
@@ -508,7 +508,7 @@ def test_replacement_pdf_is_deleted_when_someone_else_changed_the_po_meanwhile(
     setup.put("/v1/purchase-orders/1", PO)
     setup.post("/v1/purchase-orders/1/vendor-invoices", INVOICE)
     (before,) = _stored_keys()
-    store = bootstrap.purchase_orders().store
+    store = bootstrap.services().purchase_orders.store
 
     def refused(order: Any, expected_version: int | None) -> Any:
         raise Conflict("PO P002271 was changed by someone else; reload it and try again")
@@ -523,7 +523,7 @@ def test_replacement_pdf_is_deleted_when_someone_else_changed_the_po_meanwhile(
 
 def _change_order(api: Api, change: Any) -> None:
     """Put a stored PO in a state only the sync reaches (S, Error with bills), as the sync would save it."""
-    store = bootstrap.purchase_orders().store
+    store = bootstrap.services().purchase_orders.store
     order = store.get(_company_id(api), 1)
     assert order is not None
     change(order)

@@ -1,5 +1,5 @@
-"""functions/qbwc/app.py served over loopback HTTP (werkzeug → API Gateway proxy events), sessions in DynamoDB
-(moto), the Web Connector played by zeep from the service's own WSDL, and fakes for the PO side."""
+"""functions/qbwc/app.py served over loopback HTTP (werkzeug → API Gateway proxy events), the Web Connector played
+by zeep from the service's own WSDL, and fakes for the sessions (tests/fakes.py, no moto) and the PO side."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from devstack.qbwc_simulator import InMemoryPurchaseOrders, LocalGateway, run_se
 from functions.qbwc import app as qbwc_app
 from lxml import etree
 
-from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.adapters.soap import INTUIT_NS, SOAP11_NS, SOAP12_NS
+from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, InMemorySessionStore
+from tests.support.services import InstallServices
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
@@ -58,15 +58,13 @@ class Endpoint:
 
 
 @pytest.fixture
-def endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
-    from ledgersync import bootstrap
-
+def endpoint(install_services: InstallServices) -> Iterator[Endpoint]:
     ledger = InMemoryPurchaseOrders()
     ledger.tokens[(USER, TOKEN)] = COMPANY
     clock = FakeClock(datetime.now(UTC))
-    store = DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
-    service = build_web_connector(ledger, ledger, ledger, store, clock=clock)
-    monkeypatch.setattr(bootstrap, "web_connector", lambda: service, raising=False)
+    store = InMemorySessionStore(clock)
+    service = WebConnectorService(ledger, ledger, ledger, store, QbxmlCodec(), clock=clock)
+    install_services(use_cases={"web_connector": service})
     with LocalGateway(qbwc_app.lambda_handler) as gateway:
         yield Endpoint(f"{gateway.url}/qbwc", ledger, clock, gateway)
 

@@ -20,9 +20,10 @@ from ledgersync.adapters.quickbooks_online import (
     PowertoolsTokenMetrics,
     SecretsManagerTokenStore,
 )
-from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState, TokenRefresher
+from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState
 from ledgersync.errors import RetryableError
 from tests.fakes import FakeClock
+from tests.support.services import InstallServices
 from tests.unit.test_quickbooks_online import START, World, draft, tokens_for
 
 
@@ -161,14 +162,13 @@ def test_days_left_metric_has_one_bounded_dimension_when_emitted(
     assert "CompanyId" not in metric
 
 
-def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(install_services: InstallServices) -> None:
     from functions.token_refresh import app
 
-    from ledgersync import bootstrap
+    from ledgersync.bootstrap import Adapters
 
     world = World()
     world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
-    monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
 
     class Companies:
         """The table's company list; the token store's own listing (ListSecrets) must not be used."""
@@ -176,7 +176,16 @@ def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monke
         def company_ids(self) -> list[str]:
             return ["c1", "c2"]
 
-    monkeypatch.setattr(bootstrap, "account_store", Companies, raising=False)
+    install_services(
+        Adapters(
+            account_store=Companies(),
+            quickbooks_secrets=world.store,
+            intuit_oauth=world.oauth,
+            token_lock=world.lock,
+            token_metrics=world.metrics,
+            clock=world.clock,
+        )
+    )
 
     answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, LambdaContext(function_name="token_refresh"))
 

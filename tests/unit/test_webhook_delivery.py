@@ -26,6 +26,7 @@ from ledgersync.domain.webhooks.payload import ReconciliationDocument, verify_si
 from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
 from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
 from tests.fakes import FakeClock
+from tests.support.services import InstallServices
 
 COMPANY = "c-flowers"
 PO_ID = 12345
@@ -472,15 +473,13 @@ def test_resend_is_refused_when_the_po_does_not_exist_or_no_webhook_is_set_up() 
         make_world(configured=False).deliveries.resend(COMPANY, PO_ID)
 
 
-def test_record_is_reported_failed_for_sqs_when_a_retry_is_scheduled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_is_reported_failed_for_sqs_when_a_retry_is_scheduled(install_services: InstallServices) -> None:
     """The consumer's partial batch response keeps postponed records and completes the others."""
     from devstack.runtime import LambdaContext
     from functions.webhook_sender import app
 
-    from ledgersync import bootstrap
-
     world = make_world(WebhookResponse(503), WebhookResponse(200), PermanentError("refused"))
-    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: world.deliveries, raising=False)
+    install_services(use_cases={"webhook_deliveries": world.deliveries})
     event = {"Records": [sqs_record(f"m{i}", message_body(f"delivery-000{i}")) for i in range(3)]}
     answer = app.lambda_handler(event, LambdaContext())
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
@@ -511,14 +510,14 @@ def sqs_record(message_id: str, body: str, receive_count: int = 1) -> dict[str, 
     }
 
 
-def test_invocation_does_not_fail_when_every_record_of_the_batch_is_postponed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invocation_does_not_fail_when_every_record_of_the_batch_is_postponed(
+    install_services: InstallServices,
+) -> None:
     from devstack.runtime import LambdaContext
     from functions.webhook_sender import app
 
-    from ledgersync import bootstrap
-
     world = make_world(WebhookResponse(503), WebhookResponse(429))
-    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: world.deliveries, raising=False)
+    install_services(use_cases={"webhook_deliveries": world.deliveries})
     event = {"Records": [sqs_record(f"m{i}", message_body(f"delivery-000{i}")) for i in range(2)]}
     answer = app.lambda_handler(event, LambdaContext())
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}

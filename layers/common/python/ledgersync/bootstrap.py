@@ -1,267 +1,567 @@
-"""The one place that builds adapters and use cases. Built lazily, once per Lambda instance."""
+"""The composition root: the one place that builds adapters and use cases (cosmicpython's ``bootstrap.py``).
+
+``build(settings, Adapters(...))`` gives the ``Services`` of one Lambda instance. Every port in ``Adapters`` that is
+left ``None`` is built on first use from ``settings``; every use case is a ``cached_property`` of ``Services`` whose
+imports stay inside it, so a cold start builds (and imports) only what its handler touches. Handlers, routes and
+the local stack reach them through ``services()``; tests ``install`` a ``build`` over fakes and ``reset`` after.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.config import get_settings
+from ledgersync.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from ledgersync.adapters.account_store import DynamoAccountStore
     from ledgersync.adapters.company_health import DynamoCompanyHealth
-    from ledgersync.adapters.documents import S3Documents
-    from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
-    from ledgersync.adapters.settings_store import DynamoSettingsStore
-    from ledgersync.domain.accounting_sync import AccountingSync
-    from ledgersync.domain.accounts import Accounts
-    from ledgersync.domain.desktop_sync import WebConnectorService
-    from ledgersync.domain.directory import Directory
-    from ledgersync.domain.held_work import HeldWork
-    from ledgersync.domain.invoices import Invoices
-    from ledgersync.domain.purchase_order_service import PurchaseOrders
-    from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
-    from ledgersync.domain.quickbooks_online import TokenRefresher
-    from ledgersync.domain.sync_outcomes import SyncOutcomes
-    from ledgersync.domain.webhooks.delivery import WebhookDeliveries
-    from ledgersync.domain.webhooks.endpoint import WebhookSetup
-
-
-@lru_cache(maxsize=1)
-def table() -> SingleTable:
-    return SingleTable(get_settings().table_name)
-
-
-@lru_cache(maxsize=1)
-def accounts() -> Accounts:
-    from ledgersync.domain.accounts import Accounts
-
-    return Accounts(account_store())
-
-
-@lru_cache(maxsize=1)
-def directory() -> Directory:
     from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.domain.directory import Directory
-
-    return Directory(DynamoDirectoryStore(table()))
-
-
-@lru_cache(maxsize=1)
-def invoices() -> Invoices:
+    from ledgersync.adapters.documents import S3Documents
+    from ledgersync.adapters.dynamodb import SingleTable
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-    from ledgersync.domain.invoices import Invoices
-
-    return Invoices(DynamoInvoiceStore(table()), directory())
-
-
-def admin_api_key() -> str:
-    """The operator's key for creating companies, from Secrets Manager (cached five minutes)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(get_settings().admin_api_key_secret, max_age=300)
-    return value if isinstance(value, str) else value.decode()
-
-
-@lru_cache(maxsize=1)
-def settings_store() -> DynamoSettingsStore:
+    from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier, SqsDeadLetters
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
+    from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
     from ledgersync.adapters.settings_store import DynamoSettingsStore
-
-    return DynamoSettingsStore(table())
-
-
-@lru_cache(maxsize=1)
-def purchase_orders() -> PurchaseOrders:
+    from ledgersync.adapters.webhooks import DnsAddressGuard
+    from ledgersync.clock import Clock
+    from ledgersync.domain.accounting_settings import AccountingSettingsService
+    from ledgersync.domain.accounting_sync import AccountingSync, BillSender
+    from ledgersync.domain.accounts import Accounts
+    from ledgersync.domain.desktop_sync import SessionStore, WebConnectorService
+    from ledgersync.domain.directory import Directory
+    from ledgersync.domain.held_work import HeldWork, WebhookEndpoints
+    from ledgersync.domain.invoices import Invoices
+    from ledgersync.domain.operator import Operator
     from ledgersync.domain.purchase_order_service import PurchaseOrders
-
-    return PurchaseOrders(
-        store=purchase_order_store(),
-        references=references(),
-        documents=documents(),
-        dispatcher=dispatcher(),
-        accounting=settings_store(),
-        webhooks=settings_store(),
+    from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
+    from ledgersync.domain.quickbooks_online import (
+        DedupStore,
+        Lock,
+        QuickBooksOnlineGateway,
+        QuickBooksTokens,
+        TokenMetrics,
+        TokenRefresher,
+        TokenStore,
     )
-
-
-@lru_cache(maxsize=1)
-def documents() -> S3Documents:
-    from ledgersync.adapters.documents import s3_documents
-
-    return s3_documents(get_settings())
-
-
-@lru_cache(maxsize=1)
-def dispatcher() -> QueueDispatcher:
-    from ledgersync.adapters.messaging import QueueDispatcher
-
-    return QueueDispatcher(get_settings())
-
-
-@lru_cache(maxsize=1)
-def purchase_order_store() -> DynamoPurchaseOrderStore:
-    from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
-
-    return DynamoPurchaseOrderStore(table())
-
-
-@lru_cache(maxsize=1)
-def notifier() -> SesNotifier:
-    from ledgersync.adapters.messaging import SesNotifier
-
-    return SesNotifier(get_settings().notification_sender)
-
-
-def reset() -> None:
-    """Forget every built object (tests that switch settings)."""
-    from ledgersync.adapters.aws import reset_clients
-    from ledgersync.config import get_settings as settings
-
-    settings.cache_clear()
-    reset_clients()
-    for built in list(globals().values()):
-        if callable(getattr(built, "cache_clear", None)):
-            built.cache_clear()
-
-
-@lru_cache(maxsize=1)
-def sync_outcomes() -> SyncOutcomes:
+    from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync_outcomes import SyncOutcomes
-
-    return SyncOutcomes(
-        store=purchase_order_store(),
-        accounting=settings_store(),
-        notifier=notifier(),
-        dispatcher=dispatcher(),
-    )
+    from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
+    from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
 
-@lru_cache(maxsize=1)
-def account_store() -> DynamoAccountStore:
-    from ledgersync.adapters.account_store import DynamoAccountStore
+@dataclass
+class Adapters:
+    """The outside world's ports. Each one left ``None`` is built on first use from the settings (the AWS, Intuit
+    and HTTP adapters); tests pass fakes here."""
 
-    return DynamoAccountStore(table())
+    table: SingleTable | None = None
+    account_store: DynamoAccountStore | None = None
+    settings_store: DynamoSettingsStore | None = None
+    purchase_order_store: DynamoPurchaseOrderStore | None = None
+    directory_store: DynamoDirectoryStore | None = None
+    invoice_store: DynamoInvoiceStore | None = None
+    company_health: DynamoCompanyHealth | None = None
+    oauth_states: OAuthStates | None = None
+    desktop_sessions: SessionStore | None = None
+    dispatcher: QueueDispatcher | None = None
+    dead_letters: SqsDeadLetters | None = None
+    webhook_queue: DeliveryQueue | None = None
+    notifier: SesNotifier | None = None
+    documents: S3Documents | None = None
+    admin_api_key: Callable[[], str] | None = None
+    quickbooks_secrets: TokenStore | None = None
+    webhook_secrets: WebhookSecrets | None = None
+    webhook_endpoints: WebhookEndpoints | None = None
+    intuit_oauth: IntuitOAuthApp | None = None
+    quickbooks_gateway: QuickBooksOnlineGateway | None = None
+    bill_dedup: DedupStore | None = None
+    token_lock: Lock | None = None
+    token_metrics: TokenMetrics | None = None
+    webhook_transport: WebhookTransport | None = None
+    address_guard: DnsAddressGuard | None = None
+    clock: Clock | None = None
 
 
-@lru_cache(maxsize=1)
-def company_health() -> DynamoCompanyHealth:
-    from ledgersync.adapters.company_health import DynamoCompanyHealth
+class Services:
+    """The use cases (and the ports they share), each built once, on first use."""
 
-    return DynamoCompanyHealth(table(), account_store())
+    def __init__(self, settings: Settings, adapters: Adapters) -> None:
+        self.settings = settings
+        self.adapters = adapters
 
+    # ------------------------------------------------------------------------------------ ports
+    @cached_property
+    def table(self) -> SingleTable:
+        if self.adapters.table is not None:
+            return self.adapters.table
+        from ledgersync.adapters.dynamodb import SingleTable
 
-@lru_cache(maxsize=1)
-def held_work() -> HeldWork:
-    from ledgersync.adapters.messaging import SqsDeadLetters
-    from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
-    from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
-    from ledgersync.domain.purchase_orders import ExternalSystem
-    from ledgersync.domain.qbo_connection import ReconnectNotices
+        return SingleTable(self.settings.table_name)
 
-    settings = get_settings()
-    return HeldWork(
-        store=purchase_order_store(),
-        accounting=settings_store(),
-        outcomes=sync_outcomes(),
-        dispatcher=dispatcher(),
-        windows=InFlightWindows.of(
-            settings.sync_queue_max_receives, settings.sync_queue_visibility_seconds, settings.webhook_retry_hours
-        ),
-        dead_letters=SqsDeadLetters(
+    @cached_property
+    def clock(self) -> Clock:
+        if self.adapters.clock is not None:
+            return self.adapters.clock
+        from ledgersync.clock import SystemClock
+
+        return SystemClock()
+
+    @cached_property
+    def account_store(self) -> DynamoAccountStore:
+        if self.adapters.account_store is not None:
+            return self.adapters.account_store
+        from ledgersync.adapters.account_store import DynamoAccountStore
+
+        return DynamoAccountStore(self.table)
+
+    @cached_property
+    def settings_store(self) -> DynamoSettingsStore:
+        if self.adapters.settings_store is not None:
+            return self.adapters.settings_store
+        from ledgersync.adapters.settings_store import DynamoSettingsStore
+
+        return DynamoSettingsStore(self.table)
+
+    @cached_property
+    def purchase_order_store(self) -> DynamoPurchaseOrderStore:
+        if self.adapters.purchase_order_store is not None:
+            return self.adapters.purchase_order_store
+        from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
+
+        return DynamoPurchaseOrderStore(self.table)
+
+    @cached_property
+    def directory_store(self) -> DynamoDirectoryStore:
+        if self.adapters.directory_store is not None:
+            return self.adapters.directory_store
+        from ledgersync.adapters.directory_store import DynamoDirectoryStore
+
+        return DynamoDirectoryStore(self.table)
+
+    @cached_property
+    def references(self) -> DirectoryReferences:
+        from ledgersync.adapters.purchase_order_store import DirectoryReferences
+
+        return DirectoryReferences(self.directory_store)
+
+    @cached_property
+    def company_health(self) -> DynamoCompanyHealth:
+        if self.adapters.company_health is not None:
+            return self.adapters.company_health
+        from ledgersync.adapters.company_health import DynamoCompanyHealth
+
+        return DynamoCompanyHealth(self.table, self.account_store)
+
+    @cached_property
+    def dispatcher(self) -> QueueDispatcher:
+        if self.adapters.dispatcher is not None:
+            return self.adapters.dispatcher
+        from ledgersync.adapters.messaging import QueueDispatcher
+
+        return QueueDispatcher(self.settings)
+
+    @cached_property
+    def notifier(self) -> SesNotifier:
+        if self.adapters.notifier is not None:
+            return self.adapters.notifier
+        from ledgersync.adapters.messaging import SesNotifier
+
+        return SesNotifier(self.settings.notification_sender)
+
+    @cached_property
+    def documents(self) -> S3Documents:
+        if self.adapters.documents is not None:
+            return self.adapters.documents
+        from ledgersync.adapters.documents import AdminKeyLinkKey, DocumentLinkSigner, S3Documents
+        from ledgersync.public_url import public_base_url
+
+        settings = self.settings
+        return S3Documents(
+            settings.documents_bucket,
+            DocumentLinkSigner(AdminKeyLinkKey(settings.admin_api_key_secret)),
+            public_base_url(settings.public_base_url),
+        )
+
+    def admin_api_key(self) -> str:
+        """The operator's key for creating companies, from Secrets Manager (cached five minutes)."""
+        if self.adapters.admin_api_key is not None:
+            return self.adapters.admin_api_key()
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(self.settings.admin_api_key_secret, max_age=300)
+        return value if isinstance(value, str) else value.decode()
+
+    @cached_property
+    def intuit_oauth(self) -> IntuitOAuthApp:
+        """The one Intuit OAuth adapter: connecting a company and refreshing its tokens share it."""
+        if self.adapters.intuit_oauth is not None:
+            return self.adapters.intuit_oauth
+        from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+
+        return IntuitOAuthApp(self.settings, self.clock)
+
+    @cached_property
+    def quickbooks_secrets(self) -> TokenStore:
+        if self.adapters.quickbooks_secrets is not None:
+            return self.adapters.quickbooks_secrets
+        from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
+
+        return SecretsManagerTokenStore(self.settings.secrets_prefix)
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        if self.adapters.webhook_secrets is not None:
+            return self.adapters.webhook_secrets
+        from ledgersync.adapters.webhooks import SecretsManagerWebhookSecrets
+
+        return SecretsManagerWebhookSecrets(self.settings.secrets_prefix)
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        if self.adapters.webhook_endpoints is not None:
+            return self.adapters.webhook_endpoints
+        from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
+
+        return SecretsManagerWebhookEndpoints(self.settings.secrets_prefix)
+
+    @cached_property
+    def address_guard(self) -> DnsAddressGuard:
+        if self.adapters.address_guard is not None:
+            return self.adapters.address_guard
+        from ledgersync.adapters.webhooks import DnsAddressGuard
+
+        return DnsAddressGuard(self.settings.allowed_webhook_hosts)
+
+    @cached_property
+    def webhook_transport(self) -> WebhookTransport:
+        if self.adapters.webhook_transport is not None:
+            return self.adapters.webhook_transport
+        from ledgersync.adapters.webhooks import RequestsWebhookTransport
+
+        return RequestsWebhookTransport(self.address_guard)
+
+    @cached_property
+    def webhook_queue(self) -> DeliveryQueue:
+        if self.adapters.webhook_queue is not None:
+            return self.adapters.webhook_queue
+        from ledgersync.adapters.webhooks import SqsDeliveryQueue
+
+        settings = self.settings
+        return SqsDeliveryQueue(settings.webhook_queue_url, settings.webhook_dead_letter_queue_url or None)
+
+    @cached_property
+    def dead_letters(self) -> SqsDeadLetters:
+        if self.adapters.dead_letters is not None:
+            return self.adapters.dead_letters
+        from ledgersync.adapters.messaging import SqsDeadLetters
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        settings = self.settings
+        return SqsDeadLetters(
             {
                 ExternalSystem.QUICKBOOKS_ONLINE: [u for u in (settings.sync_dead_letter_queue_url,) if u],
                 ExternalSystem.WEBHOOK: [u for u in (settings.webhook_dead_letter_queue_url,) if u],
             }
-        ),
-        webhook_recipients=WebhookErrorEmails(SecretsManagerWebhookEndpoints(settings.secrets_prefix)),
-        max_receives={
-            ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
-            ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,
-        },
-        reconnect_notices=ReconnectNotices(settings_store(), notifier()),
-    )
+        )
+
+    @cached_property
+    def quickbooks_gateway(self) -> QuickBooksOnlineGateway:
+        """The QuickBooks Online API over the shared request limiter and the reference id cache."""
+        if self.adapters.quickbooks_gateway is not None:
+            return self.adapters.quickbooks_gateway
+        from ledgersync.adapters import quickbooks_online as qbo
+
+        settings = self.settings
+        limiter = qbo.DynamoRequestLimiter(
+            self.table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight, clock=self.clock
+        )
+        return qbo.QuickBooksOnlineGateway(
+            qbo.QuickBooksOnlineClient(qbo.api_base_url(settings), limiter), qbo.DynamoReferenceIdCache(self.table)
+        )
+
+    @cached_property
+    def bill_dedup(self) -> DedupStore:
+        if self.adapters.bill_dedup is not None:
+            return self.adapters.bill_dedup
+        from ledgersync.adapters.quickbooks_online import DynamoDedupStore
+
+        return DynamoDedupStore(self.table)
+
+    @cached_property
+    def token_lock(self) -> Lock:
+        if self.adapters.token_lock is not None:
+            return self.adapters.token_lock
+        from ledgersync.adapters.quickbooks_online import DynamoLock
+
+        return DynamoLock(self.table, self.clock)
+
+    @cached_property
+    def token_metrics(self) -> TokenMetrics:
+        if self.adapters.token_metrics is not None:
+            return self.adapters.token_metrics
+        from ledgersync.adapters.quickbooks_online import PowertoolsTokenMetrics
+
+        return PowertoolsTokenMetrics()
+
+    # ------------------------------------------------------------------------------------ use cases
+    @cached_property
+    def service_health(self) -> ServiceHealth:
+        from ledgersync.domain.service_health import ServiceHealth
+
+        return ServiceHealth(lambda: self.table.get("HEALTH", "HEALTH", consistent=False))
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        from ledgersync.domain.accounts import Accounts
+
+        return Accounts(self.account_store)
+
+    @cached_property
+    def operator(self) -> Operator:
+        from ledgersync.domain.operator import Operator
+
+        return Operator(self.accounts, self.company_health, self.admin_api_key)
+
+    @cached_property
+    def accounting_settings(self) -> AccountingSettingsService:
+        from ledgersync.adapters.quickbooks_desktop import render_qwc
+        from ledgersync.domain.accounting_settings import AccountingSettingsService
+
+        return AccountingSettingsService(
+            self.settings_store, self.account_store, render_qwc, lambda: self.settings.qbwc_run_every_minutes
+        )
+
+    @cached_property
+    def directory(self) -> Directory:
+        from ledgersync.domain.directory import Directory
+
+        return Directory(self.directory_store)
+
+    @cached_property
+    def invoices(self) -> Invoices:
+        from ledgersync.domain.invoices import Invoices
+
+        if self.adapters.invoice_store is not None:
+            return Invoices(self.adapters.invoice_store, self.directory)
+        from ledgersync.adapters.invoice_store import DynamoInvoiceStore
+
+        return Invoices(DynamoInvoiceStore(self.table), self.directory)
+
+    @cached_property
+    def purchase_orders(self) -> PurchaseOrders:
+        from ledgersync.domain.purchase_order_service import PurchaseOrders
+
+        return PurchaseOrders(
+            store=self.purchase_order_store,
+            references=self.references,
+            documents=self.documents,
+            dispatcher=self.dispatcher,
+            accounting=self.settings_store,
+            webhooks=self.settings_store,
+        )
+
+    @cached_property
+    def sync_outcomes(self) -> SyncOutcomes:
+        from ledgersync.domain.sync_outcomes import SyncOutcomes
+
+        return SyncOutcomes(
+            store=self.purchase_order_store,
+            accounting=self.settings_store,
+            notifier=self.notifier,
+            dispatcher=self.dispatcher,
+        )
+
+    @cached_property
+    def held_work(self) -> HeldWork:
+        from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.qbo_connection import ReconnectNotices
+
+        settings = self.settings
+        return HeldWork(
+            store=self.purchase_order_store,
+            accounting=self.settings_store,
+            outcomes=self.sync_outcomes,
+            dispatcher=self.dispatcher,
+            windows=InFlightWindows.of(
+                settings.sync_queue_max_receives, settings.sync_queue_visibility_seconds, settings.webhook_retry_hours
+            ),
+            dead_letters=self.dead_letters,
+            webhook_recipients=WebhookErrorEmails(self.webhook_endpoints),
+            max_receives={
+                ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
+                ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,
+            },
+            reconnect_notices=ReconnectNotices(self.settings_store, self.notifier),
+        )
+
+    @cached_property
+    def web_connector(self) -> WebConnectorService:
+        from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
+        from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+        from ledgersync.domain.desktop_sync import WebConnectorService
+        from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
+
+        clock = self.clock
+        sessions = self.adapters.desktop_sessions or DynamoSessionStore(self.table, clock=clock)
+        return WebConnectorService(
+            TokenCredentials(self.accounts),
+            DesktopOutbox(store=self.purchase_order_store, references=self.references, accounting=self.settings_store),
+            DesktopOutcomes(self.sync_outcomes),
+            sessions,
+            QbxmlCodec(),
+            clock=clock,
+        )
+
+    @cached_property
+    def qbo_connection(self) -> QuickBooksOnlineConnection:
+        from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
+
+        tokens: Tokens = self.quickbooks_secrets
+        return QuickBooksOnlineConnection(
+            states=self.oauth_states,
+            intuit=self.intuit_oauth,
+            tokens=tokens,
+            settings=self.settings_store,
+            outcomes=self.sync_outcomes,
+            notifier=self.notifier,
+        )
+
+    @cached_property
+    def oauth_states(self) -> OAuthStates:
+        if self.adapters.oauth_states is not None:
+            return self.adapters.oauth_states
+        from ledgersync.adapters.qbo_connection import DynamoOAuthStates
+
+        return DynamoOAuthStates(self.table)
+
+    @cached_property
+    def quickbooks_tokens(self) -> QuickBooksTokens:
+        """A company's tokens over Secrets Manager, Intuit OAuth and a DynamoDB lock; reauthorization is owed to the
+        connection use case."""
+        from ledgersync.domain.quickbooks_online import QuickBooksTokens
+
+        return QuickBooksTokens(
+            self.quickbooks_secrets,
+            self.intuit_oauth,
+            self.token_lock,
+            self.qbo_connection,
+            metrics=self.token_metrics,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def token_refresher(self) -> TokenRefresher:
+        from ledgersync.domain.quickbooks_online import TokenRefresher
+
+        return TokenRefresher(self.quickbooks_tokens)
+
+    @cached_property
+    def bill_sync(self) -> BillSender:
+        """Exactly-once bills over the DynamoDB dedup store, the shared limiter and the id cache."""
+        from ledgersync.domain.quickbooks_online import BillSync
+
+        return BillSync(self.quickbooks_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
+
+    @cached_property
+    def accounting_sync(self) -> AccountingSync:
+        from ledgersync.domain.accounting_sync import AccountingSync
+
+        return AccountingSync(
+            store=self.purchase_order_store,
+            references=self.references,
+            accounting=self.settings_store,
+            bills=self.bill_sync,
+            outcomes=self.sync_outcomes,
+        )
+
+    @cached_property
+    def webhook_setup(self) -> WebhookSetup:
+        from ledgersync.domain.webhooks.endpoint import WebhookSetup
+
+        settings = self.settings
+        return WebhookSetup(
+            secrets=self.webhook_secrets,
+            guard=self.address_guard,
+            allowed_hosts=settings.allowed_webhook_hosts,
+            clock=self.clock,
+            allowed_ports=settings.allowed_webhook_ports,
+            state=self.settings_store,
+        )
+
+    @cached_property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
+        from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+        from ledgersync.domain.webhooks.retries import RetrySchedule
+        from ledgersync.public_url import public_base_url
+
+        settings = self.settings
+        return WebhookDeliveries(
+            source=WebhookDocuments(self.purchase_order_store, self.references),
+            secrets=self.webhook_secrets,
+            transport=self.webhook_transport,
+            links=self.documents,
+            outcomes=WebhookOutcomes(self.sync_outcomes),
+            queue=self.webhook_queue,
+            notifier=self.notifier,
+            schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
+            clock=self.clock,
+            resend_base_url=public_base_url(settings.public_base_url),
+        )
 
 
-@lru_cache(maxsize=1)
-def references() -> DirectoryReferences:
-    from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences
+def build(
+    settings: Settings, adapters: Adapters | None = None, *, use_cases: Mapping[str, Any] | None = None
+) -> Services:
+    """The services of one instance over ``adapters`` (missing ones built from ``settings`` on first use).
 
-    return DirectoryReferences(DynamoDirectoryStore(table()))
-
-
-@lru_cache(maxsize=1)
-def web_connector() -> WebConnectorService:
-    from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-    from ledgersync.adapters.quickbooks_desktop import build_web_connector
-    from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
-
-    return build_web_connector(
-        TokenCredentials(accounts()),
-        DesktopOutbox(store=purchase_order_store(), references=references(), accounting=settings_store()),
-        DesktopOutcomes(sync_outcomes()),
-        DynamoSessionStore(table()),
-    )
+    ``use_cases`` stands a given object in for a whole use case by its ``Services`` name: for tests about what a
+    handler does around one (its logging, its batch failures), not for the use case's own behaviour."""
+    services = Services(settings, adapters or Adapters())
+    for name, given in (use_cases or {}).items():
+        if not isinstance(getattr(Services, name, None), cached_property):
+            raise TypeError(f"Services has no use case named {name!r}")
+        services.__dict__[name] = given  # where cached_property keeps what it built
+    return services
 
 
-@lru_cache(maxsize=1)
-def qbo_connection() -> QuickBooksOnlineConnection:
-    from ledgersync.adapters.qbo_connection import DynamoOAuthStates, IntuitAuthorizationClient
-    from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
-    from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
+class _Instance:
+    """The services of this Lambda instance (or process), once built or installed."""
 
-    settings = get_settings()
-    return QuickBooksOnlineConnection(
-        states=DynamoOAuthStates(table()),
-        intuit=IntuitAuthorizationClient(settings),
-        tokens=SecretsManagerTokenStore(settings.secrets_prefix),
-        settings=settings_store(),
-        outcomes=sync_outcomes(),
-        notifier=notifier(),
-    )
+    def __init__(self) -> None:
+        self.services: Services | None = None
+        self.lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def token_refresher() -> TokenRefresher:
-    from ledgersync.adapters.quickbooks_online import build_token_refresher
-
-    return build_token_refresher(qbo_connection(), get_settings(), table())
+_instance = _Instance()
 
 
-@lru_cache(maxsize=1)
-def accounting_sync() -> AccountingSync:
-    from ledgersync.adapters.quickbooks_online import build_bill_sync
-    from ledgersync.domain.accounting_sync import AccountingSync
-
-    return AccountingSync(
-        store=purchase_order_store(),
-        references=references(),
-        accounting=settings_store(),
-        bills=build_bill_sync(qbo_connection(), get_settings(), table()),
-        outcomes=sync_outcomes(),
-    )
+def services() -> Services:
+    """This instance's services, built once from the environment's settings (or the ones ``install`` was given)."""
+    built = _instance.services
+    if built is None:
+        with _instance.lock:
+            built = _instance.services
+            if built is None:
+                built = _instance.services = build(get_settings())
+    return built
 
 
-@lru_cache(maxsize=1)
-def webhook_setup() -> WebhookSetup:
-    from ledgersync.adapters.webhooks import build_webhook_setup
-
-    return build_webhook_setup(settings_store(), get_settings())
+def install(given: Services) -> None:
+    """Use ``given`` from now on (tests, the local stack)."""
+    _instance.services = given
 
 
-@lru_cache(maxsize=1)
-def webhook_deliveries() -> WebhookDeliveries:
-    from ledgersync.adapters.webhooks import build_webhook_deliveries
-    from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
+def reset() -> None:
+    """Forget the built services, the settings read and the cached clients (tests that switch settings)."""
+    from ledgersync.adapters.aws import reset_clients
 
-    settings = get_settings()
-    return build_webhook_deliveries(
-        WebhookDocuments(purchase_order_store(), references()),
-        WebhookOutcomes(sync_outcomes()),
-        notifier(),
-        settings,
-        links=documents(),
-        dead_letter_queue_url=settings.webhook_dead_letter_queue_url or None,
-    )
+    get_settings.cache_clear()
+    reset_clients()
+    _instance.services = None

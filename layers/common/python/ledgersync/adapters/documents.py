@@ -22,10 +22,8 @@ from typing import Any
 from ledgersync.adapters.aws import client
 from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
 from ledgersync.clock import Clock, SystemClock
-from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS
 from ledgersync.errors import FieldError, Forbidden, Gone, NotFound, RetryableError
-from ledgersync.public_url import public_base_url
 
 LINK_KEY_CONTEXT = b"ledgersync/document-links/v1"
 
@@ -123,25 +121,22 @@ class S3Documents:
         return data
 
 
-def s3_documents(settings: Settings) -> S3Documents:
-    """The documents bucket with links signed by a key derived from the admin API key (read through Powertools'
-    parameters, cached five minutes: a rotated admin key invalidates the links handed out before it)."""
+class AdminKeyLinkKey:
+    """The key that signs document links, derived from the admin API key (read through Powertools' parameters,
+    cached five minutes: a rotated admin key invalidates the links handed out before it)."""
 
-    def link_key() -> bytes:
+    def __init__(self, secret_name: str) -> None:
+        self.secret_name = secret_name
+
+    def __call__(self) -> bytes:
         from aws_lambda_powertools.utilities import parameters
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
-            value = parameters.get_secret(settings.admin_api_key_secret, max_age=300)
+            value = parameters.get_secret(self.secret_name, max_age=300)
         except GetParameterError as err:
-            raise RetryableError(
-                f"the document link key could not be read from {settings.admin_api_key_secret}; try again"
-            ) from err
+            raise RetryableError(f"the document link key could not be read from {self.secret_name}; try again") from err
         return derive_link_key(value if isinstance(value, str) else value.decode())
-
-    return S3Documents(
-        settings.documents_bucket, DocumentLinkSigner(link_key), public_base_url(settings.public_base_url)
-    )
 
 
 def _b64(data: bytes) -> str:

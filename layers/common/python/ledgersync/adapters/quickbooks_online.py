@@ -31,20 +31,16 @@ from ledgersync.adapters.dynamodb import SingleTable, company_pk
 from ledgersync.adapters.lease import DynamoLease
 from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.clock import Clock, SystemClock
-from ledgersync.config import Settings, get_settings
+from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     DOC_NUMBER_MAX,
     AccessTokenRejected,
     BillRecord,
-    BillSync,
     DedupEntry,
     DedupState,
     DuplicateDocumentNumber,
     QuickBooksAccess,
-    QuickBooksTokens,
-    ReauthorizationNotifier,
-    TokenRefresher,
     TokenSet,
 )
 from ledgersync.errors import (
@@ -1021,59 +1017,36 @@ def app_credentials(settings: Settings) -> tuple[str, str]:
     return str(value["clientId"]).strip(), str(value["clientSecret"]).strip()
 
 
-class LazyIntuitOAuth:
-    """IntuitOAuth built on first use, so that building the service reads no secret and calls no one."""
+class IntuitOAuthApp:
+    """The one Intuit OAuth adapter: the app's credentials read from Secrets Manager on each use (Powertools caches
+    them five minutes), so building it reads no secret and calls no one, and an app not configured yet answers
+    ``IntuitAppNotConfigured`` (held, not failed) whether a person connects or the refresher runs.
+
+    The redirect URI is the configured one, else the one of the authorization in progress (it must match between
+    authorize and exchange)."""
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        self._oauth: IntuitOAuth | None = None
 
-    @property
-    def oauth(self) -> IntuitOAuth:
-        if self._oauth is None:
-            client_id, client_secret = app_credentials(self.settings)
-            self._oauth = IntuitOAuth(
-                client_id, client_secret, self.settings.qbo_redirect_uri, self.settings.qbo_environment, self.clock
-            )
-        return self._oauth
+    def _oauth(self, redirect_uri: str = "") -> IntuitOAuth:
+        client_id, client_secret = app_credentials(self.settings)
+        return IntuitOAuth(
+            client_id,
+            client_secret,
+            self.settings.qbo_redirect_uri or redirect_uri,
+            self.settings.qbo_environment,
+            self.clock,
+        )
+
+    def authorization_url(self, state: str, redirect_uri: str) -> str:
+        return self._oauth(redirect_uri).authorization_url(state)
+
+    def exchange_code(self, code: str, realm_id: str, redirect_uri: str) -> TokenSet:
+        return self._oauth(redirect_uri).exchange_code(code, realm_id)
 
     def refresh(self, realm_id: str, refresh_token: str) -> TokenSet:
-        return self.oauth.refresh(realm_id, refresh_token)
+        return self._oauth().refresh(realm_id, refresh_token)
 
-
-def build_quickbooks_tokens(
-    notifier: ReauthorizationNotifier, settings: Settings | None = None, table: SingleTable | None = None
-) -> QuickBooksTokens:
-    """Tokens over Secrets Manager, Intuit OAuth and a DynamoDB lock."""
-    settings = settings or get_settings()
-    table = table or SingleTable(settings.table_name)
-    clock = SystemClock()
-    return QuickBooksTokens(
-        SecretsManagerTokenStore(settings.secrets_prefix),
-        LazyIntuitOAuth(settings, clock),
-        DynamoLock(table),
-        notifier,
-        metrics=PowertoolsTokenMetrics(),
-        clock=clock,
-    )
-
-
-def build_token_refresher(
-    notifier: ReauthorizationNotifier, settings: Settings | None = None, table: SingleTable | None = None
-) -> TokenRefresher:
-    """The scheduled refresher bootstrap hands to functions/token_refresh."""
-    return TokenRefresher(build_quickbooks_tokens(notifier, settings, table))
-
-
-def build_bill_sync(
-    notifier: ReauthorizationNotifier, settings: Settings | None = None, table: SingleTable | None = None
-) -> BillSync:
-    """Exactly-once bills over the DynamoDB dedup store, the shared limiter and the id cache."""
-    settings = settings or get_settings()
-    table = table or SingleTable(settings.table_name)
-    limiter = DynamoRequestLimiter(table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight)
-    gateway = QuickBooksOnlineGateway(
-        QuickBooksOnlineClient(api_base_url(settings), limiter), DynamoReferenceIdCache(table)
-    )
-    return BillSync(gateway, build_quickbooks_tokens(notifier, settings, table), DynamoDedupStore(table), SystemClock())
+    def revoke(self, token: str) -> None:
+        self._oauth().revoke(token)

@@ -18,31 +18,18 @@ from requests.adapters import HTTPAdapter
 
 from ledgersync.adapters.aws import client as aws_client
 from ledgersync.adapters.aws_errors import aws_call
-from ledgersync.adapters.documents import s3_documents
 from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.clock import Clock, SystemClock
-from ledgersync.config import Settings, get_settings
-from ledgersync.domain.notices import Notifier
 from ledgersync.domain.webhooks.delivery import (
     DeliveryMessage,
-    DeliveryOutcomes,
-    DeliveryQueue,
-    ReconciliationSource,
-    WebhookDeliveries,
-    WebhookTransport,
 )
 from ledgersync.domain.webhooks.endpoint import (
     AddressRefusedError,
     WebhookEndpoint,
-    WebhookSecrets,
-    WebhookSetup,
-    WebhookSetupState,
     address_refusal,
 )
-from ledgersync.domain.webhooks.payload import DocumentLinks
-from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
+from ledgersync.domain.webhooks.retries import WebhookResponse
 from ledgersync.errors import PermanentError, RetryableError
-from ledgersync.public_url import public_base_url
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -329,44 +316,3 @@ class SqsDeliveryQueue:
             found = self.client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
             self._dead_letter_queue_url = found["QueueUrl"]
         return self._dead_letter_queue_url
-
-
-def build_webhook_setup(
-    state: WebhookSetupState, settings: Settings | None = None, secrets: WebhookSecrets | None = None
-) -> WebhookSetup:
-    """The configuration use cases with their Secrets Manager and DNS adapters and the settings' set-up flag."""
-    settings = settings or get_settings()
-    return WebhookSetup(
-        secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
-        guard=DnsAddressGuard(settings.allowed_webhook_hosts),
-        allowed_hosts=settings.allowed_webhook_hosts,
-        allowed_ports=settings.allowed_webhook_ports,
-        state=state,
-    )
-
-
-def build_webhook_deliveries(
-    source: ReconciliationSource,
-    outcomes: DeliveryOutcomes,
-    notifier: Notifier,
-    settings: Settings | None = None,
-    *,
-    secrets: WebhookSecrets | None = None,
-    transport: WebhookTransport | None = None,
-    links: DocumentLinks | None = None,
-    queue: DeliveryQueue | None = None,
-    dead_letter_queue_url: str | None = None,
-) -> WebhookDeliveries:
-    """The delivery use cases; the ports the lead owns are explicit, the rest default to this module's adapters."""
-    settings = settings or get_settings()
-    return WebhookDeliveries(
-        source=source,
-        secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
-        transport=transport or RequestsWebhookTransport(DnsAddressGuard(settings.allowed_webhook_hosts)),
-        links=links or s3_documents(settings),
-        outcomes=outcomes,
-        queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
-        notifier=notifier,
-        schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
-        resend_base_url=public_base_url(settings.public_base_url),
-    )

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.notices import Notice, Notifier, send_notice
-from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.purchase_orders import CamelModel, ExternalSystem
 from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus, SettingsStore
 from ledgersync.domain.sync_outcomes import SyncOutcomes
@@ -18,6 +18,30 @@ from ledgersync.observability import logger
 
 STATE_LIFETIME = timedelta(minutes=10)
 CONNECTORS = {Role.ADMIN}
+CONNECTED_MESSAGE = "QuickBooks Online is connected; held work is on its way."
+
+
+class QuickBooksOnlineAuthorization(CamelModel):
+    """Where a person goes to connect the company to QuickBooks Online, and until when that link works."""
+
+    authorization_url: str
+    state: str
+    expires_at: datetime
+
+
+class QuickBooksOnlineConnected(CamelModel):
+    """The answer to Intuit's redirect: a message for the person who connected, then the connection."""
+
+    message: str = CONNECTED_MESSAGE
+    external_system: ExternalSystem | None = None
+    status: ConnectionStatus
+    realm_id: str | None = None
+    reason: str | None = None
+    reconnect_notice_pending: bool = False
+
+    @classmethod
+    def of(cls, connection: Connection) -> QuickBooksOnlineConnected:
+        return cls.model_validate(connection.model_dump())
 
 
 class OAuthStates(Protocol):
@@ -47,17 +71,15 @@ class QuickBooksOnlineConnection:
     outcomes: SyncOutcomes
     notifier: Notifier
 
-    def authorize(self, principal: Principal, redirect_uri: str) -> dict[str, str]:
+    def authorize(self, principal: Principal, redirect_uri: str) -> QuickBooksOnlineAuthorization:
         """The Intuit URL a person opens to connect the company; its state expires in ten minutes."""
         principal.require_role(CONNECTORS, "connect QuickBooks Online")
         state = secrets.token_urlsafe(24)
         expires = datetime.now(UTC) + STATE_LIFETIME
         self.states.put(state, principal.company_id, redirect_uri, expires)
-        return {
-            "authorizationUrl": self.intuit.authorization_url(state, redirect_uri),
-            "state": state,
-            "expiresAt": expires.isoformat(),
-        }
+        return QuickBooksOnlineAuthorization(
+            authorization_url=self.intuit.authorization_url(state, redirect_uri), state=state, expires_at=expires
+        )
 
     def callback(self, code: str | None, state: str | None, realm_id: str | None, error: str | None) -> Connection:
         """Intuit's redirect: trade the code for tokens, store them, mark connected and release held work."""
