@@ -24,7 +24,7 @@ from ledgersync.adapters.aws_errors import TransactionConflict
 from ledgersync.adapters.directory_store import code_sk, inventory_key, product_key_sk, record_sk
 from ledgersync.adapters.documents import DocumentLinkSigner
 from ledgersync.adapters.dynamodb import storable
-from ledgersync.adapters.quickbooks_online import InMemoryReferenceIdCache
+from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary

@@ -107,7 +107,7 @@ def test_each_service_is_built_once_when_asked_twice(name: str) -> None:
 
 
 def test_connecting_and_refreshing_share_one_intuit_oauth_when_built_from_settings() -> None:
-    from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
 
     services = bootstrap.build(Settings())
     assert isinstance(services.intuit_oauth, IntuitOAuthApp)

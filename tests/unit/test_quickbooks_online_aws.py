@@ -12,14 +12,11 @@ import pytest
 from devstack.runtime import LambdaContext
 
 from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.adapters.quickbooks_online import (
-    DynamoDedupStore,
-    DynamoLock,
-    DynamoReferenceIdCache,
-    DynamoRequestLimiter,
-    PowertoolsTokenMetrics,
-    SecretsManagerTokenStore,
-)
+from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
+from ledgersync.adapters.quickbooks_online.limits import DynamoRequestLimiter
+from ledgersync.adapters.quickbooks_online.metrics import PowertoolsTokenMetrics
+from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
+from ledgersync.adapters.quickbooks_online.tokens import DynamoLock, SecretsManagerTokenStore
 from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState
 from ledgersync.errors import RetryableError
 from tests.fakes import FakeClock
@@ -209,7 +206,7 @@ def test_unconfigured_intuit_app_is_refused_naming_the_command_when_credentials_
     aws: None, value: str | None, problem: str
 ) -> None:
     # Given the app secret as the template creates it (empty) or as an operator may leave it
-    from ledgersync.adapters.quickbooks_online import IntuitAppNotConfigured, app_credentials
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitAppNotConfigured, app_credentials
     from ledgersync.config import Settings
 
     sm = boto3.client("secretsmanager")
@@ -227,7 +224,7 @@ def test_unconfigured_intuit_app_is_refused_naming_the_command_when_credentials_
 
 
 def test_real_intuit_credentials_are_returned_when_the_operator_put_them(aws: None) -> None:
-    from ledgersync.adapters.quickbooks_online import app_credentials
+    from ledgersync.adapters.quickbooks_online.oauth import app_credentials
     from ledgersync.config import Settings
 
     boto3.client("secretsmanager").create_secret(

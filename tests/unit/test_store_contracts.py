@@ -27,7 +27,8 @@ from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
 from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
 from ledgersync.adapters.qbo_connection import DynamoOAuthStates
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_online import DynamoDedupStore, DynamoReferenceIdCache
+from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
+from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
 from ledgersync.adapters.settings_store import DynamoSettingsStore
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
     from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
-    from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
     from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
@@ -201,7 +201,7 @@ class Services:
         """The one Intuit OAuth adapter: connecting a company and refreshing its tokens share it."""
         if self.adapters.intuit_oauth is not None:
             return self.adapters.intuit_oauth
-        from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+        from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
 
         return IntuitOAuthApp(self.settings, self.clock)
 
@@ -209,7 +209,7 @@ class Services:
     def quickbooks_secrets(self) -> TokenStore:
         if self.adapters.quickbooks_secrets is not None:
             return self.adapters.quickbooks_secrets
-        from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
+        from ledgersync.adapters.quickbooks_online.tokens import SecretsManagerTokenStore
 
         return SecretsManagerTokenStore(self.settings.secrets_prefix)
 
@@ -274,21 +274,24 @@ class Services:
         """The QuickBooks Online API over the shared request limiter and the reference id cache."""
         if self.adapters.quickbooks_gateway is not None:
             return self.adapters.quickbooks_gateway
-        from ledgersync.adapters import quickbooks_online as qbo
+        from ledgersync.adapters.quickbooks_online.bills import QuickBooksOnlineGateway
+        from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient, api_base_url
+        from ledgersync.adapters.quickbooks_online.limits import DynamoRequestLimiter
+        from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
 
         settings = self.settings
-        limiter = qbo.DynamoRequestLimiter(
+        limiter = DynamoRequestLimiter(
             self.table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight, clock=self.clock
         )
-        return qbo.QuickBooksOnlineGateway(
-            qbo.QuickBooksOnlineClient(qbo.api_base_url(settings), limiter), qbo.DynamoReferenceIdCache(self.table)
+        return QuickBooksOnlineGateway(
+            QuickBooksOnlineClient(api_base_url(settings), limiter), DynamoReferenceIdCache(self.table)
         )
 
     @cached_property
     def bill_dedup(self) -> DedupStore:
         if self.adapters.bill_dedup is not None:
             return self.adapters.bill_dedup
-        from ledgersync.adapters.quickbooks_online import DynamoDedupStore
+        from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
 
         return DynamoDedupStore(self.table)
 
@@ -296,7 +299,7 @@ class Services:
     def token_lock(self) -> Lock:
         if self.adapters.token_lock is not None:
             return self.adapters.token_lock
-        from ledgersync.adapters.quickbooks_online import DynamoLock
+        from ledgersync.adapters.quickbooks_online.tokens import DynamoLock
 
         return DynamoLock(self.table, self.clock)
 
@@ -304,7 +307,7 @@ class Services:
     def token_metrics(self) -> TokenMetrics:
         if self.adapters.token_metrics is not None:
             return self.adapters.token_metrics
-        from ledgersync.adapters.quickbooks_online import PowertoolsTokenMetrics
+        from ledgersync.adapters.quickbooks_online.metrics import PowertoolsTokenMetrics
 
         return PowertoolsTokenMetrics()
 
