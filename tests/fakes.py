@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter as Tally
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -24,7 +24,8 @@ from ledgersync.adapters.aws_errors import TransactionConflict
 from ledgersync.adapters.directory_store import code_sk, inventory_key, product_key_sk, record_sk
 from ledgersync.adapters.documents import DocumentLinkSigner
 from ledgersync.adapters.dynamodb import storable
-from ledgersync.adapters.quickbooks_online import InMemoryReferenceIdCache
+from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
@@ -33,11 +34,12 @@ from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, Invent
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS, ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
-from ledgersync.domain.webhooks import new_delivery
+from ledgersync.domain.webhooks.delivery import new_delivery
 from ledgersync.errors import Conflict, NotFound, RetryableError
 
 __all__ = [
     "CONDITION_FAILED",
+    "FakeClock",
     "FakeDispatcher",
     "FakeDocuments",
     "FakeNotifier",
@@ -640,8 +642,8 @@ class InMemorySessionStore:
     """``DynamoSessionStore``: sessions saved only over the version they were read at, one live one per company,
     and the summary of each company's last session (``last_sessions``, what company health shows)."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.sessions: dict[str, tuple[int, str]] = {}  # ticket -> (version, the session as JSON)
         self.locks: dict[str, tuple[str, int]] = {}  # company -> (ticket, expires at, epoch seconds)
         self.last_sessions: dict[str, dict[str, Any]] = {}
@@ -667,7 +669,7 @@ class InMemorySessionStore:
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         held = self.locks.get(company_id)
-        if held is not None and held[0] != ticket and held[1] >= int(self.clock().timestamp()):
+        if held is not None and held[0] != ticket and held[1] >= int(self.clock.now().timestamp()):
             return False
         self.locks[company_id] = (ticket, int(until.timestamp()))
         return True
@@ -683,7 +685,7 @@ class InMemorySessionStore:
                 "userName": session.user_name,
                 "status": session.status.value,
                 "startedAt": session.created_at.isoformat(),
-                "updatedAt": self.clock().isoformat(),
+                "updatedAt": self.clock.now().isoformat(),
                 "progress": session.progress,
                 "bills": len(session.jobs),
                 "lastError": session.last_error or None,
@@ -799,7 +801,7 @@ class FakeDispatcher:
     """``QueueDispatcher``: the messages it would queue. QuickBooks Desktop gets none: the Web Connector asks for
     the POs in "Sent to External System" itself."""
 
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Clock = field(default_factory=SystemClock)
     messages: list[QueuedMessage] = field(default_factory=list)
 
     def dispatch(self, company_id: str, po_id: int, system: ExternalSystem, delivery_id: str | None = None) -> None:
@@ -807,7 +809,7 @@ class FakeDispatcher:
             body = {"companyId": company_id, "purchaseOrderId": po_id, "target": system.value}
             self.messages.append(QueuedMessage("sync", body))
         elif system is ExternalSystem.WEBHOOK:
-            message = new_delivery(company_id, po_id, self.clock())
+            message = new_delivery(company_id, po_id, self.clock.now())
             if delivery_id:
                 message.delivery_id = delivery_id
             self.messages.append(QueuedMessage("webhook", json.loads(message.to_json())))
@@ -815,3 +817,32 @@ class FakeDispatcher:
     def of(self, queue: str) -> list[dict[str, Any]]:
         """The bodies one queue received, in order."""
         return [m.body for m in self.messages if m.queue == queue]
+
+
+# ---------------------------------------------------------------------------------------------- clock
+
+
+@dataclass
+class FakeClock:
+    """The ``ledgersync.clock.Clock`` port, still until told: ``advance`` and ``sleep`` move wall time and the
+    monotonic count together; setting ``current`` moves wall time only. ``slept`` records each sleep."""
+
+    current: datetime = field(default_factory=lambda: datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+    ticks: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.ticks
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, by: timedelta | float) -> None:
+        """Move both clocks forward by ``by`` (a timedelta or seconds)."""
+        seconds = by.total_seconds() if isinstance(by, timedelta) else float(by)
+        self.current += timedelta(seconds=seconds)
+        self.ticks += seconds

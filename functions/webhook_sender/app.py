@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
-from ledgersync.domain.webhooks import Outcome, RetryScheduledError, WebhookDeliveries
+from ledgersync.domain.webhooks.delivery import Outcome, RetryScheduledError, WebhookDeliveries
 from ledgersync.errors import RetryableError
 from ledgersync.observability import keys_per_record, logger, metrics, tracer
 

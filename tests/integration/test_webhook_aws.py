@@ -21,7 +21,8 @@ from ledgersync.adapters.webhooks import SecretsManagerWebhookSecrets, SqsDelive
 from ledgersync.bootstrap import Adapters
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookDeliveries, new_delivery
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries, new_delivery
+from ledgersync.domain.webhooks.endpoint import WebhookConfigRequest
 from tests.support.services import InstallServices
 from tests.unit.test_webhook_delivery import (
     COMPANY,
@@ -136,7 +137,15 @@ def test_webhook_config_round_trips_through_secrets_manager_when_saved(moto_aws:
 
 
 def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_composition_root(moto_aws: Aws) -> None:
-    setup = bootstrap.build(settings(moto_aws)).webhook_setup
+    services = bootstrap.build(settings(moto_aws))
+    boto3.client("dynamodb").create_table(
+        TableName=services.settings.table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        BillingMode="PAY_PER_REQUEST",
+    )  # the set-up marks the company's profile configured (the flag Send to External System checks)
+    services.table.put({"pk": f"COMPANY#{COMPANY}", "sk": "PROFILE"})
+    setup = services.webhook_setup
     request = WebhookConfigRequest.model_validate({
         "url": "http://127.0.0.1:8099/hook", "auth": {"type": "bearer", "token": "tok-123456"},
         "errorEmails": ["ap@flowers.example"],
@@ -148,6 +157,7 @@ def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_
     assert "tok-123456" in raw
     assert view.signing_secret is not None
     assert view.signing_secret in raw
+    assert services.settings_store.is_configured(COMPANY)
 
 
 def test_message_is_hidden_for_the_delay_when_a_retry_is_scheduled(moto_aws: Aws) -> None:

@@ -16,14 +16,10 @@ from devstack.webhook_receiver import RunningReceiver, serve
 
 from ledgersync.adapters.webhooks import DnsAddressGuard, RequestsWebhookTransport
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from ledgersync.domain.webhooks import (
-    AddressRefusedError,
-    BasicAuth,
-    Outcome,
-    RetrySchedule,
-    WebhookDeliveries,
-    verify_signature,
-)
+from ledgersync.domain.webhooks.delivery import Outcome, WebhookDeliveries
+from ledgersync.domain.webhooks.endpoint import AddressRefusedError, BasicAuth
+from ledgersync.domain.webhooks.payload import verify_signature
+from ledgersync.domain.webhooks.retries import RetrySchedule
 from ledgersync.errors import RetryableError
 from tests.unit.test_webhook_delivery import (
     COMPANY,
@@ -67,7 +63,6 @@ def deliveries_to(url: str, basic: bool = False) -> tuple[WebhookDeliveries, Fak
         queue=queue,
         notifier=notifier,
         schedule=RetrySchedule(),
-        clock=lambda: datetime.now(UTC),
     )
     return deliveries, outcomes, queue, notifier
 

@@ -12,6 +12,7 @@ from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from tests.conftest import ADMIN_KEY
+from tests.fakes import FakeClock
 from tests.support.events import Api
 from tests.unit.test_purchase_orders import PO, setup
 
@@ -61,7 +62,7 @@ def test_health_shows_the_last_web_connector_session_after_it_ended(setup: Api, 
     # Given a Web Connector session that started and ended in failure
     cid = company["companyId"]
     started = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    store = DynamoSessionStore(bootstrap.services().table, clock=lambda: started + timedelta(minutes=2))
+    store = DynamoSessionStore(bootstrap.services().table, clock=FakeClock(started + timedelta(minutes=2)))
     session = WebConnectorSession(
         ticket="t-1", company_id=cid, user_name="qbwc", created_at=started, expires_at=started + timedelta(minutes=30)
     )

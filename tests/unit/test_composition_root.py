@@ -15,6 +15,7 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.bootstrap import Adapters, Services
 from ledgersync.config import Settings
+from tests.fakes import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "common" / "python" / "ledgersync"
@@ -46,14 +47,9 @@ class Fake:
         raise AssertionError(f"building a use case called {self.name}.{attribute}")
 
 
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2026, 12, 1, tzinfo=UTC)
-
-
 def fakes() -> Adapters:
     given: dict[str, Any] = {name: Fake(name) for name in Adapters.__dataclass_fields__}
-    return Adapters(**(given | {"clock": FixedClock()}))
+    return Adapters(**(given | {"clock": FakeClock(datetime(2026, 12, 1, tzinfo=UTC))}))
 
 
 @pytest.fixture
@@ -122,7 +118,7 @@ def test_each_service_is_built_once_when_asked_twice(name: str) -> None:
 
 
 def test_connecting_and_refreshing_share_one_intuit_oauth_when_built_from_settings() -> None:
-    from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
 
     services = bootstrap.build(Settings())
     assert isinstance(services.intuit_oauth, IntuitOAuthApp)

@@ -7,6 +7,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ import pytest
 
 from ledgersync import bootstrap
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from tests.fakes import FakeClock
 from tests.support.events import Api
 
 PDF = base64.b64encode(b"%PDF-1.4\n% a tiny vendor invoice\n").decode()
@@ -150,13 +152,13 @@ def test_pdf_link_is_refused_with_410_when_six_hours_have_passed(setup: Api, mon
     signer = bootstrap.services().documents.links
     assert signer is not None
     # When the clock reaches six hours later
-    monkeypatch.setattr(signer, "clock", lambda: time.time() + 6 * 60 * 60)
+    monkeypatch.setattr(signer, "clock", FakeClock(datetime.now(UTC) + timedelta(hours=6)))
     answer = setup.get(path, token="")
     # Then
     assert answer.status == 410
     assert answer.json()["code"] == "Gone" and "expired" in answer.json()["message"]
     assert answer.json()["errors"][0]["field"] == "token"
-    monkeypatch.setattr(signer, "clock", lambda: time.time() + 6 * 60 * 60 - 60)
+    monkeypatch.setattr(signer, "clock", FakeClock(datetime.now(UTC) + timedelta(hours=6, seconds=-60)))
     assert setup.get(path, token="").status == 200
 
 

@@ -22,7 +22,7 @@ from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.adapters.soap import INTUIT_NS, SOAP11_NS, SOAP12_NS
 from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from tests.fakes import InMemorySessionStore
+from tests.fakes import FakeClock, InMemorySessionStore
 from tests.support.services import InstallServices
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
@@ -34,19 +34,11 @@ WSDL_NS = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Endpoint:
     url: str
     ledger: InMemoryPurchaseOrders
-    clock: Clock
+    clock: FakeClock
     gateway: LocalGateway
 
     def post(self, body: str, content_type: str = "text/xml; charset=utf-8") -> requests.Response:
@@ -69,7 +61,7 @@ class Endpoint:
 def endpoint(install_services: InstallServices) -> Iterator[Endpoint]:
     ledger = InMemoryPurchaseOrders()
     ledger.tokens[(USER, TOKEN)] = COMPANY
-    clock = Clock()
+    clock = FakeClock(datetime.now(UTC))
     store = InMemorySessionStore(clock)
     service = WebConnectorService(ledger, ledger, ledger, store, QbxmlCodec(), clock=clock)
     install_services(use_cases={"web_connector": service})
@@ -164,7 +156,7 @@ def test_expired_session_ends_politely_and_keeps_the_work(endpoint: Endpoint) ->
     endpoint.ledger.add(purchase_order(1))
     ticket = endpoint.call("authenticate", strUserName=USER, strPassword=TOKEN).findtext(f"{{{INTUIT_NS}}}string")
     assert ticket
-    endpoint.clock.now += timedelta(hours=2)
+    endpoint.clock.advance(timedelta(hours=2))
     assert endpoint.call("sendRequestXML", ticket=ticket, qbXMLMajorVers="13", qbXMLMinorVers="0").text is None
     assert "expired" in (endpoint.call("getLastError", ticket=ticket).text or "")
     assert endpoint.ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
@@ -177,7 +169,7 @@ def test_no_bill_is_duplicated_when_a_session_is_cut_and_the_next_one_resumes(
         endpoint.ledger.add(purchase_order(po_id))
     cut = run_session(endpoint.url, USER, TOKEN, company, cut_after_messages=2)
     assert cut.cut and len(company.bills) == 4
-    endpoint.clock.now += timedelta(hours=1)
+    endpoint.clock.advance(timedelta(hours=1))
     resumed = run_session(endpoint.url, USER, TOKEN, company)
     assert resumed.completed
     assert len(company.bills) == 4

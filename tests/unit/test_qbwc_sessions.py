@@ -15,25 +15,18 @@ import pytest
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 from ledgersync.domain.desktop_sync import WebConnectorSession
+from tests.fakes import FakeClock
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(aws: None, clock: Clock) -> DynamoSessionStore:
+def store(aws: None, clock: FakeClock) -> DynamoSessionStore:
     return DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
 
 

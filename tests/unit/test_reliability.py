@@ -15,7 +15,7 @@ from devstack.template import Template
 
 from ledgersync import bootstrap
 from ledgersync.domain.accounting_sync import SyncResult, retry_delay
-from ledgersync.domain.webhooks import Outcome
+from ledgersync.domain.webhooks.delivery import Outcome
 from ledgersync.errors import RetryableError
 from tests.support.events import Api
 from tests.support.mail import sent_emails
@@ -137,7 +137,7 @@ def test_retry_delay_honours_retry_after_within_a_backoff_floor_and_the_visibili
 
 
 def test_the_last_receive_of_a_failing_webhook_delivery_ends_in_error_with_one_email() -> None:
-    from ledgersync.domain.webhooks import WebhookResponse
+    from ledgersync.domain.webhooks.retries import WebhookResponse
 
     # Given an endpoint that answers 503, on the queue's last receive, well inside the 24-hour window
     world = make_world(WebhookResponse(503))

@@ -27,7 +27,8 @@ from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
 from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
 from ledgersync.adapters.qbo_connection import DynamoOAuthStates
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_online import DynamoDedupStore, DynamoReferenceIdCache
+from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
+from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
 from ledgersync.adapters.settings_store import DynamoSettingsStore
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
@@ -619,18 +620,10 @@ def test_oauth_state_is_written_once_and_serves_once_before_it_expires(oauth_sta
 # ---------------------------------------------------------------------------------------------- Web Connector
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Sessions:
     store: Any
-    clock: Clock
+    clock: fakes.FakeClock
 
     def last_session(self, company_id: str) -> dict[str, Any] | None:
         if isinstance(self.store, fakes.InMemorySessionStore):
@@ -641,7 +634,7 @@ class Sessions:
 
 @pytest.fixture
 def sessions(kind: str) -> Sessions:
-    clock = Clock()
+    clock = fakes.FakeClock(NOW)
     store = fakes.InMemorySessionStore(clock) if kind == "fake" else DynamoSessionStore(table(), clock=clock)
     return Sessions(store, clock)
 
@@ -691,7 +684,7 @@ def test_last_session_is_summarized_when_created_and_when_it_ends(sessions: Sess
         "bills": 0,
         "lastError": None,
     }
-    sessions.clock.now = NOW + timedelta(minutes=2)
+    sessions.clock.current = NOW + timedelta(minutes=2)
     running = session().model_copy(update={"version": 1, "progress": 40})
     store.save(running)
     assert sessions.last_session("c-1")["progress"] == 0  # an active session's progress is not summarized
@@ -700,7 +693,7 @@ def test_last_session_is_summarized_when_created_and_when_it_ends(sessions: Sess
     assert (last["status"], last["lastError"], last["updatedAt"]) == (
         "failed",
         "closed",
-        sessions.clock.now.isoformat(),
+        sessions.clock.current.isoformat(),
     )
     assert sessions.last_session("c-2") is None
 
@@ -716,10 +709,10 @@ def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(sess
     assert not store.claim_company("c-1", "t-2", until)
     store.release_company("c-1", "t-1")
     assert store.claim_company("c-1", "t-2", until)
-    clock.now = until  # t-2 holds it to this second: still held
-    assert not store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))
-    clock.now += timedelta(seconds=1)
-    assert store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))
+    clock.current = until  # t-2 holds it to this second: still held
+    assert not store.claim_company("c-1", "t-3", clock.current + timedelta(minutes=30))
+    clock.advance(timedelta(seconds=1))
+    assert store.claim_company("c-1", "t-3", clock.current + timedelta(minutes=30))
     store.release_company("c-9", "t-3")
 
 
@@ -737,14 +730,14 @@ def health(kind: str) -> Health:
         accounts, orders, sessions = (
             fakes.InMemoryAccountStore(),
             fakes.InMemoryPurchaseOrderStore(),
-            fakes.InMemorySessionStore(lambda: NOW),
+            fakes.InMemorySessionStore(fakes.FakeClock(NOW)),
         )
         return Health(accounts, orders, sessions, fakes.InMemoryCompanyHealth(accounts, orders, sessions))
     accounts = DynamoAccountStore(table())
     return Health(
         accounts,
         DynamoPurchaseOrderStore(table()),
-        DynamoSessionStore(table(), clock=lambda: NOW),
+        DynamoSessionStore(table(), clock=fakes.FakeClock(NOW)),
         DynamoCompanyHealth(table(), accounts),
     )
 
@@ -784,23 +777,15 @@ def test_company_health_counts_pos_by_status_and_shows_the_last_session(health: 
 # ---------------------------------------------------------------------------------------------- S3, SES, SQS
 
 
-class Seconds:
-    def __init__(self) -> None:
-        self.now = NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Documents:
     store: Any
-    seconds: Seconds
+    seconds: fakes.FakeClock
 
 
 @pytest.fixture
 def documents(kind: str) -> Documents:
-    seconds = Seconds()
+    seconds = fakes.FakeClock(NOW)
     links = DocumentLinkSigner(lambda: b"contract-link-key", clock=seconds)
     if kind == "fake":
         return Documents(fakes.FakeDocuments(links, "https://ledgersync.test/"), seconds)
@@ -821,7 +806,7 @@ def test_pdf_is_stored_under_its_company_and_opened_through_its_link_until_it_ex
     claims, mac = token.split(".")
     with pytest.raises(Forbidden, match="this document link is not valid"):
         store.open_pdf(f"{claims}.{'A' * len(mac) if mac != 'A' * len(mac) else 'B' * len(mac)}")
-    documents.seconds.now += 60
+    documents.seconds.advance(60)
     with pytest.raises(Gone, match="this document link has expired"):
         store.open_pdf(token)
 

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
     from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
-    from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
     from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.adapters.webhooks import DnsAddressGuard
+    from ledgersync.clock import Clock
     from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync, BillSender
     from ledgersync.domain.accounts import Accounts
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
     from ledgersync.domain.quickbooks_online import (
-        Clock,
         DedupStore,
         Lock,
         QuickBooksOnlineGateway,
@@ -50,13 +50,8 @@ if TYPE_CHECKING:
     )
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync_outcomes import SyncOutcomes
-    from ledgersync.domain.webhooks import (
-        DeliveryQueue,
-        WebhookDeliveries,
-        WebhookSecrets,
-        WebhookSetup,
-        WebhookTransport,
-    )
+    from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
+    from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
 
 @dataclass
@@ -112,7 +107,7 @@ class Services:
     def clock(self) -> Clock:
         if self.adapters.clock is not None:
             return self.adapters.clock
-        from ledgersync.adapters.quickbooks_online import SystemClock
+        from ledgersync.clock import SystemClock
 
         return SystemClock()
 
@@ -162,7 +157,7 @@ class Services:
             return self.adapters.desktop_sessions
         from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 
-        return DynamoSessionStore(self.table, clock=self.clock.now)
+        return DynamoSessionStore(self.table, clock=self.clock)
 
     @cached_property
     def references(self) -> DirectoryReferences:
@@ -222,7 +217,7 @@ class Services:
         """The one Intuit OAuth adapter: connecting a company and refreshing its tokens share it."""
         if self.adapters.intuit_oauth is not None:
             return self.adapters.intuit_oauth
-        from ledgersync.adapters.quickbooks_online import IntuitOAuthApp
+        from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
 
         return IntuitOAuthApp(self.settings, self.clock)
 
@@ -230,7 +225,7 @@ class Services:
     def quickbooks_secrets(self) -> TokenStore:
         if self.adapters.quickbooks_secrets is not None:
             return self.adapters.quickbooks_secrets
-        from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
+        from ledgersync.adapters.quickbooks_online.tokens import SecretsManagerTokenStore
 
         return SecretsManagerTokenStore(self.settings.secrets_prefix)
 
@@ -295,19 +290,24 @@ class Services:
         """The QuickBooks Online API over the shared request limiter and the reference id cache."""
         if self.adapters.quickbooks_gateway is not None:
             return self.adapters.quickbooks_gateway
-        from ledgersync.adapters import quickbooks_online as qbo
+        from ledgersync.adapters.quickbooks_online.bills import QuickBooksOnlineGateway
+        from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient, api_base_url
+        from ledgersync.adapters.quickbooks_online.limits import DynamoRequestLimiter
+        from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
 
         settings = self.settings
-        limiter = qbo.DynamoRequestLimiter(self.table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight)
-        return qbo.QuickBooksOnlineGateway(
-            qbo.QuickBooksOnlineClient(qbo.api_base_url(settings), limiter), qbo.DynamoReferenceIdCache(self.table)
+        limiter = DynamoRequestLimiter(
+            self.table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight, clock=self.clock
+        )
+        return QuickBooksOnlineGateway(
+            QuickBooksOnlineClient(api_base_url(settings), limiter), DynamoReferenceIdCache(self.table)
         )
 
     @cached_property
     def bill_dedup(self) -> DedupStore:
         if self.adapters.bill_dedup is not None:
             return self.adapters.bill_dedup
-        from ledgersync.adapters.quickbooks_online import DynamoDedupStore
+        from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
 
         return DynamoDedupStore(self.table)
 
@@ -315,15 +315,15 @@ class Services:
     def token_lock(self) -> Lock:
         if self.adapters.token_lock is not None:
             return self.adapters.token_lock
-        from ledgersync.adapters.quickbooks_online import DynamoLock
+        from ledgersync.adapters.quickbooks_online.tokens import DynamoLock
 
-        return DynamoLock(self.table)
+        return DynamoLock(self.table, self.clock)
 
     @cached_property
     def token_metrics(self) -> TokenMetrics:
         if self.adapters.token_metrics is not None:
             return self.adapters.token_metrics
-        from ledgersync.adapters.quickbooks_online import PowertoolsTokenMetrics
+        from ledgersync.adapters.quickbooks_online.metrics import PowertoolsTokenMetrics
 
         return PowertoolsTokenMetrics()
 
@@ -427,7 +427,7 @@ class Services:
             DesktopOutcomes(self.sync_outcomes),
             self.desktop_sessions,
             QbxmlCodec(),
-            clock=self.clock.now,
+            clock=self.clock,
         )
 
     @cached_property
@@ -494,20 +494,23 @@ class Services:
 
     @cached_property
     def webhook_setup(self) -> WebhookSetup:
-        from ledgersync.domain.webhooks import WebhookSetup
+        from ledgersync.domain.webhooks.endpoint import WebhookSetup
 
         settings = self.settings
         return WebhookSetup(
             secrets=self.webhook_secrets,
             guard=self.address_guard,
             allowed_hosts=settings.allowed_webhook_hosts,
+            clock=self.clock,
             allowed_ports=settings.allowed_webhook_ports,
+            state=self.settings_store,
         )
 
     @cached_property
     def webhook_deliveries(self) -> WebhookDeliveries:
         from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
-        from ledgersync.domain.webhooks import RetrySchedule, WebhookDeliveries
+        from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+        from ledgersync.domain.webhooks.retries import RetrySchedule
         from ledgersync.public_url import public_base_url
 
         settings = self.settings
@@ -520,6 +523,7 @@ class Services:
             queue=self.webhook_queue,
             notifier=self.notifier,
             schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
+            clock=self.clock,
             resend_base_url=public_base_url(settings.public_base_url),
         )
 

@@ -15,13 +15,13 @@ import hashlib
 import hmac
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ledgersync.adapters.aws import client
 from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS
 from ledgersync.errors import FieldError, Forbidden, Gone, NotFound, RetryableError
 
@@ -43,13 +43,13 @@ class DocumentGrant:
 
 
 class DocumentLinkSigner:
-    def __init__(self, link_key: Callable[[], bytes], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, link_key: Callable[[], bytes], clock: Clock | None = None) -> None:
         self.link_key = link_key
-        self.clock = clock
+        self.clock = clock or SystemClock()
 
     def token(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str:
         company_id = key.split("/", 1)[0]
-        grant = DocumentGrant(company_id, key, int(self.clock()) + expires_in)
+        grant = DocumentGrant(company_id, key, int(self.clock.now().timestamp()) + expires_in)
         claims = json.dumps({"c": grant.company_id, "d": grant.key, "e": grant.expires_at}, separators=(",", ":"))
         return f"{_b64(claims.encode())}.{_b64(self._mac(grant))}"
 
@@ -68,7 +68,7 @@ class DocumentLinkSigner:
             raise refused from err
         if not hmac.compare_digest(mac, self._mac(grant)) or not grant.key.startswith(f"{grant.company_id}/"):
             raise refused
-        if self.clock() >= grant.expires_at:
+        if self.clock.now().timestamp() >= grant.expires_at:
             raise Gone(
                 "this document link has expired (links live six hours): ask for the document again",
                 [FieldError("token", f"expired at {grant.expires_at} (epoch seconds)")],

@@ -31,7 +31,7 @@ class QueueDispatcher:
                 {"companyId": company_id, "purchaseOrderId": po_id, "target": system.value},
             )
         elif system is ExternalSystem.WEBHOOK:
-            from ledgersync.domain.webhooks import new_delivery
+            from ledgersync.domain.webhooks.delivery import new_delivery
 
             message = new_delivery(company_id, po_id, datetime.now(UTC))
             if delivery_id:

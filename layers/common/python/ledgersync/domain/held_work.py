@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from ledgersync.domain.notices import SYSTEM_NAMES
 from ledgersync.domain.purchase_order_service import AccountingState, Dispatcher, PurchaseOrderStore
 from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.settings import ConnectionStatus
-from ledgersync.domain.sync_outcomes import SYSTEM_NAMES, SyncOutcomes
+from ledgersync.domain.sync_outcomes import SyncOutcomes
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
 
 if TYPE_CHECKING:
-    from ledgersync.domain.webhooks import WebhookEndpoint
+    from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
 
 SYNC_MESSAGE_MARGIN = timedelta(minutes=15)
 OWED_NOTICES_PER_SWEEP = 50  # error e-mails a sweep sends at most; the next run sends the rest

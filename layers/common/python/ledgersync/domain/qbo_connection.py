@@ -5,14 +5,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html import escape
 from typing import Protocol
 
 from ledgersync.domain.accounts import Principal, Role
+from ledgersync.domain.notices import Notice, Notifier, send_notice
 from ledgersync.domain.purchase_orders import CamelModel, ExternalSystem
 from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus, SettingsStore
-from ledgersync.domain.sync_outcomes import Notifier, SyncOutcomes
+from ledgersync.domain.sync_outcomes import SyncOutcomes
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.observability import logger
 
@@ -160,26 +160,24 @@ class ReconnectNotices:
 
     def send(self, company_id: str, settings: AccountingSettings, connection: Connection) -> None:
         """Send the e-mail, then record that it went (a crash between the two sends it again: at least once)."""
-        subject, text, html = reconnect_email(connection.reason or "QuickBooks Online refused the stored authorization")
-        self.notifier.send(list(settings.notification_emails), subject, text, html)
+        notice = reconnect_notice(connection.reason or "QuickBooks Online refused the stored authorization")
+        send_notice(self.notifier, list(settings.notification_emails), notice)
         self.settings.clear_reconnect_notice(company_id)
 
 
-def reconnect_email(reason: str) -> tuple[str, str, str]:
+def reconnect_notice(reason: str) -> Notice:
     """Seed 003's UNAUTHORIZED message, with the way back."""
-    subject = "QuickBooks Online must be reconnected; your bills are waiting"
-    steps = (
-        "Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
-        "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
-        "waiting meanwhile is sent as soon as the connection is back; nothing was lost."
+    return Notice(
+        subject_parts=("QuickBooks Online must be reconnected; your bills are waiting",),
+        what_happened=(
+            "QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
+            "reset your QuickBooks authorization token and try again."
+        ),
+        reason=reason,
+        what_to_do_label="How to reconnect",
+        what_to_do=(
+            "Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
+            "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
+            "waiting meanwhile is sent as soon as the connection is back; nothing was lost."
+        ),
     )
-    text = (
-        "QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please reset "
-        f"your QuickBooks authorization token and try again.\n\nReason: {reason}\n\nHow to reconnect: {steps}\n"
-    )
-    html = (
-        "<p>QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
-        f"reset your QuickBooks authorization token and try again.</p><p><b>Reason:</b> {escape(reason)}</p>"
-        f"<p><b>How to reconnect:</b> {escape(steps)}</p>"
-    )
-    return subject, text, html

@@ -5,24 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
-from typing import Protocol
 
+from ledgersync.domain.notices import Notifier, render, sync_error_notice
 from ledgersync.domain.purchase_order_service import AccountingState, Dispatcher, PurchaseOrderStore
 from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.errors import Conflict
 from ledgersync.observability import logger
 
 SAVE_ATTEMPTS = 5
-SYSTEM_NAMES = {
-    ExternalSystem.QUICKBOOKS_ONLINE: "QuickBooks Online",
-    ExternalSystem.QUICKBOOKS_DESKTOP: "QuickBooks Desktop",
-    ExternalSystem.WEBHOOK: "the PO Reconciliation webhook",
-}
-
-
-class Notifier(Protocol):
-    def send(self, to: list[str], subject: str, text: str, html: str) -> None: ...
 
 
 @dataclass
@@ -189,21 +179,5 @@ def error_email(
     order: PurchaseOrder, system: ExternalSystem | None, reason: str, invoice_number: str | None
 ) -> tuple[str, str, str]:
     """Subject, text and HTML of the error notification: the PO, the vendor invoice, the reason and the fix."""
-    target = SYSTEM_NAMES.get(system, "the external system") if system else "the external system"
-    invoice = f" (vendor invoice {invoice_number})" if invoice_number else ""
-    subject = f"PO {order.po_number}{invoice} was not synchronized with {target}"
-    fix = (
-        "Correct the problem described above, then open Accounts Payable > PO Reconciliation, select the PO and "
-        "choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external)."
-    )
-    text = (
-        f"Purchase order {order.po_number}{invoice} could not be synchronized with {target}.\n\n"
-        f"Reason: {reason}\n\nWhat to do: {fix}\n\nShip date: {order.ship_date.isoformat()}; "
-        f"PO total: {order.total:.2f}.\n"
-    )
-    html = (
-        f"<p>Purchase order <b>{escape(order.po_number)}</b>{escape(invoice)} could not be synchronized with "
-        f"{escape(target)}.</p><p><b>Reason:</b> {escape(reason)}</p><p><b>What to do:</b> {escape(fix)}</p>"
-        f"<p>Ship date: {order.ship_date.isoformat()}; PO total: {order.total:.2f}.</p>"
-    )
-    return subject, text, html
+    mail = render(sync_error_notice(order, system, reason, invoice_number))
+    return mail.subject, mail.text, mail.html

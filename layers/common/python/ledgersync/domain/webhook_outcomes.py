@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from ledgersync.domain.purchase_order_service import PurchaseOrderStore, References
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.sync_outcomes import SyncOutcomes
-from ledgersync.domain.webhooks import ReconciliationDocument
+from ledgersync.domain.webhooks.payload import ReconciliationDocument
 
 
 @dataclass

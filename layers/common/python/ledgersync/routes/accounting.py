@@ -12,7 +12,7 @@ from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
 from ledgersync.domain.qbo_connection import QuickBooksOnlineAuthorization, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection
-from ledgersync.domain.webhooks import WEBHOOK_SETUP_ROLES, WebhookConfigRequest, WebhookConfigView
+from ledgersync.domain.webhooks.endpoint import WEBHOOK_SETUP_ROLES, WebhookConfigRequest, WebhookConfigView
 from ledgersync.public_url import WEB_CONNECTOR_PATH, public_url
 from ledgersync.routes.service import described
 
@@ -114,7 +114,6 @@ def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any
     principal = caller(router, "accounting.write")
     principal.require_role(set(WEBHOOK_SETUP_ROLES), "set up the PO Reconciliation webhook")
     view = bootstrap.services().webhook_setup.configure_webhook(principal.company_id, request)
-    bootstrap.services().settings_store.mark_webhook_configured(principal.company_id)
     return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
