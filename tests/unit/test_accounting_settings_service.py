@@ -8,6 +8,7 @@ import pytest
 from ledgersync.domain.accounting_settings import AccountingSettingsService
 from ledgersync.domain.accounts import Accounts, CompanyCreate, Principal, Role
 from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.qbo_connection import CONNECTED_MESSAGE, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
 from ledgersync.errors import DamagedRecord, Forbidden
 from tests.fakes import InMemoryAccountStore, InMemorySettingsStore
@@ -124,3 +125,13 @@ def test_only_an_admin_downloads_the_qwc_file_when_asked() -> None:
         store = DamageableSettingsStore()
         service(store, qwc).web_connector_file(of(store, Role.PROCUREMENT), "https://x/qbwc")
     assert qwc.rendered == []
+
+
+def test_the_connected_answer_is_the_message_then_every_field_of_the_connection_when_built() -> None:
+    # Given a connection (a field added to Connection must reach the callback's answer, or building it fails)
+    connection = Connection(status=ConnectionStatus.CONNECTED, realm_id="9130", reconnect_notice_pending=False)
+
+    # Then the answer carries the message first and then the connection as it is
+    answer = QuickBooksOnlineConnected.of(connection).model_dump(by_alias=True)
+    assert list(QuickBooksOnlineConnected.model_fields) == ["message", *Connection.model_fields]
+    assert answer == {"message": CONNECTED_MESSAGE, **connection.model_dump(by_alias=True)}
