@@ -6,50 +6,38 @@ from __future__ import annotations
 import pytest
 
 from ledgersync.domain.accounting_settings import AccountingSettingsService
-from ledgersync.domain.accounts import Company, Principal, Role
+from ledgersync.domain.accounts import Accounts, CompanyCreate, Principal, Role
 from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.qbo_connection import CONNECTED_MESSAGE, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
 from ledgersync.errors import DamagedRecord, Forbidden
+from tests.fakes import InMemoryAccountStore, InMemorySettingsStore
 
 
-class InMemorySettingsStore:
-    """One company's settings and connection; ``damaged`` makes the settings unreadable, as a hand-edited item."""
+class DamageableSettingsStore(InMemorySettingsStore):
+    """The in-memory settings store of one company; ``damaged`` makes its settings unreadable, as the DynamoDB
+    adapter finds an item written by hand (``DamagedRecord``), until they are put again."""
 
     def __init__(self, settings: AccountingSettings | None = None, connection: Connection | None = None) -> None:
-        self.settings = settings or AccountingSettings()
-        self.stored_connection = connection or Connection()
+        super().__init__(InMemoryAccountStore())
+        Accounts(self.accounts).create_company(CompanyCreate(name="Demo Flowers"))
+        self.company_id = next(iter(self.accounts.profiles))
         self.damaged = False
         self.puts: list[AccountingSettings] = []
+        if settings is not None:
+            super().put_settings(self.company_id, settings)
+        if connection is not None:
+            self.put_connection(self.company_id, connection)
 
     def get_settings(self, company_id: str) -> AccountingSettings:
         if self.damaged:
             raise DamagedRecord("the accounting settings of this company cannot be read; PUT them again")
-        return self.settings
-
-    def get_accounting(self, company_id: str) -> tuple[AccountingSettings, Connection]:
-        return self.get_settings(company_id), self.stored_connection
+        return super().get_settings(company_id)
 
     def put_settings(self, company_id: str, settings: AccountingSettings) -> None:
-        self.settings, self.damaged = settings, False
+        super().put_settings(company_id, settings)
+        self.damaged = False
         self.puts.append(settings)
-
-    def get_connection(self, company_id: str) -> Connection:
-        return self.stored_connection
-
-    def put_connection(self, company_id: str, connection: Connection) -> None:
-        self.stored_connection = connection
-
-    def require_reauthorization(self, company_id: str, connection: Connection) -> bool:
-        self.stored_connection = connection
-        return True
-
-    def clear_reconnect_notice(self, company_id: str) -> bool:
-        return False
-
-
-class OneCompany:
-    def get_company(self, company_id: str) -> Company | None:
-        return Company(id=company_id, name="Demo Flowers", currency="USD", created_at="2026-12-01")
 
 
 class RecordingQwc:
@@ -63,25 +51,24 @@ class RecordingQwc:
         return b"<QBWCXML/>"
 
 
-def service(store: InMemorySettingsStore, qwc: RecordingQwc | None = None) -> AccountingSettingsService:
-    return AccountingSettingsService(store, OneCompany(), qwc or RecordingQwc(), lambda: 15)
+def service(store: DamageableSettingsStore, qwc: RecordingQwc | None = None) -> AccountingSettingsService:
+    return AccountingSettingsService(store, store.accounts, qwc or RecordingQwc(), lambda: 15)
 
 
-def principal(*roles: Role) -> Principal:
-    return Principal(company_id="C1", user_id="U1", roles=frozenset(roles), token_id="T1")
-
-
-ADMIN = principal(Role.ADMIN)
+def of(store: DamageableSettingsStore, *roles: Role) -> Principal:
+    return Principal(company_id=store.company_id, user_id="U1", roles=frozenset(roles), token_id="T1")
 
 
 def test_a_change_keeps_the_fields_it_does_not_give_when_merged() -> None:
     # Given settings that chose QuickBooks Desktop and an address
-    store = InMemorySettingsStore(
+    store = DamageableSettingsStore(
         AccountingSettings(external_system=ExternalSystem.QUICKBOOKS_DESKTOP, notification_emails=["ap@example.com"])
     )
 
     # When an Admin changes only requireAdditionalCharges
-    merged = service(store).change(ADMIN, AccountingSettings.model_validate({"requireAdditionalCharges": False}))
+    merged = service(store).change(
+        of(store, Role.ADMIN), AccountingSettings.model_validate({"requireAdditionalCharges": False})
+    )
 
     # Then the rest is kept, and that is what is stored
     assert merged.external_system is ExternalSystem.QUICKBOOKS_DESKTOP
@@ -91,44 +78,60 @@ def test_a_change_keeps_the_fields_it_does_not_give_when_merged() -> None:
 
 def test_damaged_settings_are_replaced_by_defaults_and_the_change_when_changed() -> None:
     # Given settings that no longer parse
-    store = InMemorySettingsStore(AccountingSettings(notification_emails=["old@example.com"]))
+    store = DamageableSettingsStore(AccountingSettings(notification_emails=["old@example.com"]))
     store.damaged = True
 
     # When an Admin puts one field, then the stored settings are the defaults with that field: repaired
-    merged = service(store).change(ADMIN, AccountingSettings.model_validate({"externalSystem": "webhook"}))
+    merged = service(store).change(
+        of(store, Role.ADMIN), AccountingSettings.model_validate({"externalSystem": "webhook"})
+    )
     assert merged == AccountingSettings(external_system=ExternalSystem.WEBHOOK)
-    assert service(store).read(ADMIN) == merged
+    read = service(store).read(of(store, Role.ADMIN))
+    assert (read.external_system, read.notification_emails) == (ExternalSystem.WEBHOOK, [])
 
 
 def test_only_an_admin_changes_the_settings_when_asked() -> None:
-    store = InMemorySettingsStore()
+    store = DamageableSettingsStore()
     with pytest.raises(Forbidden, match="change the accounting settings"):
-        service(store).change(principal(Role.ACCOUNTING), AccountingSettings())
+        service(store).change(of(store, Role.ACCOUNTING), AccountingSettings())
     assert store.puts == []
 
 
 def test_the_connection_names_the_chosen_system_when_viewed() -> None:
     # Given a company that chose QuickBooks Desktop, with the QuickBooks Online connection it had before
-    store = InMemorySettingsStore(
+    store = DamageableSettingsStore(
         AccountingSettings(external_system=ExternalSystem.QUICKBOOKS_DESKTOP),
         Connection(external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.NOT_CONNECTED),
     )
 
     # Then the view names the chosen system, and the stored connection is unchanged
-    view = service(store).connection(principal(Role.SALES))
+    view = service(store).connection(of(store, Role.SALES))
     assert view.external_system is ExternalSystem.QUICKBOOKS_DESKTOP
-    assert store.stored_connection.external_system is ExternalSystem.QUICKBOOKS_ONLINE
+    assert store.get_connection(store.company_id).external_system is ExternalSystem.QUICKBOOKS_ONLINE
 
 
 def test_the_qwc_file_is_rendered_for_the_company_when_an_admin_downloads_it() -> None:
     qwc = RecordingQwc()
-    answer = service(InMemorySettingsStore(), qwc).web_connector_file(ADMIN, "https://api.example.com/qbwc")
+    store = DamageableSettingsStore()
+    answer = service(store, qwc).web_connector_file(of(store, Role.ADMIN), "https://api.example.com/qbwc")
     assert (answer.body, answer.file_name) == (b"<QBWCXML/>", "ledgersync.qwc")
-    assert qwc.rendered == [("C1", "Demo Flowers", "C1", "https://api.example.com/qbwc", 15)]
+    company = store.company_id
+    assert qwc.rendered == [(company, "Demo Flowers", company, "https://api.example.com/qbwc", 15)]
 
 
 def test_only_an_admin_downloads_the_qwc_file_when_asked() -> None:
     qwc = RecordingQwc()
     with pytest.raises(Forbidden, match="QuickBooks Web Connector file"):
-        service(InMemorySettingsStore(), qwc).web_connector_file(principal(Role.PROCUREMENT), "https://x/qbwc")
+        store = DamageableSettingsStore()
+        service(store, qwc).web_connector_file(of(store, Role.PROCUREMENT), "https://x/qbwc")
     assert qwc.rendered == []
+
+
+def test_the_connected_answer_is_the_message_then_every_field_of_the_connection_when_built() -> None:
+    # Given a connection (a field added to Connection must reach the callback's answer, or building it fails)
+    connection = Connection(status=ConnectionStatus.CONNECTED, realm_id="9130", reconnect_notice_pending=False)
+
+    # Then the answer carries the message first and then the connection as it is
+    answer = QuickBooksOnlineConnected.of(connection).model_dump(by_alias=True)
+    assert list(QuickBooksOnlineConnected.model_fields) == ["message", *Connection.model_fields]
+    assert answer == {"message": CONNECTED_MESSAGE, **connection.model_dump(by_alias=True)}

@@ -4,47 +4,28 @@ from __future__ import annotations
 
 import pytest
 
-from ledgersync.domain.accounts import Accounts, Company, CompanyCreate, TokenRecord, User
-from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts
+from ledgersync.domain.accounts import Accounts, CompanyCreate
+from ledgersync.domain.company_health import CompanyHealth
 from ledgersync.domain.operator import ADMIN_KEY_HEADER, Operator
-from ledgersync.domain.settings import Connection
 from ledgersync.errors import Unauthorized
+from tests.fakes import InMemoryAccountStore, InMemoryCompanyHealth, InMemoryPurchaseOrderStore, InMemorySessionStore
 
 
-class RecordingAccountStore:
-    def __init__(self) -> None:
-        self.companies: list[Company] = []
+class RecordingHealth(InMemoryCompanyHealth):
+    """The in-memory company health; ``read_for`` records the companies read."""
 
-    def create_company(self, company: Company, admin: User, token: TokenRecord) -> None:
-        self.companies.append(company)
-
-    def get_company(self, company_id: str) -> Company | None:
-        return next((c for c in self.companies if c.id == company_id), None)
-
-    def put_user(self, user: User, token: TokenRecord) -> None: ...
-    def get_user(self, company_id: str, user_id: str) -> User | None:
-        return None
-
-    def put_token(self, token: TokenRecord) -> None: ...
-    def get_token(self, token_hash: str) -> TokenRecord | None:
-        return None
-
-    def revoke_token(self, company_id: str, token_id: str) -> bool:
-        return False
-
-
-class RecordingHealth:
-    def __init__(self) -> None:
+    def __init__(self, accounts: InMemoryAccountStore) -> None:
+        super().__init__(accounts, InMemoryPurchaseOrderStore(), InMemorySessionStore())
         self.read_for: list[str] = []
 
     def read(self, company_id: str) -> CompanyHealth:
         self.read_for.append(company_id)
-        counts = PurchaseOrderCounts(pending_approval=0, approved=0, queued=0, held=0, error=0)
-        return CompanyHealth(company_id=company_id, name="Demo", connection=Connection(), purchase_orders=counts)
+        return super().read(company_id)
 
 
-def operator() -> tuple[Operator, RecordingAccountStore, RecordingHealth]:
-    store, health = RecordingAccountStore(), RecordingHealth()
+def operator() -> tuple[Operator, InMemoryAccountStore, RecordingHealth]:
+    store = InMemoryAccountStore()
+    health = RecordingHealth(store)
     return Operator(Accounts(store), health, lambda: "the-admin-key"), store, health
 
 
@@ -61,12 +42,12 @@ def test_a_missing_or_wrong_admin_key_is_refused_naming_the_header_when_an_opera
     assert refused.value.field_errors[0].field == ADMIN_KEY_HEADER
     with pytest.raises(Unauthorized):
         use_case.company_health(given, "co_1")
-    assert store.companies == [] and health.read_for == []
+    assert store.profiles == {} and health.read_for == []
 
 
 def test_the_admin_key_creates_a_company_and_reads_its_health_when_given() -> None:
     use_case, store, health = operator()
     created = use_case.create_company("the-admin-key", CompanyCreate(name="B"))
-    assert [c.id for c in store.companies] == [created.company_id]
+    assert list(store.profiles) == [created.company_id]
     assert use_case.company_health("the-admin-key", created.company_id).company_id == created.company_id
     assert health.read_for == [created.company_id]
