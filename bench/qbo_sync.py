@@ -29,14 +29,12 @@ from devstack.qbo_emulator import (  # noqa: E402 - after the path set-up a scri
 )
 from tests.support.qbo import emulator_tokens  # noqa: E402
 
-from ledgersync.adapters.quickbooks_online import (  # noqa: E402
-    InMemoryReferenceIdCache,
-    InProcessRequestLimiter,
-    IntuitOAuth,
-    QuickBooksOnlineClient,
-    QuickBooksOnlineGateway,
-    SystemClock,
-)
+from ledgersync.adapters.quickbooks_online.bills import QuickBooksOnlineGateway  # noqa: E402
+from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient  # noqa: E402
+from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter  # noqa: E402
+from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuth  # noqa: E402
+from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache  # noqa: E402
+from ledgersync.clock import SystemClock  # noqa: E402
 from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind  # noqa: E402
 from ledgersync.domain.quickbooks_online import (  # noqa: E402
     BillSync,

@@ -56,8 +56,10 @@ def run() -> None:
     from ledgersync import bootstrap
     from ledgersync.adapters.dynamodb import SingleTable
     from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-    from ledgersync.adapters.quickbooks_desktop import build_web_connector
+    from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
     from ledgersync.adapters.soap import parse_call
+    from ledgersync.config import Settings
+    from ledgersync.domain.desktop_sync import WebConnectorService
 
     dynamo_calls = {"n": 0}
     make_api_call = getattr(BaseClient, "_make_api_call")  # noqa: B009 (private, hence no attribute in the stubs)
@@ -89,8 +91,10 @@ def run() -> None:
             for po_id in range(1, size + 1):
                 ledger.add(purchase_order(po_id))
             store = DynamoSessionStore(SingleTable("ledgersync-bench"))
-            service = build_web_connector(ledger, ledger, ledger, store, batch_size=50, max_bills_per_session=500)
-            setattr(bootstrap, "web_connector", lambda service=service: service)  # noqa: B010 (bootstrap's hook)
+            service = WebConnectorService(
+                ledger, ledger, ledger, store, QbxmlCodec(), batch_size=50, max_bills_per_session=500
+            )
+            bootstrap.install(bootstrap.build(Settings.from_environment(), use_cases={"web_connector": service}))
             company = FakeCompany(
                 vendors=[VENDOR], items=["Fresh Cut Flowers"], accounts=["Freight"], classes=["Chicago"]
             )

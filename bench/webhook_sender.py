@@ -93,7 +93,9 @@ def build(url: str) -> tuple[Any, MemoryPorts]:
         VendorInvoiceStatus,
         VendorRef,
     )
-    from ledgersync.domain.webhooks import BearerAuth, ReconciliationDocument, WebhookDeliveries, WebhookEndpoint
+    from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+    from ledgersync.domain.webhooks.endpoint import BearerAuth, WebhookEndpoint
+    from ledgersync.domain.webhooks.payload import ReconciliationDocument
 
     order = PurchaseOrder(
         company_id="bench", id=12345, po_number="P002271", vendor_id=29697, location_id=3,
@@ -123,7 +125,7 @@ def build(url: str) -> tuple[Any, MemoryPorts]:
 
 def message(index: int) -> str:
     from ledgersync.domain.purchase_orders import ExternalSystem
-    from ledgersync.domain.webhooks import new_delivery
+    from ledgersync.domain.webhooks.delivery import new_delivery
 
     return (
         new_delivery("bench", 12345, datetime.now(UTC), ExternalSystem.WEBHOOK)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -34,6 +34,7 @@ from zeep.transports import Transport
 from devstack.fake_qb_company import FakeCompany
 from devstack.lambda_proxy import proxy_event
 from devstack.runtime import LambdaContext
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorSession
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.errors import Conflict, RetryableError
@@ -236,10 +237,10 @@ class InMemoryPurchaseOrders:
 class InMemorySessionStore:
     """The SessionStore port in memory, with the same version check and company lock as the DynamoDB one."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.sessions: dict[str, str] = {}
         self.locks: dict[str, tuple[str, datetime]] = {}
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or SystemClock()
 
     def create(self, session: WebConnectorSession) -> None:
         if session.ticket in self.sessions:
@@ -258,7 +259,7 @@ class InMemorySessionStore:
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         held = self.locks.get(company_id)
-        if held is not None and held[0] != ticket and held[1] > self.clock():
+        if held is not None and held[0] != ticket and held[1] > self.clock.now():
             return False
         self.locks[company_id] = (ticket, until)
         return True
@@ -283,7 +284,8 @@ class LocalGateway:
         self.durations: list[float] = []
         # One thread serves every request, as one warm Lambda instance would (the Web Connector is serial).
         self._server = make_server("127.0.0.1", port, self._wsgi, threaded=False)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for the next poll: 0.05 s, as the other local servers, not serve_forever's 0.5 s
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:

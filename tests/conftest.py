@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.events import Api
+from tests.support.services import InstallServices, install_built_services
 
 ADMIN_KEY = "test-admin-key"
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
@@ -77,3 +78,12 @@ def company(api: Api) -> dict[str, Any]:
     created: dict[str, Any] = answer.json()
     api.token = created["adminToken"]
     return created
+
+
+@pytest.fixture
+def install_services() -> Iterator[InstallServices]:
+    """``install_services(Adapters(...fakes), use_cases={...}, settings=...)``: see tests.support.services."""
+    from ledgersync import bootstrap
+
+    yield install_built_services
+    bootstrap.reset()

@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
 from ledgersync.adapters.messaging import postpone
-from ledgersync.config import get_settings
 from ledgersync.domain.accounting_sync import retry_delay
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.outcomes import Outcome
@@ -28,10 +27,10 @@ def record_handler(record: SQSRecord) -> None:
     """A retryable fault raises (the record comes back after QuickBooks' Retry-After, with a backoff floor, else
     after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the
     document's sync state."""
-    consumer = bootstrap.accounting_sync()
+    consumer = bootstrap.services().accounting_sync
     message = SyncMessage.parse(record.body, consumer.target)
     logger.thread_safe_append_keys(company_id=message.company_id, po_id=message.document.purchase_order_id)
-    settings = get_settings()
+    settings = bootstrap.services().settings
     attempt = int(record.attributes.approximate_receive_count or 1)
     try:
         result = consumer.process(message, attempt, settings.sync_queue_max_receives)

@@ -23,7 +23,11 @@ app, lambda_handler = make_api(
 )
 
 
-@app.get("/v1/openapi.json", summary="This API described as OpenAPI 3")
+@app.get(
+    "/v1/openapi.json",
+    summary="This API described as OpenAPI 3",
+    responses=service.described(service.OpenAPIDocument),
+)
 def openapi_json() -> Response[Any]:
     return json_response(200, service.openapi_document(app))
 

@@ -10,7 +10,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
 from ledgersync.adapters import soap
-from ledgersync.config import get_settings
 from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.errors import LedgersyncError
 from ledgersync.observability import logger, metrics, tracer
@@ -21,7 +20,7 @@ app = APIGatewayRestResolver()
 
 def web_connector() -> WebConnectorService:
     """The use case, built once per instance by the composition root."""
-    return bootstrap.web_connector()
+    return bootstrap.services().web_connector
 
 
 @app.get("/qbwc")
@@ -30,7 +29,10 @@ def describe() -> Response[str]:
     query = {k.lower() for k in (event.query_string_parameters or {})}
     if "wsdl" in query:
         location = public_url(
-            WEB_CONNECTOR_PATH, get_settings().public_base_url, dict(event.headers or {}), event.request_context.stage
+            WEB_CONNECTOR_PATH,
+            bootstrap.services().settings.public_base_url,
+            dict(event.headers or {}),
+            event.request_context.stage,
         )
         return Response(200, "text/xml; charset=utf-8", soap.wsdl(location))
     return Response(200, "text/html; charset=utf-8", soap.SUPPORT_PAGE)

@@ -15,7 +15,7 @@ from ledgersync.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = bootstrap.held_work().sweep(bootstrap.account_store().company_ids())
+    summary = bootstrap.services().held_work.sweep(bootstrap.services().account_store.company_ids())
     counts = {
         "released": summary.released,
         "redispatched": summary.redispatched,

@@ -19,7 +19,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Refresh the companies that are due (every company of the table unless the event names some)."""
     named = event.get("companyIds")
     company_ids = [str(c) for c in named] if isinstance(named, list) and named else None
-    summary = refresh_tokens(bootstrap.token_refresher(), company_ids or bootstrap.account_store().company_ids())
+    summary = refresh_tokens(
+        bootstrap.services().token_refresher, company_ids or bootstrap.services().account_store.company_ids()
+    )
     metrics.add_metric(name="TokensRefreshed", unit=MetricUnit.Count, value=len(summary.refreshed))
     logger.info("QuickBooks token refresh finished", extra=summary.model_dump())
     return summary.model_dump()

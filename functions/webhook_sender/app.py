@@ -11,9 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
-from ledgersync.config import get_settings
 from ledgersync.domain.sync.outcomes import Outcome
-from ledgersync.domain.webhooks import RetryScheduledError, WebhookDeliveries
+from ledgersync.domain.webhooks.delivery import RetryScheduledError, WebhookDeliveries
 from ledgersync.errors import RetryableError
 from ledgersync.observability import keys_per_record, logger, metrics, tracer
 
@@ -35,7 +34,7 @@ def handle_record(record: SQSRecord, deliveries: WebhookDeliveries, remaining_ms
         raise RetryableError("not enough time left in this invocation; the record is tried again by the next one")
     receive_count = int(record.attributes.approximate_receive_count or 1)
     report = deliveries.handle(
-        record.body, record.receipt_handle, receive_count, get_settings().webhook_queue_max_receives
+        record.body, record.receipt_handle, receive_count, bootstrap.services().settings.webhook_queue_max_receives
     )
     metrics.add_metric(name=METRICS[report.outcome], unit=MetricUnit.Count, value=1)
     logger.info(
@@ -56,7 +55,7 @@ def handle_record(record: SQSRecord, deliveries: WebhookDeliveries, remaining_ms
 @keys_per_record
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
-    handle_record(record, bootstrap.webhook_deliveries(), remaining)
+    handle_record(record, bootstrap.services().webhook_deliveries, remaining)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -91,7 +91,7 @@ def test_connecting_answers_503_naming_the_put_secret_value_command_when_the_int
 def connected_and_unconfigured(stack: LocalStack, name: str, app_secret: str) -> tuple[Client, str, str]:
     """A company connected to QuickBooks Online whose access token has expired (its next call must refresh with
     the Intuit app's keys), and the app's secret emptied as the template creates it."""
-    from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
+    from ledgersync.adapters.quickbooks_online.tokens import SecretsManagerTokenStore
 
     api, company_id = company(stack, name)
     realm = connect_quickbooks(stack, api)

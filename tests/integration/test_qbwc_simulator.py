@@ -17,38 +17,33 @@ from functions.qbwc import app as qbwc_app
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from tests.fakes import FakeClock
+from tests.support.services import InstallServices
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 pytestmark = pytest.mark.integration
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def stack(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, InMemoryPurchaseOrders, Clock]]:
-    from ledgersync import bootstrap
-
+def stack(
+    moto_server: str, install_services: InstallServices
+) -> Iterator[tuple[str, InMemoryPurchaseOrders, FakeClock]]:
     ledger = InMemoryPurchaseOrders()
     ledger.tokens[(USER, TOKEN)] = COMPANY
-    clock = Clock()
+    clock = FakeClock(datetime.now(UTC))
     store = DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
-    service = build_web_connector(ledger, ledger, ledger, store, batch_size=20, clock=clock)
-    monkeypatch.setattr(bootstrap, "web_connector", lambda: service, raising=False)
+    service = WebConnectorService(ledger, ledger, ledger, store, QbxmlCodec(), batch_size=20, clock=clock)
+    install_services(use_cases={"web_connector": service})
     with LocalGateway(qbwc_app.lambda_handler) as gateway:
         yield f"{gateway.url}/qbwc", ledger, clock
 
 
 def test_a_batch_of_fifty_bills_syncs_in_under_one_round_trip_per_bill(
-    stack: tuple[str, InMemoryPurchaseOrders, Clock],
+    stack: tuple[str, InMemoryPurchaseOrders, FakeClock],
 ) -> None:
     url, ledger, _ = stack
     for po_id in range(1, 51):
@@ -63,7 +58,7 @@ def test_a_batch_of_fifty_bills_syncs_in_under_one_round_trip_per_bill(
 
 
 def test_interrupted_sessions_never_duplicate_a_bill_when_resumed_over_http(
-    stack: tuple[str, InMemoryPurchaseOrders, Clock],
+    stack: tuple[str, InMemoryPurchaseOrders, FakeClock],
 ) -> None:
     url, ledger, clock = stack
     for po_id in range(1, 31):
@@ -71,7 +66,7 @@ def test_interrupted_sessions_never_duplicate_a_bill_when_resumed_over_http(
     company = FakeCompany(vendors=[VENDOR], classes=["Chicago"], xsd_dir=XSD_DIR)
     for cut_after in (2, 3):  # each time after QuickBooks added a batch, before the answer came back
         assert run_session(url, USER, TOKEN, company, cut_after_messages=cut_after).cut
-        clock.now += timedelta(hours=1)
+        clock.advance(timedelta(hours=1))
     final = run_session(url, USER, TOKEN, company)
     assert final.completed
     assert len(company.bills) == 30
@@ -80,7 +75,7 @@ def test_interrupted_sessions_never_duplicate_a_bill_when_resumed_over_http(
 
 
 def test_simulator_command_line_prints_the_session_when_run(
-    stack: tuple[str, InMemoryPurchaseOrders, Clock], capsys: pytest.CaptureFixture[str]
+    stack: tuple[str, InMemoryPurchaseOrders, FakeClock], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, ledger, _ = stack
     ledger.add(purchase_order(1))

@@ -12,14 +12,12 @@ import pytest
 import requests
 from devstack.qbo_emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorState, RunningEmulator, serve
 
-from ledgersync.adapters.quickbooks_online import (
-    InMemoryReferenceIdCache,
-    InProcessRequestLimiter,
-    IntuitOAuth,
-    QuickBooksOnlineClient,
-    QuickBooksOnlineGateway,
-    SystemClock,
-)
+from ledgersync.adapters.quickbooks_online.bills import QuickBooksOnlineGateway
+from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
+from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
+from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuth
+from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
+from ledgersync.clock import SystemClock
 from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, QuickBooksTokens
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError

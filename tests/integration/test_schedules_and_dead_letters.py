@@ -56,9 +56,9 @@ def set_sent_at(stack: LocalStack, company_id: str, po_id: int, when: datetime) 
     from ledgersync import bootstrap
     from ledgersync.domain.sync.documents import DocumentRef
 
-    system = bootstrap.settings_store().get_settings(company_id).external_system
+    system = bootstrap.services().settings_store.get_settings(company_id).external_system
     assert system is not None
-    states = bootstrap.sync_state_store()
+    states = bootstrap.services().sync_states
     state = states.get(company_id, DocumentRef.purchase_order(po_id), system)
     assert state is not None
     states.put(state.model_copy(update={"dispatched_at": when}), state.version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,17 +14,16 @@ import pytest
 from devstack.runtime import LambdaContext
 from devstack.webhook_receiver import RunningReceiver, serve
 
+from ledgersync import bootstrap
 from ledgersync.adapters.aws import reset_clients
-from ledgersync.adapters.documents import DocumentGrant, s3_documents
-from ledgersync.adapters.webhooks import (
-    SecretsManagerWebhookSecrets,
-    SqsDeliveryQueue,
-    build_webhook_deliveries,
-    build_webhook_setup,
-)
+from ledgersync.adapters.documents import DocumentGrant
+from ledgersync.adapters.webhooks import SecretsManagerWebhookSecrets, SqsDeliveryQueue
+from ledgersync.bootstrap import Adapters
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
-from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookDeliveries, new_delivery
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries, new_delivery
+from ledgersync.domain.webhooks.endpoint import WebhookConfigRequest
+from tests.support.services import InstallServices
 from tests.unit.test_webhook_delivery import (
     COMPANY,
     PO_ID,
@@ -106,7 +105,7 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 def six_hour_grant(link: str) -> DocumentGrant:
     """The grant a webhook's PDF link carries, checked as the API checks it; it must reach six hours from now."""
     assert link.startswith("https://api.ledgersync.example/v1/documents/"), link
-    documents = s3_documents(Settings.model_validate({"DOCUMENTS_BUCKET": BUCKET}))
+    documents = bootstrap.build(Settings.model_validate({"DOCUMENTS_BUCKET": BUCKET})).documents
     assert documents.links is not None
     grant = documents.links.verify(link.rsplit("/", 1)[1])
     assert grant.expires_at - time.time() == pytest.approx(6 * 3600, abs=60)
@@ -114,7 +113,7 @@ def six_hour_grant(link: str) -> DocumentGrant:
 
 
 def test_invoice_link_is_served_by_the_api_for_exactly_six_hours_when_signed(moto_aws: Aws) -> None:
-    documents = s3_documents(settings(moto_aws))
+    documents = bootstrap.build(settings(moto_aws)).documents
     url = documents.presigned_pdf_url(f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf")
     grant = six_hour_grant(url)
     assert grant.key == f"{COMPANY}/purchase-orders/{PO_ID}/01-P002271.pdf"
@@ -137,8 +136,16 @@ def test_webhook_config_round_trips_through_secrets_manager_when_saved(moto_aws:
     assert loaded.auth == endpoint().auth
 
 
-def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_factory(moto_aws: Aws) -> None:
-    setup = build_webhook_setup(settings(moto_aws))
+def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_composition_root(moto_aws: Aws) -> None:
+    services = bootstrap.build(settings(moto_aws))
+    boto3.client("dynamodb").create_table(
+        TableName=services.settings.table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        BillingMode="PAY_PER_REQUEST",
+    )  # the set-up marks the company's profile configured (the flag Send to External System checks)
+    services.table.put({"pk": f"COMPANY#{COMPANY}", "sk": "PROFILE"})
+    setup = services.webhook_setup
     request = WebhookConfigRequest.model_validate({
         "url": "http://127.0.0.1:8099/hook", "auth": {"type": "bearer", "token": "tok-123456"},
         "errorEmails": ["ap@flowers.example"],
@@ -150,6 +157,7 @@ def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_
     assert "tok-123456" in raw
     assert view.signing_secret is not None
     assert view.signing_secret in raw
+    assert services.settings_store.is_configured(COMPANY)
 
 
 def test_message_is_hidden_for_the_delay_when_a_retry_is_scheduled(moto_aws: Aws) -> None:
@@ -169,28 +177,28 @@ def test_message_lands_in_the_queues_dead_letter_queue_when_parked(moto_aws: Aws
     assert parked["MessageAttributes"]["reason"]["StringValue"] == "HTTP 503; gave up after 24 hours"
 
 
-def consumer(aws: Aws, receiver: RunningReceiver) -> tuple[WebhookDeliveries, FakeOutcomes, FakeNotifier]:
+def consumer(
+    aws: Aws, receiver: RunningReceiver, install_services: InstallServices
+) -> tuple[WebhookDeliveries, FakeOutcomes, FakeNotifier]:
+    """The handler's deliveries as the composition root wires them over moto and the receiver, with the PO side (the
+    document read and the outcomes written) and the e-mail faked."""
     SecretsManagerWebhookSecrets(PREFIX).save(COMPANY, endpoint(url=f"{receiver.url}/hooks/po"))
     outcomes, notifier = FakeOutcomes(), FakeNotifier()
     source = FakeSource({(COMPANY, PO_ID): seed_document()})
-    return (
-        build_webhook_deliveries(source, outcomes, notifier, settings(aws), target=ExternalSystem.WEBHOOK),
-        outcomes,
-        notifier,
-    )
+    wired = bootstrap.build(settings(aws), Adapters(notifier=notifier)).webhook_deliveries
+    deliveries = replace(wired, source=source, outcomes=outcomes)
+    install_services(use_cases={"webhook_deliveries": deliveries}, settings=settings(aws))
+    return deliveries, outcomes, notifier
 
 
 def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_once(
-    moto_aws: Aws, receiver: RunningReceiver, monkeypatch: pytest.MonkeyPatch
+    moto_aws: Aws, receiver: RunningReceiver, install_services: InstallServices
 ) -> None:
     from functions.webhook_sender import app
 
-    from ledgersync import bootstrap
-
     # Given a receiver that fails once and a queued delivery
     receiver.behave(failTimes=1, status=503)
-    deliveries, outcomes, _ = consumer(moto_aws, receiver)
-    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: deliveries, raising=False)
+    deliveries, outcomes, _ = consumer(moto_aws, receiver, install_services)
     deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC), ExternalSystem.WEBHOOK))
     # When the consumer gets it
     first = receive(moto_aws)
@@ -214,15 +222,12 @@ def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_
 
 
 def test_message_is_dead_lettered_with_one_email_when_24_hours_of_retries_are_spent(
-    moto_aws: Aws, receiver: RunningReceiver, monkeypatch: pytest.MonkeyPatch
+    moto_aws: Aws, receiver: RunningReceiver, install_services: InstallServices
 ) -> None:
     from functions.webhook_sender import app
 
-    from ledgersync import bootstrap
-
     receiver.behave(status=503, body="maintenance")
-    deliveries, outcomes, notifier = consumer(moto_aws, receiver)
-    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: deliveries, raising=False)
+    deliveries, outcomes, notifier = consumer(moto_aws, receiver, install_services)
     deliveries.queue.enqueue(
         new_delivery(COMPANY, PO_ID, datetime.now(UTC) - timedelta(hours=24, minutes=5), ExternalSystem.WEBHOOK)
     )

@@ -17,13 +17,10 @@ from devstack.webhook_receiver import RunningReceiver, serve
 from ledgersync.adapters.webhooks import DnsAddressGuard, RequestsWebhookTransport
 from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
 from ledgersync.domain.sync.outcomes import Outcome
-from ledgersync.domain.webhooks import (
-    AddressRefusedError,
-    BasicAuth,
-    RetrySchedule,
-    WebhookDeliveries,
-    verify_signature,
-)
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+from ledgersync.domain.webhooks.endpoint import AddressRefusedError, BasicAuth
+from ledgersync.domain.webhooks.payload import verify_signature
+from ledgersync.domain.webhooks.retries import RetrySchedule
 from ledgersync.errors import RetryableError
 from tests.unit.test_webhook_delivery import (
     COMPANY,
@@ -68,7 +65,6 @@ def deliveries_to(url: str, basic: bool = False) -> tuple[WebhookDeliveries, Fak
         notifier=notifier,
         target=ExternalSystem.WEBHOOK,
         schedule=RetrySchedule(),
-        clock=lambda: datetime.now(UTC),
     )
     return deliveries, outcomes, queue, notifier
 

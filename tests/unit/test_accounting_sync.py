@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from ledgersync import bootstrap
+from ledgersync.config import Settings
 from ledgersync.domain.accounting_sync import AccountingSync
 from ledgersync.domain.purchase_orders import BillDraft, ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
@@ -56,7 +57,7 @@ def sent(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
     api.put(
         "/v1/accounting/settings", {"externalSystem": "quickbooks_online", "notificationEmails": ["ap@example.com"]}
     )
-    bootstrap.settings_store().put_connection(
+    bootstrap.services().settings_store.put_connection(
         company["companyId"], Connection(status=ConnectionStatus.CONNECTED, realm_id="9130")
     )
     second = {**INVOICE, "invoiceNumber": "01-P002272", "invoiceAmount": "20.00", "totalAdditionalCharges": "0"}
@@ -69,18 +70,8 @@ def sent(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
 
 
 def consumer(bills: RecordingBills) -> AccountingSync:
-    from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences
-
-    return AccountingSync(
-        store=bootstrap.purchase_order_store(),
-        references=DirectoryReferences(DynamoDirectoryStore(bootstrap.table())),
-        accounting=bootstrap.settings_store(),
-        bills=bills,
-        states=bootstrap.sync_state_store(),
-        recorder=bootstrap.sync_recorder(),
-        target=ExternalSystem.QUICKBOOKS_ONLINE,
-    )
+    """The sync use case as the composition root wires it over moto, with QuickBooks' bills faked."""
+    return bootstrap.build(Settings.from_environment(), use_cases={"bill_sync": bills}).accounting_sync
 
 
 def test_each_vendor_invoice_becomes_one_bill_and_the_po_turns_s(sent: tuple[Api, str]) -> None:
@@ -132,7 +123,7 @@ def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple
     assert po["vendorInvoiceStatus"] == "Sent to External System" and po["heldReason"]
     sqs = boto3.client("sqs")
     sqs.purge_queue(QueueUrl=os.environ["SYNC_QUEUE_URL"])
-    summary = bootstrap.held_work().sweep([company_id])
+    summary = bootstrap.services().held_work.sweep([company_id])
     assert summary.released == 1
     (message,) = sqs.receive_message(QueueUrl=os.environ["SYNC_QUEUE_URL"])["Messages"]
     assert json.loads(message["Body"])["document"] == {"kind": "purchase_order_bills", "id": "1"}
@@ -141,13 +132,13 @@ def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple
 
 def test_work_for_a_company_that_must_reconnect_is_held_without_calling_quickbooks(sent: tuple[Api, str]) -> None:
     _, company_id = sent
-    bootstrap.settings_store().put_connection(
+    bootstrap.services().settings_store.put_connection(
         company_id, Connection(status=ConnectionStatus.REAUTHORIZATION_REQUIRED, realm_id="9130")
     )
     bills = RecordingBills()
     assert consumer(bills).sync(company_id, 1) is Outcome.HELD
     assert bills.created == []
-    assert bootstrap.held_work().sweep([company_id]).released == 0
+    assert bootstrap.services().held_work.sweep([company_id]).released == 0
 
 
 def test_stranded_work_is_sent_again_only_once_no_message_for_it_can_be_alive(sent: tuple[Api, str]) -> None:
@@ -155,11 +146,11 @@ def test_stranded_work_is_sent_again_only_once_no_message_for_it_can_be_alive(se
     _, company_id = sent
     now = datetime.now(UTC)
     # When the sweep runs while the message may still be retried, then after every receive of it is spent
-    inside = bootstrap.held_work().sweep([company_id], now=now + timedelta(minutes=119)).redispatched
-    after = bootstrap.held_work().sweep([company_id], now=now + timedelta(minutes=136)).redispatched
+    inside = bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=119)).redispatched
+    after = bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=136)).redispatched
     # Then it is sent again once, and the re-send starts a new window
     assert (inside, after) == (0, 1)
-    assert bootstrap.held_work().sweep([company_id], now=now + timedelta(minutes=137)).redispatched == 0
+    assert bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=137)).redispatched == 0
 
 
 def test_a_change_to_a_po_in_error_supersedes_its_state_and_a_new_send_keeps_the_bills_made(
@@ -179,7 +170,7 @@ def test_a_change_to_a_po_in_error_supersedes_its_state_and_a_new_send_keeps_the
     assert changed.status == 200, changed.text
     assert changed.json()["vendorInvoiceStatus"] == "Pending Approval" and changed.json()["error"] is None
     ref = DocumentRef.purchase_order(1)
-    state = bootstrap.sync_state_store().get(company_id, ref, ExternalSystem.QUICKBOOKS_ONLINE)
+    state = bootstrap.services().sync_states.get(company_id, ref, ExternalSystem.QUICKBOOKS_ONLINE)
     assert state is not None and state.status is SyncStatus.SUPERSEDED
     # And once approved and sent again, only the bill still missing is made
     for roles in ("Procurement", "Accounts Payable"):

@@ -114,7 +114,7 @@ def test_a_tokenless_request_is_refused_when_another_requests_principal_sits_in_
     # Given the management resolver's context and every router's still holding another request's Admin principal
     from ledgersync import bootstrap
 
-    admin = bootstrap.accounts().authenticate(company["adminToken"])
+    admin = bootstrap.services().accounts.authenticate(company["adminToken"])
     module = api.module("/v1/users")
     module.app.append_context(principal=admin)
     # When a request without a token asks for a new Admin user

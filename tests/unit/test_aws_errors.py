@@ -49,6 +49,7 @@ def test_no_module_but_aws_errors_names_a_botocore_error() -> None:
         ("AccessDeniedException", 400, PermanentError),
         ("ValidationException", 400, PermanentError),
         ("ConditionalCheckFailedException", 400, Conflict),
+        ("ResourceExistsException", 400, Conflict),
     ],
 )
 def test_a_client_error_becomes_its_domain_error_when_translated(code: str, status: int, kind: type) -> None:

@@ -14,6 +14,7 @@ from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatu
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.state import SyncState, SyncStatus
 from tests.conftest import ADMIN_KEY
+from tests.fakes import FakeClock
 from tests.support.events import Api
 from tests.unit.test_purchase_orders import PO, setup
 
@@ -35,7 +36,7 @@ SYNC_STATUS = {
 def _store_po(api: Api, company_id: str, po_id: int, status: VendorInvoiceStatus, held: str | None = None) -> None:
     """A PO in ``status``: its approval lifecycle, or (once sent) Approved with its sync state where the sync put it."""
     assert api.put(f"/v1/purchase-orders/{po_id}", PO).status == 200
-    store = bootstrap.purchase_order_store()
+    store = bootstrap.services().purchase_order_store
     order = store.get(company_id, po_id)
     assert order is not None
     if status not in SYNC_STATUS:
@@ -43,7 +44,7 @@ def _store_po(api: Api, company_id: str, po_id: int, status: VendorInvoiceStatus
         return
     sent = order.model_copy(update={"vendor_invoice_status": VendorInvoiceStatus.APPROVED, "sent_version": 2})
     store.save(sent, order.version)
-    states = bootstrap.sync_state_store()
+    states = bootstrap.services().sync_states
     queued = states.put(
         SyncState.new(company_id, DocumentRef.purchase_order(po_id), ExternalSystem.QUICKBOOKS_DESKTOP), None
     )
@@ -81,7 +82,7 @@ def test_health_shows_the_last_web_connector_session_after_it_ended(setup: Api, 
     # Given a Web Connector session that started and ended in failure
     cid = company["companyId"]
     started = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    store = DynamoSessionStore(bootstrap.table(), clock=lambda: started + timedelta(minutes=2))
+    store = DynamoSessionStore(bootstrap.services().table, clock=FakeClock(started + timedelta(minutes=2)))
     session = WebConnectorSession(
         ticket="t-1", company_id=cid, user_name="qbwc", created_at=started, expires_at=started + timedelta(minutes=30)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 from devstack.fake_qb_company import FakeCompany, FakeReply
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorService, choose_qbxml_version
 from ledgersync.domain.purchase_orders import (
     AdditionalCharge,
@@ -25,20 +25,13 @@ from ledgersync.domain.purchase_orders import (
     VendorRef,
     document_reference,
 )
+from tests.fakes import FakeClock
 
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
 COMPANY = "c-1"
 USER = "qbuser"
 TOKEN = "token-123"
 VENDOR = "Flores del Campo S.A."
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def purchase_order(
@@ -127,8 +120,8 @@ def web_connector_session(
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -139,13 +132,13 @@ def ledger() -> InMemoryPurchaseOrders:
 
 
 @pytest.fixture
-def sessions(clock: Clock) -> InMemorySessionStore:
+def sessions(clock: FakeClock) -> InMemorySessionStore:
     return InMemorySessionStore(clock)
 
 
 @pytest.fixture
-def service(ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock) -> WebConnectorService:
-    return build_web_connector(ledger, ledger, ledger, sessions, batch_size=50, clock=clock)
+def service(ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock) -> WebConnectorService:
+    return WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), batch_size=50, clock=clock)
 
 
 @pytest.fixture
@@ -297,7 +290,7 @@ def test_bill_is_adopted_not_added_again_when_quickbooks_already_has_it(
 
 
 def test_no_bill_is_duplicated_when_a_session_is_cut_after_the_adds_and_resumed(
-    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: FakeClock
 ) -> None:
     # Given a session cut after QuickBooks added the bills but before their answer arrived
     for po_id in range(1, 6):
@@ -306,7 +299,7 @@ def test_no_bill_is_duplicated_when_a_session_is_cut_after_the_adds_and_resumed(
     assert len(company.bills) == 5
     assert all(s is VendorInvoiceStatus.SENT_TO_EXTERNAL for s in ledger.status.values())
     # When the session expires and the next scheduled update runs
-    clock.now += timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
     run = web_connector_session(service, company)
     # Then every bill is adopted, none is added twice, and every PO is synchronized with the existing TxnID
     assert cut.ticket != run.ticket
@@ -360,9 +353,9 @@ def test_po_goes_to_error_before_any_request_when_the_vendor_has_no_accounting_n
 
 
 def test_progress_is_honest_when_the_work_takes_several_batches(
-    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany
+    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock, company: FakeCompany
 ) -> None:
-    service = build_web_connector(ledger, ledger, ledger, sessions, batch_size=10, clock=clock)
+    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), batch_size=10, clock=clock)
     for po_id in range(1, 26):
         ledger.add(purchase_order(po_id))
     run = web_connector_session(service, company)
@@ -380,11 +373,11 @@ def test_sessions_answer_politely_when_the_ticket_is_unknown(service: WebConnect
 
 
 def test_sessions_answer_politely_when_the_session_expired(
-    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: FakeClock
 ) -> None:
     ledger.add(purchase_order(1))
     ticket = service.authenticate(USER, TOKEN).ticket
-    clock.now += timedelta(minutes=31)
+    clock.advance(timedelta(minutes=31))
     assert service.send_request(ticket, major=13) == ""
     assert "expired" in service.last_error(ticket)
     assert company.bills == []
@@ -416,14 +409,14 @@ def test_progress_is_negative_when_the_answer_is_not_qbxml(
 
 
 def test_progress_is_negative_and_bills_adopted_later_when_results_cannot_be_recorded(
-    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: Clock
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders, clock: FakeClock
 ) -> None:
     ledger.add(purchase_order(1))
     ledger.failing_recorder = 1
     run = web_connector_session(service, company)
     assert run.progress[-1] == -1
     assert "could not record the results" in run.errors[0]
-    clock.now += timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
     web_connector_session(service, company)
     assert len(company.bills) == 1
     assert ledger.status[1] is VendorInvoiceStatus.SYNCHRONIZED
@@ -472,9 +465,9 @@ def test_client_version_asks_for_an_update_when_the_web_connector_is_old(service
 
 
 def test_session_takes_at_most_its_bill_limit_when_much_work_waits(
-    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: Clock, company: FakeCompany
+    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock, company: FakeCompany
 ) -> None:
-    service = build_web_connector(ledger, ledger, ledger, sessions, max_bills_per_session=4, clock=clock)
+    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), max_bills_per_session=4, clock=clock)
     for po_id in range(1, 6):
         ledger.add(purchase_order(po_id, invoices=2))
     first = web_connector_session(service, company)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from ledgersync.adapters.documents import DocumentLinkSigner, derive_link_key
 from ledgersync.errors import Forbidden, Gone
+from tests.fakes import FakeClock
 
 KEY = "acme-co/purchase-orders/7/01-P7.pdf"
 
 
 def signer(secret: str = "admin-key", now: float = 1_800_000_000.0) -> DocumentLinkSigner:
-    return DocumentLinkSigner(lambda: derive_link_key(secret), clock=lambda: now)
+    return DocumentLinkSigner(lambda: derive_link_key(secret), clock=FakeClock(datetime.fromtimestamp(now, UTC)))
 
 
 def test_link_grants_its_document_for_six_hours_when_signed() -> None:

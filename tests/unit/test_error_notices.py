@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from ledgersync import bootstrap
+from ledgersync.bootstrap import Adapters, Services
+from ledgersync.config import Settings
 from ledgersync.domain.accounting_sync import AccountingSync
 from ledgersync.domain.held_work import HeldWork
-from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.outcomes import Outcome, SyncRecorder
 from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes
@@ -33,31 +34,28 @@ class FlakySes:
         if self.failures > 0:
             self.failures -= 1
             raise RetryableError("SES is throttling the notification e-mails")
-        bootstrap.notifier().send(to, subject, text, html)
+        bootstrap.services().notifier.send(to, subject, text, html)
+
+
+def services(ses: FlakySes) -> Services:
+    """The use cases as the composition root wires them over moto, e-mail through ``ses`` and QuickBooks refusing."""
+    return bootstrap.build(
+        Settings.from_environment(),
+        Adapters(notifier=ses),
+        use_cases={"bill_sync": RecordingBills(fail_with=PermanentError(REFUSED))},
+    )
 
 
 def outcomes(ses: FlakySes) -> SyncRecorder:
-    notices = PurchaseOrderErrorNotices(
-        bootstrap.purchase_order_store(), bootstrap.settings_store(), ses, bootstrap.sync_targets()
-    )
-    return SyncRecorder(states=bootstrap.sync_state_store(), notices=notices, targets=bootstrap.sync_targets())
+    return services(ses).sync_recorder
 
 
 def consumer(ses: FlakySes) -> AccountingSync:
-    return AccountingSync(
-        store=bootstrap.purchase_order_store(),
-        references=bootstrap.references(),
-        accounting=bootstrap.settings_store(),
-        bills=RecordingBills(fail_with=PermanentError(REFUSED)),
-        states=bootstrap.sync_state_store(),
-        recorder=outcomes(ses),
-        target=ExternalSystem.QUICKBOOKS_ONLINE,
-    )
+    return services(ses).accounting_sync
 
 
 def sweeper(ses: FlakySes) -> HeldWork:
-    built = bootstrap.held_work()
-    return HeldWork(built.states, built.accounting, outcomes(ses), built.targets)
+    return services(ses).held_work
 
 
 def po(api: Api) -> dict[str, Any]:
@@ -135,7 +133,7 @@ def test_send_again_from_error_clears_the_owed_email(sent: tuple[Api, str]) -> N
 def test_a_webhook_error_whose_email_failed_is_sent_by_the_sweep_once(sent: tuple[Api, str]) -> None:  # noqa: F811
     api, company_id = sent
     webhook = WebhookDeliveryOutcomes(
-        outcomes(FlakySes(failures=0)), bootstrap.purchase_order_store(), ExternalSystem.WEBHOOK
+        outcomes(FlakySes(failures=0)), bootstrap.services().purchase_order_store, ExternalSystem.WEBHOOK
     )
     # Given a delivery to the webhook whose final refusal was recorded but whose e-mail never went (SES failed on
     # every receive)

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from devstack.runtime import LambdaContext
 
-from ledgersync import bootstrap
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.observability import keys_per_record, logger, redact, redact_text
 from tests.support.events import Api
+from tests.support.services import InstallServices
 
 RUN_KEYS = ("company_id", "po_id", "user_id", "realm_id")
 
@@ -99,12 +99,12 @@ def run_token_refresh() -> None:
 
 
 def test_a_later_function_logs_none_of_the_po_sync_keys_when_a_po_sync_ran_first(
-    aws: None, monkeypatch: pytest.MonkeyPatch, capture: LineCapture
+    aws: None, install_services: InstallServices, capture: LineCapture
 ) -> None:
     from functions.accounting_sync import app
 
     # Given a PO sync that appended its company, PO and realm
-    monkeypatch.setattr(bootstrap, "accounting_sync", lambda: RecordingSync({"co_first": "realm-1"}))
+    install_services(use_cases={"accounting_sync": RecordingSync({"co_first": "realm-1"})})
     assert app.lambda_handler(sqs_event(("co_first", 4242)), LambdaContext()) == {"batchItemFailures": []}
     synced = [line for line in capture.lines() if line["message"] == "purchase order processed"]
     assert synced[0]["company_id"] == "co_first" and synced[0]["po_id"] == 4242
@@ -135,13 +135,13 @@ def test_a_later_function_logs_no_caller_when_an_api_call_authenticated_first(
 
 
 def test_each_record_of_a_batch_logs_only_its_own_company_when_a_batch_mixes_companies(
-    monkeypatch: pytest.MonkeyPatch, capture: LineCapture
+    install_services: InstallServices, capture: LineCapture
 ) -> None:
     from functions.accounting_sync import app
 
     # Given one batch: company A (connected to realm-A) first, then company B (no realm)
     fake = RecordingSync({"co_a": "realm-A"})
-    monkeypatch.setattr(bootstrap, "accounting_sync", lambda: fake)
+    install_services(use_cases={"accounting_sync": fake})
 
     # When
     app.lambda_handler(sqs_event(("co_a", 1), ("co_b", 2)), LambdaContext())
@@ -256,13 +256,13 @@ class BlockingSync:
 
 
 def test_a_record_in_flight_lends_its_keys_to_no_other_thread_when_functions_share_a_process(
-    monkeypatch: pytest.MonkeyPatch, capture: LineCapture
+    install_services: InstallServices, capture: LineCapture
 ) -> None:
     from functions.accounting_sync import app
 
     # Given a sync record of company A in flight on one thread (the local stack runs functions side by side)
     blocking = BlockingSync()
-    monkeypatch.setattr(bootstrap, "accounting_sync", lambda: blocking)
+    install_services(use_cases={"accounting_sync": blocking})
     worker = threading.Thread(target=app.lambda_handler, args=(sqs_event(("co_in_flight", 7)), LambdaContext()))
     worker.start()
     assert blocking.started.wait(10)

@@ -46,12 +46,12 @@ LEGACY: dict[int, dict[str, Any]] = {
 
 
 def _company_id(api: Api) -> str:
-    return bootstrap.accounts().authenticate(api.token).company_id
+    return bootstrap.services().accounts.authenticate(api.token).company_id
 
 
 def _store_legacy(company_id: str, po_id: int, fields: dict[str, Any]) -> None:
     """A PO item exactly as the code before this change wrote it: sync fields inside ``order``, indexed by them."""
-    order = bootstrap.purchase_order_store().get(company_id, 1)
+    order = bootstrap.services().purchase_order_store.get(company_id, 1)
     assert order is not None
     dumped = order.model_dump(
         mode="json", by_alias=True, exclude={"sub_total", "total", "total_charges", "sent_version"}
@@ -70,7 +70,7 @@ def _store_legacy(company_id: str, po_id: int, fields: dict[str, Any]) -> None:
         **fields,
         "version": 3,
     }
-    bootstrap.table().put(
+    bootstrap.services().table.put(
         {
             "pk": company_pk(company_id),
             "sk": po_sk(po_id),
@@ -104,7 +104,7 @@ def _views(api: Api) -> dict[int, dict[str, Any]]:
 
 
 def _state(company_id: str, po_id: int) -> SyncState | None:
-    return bootstrap.sync_state_store().get(company_id, DocumentRef.purchase_order(po_id), QBO)
+    return bootstrap.services().sync_states.get(company_id, DocumentRef.purchase_order(po_id), QBO)
 
 
 def test_each_legacy_po_gets_its_sync_state_item_and_loses_its_sync_fields_when_migrated(
@@ -118,11 +118,11 @@ def test_each_legacy_po_gets_its_sync_state_item_and_loses_its_sync_fields_when_
         "Pending Approval",
     ]  # fmt: skip
     # When the migration runs
-    summary = migrate(bootstrap.table(), [company_id])
+    summary = migrate(bootstrap.services().table, [company_id])
     # Then every legacy PO was rewritten without its sync fields, in its approval lifecycle
     assert summary.orders_migrated == len(LEGACY) and summary.states_written == 5
     for po_id in LEGACY:
-        item = bootstrap.table().get(company_pk(company_id), po_sk(po_id))
+        item = bootstrap.services().table.get(company_pk(company_id), po_sk(po_id))
         assert item is not None
         assert not set(LEGACY_FIELDS) & set(item["order"]), po_id
         assert item["order"]["vendorInvoiceStatus"] in {"Pending Approval", "Approved"}
@@ -145,7 +145,7 @@ def test_each_legacy_po_gets_its_sync_state_item_and_loses_its_sync_fields_when_
     # And the API shows every PO exactly as before
     assert _views(api) == before
     # And the status index files them where the sweep, the outbox and the health page look
-    states = bootstrap.sync_state_store()
+    states = bootstrap.services().sync_states
     assert [s.document.id for s in states.list_by_status(company_id, SyncStatus.QUEUED, QBO)] == ["3"]
     assert [s.document.id for s in states.list_by_status(company_id, SyncStatus.ERROR)] == ["6"]
 
@@ -154,26 +154,26 @@ def test_running_the_migration_twice_changes_nothing_the_second_time(
     legacy: tuple[Api, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     api, company_id = legacy
-    migrate(bootstrap.table(), [company_id])
-    items = {po_id: bootstrap.table().get(company_pk(company_id), po_sk(po_id)) for po_id in LEGACY}
+    migrate(bootstrap.services().table, [company_id])
+    items = {po_id: bootstrap.services().table.get(company_pk(company_id), po_sk(po_id)) for po_id in LEGACY}
     views = _views(api)
     # When it runs again, from the command line, over every company
-    assert main(["--table", bootstrap.table().name]) == 0
+    assert main(["--table", bootstrap.services().table.name]) == 0
     # Then it found nothing left to move and wrote nothing
     printed = capsys.readouterr().out
     assert '"orders_migrated": 0' in printed and '"states_written": 0' in printed
-    assert {po_id: bootstrap.table().get(company_pk(company_id), po_sk(po_id)) for po_id in LEGACY} == items
+    assert {po_id: bootstrap.services().table.get(company_pk(company_id), po_sk(po_id)) for po_id in LEGACY} == items
     assert _views(api) == views
 
 
 def test_a_state_the_running_code_wrote_first_is_kept_when_migrated(legacy: tuple[Api, str]) -> None:
     api, company_id = legacy
     # Given the consumer recorded PO 3's bill before the migration reached it (its state read from the legacy PO)
-    recorder = bootstrap.sync_recorder()
+    recorder = bootstrap.services().sync_recorder
     recorder.recorded(company_id, DocumentRef.purchase_order(3), QBO, {"01-P002271": "bill-3"})
     assert api.get("/v1/purchase-orders/3").json()["vendorInvoiceStatus"] == "S"
     # When the migration runs
-    summary = migrate(bootstrap.table(), [company_id])
+    summary = migrate(bootstrap.services().table, [company_id])
     # Then the state the code wrote stands, and the PO still shows it
     assert summary.states_already_there == 1
     state = _state(company_id, 3)
@@ -194,5 +194,5 @@ def test_a_legacy_po_in_error_changed_before_the_migration_is_superseded_in_the_
     assert changed.json()["vendorInvoiceStatus"] == "Pending Approval" and changed.json()["error"] is None
     state = _state(company_id, 6)
     assert state is not None and state.status is SyncStatus.SUPERSEDED
-    item = bootstrap.table().get(company_pk(company_id), po_sk(6))
+    item = bootstrap.services().table.get(company_pk(company_id), po_sk(6))
     assert item is not None and not set(LEGACY_FIELDS) & set(item["order"])

@@ -365,6 +365,15 @@ def _fields(nodes: Iterable[ast.AST]) -> set[str]:
     return {n.attr for node in nodes for n in _walk(node) if isinstance(n, ast.Attribute) and n.attr in SETTINGS_FIELDS}
 
 
+def _name_pattern(text: ast.JoinedStr, prefix: str) -> str:
+    """The secret name an f-string builds: ``{...prefix...}`` is the stack's prefix, any other value a company id."""
+    parts = (
+        str(v.value) if isinstance(v, ast.Constant) else ("{prefix}" if "prefix" in ast.unparse(v) else "{id}")
+        for v in text.values
+    )
+    return "".join(parts).replace("{prefix}", prefix).replace("{id}", SAMPLE_COMPANY)
+
+
 def _secret_name_patterns(cls: ast.ClassDef, prefix: str, classes: dict[str, ast.ClassDef]) -> list[str]:
     """The names a class's ``secret_name`` method builds (``f"{self.prefix}/qbo/{company_id}"``), its own or the
     one it inherits from a base class of the same module."""
@@ -374,16 +383,30 @@ def _secret_name_patterns(cls: ast.ClassDef, prefix: str, classes: dict[str, ast
             out += _secret_name_patterns(classes[base.id], prefix, classes)
     for item in cls.body:
         if isinstance(item, ast.FunctionDef) and item.name == "secret_name":
-            for node in ast.walk(item):
-                if isinstance(node, ast.JoinedStr):
-                    text = "".join(
-                        v.value
-                        if isinstance(v, ast.Constant)
-                        else ("{prefix}" if "prefix" in ast.unparse(v) else "{id}")
-                        for v in node.values
-                    )
-                    out.append(text.replace("{prefix}", prefix).replace("{id}", SAMPLE_COMPANY))
+            out += [_name_pattern(node, prefix) for node in ast.walk(item) if isinstance(node, ast.JoinedStr)]
     return out
+
+
+def _entry_methods(cls: ast.ClassDef, method: str) -> set[str]:
+    """The methods of ``cls`` that run ``method``: itself and those that reach it through ``self.<m>(...)``."""
+    calls = {
+        item.name: {
+            n.func.attr
+            for n in ast.walk(item)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == "self"
+        }
+        for item in cls.body
+        if isinstance(item, ast.FunctionDef)
+    }
+    entries, grown = {method}, True
+    while grown:
+        more = {name for name, callees in calls.items() if callees & entries} - entries
+        entries |= more
+        grown = bool(more)
+    return entries
 
 
 class Requirements:
@@ -434,11 +457,17 @@ class Requirements:
         if call.service == "secretsmanager":
             if call.action == "secretsmanager:ListSecrets":
                 return ["*"]
-            named = [self.values[f] for f in self._argument_fields(call) if f.endswith("_secret")]
+            fields = self._argument_fields(call)
+            if not fields and call.node.args:  # a secret name the class was built with (``self.secret_name``)
+                fields = self._bound_fields(call, ast.unparse(call.node.args[0])) or set()
+            named = [self.values[f] for f in fields if f.endswith("_secret")]
             if named:
                 return [_secret_arn(n) for n in named]
             module = self.code.modules[call.unit[0]]
             cls = call.unit[1].split(".", 1)[0]
+            composed = self._composed_secret_names(call)
+            if composed is not None:
+                return composed
             if cls in module.classes:
                 return [
                     _secret_arn(n)
@@ -448,6 +477,66 @@ class Requirements:
                 f"{call.module}:{call.unit[1]}: cannot tell which secret line {call.node.lineno} reads"
             )
         raise AssertionError(f"{call.module}:{call.unit[1]}: no resource rule for {call.action}")
+
+    def _composed_secret_names(self, call: Call) -> list[str] | None:
+        """The secrets a shared store's call reaches when typed stores compose it (``SecretsManagerJsonStore``).
+
+        A typed store builds the shared one with its own prefix (``SecretsManagerJsonStore(f"{prefix}/qbo", ...)``
+        into ``self.<attribute>``); the call counts for that prefix only when a reached method of the typed store
+        (or of a reached subclass) calls the shared store's method that runs it, so a read-only store needs no write.
+        None when the call's class is not built that way.
+        """
+        module = self.code.modules[call.unit[0]]
+        cls, method = call.unit[1].split(".", 1) if "." in call.unit[1] else (call.unit[1], "")
+        if cls not in module.classes:
+            return None
+        entries = _entry_methods(module.classes[cls], method)
+        names: list[str] = []
+        composed = False
+        for creator in sorted(self.reach.creators.get((module.name, cls), set())):
+            for node in _walk(self.reach.node(creator)):
+                if not (
+                    isinstance(node, ast.Assign)
+                    and isinstance(node.value, ast.Call)
+                    and isinstance(node.value.func, ast.Name)
+                    and node.value.func.id == cls
+                    and node.value.args
+                    and isinstance(node.value.args[0], ast.JoinedStr)
+                ):
+                    continue
+                target = node.targets[0]
+                if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
+                    continue
+                composed = True
+                if self._calls_through(creator, target.attr, entries):
+                    prefix = _name_pattern(node.value.args[0], self.values["secrets_prefix"])
+                    names.append(_secret_arn(f"{prefix}/{SAMPLE_COMPANY}"))
+        return sorted(set(names)) if composed else None
+
+    def _calls_through(self, creator: Unit, attribute: str, methods: set[str]) -> bool:
+        """A reached method of the creator's class, or of a reached subclass, calls ``self.<attribute>.<method>``."""
+        module = self.code.modules[creator[0]]
+        owner = creator[1].split(".", 1)[0]
+        family = {owner} | {
+            name
+            for (mod, name) in self.reach.classes
+            if mod == module.name and any(isinstance(b, ast.Name) and b.id == owner for b in module.classes[name].bases)
+        }
+        for unit in self.reach.units:
+            if unit[0] != module.name or unit[1].split(".", 1)[0] not in family or "." not in unit[1]:
+                continue
+            for node in _walk(self.reach.node(unit)):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in methods
+                    and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr == attribute
+                    and isinstance(node.func.value.value, ast.Name)
+                    and node.func.value.value.id == "self"
+                ):
+                    return True
+        return False
 
     def _argument_fields(self, call: Call) -> set[str]:
         """Settings fields in a call's arguments, following local names to their assignment in the same unit."""
@@ -459,11 +548,52 @@ class Requirements:
         ]
         return _fields([call.node, *assigned])
 
+    def _bound_fields(self, call: Call, text: str) -> set[str] | None:
+        """The settings fields the creators pass for ``self.<name>`` when a call's queue URL or secret name is a
+        constructor argument the class keeps as is (``self.queue_url = queue_url``): the composition root builds a
+        class in a unit that may name more queues than this call is made on. None when any creator does not bind it
+        plainly (then the whole context counts, as before)."""
+        match = re.fullmatch(r"self\.(\w+)", text)
+        module = self.code.modules[call.unit[0]]
+        cls = call.unit[1].split(".", 1)[0]
+        if match is None or cls not in module.classes:
+            return None
+        name = match.group(1)
+        body = module.classes[cls].body
+        init = next((n for n in body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is None or not any(
+            isinstance(n, ast.Assign)
+            and ast.unparse(n.targets[0]) == f"self.{name}"
+            and isinstance(n.value, ast.Name)
+            and n.value.id == name
+            for n in ast.walk(init)
+        ):
+            return None
+        params = [a.arg for a in init.args.args[1:]]
+        fields: set[str] = set()
+        for creator in sorted(self.reach.creators.get((module.name, cls), set())):
+            builds = [
+                n
+                for n in _walk(self.reach.node(creator))
+                if isinstance(n, ast.Call)
+                and (getattr(n.func, "id", None) == cls or getattr(n.func, "attr", None) == cls)
+            ]
+            for build in builds:
+                given = dict(zip(params, build.args, strict=False)) | {k.arg: k.value for k in build.keywords if k.arg}
+                if name not in given:
+                    return None
+                fields |= _fields([given[name]])
+            if not builds:
+                return None
+        return fields
+
     def _queues(self, call: Call, context: list[ast.AST]) -> list[str]:
-        urls = {self.values[f] for f in _fields(context) if f.endswith("_queue_url") and self.values[f]}
-        queues = sorted(self.deployment.queue_by_url[u] for u in urls if u in self.deployment.queue_by_url)
         argument = next((k.value for k in call.node.keywords if k.arg in {"QueueUrl", "QueueName"}), None)
         text = ast.unparse(argument) if argument is not None else ""
+        bound = self._bound_fields(call, text)
+        fields = bound if bound is not None else _fields(context)
+        urls = {self.values[f] for f in fields if f.endswith("_queue_url") and self.values[f]}
+        queues = sorted(self.deployment.queue_by_url[u] for u in urls if u in self.deployment.queue_by_url)
         dead_letter = "dead_letter" in text or (not text.startswith("self.queue") and "dead_letter" in call.unit[1])
         if dead_letter:
             queues = sorted({d for q in queues if (d := self.deployment.dead_letter_queue(q))})
@@ -531,6 +661,26 @@ def test_the_check_sees_the_calls_that_broke_the_first_deploy_when_the_code_is_r
         r.endswith(f"admin-api-key{SECRET_SUFFIX}") and a != "secretsmanager:GetSecretValue"
         for a, r in (token_refresh | scheduler)
     )
+
+
+def test_a_read_only_typed_store_needs_no_write_when_it_composes_the_shared_secret_store() -> None:
+    # Given the sweep, which reads the webhook endpoints, and the set-up routes, which also write them, both through
+    # the one SecretsManagerJsonStore
+    webhook = _secret_arn(f"ledgersync/ledgersync-prod/webhook/{SAMPLE_COMPANY}")
+    tokens = _secret_arn(f"ledgersync/ledgersync-prod/qbo/{SAMPLE_COMPANY}")
+
+    # When their calls are read
+    scheduler = Requirements(CODE, DEPLOYMENT, "SchedulerFunction").pairs
+    management = Requirements(CODE, DEPLOYMENT, "ManagementApiFunction").pairs
+
+    # Then each call is charged to the typed store's own prefix, writes only where a write is made
+    assert ("secretsmanager:GetSecretValue", webhook) in scheduler
+    assert not {("secretsmanager:PutSecretValue", webhook), ("secretsmanager:CreateSecret", webhook)} & scheduler
+    assert not any(r == tokens for _, r in scheduler)
+    for action in ("GetSecretValue", "PutSecretValue", "CreateSecret"):
+        assert (f"secretsmanager:{action}", webhook) in management
+        assert (f"secretsmanager:{action}", tokens) in management
+    assert not any(r.endswith(f"ledgersync-prod/{SAMPLE_COMPANY}{SECRET_SUFFIX}") for _, r in scheduler | management)
 
 
 def _statements(function_id: str) -> list[tuple[int, int]]:

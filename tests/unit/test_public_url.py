@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +10,9 @@ from devstack.runtime import LambdaContext
 from functions.qbwc import app as qbwc_app
 from lxml import etree
 
-from ledgersync.config import get_settings
 from ledgersync.public_url import WEB_CONNECTOR_PATH, public_base_url, public_url
 from tests.support.events import Api
+from tests.support.services import InstallServices
 
 EXECUTE_API = "abc123defg.execute-api.eu-west-1.amazonaws.com"
 SOAP = {"soap": "http://schemas.xmlsoap.org/wsdl/soap/"}
@@ -50,18 +49,12 @@ def test_qwc_app_url_and_wsdl_address_agree_when_behind_the_execute_api_url(api:
     assert app_url == address == f"https://{EXECUTE_API}/test/qbwc"
 
 
-@pytest.fixture
-def fresh_settings() -> Iterator[None]:
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def test_qwc_app_url_and_wsdl_address_agree_when_public_base_url_is_set(
-    api: Api, company: dict[str, Any], monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+    api: Api, company: dict[str, Any], monkeypatch: pytest.MonkeyPatch, install_services: InstallServices
 ) -> None:
     # Given PUBLIC_BASE_URL (the template sets it from ApiDomainName), while a call arrives by the execute-api host
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://ledger.example.com/")
+    install_services()  # the settings of this instance, read again
     app_url, address = qwc_app_url(api, EXECUTE_API), wsdl_address(EXECUTE_API)
     assert app_url == address == "https://ledger.example.com/qbwc"
 

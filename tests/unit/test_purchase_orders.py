@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.state import SyncState, SyncStatus
+from tests.fakes import FakeClock
 from tests.support.events import Api
 
 PDF = base64.b64encode(b"%PDF-1.4\n% a tiny vendor invoice\n").decode()
@@ -102,7 +104,7 @@ def test_vendor_invoice_pdf_is_private_encrypted_and_linked_for_exactly_six_hour
     link = body["vendorInvoices"][0]["file"]
     assert urlsplit(link).path.startswith("/v1/documents/")
     assert "X-Amz-Security-Token" not in link  # no session credentials: the link outlives the Lambda's session
-    grant = bootstrap.documents().links.verify(urlsplit(link).path.rsplit("/", 1)[1])  # type: ignore[union-attr]
+    grant = bootstrap.services().documents.links.verify(urlsplit(link).path.rsplit("/", 1)[1])  # type: ignore[union-attr]
     assert grant.expires_at - time.time() == pytest.approx(6 * 60 * 60, abs=60)
     s3 = boto3.client("s3")
     (obj,) = s3.list_objects_v2(Bucket=os.environ["DOCUMENTS_BUCKET"])["Contents"]
@@ -149,16 +151,16 @@ def test_pdf_link_is_refused_with_403_when_tampered(setup: Api) -> None:
 def test_pdf_link_is_refused_with_410_when_six_hours_have_passed(setup: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a link handed out now
     path = _pdf_link(setup)
-    signer = bootstrap.documents().links
+    signer = bootstrap.services().documents.links
     assert signer is not None
     # When the clock reaches six hours later
-    monkeypatch.setattr(signer, "clock", lambda: time.time() + 6 * 60 * 60)
+    monkeypatch.setattr(signer, "clock", FakeClock(datetime.now(UTC) + timedelta(hours=6)))
     answer = setup.get(path, token="")
     # Then
     assert answer.status == 410
     assert answer.json()["code"] == "Gone" and "expired" in answer.json()["message"]
     assert answer.json()["errors"][0]["field"] == "token"
-    monkeypatch.setattr(signer, "clock", lambda: time.time() + 6 * 60 * 60 - 60)
+    monkeypatch.setattr(signer, "clock", FakeClock(datetime.now(UTC) + timedelta(hours=6, seconds=-60)))
     assert setup.get(path, token="").status == 200
 
 
@@ -291,7 +293,7 @@ def test_po_cannot_change_once_sent(setup: Api) -> None:
 def _company_id(api: Api) -> str:
     from ledgersync import bootstrap
 
-    principal = bootstrap.accounts().authenticate(api.token)
+    principal = bootstrap.services().accounts.authenticate(api.token)
     return principal.company_id
 
 
@@ -507,7 +509,7 @@ def test_replacement_pdf_is_deleted_when_someone_else_changed_the_po_meanwhile(
     setup.put("/v1/purchase-orders/1", PO)
     setup.post("/v1/purchase-orders/1/vendor-invoices", INVOICE)
     (before,) = _stored_keys()
-    store = bootstrap.purchase_orders().store
+    store = bootstrap.services().purchase_orders.store
 
     def refused(order: Any, expected_version: int | None) -> Any:
         raise Conflict("PO P002271 was changed by someone else; reload it and try again")
@@ -524,9 +526,9 @@ def _change_state(api: Api, change: Callable[[SyncState], SyncState]) -> None:
     """Put PO 1's sync state where only the sync takes it (S, Error with bills), as the sync would save it; a PO
     never sent gets the state its send would have written first."""
     company_id = _company_id(api)
-    system = bootstrap.settings_store().get_settings(company_id).external_system
+    system = bootstrap.services().settings_store.get_settings(company_id).external_system
     assert system is not None
-    states = bootstrap.sync_state_store()
+    states = bootstrap.services().sync_states
     ref = DocumentRef.purchase_order(1)
     state = states.get(company_id, ref, system) or states.put(
         SyncState.new(company_id, ref, system, parts=["01-P002271"]), None

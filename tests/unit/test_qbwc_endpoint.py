@@ -1,5 +1,5 @@
-"""functions/qbwc/app.py served over loopback HTTP (werkzeug → API Gateway proxy events), sessions in DynamoDB
-(moto), the Web Connector played by zeep from the service's own WSDL, and fakes for the PO side."""
+"""functions/qbwc/app.py served over loopback HTTP (werkzeug → API Gateway proxy events), the Web Connector played
+by zeep from the service's own WSDL, and fakes for the sessions (tests/fakes.py, no moto) and the PO side."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from devstack.qbwc_simulator import InMemoryPurchaseOrders, LocalGateway, run_se
 from functions.qbwc import app as qbwc_app
 from lxml import etree
 
-from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-from ledgersync.adapters.quickbooks_desktop import build_web_connector
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.adapters.soap import INTUIT_NS, SOAP11_NS, SOAP12_NS
+from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from tests.fakes import FakeClock, InMemorySessionStore
+from tests.support.services import InstallServices
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
@@ -33,19 +34,11 @@ WSDL_NS = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Endpoint:
     url: str
     ledger: InMemoryPurchaseOrders
-    clock: Clock
+    clock: FakeClock
     gateway: LocalGateway
 
     def post(self, body: str, content_type: str = "text/xml; charset=utf-8") -> requests.Response:
@@ -65,15 +58,13 @@ class Endpoint:
 
 
 @pytest.fixture
-def endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
-    from ledgersync import bootstrap
-
+def endpoint(install_services: InstallServices) -> Iterator[Endpoint]:
     ledger = InMemoryPurchaseOrders()
     ledger.tokens[(USER, TOKEN)] = COMPANY
-    clock = Clock()
-    store = DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
-    service = build_web_connector(ledger, ledger, ledger, store, clock=clock)
-    monkeypatch.setattr(bootstrap, "web_connector", lambda: service, raising=False)
+    clock = FakeClock(datetime.now(UTC))
+    store = InMemorySessionStore(clock)
+    service = WebConnectorService(ledger, ledger, ledger, store, QbxmlCodec(), clock=clock)
+    install_services(use_cases={"web_connector": service})
     with LocalGateway(qbwc_app.lambda_handler) as gateway:
         yield Endpoint(f"{gateway.url}/qbwc", ledger, clock, gateway)
 
@@ -165,7 +156,7 @@ def test_expired_session_ends_politely_and_keeps_the_work(endpoint: Endpoint) ->
     endpoint.ledger.add(purchase_order(1))
     ticket = endpoint.call("authenticate", strUserName=USER, strPassword=TOKEN).findtext(f"{{{INTUIT_NS}}}string")
     assert ticket
-    endpoint.clock.now += timedelta(hours=2)
+    endpoint.clock.advance(timedelta(hours=2))
     assert endpoint.call("sendRequestXML", ticket=ticket, qbXMLMajorVers="13", qbXMLMinorVers="0").text is None
     assert "expired" in (endpoint.call("getLastError", ticket=ticket).text or "")
     assert endpoint.ledger.status[1] is VendorInvoiceStatus.SENT_TO_EXTERNAL
@@ -178,7 +169,7 @@ def test_no_bill_is_duplicated_when_a_session_is_cut_and_the_next_one_resumes(
         endpoint.ledger.add(purchase_order(po_id))
     cut = run_session(endpoint.url, USER, TOKEN, company, cut_after_messages=2)
     assert cut.cut and len(company.bills) == 4
-    endpoint.clock.now += timedelta(hours=1)
+    endpoint.clock.advance(timedelta(hours=1))
     resumed = run_session(endpoint.url, USER, TOKEN, company)
     assert resumed.completed
     assert len(company.bills) == 4

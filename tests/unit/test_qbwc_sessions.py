@@ -1,4 +1,8 @@
-"""Web Connector sessions in DynamoDB (moto): the TTL, the version check and the one-session-per-company lock."""
+"""Web Connector sessions in DynamoDB (moto): the item carries its TTL.
+
+What every SessionStore promises (a ticket used once, the version check, the one-session-per-company lock, the
+last-session summary) is the contract tests/unit/test_store_contracts.py runs on this adapter and on its fake.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +15,18 @@ import pytest
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 from ledgersync.domain.desktop_sync import WebConnectorSession
-from ledgersync.errors import Conflict
+from tests.fakes import FakeClock
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(aws: None, clock: Clock) -> DynamoSessionStore:
+def store(aws: None, clock: FakeClock) -> DynamoSessionStore:
     return DynamoSessionStore(SingleTable(os.environ["TABLE_NAME"]), clock=clock)
 
 
@@ -51,44 +47,3 @@ def test_session_is_stored_with_a_ttl_when_created(store: DynamoSessionStore) ->
     assert item["companyId"] == "c-1"
     loaded = store.load("t-1")
     assert loaded is not None and loaded.company_id == "c-1" and loaded.expires_at == NOW + timedelta(minutes=30)
-
-
-def test_load_answers_none_when_the_ticket_is_unknown(store: DynamoSessionStore) -> None:
-    assert store.load("nope") is None
-    assert store.load("") is None
-
-
-def test_ticket_is_never_reused_when_created_twice(store: DynamoSessionStore) -> None:
-    store.create(session())
-    with pytest.raises(Conflict):
-        store.create(session())
-
-
-def test_save_refuses_a_stale_session_when_another_call_saved_first(store: DynamoSessionStore) -> None:
-    store.create(session())
-    first, second = store.load("t-1"), store.load("t-1")
-    assert first is not None and second is not None
-    first.version += 1
-    first.progress = 50
-    store.save(first)
-    second.version += 1
-    with pytest.raises(Conflict):
-        store.save(second)
-    reloaded = store.load("t-1")
-    assert reloaded is not None and reloaded.progress == 50
-
-
-def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(
-    store: DynamoSessionStore, clock: Clock
-) -> None:
-    until = NOW + timedelta(minutes=30)
-    assert store.claim_company("c-1", "t-1", until)
-    assert store.claim_company("c-1", "t-1", until + timedelta(minutes=5))
-    assert not store.claim_company("c-1", "t-2", until)
-    assert store.claim_company("c-2", "t-2", until)
-    store.release_company("c-1", "t-2")
-    assert not store.claim_company("c-1", "t-2", until)
-    store.release_company("c-1", "t-1")
-    assert store.claim_company("c-1", "t-2", until)
-    clock.now = NOW + timedelta(hours=1)
-    assert store.claim_company("c-1", "t-3", clock.now + timedelta(minutes=30))

@@ -9,15 +9,9 @@ from decimal import Decimal
 import pytest
 import requests
 
-from ledgersync.adapters.quickbooks_online import (
-    InProcessRequestLimiter,
-    QuickBooksFault,
-    StaleObjectError,
-    bill_payload,
-    bill_refs,
-    quote,
-    translate_response,
-)
+from ledgersync.adapters.quickbooks_online.bills import bill_payload, bill_refs, quote
+from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, StaleObjectError, translate_response
+from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
 from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     AccessTokenRejected,
@@ -35,22 +29,12 @@ from ledgersync.domain.quickbooks_online import (
     bill_request_id,
 )
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
+from tests.fakes import FakeClock
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------- fakes
-
-
-class FakeClock:
-    def __init__(self, now: datetime = START) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 def tokens_for(
@@ -222,7 +206,7 @@ def draft(invoice: str = "INV-1", po: str = "PO-100", memo: str | None = None) -
 
 class World:
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = FakeClock(START)
         self.store = FakeTokenStore()
         self.oauth = FakeOAuth(self.clock, self.store)
         self.lock = FakeLock()
@@ -544,25 +528,14 @@ def test_validation_faults_are_permanent_and_stale_sync_token_is_retryable() -> 
 # ---------------------------------------------------------------------------------------------- the in-process limiter
 
 
-class Ticker:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 def test_limiter_never_lets_more_than_the_rate_plus_burst_through_in_any_minute() -> None:
-    ticker = Ticker()
-    limiter = InProcessRequestLimiter(450, 4, max_wait_seconds=120, monotonic=ticker.monotonic, sleep=ticker.sleep)
+    ticker = FakeClock()
+    limiter = InProcessRequestLimiter(450, 4, max_wait_seconds=120, clock=ticker)
     times: list[float] = []
 
     for _ in range(1000):
         with limiter.slot("realm"):
-            times.append(ticker.t)
+            times.append(ticker.monotonic())
 
     worst = max(sum(1 for t in times if start <= t < start + 60) for start in times)
     assert worst <= 454
@@ -570,8 +543,8 @@ def test_limiter_never_lets_more_than_the_rate_plus_burst_through_in_any_minute(
 
 
 def test_limiter_answers_retryable_when_the_wait_would_be_too_long() -> None:
-    ticker = Ticker()
-    limiter = InProcessRequestLimiter(60, 1, max_wait_seconds=0.5, monotonic=ticker.monotonic, sleep=ticker.sleep)
+    ticker = FakeClock()
+    limiter = InProcessRequestLimiter(60, 1, max_wait_seconds=0.5, clock=ticker)
     with limiter.slot("realm"):
         pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -12,17 +12,16 @@ import pytest
 from devstack.runtime import LambdaContext
 
 from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.adapters.quickbooks_online import (
-    DynamoDedupStore,
-    DynamoLock,
-    DynamoReferenceIdCache,
-    DynamoRequestLimiter,
-    PowertoolsTokenMetrics,
-    SecretsManagerTokenStore,
-)
-from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState, TokenRefresher
+from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
+from ledgersync.adapters.quickbooks_online.limits import DynamoRequestLimiter
+from ledgersync.adapters.quickbooks_online.metrics import PowertoolsTokenMetrics
+from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
+from ledgersync.adapters.quickbooks_online.tokens import DynamoLock, SecretsManagerTokenStore
+from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, DedupEntry, DedupState
 from ledgersync.errors import RetryableError
-from tests.unit.test_quickbooks_online import START, FakeClock, World, draft, tokens_for
+from tests.fakes import FakeClock
+from tests.support.services import InstallServices
+from tests.unit.test_quickbooks_online import START, World, draft, tokens_for
 
 
 @pytest.fixture
@@ -31,17 +30,9 @@ def table(aws: None) -> SingleTable:
     return SingleTable(os.environ["TABLE_NAME"])
 
 
-class SteppedTime:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.t = start
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
+def stepped_time(epoch: float = 1_700_000_000.0) -> FakeClock:
+    """A fake clock at ``epoch`` seconds of wall time."""
+    return FakeClock(datetime.fromtimestamp(epoch, UTC))
 
 
 # ---------------------------------------------------------------------------------------------- tokens in secrets
@@ -49,7 +40,7 @@ class SteppedTime:
 
 def test_tokens_round_trip_through_one_secret_per_company_when_saved_twice(table: SingleTable) -> None:
     store = SecretsManagerTokenStore("ledgersync")
-    clock = FakeClock()
+    clock = FakeClock(START)
 
     store.save("c1", tokens_for(clock, n=1))
     store.save("c1", tokens_for(clock, n=2))
@@ -66,13 +57,13 @@ def test_tokens_round_trip_through_one_secret_per_company_when_saved_twice(table
 
 
 def test_lock_admits_one_refresher_until_released_or_expired(table: SingleTable) -> None:
-    time_now = SteppedTime()
+    time_now = stepped_time()
     lock = DynamoLock(table, clock=time_now)
 
     first = lock.acquire("c1", "qbo-token-refresh", 60)
     second = lock.acquire("c1", "qbo-token-refresh", 60)
     other_company = lock.acquire("c2", "qbo-token-refresh", 60)
-    time_now.t += 61
+    time_now.advance(61)
     after_expiry = lock.acquire("c1", "qbo-token-refresh", 60)
     assert after_expiry is not None
     lock.release("c1", "qbo-token-refresh", after_expiry)
@@ -114,9 +105,8 @@ def test_bill_is_created_once_when_two_sends_share_the_dynamodb_dedup_store(tabl
 
 
 def test_shared_limiter_holds_the_call_over_the_window_budget_until_the_next_window(table: SingleTable) -> None:
-    time_now = SteppedTime()
-    time_now.t = 1_700_000_000.0  # the start of a 5-second window
-    limiter = DynamoRequestLimiter(table, 120, 4, clock=time_now, sleep=time_now.sleep)
+    time_now = stepped_time(1_700_000_000.0)  # the start of a 5-second window
+    limiter = DynamoRequestLimiter(table, 120, 4, clock=time_now)
 
     for _ in range(10):  # 120/minute is 10 per 5-second window
         with limiter.slot("realm-1"):
@@ -125,12 +115,12 @@ def test_shared_limiter_holds_the_call_over_the_window_budget_until_the_next_win
         pass
 
     assert len(time_now.slept) == 1
-    assert time_now.t >= 1_700_000_005.0
+    assert time_now.now().timestamp() >= 1_700_000_005.0
 
 
 def test_shared_limiter_refuses_a_call_when_every_in_flight_slot_stays_taken(table: SingleTable) -> None:
-    time_now = SteppedTime()
-    limiter = DynamoRequestLimiter(table, 450, 2, clock=time_now, sleep=time_now.sleep, max_wait_seconds=1.0)
+    time_now = stepped_time()
+    limiter = DynamoRequestLimiter(table, 450, 2, clock=time_now, max_wait_seconds=1.0)
 
     with limiter.slot("realm-1"), limiter.slot("realm-1"):
         with pytest.raises(RetryableError), limiter.slot("realm-1"):
@@ -169,14 +159,13 @@ def test_days_left_metric_has_one_bounded_dimension_when_emitted(
     assert "CompanyId" not in metric
 
 
-def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(install_services: InstallServices) -> None:
     from functions.token_refresh import app
 
-    from ledgersync import bootstrap
+    from ledgersync.bootstrap import Adapters
 
     world = World()
     world.store.saved["c1"] = tokens_for(world.clock, refreshed_ago=timedelta(days=2))
-    monkeypatch.setattr(bootstrap, "token_refresher", lambda: TokenRefresher(world.tokens), raising=False)
 
     class Companies:
         """The table's company list; the token store's own listing (ListSecrets) must not be used."""
@@ -184,7 +173,16 @@ def test_scheduled_handler_refreshes_due_companies_and_returns_the_summary(monke
         def company_ids(self) -> list[str]:
             return ["c1", "c2"]
 
-    monkeypatch.setattr(bootstrap, "account_store", Companies, raising=False)
+    install_services(
+        Adapters(
+            account_store=Companies(),
+            quickbooks_secrets=world.store,
+            intuit_oauth=world.oauth,
+            token_lock=world.lock,
+            token_metrics=world.metrics,
+            clock=world.clock,
+        )
+    )
 
     answer: dict[str, Any] = app.lambda_handler({"source": "aws.events"}, LambdaContext(function_name="token_refresh"))
 
@@ -208,7 +206,7 @@ def test_unconfigured_intuit_app_is_refused_naming_the_command_when_credentials_
     aws: None, value: str | None, problem: str
 ) -> None:
     # Given the app secret as the template creates it (empty) or as an operator may leave it
-    from ledgersync.adapters.quickbooks_online import IntuitAppNotConfigured, app_credentials
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitAppNotConfigured, app_credentials
     from ledgersync.config import Settings
 
     sm = boto3.client("secretsmanager")
@@ -226,7 +224,7 @@ def test_unconfigured_intuit_app_is_refused_naming_the_command_when_credentials_
 
 
 def test_real_intuit_credentials_are_returned_when_the_operator_put_them(aws: None) -> None:
-    from ledgersync.adapters.quickbooks_online import app_credentials
+    from ledgersync.adapters.quickbooks_online.oauth import app_credentials
     from ledgersync.config import Settings
 
     boto3.client("secretsmanager").create_secret(

@@ -56,23 +56,23 @@ class FakeTokens:
 
 def connection(ses: FlakySes) -> QuickBooksOnlineConnection:
     return QuickBooksOnlineConnection(
-        states=DynamoOAuthStates(bootstrap.table()),
+        states=DynamoOAuthStates(bootstrap.services().table),
         intuit=FakeIntuit(),
         tokens=FakeTokens(),
-        settings=bootstrap.settings_store(),
-        recorder=bootstrap.sync_recorder(),
+        settings=bootstrap.services().settings_store,
+        recorder=bootstrap.services().sync_recorder,
         notifier=ses,
     )
 
 
 def sweeper(ses: FlakySes) -> HeldWork:
-    built = bootstrap.held_work()
+    built = bootstrap.services().held_work
     return HeldWork(
         built.states,
         built.accounting,
         built.recorder,
         built.targets,
-        reconnect_notices=ReconnectNotices(bootstrap.settings_store(), ses),
+        reconnect_notices=ReconnectNotices(bootstrap.services().settings_store, ses),
     )
 
 
@@ -86,7 +86,7 @@ def connected(api: Api, company: dict[str, Any]) -> tuple[Api, str]:
         "/v1/accounting/settings", {"externalSystem": "quickbooks_online", "notificationEmails": ["ap@example.com"]}
     )
     company_id = str(company["companyId"])
-    bootstrap.settings_store().put_connection(
+    bootstrap.services().settings_store.put_connection(
         company_id, Connection(status=ConnectionStatus.CONNECTED, realm_id="9130")
     )
     return api, company_id
@@ -146,7 +146,9 @@ def test_reconnecting_clears_the_owed_reconnect_email(connected: tuple[Api, str]
         connection(ses).mark_reauthorization_required(company_id, REVOKED)
     # When an Admin reconnects before any e-mail went
     flow = connection(ses)
-    DynamoOAuthStates(bootstrap.table()).put("state-1", company_id, REDIRECT, datetime.now(UTC) + timedelta(minutes=5))
+    DynamoOAuthStates(bootstrap.services().table).put(
+        "state-1", company_id, REDIRECT, datetime.now(UTC) + timedelta(minutes=5)
+    )
     flow.callback("code", "state-1", "9130", None)
     # Then nothing is owed and no sweep sends the stale e-mail
     assert stored(api)["status"] == "connected" and stored(api)["reconnectNoticePending"] is False

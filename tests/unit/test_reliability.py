@@ -21,6 +21,7 @@ from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.errors import RetryableError
 from tests.support.events import Api
 from tests.support.mail import sent_emails
+from tests.support.services import InstallServices
 from tests.unit.test_accounting_sync import RecordingBills, consumer, sent  # noqa: F401 - the fixture
 from tests.unit.test_purchase_orders import send
 from tests.unit.test_webhook_delivery import PO_ID, make_world, message_body
@@ -55,7 +56,7 @@ def test_every_company_is_listed_when_the_sweep_asks_for_them(api: Api) -> None:
         assert answer.status == 201, answer.text
         ids.append(answer.json()["companyId"])
     # When the sweep lists them (an empty begins_with is a ValidationException in DynamoDB)
-    listed = bootstrap.account_store().company_ids()
+    listed = bootstrap.services().account_store.company_ids()
     # Then both are there
     assert sorted(listed) == sorted(ids)
 
@@ -85,7 +86,7 @@ def test_the_last_receive_of_a_throttled_po_ends_in_error_with_one_email_and_it_
 
 
 def test_a_throttled_record_comes_back_after_retry_after_when_quickbooks_asks_for_60_seconds(
-    aws: None, monkeypatch: pytest.MonkeyPatch
+    aws: None, monkeypatch: pytest.MonkeyPatch, install_services: InstallServices
 ) -> None:
     from functions.accounting_sync import app
 
@@ -103,7 +104,7 @@ def test_a_throttled_record_comes_back_after_retry_after_when_quickbooks_asks_fo
             raise RetryableError("QuickBooks Online is throttling requests (429)", retry_after_seconds=60.0)
 
     postponed: list[tuple[str, str, float]] = []
-    monkeypatch.setattr(bootstrap, "accounting_sync", Throttled)
+    install_services(use_cases={"accounting_sync": Throttled()})
     monkeypatch.setattr(app, "postpone", lambda q, r, s: postponed.append((q, r, s)))
     record = {
         "messageId": message["MessageId"],
@@ -140,7 +141,7 @@ def test_retry_delay_honours_retry_after_within_a_backoff_floor_and_the_visibili
 
 
 def test_the_last_receive_of_a_failing_webhook_delivery_ends_in_error_with_one_email() -> None:
-    from ledgersync.domain.webhooks import WebhookResponse
+    from ledgersync.domain.webhooks.retries import WebhookResponse
 
     # Given an endpoint that answers 503, on the queue's last receive, well inside the 24-hour window
     world = make_world(WebhookResponse(503))
@@ -161,8 +162,8 @@ def test_a_dead_lettered_sync_message_turns_its_po_into_error_once_and_stays_for
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"companyId": company_id, "purchaseOrderId": 1}))
     sqs.send_message(QueueUrl=dlq, MessageBody="{not json")
     # When the sweep runs twice
-    first = bootstrap.held_work().sweep([company_id])
-    second = bootstrap.held_work().sweep([company_id], now=datetime.now(UTC) + timedelta(minutes=5))
+    first = bootstrap.services().held_work.sweep([company_id])
+    second = bootstrap.services().held_work.sweep([company_id], now=datetime.now(UTC) + timedelta(minutes=5))
     # Then the PO is in Error with the reason, one e-mail went, the unreadable letter is counted
     po = api.get("/v1/purchase-orders/1").json()
     assert po["vendorInvoiceStatus"] == "Error" and "dead-letter queue" in po["error"] and "10 times" in po["error"]

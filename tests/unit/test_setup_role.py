@@ -10,7 +10,7 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.domain.accounts import Role
 from ledgersync.domain.purchase_order_service import SENDERS
-from ledgersync.domain.webhooks import WEBHOOK_SETUP_ROLES
+from ledgersync.domain.webhooks.endpoint import WEBHOOK_SETUP_ROLES
 from tests.support.events import Api
 
 WEBHOOK = {"url": "http://localhost/hooks/po", "auth": {"type": "bearer", "token": "t0ken"}, "errorEmails": ["a@b.co"]}

@@ -143,10 +143,11 @@ def test_a_part_is_recorded_only_while_the_document_is_being_sent() -> None:
 
 @dataclass
 class RecordingQueue:
+    name: str = "sync"
     sent: list[tuple[str, str]] = field(default_factory=list)
 
-    def send_raw(self, queue_url: str, body: str, delay_seconds: int = 0) -> None:
-        self.sent.append((queue_url, body))
+    def enqueue(self, message: SyncMessage) -> None:
+        self.sent.append((self.name, message.to_json()))
 
 
 @dataclass
@@ -157,19 +158,20 @@ class Configured:
         return company_id in self.companies
 
 
-def registry(queue: RecordingQueue, configured: Configured) -> TargetRegistry:
+def registry(sent: list[tuple[str, str]], configured: Configured) -> TargetRegistry:
     return TargetRegistry(
         {
-            ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(queue, "sync-url", 10, 720),
+            ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(RecordingQueue("sync-url", sent), 10, 720),
             ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
-            ExternalSystem.WEBHOOK: WebhookTarget(queue, "webhook-url", 30, 24.0, configured, "ledgersync/test"),
+            ExternalSystem.WEBHOOK: WebhookTarget(RecordingQueue("webhook-url", sent), 30, 24.0, configured),
         }
     )
 
 
 def test_each_target_says_why_it_refuses_a_send_and_where_its_work_goes() -> None:
-    queue, configured = RecordingQueue(), Configured()
-    targets = registry(queue, configured)
+    sent: list[tuple[str, str]] = []
+    configured = Configured()
+    targets = registry(sent, configured)
     online, desktop, webhook = (targets.get(system) for system in ExternalSystem)
     not_connected = Connection(status=ConnectionStatus.NOT_CONNECTED)
     # readiness: QuickBooks Online must be connected, the webhook set up; the Web Connector needs nothing
@@ -182,7 +184,7 @@ def test_each_target_says_why_it_refuses_a_send_and_where_its_work_goes() -> Non
     # dispatch: one message on its own queue; the Web Connector pulls its work
     for target in (online, desktop, webhook):
         target.dispatch(SyncMessage(company_id="c1", document=PO_7, target=target.system))
-    assert [url for url, _ in queue.sent] == ["sync-url", "webhook-url"]
+    assert [url for url, _ in sent] == ["sync-url", "webhook-url"]
     # the sweep's in-flight windows: every receive's visibility timeout, the retry window plus 12 h, none
     assert online.in_flight_window() == timedelta(seconds=10 * 720) + timedelta(minutes=15)
     assert webhook.in_flight_window() == timedelta(hours=36)
@@ -208,7 +210,7 @@ def test_a_send_and_an_edit_racing_it_lose_one_side_cleanly_when_written_in_one_
     from ledgersync import bootstrap
     from ledgersync.domain.purchase_orders import PurchaseOrder, PurchaseOrderItem
 
-    orders, states = bootstrap.purchase_order_store(), bootstrap.sync_state_store()
+    orders, states = bootstrap.services().purchase_order_store, bootstrap.services().sync_states
     item = PurchaseOrderItem(category_procurement_accounting_code="CGEN", total_cost="1.00")  # type: ignore[arg-type]
     order = orders.save(
         PurchaseOrder(company_id="c1", id=7, po_number="P7", vendor_id=1, ship_date="2026-12-01", items=[item]),  # type: ignore[arg-type]

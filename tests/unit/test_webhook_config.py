@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from ledgersync.adapters.webhooks import DnsAddressGuard
-from ledgersync.domain.webhooks import WebhookConfigRequest, WebhookSetup
-from ledgersync.errors import NotFound, ValidationFailed
-from tests.unit.test_webhook_delivery import FakeClock, FakeSecrets
+from ledgersync.domain.webhooks.endpoint import WebhookConfigRequest, WebhookSetup
+from ledgersync.errors import NotFound, RetryableError, ValidationFailed
+from tests.fakes import FakeClock
+from tests.unit.test_webhook_delivery import FakeSecrets
 
 PASSWORD = "correct-horse-battery"
 TOKEN = "eyJhbGciOi.payload.sig"
@@ -27,8 +29,27 @@ def request(**changes: Any) -> WebhookConfigRequest:
     return WebhookConfigRequest.model_validate(body)
 
 
+@dataclass
+class FakeSetupState:
+    """The settings' set-up flag; ``failures`` marks fail first (the settings write failing after the secret's)."""
+
+    configured: set[str] = field(default_factory=set)
+    failures: int = 0
+
+    def is_configured(self, company_id: str) -> bool:
+        return company_id in self.configured
+
+    def mark_webhook_configured(self, company_id: str) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RetryableError("DynamoDB is throttling the settings")
+        self.configured.add(company_id)
+
+
 def setup_with(
-    answers: dict[str, list[str]] | None = None, ports: frozenset[int] | None = frozenset({8099})
+    answers: dict[str, list[str]] | None = None,
+    ports: frozenset[int] | None = frozenset({8099}),
+    state: FakeSetupState | None = None,
 ) -> tuple[WebhookSetup, FakeSecrets]:
     table = answers or {}
 
@@ -37,7 +58,8 @@ def setup_with(
 
     secrets = FakeSecrets()
     allowed = frozenset({"127.0.0.1", "localhost"})
-    return WebhookSetup(secrets, DnsAddressGuard(allowed, resolve), allowed, FakeClock(), ports), secrets
+    guard = DnsAddressGuard(allowed, resolve)
+    return WebhookSetup(secrets, guard, allowed, FakeClock(), ports, state=state or FakeSetupState()), secrets
 
 
 def refused_fields(**changes: Any) -> set[str]:
@@ -142,6 +164,22 @@ def test_signing_secret_is_made_once_and_shown_only_then_when_the_webhook_is_rec
     assert second.signing_secret_hint == first.signing_secret_hint == "..." + first.signing_secret[-4:]
     assert secrets.endpoints["c1"].signing_secret == first.signing_secret
     assert secrets.endpoints["c1"].auth.type == "bearer"
+
+
+def test_a_retry_shows_the_kept_signing_secret_when_the_set_up_failed_after_storing_it() -> None:
+    # Given a set-up whose settings write fails after the endpoint secret was stored
+    state = FakeSetupState(failures=1)
+    setup, secrets = setup_with(state=state)
+    with pytest.raises(RetryableError):
+        setup.configure_webhook("c1", request())
+    assert "c1" in secrets.endpoints and not state.is_configured("c1")
+    stored = secrets.endpoints["c1"].signing_secret
+    # When the person retries
+    retried = setup.configure_webhook("c1", request())
+    # Then the set-up is complete and the answer shows the secret the receiver must verify with, once
+    assert state.is_configured("c1")
+    assert retried.signing_secret == stored == secrets.endpoints["c1"].signing_secret
+    assert setup.configure_webhook("c1", request()).signing_secret is None
 
 
 def test_companies_get_different_signing_secrets_when_each_configures_a_webhook() -> None:

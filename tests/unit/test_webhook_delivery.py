@@ -23,17 +23,13 @@ from ledgersync.domain.purchase_orders import (
 )
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.outcomes import Outcome
-from ledgersync.domain.webhooks import (
-    BasicAuth,
-    BearerAuth,
-    ReconciliationDocument,
-    RetrySchedule,
-    WebhookDeliveries,
-    WebhookEndpoint,
-    WebhookResponse,
-    verify_signature,
-)
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+from ledgersync.domain.webhooks.endpoint import BasicAuth, BearerAuth, WebhookEndpoint
+from ledgersync.domain.webhooks.payload import ReconciliationDocument, verify_signature
+from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
 from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
+from tests.fakes import FakeClock
+from tests.support.services import InstallServices
 
 COMPANY = "c-flowers"
 PO_ID = 12345
@@ -197,14 +193,6 @@ class FakeNotifier:
 
 
 @dataclass
-class FakeClock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
 class World:
     deliveries: WebhookDeliveries
     source: FakeSource
@@ -221,7 +209,7 @@ def make_world(*script: WebhookResponse | Exception, configured: bool = True) ->
     source = FakeSource({(COMPANY, PO_ID): seed_document()})
     secrets = FakeSecrets({COMPANY: endpoint()} if configured else {})
     transport = FakeTransport(list(script))
-    links, outcomes, queue, notifier, clock = FakeLinks(), FakeOutcomes(), FakeQueue(), FakeNotifier(), FakeClock()
+    links, outcomes, queue, notifier, clock = FakeLinks(), FakeOutcomes(), FakeQueue(), FakeNotifier(), FakeClock(T0)
     deliveries = WebhookDeliveries(
         source=source,
         secrets=secrets,
@@ -285,7 +273,7 @@ def test_idempotency_key_stays_the_same_when_a_delivery_is_retried_and_changes_w
     world = make_world(WebhookResponse(503), WebhookResponse(200))
     body = message_body()
     assert world.deliveries.handle(body, "rh-1", 1).outcome is Outcome.RETRY_LATER
-    world.clock.now = T0 + timedelta(seconds=40)
+    world.clock.current = T0 + timedelta(seconds=40)
     world.deliveries.handle(body, "rh-2", 2)
     # When the user resends it
     resent = world.deliveries.resend(COMPANY, PO_ID)
@@ -335,7 +323,7 @@ def test_retry_waits_as_long_as_retry_after_when_the_endpoint_answers_429() -> N
 def test_po_is_in_error_with_one_email_and_parked_when_retries_are_spent() -> None:
     # Given a delivery whose first attempt was more than 24 hours ago
     world = make_world(WebhookResponse(503, {}, b"still down"), WebhookResponse(503, {}, b"still down"))
-    world.clock.now = T0 + timedelta(hours=24, minutes=20)
+    world.clock.current = T0 + timedelta(hours=24, minutes=20)
     body = message_body()
     # When the last attempt fails
     report = world.deliveries.handle(body, "rh-20", 20)
@@ -373,7 +361,7 @@ def test_po_is_in_error_with_a_clear_message_when_the_endpoint_redirects() -> No
 
 
 def test_po_is_in_error_when_the_host_resolves_to_a_refused_address_at_send_time() -> None:
-    from ledgersync.domain.webhooks import AddressRefusedError
+    from ledgersync.domain.webhooks.endpoint import AddressRefusedError
 
     world = make_world(
         AddressRefusedError("the webhook host 'erp.example.com' resolves to 10.0.0.5 is a private address")
@@ -411,7 +399,7 @@ def test_error_email_tells_what_failed_where_and_how_to_resend_when_delivery_fai
 
 def test_error_email_counts_the_attempts_made_when_retries_are_spent() -> None:
     world = make_world(RetryableError("could not connect to erp.example.com:443 (Connection refused)"))
-    world.clock.now = T0 + timedelta(hours=25)
+    world.clock.current = T0 + timedelta(hours=25)
     world.deliveries.handle(message_body(), "rh", 20)
     [mail] = world.notifier.sent
     assert "Attempts: 20 since 2024-05-01T12:00:00+00:00" in mail.text
@@ -462,7 +450,7 @@ def test_po_is_in_error_without_email_when_the_webhook_is_no_longer_configured()
 def test_resend_enqueues_a_new_delivery_and_marks_the_po_sent_when_it_was_in_error() -> None:
     world = make_world()
     world.outcomes.status[PO_ID] = VendorInvoiceStatus.ERROR
-    world.clock.now = T0 + timedelta(days=2)
+    world.clock.current = T0 + timedelta(days=2)
     message = world.deliveries.resend(COMPANY, PO_ID)
     assert world.queue.enqueued == [message]
     assert message.first_attempt_at == T0 + timedelta(days=2)
@@ -489,15 +477,13 @@ def test_resend_is_refused_when_the_po_does_not_exist_or_no_webhook_is_set_up() 
         make_world(configured=False).deliveries.resend(COMPANY, PO_ID)
 
 
-def test_record_is_reported_failed_for_sqs_when_a_retry_is_scheduled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_is_reported_failed_for_sqs_when_a_retry_is_scheduled(install_services: InstallServices) -> None:
     """The consumer's partial batch response keeps postponed records and completes the others."""
     from devstack.runtime import LambdaContext
     from functions.webhook_sender import app
 
-    from ledgersync import bootstrap
-
     world = make_world(WebhookResponse(503), WebhookResponse(200), PermanentError("refused"))
-    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: world.deliveries, raising=False)
+    install_services(use_cases={"webhook_deliveries": world.deliveries})
     event = {"Records": [sqs_record(f"m{i}", message_body(f"delivery-000{i}")) for i in range(3)]}
     answer = app.lambda_handler(event, LambdaContext())
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
@@ -528,14 +514,14 @@ def sqs_record(message_id: str, body: str, receive_count: int = 1) -> dict[str, 
     }
 
 
-def test_invocation_does_not_fail_when_every_record_of_the_batch_is_postponed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invocation_does_not_fail_when_every_record_of_the_batch_is_postponed(
+    install_services: InstallServices,
+) -> None:
     from devstack.runtime import LambdaContext
     from functions.webhook_sender import app
 
-    from ledgersync import bootstrap
-
     world = make_world(WebhookResponse(503), WebhookResponse(429))
-    monkeypatch.setattr(bootstrap, "webhook_deliveries", lambda: world.deliveries, raising=False)
+    install_services(use_cases={"webhook_deliveries": world.deliveries})
     event = {"Records": [sqs_record(f"m{i}", message_body(f"delivery-000{i}")) for i in range(2)]}
     answer = app.lambda_handler(event, LambdaContext())
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ledgersync.domain.purchase_orders import AdditionalCharge, PurchaseOrderItem, VendorInvoice
-from ledgersync.domain.webhooks import build_payload, encode_payload
+from ledgersync.domain.webhooks.payload import build_payload, encode_payload
 from tests.unit.test_webhook_delivery import FakeLinks, seed_document, seed_order
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "001_ac01bdb76df1eb9a.txt"

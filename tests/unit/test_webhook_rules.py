@@ -8,17 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ledgersync.adapters.webhooks import DnsAddressGuard
-from ledgersync.domain.webhooks import (
-    AddressRefusedError,
+from ledgersync.domain.webhooks.endpoint import AddressRefusedError, address_refusal
+from ledgersync.domain.webhooks.payload import sign, signature_header, verify_signature
+from ledgersync.domain.webhooks.retries import (
     RetrySchedule,
     Verdict,
     WebhookResponse,
-    address_refusal,
     classify_response,
     parse_retry_after,
-    sign,
-    signature_header,
-    verify_signature,
 )
 from ledgersync.errors import RetryableError
 

@@ -17,7 +17,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import jsonio
-from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Principal
 from ledgersync.domain.purchase_orders import MAX_VENDOR_INVOICE_BODY_BYTES
 from ledgersync.errors import (
@@ -133,7 +132,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
         from ledgersync import bootstrap
 
         try:
-            principal = bootstrap.accounts().authenticate(token)
+            principal = bootstrap.services().accounts.authenticate(token)
         except Unauthorized as refused:
             return _early_error(refused, komet, [FieldError(KOMET_TOKEN_FIELD, refused.message)])
     app.clear_context()
@@ -149,7 +148,9 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
 def _body_limit(method: str, path: str) -> int:
     """MAX_BODY_BYTES, except where a route's body is larger by design: a directory batch of 1,000 records, and a
     vendor invoice with its PDF (``MAX_VENDOR_INVOICE_BODY_BYTES``)."""
-    settings = get_settings()
+    from ledgersync import bootstrap
+
+    settings = bootstrap.services().settings
     if method == "PUT" and _DIRECTORY_BATCH.fullmatch(path):
         return max(settings.max_body_bytes, settings.max_bulk_body_bytes)
     if _VENDOR_INVOICE.fullmatch(path) and method in {"POST", "PUT"}:
@@ -236,7 +237,7 @@ def caller(app: APIGatewayRestResolver | Router, method: str) -> Principal:
     principal = identity.principal
     if principal is None:
         try:
-            principal = bootstrap.accounts().authenticate(identity.bearer)
+            principal = bootstrap.services().accounts.authenticate(identity.bearer)
         except Unauthorized as refused:
             raise Unauthorized(refused.message, [FieldError(BEARER_FIELD, refused.message)]) from None
     principal.require_method(method)

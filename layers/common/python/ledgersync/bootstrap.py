@@ -1,296 +1,618 @@
-"""The one place that builds adapters and use cases. Built lazily, once per Lambda instance."""
+"""The composition root: the one place that builds adapters and use cases (cosmicpython's ``bootstrap.py``).
+
+``build(settings, Adapters(...))`` gives the ``Services`` of one Lambda instance. Every port in ``Adapters`` that is
+left ``None`` is built on first use from ``settings``; every use case is a ``cached_property`` of ``Services`` whose
+imports stay inside it, so a cold start builds (and imports) only what its handler touches. Handlers, routes and
+the local stack reach them through ``services()``; tests ``install`` a ``build`` over fakes and ``reset`` after.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.config import get_settings
+from ledgersync.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from ledgersync.adapters.account_store import DynamoAccountStore
     from ledgersync.adapters.company_health import DynamoCompanyHealth
-    from ledgersync.adapters.documents import S3Documents
-    from ledgersync.adapters.messaging import SesNotifier
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
-    from ledgersync.adapters.settings_store import DynamoSettingsStore
-    from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
-    from ledgersync.domain.accounting_sync import AccountingSync
-    from ledgersync.domain.accounts import Accounts
-    from ledgersync.domain.desktop_sync import WebConnectorService
-    from ledgersync.domain.directory import Directory
-    from ledgersync.domain.held_work import HeldWork
-    from ledgersync.domain.invoices import Invoices
-    from ledgersync.domain.purchase_order_service import PurchaseOrders
-    from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
-    from ledgersync.domain.quickbooks_online import TokenRefresher
-    from ledgersync.domain.sync.outcomes import SyncRecorder
-    from ledgersync.domain.sync.targets import TargetRegistry
-    from ledgersync.domain.webhooks import WebhookDeliveries, WebhookSetup
-
-
-@lru_cache(maxsize=1)
-def table() -> SingleTable:
-    return SingleTable(get_settings().table_name)
-
-
-@lru_cache(maxsize=1)
-def accounts() -> Accounts:
-    from ledgersync.domain.accounts import Accounts
-
-    return Accounts(account_store())
-
-
-@lru_cache(maxsize=1)
-def directory() -> Directory:
     from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.domain.directory import Directory
-
-    return Directory(DynamoDirectoryStore(table()))
-
-
-@lru_cache(maxsize=1)
-def invoices() -> Invoices:
+    from ledgersync.adapters.documents import S3Documents
+    from ledgersync.adapters.dynamodb import SingleTable
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-    from ledgersync.domain.invoices import Invoices
-
-    return Invoices(DynamoInvoiceStore(table()), directory())
-
-
-def admin_api_key() -> str:
-    """The operator's key for creating companies, from Secrets Manager (cached five minutes)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(get_settings().admin_api_key_secret, max_age=300)
-    return value if isinstance(value, str) else value.decode()
-
-
-@lru_cache(maxsize=1)
-def settings_store() -> DynamoSettingsStore:
+    from ledgersync.adapters.messaging import SesNotifier, SqsDeadLetters
+    from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
+    from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
     from ledgersync.adapters.settings_store import DynamoSettingsStore
-
-    return DynamoSettingsStore(table())
-
-
-@lru_cache(maxsize=1)
-def purchase_orders() -> PurchaseOrders:
-    from ledgersync.domain.purchase_order_service import PurchaseOrders
-
-    return PurchaseOrders(
-        store=purchase_order_store(),
-        references=references(),
-        documents=documents(),
-        accounting=settings_store(),
-        states=sync_state_store(),
-        targets=sync_targets(),
-        recorder=sync_recorder(),
-    )
-
-
-@lru_cache(maxsize=1)
-def documents() -> S3Documents:
-    from ledgersync.adapters.documents import s3_documents
-
-    return s3_documents(get_settings())
-
-
-@lru_cache(maxsize=1)
-def sync_state_store() -> DynamoSyncStateStore:
     from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
-
-    return DynamoSyncStateStore(table())
-
-
-@lru_cache(maxsize=1)
-def sync_targets() -> TargetRegistry:
-    """The registry of targets: the one place that knows which external systems exist and how each is reached."""
-    from ledgersync.adapters.messaging import SqsQueues
-    from ledgersync.adapters.sync_targets import QuickBooksDesktopTarget, QuickBooksOnlineTarget, WebhookTarget
-    from ledgersync.domain.purchase_orders import ExternalSystem
-    from ledgersync.domain.sync.targets import TargetRegistry
-
-    settings = get_settings()
-    queues = SqsQueues()
-    return TargetRegistry(
-        {
-            ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(
-                queues,
-                settings.sync_queue_url,
-                settings.sync_queue_max_receives,
-                settings.sync_queue_visibility_seconds,
-            ),
-            ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
-            ExternalSystem.WEBHOOK: WebhookTarget(
-                queues,
-                settings.webhook_queue_url,
-                settings.webhook_queue_max_receives,
-                settings.webhook_retry_hours,
-                configured=settings_store(),
-                secrets_prefix=settings.secrets_prefix,
-            ),
-        }
-    )
-
-
-@lru_cache(maxsize=1)
-def sync_recorder() -> SyncRecorder:
-    from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
-    from ledgersync.domain.sync.outcomes import SyncRecorder
-
-    notices = PurchaseOrderErrorNotices(purchase_order_store(), settings_store(), notifier(), sync_targets())
-    return SyncRecorder(states=sync_state_store(), notices=notices, targets=sync_targets())
-
-
-@lru_cache(maxsize=1)
-def purchase_order_store() -> DynamoPurchaseOrderStore:
-    from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
-
-    return DynamoPurchaseOrderStore(table())
-
-
-@lru_cache(maxsize=1)
-def notifier() -> SesNotifier:
-    from ledgersync.adapters.messaging import SesNotifier
-
-    return SesNotifier(get_settings().notification_sender)
-
-
-def reset() -> None:
-    """Forget every built object (tests that switch settings)."""
-    from ledgersync.adapters.aws import reset_clients
-    from ledgersync.config import get_settings as settings
-
-    settings.cache_clear()
-    reset_clients()
-    for built in list(globals().values()):
-        if callable(getattr(built, "cache_clear", None)):
-            built.cache_clear()
-
-
-@lru_cache(maxsize=1)
-def account_store() -> DynamoAccountStore:
-    from ledgersync.adapters.account_store import DynamoAccountStore
-
-    return DynamoAccountStore(table())
-
-
-@lru_cache(maxsize=1)
-def company_health() -> DynamoCompanyHealth:
-    from ledgersync.adapters.company_health import DynamoCompanyHealth
-
-    return DynamoCompanyHealth(table(), account_store())
-
-
-@lru_cache(maxsize=1)
-def held_work() -> HeldWork:
-    from ledgersync.adapters.messaging import SqsDeadLetters
+    from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
+    from ledgersync.adapters.webhooks import DnsAddressGuard
+    from ledgersync.clock import Clock
+    from ledgersync.domain.accounting_settings import AccountingSettingsService
+    from ledgersync.domain.accounting_sync import AccountingSync, BillSender
+    from ledgersync.domain.accounts import Accounts
+    from ledgersync.domain.desktop_sync import SessionStore, WebConnectorService
+    from ledgersync.domain.directory import Directory
     from ledgersync.domain.held_work import HeldWork
-    from ledgersync.domain.purchase_orders import ExternalSystem
-    from ledgersync.domain.qbo_connection import ReconnectNotices
+    from ledgersync.domain.invoices import Invoices
+    from ledgersync.domain.operator import Operator
+    from ledgersync.domain.purchase_order_service import PurchaseOrders
+    from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
+    from ledgersync.domain.quickbooks_online import (
+        DedupStore,
+        Lock,
+        QuickBooksOnlineGateway,
+        QuickBooksTokens,
+        TokenMetrics,
+        TokenRefresher,
+        TokenStore,
+    )
+    from ledgersync.domain.service_health import ServiceHealth
+    from ledgersync.domain.sync.outcomes import SyncRecorder
+    from ledgersync.domain.sync.store import SyncStateStore
+    from ledgersync.domain.sync.targets import TargetRegistry
+    from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
+    from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
-    settings = get_settings()
-    return HeldWork(
-        states=sync_state_store(),
-        accounting=settings_store(),
-        recorder=sync_recorder(),
-        targets=sync_targets(),
-        dead_letters=SqsDeadLetters(
+
+@dataclass
+class Adapters:
+    """The outside world's ports. Each one left ``None`` is built on first use from the settings (the AWS, Intuit
+    and HTTP adapters); tests pass fakes here."""
+
+    table: SingleTable | None = None
+    account_store: DynamoAccountStore | None = None
+    settings_store: DynamoSettingsStore | None = None
+    purchase_order_store: DynamoPurchaseOrderStore | None = None
+    directory_store: DynamoDirectoryStore | None = None
+    invoice_store: DynamoInvoiceStore | None = None
+    company_health: DynamoCompanyHealth | None = None
+    oauth_states: OAuthStates | None = None
+    desktop_sessions: SessionStore | None = None
+    sync_queue: WorkQueue | None = None
+    sync_states: SyncStateStore | None = None
+    dead_letters: SqsDeadLetters | None = None
+    webhook_queue: DeliveryQueue | None = None
+    notifier: SesNotifier | None = None
+    documents: S3Documents | None = None
+    admin_api_key: Callable[[], str] | None = None
+    quickbooks_secrets: TokenStore | None = None
+    webhook_secrets: WebhookSecrets | None = None
+    webhook_endpoints: WebhookEndpoints | None = None
+    intuit_oauth: IntuitOAuthApp | None = None
+    quickbooks_gateway: QuickBooksOnlineGateway | None = None
+    bill_dedup: DedupStore | None = None
+    token_lock: Lock | None = None
+    token_metrics: TokenMetrics | None = None
+    webhook_transport: WebhookTransport | None = None
+    address_guard: DnsAddressGuard | None = None
+    clock: Clock | None = None
+
+
+class Services:
+    """The use cases (and the ports they share), each built once, on first use."""
+
+    def __init__(self, settings: Settings, adapters: Adapters) -> None:
+        self.settings = settings
+        self.adapters = adapters
+
+    # ------------------------------------------------------------------------------------ ports
+    @cached_property
+    def table(self) -> SingleTable:
+        if self.adapters.table is not None:
+            return self.adapters.table
+        from ledgersync.adapters.dynamodb import SingleTable
+
+        return SingleTable(self.settings.table_name)
+
+    @cached_property
+    def clock(self) -> Clock:
+        if self.adapters.clock is not None:
+            return self.adapters.clock
+        from ledgersync.clock import SystemClock
+
+        return SystemClock()
+
+    @cached_property
+    def account_store(self) -> DynamoAccountStore:
+        if self.adapters.account_store is not None:
+            return self.adapters.account_store
+        from ledgersync.adapters.account_store import DynamoAccountStore
+
+        return DynamoAccountStore(self.table)
+
+    @cached_property
+    def settings_store(self) -> DynamoSettingsStore:
+        if self.adapters.settings_store is not None:
+            return self.adapters.settings_store
+        from ledgersync.adapters.settings_store import DynamoSettingsStore
+
+        return DynamoSettingsStore(self.table)
+
+    @cached_property
+    def purchase_order_store(self) -> DynamoPurchaseOrderStore:
+        if self.adapters.purchase_order_store is not None:
+            return self.adapters.purchase_order_store
+        from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
+
+        return DynamoPurchaseOrderStore(self.table)
+
+    @cached_property
+    def directory_store(self) -> DynamoDirectoryStore:
+        if self.adapters.directory_store is not None:
+            return self.adapters.directory_store
+        from ledgersync.adapters.directory_store import DynamoDirectoryStore
+
+        return DynamoDirectoryStore(self.table)
+
+    @cached_property
+    def invoice_store(self) -> DynamoInvoiceStore:
+        if self.adapters.invoice_store is not None:
+            return self.adapters.invoice_store
+        from ledgersync.adapters.invoice_store import DynamoInvoiceStore
+
+        return DynamoInvoiceStore(self.table)
+
+    @cached_property
+    def desktop_sessions(self) -> SessionStore:
+        if self.adapters.desktop_sessions is not None:
+            return self.adapters.desktop_sessions
+        from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
+
+        return DynamoSessionStore(self.table, clock=self.clock)
+
+    @cached_property
+    def references(self) -> DirectoryReferences:
+        from ledgersync.adapters.purchase_order_store import DirectoryReferences
+
+        return DirectoryReferences(self.directory_store)
+
+    @cached_property
+    def company_health(self) -> DynamoCompanyHealth:
+        if self.adapters.company_health is not None:
+            return self.adapters.company_health
+        from ledgersync.adapters.company_health import DynamoCompanyHealth
+
+        return DynamoCompanyHealth(self.table, self.account_store)
+
+    @cached_property
+    def sync_queue(self) -> WorkQueue:
+        if self.adapters.sync_queue is not None:
+            return self.adapters.sync_queue
+        from ledgersync.adapters.messaging import SqsWorkQueue
+
+        return SqsWorkQueue(self.settings.sync_queue_url)
+
+    @cached_property
+    def sync_states(self) -> SyncStateStore | DynamoSyncStateStore:
+        if self.adapters.sync_states is not None:
+            return self.adapters.sync_states
+        from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
+
+        return DynamoSyncStateStore(self.table)
+
+    @cached_property
+    def sync_targets(self) -> TargetRegistry:
+        """The registry of targets: the one place that knows which external systems exist and how each is reached."""
+        from ledgersync.adapters.sync_targets import QuickBooksDesktopTarget, QuickBooksOnlineTarget, WebhookTarget
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.sync.targets import TargetRegistry
+
+        settings = self.settings
+        return TargetRegistry(
+            {
+                ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(
+                    queue=self.sync_queue,
+                    max_receives=settings.sync_queue_max_receives,
+                    visibility_seconds=settings.sync_queue_visibility_seconds,
+                ),
+                ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
+                ExternalSystem.WEBHOOK: WebhookTarget(
+                    queue=self.webhook_queue,
+                    max_receives=settings.webhook_queue_max_receives,
+                    retry_hours=settings.webhook_retry_hours,
+                    configured=self.settings_store,
+                ),
+            }
+        )
+
+    @cached_property
+    def sync_recorder(self) -> SyncRecorder:
+        from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
+        from ledgersync.domain.sync.outcomes import SyncRecorder
+
+        notices = PurchaseOrderErrorNotices(
+            self.purchase_order_store, self.settings_store, self.notifier, self.sync_targets
+        )
+        return SyncRecorder(states=self.sync_states, notices=notices, targets=self.sync_targets, clock=self.clock)
+
+    @cached_property
+    def notifier(self) -> SesNotifier:
+        if self.adapters.notifier is not None:
+            return self.adapters.notifier
+        from ledgersync.adapters.messaging import SesNotifier
+
+        return SesNotifier(self.settings.notification_sender)
+
+    @cached_property
+    def documents(self) -> S3Documents:
+        if self.adapters.documents is not None:
+            return self.adapters.documents
+        from ledgersync.adapters.documents import AdminKeyLinkKey, DocumentLinkSigner, S3Documents
+        from ledgersync.public_url import public_base_url
+
+        settings = self.settings
+        return S3Documents(
+            settings.documents_bucket,
+            DocumentLinkSigner(AdminKeyLinkKey(settings.admin_api_key_secret)),
+            public_base_url(settings.public_base_url),
+        )
+
+    def admin_api_key(self) -> str:
+        """The operator's key for creating companies, from Secrets Manager (cached five minutes)."""
+        if self.adapters.admin_api_key is not None:
+            return self.adapters.admin_api_key()
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(self.settings.admin_api_key_secret, max_age=300)
+        return value if isinstance(value, str) else value.decode()
+
+    @cached_property
+    def intuit_oauth(self) -> IntuitOAuthApp:
+        """The one Intuit OAuth adapter: connecting a company and refreshing its tokens share it."""
+        if self.adapters.intuit_oauth is not None:
+            return self.adapters.intuit_oauth
+        from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
+
+        return IntuitOAuthApp(self.settings, self.clock)
+
+    @cached_property
+    def quickbooks_secrets(self) -> TokenStore:
+        if self.adapters.quickbooks_secrets is not None:
+            return self.adapters.quickbooks_secrets
+        from ledgersync.adapters.quickbooks_online.tokens import SecretsManagerTokenStore
+
+        return SecretsManagerTokenStore(self.settings.secrets_prefix)
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        if self.adapters.webhook_secrets is not None:
+            return self.adapters.webhook_secrets
+        from ledgersync.adapters.webhooks import SecretsManagerWebhookSecrets
+
+        return SecretsManagerWebhookSecrets(self.settings.secrets_prefix)
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        if self.adapters.webhook_endpoints is not None:
+            return self.adapters.webhook_endpoints
+        from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
+
+        return SecretsManagerWebhookEndpoints(self.settings.secrets_prefix)
+
+    @cached_property
+    def address_guard(self) -> DnsAddressGuard:
+        if self.adapters.address_guard is not None:
+            return self.adapters.address_guard
+        from ledgersync.adapters.webhooks import DnsAddressGuard
+
+        return DnsAddressGuard(self.settings.allowed_webhook_hosts)
+
+    @cached_property
+    def webhook_transport(self) -> WebhookTransport:
+        if self.adapters.webhook_transport is not None:
+            return self.adapters.webhook_transport
+        from ledgersync.adapters.webhooks import RequestsWebhookTransport
+
+        return RequestsWebhookTransport(self.address_guard)
+
+    @cached_property
+    def webhook_queue(self) -> DeliveryQueue:
+        if self.adapters.webhook_queue is not None:
+            return self.adapters.webhook_queue
+        from ledgersync.adapters.webhooks import SqsDeliveryQueue
+
+        settings = self.settings
+        return SqsDeliveryQueue(settings.webhook_queue_url, settings.webhook_dead_letter_queue_url or None)
+
+    @cached_property
+    def dead_letters(self) -> SqsDeadLetters:
+        if self.adapters.dead_letters is not None:
+            return self.adapters.dead_letters
+        from ledgersync.adapters.messaging import SqsDeadLetters
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        settings = self.settings
+        return SqsDeadLetters(
             {
                 ExternalSystem.QUICKBOOKS_ONLINE: [u for u in (settings.sync_dead_letter_queue_url,) if u],
                 ExternalSystem.WEBHOOK: [u for u in (settings.webhook_dead_letter_queue_url,) if u],
             }
-        ),
-        reconnect_notices=ReconnectNotices(settings_store(), notifier()),
-    )
+        )
+
+    @cached_property
+    def quickbooks_gateway(self) -> QuickBooksOnlineGateway:
+        """The QuickBooks Online API over the shared request limiter and the reference id cache."""
+        if self.adapters.quickbooks_gateway is not None:
+            return self.adapters.quickbooks_gateway
+        from ledgersync.adapters.quickbooks_online.bills import QuickBooksOnlineGateway
+        from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient, api_base_url
+        from ledgersync.adapters.quickbooks_online.limits import DynamoRequestLimiter
+        from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
+
+        settings = self.settings
+        limiter = DynamoRequestLimiter(
+            self.table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight, clock=self.clock
+        )
+        return QuickBooksOnlineGateway(
+            QuickBooksOnlineClient(api_base_url(settings), limiter), DynamoReferenceIdCache(self.table)
+        )
+
+    @cached_property
+    def bill_dedup(self) -> DedupStore:
+        if self.adapters.bill_dedup is not None:
+            return self.adapters.bill_dedup
+        from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
+
+        return DynamoDedupStore(self.table)
+
+    @cached_property
+    def token_lock(self) -> Lock:
+        if self.adapters.token_lock is not None:
+            return self.adapters.token_lock
+        from ledgersync.adapters.quickbooks_online.tokens import DynamoLock
+
+        return DynamoLock(self.table, self.clock)
+
+    @cached_property
+    def token_metrics(self) -> TokenMetrics:
+        if self.adapters.token_metrics is not None:
+            return self.adapters.token_metrics
+        from ledgersync.adapters.quickbooks_online.metrics import PowertoolsTokenMetrics
+
+        return PowertoolsTokenMetrics()
+
+    # ------------------------------------------------------------------------------------ use cases
+    @cached_property
+    def service_health(self) -> ServiceHealth:
+        from ledgersync.domain.service_health import ServiceHealth
+
+        return ServiceHealth(lambda: self.table.get("HEALTH", "HEALTH", consistent=False))
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        from ledgersync.domain.accounts import Accounts
+
+        return Accounts(self.account_store)
+
+    @cached_property
+    def operator(self) -> Operator:
+        from ledgersync.domain.operator import Operator
+
+        return Operator(self.accounts, self.company_health, self.admin_api_key)
+
+    @cached_property
+    def accounting_settings(self) -> AccountingSettingsService:
+        from ledgersync.adapters.quickbooks_desktop import render_qwc
+        from ledgersync.domain.accounting_settings import AccountingSettingsService
+
+        return AccountingSettingsService(
+            self.settings_store, self.account_store, render_qwc, lambda: self.settings.qbwc_run_every_minutes
+        )
+
+    @cached_property
+    def directory(self) -> Directory:
+        from ledgersync.domain.directory import Directory
+
+        return Directory(self.directory_store)
+
+    @cached_property
+    def invoices(self) -> Invoices:
+        from ledgersync.domain.invoices import Invoices
+
+        return Invoices(self.invoice_store, self.directory)
+
+    @cached_property
+    def purchase_orders(self) -> PurchaseOrders:
+        from ledgersync.domain.purchase_order_service import PurchaseOrders
+
+        return PurchaseOrders(
+            store=self.purchase_order_store,
+            references=self.references,
+            documents=self.documents,
+            accounting=self.settings_store,
+            states=self.sync_states,
+            targets=self.sync_targets,
+            recorder=self.sync_recorder,
+        )
+
+    @cached_property
+    def held_work(self) -> HeldWork:
+        from ledgersync.adapters.sync_targets import WebhookErrorEmails
+        from ledgersync.domain.held_work import HeldWork
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.qbo_connection import ReconnectNotices
+
+        return HeldWork(
+            states=self.sync_states,
+            accounting=self.settings_store,
+            recorder=self.sync_recorder,
+            targets=self.sync_targets,
+            dead_letters=self.dead_letters,
+            reconnect_notices=ReconnectNotices(self.settings_store, self.notifier),
+            recipients={ExternalSystem.WEBHOOK: WebhookErrorEmails(self.webhook_endpoints)},
+        )
+
+    @cached_property
+    def web_connector(self) -> WebConnectorService:
+        from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+        from ledgersync.domain.desktop_sync import WebConnectorService
+        from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        desktop = ExternalSystem.QUICKBOOKS_DESKTOP
+        return WebConnectorService(
+            TokenCredentials(self.accounts),
+            DesktopOutbox(self.purchase_order_store, self.references, self.settings_store, self.sync_states, desktop),
+            DesktopOutcomes(self.sync_recorder, desktop),
+            self.desktop_sessions,
+            QbxmlCodec(),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def qbo_connection(self) -> QuickBooksOnlineConnection:
+        from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
+
+        tokens: Tokens = self.quickbooks_secrets
+        return QuickBooksOnlineConnection(
+            states=self.oauth_states,
+            intuit=self.intuit_oauth,
+            tokens=tokens,
+            settings=self.settings_store,
+            recorder=self.sync_recorder,
+            notifier=self.notifier,
+        )
+
+    @cached_property
+    def oauth_states(self) -> OAuthStates:
+        if self.adapters.oauth_states is not None:
+            return self.adapters.oauth_states
+        from ledgersync.adapters.qbo_connection import DynamoOAuthStates
+
+        return DynamoOAuthStates(self.table)
+
+    @cached_property
+    def quickbooks_tokens(self) -> QuickBooksTokens:
+        """A company's tokens over Secrets Manager, Intuit OAuth and a DynamoDB lock; reauthorization is owed to the
+        connection use case."""
+        from ledgersync.domain.quickbooks_online import QuickBooksTokens
+
+        return QuickBooksTokens(
+            self.quickbooks_secrets,
+            self.intuit_oauth,
+            self.token_lock,
+            self.qbo_connection,
+            metrics=self.token_metrics,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def token_refresher(self) -> TokenRefresher:
+        from ledgersync.domain.quickbooks_online import TokenRefresher
+
+        return TokenRefresher(self.quickbooks_tokens)
+
+    @cached_property
+    def bill_sync(self) -> BillSender:
+        """Exactly-once bills over the DynamoDB dedup store, the shared limiter and the id cache."""
+        from ledgersync.domain.quickbooks_online import BillSync
+
+        return BillSync(self.quickbooks_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
+
+    @cached_property
+    def accounting_sync(self) -> AccountingSync:
+        from ledgersync.domain.accounting_sync import AccountingSync
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        return AccountingSync(
+            store=self.purchase_order_store,
+            references=self.references,
+            accounting=self.settings_store,
+            bills=self.bill_sync,
+            states=self.sync_states,
+            recorder=self.sync_recorder,
+            target=ExternalSystem.QUICKBOOKS_ONLINE,
+        )
+
+    @cached_property
+    def webhook_setup(self) -> WebhookSetup:
+        from ledgersync.domain.webhooks.endpoint import WebhookSetup
+
+        settings = self.settings
+        return WebhookSetup(
+            secrets=self.webhook_secrets,
+            guard=self.address_guard,
+            allowed_hosts=settings.allowed_webhook_hosts,
+            clock=self.clock,
+            allowed_ports=settings.allowed_webhook_ports,
+            state=self.settings_store,
+        )
+
+    @cached_property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes, WebhookDocuments
+        from ledgersync.domain.webhooks.delivery import WebhookDeliveries
+        from ledgersync.domain.webhooks.retries import RetrySchedule
+        from ledgersync.public_url import public_base_url
+
+        settings = self.settings
+        webhook = ExternalSystem.WEBHOOK
+        return WebhookDeliveries(
+            source=WebhookDocuments(self.purchase_order_store, self.references, self.sync_states, webhook),
+            secrets=self.webhook_secrets,
+            transport=self.webhook_transport,
+            links=self.documents,
+            outcomes=WebhookDeliveryOutcomes(self.sync_recorder, self.purchase_order_store, webhook),
+            queue=self.webhook_queue,
+            notifier=self.notifier,
+            target=webhook,
+            schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
+            clock=self.clock,
+            resend_base_url=public_base_url(settings.public_base_url),
+        )
 
 
-@lru_cache(maxsize=1)
-def references() -> DirectoryReferences:
-    from ledgersync.adapters.directory_store import DynamoDirectoryStore
-    from ledgersync.adapters.purchase_order_store import DirectoryReferences
+def build(
+    settings: Settings, adapters: Adapters | None = None, *, use_cases: Mapping[str, Any] | None = None
+) -> Services:
+    """The services of one instance over ``adapters`` (missing ones built from ``settings`` on first use).
 
-    return DirectoryReferences(DynamoDirectoryStore(table()))
-
-
-@lru_cache(maxsize=1)
-def web_connector() -> WebConnectorService:
-    from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
-    from ledgersync.adapters.quickbooks_desktop import build_web_connector
-    from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
-    from ledgersync.domain.purchase_orders import ExternalSystem
-
-    desktop = ExternalSystem.QUICKBOOKS_DESKTOP
-    return build_web_connector(
-        TokenCredentials(accounts()),
-        DesktopOutbox(purchase_order_store(), references(), settings_store(), sync_state_store(), desktop),
-        DesktopOutcomes(sync_recorder(), desktop),
-        DynamoSessionStore(table()),
-    )
+    ``use_cases`` stands a given object in for a whole use case by its ``Services`` name: for tests about what a
+    handler does around one (its logging, its batch failures), not for the use case's own behaviour."""
+    services = Services(settings, adapters or Adapters())
+    for name, given in (use_cases or {}).items():
+        if not isinstance(getattr(Services, name, None), cached_property):
+            raise TypeError(f"Services has no use case named {name!r}")
+        services.__dict__[name] = given  # where cached_property keeps what it built
+    return services
 
 
-@lru_cache(maxsize=1)
-def qbo_connection() -> QuickBooksOnlineConnection:
-    from ledgersync.adapters.qbo_connection import DynamoOAuthStates, IntuitAuthorizationClient
-    from ledgersync.adapters.quickbooks_online import SecretsManagerTokenStore
-    from ledgersync.domain.qbo_connection import QuickBooksOnlineConnection
+class _Instance:
+    """The services of this Lambda instance (or process), once built or installed."""
 
-    settings = get_settings()
-    return QuickBooksOnlineConnection(
-        states=DynamoOAuthStates(table()),
-        intuit=IntuitAuthorizationClient(settings),
-        tokens=SecretsManagerTokenStore(settings.secrets_prefix),
-        settings=settings_store(),
-        recorder=sync_recorder(),
-        notifier=notifier(),
-    )
+    def __init__(self) -> None:
+        self.services: Services | None = None
+        self.lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def token_refresher() -> TokenRefresher:
-    from ledgersync.adapters.quickbooks_online import build_token_refresher
-
-    return build_token_refresher(qbo_connection(), get_settings(), table())
+_instance = _Instance()
 
 
-@lru_cache(maxsize=1)
-def accounting_sync() -> AccountingSync:
-    from ledgersync.adapters.quickbooks_online import build_bill_sync
-    from ledgersync.domain.accounting_sync import AccountingSync
-    from ledgersync.domain.purchase_orders import ExternalSystem
-
-    return AccountingSync(
-        store=purchase_order_store(),
-        references=references(),
-        accounting=settings_store(),
-        bills=build_bill_sync(qbo_connection(), get_settings(), table()),
-        states=sync_state_store(),
-        recorder=sync_recorder(),
-        target=ExternalSystem.QUICKBOOKS_ONLINE,
-    )
+def services() -> Services:
+    """This instance's services, built once from the environment's settings (or the ones ``install`` was given)."""
+    built = _instance.services
+    if built is None:
+        with _instance.lock:
+            built = _instance.services
+            if built is None:
+                built = _instance.services = build(get_settings())
+    return built
 
 
-@lru_cache(maxsize=1)
-def webhook_setup() -> WebhookSetup:
-    from ledgersync.adapters.webhooks import build_webhook_setup
-
-    return build_webhook_setup(get_settings())
+def install(given: Services) -> None:
+    """Use ``given`` from now on (tests, the local stack)."""
+    _instance.services = given
 
 
-@lru_cache(maxsize=1)
-def webhook_deliveries() -> WebhookDeliveries:
-    from ledgersync.adapters.webhooks import build_webhook_deliveries
-    from ledgersync.domain.purchase_orders import ExternalSystem
-    from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes, WebhookDocuments
+def reset() -> None:
+    """Forget the built services, the settings read and the cached clients (tests that switch settings)."""
+    from ledgersync.adapters.aws import reset_clients
 
-    settings = get_settings()
-    webhook = ExternalSystem.WEBHOOK
-    return build_webhook_deliveries(
-        WebhookDocuments(purchase_order_store(), references(), sync_state_store(), webhook),
-        WebhookDeliveryOutcomes(sync_recorder(), purchase_order_store(), webhook),
-        notifier(),
-        settings,
-        target=webhook,
-        links=documents(),
-        dead_letter_queue_url=settings.webhook_dead_letter_queue_url or None,
-    )
+    get_settings.cache_clear()
+    reset_clients()
+    _instance.services = None

@@ -3,7 +3,8 @@
 Every adapter wraps its boto3 calls in ``aws_call(doing, fix)``: ``doing`` says what was being done ("reading the
 webhook configuration of company c1"), ``fix`` what a person can do when AWS refuses. The rule:
 
-- a failed condition is a ``Conflict``, a cancelled transaction a ``TransactionConflict`` with its reasons;
+- a failed condition (or a resource someone else created first) is a ``Conflict``, a cancelled transaction a
+  ``TransactionConflict`` with its reasons;
 - a resource that does not exist (a secret never written, an S3 key deleted, a missing table or queue) is an
   ``AwsResourceMissing``: callers that expect it (a company that never connected) catch it, any other caller
   sees a fault that is retried once an operator creates the resource, never dropped;
@@ -105,6 +106,8 @@ def translate_aws_error(err: ClientError | BotoCoreError, doing: str, fix: str =
         cancelled: list[dict[str, str]] = err.response.get("CancellationReasons", [])  # type: ignore[assignment]
         reasons = [str(r.get("Code", "None")) for r in cancelled]
         return TransactionConflict(reasons)
+    if code == "ResourceExistsException":
+        return Conflict(f"{doing} failed: it already exists")
     if code in MISSING_CODES:
         return AwsResourceMissing(f"{doing} failed: it does not exist ({code}); {fix}")
     if code in RETRYABLE_CODES or status >= 500 or status == 429:

@@ -15,17 +15,15 @@ import hashlib
 import hmac
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ledgersync.adapters.aws import client
 from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
-from ledgersync.config import Settings
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS
 from ledgersync.errors import FieldError, Forbidden, Gone, NotFound, RetryableError
-from ledgersync.public_url import public_base_url
 
 LINK_KEY_CONTEXT = b"ledgersync/document-links/v1"
 
@@ -45,13 +43,13 @@ class DocumentGrant:
 
 
 class DocumentLinkSigner:
-    def __init__(self, link_key: Callable[[], bytes], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, link_key: Callable[[], bytes], clock: Clock | None = None) -> None:
         self.link_key = link_key
-        self.clock = clock
+        self.clock = clock or SystemClock()
 
     def token(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str:
         company_id = key.split("/", 1)[0]
-        grant = DocumentGrant(company_id, key, int(self.clock()) + expires_in)
+        grant = DocumentGrant(company_id, key, int(self.clock.now().timestamp()) + expires_in)
         claims = json.dumps({"c": grant.company_id, "d": grant.key, "e": grant.expires_at}, separators=(",", ":"))
         return f"{_b64(claims.encode())}.{_b64(self._mac(grant))}"
 
@@ -70,7 +68,7 @@ class DocumentLinkSigner:
             raise refused from err
         if not hmac.compare_digest(mac, self._mac(grant)) or not grant.key.startswith(f"{grant.company_id}/"):
             raise refused
-        if self.clock() >= grant.expires_at:
+        if self.clock.now().timestamp() >= grant.expires_at:
             raise Gone(
                 "this document link has expired (links live six hours): ask for the document again",
                 [FieldError("token", f"expired at {grant.expires_at} (epoch seconds)")],
@@ -123,25 +121,22 @@ class S3Documents:
         return data
 
 
-def s3_documents(settings: Settings) -> S3Documents:
-    """The documents bucket with links signed by a key derived from the admin API key (read through Powertools'
-    parameters, cached five minutes: a rotated admin key invalidates the links handed out before it)."""
+class AdminKeyLinkKey:
+    """The key that signs document links, derived from the admin API key (read through Powertools' parameters,
+    cached five minutes: a rotated admin key invalidates the links handed out before it)."""
 
-    def link_key() -> bytes:
+    def __init__(self, secret_name: str) -> None:
+        self.secret_name = secret_name
+
+    def __call__(self) -> bytes:
         from aws_lambda_powertools.utilities import parameters
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
-            value = parameters.get_secret(settings.admin_api_key_secret, max_age=300)
+            value = parameters.get_secret(self.secret_name, max_age=300)
         except GetParameterError as err:
-            raise RetryableError(
-                f"the document link key could not be read from {settings.admin_api_key_secret}; try again"
-            ) from err
+            raise RetryableError(f"the document link key could not be read from {self.secret_name}; try again") from err
         return derive_link_key(value if isinstance(value, str) else value.decode())
-
-    return S3Documents(
-        settings.documents_bucket, DocumentLinkSigner(link_key), public_base_url(settings.public_base_url)
-    )
 
 
 def _b64(data: bytes) -> str:

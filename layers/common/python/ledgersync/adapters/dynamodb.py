@@ -87,10 +87,19 @@ class SingleTable:
             result: Item = self.table.update_item(**kwargs).get("Attributes", {})
         return result
 
-    def delete(self, pk: str, sk: str, condition: str | None = None, values: Mapping[str, Any] | None = None) -> None:
+    def delete(
+        self,
+        pk: str,
+        sk: str,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}}
         if condition:
             kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
             kwargs["ExpressionAttributeValues"] = dict(values)
         with _calling(f"{pk} {sk}"):

@@ -9,17 +9,19 @@ from ledgersync.adapters.aws import client
 from ledgersync.adapters.aws_errors import aws_call
 from ledgersync.domain.held_work import DeadLetter
 from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.observability import logger
 
 
-class SqsQueues:
-    """Sends work messages to SQS (the sync core's targets dispatch through it)."""
+class SqsWorkQueue:
+    """One work queue (the sync queue): each message is one ``SyncMessage``."""
 
-    def send_raw(self, queue_url: str, body: str, delay_seconds: int = 0) -> None:
-        with aws_call(f"queueing the work on {queue_url}", "check the queue and the function's sqs:SendMessage"):
-            client("sqs").send_message(
-                QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900))
-            )
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+
+    def enqueue(self, message: SyncMessage) -> None:
+        with aws_call(f"queueing the work on {self.queue_url}", "check the queue and the function's sqs:SendMessage"):
+            client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
 
 
 def postpone(queue_url: str, receipt_handle: str, seconds: float) -> None:

@@ -1,13 +1,10 @@
-"""The adapters of connecting QuickBooks Online: OAuth states in the table, Intuit through intuit-oauth."""
+"""The OAuth states of connecting QuickBooks Online, in the table (Intuit itself: quickbooks_online.IntuitOAuthApp)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.adapters.quickbooks_online import IntuitOAuth, app_credentials
-from ledgersync.config import Settings
-from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.errors import Conflict
 
 
@@ -37,25 +34,3 @@ class DynamoOAuthStates:
         except Conflict:
             return None
         return str(item["companyId"]), str(item["redirectUri"])
-
-
-class IntuitAuthorizationClient:
-    """intuit-oauth with the redirect URI of each authorization (it must match between authorize and exchange)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def _oauth(self, redirect_uri: str) -> IntuitOAuth:
-        client_id, client_secret = app_credentials(self.settings)
-        return IntuitOAuth(
-            client_id, client_secret, self.settings.qbo_redirect_uri or redirect_uri, self.settings.qbo_environment
-        )
-
-    def authorization_url(self, state: str, redirect_uri: str) -> str:
-        return self._oauth(redirect_uri).authorization_url(state)
-
-    def exchange_code(self, code: str, realm_id: str, redirect_uri: str) -> TokenSet:
-        return self._oauth(redirect_uri).exchange_code(code, realm_id)
-
-    def revoke(self, token: str) -> None:
-        self._oauth("").revoke(token)

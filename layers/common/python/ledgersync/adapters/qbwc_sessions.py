@@ -8,12 +8,12 @@ itself because TTL deletion is lazy. One live session per company is held by ``C
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.adapters.lease import DynamoLease
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
-from ledgersync.errors import Conflict
 
 SESSION_SK = "SESSION"
 LOCK_SK = "LOCK#qbwc"
@@ -31,14 +31,15 @@ def _epoch(moment: datetime) -> int:
 class DynamoSessionStore:
     """The domain's SessionStore over the single table."""
 
-    def __init__(self, table: SingleTable, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, table: SingleTable, clock: Clock | None = None) -> None:
         self.table = table
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or SystemClock()
+        self.company_lock = DynamoLease(table, self.clock, owner_attribute="lockOwner")
 
     def create(self, session: WebConnectorSession) -> None:
         """Write a new session; a ticket is never reused."""
         self.table.put(self._item(session), condition="attribute_not_exists(pk)")
-        self.table.put(last_session_item(session, self.clock()))
+        self.table.put(last_session_item(session, self.clock.now()))
 
     def load(self, ticket: str) -> WebConnectorSession | None:
         if not ticket or len(ticket) > 100:
@@ -57,27 +58,16 @@ class DynamoSessionStore:
             values={":previous": session.version - 1},
         )
         if session.status is not SessionStatus.ACTIVE:  # how it ended, for the operator (company health)
-            self.table.put(last_session_item(session, self.clock()))
+            self.table.put(last_session_item(session, self.clock.now()))
 
     def claim_company(self, company_id: str, ticket: str, until: datetime) -> bool:
         """Hold the company's Web Connector lock for ``ticket``: free, expired, or already ours."""
-        item = {"pk": company_pk(company_id), "sk": LOCK_SK, "lockOwner": ticket, "expiresAt": _epoch(until)}
-        try:
-            self.table.put(
-                item,
-                condition="attribute_not_exists(pk) OR lockOwner = :me OR expiresAt < :now",
-                values={":me": ticket, ":now": _epoch(self.clock())},
-            )
-        except Conflict:
-            return False
-        return True
+        ttl = (until - self.clock.now()).total_seconds()
+        return self.company_lock.acquire(company_pk(company_id), LOCK_SK, ticket, ttl)
 
     def release_company(self, company_id: str, ticket: str) -> None:
         """Free the lock if this ticket holds it (a lock taken over by another session stays)."""
-        try:
-            self.table.delete(company_pk(company_id), LOCK_SK, condition="lockOwner = :me", values={":me": ticket})
-        except Conflict:
-            return
+        self.company_lock.release(company_pk(company_id), LOCK_SK, ticket)
 
     @staticmethod
     def _item(session: WebConnectorSession) -> dict[str, object]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -16,16 +15,11 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ledgersync.domain.desktop_sync import (
-    CredentialVerifier,
     OnError,
     Operation,
     OperationKind,
     OperationResult,
     QbRecord,
-    SessionStore,
-    SyncRecorder,
-    WebConnectorService,
-    WorkSource,
 )
 from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
@@ -224,28 +218,3 @@ _BUILDERS: dict[OperationKind, Callable[[_Element, Operation], None]] = {
     OperationKind.BILL_QUERY: _bill_query,
     OperationKind.BILL_ADD: _bill_add,
 }
-
-
-def build_web_connector(
-    credentials: CredentialVerifier,
-    work: WorkSource,
-    recorder: SyncRecorder,
-    sessions: SessionStore,
-    *,
-    batch_size: int = 50,
-    max_bills_per_session: int = 200,
-    session_minutes: int = 30,
-    clock: Callable[[], datetime] | None = None,
-) -> WebConnectorService:
-    """The Web Connector use case wired to the qbXML codec; bootstrap passes the ports it builds."""
-    return WebConnectorService(
-        credentials,
-        work,
-        recorder,
-        sessions,
-        QbxmlCodec(),
-        batch_size=batch_size,
-        max_bills_per_session=max_bills_per_session,
-        session_minutes=session_minutes,
-        clock=clock or (lambda: datetime.now(UTC)),
-    )

@@ -6,28 +6,36 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
 from ledgersync.domain.sync.messages import SyncMessage
 
+if TYPE_CHECKING:
+    from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
+
 SYNC_MESSAGE_MARGIN = timedelta(minutes=15)
 LONGEST_POSTPONEMENT = timedelta(hours=12)  # SQS allows a receive to be postponed 12 h at most
 
 
-class Queue(Protocol):
-    def send_raw(self, queue_url: str, body: str, delay_seconds: int = 0) -> None: ...
+class WorkQueue(Protocol):
+    """The queue a target's work goes to (its consumer takes it from there)."""
+
+    def enqueue(self, message: SyncMessage) -> None: ...
 
 
 class WebhookConfigured(Protocol):
     def is_configured(self, company_id: str) -> bool: ...
 
 
+class WebhookEndpoints(Protocol):
+    def load(self, company_id: str) -> WebhookEndpoint | None: ...
+
+
 @dataclass(frozen=True)
 class QuickBooksOnlineTarget:
-    queue: Queue
-    queue_url: str
+    queue: WorkQueue
     max_receives: int
     visibility_seconds: int
     system: ExternalSystem = ExternalSystem.QUICKBOOKS_ONLINE
@@ -43,14 +51,11 @@ class QuickBooksOnlineTarget:
         return None
 
     def dispatch(self, message: SyncMessage) -> None:
-        self.queue.send_raw(self.queue_url, message.to_json())
+        self.queue.enqueue(message)
 
     def in_flight_window(self) -> timedelta | None:
         """Every receive may hold the message one visibility timeout."""
         return timedelta(seconds=self.max_receives * self.visibility_seconds) + SYNC_MESSAGE_MARGIN
-
-    def error_recipients(self, company_id: str) -> list[str]:
-        return []
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,13 @@ class QuickBooksDesktopTarget:
     def in_flight_window(self) -> timedelta | None:
         return None
 
-    def error_recipients(self, company_id: str) -> list[str]:
-        return []
-
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    queue: Queue
-    queue_url: str
+    queue: WorkQueue
     max_receives: int
     retry_hours: float
     configured: WebhookConfigured
-    secrets_prefix: str
     system: ExternalSystem = ExternalSystem.WEBHOOK
     display_name: str = "the PO Reconciliation webhook"
     needs_accounting_name: bool = False
@@ -100,16 +100,19 @@ class WebhookTarget:
         return str(uuid.uuid4())
 
     def dispatch(self, message: SyncMessage) -> None:
-        self.queue.send_raw(self.queue_url, message.to_json())
+        self.queue.enqueue(message)
 
     def in_flight_window(self) -> timedelta | None:
         """The retry window, plus the longest postponement a Retry-After near its end can ask for."""
         return timedelta(hours=self.retry_hours) + LONGEST_POSTPONEMENT
 
-    def error_recipients(self, company_id: str) -> list[str]:
-        """Seed 001: a webhook PO's error e-mail goes to the webhook's error addresses (read from its secret only
-        here: only what sends such an e-mail needs to read it)."""
-        from ledgersync.adapters.webhooks import SecretsManagerWebhookEndpoints
 
-        endpoint = SecretsManagerWebhookEndpoints(self.secrets_prefix).load(company_id)
+@dataclass(frozen=True)
+class WebhookErrorEmails:
+    """Seed 001: a webhook PO's error e-mail goes to the webhook's error addresses (read from its secret)."""
+
+    endpoints: WebhookEndpoints
+
+    def error_emails(self, company_id: str) -> list[str]:
+        endpoint = self.endpoints.load(company_id)
         return list(endpoint.error_emails) if endpoint else []

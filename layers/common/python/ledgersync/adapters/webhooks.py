@@ -17,29 +17,17 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ledgersync.adapters.aws import client as aws_client
-from ledgersync.adapters.aws_errors import AwsResourceMissing, aws_call
-from ledgersync.adapters.documents import s3_documents
-from ledgersync.config import Settings, get_settings
-from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.adapters.aws_errors import aws_call
+from ledgersync.adapters.secrets import SecretsManagerJsonStore
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.sync.messages import SyncMessage
-from ledgersync.domain.webhooks import (
+from ledgersync.domain.webhooks.endpoint import (
     AddressRefusedError,
-    DeliveryOutcomes,
-    DeliveryQueue,
-    DocumentLinks,
-    Notifier,
-    ReconciliationSource,
-    RetrySchedule,
-    WebhookDeliveries,
     WebhookEndpoint,
-    WebhookResponse,
-    WebhookSecrets,
-    WebhookSetup,
-    WebhookTransport,
     address_refusal,
 )
+from ledgersync.domain.webhooks.retries import WebhookResponse
 from ledgersync.errors import PermanentError, RetryableError
-from ledgersync.public_url import public_base_url
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -223,7 +211,6 @@ class RequestsWebhookTransport:
 
 
 QUEUE_FIX = "check the webhook queue and the function's sqs permissions"
-SECRETS_FIX = "check the function's secretsmanager permissions on the stack's webhook/* secrets"
 
 
 class SecretsManagerWebhookEndpoints:
@@ -238,38 +225,26 @@ class SecretsManagerWebhookEndpoints:
         prefix: str,
         client: SecretsManagerClient | None = None,
         cache_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
-        self.prefix = prefix.rstrip("/")
-        self._client = client
+        self.secrets = SecretsManagerJsonStore(
+            f"{prefix.rstrip('/')}/webhook", "the webhook configuration of company", client
+        )
         self.cache_seconds = cache_seconds
-        self.clock = clock
+        self.clock = clock or SystemClock()
         self._cache: dict[str, tuple[float, WebhookEndpoint | None]] = {}
         self._lock = threading.Lock()
-
-    def client(self) -> SecretsManagerClient:
-        if self._client is None:
-            self._client = cast("SecretsManagerClient", aws_client("secretsmanager"))
-        return self._client
-
-    def secret_name(self, company_id: str) -> str:
-        return f"{self.prefix}/webhook/{company_id}"
 
     def load(self, company_id: str) -> WebhookEndpoint | None:
         """The company's endpoint, or None when none was configured."""
         with self._lock:
             cached = self._cache.get(company_id)
-        if cached and self.clock() - cached[0] < self.cache_seconds:
+        if cached and self.clock.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
-        endpoint: WebhookEndpoint | None
-        try:
-            with aws_call("reading the webhook configuration", SECRETS_FIX):
-                text = self.client().get_secret_value(SecretId=self.secret_name(company_id))["SecretString"]
-            endpoint = WebhookEndpoint.model_validate_json(text)
-        except AwsResourceMissing:
-            endpoint = None
+        value = self.secrets.load(company_id)
+        endpoint = None if value is None else WebhookEndpoint.model_validate(value)
         with self._lock:
-            self._cache[company_id] = (self.clock(), endpoint)
+            self._cache[company_id] = (self.clock.monotonic(), endpoint)
         return endpoint
 
 
@@ -278,20 +253,13 @@ class SecretsManagerWebhookSecrets(SecretsManagerWebhookEndpoints):
 
     def save(self, company_id: str, endpoint: WebhookEndpoint) -> None:
         """Write the configuration as a new version of the company's secret (created the first time)."""
-        name = self.secret_name(company_id)
-        text = endpoint.model_dump_json(by_alias=True)
-        try:
-            with aws_call("saving the webhook configuration", SECRETS_FIX):
-                self.client().put_secret_value(SecretId=name, SecretString=text)
-        except AwsResourceMissing:
-            with aws_call("saving the webhook configuration", SECRETS_FIX):
-                self.client().create_secret(
-                    Name=name,
-                    SecretString=text,
-                    Description=f"Ledgersync PO Reconciliation webhook of company {company_id}",
-                )
+        self.secrets.save(
+            company_id,
+            endpoint.model_dump(mode="json", by_alias=True),
+            f"Ledgersync PO Reconciliation webhook of company {company_id}",
+        )
         with self._lock:
-            self._cache[company_id] = (self.clock(), endpoint)
+            self._cache[company_id] = (self.clock.monotonic(), endpoint)
 
 
 class SqsDeliveryQueue:
@@ -346,43 +314,3 @@ class SqsDeliveryQueue:
             found = self.client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
             self._dead_letter_queue_url = found["QueueUrl"]
         return self._dead_letter_queue_url
-
-
-def build_webhook_setup(settings: Settings | None = None, secrets: WebhookSecrets | None = None) -> WebhookSetup:
-    """The configuration use cases with their Secrets Manager and DNS adapters."""
-    settings = settings or get_settings()
-    return WebhookSetup(
-        secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
-        guard=DnsAddressGuard(settings.allowed_webhook_hosts),
-        allowed_hosts=settings.allowed_webhook_hosts,
-        allowed_ports=settings.allowed_webhook_ports,
-    )
-
-
-def build_webhook_deliveries(
-    source: ReconciliationSource,
-    outcomes: DeliveryOutcomes,
-    notifier: Notifier,
-    settings: Settings | None = None,
-    *,
-    target: ExternalSystem,
-    secrets: WebhookSecrets | None = None,
-    transport: WebhookTransport | None = None,
-    links: DocumentLinks | None = None,
-    queue: DeliveryQueue | None = None,
-    dead_letter_queue_url: str | None = None,
-) -> WebhookDeliveries:
-    """The delivery use cases; the ports the lead owns are explicit, the rest default to this module's adapters."""
-    settings = settings or get_settings()
-    return WebhookDeliveries(
-        source=source,
-        secrets=secrets or SecretsManagerWebhookSecrets(settings.secrets_prefix),
-        transport=transport or RequestsWebhookTransport(DnsAddressGuard(settings.allowed_webhook_hosts)),
-        links=links or s3_documents(settings),
-        outcomes=outcomes,
-        queue=queue or SqsDeliveryQueue(settings.webhook_queue_url, dead_letter_queue_url),
-        notifier=notifier,
-        target=target,
-        schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
-        resend_base_url=public_base_url(settings.public_base_url),
-    )

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.purchase_orders import (
     BillDraft,
     BillMapping,
@@ -261,10 +262,6 @@ def choose_qbxml_version(major: int, minor: int) -> str | None:
     return f"{chosen[0]}.{chosen[1]}"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _new_ticket() -> str:
     return str(uuid.uuid4())
 
@@ -293,7 +290,7 @@ class WebConnectorService:
         batch_size: int = 50,
         max_bills_per_session: int = 200,
         session_minutes: int = 30,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         new_ticket: Callable[[], str] = _new_ticket,
     ) -> None:
         self.credentials = credentials
@@ -327,7 +324,7 @@ class WebConnectorService:
         company_id = self.credentials.company_for(user_name, password)
         if company_id is None:
             return AuthenticateAnswer(ticket, "nvu")
-        now = self.clock()
+        now = self.clock.now()
         if not self.sessions.claim_company(company_id, ticket, now + self.session_ttl):
             return AuthenticateAnswer(ticket, "busy")
         try:
@@ -413,7 +410,7 @@ class WebConnectorService:
             phase=phase, batch=session.batch, request_ids=[op.request_id for op in operations]
         )
         session.messages_sent += 1
-        self.sessions.claim_company(session.company_id, ticket, self.clock() + self.session_ttl)
+        self.sessions.claim_company(session.company_id, ticket, self.clock.now() + self.session_ttl)
         self._save(session)
         return self.messages.request(operations, version, OnError.CONTINUE)
 
@@ -621,7 +618,7 @@ class WebConnectorService:
             return UNKNOWN_SESSION
         if session.last_error:
             return session.last_error
-        if session.expires_at <= self.clock():
+        if session.expires_at <= self.clock.now():
             return EXPIRED_SESSION
         return "No error." if session.status is not SessionStatus.NO_WORK else "No bills are waiting for QuickBooks."
 
@@ -656,13 +653,13 @@ class WebConnectorService:
         session = self.sessions.load(ticket)
         if session is None:
             return None, True
-        if session.expires_at <= self.clock():
+        if session.expires_at <= self.clock.now():
             return session, True
         return session, session.status is not SessionStatus.ACTIVE
 
     def _save(self, session: WebConnectorSession) -> None:
         session.version += 1
-        session.expires_at = self.clock() + self.session_ttl
+        session.expires_at = self.clock.now() + self.session_ttl
         self.sessions.save(session)
 
     def _fail(self, session: WebConnectorSession, reason: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -15,10 +16,12 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     ValidationError,
+    create_model,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from ledgersync.domain.accounts import Principal, Role
 from ledgersync.errors import FieldError, ValidationFailed
 from ledgersync.validation import field_errors
 
@@ -198,11 +201,91 @@ class UpsertResult(BaseModel):
     records: list[dict[str, Any]]
 
 
+class DirectoryPage(BaseModel):
+    """``GET /v1/directory/{kind}``: one page of records, and the cursor of the next (null on the last page)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    kind: Kind
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class KometList(BaseModel):
+    """A Komet list method's answer (seed 002): ``status`` "1", ``message`` and the records under the kind's plural
+    (``KOMET_LIST_ANSWERS``)."""
+
+    status: Literal["1"] = "1"
+    message: Literal["success"] = "success"
+
+
+# The Komet list methods by name, the kind each reads and the key its records come under.
+KOMET_LISTS: dict[str, tuple[Kind, str]] = {
+    "customer": (Kind.CUSTOMERS, "customers"),
+    "carrier": (Kind.CARRIERS, "carriers"),
+    "location": (Kind.LOCATIONS, "locations"),
+    "product": (Kind.PRODUCTS, "products"),
+    "boxtype": (Kind.BOX_TYPES, "boxTypes"),
+    "inventory": (Kind.INVENTORY, "inventory"),
+}
+KOMET_LIST_ANSWERS: dict[str, type[KometList]] = {
+    method: create_model(
+        f"Komet{method.capitalize()}List",
+        __base__=KometList,
+        __doc__=f"Komet {method}.list: the matching {kind.value} records.",
+        **{plural: (list[dict[str, Any]], ...)},  # type: ignore[call-overload]
+    )
+    for method, (kind, plural) in KOMET_LISTS.items()
+}
+
+
+@dataclass(frozen=True)
+class KometListFilter:
+    """Seed 002's list filters: id and code exact (code in any case), name contained (any case), inactive records
+    only when asked."""
+
+    record_id: int | None = None
+    code: str | None = None
+    name: str | None = None
+    include_inactive: bool = False
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        if self.record_id is not None and int(record.get("id", record.get("orderItemId", 0))) != self.record_id:
+            return False
+        code = str(record.get("code", record.get("productCode", "")))
+        if self.code is not None and code.casefold() != self.code.casefold():
+            return False
+        if self.name is not None and self.name.casefold() not in str(record.get("name", "")).casefold():
+            return False
+        return self.include_inactive or record.get("active", True) is not False
+
+
+# The roles that may change the directory.
+DIRECTORY_WRITERS = frozenset(
+    {Role.ADMIN, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER, Role.ACCOUNTING, Role.ACCOUNTS_PAYABLE}
+)
+
+
 class Directory:
     """Bulk upserts (validated whole before anything is written) and listings."""
 
     def __init__(self, store: DirectoryStore) -> None:
         self.store = store
+
+    def change(self, caller: Principal, kind: Kind, rows: Any) -> UpsertResult:
+        """``PUT /v1/directory/{kind}``: the caller's upsert, for the roles that may change the directory."""
+        caller.require_role(set(DIRECTORY_WRITERS), "change the directory")
+        return self.upsert(caller.company_id, kind, rows)
+
+    def list_page(self, company_id: str, kind: Kind, limit: int, cursor: str | None) -> DirectoryPage:
+        records, next_cursor = self.page(company_id, kind, limit, cursor)
+        return DirectoryPage(kind=kind, records=records, next_cursor=next_cursor)
+
+    def komet_list(self, company_id: str, method: str, wanted: KometListFilter) -> KometList:
+        """A Komet list method (``customer``, ``carrier``, ...): the records of its kind that ``wanted`` matches."""
+        kind, plural = KOMET_LISTS[method]
+        records = self.candidates(company_id, kind, wanted.record_id, wanted.code)
+        return KOMET_LIST_ANSWERS[method].model_validate({plural: [r for r in records if wanted.matches(r)]})
 
     def upsert(self, company_id: str, kind: Kind, rows: Any) -> UpsertResult:
         records = self._validate(kind, rows)

@@ -3,7 +3,7 @@ and turn what reached a dead-letter queue into a visible error (the dead-letter 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -54,6 +54,10 @@ class SweepSummary:
     companies: list[str] = field(default_factory=list)
 
 
+class ErrorRecipients(Protocol):
+    def error_emails(self, company_id: str) -> list[str]: ...
+
+
 @dataclass
 class HeldWork:
     states: SyncStateStore
@@ -62,6 +66,13 @@ class HeldWork:
     targets: TargetRegistry
     dead_letters: DeadLetterQueues | None = None
     reconnect_notices: ReconnectNotices | None = None
+    # Where a target's error e-mails go when not to the notification addresses (the webhook's error addresses);
+    # only the sweep reads them, so only the scheduler may read what holds them.
+    recipients: Mapping[ExternalSystem, ErrorRecipients] = field(default_factory=dict)
+
+    def _recipients(self, target: ExternalSystem, company_id: str) -> list[str]:
+        found = self.recipients.get(target)
+        return found.error_emails(company_id) if found else []
 
     def sweep(self, company_ids: Iterable[str], now: datetime | None = None) -> SweepSummary:
         """Surface dead letters and send owed error e-mails; then, for each company whose accounting is reachable,
@@ -110,7 +121,7 @@ class HeldWork:
                 if summary.notices_sent >= OWED_NOTICES_PER_SWEEP:
                     return
                 try:
-                    recipients = self.targets.get(state.target).error_recipients(company_id)
+                    recipients = self._recipients(state.target, company_id)
                     sent = self.recorder.send_owed_notice(company_id, state.document, state.target, recipients)
                 except RetryableError as fault:
                     logger.warning(
@@ -155,7 +166,7 @@ class HeldWork:
                 f"and reached the dead-letter queue ({letter.queue}); nothing was lost and no document is created "
                 "twice when it is sent again"
             )
-            recipients = target.error_recipients(message.company_id)
+            recipients = self._recipients(message.target, message.company_id)
             if self.recorder.failed(message.company_id, message.document, message.target, reason, None, recipients):
                 summary.dead_letters_surfaced += 1
 

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from ledgersync.domain.directory import UnitType, product_key
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -205,6 +206,91 @@ class InvoiceCreateResponse(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+# Money and rates in an answer: a JSON number, as ``ledgersync.jsonio`` writes every Decimal (never a string).
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number"}, mode="serialization")]
+
+
+class CheckoutAnswer(_Camel):
+    """invoice.checkout's answer: the invoice now Pending Approval."""
+
+    status: Literal["1"] = "1"
+    message: Literal["success"] = "success"
+    invoice_id: int
+    invoice_number: int
+    invoice_status: InvoiceStatus
+
+
+class InvoiceParty(BaseModel):
+    """The customer, carrier or location an invoice names, as the directory had it when the invoice was made."""
+
+    id: int | None = None
+    code: str | None = None
+    name: str | None = None
+
+
+class SalesInvoiceLine(_Camel):
+    """One line: the inventory line it took boxes from; price and amount in the customer's and company's currency."""
+
+    invoice_item_id: int
+    order_item_id: int
+    product_code: str
+    box_type_code: str
+    units_per_box: int
+    unit_type: str
+    boxes: int
+    price: Amount
+    price_company_currency: Amount
+    amount: Amount
+    amount_company_currency: Amount
+    mark_code: str | None
+    product_alias: str | None
+    notes: str | None
+
+
+class SalesInvoiceCharge(_Camel):
+    code: str
+    name: str | None
+    value: Amount
+    value_company_currency: Amount
+
+
+class SalesInvoice(_Camel):
+    """A sales invoice as ``GET /v1/invoices/{id}`` answers it: money in the customer's currency and the company's."""
+
+    invoice_id: int
+    invoice_number: int
+    status: InvoiceStatus
+    customer: InvoiceParty
+    carrier: InvoiceParty
+    location: InvoiceParty | None
+    ship_date: date
+    po_number: str | None
+    reference: str | None
+    warehouse_instructions: str | None
+    invoice_notes: str | None
+    currency: str
+    company_currency: str
+    exchange_rate: Amount
+    items: list[SalesInvoiceLine]
+    additional_charges: list[SalesInvoiceCharge]
+    sub_total: Amount
+    total: Amount
+    total_company_currency: Amount
+    created_at: datetime
+    created_by: str
+
+
+class InvoicePage(_Camel):
+    """``GET /v1/invoices``: a page, oldest first; ``nextCursor`` is null on the last page."""
+
+    invoices: list[SalesInvoice]
+    next_cursor: int | None
+
+
 class CheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -325,10 +411,15 @@ class Invoices:
         user_id: str,
         request: InvoiceCreateRequest,
         idempotency_key: str | None = None,
-        fingerprint: str | None = None,
-    ) -> tuple[int, dict[str, Any]]:
-        """Create the invoice; returns the HTTP status and seed 002's response body."""
+    ) -> InvoiceCreateResponse:
+        """Create the invoice; returns seed 002's answer, which has no ``invoiceId`` when no item got any box.
+
+        Under an ``idempotency_key`` the first answer is kept with the request's fingerprint: the same request again
+        gets that answer, another request under the key is refused."""
         request.check()
+        fingerprint = request_fingerprint(
+            request.model_dump(mode="json", by_alias=True, exclude={"authentication_token"})
+        )
         lookup = _lookup(request, idempotency_key)
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -344,8 +435,7 @@ class Invoices:
                 snapshot.inventory.update(self.store.read_inventory(company_id, missing))
             fill = _fill(request, snapshot, location)
             if not fill.lines:
-                body = InvoiceCreateResponse(status="0", message="Item is not available", items=fill.results).body()
-                return 409, body
+                return InvoiceCreateResponse(status="0", message="Item is not available", items=fill.results)
             plan = _plan(
                 company_id, user_id, request, snapshot, customer, carrier, location, fill, idempotency_key, fingerprint
             )
@@ -353,10 +443,10 @@ class Invoices:
                 self.store.commit(plan)
             except InventoryTaken:
                 continue
-            return 201, plan.invoice["response"]
+            return InvoiceCreateResponse.model_validate(plan.invoice["response"])
         raise Conflict("the inventory is changing too fast to take; try again")
 
-    def checkout(self, company_id: str, invoice_number: int) -> dict[str, Any]:
+    def checkout(self, company_id: str, invoice_number: int) -> CheckoutAnswer:
         """Draft → Pending Approval (seed 002: the order is finalized on the caller's site)."""
         invoice = self.store.get_by_number(company_id, invoice_number)
         if invoice is None:
@@ -366,23 +456,21 @@ class Invoices:
         self.store.set_status(
             company_id, int(invoice["invoiceId"]), InvoiceStatus.DRAFT, InvoiceStatus.PENDING_APPROVAL
         )
-        return {
-            "status": "1",
-            "message": "success",
-            "invoiceId": int(invoice["invoiceId"]),
-            "invoiceNumber": invoice_number,
-            "invoiceStatus": InvoiceStatus.PENDING_APPROVAL.value,
-        }
+        return CheckoutAnswer(
+            invoice_id=int(invoice["invoiceId"]),
+            invoice_number=invoice_number,
+            invoice_status=InvoiceStatus.PENDING_APPROVAL,
+        )
 
-    def get(self, company_id: str, invoice_id: int) -> dict[str, Any]:
+    def get(self, company_id: str, invoice_id: int) -> SalesInvoice:
         invoice = self.store.get(company_id, invoice_id)
         if invoice is None:
             raise NotFound(f"no invoice {invoice_id} in this company")
-        return invoice
+        return SalesInvoice.model_validate(invoice)
 
-    def list(self, company_id: str, limit: int, after: int | None) -> dict[str, Any]:
+    def list(self, company_id: str, limit: int, after: int | None) -> InvoicePage:
         invoices, cursor = self.store.list(company_id, limit, after)
-        return {"invoices": invoices, "nextCursor": cursor}
+        return InvoicePage(invoices=[SalesInvoice.model_validate(i) for i in invoices], next_cursor=cursor)
 
     def _customer(self, company_id: str, request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
         found = snapshot.customer
@@ -435,7 +523,7 @@ def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Looku
     )
 
 
-def _replay(record: dict[str, Any], fingerprint: str | None) -> tuple[int, dict[str, Any]]:
+def _replay(record: dict[str, Any], fingerprint: str | None) -> InvoiceCreateResponse:
     if fingerprint is not None and record.get("fingerprint") != fingerprint:
         raise ValidationFailed(
             FieldError(
@@ -443,7 +531,7 @@ def _replay(record: dict[str, Any], fingerprint: str | None) -> tuple[int, dict[
                 "this key was already used for a different request body; use a new key for a new invoice",
             )
         )
-    return 201, dict(record["response"])
+    return InvoiceCreateResponse.model_validate(record["response"])
 
 
 def _location(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any] | None:

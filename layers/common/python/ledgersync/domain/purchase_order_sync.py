@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from typing import Any, Protocol
 
+from ledgersync.domain.notices import Notifier, send_notice, sync_error_notice
 from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.documents import DocumentRef
@@ -145,10 +145,6 @@ class SettingsForNotices(Protocol):
     def get_settings(self, company_id: str) -> AccountingSettings: ...
 
 
-class Notifier(Protocol):
-    def send(self, to: list[str], subject: str, text: str, html: str) -> None: ...
-
-
 @dataclass
 class PurchaseOrderErrorNotices:
     """A PO's error e-mail (``ErrorNotices`` for ``purchase_order_bills``)."""
@@ -163,27 +159,6 @@ class PurchaseOrderErrorNotices:
         if order is None:
             return
         settings = self.accounting.get_settings(state.company_id)
-        subject, text, html = error_email(order, self.targets.display_name(state.target), reason, part)
+        notice = sync_error_notice(order, self.targets.display_name(state.target), reason, part)
         to = list(recipients) if recipients else list(settings.notification_emails)
-        self.notifier.send(to, subject, text, html)
-
-
-def error_email(order: PurchaseOrder, target: str, reason: str, invoice_number: str | None) -> tuple[str, str, str]:
-    """Subject, text and HTML of the error notification: the PO, the vendor invoice, the reason and the fix."""
-    invoice = f" (vendor invoice {invoice_number})" if invoice_number else ""
-    subject = f"PO {order.po_number}{invoice} was not synchronized with {target}"
-    fix = (
-        "Correct the problem described above, then open Accounts Payable > PO Reconciliation, select the PO and "
-        "choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external)."
-    )
-    text = (
-        f"Purchase order {order.po_number}{invoice} could not be synchronized with {target}.\n\n"
-        f"Reason: {reason}\n\nWhat to do: {fix}\n\nShip date: {order.ship_date.isoformat()}; "
-        f"PO total: {order.total:.2f}.\n"
-    )
-    html = (
-        f"<p>Purchase order <b>{escape(order.po_number)}</b>{escape(invoice)} could not be synchronized with "
-        f"{escape(target)}.</p><p><b>Reason:</b> {escape(reason)}</p><p><b>What to do:</b> {escape(fix)}</p>"
-        f"<p>Ship date: {order.ship_date.isoformat()}; PO total: {order.total:.2f}.</p>"
-    )
-    return subject, text, html
+        send_notice(self.notifier, to, notice)

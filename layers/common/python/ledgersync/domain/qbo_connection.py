@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html import escape
 from typing import Protocol
 
 from ledgersync.domain.accounts import Principal, Role
-from ledgersync.domain.purchase_order_sync import Notifier
-from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.notices import Notice, Notifier, send_notice
+from ledgersync.domain.purchase_orders import CamelModel, ExternalSystem
 from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus, SettingsStore
 from ledgersync.domain.sync.outcomes import SyncRecorder
@@ -19,6 +18,30 @@ from ledgersync.observability import logger
 
 STATE_LIFETIME = timedelta(minutes=10)
 CONNECTORS = {Role.ADMIN}
+CONNECTED_MESSAGE = "QuickBooks Online is connected; held work is on its way."
+
+
+class QuickBooksOnlineAuthorization(CamelModel):
+    """Where a person goes to connect the company to QuickBooks Online, and until when that link works."""
+
+    authorization_url: str
+    state: str
+    expires_at: datetime
+
+
+class QuickBooksOnlineConnected(CamelModel):
+    """The answer to Intuit's redirect: a message for the person who connected, then the connection."""
+
+    message: str = CONNECTED_MESSAGE
+    external_system: ExternalSystem | None = None
+    status: ConnectionStatus
+    realm_id: str | None = None
+    reason: str | None = None
+    reconnect_notice_pending: bool = False
+
+    @classmethod
+    def of(cls, connection: Connection) -> QuickBooksOnlineConnected:
+        return cls.model_validate(connection.model_dump())
 
 
 class OAuthStates(Protocol):
@@ -48,17 +71,15 @@ class QuickBooksOnlineConnection:
     recorder: SyncRecorder
     notifier: Notifier
 
-    def authorize(self, principal: Principal, redirect_uri: str) -> dict[str, str]:
+    def authorize(self, principal: Principal, redirect_uri: str) -> QuickBooksOnlineAuthorization:
         """The Intuit URL a person opens to connect the company; its state expires in ten minutes."""
         principal.require_role(CONNECTORS, "connect QuickBooks Online")
         state = secrets.token_urlsafe(24)
         expires = datetime.now(UTC) + STATE_LIFETIME
         self.states.put(state, principal.company_id, redirect_uri, expires)
-        return {
-            "authorizationUrl": self.intuit.authorization_url(state, redirect_uri),
-            "state": state,
-            "expiresAt": expires.isoformat(),
-        }
+        return QuickBooksOnlineAuthorization(
+            authorization_url=self.intuit.authorization_url(state, redirect_uri), state=state, expires_at=expires
+        )
 
     def callback(self, code: str | None, state: str | None, realm_id: str | None, error: str | None) -> Connection:
         """Intuit's redirect: trade the code for tokens, store them, mark connected and release held work."""
@@ -139,26 +160,24 @@ class ReconnectNotices:
 
     def send(self, company_id: str, settings: AccountingSettings, connection: Connection) -> None:
         """Send the e-mail, then record that it went (a crash between the two sends it again: at least once)."""
-        subject, text, html = reconnect_email(connection.reason or "QuickBooks Online refused the stored authorization")
-        self.notifier.send(list(settings.notification_emails), subject, text, html)
+        notice = reconnect_notice(connection.reason or "QuickBooks Online refused the stored authorization")
+        send_notice(self.notifier, list(settings.notification_emails), notice)
         self.settings.clear_reconnect_notice(company_id)
 
 
-def reconnect_email(reason: str) -> tuple[str, str, str]:
+def reconnect_notice(reason: str) -> Notice:
     """Seed 003's UNAUTHORIZED message, with the way back."""
-    subject = "QuickBooks Online must be reconnected; your bills are waiting"
-    steps = (
-        "Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
-        "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
-        "waiting meanwhile is sent as soon as the connection is back; nothing was lost."
+    return Notice(
+        subject_parts=("QuickBooks Online must be reconnected; your bills are waiting",),
+        what_happened=(
+            "QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
+            "reset your QuickBooks authorization token and try again."
+        ),
+        reason=reason,
+        what_to_do_label="How to reconnect",
+        what_to_do=(
+            "Sign in as an Admin, open Settings > Accounting > QuickBooks Online and choose Connect (GET "
+            "/v1/accounting/quickbooks-online/authorize), then approve the connection in QuickBooks. Every bill "
+            "waiting meanwhile is sent as soon as the connection is back; nothing was lost."
+        ),
     )
-    text = (
-        "QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please reset "
-        f"your QuickBooks authorization token and try again.\n\nReason: {reason}\n\nHow to reconnect: {steps}\n"
-    )
-    html = (
-        "<p>QuickBooks export API call encountered UNAUTHORIZED status code and could not be completed. Please "
-        f"reset your QuickBooks authorization token and try again.</p><p><b>Reason:</b> {escape(reason)}</p>"
-        f"<p><b>How to reconnect:</b> {escape(steps)}</p>"
-    )
-    return subject, text, html

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
+from ledgersync.clock import Clock
 from ledgersync.domain.purchase_orders import BillDraft
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 
@@ -124,12 +125,6 @@ class DuplicateDocumentNumber(PermanentError):
 
 
 # ---------------------------------------------------------------------------------------------- ports
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-    def sleep(self, seconds: float) -> None: ...
 
 
 class TokenStore(Protocol):

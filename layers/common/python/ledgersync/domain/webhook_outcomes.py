@@ -11,7 +11,7 @@ from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.domain.sync.store import SyncStateStore
-from ledgersync.domain.webhooks import ReconciliationDocument
+from ledgersync.domain.webhooks.payload import ReconciliationDocument
 
 
 @dataclass

@@ -11,19 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
-from ledgersync.domain.accounts import Role
-from ledgersync.domain.directory import Kind, KindLiteral
+from ledgersync.domain.directory import (
+    KOMET_LIST_ANSWERS,
+    KOMET_LISTS,
+    DirectoryPage,
+    Kind,
+    KindLiteral,
+    KometListFilter,
+    UpsertResult,
+)
+from ledgersync.routes.service import described
 
 router = Router()
-KOMET_LISTS = {
-    "customer": Kind.CUSTOMERS,
-    "carrier": Kind.CARRIERS,
-    "location": Kind.LOCATIONS,
-    "product": Kind.PRODUCTS,
-    "boxtype": Kind.BOX_TYPES,
-    "inventory": Kind.INVENTORY,
-}
-WRITERS = {Role.ADMIN, Role.PROCUREMENT, Role.PROCUREMENT_MANAGER, Role.ACCOUNTING, Role.ACCOUNTS_PAYABLE}
 
 
 class DirectoryUpsert(BaseModel):
@@ -46,46 +45,37 @@ class KometListRequest(BaseModel):
     include_inactive: bool = Field(default=False, alias="includeInactive")
 
 
-@router.put("/v1/directory/<kind>", summary="Upsert up to 1,000 records of one kind, all or nothing")
+@router.put(
+    "/v1/directory/<kind>",
+    summary="Upsert up to 1,000 records of one kind, all or nothing",
+    responses=described(UpsertResult),
+)
 def upsert_records(kind: Annotated[KindLiteral, Path()], request: DirectoryUpsert) -> Response[Any]:
-    principal = caller(router, "directory.write")
-    principal.require_role(WRITERS, "change the directory")
-    result = bootstrap.directory().upsert(principal.company_id, Kind(kind), request.records)
+    result = bootstrap.services().directory.change(caller(router, "directory.write"), Kind(kind), request.records)
     return json_response(200, result.model_dump(by_alias=True))
 
 
-@router.get("/v1/directory/<kind>", summary="List the records of one kind, a page at a time")
+@router.get(
+    "/v1/directory/<kind>",
+    summary="List the records of one kind, a page at a time",
+    responses=described(DirectoryPage),
+)
 def list_records(
     kind: Annotated[KindLiteral, Path()],
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Response[Any]:
     principal = caller(router, "directory.read")
-    records, next_cursor = bootstrap.directory().page(principal.company_id, Kind(kind), limit, cursor)
-    return json_response(200, {"kind": kind, "records": records, "nextCursor": next_cursor})
+    page = bootstrap.services().directory.list_page(principal.company_id, Kind(kind), limit, cursor)
+    return json_response(200, page.model_dump(by_alias=True))
 
 
 def _komet_list(method: str, request: KometListRequest) -> Response[Any]:
-    kind = KOMET_LISTS[method]
     principal = caller(router, f"{method}.list")
-    records = bootstrap.directory().candidates(principal.company_id, kind, request.id, request.code)
-    matches = [r for r in records if _matches(r, request)]
-    return json_response(200, {"status": "1", "message": "success", _plural(kind): matches})
-
-
-def _matches(record: dict[str, Any], request: KometListRequest) -> bool:
-    if request.id is not None and int(record.get("id", record.get("orderItemId", 0))) != request.id:
-        return False
-    code = str(record.get("code", record.get("productCode", "")))
-    if request.code is not None and code.casefold() != request.code.casefold():
-        return False
-    if request.name is not None and request.name.casefold() not in str(record.get("name", "")).casefold():
-        return False
-    return request.include_inactive or record.get("active", True) is not False
-
-
-def _plural(kind: Kind) -> str:
-    return {Kind.BOX_TYPES: "boxTypes", Kind.INVENTORY: "inventory"}.get(kind, kind.value)
+    wanted = KometListFilter(request.id, request.code, request.name, request.include_inactive)
+    return json_response(
+        200, bootstrap.services().directory.komet_list(principal.company_id, method, wanted).model_dump()
+    )
 
 
 def _register(method: str) -> None:
@@ -112,9 +102,9 @@ def _register(method: str) -> None:
             ),
         )
 
-    summary = f"Komet {method}.list"
-    router.post(f"/api/{method}.list", summary=summary)(post_list)
-    router.get(f"/api/{method}.list", summary=summary)(get_list)
+    summary, answer = f"Komet {method}.list", described(KOMET_LIST_ANSWERS[method])
+    router.post(f"/api/{method}.list", summary=summary, responses=answer)(post_list)
+    router.get(f"/api/{method}.list", summary=summary, responses=answer)(get_list)
 
 
 for _method in KOMET_LISTS:

@@ -23,7 +23,7 @@ Token = Annotated[str, Path(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9
 # turns the PDF's bytes into text (and fails on any byte that is not UTF-8); unannotated, the bytes reach API
 # Gateway base64-encoded as they are.
 def get_document(token: Token):  # type: ignore[no-untyped-def]
-    data = bootstrap.documents().open_pdf(token)
+    data = bootstrap.services().documents.open_pdf(token)
     return Response(
         status_code=200,
         content_type="application/pdf",

@@ -21,18 +21,20 @@ InvoiceNumberPath = Annotated[str, Path(min_length=1, max_length=50)]
 
 @router.put("/v1/purchase-orders/<po_id>", summary="Store a purchase order (subTotal and total are computed)")
 def put_purchase_order(po_id: PoId, request: PurchaseOrderIn) -> Response[Any]:
-    return json_response(200, bootstrap.purchase_orders().put(caller(router, "purchaseOrder.write"), po_id, request))
+    return json_response(
+        200, bootstrap.services().purchase_orders.put(caller(router, "purchaseOrder.write"), po_id, request)
+    )
 
 
 @router.get("/v1/purchase-orders/<po_id>", summary="A PO with its vendorInvoiceStatus, externalIds and error")
 def get_purchase_order(po_id: PoId) -> Response[Any]:
-    return json_response(200, bootstrap.purchase_orders().get(caller(router, "purchaseOrder.read"), po_id))
+    return json_response(200, bootstrap.services().purchase_orders.get(caller(router, "purchaseOrder.read"), po_id))
 
 
 @router.post("/v1/purchase-orders/<po_id>/vendor-invoices", summary="Upload a vendor invoice with its PDF")
 def add_vendor_invoice(po_id: PoId, request: VendorInvoiceIn) -> Response[Any]:
     principal = caller(router, "purchaseOrder.write")
-    return json_response(201, bootstrap.purchase_orders().add_vendor_invoice(principal, po_id, request))
+    return json_response(201, bootstrap.services().purchase_orders.add_vendor_invoice(principal, po_id, request))
 
 
 @router.put(
@@ -41,7 +43,7 @@ def add_vendor_invoice(po_id: PoId, request: VendorInvoiceIn) -> Response[Any]:
 )
 def replace_vendor_invoice(po_id: PoId, invoice_number: InvoiceNumberPath, request: VendorInvoiceIn) -> Response[Any]:
     principal = caller(router, "purchaseOrder.write")
-    answer = bootstrap.purchase_orders().replace_vendor_invoice(principal, po_id, invoice_number, request)
+    answer = bootstrap.services().purchase_orders.replace_vendor_invoice(principal, po_id, invoice_number, request)
     return json_response(200, answer)
 
 
@@ -52,17 +54,21 @@ def replace_vendor_invoice(po_id: PoId, invoice_number: InvoiceNumberPath, reque
 )
 def remove_vendor_invoice(po_id: PoId, invoice_number: InvoiceNumberPath) -> Response[Any]:
     principal = caller(router, "purchaseOrder.write")
-    return json_response(200, bootstrap.purchase_orders().remove_vendor_invoice(principal, po_id, invoice_number))
+    return json_response(
+        200, bootstrap.services().purchase_orders.remove_vendor_invoice(principal, po_id, invoice_number)
+    )
 
 
 @router.post("/v1/purchase-orders/<po_id>/approvals", summary="Approve as Procurement or as Accounting (by role)")
 def approve_purchase_order(po_id: PoId) -> Response[Any]:
-    return json_response(200, bootstrap.purchase_orders().approve(caller(router, "purchaseOrder.approve"), po_id))
+    return json_response(
+        200, bootstrap.services().purchase_orders.approve(caller(router, "purchaseOrder.approve"), po_id)
+    )
 
 
 @router.post("/v1/purchase-orders/send-to-external", summary="Send to External System (bulk action), per-PO answers")
 def send_to_external(request: SendRequest) -> Response[Any]:
-    results = bootstrap.purchase_orders().send_to_external(caller(router, "purchaseOrder.send"), request)
+    results = bootstrap.services().purchase_orders.send_to_external(caller(router, "purchaseOrder.send"), request)
     metrics.add_metric(name="PurchaseOrdersSent", unit=MetricUnit.Count, value=sum(1 for r in results if r.accepted))
     return json_response(200, {"results": [r.model_dump(by_alias=True) for r in results]})
 
@@ -71,7 +77,7 @@ def send_to_external(request: SendRequest) -> Response[Any]:
 def resend_purchase_order(po_id: PoId) -> Response[Any]:
     principal = caller(router, "purchaseOrder.send")
     principal.require_role(SENDERS, "send to the external system")
-    message = bootstrap.webhook_deliveries().resend(principal.company_id, po_id)
+    message = bootstrap.services().webhook_deliveries.resend(principal.company_id, po_id)
     return json_response(
         202,
         {"purchaseOrderId": po_id, "deliveryId": message.delivery_id, "vendorInvoiceStatus": "Sent to External System"},

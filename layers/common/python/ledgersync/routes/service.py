@@ -11,17 +11,24 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict
 
 from ledgersync import bootstrap
+from ledgersync.api import json_response
+from ledgersync.domain.service_health import ServiceHealthAnswer
 from ledgersync.errors import FieldError, NotFound
 
 router = Router()
 
 
-@router.get("/v1/health", summary="200 once the service can reach its table")
-def health() -> dict[str, Any]:
-    bootstrap.table().get("HEALTH", "HEALTH", consistent=False)
-    return {"status": "ok"}
+def described(model: type[BaseModel], status: int = 200) -> dict[int, OpenAPIResponse]:
+    """A route's ``responses=``: the model its success answers with (``status`` as ``ANSWERS`` has it).
+
+    Routes serialize their answer themselves (``ledgersync.api.json_response``: money as JSON numbers, non-ASCII as
+    is, the nulls each answer has always had), so the model is declared here rather than as the return annotation,
+    which would make Powertools serialize it its own way. ``declare_answers`` keeps this schema and adds the rest."""
+    return {status: {"description": DESCRIPTIONS[status], "content": {"application/json": {"model": model}}}}
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class Answers:
     media_type: str | tuple[str, ...] | None = "application/json"
     error_media_type: str | tuple[str, ...] = "application/json"  # the Web Connector's faults are SOAP envelopes
     faults: bool = True  # may answer FAULTS (500, 503) in the error shape; the Web Connector answers SOAP only
+    # Error statuses that may also answer a body of the route's own (by its schema's name) instead of the error.
+    error_bodies: tuple[tuple[int, str], ...] = ()
 
 
 # Every status below is one the route or ledgersync.api answers. 400: a parameter or body the models refuse;
@@ -64,7 +73,10 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/accounting/quickbooks-online/disconnect": Answers(200, (401, 403)),
     "PUT /v1/webhooks/po-reconciliation": Answers(200, BODY),
     "GET /v1/webhooks/po-reconciliation": Answers(200, (401, 403, 404)),
-    "POST /api/invoice.create": Answers(201, (*BODY, 409), security="komet"),
+    # 409 is also seed 002's answer when no item got a box ("Item is not available", what each item could have had).
+    "POST /api/invoice.create": Answers(
+        201, (*BODY, 409), security="komet", error_bodies=((409, "InvoiceCreateResponse"),)
+    ),
     "POST /api/invoice.checkout": Answers(200, (*BODY, 404, 409), security="komet"),
     "GET /v1/invoices": Answers(200, READ),
     "GET /v1/invoices/{invoice_id}": Answers(200, (*READ, 404)),
@@ -150,6 +162,23 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "none": [],
 }
 _UNUSED = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+@router.get("/v1/health", summary="200 once the service can reach its table", responses=described(ServiceHealthAnswer))
+def health() -> Response[Any]:
+    return json_response(200, bootstrap.services().service_health.check().model_dump(mode="json"))
+
+
+class OpenAPIDocument(BaseModel):
+    """``GET /v1/openapi.json``: an OpenAPI 3.1 document (the specification describes the rest of its shape)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+    tags: list[dict[str, Any]]
 
 
 def openapi_document(app: Any) -> dict[str, Any]:
@@ -402,7 +431,11 @@ def declare_answers(document: dict[str, Any]) -> dict[str, Any]:
             answers = ANSWERS.get(key)
             if answers is None:
                 raise LookupError(f"{key} is not in ledgersync.routes.service.ANSWERS; say what it answers there")
-            operation["responses"] = _responses(answers, komet=path.startswith("/api/"))
+            missing = [name for _, name in answers.error_bodies if name not in schemas]
+            if missing:
+                raise LookupError(f"{key}: no schema named {', '.join(missing)} for its error_bodies")
+            declared = _declared_success(key, answers, operation.get("responses", {}))
+            operation["responses"] = _responses(answers, declared, komet=path.startswith("/api/"))
             operation["security"] = SECURITY[answers.security]
             operation["tags"] = [tag_of(path)]
             used.add(operation["tags"][0])
@@ -415,11 +448,26 @@ def declare_answers(document: dict[str, Any]) -> dict[str, Any]:
     return described
 
 
-def _responses(answers: Answers, *, komet: bool) -> dict[str, Any]:
+def _declared_success(key: str, answers: Answers, generated: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema the route declared (``described``) for its success, if any. LookupError when the route
+    declares a model under another success status than ``ANSWERS`` gives, so the two cannot disagree."""
+    for status, response in generated.items():
+        schema = (response.get("content") or {}).get("application/json", {}).get("schema") or {}
+        if set(schema) <= {"title"} or not str(status).startswith("2"):
+            continue  # an unannotated answer (``Response[Any]``): Powertools gives it a schema of nothing but a title
+        if str(status) != str(answers.success):
+            raise LookupError(f"{key} declares its model under {status}; ANSWERS says it answers {answers.success}")
+        return dict(schema)
+    return None
+
+
+def _responses(answers: Answers, declared: dict[str, Any] | None, *, komet: bool) -> dict[str, Any]:
     success: dict[str, Any] = {"description": DESCRIPTIONS[answers.success]}
     if answers.media_type is not None:
         success["content"] = {
-            media_type: {"schema": {"type": "object" if media_type == "application/json" else "string"}}
+            media_type: {
+                "schema": (declared or {"type": "object"}) if media_type == "application/json" else {"type": "string"}
+            }
             for media_type in _media_types(answers.media_type)
         }
     error_schema = {"$ref": f"#/components/schemas/{'KometError' if komet else 'Error'}"}
@@ -427,11 +475,13 @@ def _responses(answers: Answers, *, komet: bool) -> dict[str, Any]:
     # Any operation may meet an outside fault (503: DynamoDB throttled, a secret unreadable, the Intuit app not
     # configured; retry after a while) or, as a last resort, a fault of ours (500), both in the error shape.
     faults = FAULTS if answers.faults else ()
+    own = dict(answers.error_bodies)
     for status in dict.fromkeys((*answers.errors, *faults)):
+        schema: dict[str, Any] = copy.deepcopy(error_schema)
+        if status in own:
+            schema = {"anyOf": [schema, {"$ref": f"#/components/schemas/{own[status]}"}]}
         content = {
-            media_type: {
-                "schema": copy.deepcopy(error_schema) if media_type == "application/json" else {"type": "string"}
-            }
+            media_type: {"schema": copy.deepcopy(schema) if media_type == "application/json" else {"type": "string"}}
             for media_type in _media_types(answers.error_media_type)
         }
         responses[str(status)] = {"description": DESCRIPTIONS[status], "content": content}

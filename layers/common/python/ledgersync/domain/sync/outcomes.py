@@ -7,15 +7,16 @@ Every change is a conditional write on the state read, retried a few times when 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
-from ledgersync.domain.sync.state import IN_PROGRESS, RECORDING, InvalidTransition, SyncState, SyncStatus, utc_now
+from ledgersync.domain.sync.state import IN_PROGRESS, RECORDING, InvalidTransition, SyncState, SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict
@@ -50,7 +51,7 @@ class SyncRecorder:
     states: SyncStateStore
     notices: ErrorNotices
     targets: TargetRegistry
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = field(default_factory=SystemClock)
 
     # -- parts and the end of a send ------------------------------------------------------------------------------
 
@@ -65,7 +66,7 @@ class SyncRecorder:
             for part, external_id in ids.items():
                 state = state.with_part_recorded(part, external_id)
             if state.all_parts_recorded():
-                return state.moved(SyncStatus.SYNCHRONIZED, synchronized_at=self.clock(), reason=None)
+                return state.moved(SyncStatus.SYNCHRONIZED, synchronized_at=self.clock.now(), reason=None)
             return state
 
         return self.update(company_id, ref, target, change)
@@ -145,7 +146,7 @@ class SyncRecorder:
 
     def release_state(self, state: SyncState) -> bool:
         """Clear a hold and hand the work to its target again; False when someone else did first."""
-        now = self.clock()
+        now = self.clock.now()
 
         def change(latest: SyncState) -> SyncState | None:
             if latest.status is not SyncStatus.HELD:
@@ -175,7 +176,7 @@ class SyncRecorder:
             document=state.document,
             target=state.target,
             delivery_id=state.delivery_id,
-            first_attempt_at=self.clock(),
+            first_attempt_at=self.clock.now(),
         )
         self.targets.get(state.target).dispatch(message)
 
@@ -200,7 +201,7 @@ class SyncRecorder:
             "document_version": document_version,
         }
         for _ in range(SAVE_ATTEMPTS):
-            now = self.clock()
+            now = self.clock.now()
             state = self.states.get(company_id, ref, target)
             try:
                 if state is None:
@@ -222,7 +223,7 @@ class SyncRecorder:
                 return None
             ids = dict.fromkeys(state.parts, delivery_id)
             return state.moved(
-                SyncStatus.SYNCHRONIZED, delivery_id=delivery_id, external_ids=ids, synchronized_at=self.clock()
+                SyncStatus.SYNCHRONIZED, delivery_id=delivery_id, external_ids=ids, synchronized_at=self.clock.now()
             )
 
         self.update(company_id, ref, target, change)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledgersync.clock import SYSTEM_CLOCK
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.errors import Conflict
@@ -70,10 +71,6 @@ class InvalidTransition(Conflict):
         self.to = to
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class SyncState(BaseModel):
     """Where one document stands with one target. ``version`` is the item's (conditional writes);
     ``document_version`` the document's version that was sent; ``external_ids`` one id per part ("" for a
@@ -111,7 +108,12 @@ class SyncState(BaseModel):
         if status not in INITIAL:
             raise InvalidTransition(document, target, None, status)
         return cls(
-            company_id=company_id, document=document, target=target, status=status, updated_at=utc_now(), **changes
+            company_id=company_id,
+            document=document,
+            target=target,
+            status=status,
+            updated_at=SYSTEM_CLOCK.now(),
+            **changes,
         )
 
     def can_move(self, to: SyncStatus) -> bool:
@@ -147,4 +149,4 @@ class SyncState(BaseModel):
         return self.status is SyncStatus.ERROR and self.notice_pending
 
     def _copy(self, **changes: Any) -> SyncState:
-        return self.model_copy(update={**changes, "updated_at": utc_now()}, deep=True)
+        return self.model_copy(update={**changes, "updated_at": SYSTEM_CLOCK.now()}, deep=True)

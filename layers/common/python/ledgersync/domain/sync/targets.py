@@ -50,9 +50,6 @@ class Target(Protocol):
         """How long after a dispatch a message may still be alive; None when the target pulls its work (the
         sweep leaves it alone)."""
 
-    def error_recipients(self, company_id: str) -> list[str]:
-        """Where its error e-mails go; empty: the company's notification addresses."""
-
 
 @dataclass(frozen=True)
 class TargetRegistry:
