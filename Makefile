@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared)
 export QBO_XSD_DIR ?= $(SHARED)/schemas/qbo
 export QBXML_XSD_DIR ?= $(SHARED)/schemas/qbxml
 
-.PHONY: help install run demo test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv chromium
+.PHONY: help install run demo test test-unit test-integration lint format validate permissions scan build deploy lock bench bench-cold-start openapi pr clean redrive fuzz-venv chromium migrate
 
 help:
 	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -135,6 +135,11 @@ API ?= http://127.0.0.1:3000
 redrive: ## make redrive QUEUE=SyncQueueDLQ (or SyncQueue, WebhookQueueDLQ, WebhookQueue) [API=http://...]
 	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=<dead-letter queue logical id>"; exit 2; }
 	@curl -sS --fail-with-body -X POST "$(API)/__devstack/redrive/$(QUEUE)"; status=$$?; echo; exit $$status
+
+# One-off: move the sync state off purchase-order records (docs/decisions.md); safe to run twice and under traffic.
+migrate: $(STAMP) ## make migrate TABLE=<the stack's table name>: move the sync state off purchase-order records
+	@test -n "$(TABLE)" || { echo "usage: make migrate TABLE=<the stack's LedgersyncTable name>"; exit 2; }
+	PYTHONPATH=layers/common/python $(PY) -m ledgersync.migrations.sync_state_off_po --table "$(TABLE)"
 
 pr: lint validate test ## everything before a commit
 

@@ -85,6 +85,7 @@ class Secrets:
 def build(url: str) -> tuple[Any, MemoryPorts]:
     from ledgersync.adapters.webhooks import DnsAddressGuard, RequestsWebhookTransport
     from ledgersync.domain.purchase_orders import (
+        ExternalSystem,
         LocationRef,
         PurchaseOrder,
         PurchaseOrderItem,
@@ -117,16 +118,17 @@ def build(url: str) -> tuple[Any, MemoryPorts]:
     ports = MemoryPorts(document, endpoint)
     deliveries = WebhookDeliveries(
         source=ports, secrets=Secrets(endpoint), links=ports, outcomes=ports, queue=ports, notifier=ports,
-        transport=RequestsWebhookTransport(DnsAddressGuard(frozenset({"127.0.0.1"}))),
+        target=ExternalSystem.WEBHOOK, transport=RequestsWebhookTransport(DnsAddressGuard(frozenset({"127.0.0.1"}))),
     )  # fmt: skip
     return deliveries, ports
 
 
 def message(index: int) -> str:
+    from ledgersync.domain.purchase_orders import ExternalSystem
     from ledgersync.domain.webhooks.delivery import new_delivery
 
     return (
-        new_delivery("bench", 12345, datetime.now(UTC))
+        new_delivery("bench", 12345, datetime.now(UTC), ExternalSystem.WEBHOOK)
         .model_copy(update={"delivery_id": f"bench-{index:06}"})
         .to_json()
     )

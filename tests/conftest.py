@@ -37,6 +37,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    _serialize_moto_requests(monkeypatch)
     with mock_aws():
         bootstrap.reset()
         clear_caches()
@@ -44,6 +45,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
         bootstrap.reset()
         clear_caches()
+
+
+def _serialize_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto applies one request at a time, as devstack's AtomicMotoServer does: its backends are not thread-safe (a
+    cancelled TransactWriteItems restores a copy of the table taken before it began, undoing what another thread
+    wrote meanwhile), which real DynamoDB never does."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    process = BotocoreStubber.process_request
+
+    def serialized(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return process(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", serialized)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ Each store honours the conditions of its DynamoDB (or S3, SES, SQS) adapter and 
 as DynamoDB gives them (numbers as ``Decimal``, a fresh copy on every read). ``tests/unit/test_store_contracts.py``
 runs one suite against each fake and its adapter on moto, so a test on fakes can be trusted where it matters.
 
-The fakes record what happened (``FakeNotifier.sent``, ``FakeDispatcher.messages``) instead of asserting calls.
+The fakes record what happened (``FakeNotifier.sent``, ``FakeWorkQueue.bodies``) instead of asserting calls.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ledgersync.adapters.aws_errors import TransactionConflict
 from ledgersync.adapters.directory_store import code_sk, inventory_key, product_key_sk, record_sk
 from ledgersync.adapters.documents import DocumentLinkSigner
 from ledgersync.adapters.dynamodb import storable
+from ledgersync.adapters.purchase_order_store import indexed_status, legacy_state_of
 from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
@@ -31,18 +32,21 @@ from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts,
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.domain.directory import ID_KINDS, Kind
 from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
+from ledgersync.domain.purchase_order_sync import migrated_order
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS, ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
-from ledgersync.domain.webhooks.delivery import new_delivery
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.state import SyncState, SyncStatus
 from ledgersync.errors import Conflict, NotFound, RetryableError
 
 __all__ = [
     "CONDITION_FAILED",
     "FakeClock",
-    "FakeDispatcher",
     "FakeDocuments",
     "FakeNotifier",
+    "FakeWorkQueue",
     "InMemoryAccountStore",
     "InMemoryCompanyHealth",
     "InMemoryDedupStore",
@@ -53,7 +57,7 @@ __all__ = [
     "InMemoryReferenceIdCache",
     "InMemorySessionStore",
     "InMemorySettingsStore",
-    "QueuedMessage",
+    "InMemorySyncStateStore",
     "SentEmail",
     "as_stored",
 ]
@@ -79,10 +83,14 @@ def _condition_failed() -> Conflict:
 
 
 class InMemoryPurchaseOrderStore:
-    """``DynamoPurchaseOrderStore``: each save conditional on the version it read."""
+    """``DynamoPurchaseOrderStore``: each save conditional on the version it read; ``save_with_state`` writes the PO
+    and its sync state (in ``states``, the sync state store it shares with the use case) all or nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, states: InMemorySyncStateStore | None = None) -> None:
+        self.states = states if states is not None else InMemorySyncStateStore()
+        # (company, PO id) -> {"version", "order" (as stored), "indexed" (the status index it is filed under)}
         self.items: dict[tuple[str, int], dict[str, Any]] = {}
+        self.states.purchase_orders = self.items  # the one table: the state store reads a PO not migrated yet
 
     def get(self, company_id: str, po_id: int) -> PurchaseOrder | None:
         item = self.items.get((company_id, po_id))
@@ -96,22 +104,55 @@ class InMemoryPurchaseOrderStore:
                 raise _condition_failed()
         elif current is None or int(current["version"]) != expected_version:
             raise Conflict(f"PO {order.po_number} was changed by someone else; reload it and try again")
-        self.items[(order.company_id, order.id)] = as_stored(
+        self._write(saved)
+        return saved
+
+    def save_with_state(
+        self, order: PurchaseOrder, expected_version: int, state: SyncState, expected_state_version: int | None
+    ) -> tuple[PurchaseOrder, SyncState]:
+        """Both conditions checked before either is written, as the adapter's transaction does."""
+        saved = order.model_copy(update={"version": expected_version + 1})
+        saved_state = state.model_copy(update={"version": (expected_state_version or 0) + 1})
+        current = self.items.get((order.company_id, order.id))
+        stored_state = self.states.items.get(_state_key(state))
+        po_holds = current is not None and int(current["version"]) == expected_version
+        state_holds = (
+            stored_state is None
+            if not expected_state_version
+            else stored_state is not None and stored_state.version == expected_state_version
+        )
+        if not (po_holds and state_holds):
+            raise Conflict(f"PO {order.po_number} was changed or sent by someone else; reload it and try again")
+        self._write(saved)
+        self.states.items[_state_key(state)] = saved_state.model_copy(deep=True)
+        return saved, saved_state
+
+    def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]:
+        """The POs filed under ``status`` in the status index whose lifecycle is ``status``, in PO id order."""
+        orders = (_order(item) for item in self.filed_under(company_id, status))
+        return [order for order in orders if order.vendor_invoice_status is status]
+
+    def filed_under(self, company_id: str, status: VendorInvoiceStatus) -> list[dict[str, Any]]:
+        """The items the status index files under ``status`` (what the adapters query or count), in PO id order."""
+        return [
+            item
+            for (cid, _), item in sorted(self.items.items())
+            if cid == company_id and item["indexed"] == status.value
+        ]
+
+    def _write(self, saved: PurchaseOrder) -> None:
+        self.items[(saved.company_id, saved.id)] = as_stored(
             {
                 "version": saved.version,
                 "order": saved.model_dump(mode="json", by_alias=True, exclude={"sub_total", "total", "total_charges"}),
+                "indexed": indexed_status(saved).value,
             }
         )
-        return saved
-
-    def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]:
-        """In PO id order, as the status index keeps them."""
-        orders = [_order(item) for (cid, _), item in sorted(self.items.items()) if cid == company_id]
-        return [order for order in orders if order.vendor_invoice_status is status]
 
 
 def _order(item: dict[str, Any]) -> PurchaseOrder:
-    return PurchaseOrder.model_validate({**as_stored(item["order"]), "version": int(item["version"])})
+    """The PO in ``item``; one stored with its sync fields (before the migration) reads as if migrated."""
+    return PurchaseOrder.model_validate(migrated_order({**as_stored(item["order"]), "version": int(item["version"])}))
 
 
 # ---------------------------------------------------------------------------------------------- accounts, settings
@@ -694,14 +735,21 @@ class InMemorySessionStore:
 
 
 class InMemoryCompanyHealth:
-    """``DynamoCompanyHealth``: the operator's view of one company, from the account, PO and session fakes."""
+    """``DynamoCompanyHealth``: the operator's view of one company, from the account, PO, session and sync state
+    fakes (``states``: the PO store's unless given). The approval counts are the POs the status index files under
+    each lifecycle status (a sent PO is filed under "Sent to External System"), the rest the sync states."""
 
     def __init__(
-        self, accounts: InMemoryAccountStore, orders: InMemoryPurchaseOrderStore, sessions: InMemorySessionStore
+        self,
+        accounts: InMemoryAccountStore,
+        orders: InMemoryPurchaseOrderStore,
+        sessions: InMemorySessionStore,
+        states: InMemorySyncStateStore | None = None,
     ) -> None:
         self.accounts = accounts
         self.orders = orders
         self.sessions = sessions
+        self.states = states if states is not None else orders.states
 
     def read(self, company_id: str) -> CompanyHealth:
         company = self.accounts.get_company(company_id)
@@ -711,22 +759,24 @@ class InMemoryCompanyHealth:
         connection.external_system = settings.external_system
 
         def count(status: VendorInvoiceStatus) -> int:
-            return len(self.orders.list_by_status(company_id, status))
+            return len(self.orders.filed_under(company_id, status))
 
-        sent = self.orders.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)
-        held = sum(1 for order in sent if isinstance(order.held_reason, str))  # a held PO carries its reason
+        counts = PurchaseOrderCounts(
+            pending_approval=count(VendorInvoiceStatus.PENDING_APPROVAL),
+            approved=count(VendorInvoiceStatus.APPROVED),
+            queued=sum(
+                self.states.count_by_status(company_id, status)
+                for status in (SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SENDING)
+            ),
+            held=self.states.count_by_status(company_id, SyncStatus.HELD),
+            error=self.states.count_by_status(company_id, SyncStatus.ERROR),
+        )
         last = self.sessions.last_sessions.get(company_id)
         return CompanyHealth(
             company_id=company.id,
             name=company.name,
             connection=connection,
-            purchase_orders=PurchaseOrderCounts(
-                pending_approval=count(VendorInvoiceStatus.PENDING_APPROVAL),
-                approved=count(VendorInvoiceStatus.APPROVED),
-                queued=max(len(sent) - held, 0),
-                held=held,
-                error=count(VendorInvoiceStatus.ERROR),
-            ),
+            purchase_orders=counts,
             last_web_connector_session=WebConnectorSessionSummary.model_validate(last) if last else None,
         )
 
@@ -788,35 +838,19 @@ class FakeNotifier:
         self.sent.append(SentEmail(list(to[:5]), subject, text, html))
 
 
-@dataclass(frozen=True)
-class QueuedMessage:
-    """One message a queue received: ``queue`` is ``sync`` or ``webhook``, ``body`` its JSON, parsed."""
-
-    queue: str
-    body: dict[str, Any]
-
-
 @dataclass
-class FakeDispatcher:
-    """``QueueDispatcher``: the messages it would queue. QuickBooks Desktop gets none: the Web Connector asks for
-    the POs in "Sent to External System" itself."""
+class FakeWorkQueue:
+    """``SqsWorkQueue`` (and the webhook queue's ``enqueue``): the messages one queue received, in order."""
 
-    clock: Clock = field(default_factory=SystemClock)
-    messages: list[QueuedMessage] = field(default_factory=list)
+    queue_url: str = "https://sqs.us-east-1.amazonaws.com/123456789012/ledgersync-sync"
+    bodies: list[str] = field(default_factory=list)
 
-    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem, delivery_id: str | None = None) -> None:
-        if system is ExternalSystem.QUICKBOOKS_ONLINE:
-            body = {"companyId": company_id, "purchaseOrderId": po_id, "target": system.value}
-            self.messages.append(QueuedMessage("sync", body))
-        elif system is ExternalSystem.WEBHOOK:
-            message = new_delivery(company_id, po_id, self.clock.now())
-            if delivery_id:
-                message.delivery_id = delivery_id
-            self.messages.append(QueuedMessage("webhook", json.loads(message.to_json())))
+    def enqueue(self, message: SyncMessage) -> None:
+        self.bodies.append(message.to_json())
 
-    def of(self, queue: str) -> list[dict[str, Any]]:
-        """The bodies one queue received, in order."""
-        return [m.body for m in self.messages if m.queue == queue]
+    def of(self) -> list[dict[str, Any]]:
+        """The bodies received, parsed from JSON, in order."""
+        return [json.loads(body) for body in self.bodies]
 
 
 # ---------------------------------------------------------------------------------------------- clock
@@ -846,3 +880,68 @@ class FakeClock:
         seconds = by.total_seconds() if isinstance(by, timedelta) else float(by)
         self.current += timedelta(seconds=seconds)
         self.ticks += seconds
+
+
+# ---------------------------------------------------------------------------------------------- sync states
+
+
+class InMemorySyncStateStore:
+    """``DynamoSyncStateStore`` in a dict: a put is refused (Conflict) unless the stored version is the one expected.
+    A PO not migrated yet (in ``purchase_orders``, the items of the PO store that shares this store) stands for the
+    state its own fields describe, as the adapter reads it (version 0: not stored yet)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, DocumentRef, ExternalSystem], SyncState] = {}
+        self.purchase_orders: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def get(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None:
+        found = self.items.get((company_id, ref, target))
+        return found.model_copy(deep=True) if found else self._legacy(company_id, ref, target)
+
+    def _legacy(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None:
+        if ref.kind is not DocumentKind.PURCHASE_ORDER_BILLS:
+            return None
+        item = self.purchase_orders.get((company_id, ref.purchase_order_id))
+        return legacy_state_of(as_stored(item), company_id, target) if item else None
+
+    def put(self, state: SyncState, expected_version: int | None) -> SyncState:
+        key = _state_key(state)
+        current = self.items.get(key)
+        if (current is None) != (not expected_version) or (current and current.version != expected_version):
+            raise Conflict(
+                f"{state.document} for {state.target.value} was changed by someone else; reload it and try again"
+            )
+        saved = state.model_copy(update={"version": (expected_version or 0) + 1}, deep=True)
+        self.items[key] = saved
+        return saved.model_copy(deep=True)
+
+    def list_by_status(
+        self, company_id: str, status: SyncStatus, target: ExternalSystem | None = None
+    ) -> list[SyncState]:
+        found = [
+            s
+            for (company, _, system), s in sorted(self.items.items(), key=lambda kv: _state_key_text(kv[1]))
+            if company == company_id and s.status is status and (target is None or system is target)
+        ]
+        return [s.model_copy(deep=True) for s in found]
+
+    def list_for_document(
+        self, company_id: str, ref: DocumentRef, legacy_target: ExternalSystem | None
+    ) -> list[SyncState]:
+        found = [s for (company, doc, _), s in self.items.items() if company == company_id and doc == ref]
+        if found:
+            return [s.model_copy(deep=True) for s in sorted(found, key=_state_key_text)]
+        legacy = self._legacy(company_id, ref, legacy_target) if legacy_target else None
+        return [legacy] if legacy else []
+
+    def count_by_status(self, company_id: str, status: SyncStatus) -> int:
+        return sum(1 for (company, _, _), s in self.items.items() if company == company_id and s.status is status)
+
+
+def _state_key(state: SyncState) -> tuple[str, DocumentRef, ExternalSystem]:
+    return (state.company_id, state.document, state.target)
+
+
+def _state_key_text(state: SyncState) -> str:
+    """The order both stores list states in (the adapter's sort key, ``document_key``)."""
+    return f"{state.document.kind.value}#{state.document.id}#{state.target.value}"

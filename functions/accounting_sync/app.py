@@ -9,11 +9,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
 from ledgersync.adapters.messaging import postpone
-from ledgersync.domain.accounting_sync import SyncResult, retry_delay
+from ledgersync.domain.accounting_sync import retry_delay
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.errors import RetryableError
 from ledgersync.observability import keys_per_record, logger, metrics, tracer
 
@@ -21,34 +22,27 @@ from ledgersync.observability import keys_per_record, logger, metrics, tracer
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class SyncMessage(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    company_id: str = Field(alias="companyId")
-    purchase_order_id: int = Field(alias="purchaseOrderId")
-
-
 @keys_per_record
 def record_handler(record: SQSRecord) -> None:
     """A retryable fault raises (the record comes back after QuickBooks' Retry-After, with a backoff floor, else
-    after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the PO."""
-    message = SyncMessage.model_validate_json(record.body)
-    logger.thread_safe_append_keys(company_id=message.company_id, po_id=message.purchase_order_id)
+    after its visibility timeout); on the queue's last receive it ends in Error instead. Outcomes go on the
+    document's sync state."""
+    consumer = bootstrap.services().accounting_sync
+    message = SyncMessage.parse(record.body, consumer.target)
+    logger.thread_safe_append_keys(company_id=message.company_id, po_id=message.document.purchase_order_id)
     settings = bootstrap.services().settings
     attempt = int(record.attributes.approximate_receive_count or 1)
     try:
-        result = bootstrap.services().accounting_sync.sync(
-            message.company_id, message.purchase_order_id, attempt, settings.sync_queue_max_receives
-        )
+        result = consumer.process(message, attempt, settings.sync_queue_max_receives)
     except RetryableError as fault:
         if fault.retry_after_seconds is not None:
             delay = retry_delay(attempt, fault.retry_after_seconds, settings.sync_queue_visibility_seconds)
             postpone(settings.sync_queue_url, record.receipt_handle, delay)
         raise
     name = {
-        SyncResult.SYNCHRONIZED: "DocumentsSynchronized",
-        SyncResult.ERROR: "SyncFailed",
-        SyncResult.HELD: "SyncHeld",
+        Outcome.SYNCHRONIZED: "DocumentsSynchronized",
+        Outcome.ERROR: "SyncFailed",
+        Outcome.HELD: "SyncHeld",
     }.get(result)
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgersync import bootstrap
-from ledgersync.domain.webhooks.delivery import Outcome, RetryScheduledError, WebhookDeliveries
+from ledgersync.domain.sync.outcomes import Outcome
+from ledgersync.domain.webhooks.delivery import RetryScheduledError, WebhookDeliveries
 from ledgersync.errors import RetryableError
 from ledgersync.observability import keys_per_record, logger, metrics, tracer
 
@@ -19,11 +20,11 @@ from ledgersync.observability import keys_per_record, logger, metrics, tracer
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 RESERVE_MS = 25_000  # one attempt may take up to ~20 s (connect 3 + read 10 + capped body); never start one late
 METRICS = {
-    Outcome.DELIVERED: "WebhookDelivered",
-    Outcome.RETRY_SCHEDULED: "WebhookRetryScheduled",
-    Outcome.FAILED: "WebhookFailed",
+    Outcome.SYNCHRONIZED: "WebhookDelivered",
+    Outcome.RETRY_LATER: "WebhookRetryScheduled",
+    Outcome.ERROR: "WebhookFailed",
     Outcome.PARKED: "WebhookParked",
-    Outcome.SKIPPED: "WebhookSkipped",
+    Outcome.NOTHING_TO_DO: "WebhookSkipped",
 }
 
 
@@ -47,7 +48,7 @@ def handle_record(record: SQSRecord, deliveries: WebhookDeliveries, remaining_ms
             "reason": report.reason,
         },
     )
-    if report.outcome is Outcome.RETRY_SCHEDULED:
+    if report.outcome is Outcome.RETRY_LATER:
         raise RetryScheduledError(f"attempt {report.attempt} failed ({report.reason}); next in {report.retry_in} s")
 
 

@@ -7,6 +7,7 @@ its last receive: taken from its queue and put in the DLQ unchanged.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import subprocess
@@ -153,7 +154,7 @@ def test_a_redriven_bill_whose_answer_was_lost_is_found_not_created_again_when_r
     assert api.call("GET", "/v1/purchase-orders/8101").json()["vendorInvoiceStatus"] == "Sent to External System"
     # And the message dead-lettered
     body = dead_letter(stack, "SyncQueue")
-    assert '"purchaseOrderId": 8101' in body or '"purchaseOrderId":8101' in body
+    assert json.loads(body)["document"] == {"kind": "purchase_order_bills", "id": "8101"}
     # When the operator redrives the sync DLQ and the consumer runs
     assert admin_redrive(stack, "SyncQueueDLQ") == 1
     report = stack.drain_queues()

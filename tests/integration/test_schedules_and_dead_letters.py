@@ -52,14 +52,16 @@ def test_every_schedule_of_the_template_runs_and_succeeds_against_the_stack(stac
 
 
 def set_sent_at(stack: LocalStack, company_id: str, po_id: int, when: datetime) -> None:
-    """Time travel for the sweep: the PO was handed to its queue at ``when``."""
+    """Time travel for the sweep: the PO was handed to its queue at ``when`` (its sync state's dispatch time)."""
     from ledgersync import bootstrap
+    from ledgersync.domain.sync.documents import DocumentRef
 
-    store = bootstrap.services().purchase_order_store
-    order = store.get(company_id, po_id)
-    assert order is not None
-    order.sent_at = when
-    store.save(order, order.version)
+    system = bootstrap.services().settings_store.get_settings(company_id).external_system
+    assert system is not None
+    states = bootstrap.services().sync_states
+    state = states.get(company_id, DocumentRef.purchase_order(po_id), system)
+    assert state is not None
+    states.put(state.model_copy(update={"dispatched_at": when}), state.version)
 
 
 def webhook_po(api: Client, stack: LocalStack, po_id: int) -> str:

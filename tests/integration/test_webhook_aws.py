@@ -20,7 +20,7 @@ from ledgersync.adapters.documents import DocumentGrant
 from ledgersync.adapters.webhooks import SecretsManagerWebhookSecrets, SqsDeliveryQueue
 from ledgersync.bootstrap import Adapters
 from ledgersync.config import Settings
-from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
 from ledgersync.domain.webhooks.delivery import WebhookDeliveries, new_delivery
 from ledgersync.domain.webhooks.endpoint import WebhookConfigRequest
 from tests.support.services import InstallServices
@@ -162,7 +162,7 @@ def test_configure_stores_the_secret_and_answers_masked_when_set_up_through_the_
 
 def test_message_is_hidden_for_the_delay_when_a_retry_is_scheduled(moto_aws: Aws) -> None:
     queue = SqsDeliveryQueue(moto_aws.queue_url)
-    queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC)))
+    queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC), ExternalSystem.WEBHOOK))
     [message] = receive(moto_aws)
     queue.retry_later(message["ReceiptHandle"], 600)
     assert receive(moto_aws) == []
@@ -199,7 +199,7 @@ def test_po_is_synchronized_after_one_postponed_attempt_when_the_receiver_fails_
     # Given a receiver that fails once and a queued delivery
     receiver.behave(failTimes=1, status=503)
     deliveries, outcomes, _ = consumer(moto_aws, receiver, install_services)
-    deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC)))
+    deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC), ExternalSystem.WEBHOOK))
     # When the consumer gets it
     first = receive(moto_aws)
     answer = app.lambda_handler(sqs_event(first), LambdaContext())
@@ -228,12 +228,14 @@ def test_message_is_dead_lettered_with_one_email_when_24_hours_of_retries_are_sp
 
     receiver.behave(status=503, body="maintenance")
     deliveries, outcomes, notifier = consumer(moto_aws, receiver, install_services)
-    deliveries.queue.enqueue(new_delivery(COMPANY, PO_ID, datetime.now(UTC) - timedelta(hours=24, minutes=5)))
+    deliveries.queue.enqueue(
+        new_delivery(COMPANY, PO_ID, datetime.now(UTC) - timedelta(hours=24, minutes=5), ExternalSystem.WEBHOOK)
+    )
     answer = app.lambda_handler(sqs_event(receive(moto_aws)), LambdaContext())
     assert answer == {"batchItemFailures": []}
     assert outcomes.status[PO_ID] is VendorInvoiceStatus.ERROR
     [parked] = receive(moto_aws, moto_aws.dlq_url)
-    assert json.loads(parked["Body"])["purchaseOrderId"] == PO_ID
+    assert json.loads(parked["Body"])["document"] == {"kind": "purchase_order_bills", "id": str(PO_ID)}
     assert "gave up after 24 hours" in parked["MessageAttributes"]["reason"]["StringValue"]
     [mail] = notifier.sent
     assert "HTTP 503" in mail.text

@@ -15,8 +15,9 @@ import requests
 from devstack.webhook_receiver import RunningReceiver, serve
 
 from ledgersync.adapters.webhooks import DnsAddressGuard, RequestsWebhookTransport
-from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from ledgersync.domain.webhooks.delivery import Outcome, WebhookDeliveries
+from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
+from ledgersync.domain.sync.outcomes import Outcome
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries
 from ledgersync.domain.webhooks.endpoint import AddressRefusedError, BasicAuth
 from ledgersync.domain.webhooks.payload import verify_signature
 from ledgersync.domain.webhooks.retries import RetrySchedule
@@ -62,6 +63,7 @@ def deliveries_to(url: str, basic: bool = False) -> tuple[WebhookDeliveries, Fak
         outcomes=outcomes,
         queue=queue,
         notifier=notifier,
+        target=ExternalSystem.WEBHOOK,
         schedule=RetrySchedule(),
     )
     return deliveries, outcomes, queue, notifier
@@ -74,7 +76,7 @@ def test_receiver_gets_the_signed_po_with_every_header_when_delivered(receiver: 
     # When
     report = deliveries.handle(message_body(first=datetime.now(UTC)), "rh", 1)
     # Then
-    assert report.outcome is Outcome.DELIVERED
+    assert report.outcome is Outcome.SYNCHRONIZED
     assert outcomes.status[PO_ID] is VendorInvoiceStatus.SYNCHRONIZED
     [delivery] = receiver.deliveries
     headers = delivery["headers"]
@@ -104,7 +106,7 @@ def test_retry_is_scheduled_then_the_same_key_is_used_when_the_receiver_fails_on
     body = message_body(first=datetime.now(UTC))
     first = deliveries.handle(body, "rh-1", 1)
     second = deliveries.handle(body, "rh-2", 2)
-    assert (first.outcome, second.outcome) == (Outcome.RETRY_SCHEDULED, Outcome.DELIVERED)
+    assert (first.outcome, second.outcome) == (Outcome.RETRY_LATER, Outcome.SYNCHRONIZED)
     assert queue.postponed == [("rh-1", 120)]
     keys = {d["headers"]["Idempotency-Key"] for d in receiver.deliveries}
     assert len(keys) == 1
@@ -115,7 +117,7 @@ def test_po_is_in_error_with_one_email_when_the_receiver_answers_401(receiver: R
     receiver.behave(status=401, body='{"error":"invalid credentials for komet:s3cret!"}')
     deliveries, outcomes, queue, notifier = deliveries_to(f"{receiver.url}/hooks/po", basic=True)
     report = deliveries.handle(message_body(first=datetime.now(UTC) - timedelta(minutes=1)), "rh", 1)
-    assert report.outcome is Outcome.FAILED
+    assert report.outcome is Outcome.ERROR
     assert outcomes.errors[PO_ID] == "HTTP 401"
     [mail] = notifier.sent
     assert "invalid credentials" in mail.text

@@ -13,13 +13,14 @@ import pytest
 
 from ledgersync import bootstrap
 from ledgersync.config import Settings
-from ledgersync.domain.accounting_sync import AccountingSync, SyncResult
-from ledgersync.domain.purchase_orders import BillDraft
+from ledgersync.domain.accounting_sync import AccountingSync
+from ledgersync.domain.purchase_orders import BillDraft, ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
+from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 from tests.support.events import Api
 from tests.support.mail import sent_emails
-from tests.unit.test_purchase_orders import INVOICE, PO, approved, send
+from tests.unit.test_purchase_orders import INVOICE, PO, approved, send, user
 
 
 @dataclass
@@ -33,10 +34,15 @@ class RecordingBills:
 
     created: list[BillDraft] = field(default_factory=list)
     fail_with: Exception | None = None
+    fail_on_call: int | None = None  # refuse only this call (1 = the first), as QuickBooks refusing one bill
+    calls: int = 0
 
     def send(self, draft: BillDraft) -> Receipt:
+        self.calls += 1
         if self.fail_with:
             raise self.fail_with
+        if self.calls == self.fail_on_call:
+            raise PermanentError("QuickBooks refused the bill: the account is inactive (610)")
         self.created.append(draft)
         return Receipt(bill_id=str(100 + len(self.created)))
 
@@ -71,7 +77,7 @@ def consumer(bills: RecordingBills) -> AccountingSync:
 def test_each_vendor_invoice_becomes_one_bill_and_the_po_turns_s(sent: tuple[Api, str]) -> None:
     api, company_id = sent
     bills = RecordingBills()
-    assert consumer(bills).sync(company_id, 1) is SyncResult.SYNCHRONIZED
+    assert consumer(bills).sync(company_id, 1) is Outcome.SYNCHRONIZED
     po = api.get("/v1/purchase-orders/1").json()
     assert po["vendorInvoiceStatus"] == "S"
     assert po["externalIds"] == {"01-P002271": "101", "01-P002272": "102"}
@@ -84,15 +90,15 @@ def test_a_redelivered_message_sends_nothing_more(sent: tuple[Api, str]) -> None
     _, company_id = sent
     bills = RecordingBills()
     consumer(bills).sync(company_id, 1)
-    assert consumer(bills).sync(company_id, 1) is SyncResult.NOTHING_TO_DO
+    assert consumer(bills).sync(company_id, 1) is Outcome.NOTHING_TO_DO
     assert len(bills.created) == 2
 
 
 def test_a_permanent_refusal_ends_in_error_with_one_email(sent: tuple[Api, str]) -> None:
     api, company_id = sent
     bills = RecordingBills(fail_with=PermanentError("QuickBooks refused the bill: the vendor is inactive (610)"))
-    assert consumer(bills).sync(company_id, 1) is SyncResult.ERROR
-    assert consumer(bills).sync(company_id, 1) is SyncResult.NOTHING_TO_DO
+    assert consumer(bills).sync(company_id, 1) is Outcome.ERROR
+    assert consumer(bills).sync(company_id, 1) is Outcome.NOTHING_TO_DO
     po = api.get("/v1/purchase-orders/1").json()
     assert po["vendorInvoiceStatus"] == "Error" and "inactive (610)" in po["error"]
     (mail,) = sent_emails()
@@ -112,7 +118,7 @@ def test_a_retryable_fault_propagates_so_the_queue_retries(sent: tuple[Api, str]
 def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple[Api, str]) -> None:
     api, company_id = sent
     bills = RecordingBills(fail_with=ReauthorizationRequired("QuickBooks Online must be reconnected"))
-    assert consumer(bills).sync(company_id, 1) is SyncResult.HELD
+    assert consumer(bills).sync(company_id, 1) is Outcome.HELD
     po = api.get("/v1/purchase-orders/1").json()
     assert po["vendorInvoiceStatus"] == "Sent to External System" and po["heldReason"]
     sqs = boto3.client("sqs")
@@ -120,8 +126,8 @@ def test_reauthorization_holds_the_work_and_reconnecting_releases_it(sent: tuple
     summary = bootstrap.services().held_work.sweep([company_id])
     assert summary.released == 1
     (message,) = sqs.receive_message(QueueUrl=os.environ["SYNC_QUEUE_URL"])["Messages"]
-    assert json.loads(message["Body"])["purchaseOrderId"] == 1
-    assert consumer(RecordingBills()).sync(company_id, 1) is SyncResult.SYNCHRONIZED
+    assert json.loads(message["Body"])["document"] == {"kind": "purchase_order_bills", "id": "1"}
+    assert consumer(RecordingBills()).sync(company_id, 1) is Outcome.SYNCHRONIZED
 
 
 def test_work_for_a_company_that_must_reconnect_is_held_without_calling_quickbooks(sent: tuple[Api, str]) -> None:
@@ -130,7 +136,7 @@ def test_work_for_a_company_that_must_reconnect_is_held_without_calling_quickboo
         company_id, Connection(status=ConnectionStatus.REAUTHORIZATION_REQUIRED, realm_id="9130")
     )
     bills = RecordingBills()
-    assert consumer(bills).sync(company_id, 1) is SyncResult.HELD
+    assert consumer(bills).sync(company_id, 1) is Outcome.HELD
     assert bills.created == []
     assert bootstrap.services().held_work.sweep([company_id]).released == 0
 
@@ -145,3 +151,34 @@ def test_stranded_work_is_sent_again_only_once_no_message_for_it_can_be_alive(se
     # Then it is sent again once, and the re-send starts a new window
     assert (inside, after) == (0, 1)
     assert bootstrap.services().held_work.sweep([company_id], now=now + timedelta(minutes=137)).redispatched == 0
+
+
+def test_a_change_to_a_po_in_error_supersedes_its_state_and_a_new_send_keeps_the_bills_made(
+    sent: tuple[Api, str],
+) -> None:
+    from ledgersync.domain.sync.documents import DocumentRef
+    from ledgersync.domain.sync.state import SyncStatus
+
+    api, company_id = sent
+    # Given a PO whose first bill was made before QuickBooks refused the second
+    consumer(RecordingBills(fail_on_call=2)).sync(company_id, 1)
+    shown = api.get("/v1/purchase-orders/1").json()
+    assert shown["vendorInvoiceStatus"] == "Error" and shown["externalIds"] == {"01-P002271": "101"}
+    # When the PO is corrected
+    changed = api.put("/v1/purchase-orders/1", {**PO, "arrivalDate": "2020-03-28"})
+    # Then the change and the superseded state were written together: approvals reset, no error shown
+    assert changed.status == 200, changed.text
+    assert changed.json()["vendorInvoiceStatus"] == "Pending Approval" and changed.json()["error"] is None
+    ref = DocumentRef.purchase_order(1)
+    state = bootstrap.services().sync_states.get(company_id, ref, ExternalSystem.QUICKBOOKS_ONLINE)
+    assert state is not None and state.status is SyncStatus.SUPERSEDED
+    # And once approved and sent again, only the bill still missing is made
+    for roles in ("Procurement", "Accounts Payable"):
+        assert api.post("/v1/purchase-orders/1/approvals", token=user(api, roles)).status == 200
+    (result,) = send(api, 1)
+    assert result["accepted"], result
+    bills = RecordingBills()
+    assert consumer(bills).sync(company_id, 1) is Outcome.SYNCHRONIZED
+    assert [d.invoice_number for d in bills.created] == ["01-P002272"]
+    shown = api.get("/v1/purchase-orders/1").json()
+    assert shown["vendorInvoiceStatus"] == "S" and shown["externalIds"] == {"01-P002271": "101", "01-P002272": "101"}

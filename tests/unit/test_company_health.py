@@ -10,7 +10,9 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
-from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
+from ledgersync.domain.sync.documents import DocumentRef
+from ledgersync.domain.sync.state import SyncState, SyncStatus
 from tests.conftest import ADMIN_KEY
 from tests.fakes import FakeClock
 from tests.support.events import Api
@@ -24,13 +26,31 @@ def _health(api: Api, company_id: str, key: str | None = ADMIN_KEY) -> Any:
     return api.get(f"/v1/companies/{company_id}/health", headers=headers, token="")
 
 
+SYNC_STATUS = {
+    VendorInvoiceStatus.SENT_TO_EXTERNAL: SyncStatus.QUEUED,
+    VendorInvoiceStatus.ERROR: SyncStatus.ERROR,
+    VendorInvoiceStatus.SYNCHRONIZED: SyncStatus.SYNCHRONIZED,
+}
+
+
 def _store_po(api: Api, company_id: str, po_id: int, status: VendorInvoiceStatus, held: str | None = None) -> None:
+    """A PO in ``status``: its approval lifecycle, or (once sent) Approved with its sync state where the sync put it."""
     assert api.put(f"/v1/purchase-orders/{po_id}", PO).status == 200
     store = bootstrap.services().purchase_order_store
     order = store.get(company_id, po_id)
     assert order is not None
-    changed = order.model_copy(update={"vendor_invoice_status": status, "held_reason": held})
-    store.save(changed, order.version)
+    if status not in SYNC_STATUS:
+        store.save(order.model_copy(update={"vendor_invoice_status": status}), order.version)
+        return
+    sent = order.model_copy(update={"vendor_invoice_status": VendorInvoiceStatus.APPROVED, "sent_version": 2})
+    store.save(sent, order.version)
+    states = bootstrap.services().sync_states
+    queued = states.put(
+        SyncState.new(company_id, DocumentRef.purchase_order(po_id), ExternalSystem.QUICKBOOKS_DESKTOP), None
+    )
+    final = SyncStatus.HELD if held else SYNC_STATUS[status]
+    if final is not SyncStatus.QUEUED:
+        states.put(queued.moved(final, reason=held or "refused"), queued.version)
 
 
 def test_health_counts_pos_by_status_and_shows_the_connection_when_the_admin_key_is_sent(

@@ -10,10 +10,11 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.bootstrap import Adapters, Services
 from ledgersync.config import Settings
-from ledgersync.domain.accounting_sync import AccountingSync, SyncResult
+from ledgersync.domain.accounting_sync import AccountingSync
 from ledgersync.domain.held_work import HeldWork
-from ledgersync.domain.sync_outcomes import SyncOutcomes
-from ledgersync.domain.webhook_outcomes import WebhookOutcomes
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.outcomes import Outcome, SyncRecorder
+from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes
 from ledgersync.errors import PermanentError, RetryableError
 from tests.support.events import Api
 from tests.support.mail import sent_emails
@@ -45,8 +46,8 @@ def services(ses: FlakySes) -> Services:
     )
 
 
-def outcomes(ses: FlakySes) -> SyncOutcomes:
-    return services(ses).sync_outcomes
+def outcomes(ses: FlakySes) -> SyncRecorder:
+    return services(ses).sync_recorder
 
 
 def consumer(ses: FlakySes) -> AccountingSync:
@@ -68,7 +69,7 @@ def test_ses_failing_once_the_redelivered_message_sends_exactly_one_email(sent: 
     with pytest.raises(RetryableError):
         consumer(ses).sync(company_id, 1)
     assert po(api)["vendorInvoiceStatus"] == "Error" and po(api)["errorNoticePending"] is True
-    assert consumer(ses).sync(company_id, 1) is SyncResult.NOTHING_TO_DO
+    assert consumer(ses).sync(company_id, 1) is Outcome.NOTHING_TO_DO
     # Then the owed e-mail went once, with the refusal, and nothing is owed any more
     (mail,) = sent_emails()
     assert "inactive (610)" in mail.body and "01-P002271" in mail.body and "P002271" in mail.subject
@@ -110,7 +111,7 @@ def test_a_sweep_while_ses_is_down_keeps_the_email_owed(sent: tuple[Api, str]) -
 def test_a_normal_error_sends_one_email_and_never_a_second(sent: tuple[Api, str]) -> None:  # noqa: F811
     api, company_id = sent
     ses = FlakySes(failures=0)
-    assert consumer(ses).sync(company_id, 1) is SyncResult.ERROR
+    assert consumer(ses).sync(company_id, 1) is Outcome.ERROR
     assert po(api)["errorNoticePending"] is False
     consumer(ses).sync(company_id, 1)
     consumer(ses).sync(company_id, 1, attempt=3, max_attempts=3)
@@ -131,8 +132,12 @@ def test_send_again_from_error_clears_the_owed_email(sent: tuple[Api, str]) -> N
 
 def test_a_webhook_error_whose_email_failed_is_sent_by_the_sweep_once(sent: tuple[Api, str]) -> None:  # noqa: F811
     api, company_id = sent
-    webhook = WebhookOutcomes(outcomes(FlakySes(failures=0)))
-    # Given the final refusal was recorded but its e-mail never went (SES failed on every receive)
+    webhook = WebhookDeliveryOutcomes(
+        outcomes(FlakySes(failures=0)), bootstrap.services().purchase_order_store, ExternalSystem.WEBHOOK
+    )
+    # Given a delivery to the webhook whose final refusal was recorded but whose e-mail never went (SES failed on
+    # every receive)
+    webhook.mark_sent(company_id, 1, DELIVERY)
     assert webhook.mark_failed(company_id, 1, DELIVERY, "the endpoint answered HTTP 422") is True
     assert po(api)["errorNoticePending"] is True
     # When the sweep runs

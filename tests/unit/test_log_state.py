@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from devstack.runtime import LambdaContext
 
-from ledgersync.domain.accounting_sync import SyncResult
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.observability import keys_per_record, logger, redact, redact_text
 from tests.support.events import Api
 from tests.support.services import InstallServices
@@ -57,11 +59,14 @@ class RecordingSync:
     realms: dict[str, str]
     synced: list[tuple[str, int]] = field(default_factory=list)
 
-    def sync(self, company_id: str, purchase_order_id: int, attempt: int = 1, max_attempts: int = 0) -> SyncResult:
+    target = ExternalSystem.QUICKBOOKS_ONLINE
+
+    def process(self, message: SyncMessage, attempt: int = 1, max_attempts: int = 0) -> Outcome:
+        company_id, purchase_order_id = message.company_id, message.document.purchase_order_id
         if company_id in self.realms:
             logger.append_keys(realm_id=self.realms[company_id])
         self.synced.append((company_id, purchase_order_id))
-        return SyncResult.SYNCHRONIZED
+        return Outcome.SYNCHRONIZED
 
 
 def sqs_event(*messages: tuple[str, int]) -> dict[str, Any]:
@@ -242,10 +247,12 @@ class BlockingSync:
     started: threading.Event = field(default_factory=threading.Event)
     go_on: threading.Event = field(default_factory=threading.Event)
 
-    def sync(self, company_id: str, purchase_order_id: int, attempt: int = 1, max_attempts: int = 0) -> SyncResult:
+    target = ExternalSystem.QUICKBOOKS_ONLINE
+
+    def process(self, message: SyncMessage, attempt: int = 1, max_attempts: int = 0) -> Outcome:
         self.started.set()
         assert self.go_on.wait(10)
-        return SyncResult.SYNCHRONIZED
+        return Outcome.SYNCHRONIZED
 
 
 def test_a_record_in_flight_lends_its_keys_to_no_other_thread_when_functions_share_a_process(

@@ -13,9 +13,7 @@ from ledgersync.domain.notices import (
     send_notice,
     sync_error_notice,
 )
-from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.qbo_connection import reconnect_notice
-from ledgersync.domain.sync_outcomes import error_email
 from ledgersync.domain.webhooks.notice import delivery_failed_notice
 from ledgersync.domain.webhooks.retries import AttemptResult, Verdict, WebhookResponse
 from tests.unit.test_webhook_delivery import T0, endpoint, seed_order
@@ -81,7 +79,8 @@ def test_send_notice_renders_once_and_hands_the_notifier_subject_text_and_html()
 
 def test_sync_error_email_keeps_its_words_when_a_vendor_invoice_was_refused() -> None:
     order = seed_order(po_number="P<1>")
-    subject, text, html = error_email(order, ExternalSystem.QUICKBOOKS_ONLINE, "inactive (610)", "01-P002271")
+    mail = render(sync_error_notice(order, "QuickBooks Online", "inactive (610)", "01-P002271"))
+    subject, text, html = mail.subject, mail.text, mail.html
     assert subject == "PO P<1> (vendor invoice 01-P002271) was not synchronized with QuickBooks Online"
     assert text.startswith(
         "Purchase order P<1> (vendor invoice 01-P002271) could not be synchronized with QuickBooks Online.\n\n"
@@ -90,12 +89,14 @@ def test_sync_error_email_keeps_its_words_when_a_vendor_invoice_was_refused() ->
     assert "Ship date: 2020-03-27\nPO total: 60.00" in text
     assert "choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external)." in text
     assert "P&lt;1&gt;" in html and "P<1>" not in html
-    rendered = render(sync_error_notice(order, ExternalSystem.QUICKBOOKS_ONLINE, "inactive (610)", "01-P002271"))
-    assert (subject, text, html) == (rendered.subject, rendered.text, rendered.html)
 
 
 def test_sync_error_email_names_the_external_system_generically_when_none_is_set() -> None:
-    subject, text, _ = error_email(seed_order(), None, "boom", None)
+    from ledgersync.domain.sync.targets import TargetRegistry
+
+    target = TargetRegistry({}).display_name(None)
+    mail = render(sync_error_notice(seed_order(), target, "boom", None))
+    subject, text = mail.subject, mail.text
     assert subject == "PO P002271 was not synchronized with the external system"
     assert text.startswith("Purchase order P002271 could not be synchronized with the external system.")
 

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,8 @@ import boto3
 import pytest
 
 from ledgersync import bootstrap
-from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.domain.sync.documents import DocumentRef
+from ledgersync.domain.sync.state import SyncState, SyncStatus
 from tests.fakes import FakeClock
 from tests.support.events import Api
 
@@ -278,7 +280,7 @@ def test_same_po_sent_twice_and_by_two_users_at_once_is_sent_once(setup: Api) ->
     assert sum(r["accepted"] for r in results) == 1
     messages = boto3.client("sqs").receive_message(QueueUrl=os.environ["WEBHOOK_QUEUE_URL"], MaxNumberOfMessages=10)
     assert len(messages["Messages"]) == 1
-    assert json.loads(messages["Messages"][0]["Body"])["purchaseOrderId"] == 1
+    assert json.loads(messages["Messages"][0]["Body"])["document"] == {"kind": "purchase_order_bills", "id": "1"}
 
 
 def test_po_cannot_change_once_sent(setup: Api) -> None:
@@ -446,7 +448,7 @@ def test_vendor_invoice_cannot_be_replaced_or_removed_once_its_po_is_sent(setup:
     approved(setup)
     send(setup, 1)
     if status == "S":
-        _change_order(setup, lambda order: setattr(order, "vendor_invoice_status", VendorInvoiceStatus.SYNCHRONIZED))
+        _change_state(setup, lambda state: state.moved(SyncStatus.SYNCHRONIZED, external_ids={"01-P002271": "1"}))
     # When / Then: 409 saying the state, and nothing changed
     for answer in (
         setup.put("/v1/purchase-orders/1/vendor-invoices/01-P002271", INVOICE),
@@ -462,11 +464,10 @@ def test_vendor_invoice_already_billed_cannot_be_replaced_when_its_po_is_in_erro
     # Given a PO in Error whose first invoice is already a bill in the accounting system
     approved(setup)
 
-    def partly_billed(order: Any) -> None:
-        order.vendor_invoice_status = VendorInvoiceStatus.ERROR
-        order.external_ids = {"01-P002271": "bill-77"}
+    def partly_billed(state: SyncState) -> SyncState:
+        return state.moved(SyncStatus.ERROR, reason="refused", external_ids={"01-P002271": "bill-77"})
 
-    _change_order(setup, partly_billed)
+    _change_state(setup, partly_billed)
     # When
     answer = setup.put("/v1/purchase-orders/1/vendor-invoices/01-P002271", INVOICE)
     # Then
@@ -521,10 +522,15 @@ def test_replacement_pdf_is_deleted_when_someone_else_changed_the_po_meanwhile(
     assert _stored_keys() == [before]
 
 
-def _change_order(api: Api, change: Any) -> None:
-    """Put a stored PO in a state only the sync reaches (S, Error with bills), as the sync would save it."""
-    store = bootstrap.services().purchase_orders.store
-    order = store.get(_company_id(api), 1)
-    assert order is not None
-    change(order)
-    store.save(order, order.version)
+def _change_state(api: Api, change: Callable[[SyncState], SyncState]) -> None:
+    """Put PO 1's sync state where only the sync takes it (S, Error with bills), as the sync would save it; a PO
+    never sent gets the state its send would have written first."""
+    company_id = _company_id(api)
+    system = bootstrap.services().settings_store.get_settings(company_id).external_system
+    assert system is not None
+    states = bootstrap.services().sync_states
+    ref = DocumentRef.purchase_order(1)
+    state = states.get(company_id, ref, system) or states.put(
+        SyncState.new(company_id, ref, system, parts=["01-P002271"]), None
+    )
+    states.put(change(state), state.version)

@@ -14,8 +14,10 @@ from devstack.runtime import LambdaContext
 from devstack.template import Template
 
 from ledgersync import bootstrap
-from ledgersync.domain.accounting_sync import SyncResult, retry_delay
-from ledgersync.domain.webhooks.delivery import Outcome
+from ledgersync.domain.accounting_sync import retry_delay
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.errors import RetryableError
 from tests.support.events import Api
 from tests.support.mail import sent_emails
@@ -70,7 +72,7 @@ def test_the_last_receive_of_a_throttled_po_ends_in_error_with_one_email_and_it_
             consumer(throttled).sync(company_id, 1, attempt, 10)
     assert api.get("/v1/purchase-orders/1").json()["vendorInvoiceStatus"] == "Sent to External System"
     # When the tenth (the queue's last) is throttled too
-    assert consumer(throttled).sync(company_id, 1, 10, 10) is SyncResult.ERROR
+    assert consumer(throttled).sync(company_id, 1, 10, 10) is Outcome.ERROR
     # Then the PO shows the error, what failed and how many attempts, with one e-mail
     po = api.get("/v1/purchase-orders/1").json()
     assert po["vendorInvoiceStatus"] == "Error"
@@ -80,7 +82,7 @@ def test_the_last_receive_of_a_throttled_po_ends_in_error_with_one_email_and_it_
     # And "send again" is accepted and syncs it
     (again,) = send(api, 1)
     assert again["accepted"], again
-    assert consumer(RecordingBills()).sync(company_id, 1, 1, 10) is SyncResult.SYNCHRONIZED
+    assert consumer(RecordingBills()).sync(company_id, 1, 1, 10) is Outcome.SYNCHRONIZED
 
 
 def test_a_throttled_record_comes_back_after_retry_after_when_quickbooks_asks_for_60_seconds(
@@ -96,7 +98,9 @@ def test_a_throttled_record_comes_back_after_retry_after_when_quickbooks_asks_fo
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     class Throttled:
-        def sync(self, company_id: str, po_id: int, attempt: int, max_attempts: int) -> SyncResult:
+        target = ExternalSystem.QUICKBOOKS_ONLINE
+
+        def process(self, message: SyncMessage, attempt: int, max_attempts: int) -> Outcome:
             raise RetryableError("QuickBooks Online is throttling requests (429)", retry_after_seconds=60.0)
 
     postponed: list[tuple[str, str, float]] = []
@@ -144,7 +148,7 @@ def test_the_last_receive_of_a_failing_webhook_delivery_ends_in_error_with_one_e
     # When the delivery is handled
     report = world.deliveries.handle(message_body(), "rh-30", 30, max_receives=30)
     # Then the PO is in Error (what failed, how many attempts), one e-mail went, no retry was scheduled
-    assert report.outcome is Outcome.FAILED
+    assert report.outcome is Outcome.ERROR
     assert "HTTP 503" in world.outcomes.errors[PO_ID] and "30 attempts" in world.outcomes.errors[PO_ID]
     assert len(world.notifier.sent) == 1 and world.queue.postponed == []
 

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
 from ledgersync.adapters.account_store import DynamoAccountStore
@@ -23,13 +22,16 @@ from ledgersync.adapters.directory_store import DynamoDirectoryStore
 from ledgersync.adapters.documents import DocumentLinkSigner, S3Documents
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier
+from ledgersync.adapters.messaging import SesNotifier, SqsWorkQueue
 from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
 from ledgersync.adapters.qbo_connection import DynamoOAuthStates
 from ledgersync.adapters.qbwc_sessions import DynamoSessionStore
 from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
 from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
 from ledgersync.adapters.settings_store import DynamoSettingsStore
+from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
+from ledgersync.adapters.sync_targets import QuickBooksDesktopTarget, QuickBooksOnlineTarget, WebhookTarget
+from ledgersync.adapters.webhooks import SqsDeliveryQueue
 from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
@@ -44,12 +46,17 @@ from ledgersync.domain.purchase_orders import (
 )
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus
+from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.errors import Conflict, Forbidden, Gone, NotFound
 from tests import fakes
 from tests.support.mail import sent_emails
 
 IMPLEMENTATIONS = ["fake", "dynamodb"]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+QBO = ExternalSystem.QUICKBOOKS_ONLINE
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
@@ -85,6 +92,12 @@ def orders(kind: str) -> Any:
     return fakes.InMemoryPurchaseOrderStore() if kind == "fake" else DynamoPurchaseOrderStore(table())
 
 
+@pytest.fixture
+def order_states(kind: str, orders: Any) -> Any:
+    """The sync state store ``orders.save_with_state`` writes to: the fake PO store's own, or the table's."""
+    return orders.states if kind == "fake" else DynamoSyncStateStore(table())
+
+
 def test_po_is_created_once_when_saved_new_twice(orders: Any) -> None:
     saved = orders.save(order(), None)
     assert saved.version == 1
@@ -95,12 +108,12 @@ def test_po_is_created_once_when_saved_new_twice(orders: Any) -> None:
 
 def test_po_save_refuses_a_stale_version_when_someone_saved_first(orders: Any) -> None:
     first = orders.save(order(), None)
-    second = orders.save(first.model_copy(update={"error": "one"}), first.version)
+    second = orders.save(first.model_copy(update={"arrival_date": date(2026, 12, 2)}), first.version)
     assert second.version == 2
     with pytest.raises(Conflict, match="PO P1 was changed by someone else; reload it and try again"):
-        orders.save(first.model_copy(update={"error": "two"}), first.version)
+        orders.save(first.model_copy(update={"arrival_date": date(2026, 12, 3)}), first.version)
     stored = orders.get("co_1", 1)
-    assert stored is not None and stored.error == "one" and stored.version == 2
+    assert stored is not None and stored.arrival_date == date(2026, 12, 2) and stored.version == 2
 
 
 def test_po_save_with_a_version_is_refused_when_the_po_does_not_exist(orders: Any) -> None:
@@ -119,18 +132,126 @@ def test_po_read_is_none_for_another_company_and_a_copy_of_what_was_stored(order
     assert again is not None and again.items[0].total_cost == Decimal("12.50") and again.total == Decimal("12.50")
 
 
-def test_pos_are_listed_by_status_of_one_company_in_id_order(orders: Any) -> None:
-    sent = VendorInvoiceStatus.SENT_TO_EXTERNAL
+def test_pos_are_listed_by_lifecycle_status_of_one_company_in_id_order_until_sent(orders: Any) -> None:
+    approved = VendorInvoiceStatus.APPROVED
     for po_id in (12, 3, 7):
-        orders.save(order(po_id, status=sent), None)
+        orders.save(order(po_id, status=approved), None)
     orders.save(order(5), None)
-    orders.save(order(4, company_id="co_2", status=sent), None)
-    assert [o.id for o in orders.list_by_status("co_1", sent)] == [3, 7, 12]
+    orders.save(order(4, company_id="co_2", status=approved), None)
+    assert [o.id for o in orders.list_by_status("co_1", approved)] == [3, 7, 12]
+    assert [o.id for o in orders.list_by_status("co_1", VendorInvoiceStatus.PENDING_APPROVAL)] == [5]
     moved = orders.get("co_1", 7)
-    orders.save(moved.model_copy(update={"vendor_invoice_status": VendorInvoiceStatus.ERROR}), moved.version)
-    assert [o.id for o in orders.list_by_status("co_1", sent)] == [3, 12]
-    assert [o.id for o in orders.list_by_status("co_1", VendorInvoiceStatus.ERROR)] == [7]
-    assert orders.list_by_status("co_3", sent) == []
+    sent = orders.save(moved.model_copy(update={"sent_version": moved.version}), moved.version)
+    # a sent PO keeps its lifecycle but the index files it under "Sent to External System": no longer "to send"
+    assert orders.get("co_1", 7) == sent and sent.vendor_invoice_status is approved
+    assert [o.id for o in orders.list_by_status("co_1", approved)] == [3, 12]
+    # (the adapter also drops it from that listing: the PO's own status is never "Sent to External System")
+    assert orders.list_by_status("co_1", VendorInvoiceStatus.SENT_TO_EXTERNAL) == []
+    changed = orders.save(sent.model_copy(update={"sent_version": None}), sent.version)
+    assert [o.id for o in orders.list_by_status("co_1", approved)] == [3, 7, 12]
+    assert orders.list_by_status("co_1", approved)[1] == changed
+    assert orders.list_by_status("co_3", approved) == []
+
+
+def test_po_stored_with_its_old_sync_fields_reads_as_migrated_and_stands_for_its_state(
+    kind: str, orders: Any, order_states: Any
+) -> None:
+    error = VendorInvoiceStatus.ERROR
+    legacy = {
+        **order(8).model_dump(
+            mode="json", by_alias=True, exclude={"sub_total", "total", "total_charges", "sent_version"}
+        ),
+        "vendorInvoiceStatus": error.value,
+        "error": "the vendor is unknown",
+        "errorNoticePending": True,
+        "externalIds": {"V-1": "145"},
+    }
+    if kind == "fake":  # filed where the code before the migration filed it: under its status
+        orders.items[("co_1", 8)] = fakes.as_stored({"version": 4, "order": legacy, "indexed": error.value})
+    else:
+        table().put(
+            {
+                "pk": "COMPANY#co_1",
+                "sk": "PO#000000000008",
+                "version": 4,
+                "order": legacy,
+                "gsi1pk": "COMPANY#co_1#POSTATUS#Error",
+                "gsi1sk": "PO#000000000008",
+            }
+        )
+    read = orders.get("co_1", 8)
+    assert read == order(8).model_copy(
+        update={"vendor_invoice_status": VendorInvoiceStatus.APPROVED, "sent_version": 4, "version": 4}
+    )
+    assert orders.list_by_status("co_1", error) == []
+    assert orders.list_by_status("co_1", VendorInvoiceStatus.APPROVED) == []
+    ref = DocumentRef.purchase_order(8)
+    legacy_state = order_states.get("co_1", ref, QBO)
+    assert legacy_state is not None
+    assert (legacy_state.status, legacy_state.version, legacy_state.document_version) == (SyncStatus.ERROR, 0, 4)
+    assert (legacy_state.reason, legacy_state.notice_pending, legacy_state.external_ids, legacy_state.parts) == (
+        "the vendor is unknown",
+        True,
+        {"V-1": "145"},
+        ["V-1"],
+    )
+    assert order_states.list_for_document("co_1", ref, QBO) == [legacy_state]
+    assert order_states.list_for_document("co_1", ref, None) == []
+    assert order_states.get("co_1", DocumentRef(kind=DocumentKind.SALES_INVOICE, id="8"), QBO) is None
+    assert order_states.list_by_status("co_1", SyncStatus.ERROR) == []  # the index sees it once migrated
+    # sent again: the PO and the state (version 0: not stored yet) written together
+    sent, stored = orders.save_with_state(read, read.version, legacy_state.moved(SyncStatus.QUEUED, reason=None), 0)
+    assert (sent.version, stored.version) == (5, 1)
+    assert orders.get("co_1", 8) == sent
+    assert order_states.list_for_document("co_1", ref, ExternalSystem.WEBHOOK) == [stored]
+    with pytest.raises(Conflict, match="PO P8 was changed or sent by someone else"):
+        orders.save_with_state(sent, sent.version, legacy_state.moved(SyncStatus.QUEUED), 0)
+
+
+def po_state(po_id: int = 1, status: SyncStatus = SyncStatus.QUEUED, company_id: str = "co_1") -> SyncState:
+    return SyncState.new(company_id, DocumentRef.purchase_order(po_id), QBO, status, parts=["V-1"], document_version=1)
+
+
+def test_po_and_its_state_are_saved_together_each_over_the_version_read(orders: Any, order_states: Any) -> None:
+    first = orders.save(order(status=VendorInvoiceStatus.APPROVED), None)
+    sent, state = orders.save_with_state(
+        first.model_copy(update={"sent_version": first.version}), first.version, po_state(), None
+    )
+    assert (sent.version, state.version) == (2, 1)
+    assert orders.get("co_1", 1) == sent
+    assert order_states.get("co_1", DocumentRef.purchase_order(1), QBO) == state
+    assert orders.list_by_status("co_1", VendorInvoiceStatus.APPROVED) == []  # filed as sent
+    again, moved = orders.save_with_state(
+        sent.model_copy(update={"arrival_date": date(2026, 12, 4)}),
+        sent.version,
+        state.moved(SyncStatus.SUPERSEDED),
+        state.version,
+    )
+    assert (again.version, moved.version, moved.status) == (3, 2, SyncStatus.SUPERSEDED)
+    assert order_states.get("co_1", DocumentRef.purchase_order(1), QBO) == moved
+    assert order_states.list_by_status("co_1", SyncStatus.SUPERSEDED) == [moved]
+
+
+def test_po_and_state_save_writes_neither_when_either_changed_since_read(orders: Any, order_states: Any) -> None:
+    refused = "PO P1 was changed or sent by someone else; reload it and try again"
+    ref = DocumentRef.purchase_order(1)
+    first = orders.save(order(status=VendorInvoiceStatus.APPROVED), None)
+    with pytest.raises(Conflict, match=refused):  # the PO moved on
+        orders.save_with_state(first, first.version + 1, po_state(), None)
+    assert order_states.get("co_1", ref, QBO) is None
+    with pytest.raises(Conflict, match="PO P2 was changed or sent by someone else"):  # the PO does not exist
+        orders.save_with_state(order(2), 1, po_state(2), None)
+    assert orders.get("co_1", 2) is None and order_states.get("co_1", DocumentRef.purchase_order(2), QBO) is None
+    state = order_states.put(po_state(), None)
+    for expected in (None, 0, state.version + 1):  # the state exists, or moved on
+        with pytest.raises(Conflict, match=refused):
+            orders.save_with_state(first.model_copy(update={"sent_version": 1}), first.version, state, expected)
+    assert orders.get("co_1", 1) == first and orders.list_by_status("co_1", VendorInvoiceStatus.APPROVED) == [first]
+    assert order_states.get("co_1", ref, QBO) == state
+    third = orders.save(order(3, status=VendorInvoiceStatus.APPROVED), None)
+    with pytest.raises(Conflict, match="PO P3 was changed or sent by someone else"):  # a version for no state
+        orders.save_with_state(third, third.version, po_state(3), 1)
+    assert orders.get("co_1", 3) == third and order_states.get("co_1", DocumentRef.purchase_order(3), QBO) is None
 
 
 # ---------------------------------------------------------------------------------------------- accounts, settings
@@ -720,6 +841,7 @@ def test_company_lock_is_held_by_one_ticket_until_it_is_released_or_expires(sess
 class Health:
     accounts: Any
     orders: Any
+    states: Any
     sessions: Any
     reader: Any
 
@@ -732,27 +854,41 @@ def health(kind: str) -> Health:
             fakes.InMemoryPurchaseOrderStore(),
             fakes.InMemorySessionStore(fakes.FakeClock(NOW)),
         )
-        return Health(accounts, orders, sessions, fakes.InMemoryCompanyHealth(accounts, orders, sessions))
+        reader = fakes.InMemoryCompanyHealth(accounts, orders, sessions)
+        return Health(accounts, orders, orders.states, sessions, reader)
     accounts = DynamoAccountStore(table())
     return Health(
         accounts,
         DynamoPurchaseOrderStore(table()),
+        DynamoSyncStateStore(table()),
         DynamoSessionStore(table(), clock=fakes.FakeClock(NOW)),
         DynamoCompanyHealth(table(), accounts),
     )
 
 
-def test_company_health_counts_pos_by_status_and_shows_the_last_session(health: Health) -> None:
+def test_company_health_counts_pos_by_lifecycle_and_sync_state_and_shows_the_last_session(health: Health) -> None:
     with pytest.raises(NotFound, match="no company 'co_1'"):
         health.reader.read("co_1")
     health.accounts.create_company(company(), user(), token())
-    sent = VendorInvoiceStatus.SENT_TO_EXTERNAL
-    held = [None, "QuickBooks Online must be reconnected", "", None, None, None, None]
-    statuses = [sent, sent, sent, VendorInvoiceStatus.APPROVED, VendorInvoiceStatus.ERROR]
-    statuses += [VendorInvoiceStatus.SYNCHRONIZED, VendorInvoiceStatus.PENDING_APPROVAL]
-    for po_id, (status, reason) in enumerate(zip(statuses, held, strict=True), start=1):
-        health.orders.save(order(po_id, status=status).model_copy(update={"held_reason": reason}), None)
-    health.orders.save(order(9, company_id="co_2", status=sent), None)
+    pending, approved = VendorInvoiceStatus.PENDING_APPROVAL, VendorInvoiceStatus.APPROVED
+    for po_id, status in enumerate([pending, approved, approved, approved, pending, approved], start=1):
+        health.orders.save(order(po_id, status=status), None)
+    sent = health.orders.get("co_1", 3)  # sent: no longer counted as approved
+    health.orders.save_with_state(
+        sent.model_copy(update={"sent_version": sent.version}), sent.version, po_state(3), None
+    )
+    queued, held, error = SyncStatus.QUEUED, SyncStatus.HELD, SyncStatus.ERROR
+    histories = [[queued], [SyncStatus.SCHEDULED], [queued, SyncStatus.SENDING], [queued, held], [queued, held]]
+    histories += [[queued, error], [queued, SyncStatus.SYNCHRONIZED], [queued, error, SyncStatus.SUPERSEDED]]
+    for po_id, (born, *moves) in enumerate(histories, start=10):
+        state = health.states.put(po_state(po_id, born), None)
+        for move in moves:
+            reason = "the reason" if move in {held, error} else None
+            state = health.states.put(state.moved(move, reason=reason), state.version)
+    # each target's state counts: PO 10 is also on its way to the webhook
+    health.states.put(SyncState.new("co_1", DocumentRef.purchase_order(10), ExternalSystem.WEBHOOK), None)
+    health.orders.save(order(9, company_id="co_2", status=approved), None)
+    health.states.put(po_state(9, company_id="co_2"), None)
     ended = session().model_copy(update={"company_id": "co_1"})
     health.sessions.create(ended)
     health.sessions.save(ended.model_copy(update={"version": 1, "status": SessionStatus.NO_WORK}))
@@ -761,7 +897,8 @@ def test_company_health_counts_pos_by_status_and_shows_the_last_session(health: 
         "company_id": "co_1",
         "name": "Demo Flowers",
         "connection": Connection().model_dump(),
-        "purchase_orders": {"pending_approval": 1, "approved": 1, "queued": 1, "held": 2, "error": 1},
+        # queued: PO 3's send, 10 twice (two targets), 11 (scheduled), 12 (sending); held 13, 14; error 15
+        "purchase_orders": {"pending_approval": 2, "approved": 3, "queued": 5, "held": 2, "error": 1},
         "last_web_connector_session": {
             "user_name": "qbuser",
             "status": "no_work",
@@ -846,32 +983,164 @@ def test_email_goes_to_at_most_five_addresses_and_nowhere_without_one(outbox: Ou
 
 @dataclass
 class Queues:
-    dispatcher: Any
+    sync: Any
+    webhook: Any
 
-    def bodies(self, queue: str) -> list[dict[str, Any]]:
-        if isinstance(self.dispatcher, fakes.FakeDispatcher):
-            return self.dispatcher.of(queue)
-        settings = get_settings()
-        url = settings.sync_queue_url if queue == "sync" else settings.webhook_queue_url
-        answer = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+    def received(self, queue: Any) -> list[str]:
+        """Each body a queue received, in the order sent (moto's own record of the queue)."""
+        if isinstance(queue, fakes.FakeWorkQueue):
+            return list(queue.bodies)
+        return [m.body for m in self._moto_queues()[queue.queue_url.rsplit("/", 1)[-1]]._messages]
+
+    def count(self) -> int:
+        """How many messages every queue received."""
+        if isinstance(self.sync, fakes.FakeWorkQueue):
+            return len(self.sync.bodies) + len(self.webhook.bodies)
+        return sum(len(queue._messages) for queue in self._moto_queues().values())
+
+    @staticmethod
+    def _moto_queues() -> dict[str, Any]:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        queues: dict[str, Any] = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues
+        return queues
 
 
 @pytest.fixture
 def queues(kind: str) -> Queues:
     if kind == "fake":
-        return Queues(fakes.FakeDispatcher())
-    return Queues(QueueDispatcher(get_settings()))
+        base = "https://sqs.us-east-1.amazonaws.com/123456789012"
+        return Queues(fakes.FakeWorkQueue(f"{base}/ledgersync-sync"), fakes.FakeWorkQueue(f"{base}/ledgersync-webhook"))
+    settings = get_settings()
+    return Queues(SqsWorkQueue(settings.sync_queue_url), SqsDeliveryQueue(settings.webhook_queue_url))
 
 
-def test_dispatch_queues_quickbooks_online_and_webhook_work_and_nothing_for_desktop(queues: Queues) -> None:
-    queues.dispatcher.dispatch("co_1", 7, ExternalSystem.QUICKBOOKS_ONLINE)
-    queues.dispatcher.dispatch("co_1", 8, ExternalSystem.QUICKBOOKS_DESKTOP)
-    queues.dispatcher.dispatch("co_1", 9, ExternalSystem.WEBHOOK)
-    queues.dispatcher.dispatch("co_1", 9, ExternalSystem.WEBHOOK, delivery_id="d-continued")
-    assert queues.bodies("sync") == [{"companyId": "co_1", "purchaseOrderId": 7, "target": "quickbooks_online"}]
-    first, continued = sorted(queues.bodies("webhook"), key=lambda b: b["deliveryId"] == "d-continued")
-    assert (first["companyId"], first["purchaseOrderId"]) == ("co_1", 9)
-    assert first["deliveryId"] not in {"", "d-continued"}
-    assert continued["deliveryId"] == "d-continued"
-    assert set(first) == set(continued)
+def test_queue_gets_each_message_as_sent_in_order_and_only_on_its_own_queue(queues: Queues) -> None:
+    first, second = (
+        SyncMessage(company_id="co_1", document=DocumentRef.purchase_order(po_id), target=QBO, first_attempt_at=NOW)
+        for po_id in (7, 8)
+    )
+    queues.sync.enqueue(first)
+    queues.sync.enqueue(second)
+    queues.sync.enqueue(first)
+    assert queues.count() == 3
+    assert queues.received(queues.sync) == [first.to_json(), second.to_json(), first.to_json()]
+    assert queues.received(queues.webhook) == []
+    if isinstance(queues.sync, fakes.FakeWorkQueue):  # the fake's helper: the bodies parsed
+        assert queues.sync.of()[1] == json.loads(second.to_json())
+
+
+def test_targets_dispatch_their_messages_through_the_queues_and_the_web_connector_none(queues: Queues) -> None:
+    online = QuickBooksOnlineTarget(queues.sync, 10, 720)
+    desktop = QuickBooksDesktopTarget()
+    webhook = WebhookTarget(queues.webhook, 30, 24.0, NotConfigured())
+    to_online, to_desktop, to_webhook = (
+        SyncMessage(company_id="co_1", document=DocumentRef.purchase_order(po_id), target=target.system)
+        for po_id, target in ((7, online), (8, desktop), (9, webhook))
+    )
+    online.dispatch(to_online)
+    desktop.dispatch(to_desktop)
+    delivery = webhook.new_delivery_id()
+    webhook.dispatch(to_webhook.model_copy(update={"delivery_id": delivery}))
+    assert queues.received(queues.sync) == [to_online.to_json()]
+    (webhook_body, *more) = queues.received(queues.webhook)
+    assert SyncMessage.parse(webhook_body) == to_webhook.model_copy(update={"delivery_id": delivery})
+    assert more == []
+    assert delivery and delivery != webhook.new_delivery_id()
+    assert queues.count() == 2  # the Web Connector's target queued nothing anywhere
+
+
+class NotConfigured:
+    def is_configured(self, company_id: str) -> bool:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- sync states
+
+
+@pytest.fixture
+def sync_states(kind: str) -> SyncStateStore:
+    return fakes.InMemorySyncStateStore() if kind == "fake" else DynamoSyncStateStore(table())
+
+
+PO_7 = DocumentRef.purchase_order(7)
+
+
+def queued(ref: DocumentRef = PO_7, target: ExternalSystem = QBO) -> SyncState:
+    return SyncState.new("c-1", ref, target, parts=["A", "B"], document_version=3)
+
+
+def test_sync_state_is_stored_once_when_it_must_not_exist(sync_states: SyncStateStore) -> None:
+    saved = sync_states.put(queued(), None)
+    assert saved.version == 1
+    assert sync_states.get("c-1", PO_7, QBO) == saved
+    with pytest.raises(Conflict, match="purchase_order_bills 7 for quickbooks_online was changed by someone else"):
+        sync_states.put(queued(), None)
+    with pytest.raises(Conflict, match="changed by someone else; reload it and try again"):
+        sync_states.put(queued(), 0)  # 0: a state read from a PO not migrated yet, not stored either
+
+
+def test_sync_state_put_is_refused_when_someone_else_wrote_since_the_version_read(
+    sync_states: SyncStateStore,
+) -> None:
+    first = sync_states.put(queued(), None)
+    second = sync_states.put(first.moved(SyncStatus.SENDING), first.version)
+    assert second.version == 2
+    with pytest.raises(Conflict):
+        sync_states.put(first.moved(SyncStatus.HELD, reason="reconnect"), first.version)
+    stored = sync_states.get("c-1", PO_7, QBO)
+    assert stored is not None and stored.status is SyncStatus.SENDING and stored.version == 2
+
+
+def test_sync_state_put_with_a_version_is_refused_when_the_state_does_not_exist(sync_states: SyncStateStore) -> None:
+    with pytest.raises(Conflict):
+        sync_states.put(queued(), 4)
+    assert sync_states.get("c-1", PO_7, QBO) is None
+
+
+def test_sync_states_are_listed_and_counted_by_status_following_a_move(sync_states: Any) -> None:
+    other = DocumentRef(kind=DocumentKind.SALES_INVOICE, id="INV-1")
+    first = sync_states.put(queued(), None)
+    sync_states.put(queued(other, ExternalSystem.WEBHOOK), None)
+    sync_states.put(queued(DocumentRef.purchase_order(10)), None)  # "10" sorts before "7", as the index keys do
+    sync_states.put(first.moved(SyncStatus.ERROR, reason="refused", notice_pending=True), first.version)
+    assert [s.document for s in sync_states.list_by_status("c-1", SyncStatus.QUEUED)] == [
+        DocumentRef.purchase_order(10),
+        other,
+    ]
+    errors = sync_states.list_by_status("c-1", SyncStatus.ERROR)
+    assert [(s.document, s.reason, s.notice_pending) for s in errors] == [(PO_7, "refused", True)]
+    assert [s.document for s in sync_states.list_by_status("c-1", SyncStatus.QUEUED, target=QBO)] == [
+        DocumentRef.purchase_order(10)
+    ]
+    assert sync_states.list_by_status("another-company", SyncStatus.ERROR) == []
+    counts = {status: sync_states.count_by_status("c-1", status) for status in SyncStatus}
+    assert counts == {status: {SyncStatus.QUEUED: 2, SyncStatus.ERROR: 1}.get(status, 0) for status in SyncStatus}
+    assert sync_states.count_by_status("another-company", SyncStatus.QUEUED) == 0
+
+
+def test_list_for_document_gives_every_target_of_that_document_only(sync_states: SyncStateStore) -> None:
+    sync_states.put(queued(), None)
+    sync_states.put(queued(target=ExternalSystem.WEBHOOK), None)
+    sync_states.put(queued(DocumentRef.purchase_order(70)), None)
+    assert [s.target.value for s in sync_states.list_for_document("c-1", PO_7, QBO)] == [
+        "quickbooks_online",
+        "webhook",
+    ]
+    assert sync_states.list_for_document("c-2", PO_7, QBO) == []
+
+
+def test_an_invalid_transition_raises_and_stores_nothing(sync_states: SyncStateStore) -> None:
+    saved = sync_states.put(queued(), None)
+    synchronized = sync_states.put(
+        saved.moved(SyncStatus.SYNCHRONIZED, external_ids={"A": "1", "B": "2"}), saved.version
+    )
+    with pytest.raises(InvalidTransition) as raised:
+        synchronized.moved(SyncStatus.ERROR, reason="late failure")
+    assert "purchase_order_bills 7" in raised.value.message and "synchronized to error" in raised.value.message
+    assert isinstance(raised.value, Conflict)
+    stored = sync_states.get("c-1", PO_7, QBO)
+    assert (
+        stored is not None and stored.status is SyncStatus.SYNCHRONIZED and stored.external_ids == {"A": "1", "B": "2"}
+    )

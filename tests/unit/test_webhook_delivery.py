@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ledgersync.domain.purchase_orders import (
+    ExternalSystem,
     LocationRef,
     PurchaseOrder,
     PurchaseOrderItem,
@@ -20,7 +21,9 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoiceStatus,
     VendorRef,
 )
-from ledgersync.domain.webhooks.delivery import DeliveryMessage, Outcome, WebhookDeliveries
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.outcomes import Outcome
+from ledgersync.domain.webhooks.delivery import WebhookDeliveries
 from ledgersync.domain.webhooks.endpoint import BasicAuth, BearerAuth, WebhookEndpoint
 from ledgersync.domain.webhooks.payload import ReconciliationDocument, verify_signature
 from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
@@ -159,11 +162,11 @@ class FakeOutcomes:
 
 @dataclass
 class FakeQueue:
-    enqueued: list[DeliveryMessage] = field(default_factory=list)
+    enqueued: list[SyncMessage] = field(default_factory=list)
     postponed: list[tuple[str, int]] = field(default_factory=list)
     parked: list[tuple[str, str]] = field(default_factory=list)
 
-    def enqueue(self, message: DeliveryMessage) -> None:
+    def enqueue(self, message: SyncMessage) -> None:
         self.enqueued.append(message)
 
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
@@ -215,6 +218,7 @@ def make_world(*script: WebhookResponse | Exception, configured: bool = True) ->
         outcomes=outcomes,
         queue=queue,
         notifier=notifier,
+        target=ExternalSystem.WEBHOOK,
         schedule=RetrySchedule(),
         clock=clock,
         uniform=lambda low, high: low,
@@ -235,7 +239,7 @@ def test_po_is_synchronized_when_the_endpoint_answers_2xx() -> None:
     # When
     report = world.deliveries.handle(message_body(), "rh-1", 1)
     # Then
-    assert report.outcome is Outcome.DELIVERED
+    assert report.outcome is Outcome.SYNCHRONIZED
     assert world.outcomes.status[PO_ID] is VendorInvoiceStatus.SYNCHRONIZED
     assert world.notifier.sent == []
     assert world.queue.postponed == []
@@ -268,7 +272,7 @@ def test_idempotency_key_stays_the_same_when_a_delivery_is_retried_and_changes_w
     # Given a delivery that fails once, then succeeds
     world = make_world(WebhookResponse(503), WebhookResponse(200))
     body = message_body()
-    assert world.deliveries.handle(body, "rh-1", 1).outcome is Outcome.RETRY_SCHEDULED
+    assert world.deliveries.handle(body, "rh-1", 1).outcome is Outcome.RETRY_LATER
     world.clock.current = T0 + timedelta(seconds=40)
     world.deliveries.handle(body, "rh-2", 2)
     # When the user resends it
@@ -284,7 +288,7 @@ def test_idempotency_key_stays_the_same_when_a_delivery_is_retried_and_changes_w
 def test_retry_is_scheduled_on_the_message_when_the_endpoint_answers_503() -> None:
     world = make_world(WebhookResponse(503, {"content-type": "text/plain"}, b"down for maintenance"))
     report = world.deliveries.handle(message_body(), "rh-1", 1)
-    assert report.outcome is Outcome.RETRY_SCHEDULED
+    assert report.outcome is Outcome.RETRY_LATER
     assert world.queue.postponed == [("rh-1", 30)]  # window 1 starts 30 s after the first attempt
     assert VendorInvoiceStatus.ERROR not in world.outcomes.status.values()
     assert world.notifier.sent == []
@@ -293,7 +297,7 @@ def test_retry_is_scheduled_on_the_message_when_the_endpoint_answers_503() -> No
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 def test_retry_is_scheduled_when_the_endpoint_answers_a_retryable_status(status: int) -> None:
     world = make_world(WebhookResponse(status))
-    assert world.deliveries.handle(message_body(), "rh", 1).outcome is Outcome.RETRY_SCHEDULED
+    assert world.deliveries.handle(message_body(), "rh", 1).outcome is Outcome.RETRY_LATER
 
 
 @pytest.mark.parametrize(
@@ -306,7 +310,7 @@ def test_retry_is_scheduled_when_the_endpoint_answers_a_retryable_status(status:
 def test_retry_is_scheduled_when_the_connection_fails_or_times_out(failure: Exception) -> None:
     world = make_world(failure)
     report = world.deliveries.handle(message_body(), "rh", 1)
-    assert report.outcome is Outcome.RETRY_SCHEDULED
+    assert report.outcome is Outcome.RETRY_LATER
     assert world.queue.postponed
 
 
@@ -324,7 +328,7 @@ def test_po_is_in_error_with_one_email_and_parked_when_retries_are_spent() -> No
     # When the last attempt fails
     report = world.deliveries.handle(body, "rh-20", 20)
     # Then
-    assert report.outcome is Outcome.FAILED
+    assert report.outcome is Outcome.ERROR
     assert world.outcomes.status[PO_ID] is VendorInvoiceStatus.ERROR
     assert "HTTP 503" in world.outcomes.errors[PO_ID]
     assert "24 hours" in world.outcomes.errors[PO_ID]
@@ -339,7 +343,7 @@ def test_po_is_in_error_with_one_email_and_parked_when_retries_are_spent() -> No
 def test_po_is_in_error_at_once_when_the_endpoint_answers_another_4xx(status: int) -> None:
     world = make_world(WebhookResponse(status, {}, b'{"error":"no"}'))
     report = world.deliveries.handle(message_body(), "rh", 1)
-    assert report.outcome is Outcome.FAILED
+    assert report.outcome is Outcome.ERROR
     assert world.outcomes.errors[PO_ID] == f"HTTP {status}"
     assert world.queue.postponed == []
     assert world.queue.parked == []
@@ -416,14 +420,14 @@ def test_delivery_is_skipped_when_a_resend_replaced_it() -> None:
     world = make_world()
     world.source.documents[(COMPANY, PO_ID)] = seed_document(current_delivery_id="a-newer-delivery-id")
     report = world.deliveries.handle(message_body(), "rh", 1)
-    assert report.outcome is Outcome.SKIPPED
+    assert report.outcome is Outcome.NOTHING_TO_DO
     assert world.transport.posted == []
 
 
 def test_delivery_is_skipped_when_the_po_was_deleted() -> None:
     world = make_world()
     world.source.documents.clear()
-    assert world.deliveries.handle(message_body(), "rh", 1).outcome is Outcome.SKIPPED
+    assert world.deliveries.handle(message_body(), "rh", 1).outcome is Outcome.NOTHING_TO_DO
     assert world.transport.posted == []
 
 
@@ -438,7 +442,7 @@ def test_unreadable_message_is_parked_in_the_dead_letter_queue_when_received() -
 def test_po_is_in_error_without_email_when_the_webhook_is_no_longer_configured() -> None:
     world = make_world(configured=False)
     report = world.deliveries.handle(message_body(), "rh", 1)
-    assert report.outcome is Outcome.FAILED
+    assert report.outcome is Outcome.ERROR
     assert "PUT /v1/webhooks/po-reconciliation" in world.outcomes.errors[PO_ID]
     assert world.notifier.sent == []
 

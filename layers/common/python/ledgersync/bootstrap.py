@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from ledgersync.adapters.documents import S3Documents
     from ledgersync.adapters.dynamodb import SingleTable
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-    from ledgersync.adapters.messaging import QueueDispatcher, SesNotifier, SqsDeadLetters
+    from ledgersync.adapters.messaging import SesNotifier, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
     from ledgersync.adapters.settings_store import DynamoSettingsStore
+    from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
+    from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
     from ledgersync.domain.accounting_settings import AccountingSettingsService
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import SessionStore, WebConnectorService
     from ledgersync.domain.directory import Directory
-    from ledgersync.domain.held_work import HeldWork, WebhookEndpoints
+    from ledgersync.domain.held_work import HeldWork
     from ledgersync.domain.invoices import Invoices
     from ledgersync.domain.operator import Operator
     from ledgersync.domain.purchase_order_service import PurchaseOrders
@@ -49,7 +51,9 @@ if TYPE_CHECKING:
         TokenStore,
     )
     from ledgersync.domain.service_health import ServiceHealth
-    from ledgersync.domain.sync_outcomes import SyncOutcomes
+    from ledgersync.domain.sync.outcomes import SyncRecorder
+    from ledgersync.domain.sync.store import SyncStateStore
+    from ledgersync.domain.sync.targets import TargetRegistry
     from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
     from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
@@ -68,7 +72,8 @@ class Adapters:
     company_health: DynamoCompanyHealth | None = None
     oauth_states: OAuthStates | None = None
     desktop_sessions: SessionStore | None = None
-    dispatcher: QueueDispatcher | None = None
+    sync_queue: WorkQueue | None = None
+    sync_states: SyncStateStore | None = None
     dead_letters: SqsDeadLetters | None = None
     webhook_queue: DeliveryQueue | None = None
     notifier: SesNotifier | None = None
@@ -174,12 +179,55 @@ class Services:
         return DynamoCompanyHealth(self.table, self.account_store)
 
     @cached_property
-    def dispatcher(self) -> QueueDispatcher:
-        if self.adapters.dispatcher is not None:
-            return self.adapters.dispatcher
-        from ledgersync.adapters.messaging import QueueDispatcher
+    def sync_queue(self) -> WorkQueue:
+        if self.adapters.sync_queue is not None:
+            return self.adapters.sync_queue
+        from ledgersync.adapters.messaging import SqsWorkQueue
 
-        return QueueDispatcher(self.settings)
+        return SqsWorkQueue(self.settings.sync_queue_url)
+
+    @cached_property
+    def sync_states(self) -> SyncStateStore | DynamoSyncStateStore:
+        if self.adapters.sync_states is not None:
+            return self.adapters.sync_states
+        from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
+
+        return DynamoSyncStateStore(self.table)
+
+    @cached_property
+    def sync_targets(self) -> TargetRegistry:
+        """The registry of targets: the one place that knows which external systems exist and how each is reached."""
+        from ledgersync.adapters.sync_targets import QuickBooksDesktopTarget, QuickBooksOnlineTarget, WebhookTarget
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.sync.targets import TargetRegistry
+
+        settings = self.settings
+        return TargetRegistry(
+            {
+                ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(
+                    queue=self.sync_queue,
+                    max_receives=settings.sync_queue_max_receives,
+                    visibility_seconds=settings.sync_queue_visibility_seconds,
+                ),
+                ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
+                ExternalSystem.WEBHOOK: WebhookTarget(
+                    queue=self.webhook_queue,
+                    max_receives=settings.webhook_queue_max_receives,
+                    retry_hours=settings.webhook_retry_hours,
+                    configured=self.settings_store,
+                ),
+            }
+        )
+
+    @cached_property
+    def sync_recorder(self) -> SyncRecorder:
+        from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
+        from ledgersync.domain.sync.outcomes import SyncRecorder
+
+        notices = PurchaseOrderErrorNotices(
+            self.purchase_order_store, self.settings_store, self.notifier, self.sync_targets
+        )
+        return SyncRecorder(states=self.sync_states, notices=notices, targets=self.sync_targets, clock=self.clock)
 
     @cached_property
     def notifier(self) -> SesNotifier:
@@ -375,44 +423,27 @@ class Services:
             store=self.purchase_order_store,
             references=self.references,
             documents=self.documents,
-            dispatcher=self.dispatcher,
             accounting=self.settings_store,
-            webhooks=self.settings_store,
-        )
-
-    @cached_property
-    def sync_outcomes(self) -> SyncOutcomes:
-        from ledgersync.domain.sync_outcomes import SyncOutcomes
-
-        return SyncOutcomes(
-            store=self.purchase_order_store,
-            accounting=self.settings_store,
-            notifier=self.notifier,
-            dispatcher=self.dispatcher,
+            states=self.sync_states,
+            targets=self.sync_targets,
+            recorder=self.sync_recorder,
         )
 
     @cached_property
     def held_work(self) -> HeldWork:
-        from ledgersync.domain.held_work import HeldWork, InFlightWindows, WebhookErrorEmails
+        from ledgersync.adapters.sync_targets import WebhookErrorEmails
+        from ledgersync.domain.held_work import HeldWork
         from ledgersync.domain.purchase_orders import ExternalSystem
         from ledgersync.domain.qbo_connection import ReconnectNotices
 
-        settings = self.settings
         return HeldWork(
-            store=self.purchase_order_store,
+            states=self.sync_states,
             accounting=self.settings_store,
-            outcomes=self.sync_outcomes,
-            dispatcher=self.dispatcher,
-            windows=InFlightWindows.of(
-                settings.sync_queue_max_receives, settings.sync_queue_visibility_seconds, settings.webhook_retry_hours
-            ),
+            recorder=self.sync_recorder,
+            targets=self.sync_targets,
             dead_letters=self.dead_letters,
-            webhook_recipients=WebhookErrorEmails(self.webhook_endpoints),
-            max_receives={
-                ExternalSystem.QUICKBOOKS_ONLINE: settings.sync_queue_max_receives,
-                ExternalSystem.WEBHOOK: settings.webhook_queue_max_receives,
-            },
             reconnect_notices=ReconnectNotices(self.settings_store, self.notifier),
+            recipients={ExternalSystem.WEBHOOK: WebhookErrorEmails(self.webhook_endpoints)},
         )
 
     @cached_property
@@ -420,11 +451,13 @@ class Services:
         from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
         from ledgersync.domain.desktop_sync import WebConnectorService
         from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
+        from ledgersync.domain.purchase_orders import ExternalSystem
 
+        desktop = ExternalSystem.QUICKBOOKS_DESKTOP
         return WebConnectorService(
             TokenCredentials(self.accounts),
-            DesktopOutbox(store=self.purchase_order_store, references=self.references, accounting=self.settings_store),
-            DesktopOutcomes(self.sync_outcomes),
+            DesktopOutbox(self.purchase_order_store, self.references, self.settings_store, self.sync_states, desktop),
+            DesktopOutcomes(self.sync_recorder, desktop),
             self.desktop_sessions,
             QbxmlCodec(),
             clock=self.clock,
@@ -440,7 +473,7 @@ class Services:
             intuit=self.intuit_oauth,
             tokens=tokens,
             settings=self.settings_store,
-            outcomes=self.sync_outcomes,
+            recorder=self.sync_recorder,
             notifier=self.notifier,
         )
 
@@ -483,13 +516,16 @@ class Services:
     @cached_property
     def accounting_sync(self) -> AccountingSync:
         from ledgersync.domain.accounting_sync import AccountingSync
+        from ledgersync.domain.purchase_orders import ExternalSystem
 
         return AccountingSync(
             store=self.purchase_order_store,
             references=self.references,
             accounting=self.settings_store,
             bills=self.bill_sync,
-            outcomes=self.sync_outcomes,
+            states=self.sync_states,
+            recorder=self.sync_recorder,
+            target=ExternalSystem.QUICKBOOKS_ONLINE,
         )
 
     @cached_property
@@ -508,20 +544,23 @@ class Services:
 
     @cached_property
     def webhook_deliveries(self) -> WebhookDeliveries:
-        from ledgersync.domain.webhook_outcomes import WebhookDocuments, WebhookOutcomes
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.webhook_outcomes import WebhookDeliveryOutcomes, WebhookDocuments
         from ledgersync.domain.webhooks.delivery import WebhookDeliveries
         from ledgersync.domain.webhooks.retries import RetrySchedule
         from ledgersync.public_url import public_base_url
 
         settings = self.settings
+        webhook = ExternalSystem.WEBHOOK
         return WebhookDeliveries(
-            source=WebhookDocuments(self.purchase_order_store, self.references),
+            source=WebhookDocuments(self.purchase_order_store, self.references, self.sync_states, webhook),
             secrets=self.webhook_secrets,
             transport=self.webhook_transport,
             links=self.documents,
-            outcomes=WebhookOutcomes(self.sync_outcomes),
+            outcomes=WebhookDeliveryOutcomes(self.sync_recorder, self.purchase_order_store, webhook),
             queue=self.webhook_queue,
             notifier=self.notifier,
+            target=webhook,
             schedule=RetrySchedule(total_seconds=settings.webhook_retry_hours * 3600),
             clock=self.clock,
             resend_base_url=public_base_url(settings.public_base_url),

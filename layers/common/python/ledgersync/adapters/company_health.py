@@ -1,5 +1,5 @@
-"""A company's health read from the single table: the profile, PO counts from the status index (no scan) and
-the last Web Connector session."""
+"""A company's health read from the single table: the profile, PO counts from the status indexes (no scan: the
+POs' approval lifecycle and their sync states) and the last Web Connector session."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from ledgersync.adapters.dynamodb import SingleTable, company_pk
 from ledgersync.adapters.purchase_order_store import status_key
 from ledgersync.adapters.qbwc_sessions import LAST_SESSION_SK
 from ledgersync.adapters.settings_store import DynamoSettingsStore
+from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
 from ledgersync.domain.accounts import AccountStore
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.domain.sync.state import SyncStatus
 from ledgersync.errors import NotFound
-
-# A held PO carries its reason as text; an unheld one stores heldReason as null.
-HELD_FILTER = "attribute_type(#o.heldReason, :text)"
 
 
 class DynamoCompanyHealth:
@@ -29,19 +28,16 @@ class DynamoCompanyHealth:
             raise NotFound(f"no company '{company_id}'")
         settings, connection = DynamoSettingsStore(self.table).get_accounting(company_id)
         connection.external_system = settings.external_system
-        sent = self._count(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)
-        held = self.table.count_items(
-            status_key(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL),
-            index="gsi1",
-            item_filter=HELD_FILTER,
-            values={":text": "S"},
-        )
+        states = DynamoSyncStateStore(self.table)
         counts = PurchaseOrderCounts(
             pending_approval=self._count(company_id, VendorInvoiceStatus.PENDING_APPROVAL),
             approved=self._count(company_id, VendorInvoiceStatus.APPROVED),
-            queued=max(sent - held, 0),
-            held=held,
-            error=self._count(company_id, VendorInvoiceStatus.ERROR),
+            queued=sum(
+                states.count_by_status(company_id, status)
+                for status in (SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SENDING)
+            ),
+            held=states.count_by_status(company_id, SyncStatus.HELD),
+            error=states.count_by_status(company_id, SyncStatus.ERROR),
         )
         last = self.table.get(company_pk(company_id), LAST_SESSION_SK, consistent=False)
         return CompanyHealth(

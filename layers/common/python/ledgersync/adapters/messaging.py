@@ -1,51 +1,27 @@
-"""SQS work queues (dispatch, postponement, dead letters, redrive) and SES e-mail."""
+"""SQS work queues (sending, postponement, dead letters, redrive) and SES e-mail."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ledgersync.adapters.aws import client
 from ledgersync.adapters.aws_errors import aws_call
-from ledgersync.config import Settings
 from ledgersync.domain.held_work import DeadLetter
 from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.observability import logger
 
 
-class QueueDispatcher:
-    """Sends a PO on its way: QuickBooks Online through the sync queue, webhooks through the webhook queue.
+class SqsWorkQueue:
+    """One work queue (the sync queue): each message is one ``SyncMessage``."""
 
-    QuickBooks Desktop needs no message: the Web Connector asks for POs in "Sent to External System".
-    """
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem, delivery_id: str | None = None) -> None:
-        if system is ExternalSystem.QUICKBOOKS_ONLINE:
-            self.send(
-                self.settings.sync_queue_url,
-                {"companyId": company_id, "purchaseOrderId": po_id, "target": system.value},
-            )
-        elif system is ExternalSystem.WEBHOOK:
-            from ledgersync.domain.webhooks.delivery import new_delivery
-
-            message = new_delivery(company_id, po_id, datetime.now(UTC))
-            if delivery_id:
-                message.delivery_id = delivery_id
-            self.send_raw(self.settings.webhook_queue_url, message.to_json())
-
-    def send(self, queue_url: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
-        self.send_raw(queue_url, json.dumps(body), delay_seconds)
-
-    def send_raw(self, queue_url: str, body: str, delay_seconds: int = 0) -> None:
-        with aws_call(f"queueing the work on {queue_url}", "check the queue and the function's sqs:SendMessage"):
-            client("sqs").send_message(
-                QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900))
-            )
+    def enqueue(self, message: SyncMessage) -> None:
+        with aws_call(f"queueing the work on {self.queue_url}", "check the queue and the function's sqs:SendMessage"):
+            client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
 
 
 def postpone(queue_url: str, receipt_handle: str, seconds: float) -> None:

@@ -6,8 +6,11 @@ from typing import Any
 
 from ledgersync.adapters.directory_store import DynamoDirectoryStore
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
+from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
 from ledgersync.domain.directory import Kind
-from ledgersync.domain.purchase_orders import LocationRef, PurchaseOrder, VendorInvoiceStatus, VendorRef
+from ledgersync.domain.purchase_order_sync import legacy_state, migrated_order
+from ledgersync.domain.purchase_orders import ExternalSystem, LocationRef, PurchaseOrder, VendorInvoiceStatus, VendorRef
+from ledgersync.domain.sync.state import SyncState
 from ledgersync.errors import Conflict
 
 
@@ -30,32 +33,70 @@ class DynamoPurchaseOrderStore:
     def save(self, order: PurchaseOrder, expected_version: int | None) -> PurchaseOrder:
         """Write the PO if nobody changed it since ``expected_version`` was read (None: it must be new)."""
         saved = order.model_copy(update={"version": (expected_version or 0) + 1})
-        item: dict[str, Any] = {
-            "pk": company_pk(order.company_id),
-            "sk": po_sk(order.id),
-            "version": saved.version,
-            "order": saved.model_dump(mode="json", by_alias=True, exclude={"sub_total", "total", "total_charges"}),
-            "gsi1pk": status_key(order.company_id, order.vendor_invoice_status),
-            "gsi1sk": po_sk(order.id),
-        }
         if expected_version is None:
-            self.table.put(item, condition="attribute_not_exists(pk)")
+            self.table.put(_item(saved), condition="attribute_not_exists(pk)")
         else:
             try:
-                self.table.put(item, condition="version = :v", values={":v": expected_version})
+                self.table.put(_item(saved), condition="version = :v", values={":v": expected_version})
             except Conflict as err:
                 raise Conflict(f"PO {order.po_number} was changed by someone else; reload it and try again") from err
         return saved
 
+    def save_with_state(
+        self, order: PurchaseOrder, expected_version: int, state: SyncState, expected_state_version: int | None
+    ) -> tuple[PurchaseOrder, SyncState]:
+        """Write the PO and its sync state in one transaction, each conditional on the version read (a state's None
+        or 0: it must not exist yet), so an edit racing a send loses one side cleanly (Conflict)."""
+        saved = order.model_copy(update={"version": expected_version + 1})
+        saved_state = state.model_copy(update={"version": (expected_state_version or 0) + 1})
+        po_put = {
+            "Put": {
+                "Item": _item(saved),
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": expected_version},
+            }
+        }
+        state_put = DynamoSyncStateStore(self.table).put_action(saved_state, expected_state_version)
+        try:
+            self.table.transact([po_put, state_put])
+        except Conflict as err:
+            raise Conflict(
+                f"PO {order.po_number} was changed or sent by someone else; reload it and try again"
+            ) from err
+        return saved, saved_state
+
     def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]:
-        """The POs in ``status``, read from the index (it projects the whole item: no read per PO). The index is
-        eventually consistent, so callers re-read a PO before changing it (``SyncOutcomes.update`` does)."""
+        """The POs whose approval lifecycle is ``status``, read from the index (it projects the whole item)."""
         items = self.table.query_prefix(status_key(company_id, status), "PO#", index="gsi1")
         return [order for order in map(_order, items) if order.vendor_invoice_status is status]
 
 
+def indexed_status(order: PurchaseOrder) -> VendorInvoiceStatus:
+    """Where the status index files a PO: its lifecycle, or "Sent to External System" once handed to the sync core
+    (so the Approved count is the POs still to send)."""
+    return VendorInvoiceStatus.SENT_TO_EXTERNAL if order.sent_version is not None else order.vendor_invoice_status
+
+
+def _item(order: PurchaseOrder) -> dict[str, Any]:
+    return {
+        "pk": company_pk(order.company_id),
+        "sk": po_sk(order.id),
+        "version": order.version,
+        "order": order.model_dump(mode="json", by_alias=True, exclude={"sub_total", "total", "total_charges"}),
+        "gsi1pk": status_key(order.company_id, indexed_status(order)),
+        "gsi1sk": po_sk(order.id),
+    }
+
+
 def _order(item: dict[str, Any]) -> PurchaseOrder:
-    return PurchaseOrder.model_validate({**item["order"], "version": int(item["version"])})
+    """The PO in ``item``; one stored with its sync fields (before the migration) reads as if migrated."""
+    stored = {**item["order"], "version": int(item["version"])}
+    return PurchaseOrder.model_validate(migrated_order(stored))
+
+
+def legacy_state_of(item: dict[str, Any], company_id: str, target: ExternalSystem) -> SyncState | None:
+    """The sync state a PO item still carries in its own fields (not migrated yet), for ``target``."""
+    return legacy_state(company_id, {**item["order"], "version": int(item["version"])}, target)
 
 
 class DirectoryReferences:

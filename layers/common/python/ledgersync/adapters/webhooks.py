@@ -20,9 +20,7 @@ from ledgersync.adapters.aws import client as aws_client
 from ledgersync.adapters.aws_errors import aws_call
 from ledgersync.adapters.secrets import SecretsManagerJsonStore
 from ledgersync.clock import Clock, SystemClock
-from ledgersync.domain.webhooks.delivery import (
-    DeliveryMessage,
-)
+from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.webhooks.endpoint import (
     AddressRefusedError,
     WebhookEndpoint,
@@ -280,7 +278,7 @@ class SqsDeliveryQueue:
             self._client = cast("SQSClient", aws_client("sqs"))
         return self._client
 
-    def enqueue(self, message: DeliveryMessage) -> None:
+    def enqueue(self, message: SyncMessage) -> None:
         """Queue a delivery for its first attempt."""
         with aws_call("queueing the webhook delivery", QUEUE_FIX):
             self.client().send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())

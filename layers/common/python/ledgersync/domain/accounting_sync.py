@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOrderStore, References
-from ledgersync.domain.purchase_orders import BillDraft, VendorInvoiceStatus, build_bills
+from ledgersync.domain.purchase_orders import BillDraft, ExternalSystem, build_bills
 from ledgersync.domain.settings import ConnectionStatus
-from ledgersync.domain.sync_outcomes import SyncOutcomes
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.outcomes import Outcome, SyncRecorder
+from ledgersync.domain.sync.state import RECORDING
+from ledgersync.domain.sync.store import SyncStateStore
+from ledgersync.domain.sync.targets import Unsupported
 from ledgersync.errors import NotConfigured, PermanentError, ReauthorizationRequired, RetryableError
 
 
@@ -35,70 +39,77 @@ def retry_delay(attempt: int, retry_after: float, ceiling: int) -> int:
     return int(min(max(retry_after, backoff, 1), ceiling))
 
 
-class SyncResult(StrEnum):
-    SYNCHRONIZED = "synchronized"
-    ERROR = "error"
-    HELD = "held"
-    NOTHING_TO_DO = "nothing_to_do"
-
-
 @dataclass
 class AccountingSync:
+    """The consumer of one target's queue: each vendor invoice of a queued PO becomes one bill (one part)."""
+
     store: PurchaseOrderStore
     references: References
     accounting: AccountingState
     bills: BillSender
-    outcomes: SyncOutcomes
+    states: SyncStateStore
+    recorder: SyncRecorder
+    target: ExternalSystem
 
-    def sync(self, company_id: str, po_id: int, attempt: int = 1, max_attempts: int | None = None) -> SyncResult:
+    def process(self, message: SyncMessage, attempt: int = 1, max_attempts: int | None = None) -> Outcome:
+        """One queue message; a document this consumer cannot send is refused (the message is dead-lettered)."""
+        if message.document.kind is not DocumentKind.PURCHASE_ORDER_BILLS or message.target is not self.target:
+            raise Unsupported(f"{message.document} for {message.target.value} is not sent by this consumer")
+        return self.sync(message.company_id, message.document.purchase_order_id, attempt, max_attempts)
+
+    def sync(self, company_id: str, po_id: int, attempt: int = 1, max_attempts: int | None = None) -> Outcome:
         """Send the PO's bills; a retryable fault propagates so the queue retries, a permanent one ends in Error.
 
         On the queue's last receive (``attempt >= max_attempts``) a retryable fault ends in Error too, with the
         reason and the count of attempts, instead of leaving the message to the dead-letter queue.
         """
+        ref = DocumentRef.purchase_order(po_id)
         try:
-            return self._sync(company_id, po_id)
+            return self._sync(company_id, ref)
         except RetryableError as fault:
             if max_attempts is None or attempt < max_attempts:
                 raise
             if isinstance(fault, NotConfigured):  # the operator's fix, not the customer's: held, the sweep resends
-                self.outcomes.hold(company_id, po_id, fault.message)
-                return SyncResult.HELD
+                self.recorder.hold(company_id, ref, self.target, fault.message)
+                return Outcome.HELD
             reason = f"{fault.message} (gave up after {attempt} attempts)"
-            if self.outcomes.failed(company_id, po_id, reason):
-                return SyncResult.ERROR
-            return SyncResult.NOTHING_TO_DO
+            if self.recorder.failed(company_id, ref, self.target, reason):
+                return Outcome.ERROR
+            return Outcome.NOTHING_TO_DO
 
-    def _sync(self, company_id: str, po_id: int) -> SyncResult:
-        order = self.store.get(company_id, po_id)
-        if order is None or order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
-            if order is not None and order.error_notice_pending:  # the e-mail a failed send still owes
-                self.outcomes.send_owed_notice(company_id, po_id)
-            return SyncResult.NOTHING_TO_DO  # a redelivery after the outcome was recorded
+    def _sync(self, company_id: str, ref: DocumentRef) -> Outcome:
+        state = self.states.get(company_id, ref, self.target)
+        order = self.store.get(company_id, ref.purchase_order_id)
+        if state is None or order is None or state.status not in RECORDING:
+            if state is not None and state.owes_notice:  # the e-mail a failed send still owes
+                self.recorder.send_owed_notice(company_id, ref, self.target)
+            return Outcome.NOTHING_TO_DO  # a redelivery after the outcome was recorded
         settings, connection = self.accounting.get_accounting(company_id)
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
-            self.outcomes.hold(company_id, po_id, "QuickBooks Online must be reconnected")
-            return SyncResult.HELD
+            self.recorder.hold(company_id, ref, self.target, "QuickBooks Online must be reconnected")
+            return Outcome.HELD
         vendor = self.references.vendor(company_id, order.vendor_id)
         if vendor is None or not vendor.accounting_name:
-            self.outcomes.failed(
+            self.recorder.failed(
                 company_id,
-                po_id,
+                ref,
+                self.target,
                 "the vendor has no Accounting Name; set it in the directory to the vendor's exact name in QuickBooks",
             )
-            return SyncResult.ERROR
+            return Outcome.ERROR
         location = self.references.location(company_id, order.location_id) if order.location_id else None
         drafts = build_bills(order, vendor, location, settings, settings.company_currency or "USD")
         for draft in drafts:
-            if draft.invoice_number in order.external_ids:
+            if draft.invoice_number in state.external_ids:
                 continue
             try:
                 receipt = self.bills.send(draft)
             except ReauthorizationRequired as held:
-                self.outcomes.hold(company_id, po_id, held.message)
-                return SyncResult.HELD
+                self.recorder.hold(company_id, ref, self.target, held.message)
+                return Outcome.HELD
             except PermanentError as refused:
-                self.outcomes.failed(company_id, po_id, refused.message, draft.invoice_number)
-                return SyncResult.ERROR
-            self.outcomes.bill_recorded(company_id, po_id, draft.invoice_number, receipt.bill_id)
-        return SyncResult.SYNCHRONIZED
+                reason = f"vendor invoice {draft.invoice_number}: {refused.message}"
+                self.recorder.failed(company_id, ref, self.target, reason, draft.invoice_number)
+                return Outcome.ERROR
+            self.recorder.recorded(company_id, ref, self.target, {draft.invoice_number: receipt.bill_id})
+        return Outcome.SYNCHRONIZED

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from ledgersync.domain.accounts import Accounts
 from ledgersync.domain.desktop_sync import DesktopWork
 from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOrderStore, References
-from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
-from ledgersync.domain.sync_outcomes import SyncOutcomes
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.outcomes import SyncRecorder
+from ledgersync.domain.sync.state import SyncStatus
+from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.errors import Forbidden, Unauthorized
 
 
@@ -28,18 +31,27 @@ class TokenCredentials:
 
 @dataclass
 class DesktopOutbox:
-    """POs "Sent to External System" by a company whose accounting is QuickBooks Desktop."""
+    """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), oldest first."""
 
     store: PurchaseOrderStore
     references: References
     accounting: AccountingState
+    states: SyncStateStore
+    target: ExternalSystem
 
     def pending_bills(self, company_id: str, limit: int) -> list[DesktopWork]:
         settings = self.accounting.get_settings(company_id)
-        if settings.external_system is not ExternalSystem.QUICKBOOKS_DESKTOP:
+        if settings.external_system is not self.target:
             return []
         work = []
-        for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL)[:limit]:
+        queued = self.states.list_by_status(company_id, SyncStatus.QUEUED, self.target)
+        po_ids = sorted(
+            s.document.purchase_order_id for s in queued if s.document.kind is DocumentKind.PURCHASE_ORDER_BILLS
+        )
+        for po_id in po_ids[:limit]:
+            order = self.store.get(company_id, po_id)
+            if order is None:
+                continue
             vendor = self.references.vendor(company_id, order.vendor_id)
             location = self.references.location(company_id, order.location_id) if order.location_id else None
             work.append(
@@ -56,10 +68,12 @@ class DesktopOutbox:
 
 @dataclass
 class DesktopOutcomes:
-    outcomes: SyncOutcomes
+    recorder: SyncRecorder
+    target: ExternalSystem
 
     def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
-        self.outcomes.bill_recorded(company_id, purchase_order_id, invoice_number, txn_id)
+        ref = DocumentRef.purchase_order(purchase_order_id)
+        self.recorder.recorded(company_id, ref, self.target, {invoice_number: txn_id})
 
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
-        self.outcomes.failed(company_id, purchase_order_id, message)
+        self.recorder.failed(company_id, DocumentRef.purchase_order(purchase_order_id), self.target, message)

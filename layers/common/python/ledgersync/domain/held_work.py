@@ -3,49 +3,23 @@ and turn what reached a dead-letter queue into a visible error (the dead-letter 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from ledgersync.domain.notices import SYSTEM_NAMES
-from ledgersync.domain.purchase_order_service import AccountingState, Dispatcher, PurchaseOrderStore
-from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder, VendorInvoiceStatus
+from ledgersync.domain.purchase_order_service import AccountingState
+from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import ConnectionStatus
-from ledgersync.domain.sync_outcomes import SyncOutcomes
+from ledgersync.domain.sync.messages import SyncMessage, UnreadableMessage
+from ledgersync.domain.sync.outcomes import SyncRecorder
+from ledgersync.domain.sync.state import IN_PROGRESS, SyncState, SyncStatus
+from ledgersync.domain.sync.store import SyncStateStore
+from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import RetryableError
 from ledgersync.observability import logger
 
-if TYPE_CHECKING:
-    from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
-
-SYNC_MESSAGE_MARGIN = timedelta(minutes=15)
 OWED_NOTICES_PER_SWEEP = 50  # error e-mails a sweep sends at most; the next run sends the rest
-
-
-@dataclass(frozen=True)
-class InFlightWindows:
-    """How long after a PO was handed to its queue a message for it may still be alive there.
-
-    Past its window no message for the PO can be left (the consumer turns the last receive into an outcome), so
-    sending it again cannot duplicate live work; inside it the PO is left alone, whatever the sweep sees.
-    """
-
-    sync: timedelta = timedelta(minutes=10 * 12) + SYNC_MESSAGE_MARGIN
-    webhook: timedelta = timedelta(hours=24 + 12)
-
-    @classmethod
-    def of(cls, sync_max_receives: int, sync_visibility_seconds: int, webhook_retry_hours: float) -> InFlightWindows:
-        """Sync: every receive may hold the message one visibility timeout. Webhook: the retry window, plus the
-        longest postponement SQS allows a receive (12 h), which a Retry-After near the window's end can ask for."""
-        return cls(
-            sync=timedelta(seconds=sync_max_receives * sync_visibility_seconds) + SYNC_MESSAGE_MARGIN,
-            webhook=timedelta(hours=webhook_retry_hours + 12),
-        )
-
-    def window(self, system: ExternalSystem) -> timedelta:
-        return self.webhook if system is ExternalSystem.WEBHOOK else self.sync
 
 
 @dataclass(frozen=True)
@@ -64,28 +38,9 @@ class DeadLetterQueues(Protocol):
         """Every dead letter (read without deleting it: redriving stays possible)."""
 
 
-class WebhookRecipients(Protocol):
-    def error_emails(self, company_id: str) -> list[str]: ...
-
-
 class ReconnectNotices(Protocol):
     def send_owed(self, company_id: str) -> bool:
         """Send the reconnect e-mail the company still owes; True when one went."""
-
-
-class WebhookEndpoints(Protocol):
-    def load(self, company_id: str) -> WebhookEndpoint | None: ...
-
-
-@dataclass
-class WebhookErrorEmails:
-    """A webhook PO's error e-mail goes to the webhook's error addresses (seed 001), as its deliveries' do."""
-
-    secrets: WebhookEndpoints
-
-    def error_emails(self, company_id: str) -> list[str]:
-        endpoint = self.secrets.load(company_id)
-        return list(endpoint.error_emails) if endpoint else []
 
 
 @dataclass
@@ -99,26 +54,35 @@ class SweepSummary:
     companies: list[str] = field(default_factory=list)
 
 
+class ErrorRecipients(Protocol):
+    def error_emails(self, company_id: str) -> list[str]: ...
+
+
 @dataclass
 class HeldWork:
-    store: PurchaseOrderStore
+    states: SyncStateStore
     accounting: AccountingState
-    outcomes: SyncOutcomes
-    dispatcher: Dispatcher
-    windows: InFlightWindows = field(default_factory=InFlightWindows)
+    recorder: SyncRecorder
+    targets: TargetRegistry
     dead_letters: DeadLetterQueues | None = None
-    webhook_recipients: WebhookRecipients | None = None
-    max_receives: Mapping[ExternalSystem, int] = field(default_factory=dict)
     reconnect_notices: ReconnectNotices | None = None
+    # Where a target's error e-mails go when not to the notification addresses (the webhook's error addresses);
+    # only the sweep reads them, so only the scheduler may read what holds them.
+    recipients: Mapping[ExternalSystem, ErrorRecipients] = field(default_factory=dict)
+
+    def _recipients(self, target: ExternalSystem, company_id: str) -> list[str]:
+        found = self.recipients.get(target)
+        return found.error_emails(company_id) if found else []
 
     def sweep(self, company_ids: Iterable[str], now: datetime | None = None) -> SweepSummary:
         """Surface dead letters and send owed error e-mails; then, for each company whose accounting is reachable,
-        release held POs and send again those whose message was lost; a company that must reconnect gets its owed
+        release held work and send again work whose message was lost; a company that must reconnect gets its owed
         reconnect e-mail instead.
 
-        A PO "Sent to External System" past its in-flight window without an outcome lost its message (a crash
-        between the state write and the enqueue, or a dead letter purged); sending it again is harmless because
-        every outside call is guarded by a dedup key, and it cannot duplicate a live delivery because none is left.
+        A state queued past its target's in-flight window lost its message (a crash between the state write and the
+        enqueue, or a dead letter purged); sending it again is harmless because every outside call is guarded by a
+        dedup key, and it cannot duplicate a live delivery because none is left. A target that pulls its own work
+        (the Web Connector) has no window and is left alone.
         """
         now = now or datetime.now(UTC)
         summary = SweepSummary()
@@ -128,46 +92,41 @@ class HeldWork:
         for company_id in company_ids:
             settings, connection = self.accounting.get_accounting(company_id)
             system = settings.external_system
-            if system is None or system is ExternalSystem.QUICKBOOKS_DESKTOP:
-                continue  # the Web Connector pulls its own work
+            window = self.targets.get(system).in_flight_window() if system is not None else None
+            if system is None or window is None:
+                continue
             if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
                 if connection.owes_reconnect_notice:
                     self._send_owed_reconnect_notice(company_id, summary)
                 continue
             summary.companies.append(company_id)
-            # one listing serves both: held POs are released, the others sent again once their message is lost
-            for order in self.store.list_by_status(company_id, VendorInvoiceStatus.SENT_TO_EXTERNAL):
-                if order.held_reason is not None:
-                    summary.released += self.outcomes.release_order(order, system)
+            for state in self.states.list_by_status(company_id, SyncStatus.HELD, system):
+                summary.released += self.recorder.release_state(state)
+            for state in self.states.list_by_status(company_id, SyncStatus.QUEUED, system):
+                if not _stranded(state, window, now):
                     continue
-                if not self._stranded(order, system, now):
-                    continue
-                if self.outcomes.mark_dispatched(company_id, order.id, order.sent_at, now) is not None:
-                    self.dispatcher.dispatch(company_id, order.id, system, order.webhook_delivery_id)
+                dispatched = self.recorder.mark_dispatched(state, state.dispatched_at, now)
+                if dispatched is not None:
+                    self.recorder.dispatch(dispatched)
                     summary.redispatched += 1
         return summary
 
-    def _stranded(self, order: PurchaseOrder, system: ExternalSystem, now: datetime) -> bool:
-        return order.sent_at is not None and now - order.sent_at > self.windows.window(system)
-
     def send_owed_notices(self, company_ids: Iterable[str], summary: SweepSummary) -> None:
-        """Send the error e-mails POs in Error still owe (every retry of their send failed), at most
+        """Send the error e-mails states in Error still owe (every retry of their send failed), at most
         ``OWED_NOTICES_PER_SWEEP`` a run; SES still failing leaves the rest owed for the next run."""
         for company_id in company_ids:
-            recipients: list[str] | None = None
-            for order in self.store.list_by_status(company_id, VendorInvoiceStatus.ERROR):
-                if not order.error_notice_pending:
+            for state in self.states.list_by_status(company_id, SyncStatus.ERROR):
+                if not state.notice_pending:
                     continue
                 if summary.notices_sent >= OWED_NOTICES_PER_SWEEP:
                     return
-                if recipients is None:
-                    recipients = self._recipients(company_id)
                 try:
-                    sent = self.outcomes.send_owed_notice(company_id, order.id, recipients)
+                    recipients = self._recipients(state.target, company_id)
+                    sent = self.recorder.send_owed_notice(company_id, state.document, state.target, recipients)
                 except RetryableError as fault:
                     logger.warning(
                         "owed error e-mail not sent; the next sweep tries again",
-                        extra={"company_id": company_id, "po_id": order.id, "reason": fault.message},
+                        extra={"company_id": company_id, "document": str(state.document), "reason": fault.message},
                     )
                     return
                 summary.notices_sent += int(sent)
@@ -184,54 +143,33 @@ class HeldWork:
                 extra={"company_id": company_id, "reason": fault.message},
             )
 
-    def _recipients(self, company_id: str) -> list[str]:
-        """The webhook's error addresses for a webhook company; else empty (the notification addresses)."""
-        system = self.accounting.get_settings(company_id).external_system
-        if system is ExternalSystem.WEBHOOK and self.webhook_recipients is not None:
-            return self.webhook_recipients.error_emails(company_id)
-        return []
-
     def surface_dead_letters(self, summary: SweepSummary) -> None:
-        """Each dead letter naming a PO still "Sent to External System" turns it into Error with one e-mail."""
+        """Each dead letter naming work still on its way turns it into Error with one e-mail."""
         if self.dead_letters is None:
             return
         for system, letter in self.dead_letters.peek():
-            named = _named_po(letter.body)
-            if named is None:
+            try:
+                message = SyncMessage.parse(letter.body, system)
+            except UnreadableMessage:
                 summary.dead_letters_unreadable += 1
                 logger.warning("unreadable dead letter left for the operator", extra={"queue": letter.queue})
                 continue
-            company_id, po_id, delivery_id = named
-            order = self.store.get(company_id, po_id)
-            if order is None or order.vendor_invoice_status is not VendorInvoiceStatus.SENT_TO_EXTERNAL:
+            state = self.states.get(message.company_id, message.document, message.target)
+            if state is None or state.status not in IN_PROGRESS:
                 continue
-            if system is ExternalSystem.WEBHOOK and delivery_id not in (None, order.webhook_delivery_id):
+            if message.delivery_id not in (None, state.delivery_id):
                 continue  # a newer delivery replaced this one
-            attempts = max(letter.receive_count, self.max_receives.get(system, 0))
+            target = self.targets.get(message.target)
+            attempts = max(letter.receive_count, target.max_receives)
             reason = (
-                f"the work for {SYSTEM_NAMES.get(system, 'the external system')} failed {attempts} times in a row "
+                f"the work for {target.display_name} failed {attempts} times in a row "
                 f"and reached the dead-letter queue ({letter.queue}); nothing was lost and no document is created "
                 "twice when it is sent again"
             )
-            recipients = None
-            if system is ExternalSystem.WEBHOOK and self.webhook_recipients is not None:
-                recipients = self.webhook_recipients.error_emails(company_id)
-            if self.outcomes.failed(company_id, po_id, reason, recipients=recipients):
+            recipients = self._recipients(message.target, message.company_id)
+            if self.recorder.failed(message.company_id, message.document, message.target, reason, None, recipients):
                 summary.dead_letters_surfaced += 1
 
 
-def _named_po(body: str) -> tuple[str, int, str | None] | None:
-    """The company, PO and (webhook) delivery a queue message names; None when it names none."""
-    try:
-        parsed = json.loads(body)
-        company_id, po_id = parsed["companyId"], parsed["purchaseOrderId"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    if not isinstance(company_id, str) or not company_id or isinstance(po_id, bool):
-        return None
-    try:
-        number = int(po_id)
-    except (TypeError, ValueError):
-        return None
-    delivery = parsed.get("deliveryId")
-    return company_id, number, delivery if isinstance(delivery, str) else None
+def _stranded(state: SyncState, window: timedelta, now: datetime) -> bool:
+    return state.dispatched_at is not None and now - state.dispatched_at > window

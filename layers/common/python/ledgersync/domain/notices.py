@@ -12,13 +12,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Protocol
 
-from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder
-
-SYSTEM_NAMES = {
-    ExternalSystem.QUICKBOOKS_ONLINE: "QuickBooks Online",
-    ExternalSystem.QUICKBOOKS_DESKTOP: "QuickBooks Desktop",
-    ExternalSystem.WEBHOOK: "the PO Reconciliation webhook",
-}
+from ledgersync.domain.purchase_orders import PurchaseOrder
 
 
 class Notifier(Protocol):
@@ -117,11 +111,9 @@ def send_notice(notifier: Notifier, to: list[str], notice: Notice) -> None:
     notifier.send(list(to), mail.subject, mail.text, mail.html)
 
 
-def sync_error_notice(
-    order: PurchaseOrder, system: ExternalSystem | None, reason: str, invoice_number: str | None = None
-) -> Notice:
-    """A PO (or one of its vendor invoices) was not synchronized: the reason, the PO's facts and how to send again."""
-    target = SYSTEM_NAMES.get(system, "the external system") if system else "the external system"
+def sync_error_notice(order: PurchaseOrder, target: str, reason: str, invoice_number: str | None = None) -> Notice:
+    """A PO (or one of its vendor invoices) was not synchronized with ``target`` (its display name: the target
+    registry's): the reason, the PO's facts and how to send again."""
     invoice = f"(vendor invoice {invoice_number})" if invoice_number else ""
     document = f"{order.po_number} {invoice}" if invoice else order.po_number
     return Notice(

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Protocol
 from pydantic import AfterValidator, Field, StringConstraints
 
 from ledgersync.domain.accounts import Principal, Role
+from ledgersync.domain.purchase_order_sync import latest as latest_state
+from ledgersync.domain.purchase_order_sync import parts_of, po_ref, shown_status, sync_view
 from ledgersync.domain.purchase_orders import (
     MAX_PDF_BYTES,
     PDF_LINK_SECONDS,
@@ -21,7 +23,6 @@ from ledgersync.domain.purchase_orders import (
     Approval,
     ApprovalGroup,
     CamelModel,
-    ExternalSystem,
     LocationRef,
     Money,
     PurchaseOrder,
@@ -30,7 +31,11 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoiceStatus,
     VendorRef,
 )
-from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
+from ledgersync.domain.settings import AccountingSettings, Connection
+from ledgersync.domain.sync.outcomes import SyncRecorder
+from ledgersync.domain.sync.state import SyncState, SyncStatus
+from ledgersync.domain.sync.store import SyncStateStore
+from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict, FieldError, NotFound, PermanentError, RetryableError, ValidationFailed
 from ledgersync.money import to_cents
 from ledgersync.observability import logger
@@ -96,7 +101,12 @@ class SendResult(CamelModel):
 class PurchaseOrderStore(Protocol):
     def get(self, company_id: str, po_id: int) -> PurchaseOrder | None: ...
     def save(self, order: PurchaseOrder, expected_version: int | None) -> PurchaseOrder: ...
-    def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]: ...
+
+    def save_with_state(
+        self, order: PurchaseOrder, expected_version: int, state: SyncState, expected_state_version: int | None
+    ) -> tuple[PurchaseOrder, SyncState]:
+        """The PO and its sync state in one atomic write, each conditional on the version read; Conflict when
+        either changed."""
 
 
 class References(Protocol):
@@ -112,20 +122,9 @@ class Documents(Protocol):
     def presigned_pdf_url(self, key: str, expires_in: int = PDF_LINK_SECONDS) -> str: ...
 
 
-class Dispatcher(Protocol):
-    """Hands a sent PO to its external system's path (a queue, or the Web Connector's outbox)."""
-
-    def dispatch(self, company_id: str, po_id: int, system: ExternalSystem, delivery_id: str | None = None) -> None:
-        """``delivery_id`` names the webhook delivery the message continues (it keeps its Idempotency-Key)."""
-
-
 class AccountingState(Protocol):
     def get_accounting(self, company_id: str) -> tuple[AccountingSettings, Connection]: ...
     def get_settings(self, company_id: str) -> AccountingSettings: ...
-
-
-class WebhookConfigured(Protocol):
-    def is_configured(self, company_id: str) -> bool: ...
 
 
 @dataclass
@@ -133,9 +132,10 @@ class PurchaseOrders:
     store: PurchaseOrderStore
     references: References
     documents: Documents
-    dispatcher: Dispatcher
     accounting: AccountingState
-    webhooks: WebhookConfigured
+    states: SyncStateStore
+    targets: TargetRegistry
+    recorder: SyncRecorder
 
     def put(self, principal: Principal, po_id: int, request: PurchaseOrderIn) -> dict[str, Any]:
         """Store a PO. Changing it clears its approvals (they approved other numbers), and the answer says so; the
@@ -150,16 +150,19 @@ class PurchaseOrders:
         current = self.store.get(principal.company_id, po_id)
         if current is None:
             return self.view(self.store.save(stored, None), reset=set())
-        _require_changeable(current, "can no longer change")
+        state = self._state(current)
+        _require_changeable(current, state, "can no longer change")
         if current.model_dump(include=set(fields)) == stored.model_dump(include=set(fields)):
-            return self.view(current, reset=set())
+            return self.view(current, state, reset=set())
         order = current.model_copy(update={name: getattr(stored, name) for name in fields})
         reset = _reset_approvals(order)
-        return self.view(self.store.save(order, current.version), reset=reset, why="the PO changed")
+        saved, state = self._save_changed(order, current.version, state)
+        return self.view(saved, state, reset=reset, why="the PO changed")
 
     def add_vendor_invoice(self, principal: Principal, po_id: int, request: VendorInvoiceIn) -> dict[str, Any]:
         order = self._get(principal.company_id, po_id)
-        _require_changeable(order, "takes no more vendor invoices")
+        state = self._state(order)
+        _require_changeable(order, state, "takes no more vendor invoices")
         if any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
             raise ValidationFailed(
                 FieldError("invoiceNumber", f"invoice {request.invoice_number} is already on PO {order.po_number}")
@@ -168,8 +171,8 @@ class PurchaseOrders:
         key = self._store_pdf(order, request.invoice_number, data)
         order.vendor_invoices.append(_vendor_invoice(request, key))
         reset = _reset_approvals(order)
-        saved = self._save_replacing(order, new_key=key, old_key=None)
-        return self.view(saved, reset=reset, why="a vendor invoice was added")
+        saved, state = self._save_replacing(order, state, new_key=key, old_key=None)
+        return self.view(saved, state, reset=reset, why="a vendor invoice was added")
 
     def replace_vendor_invoice(
         self, principal: Principal, po_id: int, invoice_number: str, request: VendorInvoiceIn
@@ -177,8 +180,9 @@ class PurchaseOrders:
         """Correct a vendor invoice until its PO is sent: the whole invoice (number, amounts, PDF) is replaced, the
         old PDF deleted, the approvals reset."""
         order = self._get(principal.company_id, po_id)
-        _require_changeable(order, "and its vendor invoices can no longer change")
-        index = self._invoice_index(order, invoice_number)
+        state = self._state(order)
+        _require_changeable(order, state, "and its vendor invoices can no longer change")
+        index = self._invoice_index(order, state, invoice_number)
         renamed = request.invoice_number != order.vendor_invoices[index].invoice_number
         if renamed and any(v.invoice_number == request.invoice_number for v in order.vendor_invoices):
             raise ValidationFailed(
@@ -189,25 +193,28 @@ class PurchaseOrders:
         key = self._store_pdf(order, request.invoice_number, data)
         order.vendor_invoices[index] = _vendor_invoice(request, key)
         reset = _reset_approvals(order)
-        saved = self._save_replacing(order, new_key=key, old_key=old_key)
-        return self.view(saved, reset=reset, why=f"vendor invoice {invoice_number} was replaced")
+        saved, state = self._save_replacing(order, state, new_key=key, old_key=old_key)
+        return self.view(saved, state, reset=reset, why=f"vendor invoice {invoice_number} was replaced")
 
     def remove_vendor_invoice(self, principal: Principal, po_id: int, invoice_number: str) -> dict[str, Any]:
         """Remove a vendor invoice and its PDF until its PO is sent; the approvals are reset."""
         order = self._get(principal.company_id, po_id)
-        _require_changeable(order, "and its vendor invoices can no longer change")
-        removed = order.vendor_invoices.pop(self._invoice_index(order, invoice_number))
+        state = self._state(order)
+        _require_changeable(order, state, "and its vendor invoices can no longer change")
+        removed = order.vendor_invoices.pop(self._invoice_index(order, state, invoice_number))
         reset = _reset_approvals(order)
-        saved = self._save_replacing(order, new_key=None, old_key=removed.pdf_key)
-        return self.view(saved, reset=reset, why=f"vendor invoice {invoice_number} was removed")
+        saved, state = self._save_replacing(order, state, new_key=None, old_key=removed.pdf_key)
+        return self.view(saved, state, reset=reset, why=f"vendor invoice {invoice_number} was removed")
 
     def approve(self, principal: Principal, po_id: int) -> dict[str, Any]:
         """One approval from Procurement and one from Accounting; each user approves once."""
         order = self._get(principal.company_id, po_id)
         if not order.vendor_invoices:
             raise Conflict(f"PO {order.po_number} has no vendor invoice to approve yet")
-        if order.vendor_invoice_status not in {VendorInvoiceStatus.PENDING_APPROVAL, VendorInvoiceStatus.APPROVED}:
-            raise Conflict(f"PO {order.po_number} is '{order.vendor_invoice_status.value}'; nothing to approve")
+        state = self._state(order)
+        status = shown_status(order, state)
+        if status not in {VendorInvoiceStatus.PENDING_APPROVAL, VendorInvoiceStatus.APPROVED}:
+            raise Conflict(f"PO {order.po_number} is '{status.value}'; nothing to approve")
         if any(a.user_id == principal.user_id for a in order.approvals):
             raise Conflict("you already approved this PO; the other approval must come from another user")
         groups = [g for g, roles in APPROVERS.items() if principal.roles & roles and g not in order.approved_groups()]
@@ -224,7 +231,7 @@ class PurchaseOrders:
         )
         if order.is_fully_approved():
             order.vendor_invoice_status = VendorInvoiceStatus.APPROVED
-        return self.view(self.store.save(order, order.version))
+        return self.view(self.store.save(order, order.version), state)
 
     def send_to_external(self, principal: Principal, request: SendRequest) -> list[SendResult]:
         """The Actions button: each PO is accepted (now "Sent to External System") or refused with the reason."""
@@ -237,24 +244,38 @@ class PurchaseOrders:
             if order is None:
                 results.append(SendResult(purchase_order_id=po_id, accepted=False, message=f"no PO {po_id}"))
                 continue
-            problem = system_problem or self._refusal(order, settings)
+            state = self._state(order, settings)
+            problem = system_problem or self._refusal(order, state, settings)
             if problem:
                 results.append(
                     SendResult(
                         purchase_order_id=po_id,
                         accepted=False,
                         message=problem,
-                        vendor_invoice_status=order.vendor_invoice_status.value,
+                        vendor_invoice_status=shown_status(order, state).value,
                     )
                 )
                 continue
-            results.append(self._send(order, settings))
+            results.append(self._send(order, state, settings))
         return results
 
-    def view(self, order: PurchaseOrder, reset: set[ApprovalGroup] | None = None, why: str = "") -> dict[str, Any]:
-        """The PO as the API shows it, each PDF as a link valid six hours. The answer to a change also says whether
-        it reset approvals (``approvalsReset``) and, when it did, which ones and why (``notice``)."""
-        body = order.model_dump(mode="python", by_alias=True, exclude={"company_id", "version"})
+    def view(
+        self,
+        order: PurchaseOrder,
+        state: SyncState | None = None,
+        reset: set[ApprovalGroup] | None = None,
+        why: str = "",
+    ) -> dict[str, Any]:
+        """The PO as the API shows it, each PDF as a link valid six hours, its status and sync fields derived from
+        its sync state. The answer to a change also says whether it reset approvals (``approvalsReset``) and, when
+        it did, which ones and why (``notice``)."""
+        dumped = order.model_dump(mode="python", by_alias=True, exclude={"company_id", "version", "sent_version"})
+        body: dict[str, Any] = {}
+        for name, value in dumped.items():
+            body[name] = value
+            if name == "vendorInvoiceStatus":
+                body[name] = shown_status(order, state)
+                body.update(sync_view(state))
         for shown, invoice in zip(body["vendorInvoices"], order.vendor_invoices, strict=True):
             shown.pop("pdfKey", None)
             shown["file"] = self.documents.presigned_pdf_url(invoice.pdf_key) if invoice.pdf_key else None
@@ -269,14 +290,20 @@ class PurchaseOrders:
         return body
 
     def get(self, principal: Principal, po_id: int) -> dict[str, Any]:
-        return self.view(self._get(principal.company_id, po_id))
+        order = self._get(principal.company_id, po_id)
+        return self.view(order, self._state(order))
 
-    def _invoice_index(self, order: PurchaseOrder, invoice_number: str) -> int:
+    def _state(self, order: PurchaseOrder, settings: AccountingSettings | None = None) -> SyncState | None:
+        """The PO's sync state as the PO shows it: the one written last, whatever its target."""
+        system = (settings or self.accounting.get_settings(order.company_id)).external_system
+        return latest_state(self.states.list_for_document(order.company_id, po_ref(order), system))
+
+    def _invoice_index(self, order: PurchaseOrder, state: SyncState | None, invoice_number: str) -> int:
         """Where vendor invoice ``invoice_number`` is on the PO; NotFound when it is not there, Conflict when it is
         already a document in the external system (a PO in Error may have some)."""
         for index, invoice in enumerate(order.vendor_invoices):
             if invoice.invoice_number == invoice_number:
-                document = order.external_ids.get(invoice_number)
+                document = state.external_ids.get(invoice_number) if state else None
                 if document:
                     raise Conflict(
                         f"vendor invoice {invoice_number} is already document {document} in the external system; "
@@ -293,11 +320,13 @@ class PurchaseOrders:
         name = f"{invoice_number}-{uuid.uuid4().hex[:12]}"
         return self.documents.put_pdf(order.company_id, order.id, name, data)
 
-    def _save_replacing(self, order: PurchaseOrder, new_key: str | None, old_key: str | None) -> PurchaseOrder:
+    def _save_replacing(
+        self, order: PurchaseOrder, state: SyncState | None, new_key: str | None, old_key: str | None
+    ) -> tuple[PurchaseOrder, SyncState | None]:
         """Save the PO, then delete the PDF it no longer refers to. When the save is refused the new upload is
         deleted instead, so no stored PDF is left that no invoice names."""
         try:
-            saved = self.store.save(order, order.version)
+            saved = self._save_changed(order, order.version, state)
         except Conflict:
             if new_key:
                 self._delete_quietly(new_key)
@@ -305,6 +334,14 @@ class PurchaseOrders:
         if old_key and old_key != new_key:
             self._delete_quietly(old_key)
         return saved
+
+    def _save_changed(
+        self, order: PurchaseOrder, expected_version: int, state: SyncState | None
+    ) -> tuple[PurchaseOrder, SyncState | None]:
+        """Save a changed PO; a state in Error is superseded by the change in the same transaction."""
+        if state is None or not state.can_move(SyncStatus.SUPERSEDED) or state.status is not SyncStatus.ERROR:
+            return self.store.save(order, expected_version), state
+        return self.store.save_with_state(order, expected_version, state.moved(SyncStatus.SUPERSEDED), state.version)
 
     def _delete_quietly(self, key: str) -> None:
         """The change is saved whatever happens here: a PDF that could not be deleted is logged for the operator
@@ -320,17 +357,30 @@ class PurchaseOrders:
             raise NotFound(f"no purchase order {po_id} in this company")
         return order
 
-    def _send(self, order: PurchaseOrder, settings: AccountingSettings) -> SendResult:
+    def _send(self, order: PurchaseOrder, shown: SyncState | None, settings: AccountingSettings) -> SendResult:
+        """One transaction bumps the PO's version and queues its sync state for the company's target, then the work
+        is handed to the target; an edit or a send racing it makes one side lose cleanly."""
         system = settings.external_system
         assert system is not None
-        previous = order.vendor_invoice_status
-        order.vendor_invoice_status = VendorInvoiceStatus.SENT_TO_EXTERNAL
-        order.error = None
-        order.error_notice_pending = False
-        order.sent_at = datetime.now(UTC)
-        order.webhook_delivery_id = str(uuid.uuid4()) if system is ExternalSystem.WEBHOOK else None
+        target = self.targets.get(system)
+        previous = shown_status(order, shown)
+        current = shown if shown is not None and shown.target is system else None
+        current = current or self.states.get(order.company_id, po_ref(order), system)
+        changes: dict[str, Any] = {
+            "document_version": order.version + 1,
+            "parts": parts_of(order),
+            "reason": None,
+            "notice_pending": False,
+            "delivery_id": target.new_delivery_id(),
+            "dispatched_at": datetime.now(UTC),
+        }
+        if current is None:
+            state = SyncState.new(order.company_id, po_ref(order), system, **changes)
+        else:
+            state = current.moved(SyncStatus.QUEUED, **changes)
+        order.sent_version = order.version + 1
         try:
-            self.store.save(order, order.version)
+            _, queued = self.store.save_with_state(order, order.version, state, current.version if current else None)
         except Conflict:
             return SendResult(
                 purchase_order_id=order.id,
@@ -338,7 +388,7 @@ class PurchaseOrders:
                 message="this PO was changed or sent by someone else at the same moment; reload it",
                 vendor_invoice_status=previous.value,
             )
-        self.dispatcher.dispatch(order.company_id, order.id, system, order.webhook_delivery_id)
+        self.recorder.dispatch(queued)
         return SendResult(
             purchase_order_id=order.id,
             accepted=True,
@@ -353,15 +403,11 @@ class PurchaseOrders:
                 "no external accounting system is chosen; choose QuickBooks Online, QuickBooks Desktop or the "
                 "webhook in PUT /v1/accounting/settings"
             )
-        if system is ExternalSystem.QUICKBOOKS_ONLINE and connection.status is ConnectionStatus.NOT_CONNECTED:
-            return "QuickBooks Online is not connected; connect it from GET /v1/accounting/quickbooks-online/authorize"
-        if system is ExternalSystem.WEBHOOK and not self.webhooks.is_configured(company_id):
-            return "the PO Reconciliation webhook is not set up; set it with PUT /v1/webhooks/po-reconciliation"
-        return None
+        return self.targets.get(system).readiness(company_id, connection)
 
-    def _refusal(self, order: PurchaseOrder, settings: AccountingSettings) -> str | None:
+    def _refusal(self, order: PurchaseOrder, state: SyncState | None, settings: AccountingSettings) -> str | None:
         """Why seed 000's rules refuse this PO, in words that say what to do; None when it may go."""
-        status = order.vendor_invoice_status
+        status = shown_status(order, state)
         if status is VendorInvoiceStatus.SENT_TO_EXTERNAL:
             return "already Sent to External System; wait for it to become S or Error"
         if status is VendorInvoiceStatus.SYNCHRONIZED:
@@ -377,7 +423,8 @@ class PurchaseOrders:
                 "accounting settings)"
             )
         vendor = self.references.vendor(order.company_id, order.vendor_id)
-        needs_name = settings.external_system is not ExternalSystem.WEBHOOK
+        system = settings.external_system
+        needs_name = system is not None and self.targets.get(system).needs_accounting_name
         if vendor is None or (needs_name and not vendor.accounting_name):
             name = vendor.name if vendor else order.vendor_id
             return (
@@ -389,9 +436,10 @@ class PurchaseOrders:
         return _reconciliation_problem(order)
 
 
-def _require_changeable(order: PurchaseOrder, what: str) -> None:
-    if order.vendor_invoice_status in LOCKED:
-        raise Conflict(f"PO {order.po_number} is '{order.vendor_invoice_status.value}' {what}")
+def _require_changeable(order: PurchaseOrder, state: SyncState | None, what: str) -> None:
+    status = shown_status(order, state)
+    if status in LOCKED:
+        raise Conflict(f"PO {order.po_number} is '{status.value}' {what}")
 
 
 def _reset_approvals(order: PurchaseOrder) -> set[ApprovalGroup]:
@@ -399,7 +447,7 @@ def _reset_approvals(order: PurchaseOrder) -> set[ApprovalGroup]:
     reset = order.approved_groups()
     order.approvals = []
     order.vendor_invoice_status = VendorInvoiceStatus.PENDING_APPROVAL
-    order.error = None
+    order.sent_version = None
     return reset
 
 

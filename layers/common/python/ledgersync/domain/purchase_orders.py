@@ -96,7 +96,7 @@ class Approval(CamelModel):
 
 
 class PurchaseOrder(CamelModel):
-    """A PO as stored: the input fields, the vendor invoices, approvals and the sync state."""
+    """A PO as stored: the input fields, the vendor invoices and the approvals (its sync state is its own item)."""
 
     company_id: str
     id: int
@@ -109,16 +109,11 @@ class PurchaseOrder(CamelModel):
     additional_charges: list[AdditionalCharge] = Field(default_factory=list)
     vendor_invoices: list[VendorInvoice] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
+    # The approval lifecycle only (Pending Approval, Approved); where the PO stands with its external system is its
+    # sync state (domain/sync), and the API's vendorInvoiceStatus is derived from both (``shown_status``).
     vendor_invoice_status: VendorInvoiceStatus = VendorInvoiceStatus.PENDING_APPROVAL
-    external_ids: dict[str, str] = Field(default_factory=dict)
-    error: str | None = None
-    # In Error with its e-mail still owed: set with the Error, cleared once the e-mail went
-    error_notice_pending: bool = False
-    held_reason: str | None = None
-    webhook_delivery_id: str | None = None
-    webhook_notified_delivery_id: str | None = None
-    sent_at: datetime | None = None
-    synchronized_at: datetime | None = None
+    # The version handed to the sync core by Send to External System; None until then and again after a change
+    sent_version: int | None = None
     version: int = 0
 
     @computed_field  # type: ignore[prop-decorator]

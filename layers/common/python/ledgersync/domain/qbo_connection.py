@@ -12,7 +12,7 @@ from ledgersync.domain.notices import Notice, Notifier, send_notice
 from ledgersync.domain.purchase_orders import CamelModel, ExternalSystem
 from ledgersync.domain.quickbooks_online import TokenSet
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus, SettingsStore
-from ledgersync.domain.sync_outcomes import SyncOutcomes
+from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.observability import logger
 
@@ -68,7 +68,7 @@ class QuickBooksOnlineConnection:
     intuit: IntuitAuthorization
     tokens: Tokens
     settings: SettingsStore
-    outcomes: SyncOutcomes
+    recorder: SyncRecorder
     notifier: Notifier
 
     def authorize(self, principal: Principal, redirect_uri: str) -> QuickBooksOnlineAuthorization:
@@ -98,7 +98,7 @@ class QuickBooksOnlineConnection:
             external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.CONNECTED, realm_id=realm_id
         )
         self.settings.put_connection(company_id, connection)
-        released = self.outcomes.release_held(company_id)
+        released = self.recorder.release_held(company_id, ExternalSystem.QUICKBOOKS_ONLINE)
         logger.info("QuickBooks Online connected", extra={"company_id": company_id, "released": released})
         return connection
 

@@ -6,16 +6,15 @@ import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.notices import Notifier, send_notice
-from ledgersync.domain.purchase_orders import VendorInvoiceStatus
+from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.messages import SyncMessage, UnreadableMessage
+from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.domain.webhooks.endpoint import WebhookEndpoint, WebhookSecrets
 from ledgersync.domain.webhooks.notice import delivery_failed_notice, endpoint_secrets, redact
 from ledgersync.domain.webhooks.payload import (
@@ -32,30 +31,25 @@ from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
 # Delivery through the webhook queue
 
 
-class DeliveryMessage(BaseModel):
-    """The webhook queue's message: which PO of which company, the delivery id and when the first attempt began."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    company_id: str = Field(min_length=1, max_length=64)
-    purchase_order_id: int
-    delivery_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
-    first_attempt_at: datetime
-
-    @field_validator("first_attempt_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
-
-
-def new_delivery(company_id: str, purchase_order_id: int, now: datetime) -> DeliveryMessage:
+def new_delivery(company_id: str, purchase_order_id: int, now: datetime, target: ExternalSystem) -> SyncMessage:
     """A new delivery of a PO (first send or resend): a fresh delivery id, so a fresh Idempotency-Key."""
-    return DeliveryMessage(
-        company_id=company_id, purchase_order_id=purchase_order_id, delivery_id=str(uuid.uuid4()), first_attempt_at=now
+    return SyncMessage(
+        company_id=company_id,
+        document=DocumentRef.purchase_order(purchase_order_id),
+        target=target,
+        delivery_id=str(uuid.uuid4()),
+        first_attempt_at=now,
     )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery a queue message names: the PO, the delivery id and when its first attempt began."""
+
+    company_id: str
+    purchase_order_id: int
+    delivery_id: str
+    first_attempt_at: datetime
 
 
 class WebhookTransport(Protocol):
@@ -93,17 +87,9 @@ class DeliveryOutcomes(Protocol):
 class DeliveryQueue(Protocol):
     """The webhook queue: new deliveries, postponed attempts and parked (dead-lettered) messages."""
 
-    def enqueue(self, message: DeliveryMessage) -> None: ...
+    def enqueue(self, message: SyncMessage) -> None: ...
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None: ...
     def dead_letter(self, body: str, reason: str) -> None: ...
-
-
-class Outcome(StrEnum):
-    DELIVERED = "delivered"
-    RETRY_SCHEDULED = "retry_scheduled"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    PARKED = "parked"
 
 
 @dataclass(frozen=True)
@@ -133,6 +119,7 @@ class WebhookDeliveries:
     outcomes: DeliveryOutcomes
     queue: DeliveryQueue
     notifier: Notifier
+    target: ExternalSystem
     schedule: RetrySchedule = field(default_factory=RetrySchedule)
     clock: Clock = field(default_factory=SystemClock)
     uniform: Callable[[float, float], float] = random.uniform
@@ -146,26 +133,39 @@ class WebhookDeliveries:
         On the queue's last receive (``receive_count >= max_receives``) a retryable failure is final too.
         """
         try:
-            message = DeliveryMessage.model_validate_json(body)
-        except ValidationError as err:
-            reason = f"unreadable webhook message: {err.errors()[0].get('msg', 'invalid')}"
+            delivery = self._delivery(body)
+        except UnreadableMessage as err:
+            reason = err.message.replace("unreadable sync message", "unreadable webhook message")
             self.queue.dead_letter(body, reason)
             return DeliveryReport(Outcome.PARKED, reason)
+        return self._deliver(delivery, body, receipt_handle, receive_count, max_receives)
+
+    def _delivery(self, body: str) -> Delivery:
+        """The delivery a queue message names (the sync core's message, or the webhook's own of before it)."""
+        message = SyncMessage.parse(body, self.target)
+        if message.delivery_id is None or message.document.kind is not DocumentKind.PURCHASE_ORDER_BILLS:
+            raise UnreadableMessage("unreadable webhook message: it names no delivery of a purchase order")
+        first = message.first_attempt_at or self.clock.now()
+        return Delivery(message.company_id, message.document.purchase_order_id, message.delivery_id, first)
+
+    def _deliver(
+        self, message: Delivery, body: str, receipt_handle: str, receive_count: int, max_receives: int | None
+    ) -> DeliveryReport:
         document = self.source.load(message.company_id, message.purchase_order_id)
         if document is None:
-            return DeliveryReport(Outcome.SKIPPED, "the purchase order no longer exists", message.delivery_id)
+            return DeliveryReport(Outcome.NOTHING_TO_DO, "the purchase order no longer exists", message.delivery_id)
         if document.current_delivery_id not in (None, message.delivery_id):
-            return DeliveryReport(Outcome.SKIPPED, "a newer delivery replaced this one", message.delivery_id)
+            return DeliveryReport(Outcome.NOTHING_TO_DO, "a newer delivery replaced this one", message.delivery_id)
         endpoint = self.secrets.load(message.company_id)
         if endpoint is None:
             reason = "no PO Reconciliation webhook is configured; PUT /v1/webhooks/po-reconciliation, then resend"
             self.outcomes.mark_failed(message.company_id, message.purchase_order_id, message.delivery_id, reason)
-            return DeliveryReport(Outcome.FAILED, reason, message.delivery_id, receive_count)
+            return DeliveryReport(Outcome.ERROR, reason, message.delivery_id, receive_count)
         result = self._attempt(message, document, endpoint)
         attempt = max(receive_count, 1)
         if result.verdict is Verdict.DELIVERED:
             self.outcomes.mark_synchronized(message.company_id, message.purchase_order_id, message.delivery_id)
-            return DeliveryReport(Outcome.DELIVERED, result.reason, message.delivery_id, attempt, result.status)
+            return DeliveryReport(Outcome.SYNCHRONIZED, result.reason, message.delivery_id, attempt, result.status)
         if result.verdict is Verdict.RETRY:
             elapsed = (self.clock.now() - message.first_attempt_at).total_seconds()
             delay = self.schedule.next_delay(elapsed, result.retry_after, self.uniform)
@@ -173,20 +173,18 @@ class WebhookDeliveries:
             if delay is not None and not last_receive:
                 self.queue.retry_later(receipt_handle, delay)
                 return DeliveryReport(
-                    Outcome.RETRY_SCHEDULED, result.reason, message.delivery_id, attempt, result.status, delay
+                    Outcome.RETRY_LATER, result.reason, message.delivery_id, attempt, result.status, delay
                 )
             hours = self.schedule.total_seconds / 3600
             gave_up = f"gave up after {attempt} attempts" if delay is not None else f"gave up after {hours:g} hours"
             spent = AttemptResult(Verdict.FINAL, f"{result.reason}; {gave_up}", result.status, None, result.response)
             self._fail(message, document, endpoint, spent, attempt)
             self.queue.dead_letter(body, spent.reason)
-            return DeliveryReport(Outcome.FAILED, spent.reason, message.delivery_id, attempt, result.status)
+            return DeliveryReport(Outcome.ERROR, spent.reason, message.delivery_id, attempt, result.status)
         self._fail(message, document, endpoint, result, attempt)
-        return DeliveryReport(Outcome.FAILED, result.reason, message.delivery_id, attempt, result.status)
+        return DeliveryReport(Outcome.ERROR, result.reason, message.delivery_id, attempt, result.status)
 
-    def _attempt(
-        self, message: DeliveryMessage, document: ReconciliationDocument, endpoint: WebhookEndpoint
-    ) -> AttemptResult:
+    def _attempt(self, message: Delivery, document: ReconciliationDocument, endpoint: WebhookEndpoint) -> AttemptResult:
         now = self.clock.now()
         payload = encode_payload(build_payload(document, self.links))
         headers = request_headers(endpoint, message.delivery_id, payload, int(now.timestamp()))
@@ -200,7 +198,7 @@ class WebhookDeliveries:
 
     def _fail(
         self,
-        message: DeliveryMessage,
+        message: Delivery,
         document: ReconciliationDocument,
         endpoint: WebhookEndpoint,
         result: AttemptResult,
@@ -221,7 +219,7 @@ class WebhookDeliveries:
         send_notice(self.notifier, list(endpoint.error_emails), notice)
         self.outcomes.mark_notified(company, po_id, delivery)
 
-    def resend(self, company_id: str, purchase_order_id: int) -> DeliveryMessage:
+    def resend(self, company_id: str, purchase_order_id: int) -> SyncMessage:
         """``POST /v1/purchase-orders/{id}/resend``: a new delivery (new id and Idempotency-Key) of an approved PO."""
         document = self.source.load(company_id, purchase_order_id)
         if document is None:
@@ -231,7 +229,7 @@ class WebhookDeliveries:
             raise Conflict(f"purchase order {order.po_number} is not approved yet; it cannot be sent")
         if self.secrets.load(company_id) is None:
             raise Conflict("no PO Reconciliation webhook is configured; PUT /v1/webhooks/po-reconciliation first")
-        message = new_delivery(company_id, purchase_order_id, self.clock.now())
-        self.outcomes.mark_sent(company_id, purchase_order_id, message.delivery_id)
+        message = new_delivery(company_id, purchase_order_id, self.clock.now(), self.target)
+        self.outcomes.mark_sent(company_id, purchase_order_id, str(message.delivery_id))
         self.queue.enqueue(message)
         return message

@@ -1,0 +1,70 @@
+"""The one port to an external system, and the registry of them (built only in bootstrap).
+
+Whatever differs between QuickBooks Online, QuickBooks Desktop and the webhook is a property of its ``Target``;
+no other module branches on the external system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.settings import Connection
+from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.errors import PermanentError
+
+
+class Unsupported(PermanentError):
+    """The deployment has no such target, or the target no such operation."""
+
+
+class Target(Protocol):
+    @property
+    def system(self) -> ExternalSystem: ...
+
+    @property
+    def display_name(self) -> str:
+        """How an e-mail or a message names it ("QuickBooks Online", "the PO Reconciliation webhook")."""
+
+    @property
+    def needs_accounting_name(self) -> bool:
+        """Whether a vendor needs its exact accounting-system name before a send."""
+
+    @property
+    def max_receives(self) -> int:
+        """Receives of its queue before a message is dead-lettered (0: it has no queue)."""
+
+    def readiness(self, company_id: str, connection: Connection) -> str | None:
+        """Why sending is refused now, in words that say what to do; None when it may go."""
+
+    def new_delivery_id(self) -> str | None:
+        """The id a new send carries (the webhook's Idempotency-Key); None when the target needs none."""
+
+    def dispatch(self, message: SyncMessage) -> None:
+        """Hand the work to its path (a queue); nothing when the target pulls its own work."""
+
+    def in_flight_window(self) -> timedelta | None:
+        """How long after a dispatch a message may still be alive; None when the target pulls its work (the
+        sweep leaves it alone)."""
+
+
+@dataclass(frozen=True)
+class TargetRegistry:
+    targets: Mapping[ExternalSystem, Target]
+
+    def get(self, system: ExternalSystem) -> Target:
+        try:
+            return self.targets[system]
+        except KeyError as err:
+            raise Unsupported(f"{system.value} is not a target this deployment sends to") from err
+
+    def display_name(self, system: ExternalSystem | None) -> str:
+        if system is None or system not in self.targets:
+            return "the external system"
+        return self.targets[system].display_name
+
+    def all(self) -> list[Target]:
+        return list(self.targets.values())
