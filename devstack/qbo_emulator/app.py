@@ -273,7 +273,7 @@ def _batch_entity(item: dict[str, Any]) -> str:
     if len(names) != 1:
         raise Fault("2010", element="BatchItemRequest", detail="Each batch item needs exactly one entity")
     operation = item.get("operation", "create")
-    if operation not in {"create", "update"}:
+    if operation not in {"create", "update", "delete"}:
         raise Fault("2010", element="operation", detail=f"Operation {operation} is not supported here")
     return names[0]
 
@@ -285,6 +285,9 @@ def _batch_item(books: Any, item: dict[str, Any]) -> dict[str, Any]:
             answer["QueryResponse"] = books.query(str(item["Query"]))
             return answer
         name = _batch_entity(item)
+        if item.get("operation") == "delete":
+            answer[name] = books.delete(name, item[name])
+            return answer
         answer[name] = books.write(name, item[name])
     except Fault as fault:
         answer["Fault"] = fault.error_block()

@@ -275,7 +275,7 @@ class Books:
 
     def _name_rules(self, entity: str, record: dict[str, Any], own_id: str | None) -> None:
         name_field = NAME_LISTS[entity]
-        if entity in {"Vendor", "Customer"} and not record.get("DisplayName"):
+        if entity in PEOPLE and not record.get("DisplayName"):
             given = " ".join(str(record[k]) for k in ("GivenName", "FamilyName") if record.get(k))
             record["DisplayName"] = record.get("CompanyName") or given
         name = record.get(name_field)
@@ -296,6 +296,8 @@ class Books:
                         detail=f"The name supplied already exists. : Another {who} is already using this name. "
                         f"Please use a different name. Id={existing['Id']}",
                     )
+        if own_id is not None and entity in {"Customer", "Vendor"}:
+            self._currency_is_fixed(entity, record, own_id)
         record.setdefault("Active", True)
         record["FullyQualifiedName"] = name
         if entity == "Item":
@@ -305,6 +307,19 @@ class Books:
         if entity == "Vendor":
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
+
+    def _currency_is_fixed(self, entity: str, record: dict[str, Any], own_id: str) -> None:
+        """A customer's or vendor's currency is set once, at creation: QuickBooks refuses to change it."""
+        current = (self.records[entity][own_id].get("CurrencyRef") or {}).get("value") or self.home_currency
+        wanted = (record.get("CurrencyRef") or {}).get("value") or current
+        if wanted != current:
+            raise Fault(
+                "6000",
+                element="CurrencyRef",
+                detail=f"Business Validation Error: You can't change the currency of this {entity.lower()} "
+                f"({current}) once it is set; make a new {entity.lower()} for {wanted}.",
+            )
+        record["CurrencyRef"] = {"value": current}
 
     def _item_rules(self, record: dict[str, Any]) -> None:
         """Type defaults to NonInventory; a Service item needs an income account, a NonInventory item an income or

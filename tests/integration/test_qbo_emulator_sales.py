@@ -109,6 +109,28 @@ def test_an_invoice_is_deleted_with_its_current_sync_token_only(company: Company
     assert company.query("select * from Invoice where DocNumber = 'INV-2'") == {}
 
 
+def test_a_batch_deletes_an_invoice_and_answers_each_stale_one_with_its_fault(
+    company: Company, sales: dict[str, str]
+) -> None:
+    kept = company.make("Invoice", invoice(sales["customer"], sales["item"]))
+    doomed = company.make("Invoice", invoice(sales["customer"], sales["item"]))
+
+    answer = company.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": "1", "operation": "delete", "Invoice": {"Id": doomed["Id"], "SyncToken": "0"}},
+                {"bId": "2", "operation": "delete", "Invoice": {"Id": kept["Id"], "SyncToken": "3"}},
+            ]
+        },
+    )
+
+    items = answer.json()["BatchItemResponse"]
+    assert items[0]["Invoice"] == {"status": "Deleted", "domain": "QBO", "Id": doomed["Id"]}
+    assert items[1]["Fault"]["Error"][0]["code"] == "5010"
+    assert [i["Id"] for i in company.emulator.state.records(REALM, "Invoice")] == [kept["Id"]]
+
+
 def test_a_delete_without_a_sync_token_names_it(company: Company, sales: dict[str, str]) -> None:
     created = company.make("Invoice", invoice(sales["customer"], sales["item"]))
 
@@ -241,6 +263,16 @@ def test_an_item_needs_an_active_income_account_for_its_type(company: Company) -
     assert fault_code(bad_type) == "6000" and "Item/Type" in bad_type.json()["Fault"]["Error"][0]["Detail"]
     assert fault_code(unknown_account) == "610"
     assert fault_code(same_name) == "6240" and "product or service" in same_name.json()["Fault"]["Error"][0]["Detail"]
+
+
+def test_a_customers_currency_cannot_change_once_set(company: Company, sales: dict[str, str]) -> None:
+    current = company.get(f"customer/{sales['cad_customer']}").json()["Customer"]
+
+    changed = company.post("customer", {**current, "CurrencyRef": {"value": "USD"}}, operation="update")
+    renamed = company.make("Customer", {**current, "DisplayName": "Bloom Wholesale Canada"})
+
+    assert fault_code(changed) == "6000" and changed.json()["Fault"]["Error"][0]["element"] == "CurrencyRef"
+    assert renamed["CurrencyRef"] == {"value": "CAD"} and renamed["SyncToken"] == "1"
 
 
 # ---------------------------------------------------------------------------------------------- /__emulator
