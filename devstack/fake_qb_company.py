@@ -1,11 +1,13 @@
 """A fake QuickBooks Desktop company file: answers qbXML the way QuickBooks does, and keeps what it is given.
 
-It answers VendorQuery, VendorAdd, BillQuery, BillAdd and InvoiceAdd with QuickBooks' own status codes:
-0 (OK), 1 (a query matched nothing), 500 (a named object of a query is missing), 3070 (a string is too long),
-3100 (a name is already in use), 3140 (an invalid reference to a vendor, item, account, class or customer) and
-any code injected for a test (3180 "error when saving", 3200 "out of date edit sequence", ...). Like QuickBooks,
-it allows two bills with the same RefNumber: a client must query before it adds. Where ``xsd_dir`` is given, a
-request that does not validate against qbxmlops120.xsd is refused as QuickBooks refuses it (an HRESULT, no reply).
+It answers VendorQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery and TxnDel with QuickBooks' own
+status codes: 0 (OK), 1 (a query matched nothing), 500 (a named object of a query is missing), 3070 (a string is
+too long), 3100 (a name is already in use), 3120 (the object of a delete cannot be found), 3140 (an invalid
+reference to a vendor, item, account, class or customer) and any code injected for a test (3180 "error when
+saving", 3200 "out of date edit sequence", ...). Like QuickBooks through the SDK, it allows two bills or two
+invoices with the same RefNumber (the "warn about duplicate numbers" preference only warns a person at the
+keyboard): a client must query before it adds. Where ``xsd_dir`` is given, a request that does not validate
+against qbxmlops120.xsd is refused as QuickBooks refuses it (an HRESULT, no reply).
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ class FakeInvoice:
     customer: str
     ref_number: str | None
     amount: Decimal
+    txn_date: str | None = None
+    memo: str | None = None
+    edit_sequence: str = "1"
+    exchange_rate: str | None = None
+    lines: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class FakeCompany:
         self.customers = {name.casefold(): name for name in customers or []}
         self.bills: list[FakeBill] = []
         self.invoices: list[FakeInvoice] = []
+        self.deleted_txn_ids: list[str] = []
         self.requests_seen: list[str] = []
         self.injected: list[InjectedError] = []
         self._ids = itertools.count(1)
@@ -151,6 +159,8 @@ class FakeCompany:
             "BillQuery": self._bill_query,
             "BillAdd": self._bill_add,
             "InvoiceAdd": self._invoice_add,
+            "InvoiceQuery": self._invoice_query,
+            "TxnDel": self._txn_del,
         }.get(kind)
         if handler is None:
             return _status(
@@ -284,17 +294,105 @@ class FakeCompany:
         if ref is not None and len(ref) > 11:
             return _status(rs, 3070, f'The string "{ref}" in the field "RefNumber" is too long.')
         total = Decimal(0)
+        lines: list[dict[str, str]] = []
         for line in add.findall("InvoiceLineAdd"):
             item = line.findtext("ItemRef/FullName")
             if item is not None and item.casefold() not in self.items:
                 return _invalid_reference(rs, "Item", item, "Invoice")
-            total += Decimal(line.findtext("Amount") or "0")
-        invoice = FakeInvoice(self._txn_id(), self.customers[customer.casefold()], ref, total)
+            quantity, rate = line.findtext("Quantity"), line.findtext("Rate")
+            given = line.findtext("Amount")
+            if given is not None:
+                amount = Decimal(given)
+            elif quantity is not None and rate is not None:  # QuickBooks computes it, as on the form
+                amount = (Decimal(quantity) * Decimal(rate)).quantize(Decimal("0.01"))
+            else:
+                amount = Decimal(rate or "0")
+            total += amount
+            lines.append(
+                {
+                    "item": self.items[item.casefold()] if item is not None else "",
+                    "desc": line.findtext("Desc") or "",
+                    "quantity": quantity or "",
+                    "rate": rate or "",
+                    "amount": f"{amount:.2f}",
+                }
+            )
+        invoice = FakeInvoice(
+            txn_id=self._txn_id(),
+            customer=self.customers[customer.casefold()],
+            ref_number=ref,
+            amount=total,
+            txn_date=add.findtext("TxnDate") or datetime.now(UTC).date().isoformat(),
+            memo=add.findtext("Memo"),
+            edit_sequence=str(int(datetime.now(UTC).timestamp())),
+            exchange_rate=add.findtext("ExchangeRate"),
+            lines=lines,
+        )
         self.invoices.append(invoice)
-        ret = etree.SubElement(rs, "InvoiceRet")
-        _text(ret, "TxnID", invoice.txn_id)
-        if ref is not None:
-            _text(ret, "RefNumber", ref)
+        rs.append(_invoice_ret(invoice, {e.text for e in rq.findall("IncludeRetElement")}, with_lines=True))
+        return _status(rs, 0, "Status OK")
+
+    def invoices_with_ref(self, ref_number: str) -> list[FakeInvoice]:
+        return [i for i in self.invoices if (i.ref_number or "").casefold() == ref_number.casefold()]
+
+    def _invoice_query(self, rq: _Element, rs: _Element) -> _Element:
+        """By TxnID (a missing one answers 500, as a named object), by RefNumber (case-insensitive, or
+        RefNumberCaseSensitive), or by InvoiceFilter's EntityFilter and RefNumberFilter; no match answers 1."""
+        txn_ids = [t.text or "" for t in rq.findall("TxnID")]
+        if txn_ids:
+            by_id = {i.txn_id: i for i in self.invoices}
+            for txn_id in txn_ids:
+                if txn_id not in by_id:
+                    return _status(
+                        rs,
+                        500,
+                        "The query request has not been fully completed. There was a required "
+                        f'element ("{txn_id}") that could not be found in QuickBooks.',
+                    )
+            invoices = [by_id[t] for t in txn_ids]
+        else:
+            invoices = list(self.invoices)
+        refs = [r.text or "" for r in rq.findall("RefNumber")]
+        if refs:
+            wanted = {r.casefold() for r in refs}
+            invoices = [i for i in invoices if (i.ref_number or "").casefold() in wanted]
+        exact = {r.text or "" for r in rq.findall("RefNumberCaseSensitive")}
+        if exact:
+            invoices = [i for i in invoices if i.ref_number in exact]
+        customers = {n.text.casefold() for n in rq.findall("InvoiceFilter/EntityFilter/FullName") if n.text}
+        if customers:
+            invoices = [i for i in invoices if i.customer.casefold() in customers]
+        ref_filter = rq.find("InvoiceFilter/RefNumberFilter")
+        if ref_filter is not None:
+            criterion = ref_filter.findtext("MatchCriterion")
+            value = (ref_filter.findtext("RefNumber") or "").casefold()
+            test = {"StartsWith": str.startswith, "EndsWith": str.endswith}.get(criterion or "", str.__contains__)
+            invoices = [i for i in invoices if test((i.ref_number or "").casefold(), value)]
+        if not invoices:
+            return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
+        wanted_elements = {e.text for e in rq.findall("IncludeRetElement")}
+        with_lines = rq.findtext("IncludeLineItems") == "true"
+        for invoice in invoices:
+            rs.append(_invoice_ret(invoice, wanted_elements, with_lines=with_lines))
+        return _status(rs, 0, "Status OK")
+
+    def _txn_del(self, rq: _Element, rs: _Element) -> _Element:
+        """TxnDel of an invoice or a bill by TxnID; an unknown (or already deleted) TxnID answers 3120."""
+        txn_type = rq.findtext("TxnDelType") or ""
+        txn_id = rq.findtext("TxnID") or ""
+        stores: dict[str, list[Any]] = {"Invoice": self.invoices, "Bill": self.bills}
+        if txn_type not in stores:
+            return _status(rs, 3250, f"This feature is not enabled or not available in this version ({txn_type}).")
+        found = next((t for t in stores[txn_type] if t.txn_id == txn_id), None)
+        if found is None:
+            return _status(rs, 3120, f'Object "{txn_id}" specified in the request cannot be found.')
+        stores[txn_type].remove(found)
+        self.deleted_txn_ids.append(txn_id)
+        _text(rs, "TxnDelType", txn_type)
+        _text(rs, "TxnID", txn_id)
+        _text(rs, "TimeDeleted", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+        if found.ref_number is not None:
+            _text(rs, "RefNumber", found.ref_number)
         return _status(rs, 0, "Status OK")
 
     def _txn_id(self) -> str:
@@ -355,4 +453,43 @@ def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
             _text(ref, "FullName", value)
         else:
             _text(ret, tag, value)
+    return ret
+
+
+def _invoice_ret(invoice: FakeInvoice, wanted: set[str | None], with_lines: bool) -> _Element:
+    """An InvoiceRet in schema order, limited to IncludeRetElement when the request names some."""
+    ret = etree.Element("InvoiceRet")
+    values: list[tuple[str, str | None]] = [
+        ("TxnID", invoice.txn_id),
+        ("TimeCreated", "2024-01-01T00:00:00"),
+        ("TimeModified", "2024-01-01T00:00:00"),
+        ("EditSequence", invoice.edit_sequence),
+        ("CustomerRef", invoice.customer),
+        ("TxnDate", invoice.txn_date),
+        ("RefNumber", invoice.ref_number),
+        ("Subtotal", f"{invoice.amount:.2f}"),
+        ("BalanceRemaining", f"{invoice.amount:.2f}"),
+        ("ExchangeRate", invoice.exchange_rate),
+        ("Memo", invoice.memo),
+    ]
+    for tag, value in values:
+        if value is None or (wanted and tag not in wanted):
+            continue
+        if tag == "CustomerRef":
+            ref = etree.SubElement(ret, "CustomerRef")
+            _text(ref, "ListID", _list_id(value))
+            _text(ref, "FullName", value)
+        else:
+            _text(ret, tag, value)
+    if with_lines and (not wanted or "InvoiceLineRet" in wanted):
+        for number, line in enumerate(invoice.lines, start=1):
+            line_ret = etree.SubElement(ret, "InvoiceLineRet")
+            _text(line_ret, "TxnLineID", f"{number}-{invoice.txn_id}")
+            if line["item"]:
+                item = etree.SubElement(line_ret, "ItemRef")
+                _text(item, "ListID", _list_id(line["item"]))
+                _text(item, "FullName", line["item"])
+            for tag, key in (("Desc", "desc"), ("Quantity", "quantity"), ("Rate", "rate"), ("Amount", "amount")):
+                if line[key]:
+                    _text(line_ret, tag, line[key])
     return ret

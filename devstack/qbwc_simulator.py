@@ -34,6 +34,7 @@ from zeep.transports import Transport
 from devstack.fake_qb_company import FakeCompany
 from devstack.lambda_proxy import proxy_event
 from devstack.runtime import LambdaContext
+from devstack.seed import DEMO_CUSTOMERS, DEMO_SALES_ITEMS
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorSession
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
@@ -336,7 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", required=True, help="an API token of the company")
     parser.add_argument("--vendors", default="", help="comma-separated vendor names the fake company file has")
     parser.add_argument(
-        "--items", default="Fresh Cut Flowers", help="comma-separated item names (default: %(default)s)"
+        "--items",
+        default=",".join(("Fresh Cut Flowers", *DEMO_SALES_ITEMS)),
+        help="comma-separated item names (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--customers",
+        default=",".join(name for name, _ in DEMO_CUSTOMERS),
+        help="comma-separated customer names (default: %(default)s)",
     )
     parser.add_argument(
         "--accounts",
@@ -351,11 +359,19 @@ def main(argv: list[str] | None = None) -> int:
         return [part.strip() for part in text.split(",") if part.strip()]
 
     company = FakeCompany(
-        vendors=split(args.vendors), items=split(args.items), accounts=split(args.accounts), classes=split(args.classes)
+        vendors=split(args.vendors),
+        items=split(args.items),
+        accounts=split(args.accounts),
+        classes=split(args.classes),
+        customers=split(args.customers),
     )
     major, _, minor = args.qbxml.partition(".")
     result = run_session(args.url, args.username, args.password, company, qbxml_version=(int(major), int(minor or 0)))
     report = result.as_dict()
+    report["invoices"] = [
+        {"txnId": i.txn_id, "customer": i.customer, "refNumber": i.ref_number, "amount": str(i.amount)}
+        for i in company.invoices
+    ]
     report["bills"] = [
         {
             "txnId": b.txn_id,

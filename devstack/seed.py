@@ -11,9 +11,12 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from devstack.qbo_emulator import EmulatorState
 
 NOT_THERE_YET = {404, 501}
 
@@ -97,6 +100,40 @@ DIRECTORY: dict[str, list[dict[str, Any]]] = {
         {"currency": "EUR", "rate": "1.09000000", "effectiveFrom": "2024-01-01"},
     ],
 }
+
+
+# What the demo's accounting company file holds for sales invoices, in QuickBooks' words: the directory's customers
+# by name (in their currencies), a channel customer, an item per product and per charge, and the income account
+# they post to. "Fresh Cut Flowers" (the default invoice item) is left out: the README walkthrough adds it.
+INCOME_ACCOUNT = "Sales of Product Income"
+DEMO_CUSTOMERS: tuple[tuple[str, str], ...] = (
+    ("Ang Flowers LLC", "USD"),
+    ("Bloom Wholesale Inc", "CAD"),
+    ("Amazon Marketplace", "USD"),
+)
+DEMO_SALES_ITEMS: tuple[str, ...] = ("Rose Assorted 60cm", "Carnation Mixed", "Gypsophila Xlence", "Freight Income")
+
+
+def seed_demo_books(state: EmulatorState, realm_id: str) -> dict[str, list[str]]:
+    """Put the demo's customers, sales items and income account into the QuickBooks Online emulator's company."""
+    account = state.add_record(realm_id, "Account", {"Name": INCOME_ACCOUNT, "AccountType": "Income"})
+    customers = [
+        state.add_record(realm_id, "Customer", {"DisplayName": name, "CurrencyRef": {"value": currency}})["Id"]
+        for name, currency in DEMO_CUSTOMERS
+    ]
+    items = [
+        state.add_record(
+            realm_id,
+            "Item",
+            {
+                "Name": name,
+                "Type": "Service",
+                "IncomeAccountRef": {"value": account["Id"], "name": INCOME_ACCOUNT},
+            },
+        )["Id"]
+        for name in DEMO_SALES_ITEMS
+    ]
+    return {"Account": [account["Id"]], "Customer": customers, "Item": items}
 
 
 @dataclass

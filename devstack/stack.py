@@ -33,7 +33,7 @@ from devstack.pollers import PollResult, SqsPoller
 from devstack.runtime import ACCOUNT_ID, ExecutionEnvironment, LocalFunction
 from devstack.schedules import Schedules
 from devstack.schedules import key as schedule_key
-from devstack.seed import DemoCompany, example_curl, seed_demo_company
+from devstack.seed import DemoCompany, example_curl, seed_demo_books, seed_demo_company
 from devstack.template import DEFAULT_TEMPLATE, NO_VALUE, Resolver, Template, TemplateError
 from ledgersync.observability import redact_text
 
@@ -180,6 +180,9 @@ class LocalStack:
         self.started = True
         if self.seed:
             self.demo = seed_demo_company(self.api_url, self.admin_api_key)
+            qbo_state = getattr(self.emulators.get("qbo"), "state", None)
+            if qbo_state is not None:
+                seed_demo_books(qbo_state, qbo_state.approve_realm)
         self._gateway.ready.set()
         if self.print_emails:
             self._email_thread = threading.Thread(target=self._echo_emails, name="devstack-emails", daemon=True)

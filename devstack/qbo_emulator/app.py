@@ -251,6 +251,8 @@ def _api_routes(app: Flask, state: EmulatorState) -> None:
             name = entity_name(entity)
             if not isinstance(body, dict):
                 raise Fault("2010", element=name, detail="Request body must be a JSON object")
+            if request.args.get("operation") == "delete":
+                return 200, {name: books(realm_id).delete(name, body), "time": timestamp()}
             if request.args.get("operation") == "update" and body.get("Id") is None:
                 raise Fault("2020", element="Id")
             return 200, {name: books(realm_id).write(name, body), "time": timestamp()}
@@ -271,7 +273,7 @@ def _batch_entity(item: dict[str, Any]) -> str:
     if len(names) != 1:
         raise Fault("2010", element="BatchItemRequest", detail="Each batch item needs exactly one entity")
     operation = item.get("operation", "create")
-    if operation not in {"create", "update"}:
+    if operation not in {"create", "update", "delete"}:
         raise Fault("2010", element="operation", detail=f"Operation {operation} is not supported here")
     return names[0]
 
@@ -283,6 +285,9 @@ def _batch_item(books: Any, item: dict[str, Any]) -> dict[str, Any]:
             answer["QueryResponse"] = books.query(str(item["Query"]))
             return answer
         name = _batch_entity(item)
+        if item.get("operation") == "delete":
+            answer[name] = books.delete(name, item[name])
+            return answer
         answer[name] = books.write(name, item[name])
     except Fault as fault:
         answer["Fault"] = fault.error_block()
@@ -321,6 +326,24 @@ def _control_routes(app: Flask, state: EmulatorState) -> None:
     def list_records(realm_id: str, entity: str) -> Response:
         try:
             return _json(200, {entity_name(entity): state.records(realm_id, entity)})
+        except Fault as fault:
+            return _render_fault(fault)
+
+    @app.get("/__emulator/<realm_id>/preferences")
+    def preferences(realm_id: str) -> Response:
+        return _json(200, {"Preferences": state.preferences(realm_id)})
+
+    @app.put("/__emulator/<realm_id>/preferences")
+    def set_preferences(realm_id: str) -> Response:
+        try:
+            return _json(200, {"Preferences": state.set_preferences(realm_id, request.get_json(silent=True))})
+        except Fault as fault:
+            return _render_fault(fault)
+
+    @app.delete("/__emulator/<realm_id>/<entity>/<entity_id>")
+    def delete_record(realm_id: str, entity: str, entity_id: str) -> Response:
+        try:
+            return _json(200, {entity_name(entity): state.delete_as_person(realm_id, entity, entity_id)})
         except Fault as fault:
             return _render_fault(fault)
 

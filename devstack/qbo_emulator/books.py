@@ -12,18 +12,32 @@ from devstack.qbo_emulator.faults import Fault
 from devstack.qbo_emulator.query import Query, QueryError, matches, parse
 from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 
-ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer")
-NAME_LISTS = {"Vendor": "DisplayName", "Customer": "DisplayName", "Item": "Name", "Account": "Name", "Class": "Name"}
-# Vendors, customers (and employees) share one name space in QuickBooks.
+ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer", "Employee")
+NAME_LISTS = {
+    "Vendor": "DisplayName",
+    "Customer": "DisplayName",
+    "Employee": "DisplayName",
+    "Item": "Name",
+    "Account": "Name",
+    "Class": "Name",
+}
+# Vendors, customers and employees share one name space in QuickBooks.
+PEOPLE = ("Vendor", "Customer", "Employee")
 NAME_SPACE = {
-    "Vendor": ("Vendor", "Customer"),
-    "Customer": ("Vendor", "Customer"),
+    "Vendor": PEOPLE,
+    "Customer": PEOPLE,
+    "Employee": PEOPLE,
     "Item": ("Item",),
     "Account": ("Account",),
     "Class": ("Class",),
 }
 DOC_NUMBER_MAX = 21
 HOME_CURRENCY = "USD"
+# Transactions the API deletes with ``?operation=delete``; names (customers, items, ...) are only made inactive.
+DELETABLE = ("Invoice",)
+TRANSACTIONS = ("Bill", "Invoice")
+ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Category", "Group")
+FIRST_INVOICE_NUMBER = 1001
 
 
 def entity_name(raw: str) -> str:
@@ -47,6 +61,36 @@ def _json_number(value: Decimal) -> float:
 
 
 @dataclass
+class Preferences:
+    """The company preferences the emulator honours, as QuickBooks Online's defaults for a new US company.
+
+    ``custom_txn_numbers`` (SalesFormsPrefs.CustomTxnNumbers, off by default): when off, an invoice created
+    without a DocNumber is numbered by QuickBooks (the last number plus one, from 1001); when on it stays blank.
+    ``duplicate_doc_number_check`` (on by default): a second invoice with a DocNumber already used by another
+    invoice is refused with 6140, as QuickBooks refuses it unless the caller adds ``include=allowduplicatedocnum``.
+    """
+
+    custom_txn_numbers: bool = False
+    duplicate_doc_number_check: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {"CustomTxnNumbers": self.custom_txn_numbers, "DuplicateDocNumberCheck": self.duplicate_doc_number_check}
+
+    def update(self, body: Any) -> None:
+        """Apply ``{"CustomTxnNumbers": bool, "DuplicateDocNumberCheck": bool}`` (either may be left out)."""
+        if not isinstance(body, dict):
+            raise Fault("2010", element="Preferences", detail="Preferences must be a JSON object")
+        fields = {"CustomTxnNumbers": "custom_txn_numbers", "DuplicateDocNumberCheck": "duplicate_doc_number_check"}
+        for key, value in body.items():
+            if key not in fields:
+                raise Fault("2010", element=key, detail=f"Property Name:{key} specified is unsupported or invalid")
+            if not isinstance(value, bool):
+                raise Fault("2010", element=key, detail=f"{key} must be true or false")
+        for key, value in body.items():
+            setattr(self, fields[key], value)
+
+
+@dataclass
 class Books:
     """The entities of one realm. Callers hold the emulator's lock."""
 
@@ -55,6 +99,8 @@ class Books:
     home_currency: str = HOME_CURRENCY
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
     next_id: int = 1
+    preferences: Preferences = field(default_factory=Preferences)
+    deleted: dict[str, set[str]] = field(default_factory=lambda: {e: set() for e in ENTITIES})
 
     # ------------------------------------------------------------------ reads
 
@@ -63,6 +109,8 @@ class Books:
 
     def read(self, entity: str, entity_id: str) -> dict[str, Any]:
         record = self.records[entity].get(entity_id)
+        if record is None and entity_id in self.deleted[entity]:
+            raise _deleted_fault(entity, entity_id)
         if record is None:
             raise Fault(
                 "610",
@@ -168,6 +216,48 @@ class Books:
         self.records[entity][entity_id] = record
         return copy.deepcopy(record)
 
+    def delete(self, entity: str, body: Any) -> dict[str, Any]:
+        """``POST /<entity>?operation=delete`` with ``{Id, SyncToken}``: the transaction is gone, as in QuickBooks."""
+        if entity not in DELETABLE:
+            raise Fault("2010", element=entity, detail=f"Operation Delete is not supported for {entity}")
+        if not isinstance(body, dict):
+            raise Fault("2010", element=entity, detail=f"Request body for {entity} must be an object")
+        if body.get("Id") is None:
+            raise Fault("2020", element="Id")
+        if body.get("SyncToken") is None:
+            raise Fault("2020", element="SyncToken")
+        entity_id = str(body["Id"])
+        current = self.records[entity].get(entity_id)
+        if current is None:
+            if entity_id in self.deleted[entity]:
+                raise _deleted_fault(entity, entity_id)
+            raise Fault(
+                "610",
+                element=f"{entity} {entity_id}",
+                detail=f"Object Not Found : Something you're trying to use has been made inactive. Check the "
+                f"fields with accounts, customers, items, vendors or employees. ({entity} Id={entity_id})",
+            )
+        if str(body["SyncToken"]) != current["SyncToken"]:
+            raise Fault("5010", element="SyncToken")
+        self._remove(entity, entity_id)
+        return {"status": "Deleted", "domain": "QBO", "Id": entity_id}
+
+    def delete_as_person(self, entity: str, entity_id: str) -> dict[str, Any]:
+        """What a person deleting the record in QuickBooks gets: a transaction is deleted, a name made inactive."""
+        current = self.read(entity, entity_id)
+        if entity in TRANSACTIONS:
+            self._remove(entity, entity_id)
+            return {"status": "Deleted", "domain": "QBO", "Id": entity_id}
+        record = self.records[entity][entity_id]
+        record["Active"] = False
+        record["SyncToken"] = str(int(current["SyncToken"]) + 1)
+        record["MetaData"] = {**current["MetaData"], "LastUpdatedTime": _now()}
+        return copy.deepcopy(record)
+
+    def _remove(self, entity: str, entity_id: str) -> None:
+        del self.records[entity][entity_id]
+        self.deleted[entity].add(entity_id)
+
     def _new_id(self) -> str:
         entity_id = str(self.next_id)
         self.next_id += 1
@@ -185,7 +275,7 @@ class Books:
 
     def _name_rules(self, entity: str, record: dict[str, Any], own_id: str | None) -> None:
         name_field = NAME_LISTS[entity]
-        if entity in {"Vendor", "Customer"} and not record.get("DisplayName"):
+        if entity in PEOPLE and not record.get("DisplayName"):
             given = " ".join(str(record[k]) for k in ("GivenName", "FamilyName") if record.get(k))
             record["DisplayName"] = record.get("CompanyName") or given
         name = record.get(name_field)
@@ -198,22 +288,55 @@ class Books:
             for existing in self.records[other].values():
                 if existing["Id"] == own_id and other == entity:
                     continue
-                if str(existing.get(other_field, "")).lower() == str(name).lower():
+                if str(existing.get(other_field, "")).casefold() == str(name).casefold():
+                    who = "product or service" if entity == "Item" else "customer, vendor or employee"
                     raise Fault(
                         "6240",
                         element=name_field,
-                        detail=f"The name supplied already exists. : Another customer, vendor or employee "
-                        f"is already using this name. Please use a different name. Id={existing['Id']}",
+                        detail=f"The name supplied already exists. : Another {who} is already using this name. "
+                        f"Please use a different name. Id={existing['Id']}",
                     )
+        if own_id is not None and entity in {"Customer", "Vendor"}:
+            self._currency_is_fixed(entity, record, own_id)
         record.setdefault("Active", True)
         record["FullyQualifiedName"] = name
         if entity == "Item":
-            record.setdefault("Type", "NonInventory")
+            self._item_rules(record)
         if entity == "Account":
             record.setdefault("AccountType", "Expense")
         if entity == "Vendor":
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
+
+    def _currency_is_fixed(self, entity: str, record: dict[str, Any], own_id: str) -> None:
+        """A customer's or vendor's currency is set once, at creation: QuickBooks refuses to change it."""
+        current = (self.records[entity][own_id].get("CurrencyRef") or {}).get("value") or self.home_currency
+        wanted = (record.get("CurrencyRef") or {}).get("value") or current
+        if wanted != current:
+            raise Fault(
+                "6000",
+                element="CurrencyRef",
+                detail=f"Business Validation Error: You can't change the currency of this {entity.lower()} "
+                f"({current}) once it is set; make a new {entity.lower()} for {wanted}.",
+            )
+        record["CurrencyRef"] = {"value": current}
+
+    def _item_rules(self, record: dict[str, Any]) -> None:
+        """Type defaults to NonInventory; a Service item needs an income account, a NonInventory item an income or
+        expense account (QuickBooks posts the line there), and the account named must be active."""
+        item_type = record.setdefault("Type", "NonInventory")
+        if item_type not in ITEM_TYPES:
+            raise Fault(
+                "2010", element="Type", detail=f"Property Name:Type value {item_type} is unsupported or invalid"
+            )
+        accounts = [key for key in ("IncomeAccountRef", "ExpenseAccountRef") if record.get(key) is not None]
+        if item_type == "Service" and "IncomeAccountRef" not in accounts:
+            raise Fault("2020", element="IncomeAccountRef")
+        if item_type == "NonInventory" and not accounts:
+            raise Fault("2020", element="IncomeAccountRef")
+        for key in accounts:
+            account = self._active_ref("Account", record[key], key)
+            record[key] = {"value": account["Id"], "name": account["Name"]}
 
     def _active_ref(self, entity: str, ref: Any, element: str) -> dict[str, Any]:
         ref_id = ref.get("value") if isinstance(ref, dict) else None
@@ -303,9 +426,62 @@ class Books:
     def _invoice_rules(self, record: dict[str, Any], own_id: str | None) -> None:
         customer = self._active_ref("Customer", record.get("CustomerRef"), "CustomerRef")
         total = self._lines(record, {"SalesItemLineDetail": ("ItemRef", "Item")})
-        self._doc_number("Invoice", record, own_id, "CustomerRef")
+        self._sales_amounts(record)
+        if record.get("DocNumber") is None and own_id is None and not self.preferences.custom_txn_numbers:
+            record["DocNumber"] = self._next_invoice_number()
+        if self.preferences.duplicate_doc_number_check:
+            self._doc_number("Invoice", record, own_id, "CustomerRef")
         self._currency(record, customer)
+        self._exchange_rate(record, total)
         record["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
         record["Balance"] = _json_number(total)
+
+    def _sales_amounts(self, record: dict[str, Any]) -> None:
+        """Each sales line's Amount must be Qty x UnitPrice when both are given (QuickBooks' 6070)."""
+        for line in record["Line"]:
+            detail = line.get("SalesItemLineDetail") or {}
+            if detail.get("Qty") is None or detail.get("UnitPrice") is None:
+                continue
+            expected = (_decimal(detail["Qty"]) * _decimal(detail["UnitPrice"])).quantize(Decimal("0.01"))
+            if _decimal(line["Amount"]).quantize(Decimal("0.01")) != expected:
+                raise Fault(
+                    "6070",
+                    element="Line.Amount",
+                    detail=f"Amount calculation error : Amount is not equal to UnitPrice * Qty. Supplied value:"
+                    f"{line['Amount']} (line {line['LineNum']}: {detail['Qty']} x {detail['UnitPrice']} = {expected})",
+                )
+
+    def _exchange_rate(self, record: dict[str, Any], total: Decimal) -> None:
+        """A home-currency invoice has rate 1; a foreign one keeps the rate given (home units per foreign unit)."""
+        rate = _decimal(record.get("ExchangeRate", 1))
+        if rate <= 0:
+            raise Fault(
+                "6000", element="ExchangeRate", detail="Business Validation Error: ExchangeRate must be positive"
+            )
+        if record["CurrencyRef"]["value"] == self.home_currency:
+            if rate != 1:
+                raise Fault(
+                    "6000",
+                    element="ExchangeRate",
+                    detail=f"Business Validation Error: a transaction in the home currency ({self.home_currency}) "
+                    f"has an exchange rate of 1, not {rate}.",
+                )
+            return
+        record["ExchangeRate"] = float(rate)
+        record["HomeTotalAmt"] = _json_number(total * rate)
+
+    def _next_invoice_number(self) -> str:
+        numbers = [
+            int(r["DocNumber"]) for r in self.records["Invoice"].values() if str(r.get("DocNumber", "")).isdigit()
+        ]
+        return str(max(numbers, default=FIRST_INVOICE_NUMBER - 1) + 1)
+
+
+def _deleted_fault(entity: str, entity_id: str) -> Fault:
+    return Fault(
+        "610",
+        element=f"{entity} {entity_id}",
+        detail=f"Object Not Found : Another user has deleted this transaction. ({entity} Id={entity_id})",
+    )

@@ -63,6 +63,12 @@ KNOWN: dict[str, tuple[int, str, str, str]] = {
         "A business validation error has occurred while processing your request",
         "Business Validation Error: {element}",
     ),
+    "6070": (
+        400,
+        "ValidationFault",
+        "Amount calculation error",
+        "Amount calculation error : Amount is not equal to UnitPrice * Qty. {element}",
+    ),
     "6140": (
         400,
         "ValidationFault",

@@ -157,6 +157,21 @@ class EmulatorState:
         with self.lock:
             return self.realm(realm_id).books.all(entity_name(entity))
 
+    def delete_as_person(self, realm_id: str, entity: str, entity_id: str) -> dict[str, Any]:
+        """Delete a record as a person in QuickBooks would: transactions go, names become inactive."""
+        with self.lock:
+            return self.realm(realm_id).books.delete_as_person(entity_name(entity), entity_id)
+
+    def preferences(self, realm_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self.realm(realm_id).books.preferences.as_json()
+
+    def set_preferences(self, realm_id: str, body: Any) -> dict[str, Any]:
+        with self.lock:
+            preferences = self.realm(realm_id).books.preferences
+            preferences.update(body)
+            return preferences.as_json()
+
     # ------------------------------------------------------------------ OAuth
 
     def client_ok(self, client_id: str, client_secret: str) -> bool:

@@ -102,10 +102,13 @@ def bill(vendor_id: str, account_id: str, number: str = "PO-1-INV-1", **extra: A
 
 @pytest.fixture
 def books(company: Company) -> dict[str, str]:
+    account = company.make("Account", {"Name": "Freight", "AccountType": "Expense"})["Id"]
     return {
         "vendor": company.make("Vendor", {"DisplayName": "O'Brien Farms"})["Id"],
-        "account": company.make("Account", {"Name": "Freight", "AccountType": "Expense"})["Id"],
-        "item": company.make("Item", {"Name": "Fresh Cut Flowers", "Type": "NonInventory"})["Id"],
+        "account": account,
+        "item": company.make(
+            "Item", {"Name": "Fresh Cut Flowers", "Type": "NonInventory", "ExpenseAccountRef": {"value": account}}
+        )["Id"],
     }
 
 
