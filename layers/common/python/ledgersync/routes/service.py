@@ -69,7 +69,8 @@ ANSWERS: dict[str, Answers] = {
     "GET /v1/accounting/connection": Answers(200, (401, 403)),
     "GET /v1/accounting/quickbooks-desktop/qwc": Answers(200, (401, 403), media_type="application/xml"),
     "GET /v1/accounting/quickbooks-online/authorize": Answers(200, (401, 403)),
-    "GET /v1/accounting/quickbooks-online/callback": Answers(200, (400,), security="none"),
+    # 409: Intuit refused the code (expired, used or revoked): reconnect from authorize
+    "GET /v1/accounting/quickbooks-online/callback": Answers(200, (400, 409), security="none"),
     "POST /v1/accounting/quickbooks-online/disconnect": Answers(200, (401, 403)),
     "PUT /v1/webhooks/po-reconciliation": Answers(200, BODY),
     "GET /v1/webhooks/po-reconciliation": Answers(200, (401, 403, 404)),
