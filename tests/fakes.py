@@ -541,6 +541,17 @@ class InMemoryInvoiceStore:
         if item is None or item.get("status") != expected:
             raise _condition_failed()
         item["status"] = status
+        item["version"] = int(item.get("version", 0)) + 1
+        return _public(item)
+
+    def change(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        item = self.invoices.get((company_id, invoice_id))
+        if item is None or int(item.get("version", 0)) != expected_version:
+            raise _condition_failed()
+        item.update(as_stored(changes))
+        item["version"] = expected_version + 1
         return _public(item)
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledgersync.adapters.directory_store import code_sk, product_key_sk, record_sk
-from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, strip_keys
+from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, storable, strip_keys
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
 from ledgersync.errors import Conflict
@@ -187,10 +187,33 @@ class DynamoInvoiceStore:
         item = self.table.update(
             company_pk(company_id),
             invoice_sk(invoice_id),
-            "SET #s = :s",
-            names={"#s": "status"},
-            values={":s": status, ":e": expected},
+            "SET #s = :s ADD #v :one",
+            names={"#s": "status", "#v": "version"},
+            values={":s": status, ":e": expected, ":one": 1},
             condition="#s = :e",
+        )
+        return _public(item)
+
+    def change(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        names = {f"#f{i}": name for i, name in enumerate(changes)}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(changes.values())}
+        sets = [f"#f{i} = :f{i}" for i in range(len(changes))]
+        names["#v"] = "version"
+        values[":next"] = expected_version + 1
+        if expected_version == 0:
+            condition = "attribute_exists(pk) AND attribute_not_exists(#v)"
+        else:
+            condition = "#v = :expected"
+            values[":expected"] = expected_version
+        item = self.table.update(
+            company_pk(company_id),
+            invoice_sk(invoice_id),
+            "SET " + ", ".join([*sets, "#v = :next"]),
+            names=names,
+            values=storable(values),
+            condition=condition,
         )
         return _public(item)
 

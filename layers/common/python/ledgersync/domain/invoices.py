@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.directory import UnitType, product_key
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
@@ -75,6 +76,16 @@ class InvoiceStatus(StrEnum):
     DRAFT = "Draft"
     PENDING_APPROVAL = "Pending Approval"
     CONFIRMED = "Confirmed"
+    SHIPPED = "Shipped"
+
+
+# What to do next, said in a 409 when an invoice is not in the state a lifecycle call needs.
+NEXT_STEP = {
+    InvoiceStatus.DRAFT: "check it out (POST /api/invoice.checkout) or change it (PUT /v1/invoices/{id})",
+    InvoiceStatus.PENDING_APPROVAL: "confirm it (POST /v1/invoices/{id}/confirm) or change it (PUT /v1/invoices/{id})",
+    InvoiceStatus.CONFIRMED: "ship it (POST /v1/invoices/{id}/ship) or change it (PUT /v1/invoices/{id})",
+    InvoiceStatus.SHIPPED: "unship it (POST /v1/invoices/{id}/unship), which lets it be changed again",
+}
 
 
 class AdditionalChargeIn(BaseModel):
@@ -282,6 +293,7 @@ class SalesInvoice(_Camel):
     total_company_currency: Amount
     created_at: datetime
     created_by: str
+    version: int = 0  # every lifecycle change is a write conditional on it, and moves it on by one
 
 
 class InvoicePage(_Camel):
@@ -289,6 +301,19 @@ class InvoicePage(_Camel):
 
     invoices: list[SalesInvoice]
     next_cursor: int | None
+
+
+class ShipRequest(BaseModel):
+    """``POST /v1/invoices/{id}/ship``: the day it shipped, today (UTC) when not given."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    ship_date: date | None = Field(default=None, alias="shipDate")
+
+    @field_validator("ship_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        return None if value is None else iso_date(value)
 
 
 class CheckoutRequest(BaseModel):
@@ -365,6 +390,12 @@ class InvoiceStore(Protocol):
     def get(self, company_id: str, invoice_id: int) -> dict[str, Any] | None: ...
     def get_by_number(self, company_id: str, invoice_number: int) -> dict[str, Any] | None: ...
     def set_status(self, company_id: str, invoice_id: int, expected: str, status: str) -> dict[str, Any]: ...
+    def change(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``changes`` and move the version on by one if the stored version is still ``expected_version``
+        (a record without one is version 0); raise ``Conflict`` otherwise. Answers the invoice as written."""
+
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]: ...
 
 
@@ -399,11 +430,16 @@ class Invoices:
     """invoice.create and friends. Every create is one atomic write after at most two consistent reads."""
 
     def __init__(
-        self, store: InvoiceStore, directory: DirectoryWriter, pause: Callable[[float], None] = time.sleep
+        self,
+        store: InvoiceStore,
+        directory: DirectoryWriter,
+        pause: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.directory = directory
         self.pause = pause
+        self.clock = clock
 
     def create(
         self,
@@ -462,6 +498,47 @@ class Invoices:
             invoice_status=InvoiceStatus.PENDING_APPROVAL,
         )
 
+    def confirm(self, company_id: str, invoice_id: int) -> SalesInvoice:
+        """Pending Approval → Confirmed."""
+        return self._move(
+            company_id, invoice_id, InvoiceStatus.PENDING_APPROVAL, InvoiceStatus.CONFIRMED, {}, "confirmed"
+        )
+
+    def ship(self, company_id: str, invoice_id: int, request: ShipRequest) -> SalesInvoice:
+        """Confirmed → Shipped, on ``shipDate`` or today (UTC)."""
+        ship_date = request.ship_date or self.clock.now().astimezone(UTC).date()
+        changes = {"shipDate": ship_date.isoformat()}
+        return self._move(company_id, invoice_id, InvoiceStatus.CONFIRMED, InvoiceStatus.SHIPPED, changes, "shipped")
+
+    def unship(self, company_id: str, invoice_id: int) -> SalesInvoice:
+        """Shipped → Confirmed: the order can be changed again."""
+        return self._move(company_id, invoice_id, InvoiceStatus.SHIPPED, InvoiceStatus.CONFIRMED, {}, "unshipped")
+
+    def _move(
+        self,
+        company_id: str,
+        invoice_id: int,
+        expected: InvoiceStatus,
+        status: InvoiceStatus,
+        changes: dict[str, Any],
+        verb: str,
+    ) -> SalesInvoice:
+        invoice = self._stored(company_id, invoice_id)
+        if InvoiceStatus(invoice["status"]) is not expected:
+            raise Conflict(_wrong_state(invoice, f"only a '{expected}' invoice can be {verb}"))
+        version = int(invoice.get("version", 0))
+        try:
+            written = self.store.change(company_id, invoice_id, version, {**changes, "status": status.value})
+        except Conflict:
+            raise Conflict(_changed_meanwhile(self._stored(company_id, invoice_id))) from None
+        return SalesInvoice.model_validate(written)
+
+    def _stored(self, company_id: str, invoice_id: int) -> dict[str, Any]:
+        invoice = self.store.get(company_id, invoice_id)
+        if invoice is None:
+            raise NotFound(f"no invoice {invoice_id} in this company")
+        return invoice
+
     def get(self, company_id: str, invoice_id: int) -> SalesInvoice:
         invoice = self.store.get(company_id, invoice_id)
         if invoice is None:
@@ -505,6 +582,20 @@ class Invoices:
         return self.directory.add_named(
             company_id, "carriers", request.carrier_code or "", request.carrier_description or ""
         )
+
+
+def _wrong_state(invoice: dict[str, Any], rule: str) -> str:
+    status = InvoiceStatus(invoice["status"])
+    step = NEXT_STEP[status].replace("{id}", str(invoice["invoiceId"]))
+    return f"invoice {invoice['invoiceNumber']} is '{status}' and {rule}; from '{status}' you can {step}"
+
+
+def _changed_meanwhile(invoice: dict[str, Any]) -> str:
+    return (
+        f"invoice {invoice['invoiceNumber']} was changed by another request meanwhile: it is now "
+        f"'{invoice['status']}' (version {invoice.get('version', 0)}); read it again and repeat the call if it "
+        "still applies"
+    )
 
 
 def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Lookup:
@@ -709,6 +800,7 @@ def _plan(
         "totalCompanyCurrency": to_cents((subtotal + charges_total) * rate),
         "createdAt": now.isoformat(),
         "createdBy": user_id,
+        "version": 1,
         "response": response,
     }
     return CommitPlan(
