@@ -105,13 +105,25 @@ class LocationRecord(NamedRecord):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
 
 
+AccountingPartyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=41)]
+AccountingItemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=31)]
+
+
 class CustomerRecord(NamedRecord):
+    # The customer's name in the accounting system (QuickBooks' 41-character limit), when it is not ``name``.
+    accounting_name: AccountingPartyName | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     active: bool = True
 
 
+class ProductRecord(NamedRecord):
+    # The accounting item its invoice lines go on (QuickBooks' 31-character item name); else the settings'
+    # ``invoiceItemName``.
+    accounting_item: AccountingItemName | None = None
+
+
 class VendorRecord(NamedRecord):
-    accounting_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=41)] | None = None
+    accounting_name: AccountingPartyName | None = None
     type: Annotated[str, StringConstraints(max_length=50)] | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     active: bool = True
@@ -154,7 +166,7 @@ MODELS: dict[Kind, type[_Record]] = {
     Kind.VENDORS: VendorRecord,
     Kind.CARRIERS: NamedRecord,
     Kind.LOCATIONS: LocationRecord,
-    Kind.PRODUCTS: NamedRecord,
+    Kind.PRODUCTS: ProductRecord,
     Kind.BOX_TYPES: BoxTypeRecord,
     Kind.INVENTORY: InventoryRecord,
     Kind.CHARGES: ChargeRecord,
