@@ -21,7 +21,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ledgersync.adapters.aws_errors import TransactionConflict
-from ledgersync.adapters.directory_store import code_sk, inventory_key, product_key_sk, record_sk
+from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, inventory_key, product_key_sk, record_sk
 from ledgersync.adapters.documents import DocumentLinkSigner
 from ledgersync.adapters.dynamodb import storable
 from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
@@ -29,7 +29,7 @@ from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
-from ledgersync.domain.directory import ID_KINDS, Kind
+from ledgersync.domain.directory import ID_KINDS, Kind, default_store_change
 from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS, ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
@@ -342,6 +342,12 @@ class InMemoryDirectoryStore:
             self._move_product_keys(company_id, records, previous)
         if kind is Kind.EXCHANGE_RATES:
             self._merge_rates(company_id, records)
+        if kind is Kind.STORES:
+            default, removed = default_store_change(records, previous)
+            if default is not None:
+                self.records.write(company_id, DEFAULT_STORE_SK, dict(default))
+            elif removed:
+                self.records.of(company_id).pop(DEFAULT_STORE_SK, None)
         for record in records:  # puts, then deletes: the adapter's batch keeps the last write of a key
             if kind in ID_KINDS:
                 self.records.write(company_id, record_sk(kind, record["id"]), dict(record))
@@ -454,6 +460,13 @@ class InMemoryInvoiceStore:
             if lookup.location_code
             else None
         )
+        store = (
+            record_sk(Kind.STORES, lookup.store_id)
+            if lookup.store_id is not None
+            else code_sk(Kind.STORES, lookup.store_code)
+            if lookup.store_code
+            else DEFAULT_STORE_SK
+        )
         replay = self.replays.get((company_id, lookup.idempotency_key)) if lookup.idempotency_key else None
         presentations = {p: one(product_key_sk(p)) for p in lookup.presentations}
         charges = (one(record_sk(Kind.CHARGES, c)) for c in lookup.charge_codes)
@@ -467,6 +480,7 @@ class InMemoryInvoiceStore:
             else None,
             carrier=one(carrier),
             location=one(location),
+            store=one(store),
             inventory=self.read_inventory(company_id, lookup.order_item_ids),
             presentations={
                 p: [int(i) for i in item.get("orderItemIds", [])] for p, item in presentations.items() if item

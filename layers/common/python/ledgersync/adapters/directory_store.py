@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk, strip_keys
-from ledgersync.domain.directory import ID_KINDS, Kind, product_key
+from ledgersync.domain.directory import ID_KINDS, Kind, default_store_change, product_key
 from ledgersync.errors import DamagedRecord
 
 K = TypeVar("K")
 
 ID_WIDTH = 20
+DEFAULT_STORE_SK = "DEFAULTSTORE"
 
 
 def record_sk(kind: Kind, key: str | int) -> str:
@@ -92,6 +93,12 @@ class DynamoDirectoryStore:
             puts.extend(self._product_keys(pk, records, previous))
         if kind is Kind.EXCHANGE_RATES:
             puts.append(self._rates_summary(pk, records))
+        if kind is Kind.STORES:
+            default, removed = default_store_change(records, previous)
+            if default is not None:
+                puts.append({**default, "pk": pk, "sk": DEFAULT_STORE_SK})
+            elif removed:
+                deletes.append((pk, DEFAULT_STORE_SK))
         self.table.batch_write(puts=puts, deletes=deletes)
 
     def _rates_summary(self, pk: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledgersync.adapters.directory_store import code_sk, product_key_sk, record_sk
+from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, product_key_sk, record_sk
 from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, storable, strip_keys
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
@@ -47,6 +47,12 @@ class DynamoInvoiceStore:
             keys["location"] = record_sk(Kind.LOCATIONS, lookup.location_id)
         elif lookup.location_code:
             keys["location"] = code_sk(Kind.LOCATIONS, lookup.location_code)
+        if lookup.store_id is not None:
+            keys["store"] = record_sk(Kind.STORES, lookup.store_id)
+        elif lookup.store_code:
+            keys["store"] = code_sk(Kind.STORES, lookup.store_code)
+        else:
+            keys["store"] = DEFAULT_STORE_SK
         if lookup.idempotency_key:
             keys["replay"] = idempotency_sk(lookup.idempotency_key)
         inventory_sks = [record_sk(Kind.INVENTORY, oid) for oid in lookup.order_item_ids]
@@ -82,6 +88,7 @@ class DynamoInvoiceStore:
             unknown_customer=one("unknown"),
             carrier=one("carrier"),
             location=one("location"),
+            store=one("store"),
             inventory=inventory,
             presentations=presentations,
             charges=charges,

@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
-from ledgersync.domain.directory import UnitType, product_key
+from ledgersync.domain.directory import IMPLICIT_STORE, UnitType, product_key
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
 from ledgersync.validation import iso_date
@@ -158,6 +158,9 @@ class InvoiceCreateRequest(BaseModel):
     status_draft: Flag = Field(default=False, alias="statusDraft")
     location_id: Id20 | None = Field(default=None, alias="locationId")
     location_code: _text(10, 1) | None = Field(default=None, alias="locationCode")  # type: ignore[valid-type]
+    # The store the order belongs to (issue 10); without one, the store marked default, else the implicit one.
+    store_id: Id20 | None = Field(default=None, alias="storeId")
+    store_code: _text(20, 1) | None = Field(default=None, alias="storeCode")  # type: ignore[valid-type]
     auto_confirm: Flag = Field(default=False, alias="autoConfirm")
     create_carrier_if_not_exists: Flag = Field(default=False, alias="createCarrierIfNotExists")
     use_unknown_customer_if_not_exists: Flag = Field(default=True, alias="useUnknownCustomerIfNotExists")
@@ -173,6 +176,8 @@ class InvoiceCreateRequest(BaseModel):
         """The rules between fields: customer and carrier each by id or by code + description, never both."""
         errors = _exclusive("customer", self.customer_id, self.customer_code, self.customer_description)
         errors += _exclusive("carrier", self.carrier_id, self.carrier_code, self.carrier_description)
+        if self.store_id is not None and self.store_code is not None:
+            errors.append(FieldError("storeId", "give either storeId or storeCode, not both"))
         if self.status_draft and self.auto_confirm:
             errors.append(
                 FieldError("autoConfirm", "statusDraft and autoConfirm cannot both be set: a draft is not confirmed")
@@ -278,6 +283,7 @@ class SalesInvoice(_Camel):
     customer: InvoiceParty
     carrier: InvoiceParty
     location: InvoiceParty | None
+    store: InvoiceParty | None = None  # the store it belongs to (id null: the implicit default store)
     ship_date: date
     po_number: str | None
     reference: str | None
@@ -336,6 +342,7 @@ class Snapshot:
     unknown_customer: dict[str, Any] | None
     carrier: dict[str, Any] | None
     location: dict[str, Any] | None
+    store: dict[str, Any] | None  # the store named, else the company's default store record, if any
     inventory: dict[int, dict[str, Any]]
     presentations: dict[str, list[int]]
     charges: dict[str, dict[str, Any]]
@@ -357,6 +364,8 @@ class Lookup:
     presentations: tuple[str, ...]
     charge_codes: tuple[str, ...]
     idempotency_key: str | None
+    store_id: int | None = None
+    store_code: str | None = None
 
 
 @dataclass
@@ -466,6 +475,7 @@ class Invoices:
             customer = self._customer(company_id, request, snapshot)
             carrier = self._carrier(company_id, request, snapshot)
             location = _location(request, snapshot)
+            store = _store(request, snapshot)
             missing = [i for i in _wanted_inventory(snapshot) if i not in snapshot.inventory]
             if missing:
                 snapshot.inventory.update(self.store.read_inventory(company_id, missing))
@@ -473,7 +483,14 @@ class Invoices:
             if not fill.lines:
                 return InvoiceCreateResponse(status="0", message="Item is not available", items=fill.results)
             plan = _plan(
-                company_id, user_id, request, snapshot, customer, carrier, location, fill, idempotency_key, fingerprint
+                company_id,
+                user_id,
+                request,
+                snapshot,
+                _Parties(customer, carrier, location, store),
+                fill,
+                idempotency_key,
+                fingerprint,
             )
             try:
                 self.store.commit(plan)
@@ -607,6 +624,8 @@ def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Looku
         carrier_code=request.carrier_code,
         location_id=request.location_id,
         location_code=request.location_code,
+        store_id=request.store_id,
+        store_code=request.store_code,
         order_item_ids=tuple(i.order_item_id for i in request.items if i.order_item_id is not None),
         presentations=tuple(i.presentation() for i in request.items if i.order_item_id is None),
         charge_codes=tuple(c.code.upper() for c in request.additional_charges),
@@ -642,6 +661,25 @@ def _location(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, An
             )
         )
     return found
+
+
+def _store(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
+    if request.store_id is None and request.store_code is None:
+        return snapshot.store or IMPLICIT_STORE
+    if snapshot.store is None:
+        field_name, value = ("storeId", request.store_id) if request.store_id else ("storeCode", request.store_code)
+        raise ValidationFailed(
+            FieldError(field_name, f"store {value} does not exist; add it with PUT /v1/directory/stores")
+        )
+    return snapshot.store
+
+
+@dataclass(frozen=True)
+class _Parties:
+    customer: dict[str, Any]
+    carrier: dict[str, Any]
+    location: dict[str, Any] | None
+    store: dict[str, Any]
 
 
 def _wanted_inventory(snapshot: Snapshot) -> list[int]:
@@ -709,13 +747,12 @@ def _plan(
     user_id: str,
     request: InvoiceCreateRequest,
     snapshot: Snapshot,
-    customer: dict[str, Any],
-    carrier: dict[str, Any],
-    location: dict[str, Any] | None,
+    parties: _Parties,
     fill: _Fill,
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> CommitPlan:
+    customer, carrier, location = parties.customer, parties.carrier, parties.location
     now = datetime.now(UTC)
     company_currency = str(snapshot.company.get("currency", "USD"))
     currency = str(customer.get("currency") or company_currency)
@@ -785,6 +822,7 @@ def _plan(
         "customer": {k: customer.get(k) for k in ("id", "code", "name")},
         "carrier": {k: carrier.get(k) for k in ("id", "code", "name")},
         "location": {k: location.get(k) for k in ("id", "code", "name")} if location else None,
+        "store": {k: parties.store.get(k) for k in ("id", "code", "name")},
         "shipDate": request.ship_date.isoformat(),
         "poNumber": request.po_number,
         "reference": request.reference,
