@@ -30,7 +30,14 @@ from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.domain.directory import ID_KINDS, Kind, default_store_change
-from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
+from ledgersync.domain.invoices import (
+    UNKNOWN_CUSTOMER_CODE,
+    ChangePlan,
+    CommitPlan,
+    InventoryTaken,
+    Lookup,
+    Snapshot,
+)
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS, ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
@@ -508,7 +515,12 @@ class InMemoryInvoiceStore:
             )
         counter = self.records.read(company, self.COUNTER_SK) or {}
         expected = plan.expected_counter["invoiceNumber"]
-        counter_holds = "invoiceNumber" not in counter if expected == 0 else counter.get("invoiceNumber") == expected
+        counter_holds = (
+            "invoiceNumber" not in counter
+            if expected == 0
+            else counter.get("invoiceNumber") == expected
+            and counter.get("invoiceItemId") == plan.expected_counter["invoiceItemId"]
+        )
         reasons = ["None" if counter_holds else "ConditionalCheckFailed"]
         reasons.append("ConditionalCheckFailed" if (company, plan.invoice["invoiceId"]) in self.invoices else "None")
         inventory = {oid: self.records.read(company, record_sk(Kind.INVENTORY, oid)) for oid in taken}
@@ -567,6 +579,47 @@ class InMemoryInvoiceStore:
         item.update(as_stored(changes))
         item["version"] = expected_version + 1
         return _public(item)
+
+    def commit_change(self, plan: ChangePlan) -> None:
+        """Every condition of the adapter's transaction checked before anything is written."""
+        company = plan.company_id
+        if len(plan.inventory_deltas) + len(plan.new_charges) + 2 > 100:
+            raise Conflict(
+                "this change moves boxes on too many inventory lines for one atomic write (100); change fewer lines"
+            )
+        invoice = self.invoices.get((company, plan.invoice_id))
+        counter = self.records.read(company, self.COUNTER_SK) or {}
+        inventory = {oid: self.records.read(company, record_sk(Kind.INVENTORY, oid)) for oid in plan.inventory_deltas}
+        holds = [
+            invoice is not None
+            and int(invoice.get("version", 0)) == plan.expected_version
+            and invoice.get("status") != "Shipped",
+            plan.next_item_counter == plan.expected_item_counter
+            or counter.get("invoiceItemId") == plan.expected_item_counter,
+            *(
+                item is not None and (boxes <= 0 or item["availableBoxes"] >= boxes)
+                for oid, boxes in plan.inventory_deltas.items()
+                for item in [inventory[oid]]
+            ),
+            *(not self.records.read(company, record_sk(Kind.CHARGES, c["code"])) for c in plan.new_charges),
+        ]
+        if not all(holds):
+            reasons = ["None" if held else "ConditionalCheckFailed" for held in holds]
+            raise InventoryTaken("the invoice, its inventory or the numbering changed under us") from (
+                TransactionConflict(reasons)
+            )
+        assert invoice is not None  # checked above
+        invoice.update(as_stored(plan.changes))
+        invoice["version"] = plan.expected_version + 1
+        if plan.next_item_counter != plan.expected_item_counter:
+            self.records.write(company, self.COUNTER_SK, {**counter, "invoiceItemId": plan.next_item_counter})
+        for oid, boxes in plan.inventory_deltas.items():
+            item = inventory[oid]
+            assert item is not None  # checked above
+            item["availableBoxes"] -= boxes
+            self.records.write(company, record_sk(Kind.INVENTORY, oid), item)
+        for charge in plan.new_charges:
+            self.records.write(company, record_sk(Kind.CHARGES, charge["code"]), charge)
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]:
         ids = [i for (cid, i) in sorted(self.invoices) if cid == company_id and (not after or i > after)]

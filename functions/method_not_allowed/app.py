@@ -36,7 +36,7 @@ ALLOWED_METHODS: dict[str, tuple[str, ...]] = {
     "/v1/documents/{token}": ("GET",),
     "/v1/health": ("GET",),
     "/v1/invoices": ("GET",),
-    "/v1/invoices/{id}": ("GET",),
+    "/v1/invoices/{id}": ("GET", "PUT"),
     "/v1/invoices/{id}/confirm": ("POST",),
     "/v1/invoices/{id}/ship": ("POST",),
     "/v1/invoices/{id}/unship": ("POST",),

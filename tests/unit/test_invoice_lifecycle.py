@@ -18,6 +18,21 @@ from tests.support.demo import load_directory
 from tests.support.events import Api
 
 
+class IsolatedTable(SingleTable):
+    """The table with each write isolated from the others, as DynamoDB isolates them; moto, called from threads,
+    checks a condition and writes without a lock, so two racing writes could both pass. The conditions stay ours."""
+
+    lock = threading.Lock()
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return super().update(*args, **kwargs)
+
+    def transact(self, *args: Any, **kwargs: Any) -> None:
+        with self.lock:
+            super().transact(*args, **kwargs)
+
+
 @pytest.fixture
 def demo(api: Api, company: dict[str, Any]) -> Api:
     load_directory(api)
@@ -146,7 +161,7 @@ def test_two_concurrent_ships_one_wins_and_the_other_is_409_when_racing_on_dynam
 ) -> None:
     # Given a Confirmed invoice in DynamoDB (moto), and two requests that both read it before either writes
     invoice = new_invoice(demo, autoConfirm=True)
-    store = DynamoInvoiceStore(SingleTable(os.environ["TABLE_NAME"]))
+    store = DynamoInvoiceStore(IsolatedTable(os.environ["TABLE_NAME"]))
     both_read = threading.Barrier(2, timeout=10)
 
     class ReadTogether(DynamoInvoiceStore):
@@ -214,3 +229,137 @@ def test_ship_uses_the_clock_for_today_when_the_use_case_runs_on_the_fakes() -> 
     shipped = invoices.ship(company_id, created.invoice_id, ShipRequest())
 
     assert (shipped.status, shipped.ship_date, shipped.version) == (InvoiceStatus.SHIPPED, date(2027, 1, 2), 2)
+
+
+def available(api: Api, order_item_id: int) -> int:
+    records = api.get("/v1/directory/inventory").json()["records"]
+    return int(next(r for r in records if r["orderItemId"] == order_item_id)["availableBoxes"])
+
+
+def test_a_change_replaces_items_and_charges_giving_back_and_taking_boxes_when_put(demo: Api) -> None:
+    # Given an invoice of 2 boxes of 9999999 (20 available before)
+    invoice = new_invoice(demo, items=[{"orderItemId": 9999999, "boxes": 2, "price": 2.5}])
+    assert available(demo, 9999999) == 18
+
+    # When it is changed to 5 boxes of 9999999 and 2 of 5001, with a freight charge
+    body = {
+        "items": [{"orderItemId": 9999999, "boxes": 5, "price": 1.25}, {"orderItemId": 5001, "boxes": 2, "price": 3}],
+        "additionalCharges": [{"code": "FRT", "value": 7.5}],
+    }
+    changed = demo.put(f"/v1/invoices/{invoice['invoiceId']}", body)
+
+    # Then the invoice view answers the new lines and totals, one version on; the inventory moved by the difference
+    assert changed.status == 200, changed.text
+    view = changed.json()
+    assert [(ln["orderItemId"], ln["boxes"], ln["amount"]) for ln in view["items"]] == [
+        (9999999, 5, 62.5),
+        (5001, 2, 36.0),
+    ]
+    assert (view["subTotal"], view["total"], view["version"]) == (98.5, 106.0, 2)
+    assert view["additionalCharges"][0]["code"] == "FRT" and view["updatedBy"]
+    assert demo.get(f"/v1/invoices/{invoice['invoiceId']}").json() == view
+    assert (available(demo, 9999999), available(demo, 5001)) == (15, 2)
+    # and the lines were numbered anew, past every number already given
+    assert [ln["invoiceItemId"] for ln in view["items"]] == [2, 3]
+    after = demo.komet("invoice.create", {**BASE_BODY, "items": [{"orderItemId": 5002, "boxes": 1, "price": 1}]})
+    assert after.json()["items"][0]["invoiceItemId"] == [4]
+
+
+BASE_BODY: dict[str, Any] = {"customerId": 99999, "carrierId": 423, "shipDate": "2026-11-30"}
+
+
+def test_a_change_of_a_shipped_invoice_is_409_until_it_is_unshipped(demo: Api) -> None:
+    invoice = new_invoice(demo, autoConfirm=True)
+    path = f"/v1/invoices/{invoice['invoiceId']}"
+    body = {"items": [{"orderItemId": 9999999, "boxes": 3, "price": 2.5}]}
+    assert demo.post(f"{path}/ship").status == 200
+
+    refused = demo.put(path, body)
+    assert demo.post(f"{path}/unship").status == 200
+    accepted = demo.put(path, body)
+
+    assert refused.status == 409
+    assert "is 'Shipped'" in refused.json()["message"] and "/unship" in refused.json()["message"]
+    assert accepted.status == 200, accepted.text
+    assert (accepted.json()["status"], accepted.json()["items"][0]["boxes"]) == ("Confirmed", 3)
+
+
+def test_a_change_wanting_more_boxes_than_there_are_is_409_naming_the_item_and_changes_nothing(demo: Api) -> None:
+    # Given an invoice holding 2 of the 20 boxes
+    invoice = new_invoice(demo, items=[{"orderItemId": 9999999, "boxes": 2, "price": 2.5}])
+
+    # When it asks for 20 (18 free + its own 2: allowed) and then for 21
+    enough = demo.put(
+        f"/v1/invoices/{invoice['invoiceId']}", {"items": [{"orderItemId": 9999999, "boxes": 20, "price": 1}]}
+    )
+    too_many = demo.put(
+        f"/v1/invoices/{invoice['invoiceId']}", {"items": [{"orderItemId": 9999999, "boxes": 21, "price": 1}]}
+    )
+
+    assert enough.status == 200, enough.text
+    assert too_many.status == 409
+    assert [e["field"] for e in too_many.json()["errors"]] == ["items[0].boxes"]
+    assert "20 box(es) available" in too_many.json()["errors"][0]["message"]
+    assert demo.get(f"/v1/invoices/{invoice['invoiceId']}").json() == enough.json()
+    assert available(demo, 9999999) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"items": []}, "items"),
+        ({"additionalCharges": []}, "items"),
+        ({"items": [{"orderItemId": 9999999, "boxes": 0, "price": 1}]}, "items[0].boxes"),
+        ({"items": [{"orderItemId": 9999999, "boxes": 1, "price": 1}], "customerId": 5}, "customerId"),
+    ],
+)
+def test_a_bad_change_is_400_naming_the_field_when_put(demo: Api, body: dict[str, Any], field: str) -> None:
+    invoice = new_invoice(demo)
+
+    answer = demo.put(f"/v1/invoices/{invoice['invoiceId']}", body)
+
+    assert answer.status == 400, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+def test_two_concurrent_changes_one_wins_and_the_other_is_409_when_racing_on_dynamodb(
+    demo: Api, company: dict[str, Any]
+) -> None:
+    from ledgersync.domain.invoices import InvoiceChangeRequest
+
+    invoice = new_invoice(demo)
+    store = DynamoInvoiceStore(IsolatedTable(os.environ["TABLE_NAME"]))
+    both_read = threading.Barrier(2, timeout=10)
+    first_reads = threading.local()
+
+    class ReadTogether(DynamoInvoiceStore):
+        def get(self, company_id: str, invoice_id: int) -> dict[str, Any] | None:
+            found = store.get(company_id, invoice_id)
+            if not getattr(first_reads, "done", False):
+                first_reads.done = True
+                both_read.wait()
+            return found
+
+    invoices = Invoices(ReadTogether(store.table), directory=None, pause=lambda _: None)  # type: ignore[arg-type]
+    outcomes: list[object] = []
+
+    def change(boxes: int) -> None:
+        request = InvoiceChangeRequest(items=[{"orderItemId": 9999999, "boxes": boxes, "price": 1}])
+        try:
+            outcomes.append(invoices.change(company["companyId"], "U1", invoice["invoiceId"], request))
+        except Conflict as refused:
+            outcomes.append(refused)
+
+    threads = [threading.Thread(target=change, args=(boxes,)) for boxes in (3, 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    won = [o for o in outcomes if isinstance(o, SalesInvoice)]
+    lost = [o for o in outcomes if isinstance(o, Conflict)]
+    assert (len(won), len(lost)) == (1, 1), outcomes
+    assert "changed by another request meanwhile" in lost[0].message
+    stored = demo.get(f"/v1/invoices/{invoice['invoiceId']}").json()
+    assert (stored["items"][0]["boxes"], stored["version"]) == (won[0].items[0].boxes, 2)
+    assert available(demo, 9999999) == 20 - won[0].items[0].boxes

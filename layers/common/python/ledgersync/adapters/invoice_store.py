@@ -10,7 +10,15 @@ from typing import Any
 from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, product_key_sk, record_sk
 from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, storable, strip_keys
 from ledgersync.domain.directory import Kind
-from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
+from ledgersync.domain.invoices import (
+    UNKNOWN_CUSTOMER_CODE,
+    ChangePlan,
+    CommitPlan,
+    InventoryTaken,
+    InvoiceStatus,
+    Lookup,
+    Snapshot,
+)
 from ledgersync.errors import Conflict
 
 COUNTER_SK = "COUNTER#invoice"
@@ -103,10 +111,16 @@ class DynamoInvoiceStore:
     def commit(self, plan: CommitPlan) -> None:
         pk = company_pk(plan.company_id)
         expected = plan.expected_counter["invoiceNumber"]
-        counter_condition = "attribute_not_exists(invoiceNumber)" if expected == 0 else "invoiceNumber = :expected"
+        # Both numbers are conditions: a change of an invoice (commit_change) numbers lines without a new invoice.
+        counter_condition = (
+            "attribute_not_exists(invoiceNumber)"
+            if expected == 0
+            else "invoiceNumber = :expected AND invoiceItemId = :expectedItem"
+        )
         counter_values: dict[str, Any] = {f":{k}": v for k, v in plan.next_counter.items()}
         if expected:
             counter_values[":expected"] = expected
+            counter_values[":expectedItem"] = plan.expected_counter["invoiceItemId"]
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -177,6 +191,73 @@ class DynamoInvoiceStore:
             self.table.transact(actions)
         except TransactionConflict as err:
             raise InventoryTaken("inventory, numbering or idempotency changed under us") from err
+
+    def commit_change(self, plan: ChangePlan) -> None:
+        pk = company_pk(plan.company_id)
+        names = {f"#f{i}": name for i, name in enumerate(plan.changes)}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(plan.changes.values())}
+        sets = [f"#f{i} = :f{i}" for i in range(len(plan.changes))]
+        names |= {"#v": "version", "#s": "status"}
+        values |= {":next": plan.expected_version + 1, ":shipped": InvoiceStatus.SHIPPED.value}
+        if plan.expected_version == 0:
+            version_condition = "attribute_exists(pk) AND attribute_not_exists(#v)"
+        else:
+            version_condition = "#v = :expected"
+            values[":expected"] = plan.expected_version
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": {"pk": pk, "sk": invoice_sk(plan.invoice_id)},
+                    "UpdateExpression": "SET " + ", ".join([*sets, "#v = :next"]),
+                    "ConditionExpression": f"{version_condition} AND #s <> :shipped",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if plan.next_item_counter != plan.expected_item_counter:
+            actions.append(
+                {
+                    "Update": {
+                        "Key": {"pk": pk, "sk": COUNTER_SK},
+                        "UpdateExpression": "SET invoiceItemId = :next",
+                        "ConditionExpression": "invoiceItemId = :expected",
+                        "ExpressionAttributeValues": {
+                            ":next": plan.next_item_counter,
+                            ":expected": plan.expected_item_counter,
+                        },
+                    }
+                }
+            )
+        for oid, boxes in plan.inventory_deltas.items():
+            taking = boxes > 0
+            actions.append(
+                {
+                    "Update": {
+                        "Key": {"pk": pk, "sk": record_sk(Kind.INVENTORY, oid)},
+                        "UpdateExpression": f"SET availableBoxes = availableBoxes {'-' if taking else '+'} :boxes",
+                        "ConditionExpression": "availableBoxes >= :boxes" if taking else "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":boxes": abs(boxes)},
+                    }
+                }
+            )
+        actions.extend(
+            {
+                "Put": {
+                    "Item": {"pk": pk, "sk": record_sk(Kind.CHARGES, charge["code"]), **charge},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for charge in plan.new_charges
+        )
+        if len(actions) > 100:
+            raise Conflict(
+                "this change moves boxes on too many inventory lines for one atomic write (100); change fewer lines"
+            )
+        try:
+            self.table.transact(actions)
+        except TransactionConflict as err:
+            raise InventoryTaken("the invoice, its inventory or the numbering changed under us") from err
 
     def get(self, company_id: str, invoice_id: int) -> dict[str, Any] | None:
         item = self.table.get(company_pk(company_id), invoice_sk(invoice_id))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -299,6 +300,8 @@ class SalesInvoice(_Camel):
     total_company_currency: Amount
     created_at: datetime
     created_by: str
+    updated_at: datetime | None = None  # the last PUT /v1/invoices/{id}, and who made it
+    updated_by: str | None = None
     version: int = 0  # every lifecycle change is a write conditional on it, and moves it on by one
 
 
@@ -320,6 +323,16 @@ class ShipRequest(BaseModel):
     @classmethod
     def _iso_date(cls, value: Any) -> Any:
         return None if value is None else iso_date(value)
+
+
+class InvoiceChangeRequest(BaseModel):
+    """``PUT /v1/invoices/{id}``: the order's items and additional charges, as invoice.create takes them, replacing
+    the invoice's; allowed while it is not Shipped. The boxes it held go back and the new items take theirs."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    additional_charges: list[AdditionalChargeIn] = Field(default_factory=list, alias="additionalCharges", max_length=20)
+    items: list[InvoiceItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class CheckoutRequest(BaseModel):
@@ -388,6 +401,21 @@ class CommitPlan:
     idempotency_record: dict[str, Any] | None
 
 
+@dataclass
+class ChangePlan:
+    """One atomic write of a changed invoice: its new fields if its version is still ``expected_version`` and it is
+    not Shipped, the inventory each line gives back (negative) or takes (positive), new line numbers, new charges."""
+
+    company_id: str
+    invoice_id: int
+    expected_version: int
+    changes: dict[str, Any]
+    inventory_deltas: dict[int, int]
+    expected_item_counter: int
+    next_item_counter: int
+    new_charges: list[dict[str, Any]]
+
+
 class InventoryTaken(Conflict):
     """Another request took boxes between our read and our write; the request is planned again."""
 
@@ -406,6 +434,8 @@ class InvoiceStore(Protocol):
         (a record without one is version 0); raise ``Conflict`` otherwise. Answers the invoice as written."""
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]: ...
+    def commit_change(self, plan: ChangePlan) -> None:
+        """Write ``plan`` all or nothing; ``InventoryTaken`` when any of its conditions fails."""
 
 
 class DirectoryWriter(Protocol):
@@ -550,6 +580,99 @@ class Invoices:
             raise Conflict(_changed_meanwhile(self._stored(company_id, invoice_id))) from None
         return SalesInvoice.model_validate(written)
 
+    def change(self, company_id: str, user_id: str, invoice_id: int, request: InvoiceChangeRequest) -> SalesInvoice:
+        """``PUT /v1/invoices/{id}``: new items and charges, at the rate of creation, while the invoice is not
+        Shipped. Every item must get all its boxes (the boxes the invoice holds count as available to it), else
+        nothing changes. Lines are numbered anew. A write conditional on the version the change was planned on."""
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self.pause(random.uniform(0, min(0.01 * 2 ** min(attempt, 6), 0.3)))  # noqa: S311 - jitter
+            current = self._stored(company_id, invoice_id)
+            if InvoiceStatus(current["status"]) is InvoiceStatus.SHIPPED:
+                raise Conflict(_wrong_state(current, "a Shipped invoice cannot be changed"))
+            version = int(current.get("version", 0))
+            plan, view = self._plan_change(company_id, user_id, current, request)
+            try:
+                self.store.commit_change(plan)
+            except InventoryTaken:
+                latest = self._stored(company_id, invoice_id)
+                if int(latest.get("version", 0)) != version:
+                    raise Conflict(_changed_meanwhile(latest)) from None
+                continue
+            return SalesInvoice.model_validate(view)
+        raise Conflict("the inventory is changing too fast to take; try again")
+
+    def _plan_change(
+        self, company_id: str, user_id: str, current: dict[str, Any], request: InvoiceChangeRequest
+    ) -> tuple[ChangePlan, dict[str, Any]]:
+        held = Tally[int]()
+        for line in current.get("items", []):
+            held[int(line["orderItemId"])] += int(line["boxes"])
+        wanted_ids = {i.order_item_id for i in request.items if i.order_item_id is not None}
+        lookup = Lookup(
+            customer_id=None,
+            customer_code=None,
+            want_unknown_customer=False,
+            carrier_id=None,
+            carrier_code=None,
+            location_id=None,
+            location_code=None,
+            order_item_ids=tuple(sorted(wanted_ids | set(held))),
+            presentations=tuple(dict.fromkeys(i.presentation() for i in request.items if i.order_item_id is None)),
+            charge_codes=tuple(dict.fromkeys(c.code.upper() for c in request.additional_charges)),
+            idempotency_key=None,
+        )
+        snapshot = self.store.read(company_id, lookup)
+        missing = [i for i in _wanted_inventory(snapshot) if i not in snapshot.inventory]
+        if missing:
+            snapshot.inventory.update(self.store.read_inventory(company_id, missing))
+        for oid, boxes in held.items():  # what the invoice holds is available to it
+            if oid in snapshot.inventory:
+                record = snapshot.inventory[oid]
+                snapshot.inventory[oid] = {**record, "availableBoxes": int(record["availableBoxes"]) + boxes}
+        fill = _fill_items(request.items, False, snapshot, current.get("location"))
+        if not fill.complete:
+            short = [
+                FieldError(
+                    f"items[{i}].boxes", f"{r.available_boxes or 0} box(es) available, {request.items[i].boxes} asked"
+                )
+                for i, r in enumerate(fill.results)
+                if r.available_boxes is not None and r.available_boxes < request.items[i].boxes
+            ]
+            raise Conflict("Item is not available: nothing was changed", short)
+        rate = Decimal(str(current["exchangeRate"]))
+        counter = int(snapshot.counter.get("invoiceItemId", 0))
+        lines, last = _priced_lines(request.items, fill, rate, counter)
+        charges, new_charges = _priced_charges(request.additional_charges, snapshot, rate)
+        taken = Tally[int]()
+        for line in lines:
+            taken[int(line["orderItemId"])] += int(line["boxes"])
+        subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
+        total = subtotal + sum((c["value"] for c in charges), Decimal(0))
+        changes = {
+            "items": lines,
+            "additionalCharges": charges,
+            "subTotal": to_cents(subtotal),
+            "total": to_cents(total),
+            "totalCompanyCurrency": to_cents(total * rate),
+            "updatedAt": self.clock.now().isoformat(),
+            "updatedBy": user_id,
+        }
+        version = int(current.get("version", 0))
+        plan = ChangePlan(
+            company_id=company_id,
+            invoice_id=int(current["invoiceId"]),
+            expected_version=version,
+            changes=changes,
+            inventory_deltas={
+                oid: taken[oid] - held[oid] for oid in sorted(set(taken) | set(held)) if taken[oid] != held[oid]
+            },
+            expected_item_counter=counter,
+            next_item_counter=last,
+            new_charges=new_charges,
+        )
+        return plan, {**current, **changes, "version": version + 1}
+
     def _stored(self, company_id: str, invoice_id: int) -> dict[str, Any]:
         invoice = self.store.get(company_id, invoice_id)
         if invoice is None:
@@ -688,10 +811,16 @@ def _wanted_inventory(snapshot: Snapshot) -> list[int]:
 
 def _fill(request: InvoiceCreateRequest, snapshot: Snapshot, location: dict[str, Any] | None) -> _Fill:
     """Plan which inventory lines give each item its boxes; an item takes what is available (seed 002 sample 2)."""
+    return _fill_items(request.items, request.return_available_boxes, snapshot, location)
+
+
+def _fill_items(
+    items: Sequence[InvoiceItemIn], return_available_boxes: bool, snapshot: Snapshot, location: dict[str, Any] | None
+) -> _Fill:
     fill = _Fill()
     left = {oid: int(rec["availableBoxes"]) for oid, rec in snapshot.inventory.items()}
     location_code = str(location["code"]).upper() if location else None
-    for index, item in enumerate(request.items):
+    for index, item in enumerate(items):
         if item.order_item_id is not None:
             candidates = [item.order_item_id] if item.order_item_id in snapshot.inventory else []
         else:
@@ -715,7 +844,7 @@ def _fill(request: InvoiceCreateRequest, snapshot: Snapshot, location: dict[str,
                 status=1 if taken_ids else 0,
                 order_item_id=item.order_item_id,
                 product_code=item.product_code,
-                available_boxes=available if (request.return_available_boxes or wanted) else None,
+                available_boxes=available if (return_available_boxes or wanted) else None,
             )
         )
     return fill
@@ -742,30 +871,17 @@ def _rate(snapshot: Snapshot, currency: str, company_currency: str, on: date) ->
     return Decimal(str(max(rates, key=lambda r: str(r["effectiveFrom"]))["rate"]))
 
 
-def _plan(
-    company_id: str,
-    user_id: str,
-    request: InvoiceCreateRequest,
-    snapshot: Snapshot,
-    parties: _Parties,
-    fill: _Fill,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> CommitPlan:
-    customer, carrier, location = parties.customer, parties.carrier, parties.location
-    now = datetime.now(UTC)
-    company_currency = str(snapshot.company.get("currency", "USD"))
-    currency = str(customer.get("currency") or company_currency)
-    rate = _rate(snapshot, currency, company_currency, now.date())
-    counter = {k: int(snapshot.counter.get(k, 0)) for k in ("invoiceNumber", "invoiceId", "invoiceItemId")}
-    number, invoice_id = counter["invoiceNumber"] + 1, counter["invoiceId"] + 1
-    item_id = counter["invoiceItemId"]
+def _priced_lines(
+    items: Sequence[InvoiceItemIn], fill: _Fill, rate: Decimal, last_item_id: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The invoice's lines, numbered on from ``last_item_id``; and the last number used."""
+    item_id = last_item_id
     lines = []
     for line in fill.lines:
         item_id += 1
         line.invoice_item_id = item_id
         fill.results[line.item_index].invoice_item_id.append(item_id)
-        requested = request.items[line.item_index]
+        requested = items[line.item_index]
         amount = to_cents(requested.price * line.take.boxes * int(line.record.get("unitsPerBox", 1)))
         lines.append(
             {
@@ -785,6 +901,13 @@ def _plan(
                 "notes": requested.notes,
             }
         )
+    return lines, item_id
+
+
+def _priced_charges(
+    additional_charges: Sequence[AdditionalChargeIn], snapshot: Snapshot, rate: Decimal
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The invoice's charges, and the charges the directory does not have yet (added with the invoice)."""
     charges = [
         {
             "code": c.code.upper(),
@@ -792,13 +915,35 @@ def _plan(
             "value": c.value,
             "valueCompanyCurrency": to_cents(c.value * rate),
         }
-        for c in request.additional_charges
+        for c in additional_charges
     ]
     new_charges = [
         {"code": c.code.upper(), "name": c.name or c.code.upper()}
-        for c in request.additional_charges
+        for c in additional_charges
         if c.code.upper() not in snapshot.charges
     ]
+    return charges, new_charges
+
+
+def _plan(
+    company_id: str,
+    user_id: str,
+    request: InvoiceCreateRequest,
+    snapshot: Snapshot,
+    parties: _Parties,
+    fill: _Fill,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> CommitPlan:
+    customer, carrier, location = parties.customer, parties.carrier, parties.location
+    now = datetime.now(UTC)
+    company_currency = str(snapshot.company.get("currency", "USD"))
+    currency = str(customer.get("currency") or company_currency)
+    rate = _rate(snapshot, currency, company_currency, now.date())
+    counter = {k: int(snapshot.counter.get(k, 0)) for k in ("invoiceNumber", "invoiceId", "invoiceItemId")}
+    number, invoice_id = counter["invoiceNumber"] + 1, counter["invoiceId"] + 1
+    lines, item_id = _priced_lines(request.items, fill, rate, counter["invoiceItemId"])
+    charges, new_charges = _priced_charges(request.additional_charges, snapshot, rate)
     subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
     charges_total = sum((c["value"] for c in charges), Decimal(0))
     status = (

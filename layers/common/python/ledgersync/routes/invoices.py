@@ -1,4 +1,5 @@
-"""Routes: invoice.create (seed 002), invoice.checkout, invoice reads and the lifecycle (confirm, ship, unship)."""
+"""Routes: invoice.create (seed 002), invoice.checkout, invoice reads, changes and the lifecycle (confirm, ship,
+unship)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ledgersync.api import caller, json_response
 from ledgersync.domain.invoices import (
     CheckoutAnswer,
     CheckoutRequest,
+    InvoiceChangeRequest,
     InvoiceCreateRequest,
     InvoiceCreateResponse,
     InvoicePage,
@@ -106,4 +108,15 @@ def ship_invoice(invoice_id: Annotated[int, Path(ge=1)], request: ShipRequest | 
 def unship_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(router, "invoice.unship")
     answer = bootstrap.services().invoices.unship(principal.company_id, invoice_id)
+    return json_response(200, answer.model_dump(by_alias=True))
+
+
+@router.put(
+    "/v1/invoices/<invoice_id>",
+    summary="Change an invoice's items and additional charges (as invoice.create takes them) while it is not Shipped",
+    responses=described(SalesInvoice),
+)
+def change_invoice(invoice_id: Annotated[int, Path(ge=1)], request: InvoiceChangeRequest) -> Response[Any]:
+    principal = caller(router, "invoice.update")
+    answer = bootstrap.services().invoices.change(principal.company_id, principal.user_id, invoice_id, request)
     return json_response(200, answer.model_dump(by_alias=True))

@@ -80,6 +80,7 @@ ANSWERS: dict[str, Answers] = {
     "POST /api/invoice.checkout": Answers(200, (*BODY, 404, 409), security="komet"),
     "GET /v1/invoices": Answers(200, READ),
     "GET /v1/invoices/{invoice_id}": Answers(200, (*READ, 404)),
+    "PUT /v1/invoices/{invoice_id}": Answers(200, (*BODY, 404, 409)),
     "POST /v1/invoices/{invoice_id}/confirm": Answers(200, (*READ, 404, 409)),
     "POST /v1/invoices/{invoice_id}/ship": Answers(200, (*BODY, 404, 409)),
     "POST /v1/invoices/{invoice_id}/unship": Answers(200, (*READ, 404, 409)),
