@@ -29,7 +29,7 @@ from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
-from ledgersync.domain.directory import ID_KINDS, Kind, default_store_change
+from ledgersync.domain.directory import ID_KINDS, Kind, another_default_store, default_store_change
 from ledgersync.domain.invoices import (
     UNKNOWN_CUSTOMER_CODE,
     ChangePlan,
@@ -351,6 +351,9 @@ class InMemoryDirectoryStore:
             self._merge_rates(company_id, records)
         if kind is Kind.STORES:
             default, removed = default_store_change(records, previous)
+            holder = self.records.read(company_id, DEFAULT_STORE_SK)
+            if default is not None and holder is not None and holder["id"] not in {r["id"] for r in records}:
+                raise another_default_store(holder, default)
             if default is not None:
                 self.records.write(company_id, DEFAULT_STORE_SK, dict(default))
             elif removed:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from typing import Any
 
 import pytest
 
+from ledgersync.adapters.directory_store import DynamoDirectoryStore
+from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Directory, Kind
 from ledgersync.domain.invoices import InvoiceCreateRequest, Invoices
@@ -179,3 +182,29 @@ def test_the_store_rules_hold_on_the_fakes_when_the_use_cases_run() -> None:
     assert created.invoice_id is not None
     assert invoices.get(company_id, created.invoice_id).store is not None
     assert invoices.get(company_id, created.invoice_id).store.code == "WEB"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("implementation", ["fake", "dynamodb"])
+def test_a_second_default_is_refused_by_the_store_itself_when_two_writes_race_past_the_check(
+    request: pytest.FixtureRequest, implementation: str
+) -> None:
+    # Given two writes that both passed the use case's check (each saw no default), on either store
+    if implementation == "dynamodb":
+        request.getfixturevalue("aws")
+        store: Any = DynamoDirectoryStore(SingleTable(os.environ["TABLE_NAME"]))
+    else:
+        store = InMemoryDirectoryStore()
+    web = {**WEB, "id": 1, "customerMode": "direct", "invoiceSync": "manual", "default": True}
+    amazon = {**AMAZON, "id": 2, "invoiceSync": "manual", "default": True}
+
+    # When both write
+    store.write("co_1", Kind.STORES, [web], [])
+    with pytest.raises(Conflict, match="'WEB' \\(id 1\\) is already the default store") as refused:
+        store.write("co_1", Kind.STORES, [amazon], [])
+
+    # Then the second is refused naming the first and writes nothing; the first keeps being the default,
+    # and the default can still be moved by a write that unsets it too
+    assert "'AMZ' the default" in refused.value.message
+    assert store.get_by_ids("co_1", Kind.STORES, [2]) == {}
+    store.write("co_1", Kind.STORES, [{**web, "default": False}, amazon], [web])
+    assert store.get_by_ids("co_1", Kind.STORES, [2])[2]["default"] is True

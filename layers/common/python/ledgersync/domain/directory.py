@@ -241,6 +241,14 @@ def default_store_change(
     return None, any(old.get("default") and old["id"] in written for old in previous)
 
 
+def another_default_store(holder: dict[str, Any], wanted: dict[str, Any]) -> Conflict:
+    """The 409 when ``wanted`` would be a second default store beside ``holder``."""
+    return Conflict(
+        f"store '{holder['code']}' (id {holder['id']}) is already the default store; send it with "
+        f"\"default\": false first (or in the same request) to make '{wanted['code']}' the default"
+    )
+
+
 def natural_key(kind: Kind, record: _Record) -> str:
     """The key a record is stored under when it has no integer id (inventory, charges, exchange rates)."""
     if isinstance(record, InventoryRecord):
@@ -259,7 +267,10 @@ class DirectoryStore(Protocol):
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]: ...
     def write(
         self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]
-    ) -> None: ...
+    ) -> None:
+        """Write ``records``. For stores, a new default is claimed first, conditionally: a default store that is
+        not among ``records`` refuses the write (``another_default_store``), even between two racing writes."""
+
     def list(
         self, company_id: str, kind: Kind, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
@@ -470,11 +481,7 @@ class Directory:
             s for s in existing if s.get("default") and str(s["code"]).upper() not in codes and s["id"] not in ids
         ]
         if holders:
-            holder = holders[0]
-            raise Conflict(
-                f"store '{holder['code']}' (id {holder['id']}) is already the default store; send it with "
-                f"\"default\": false first (or in the same request) to make '{asked[0][1].code}' the default"
-            )
+            raise another_default_store(holders[0], {"code": asked[0][1].code})
 
 
 def _dump(record: _Record) -> dict[str, Any]:
