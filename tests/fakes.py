@@ -21,7 +21,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ledgersync.adapters.aws_errors import TransactionConflict
-from ledgersync.adapters.directory_store import code_sk, inventory_key, product_key_sk, record_sk
+from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, inventory_key, product_key_sk, record_sk
 from ledgersync.adapters.documents import DocumentLinkSigner
 from ledgersync.adapters.dynamodb import storable
 from ledgersync.adapters.purchase_order_store import indexed_status, legacy_state_of
@@ -30,8 +30,15 @@ from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
-from ledgersync.domain.directory import ID_KINDS, Kind
-from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
+from ledgersync.domain.directory import ID_KINDS, Kind, another_default_store, default_store_change
+from ledgersync.domain.invoices import (
+    UNKNOWN_CUSTOMER_CODE,
+    ChangePlan,
+    CommitPlan,
+    InventoryTaken,
+    Lookup,
+    Snapshot,
+)
 from ledgersync.domain.purchase_order_sync import migrated_order
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS, ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
@@ -383,6 +390,15 @@ class InMemoryDirectoryStore:
             self._move_product_keys(company_id, records, previous)
         if kind is Kind.EXCHANGE_RATES:
             self._merge_rates(company_id, records)
+        if kind is Kind.STORES:
+            default, removed = default_store_change(records, previous)
+            holder = self.records.read(company_id, DEFAULT_STORE_SK)
+            if default is not None and holder is not None and holder["id"] not in {r["id"] for r in records}:
+                raise another_default_store(holder, default)
+            if default is not None:
+                self.records.write(company_id, DEFAULT_STORE_SK, dict(default))
+            elif removed:
+                self.records.of(company_id).pop(DEFAULT_STORE_SK, None)
         for record in records:  # puts, then deletes: the adapter's batch keeps the last write of a key
             if kind in ID_KINDS:
                 self.records.write(company_id, record_sk(kind, record["id"]), dict(record))
@@ -495,6 +511,13 @@ class InMemoryInvoiceStore:
             if lookup.location_code
             else None
         )
+        store = (
+            record_sk(Kind.STORES, lookup.store_id)
+            if lookup.store_id is not None
+            else code_sk(Kind.STORES, lookup.store_code)
+            if lookup.store_code
+            else DEFAULT_STORE_SK
+        )
         replay = self.replays.get((company_id, lookup.idempotency_key)) if lookup.idempotency_key else None
         presentations = {p: one(product_key_sk(p)) for p in lookup.presentations}
         charges = (one(record_sk(Kind.CHARGES, c)) for c in lookup.charge_codes)
@@ -508,6 +531,7 @@ class InMemoryInvoiceStore:
             else None,
             carrier=one(carrier),
             location=one(location),
+            store=one(store),
             inventory=self.read_inventory(company_id, lookup.order_item_ids),
             presentations={
                 p: [int(i) for i in item.get("orderItemIds", [])] for p, item in presentations.items() if item
@@ -535,7 +559,12 @@ class InMemoryInvoiceStore:
             )
         counter = self.records.read(company, self.COUNTER_SK) or {}
         expected = plan.expected_counter["invoiceNumber"]
-        counter_holds = "invoiceNumber" not in counter if expected == 0 else counter.get("invoiceNumber") == expected
+        counter_holds = (
+            "invoiceNumber" not in counter
+            if expected == 0
+            else counter.get("invoiceNumber") == expected
+            and counter.get("invoiceItemId") == plan.expected_counter["invoiceItemId"]
+        )
         reasons = ["None" if counter_holds else "ConditionalCheckFailed"]
         reasons.append("ConditionalCheckFailed" if (company, plan.invoice["invoiceId"]) in self.invoices else "None")
         inventory = {oid: self.records.read(company, record_sk(Kind.INVENTORY, oid)) for oid in taken}
@@ -582,7 +611,59 @@ class InMemoryInvoiceStore:
         if item is None or item.get("status") != expected:
             raise _condition_failed()
         item["status"] = status
+        item["version"] = int(item.get("version", 0)) + 1
         return _public(item)
+
+    def change(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        item = self.invoices.get((company_id, invoice_id))
+        if item is None or int(item.get("version", 0)) != expected_version:
+            raise _condition_failed()
+        item.update(as_stored(changes))
+        item["version"] = expected_version + 1
+        return _public(item)
+
+    def commit_change(self, plan: ChangePlan) -> None:
+        """Every condition of the adapter's transaction checked before anything is written."""
+        company = plan.company_id
+        if len(plan.inventory_deltas) + len(plan.new_charges) + 2 > 100:
+            raise Conflict(
+                "this change moves boxes on too many inventory lines for one atomic write (100); change fewer lines"
+            )
+        invoice = self.invoices.get((company, plan.invoice_id))
+        counter = self.records.read(company, self.COUNTER_SK) or {}
+        inventory = {oid: self.records.read(company, record_sk(Kind.INVENTORY, oid)) for oid in plan.inventory_deltas}
+        holds = [
+            invoice is not None
+            and int(invoice.get("version", 0)) == plan.expected_version
+            and invoice.get("status") != "Shipped",
+            plan.next_item_counter == plan.expected_item_counter
+            or counter.get("invoiceItemId") == plan.expected_item_counter,
+            *(
+                item is not None and (boxes <= 0 or item["availableBoxes"] >= boxes)
+                for oid, boxes in plan.inventory_deltas.items()
+                for item in [inventory[oid]]
+            ),
+            *(not self.records.read(company, record_sk(Kind.CHARGES, c["code"])) for c in plan.new_charges),
+        ]
+        if not all(holds):
+            reasons = ["None" if held else "ConditionalCheckFailed" for held in holds]
+            raise InventoryTaken("the invoice, its inventory or the numbering changed under us") from (
+                TransactionConflict(reasons)
+            )
+        assert invoice is not None  # checked above
+        invoice.update(as_stored(plan.changes))
+        invoice["version"] = plan.expected_version + 1
+        if plan.next_item_counter != plan.expected_item_counter:
+            self.records.write(company, self.COUNTER_SK, {**counter, "invoiceItemId": plan.next_item_counter})
+        for oid, boxes in plan.inventory_deltas.items():
+            item = inventory[oid]
+            assert item is not None  # checked above
+            item["availableBoxes"] -= boxes
+            self.records.write(company, record_sk(Kind.INVENTORY, oid), item)
+        for charge in plan.new_charges:
+            self.records.write(company, record_sk(Kind.CHARGES, charge["code"]), charge)
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]:
         ids = [i for (cid, i) in sorted(self.invoices) if cid == company_id and (not after or i > after)]

@@ -36,7 +36,7 @@ from ledgersync.config import get_settings
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
 from ledgersync.domain.directory import Kind
-from ledgersync.domain.invoices import CommitPlan, InventoryTaken, Lookup, Take
+from ledgersync.domain.invoices import ChangePlan, CommitPlan, InventoryTaken, Lookup, Take
 from ledgersync.domain.purchase_orders import (
     ExternalSystem,
     PurchaseOrder,
@@ -549,7 +549,7 @@ def plan(number: int = 1, takes: tuple[tuple[int, int], ...] = ((1, 2),), **chan
             "response": {"status": "1", "invoiceNumber": number},
         },
         "takes": [Take(oid, boxes) for oid, boxes in takes],
-        "expected_counter": {"invoiceNumber": number - 1, "invoiceId": number - 1, "invoiceItemId": 0},
+        "expected_counter": {"invoiceNumber": number - 1, "invoiceId": number - 1, "invoiceItemId": number - 1},
         "next_counter": {"invoiceNumber": number, "invoiceId": number, "invoiceItemId": number},
         "new_charges": [],
         "idempotency_key": None,
@@ -671,6 +671,55 @@ def test_invoices_are_found_by_number_listed_in_id_order_and_change_status_condi
     with pytest.raises(Conflict, match=fakes.CONDITION_FAILED):
         store.set_status("co_1", 9, "Draft", "Pending Approval")
     assert store.get("co_1", 2)["status"] == "Pending Approval"
+
+
+def test_an_invoice_change_is_written_all_or_nothing_on_its_version_its_state_and_the_inventory(
+    stocked: Records,
+) -> None:
+    # Given invoice 1 holding 2 of line 1's boxes (5 before; line 2 has 1)
+    store = stocked.invoices
+    store.commit(plan(1, ((1, 2),)))
+
+    def change(**changes: Any) -> ChangePlan:
+        fields: dict[str, Any] = {
+            "company_id": "co_1",
+            "invoice_id": 1,
+            "expected_version": 0,
+            "changes": {"total": Decimal("7.50")},
+            "inventory_deltas": {1: -2, 2: 1},
+            "expected_item_counter": 1,
+            "next_item_counter": 2,
+            "new_charges": [],
+        }
+        return ChangePlan(**{**fields, **changes})
+
+    def inventory() -> tuple[int, int]:
+        found = store.read("co_1", lookup(order_item_ids=(1, 2))).inventory
+        return int(found[1]["availableBoxes"]), int(found[2]["availableBoxes"])
+
+    # When a change is planned on a stale version, takes more than is left, or numbers lines from a stale counter
+    for refused in (change(expected_version=3), change(inventory_deltas={2: 2}), change(expected_item_counter=0)):
+        with pytest.raises(InventoryTaken):
+            store.commit_change(refused)
+    # Then nothing was written
+    assert inventory() == (3, 1) and "version" not in store.get("co_1", 1)
+
+    # When the change holds, then all of it is written
+    store.commit_change(change())
+    assert inventory() == (5, 0)
+    assert (store.get("co_1", 1)["total"], store.get("co_1", 1)["version"]) == (Decimal("7.50"), 1)
+    assert store.read("co_1", lookup()).counter["invoiceItemId"] == 2
+
+    # And a lifecycle change is conditional on the version too; a Shipped invoice is never changed
+    shipped = store.change("co_1", 1, 1, {"status": "Shipped"})
+    assert (shipped["status"], shipped["version"]) == ("Shipped", 2)
+    with pytest.raises(Conflict, match=fakes.CONDITION_FAILED):
+        store.change("co_1", 1, 1, {"status": "Confirmed"})
+    with pytest.raises(InventoryTaken):
+        store.commit_change(
+            change(expected_version=2, inventory_deltas={}, next_item_counter=2, expected_item_counter=2)
+        )
+    assert store.get("co_1", 1)["status"] == "Shipped" and inventory() == (5, 0)
 
 
 # ---------------------------------------------------------------------------------------------- QuickBooks Online

@@ -44,6 +44,10 @@ EXPECTED_ROUTES = {
         ("POST", "/api/invoice.checkout"),
         ("GET", "/v1/invoices"),
         ("GET", "/v1/invoices/{id}"),
+        ("PUT", "/v1/invoices/{id}"),
+        ("POST", "/v1/invoices/{id}/confirm"),
+        ("POST", "/v1/invoices/{id}/ship"),
+        ("POST", "/v1/invoices/{id}/unship"),
     },
     "SendToExternalFunction": {
         ("PUT", "/v1/purchase-orders/{id}"),

@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ledgersync.adapters.dynamodb import SingleTable, company_pk, strip_keys
-from ledgersync.domain.directory import ID_KINDS, Kind, product_key
-from ledgersync.errors import DamagedRecord
+from ledgersync.domain.directory import ID_KINDS, Kind, another_default_store, default_store_change, product_key
+from ledgersync.errors import Conflict, DamagedRecord
 
 K = TypeVar("K")
 
 ID_WIDTH = 20
+DEFAULT_STORE_SK = "DEFAULTSTORE"
 
 
 def record_sk(kind: Kind, key: str | int) -> str:
@@ -92,7 +93,30 @@ class DynamoDirectoryStore:
             puts.extend(self._product_keys(pk, records, previous))
         if kind is Kind.EXCHANGE_RATES:
             puts.append(self._rates_summary(pk, records))
+        if kind is Kind.STORES:
+            default, removed = default_store_change(records, previous)
+            if default is not None:
+                self._claim_default_store(pk, default, [int(r["id"]) for r in records])
+            elif removed:
+                deletes.append((pk, DEFAULT_STORE_SK))
         self.table.batch_write(puts=puts, deletes=deletes)
+
+    def _claim_default_store(self, pk: str, default: dict[str, Any], written_ids: list[int]) -> None:
+        """Put the default-store item unless another store, not written now, holds it (the one-default rule, kept
+        by the condition even when two writes race past the use case's check)."""
+        ids = {f":id{i}": store_id for i, store_id in enumerate(written_ids)}
+        try:
+            self.table.put(
+                {**default, "pk": pk, "sk": DEFAULT_STORE_SK},
+                condition=f"attribute_not_exists(pk) OR #id IN ({', '.join(ids)})",
+                names={"#id": "id"},
+                values=ids,
+            )
+        except Conflict:
+            holder = self.table.get(pk, DEFAULT_STORE_SK)
+            if holder is None:
+                raise
+            raise another_default_store(strip_keys(holder), default) from None
 
     def _rates_summary(self, pk: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Every rate of the company in one item, so invoice.create reads it in its single batch read."""

@@ -7,10 +7,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledgersync.adapters.directory_store import code_sk, product_key_sk, record_sk
-from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, strip_keys
+from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, product_key_sk, record_sk
+from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, storable, strip_keys
 from ledgersync.domain.directory import Kind
-from ledgersync.domain.invoices import UNKNOWN_CUSTOMER_CODE, CommitPlan, InventoryTaken, Lookup, Snapshot
+from ledgersync.domain.invoices import (
+    UNKNOWN_CUSTOMER_CODE,
+    ChangePlan,
+    CommitPlan,
+    InventoryTaken,
+    InvoiceStatus,
+    Lookup,
+    Snapshot,
+)
 from ledgersync.errors import Conflict
 
 COUNTER_SK = "COUNTER#invoice"
@@ -47,6 +55,12 @@ class DynamoInvoiceStore:
             keys["location"] = record_sk(Kind.LOCATIONS, lookup.location_id)
         elif lookup.location_code:
             keys["location"] = code_sk(Kind.LOCATIONS, lookup.location_code)
+        if lookup.store_id is not None:
+            keys["store"] = record_sk(Kind.STORES, lookup.store_id)
+        elif lookup.store_code:
+            keys["store"] = code_sk(Kind.STORES, lookup.store_code)
+        else:
+            keys["store"] = DEFAULT_STORE_SK
         if lookup.idempotency_key:
             keys["replay"] = idempotency_sk(lookup.idempotency_key)
         inventory_sks = [record_sk(Kind.INVENTORY, oid) for oid in lookup.order_item_ids]
@@ -82,6 +96,7 @@ class DynamoInvoiceStore:
             unknown_customer=one("unknown"),
             carrier=one("carrier"),
             location=one("location"),
+            store=one("store"),
             inventory=inventory,
             presentations=presentations,
             charges=charges,
@@ -96,10 +111,16 @@ class DynamoInvoiceStore:
     def commit(self, plan: CommitPlan) -> None:
         pk = company_pk(plan.company_id)
         expected = plan.expected_counter["invoiceNumber"]
-        counter_condition = "attribute_not_exists(invoiceNumber)" if expected == 0 else "invoiceNumber = :expected"
+        # Both numbers are conditions: a change of an invoice (commit_change) numbers lines without a new invoice.
+        counter_condition = (
+            "attribute_not_exists(invoiceNumber)"
+            if expected == 0
+            else "invoiceNumber = :expected AND invoiceItemId = :expectedItem"
+        )
         counter_values: dict[str, Any] = {f":{k}": v for k, v in plan.next_counter.items()}
         if expected:
             counter_values[":expected"] = expected
+            counter_values[":expectedItem"] = plan.expected_counter["invoiceItemId"]
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -171,6 +192,73 @@ class DynamoInvoiceStore:
         except TransactionConflict as err:
             raise InventoryTaken("inventory, numbering or idempotency changed under us") from err
 
+    def commit_change(self, plan: ChangePlan) -> None:
+        pk = company_pk(plan.company_id)
+        names = {f"#f{i}": name for i, name in enumerate(plan.changes)}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(plan.changes.values())}
+        sets = [f"#f{i} = :f{i}" for i in range(len(plan.changes))]
+        names |= {"#v": "version", "#s": "status"}
+        values |= {":next": plan.expected_version + 1, ":shipped": InvoiceStatus.SHIPPED.value}
+        if plan.expected_version == 0:
+            version_condition = "attribute_exists(pk) AND attribute_not_exists(#v)"
+        else:
+            version_condition = "#v = :expected"
+            values[":expected"] = plan.expected_version
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": {"pk": pk, "sk": invoice_sk(plan.invoice_id)},
+                    "UpdateExpression": "SET " + ", ".join([*sets, "#v = :next"]),
+                    "ConditionExpression": f"{version_condition} AND #s <> :shipped",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if plan.next_item_counter != plan.expected_item_counter:
+            actions.append(
+                {
+                    "Update": {
+                        "Key": {"pk": pk, "sk": COUNTER_SK},
+                        "UpdateExpression": "SET invoiceItemId = :next",
+                        "ConditionExpression": "invoiceItemId = :expected",
+                        "ExpressionAttributeValues": {
+                            ":next": plan.next_item_counter,
+                            ":expected": plan.expected_item_counter,
+                        },
+                    }
+                }
+            )
+        for oid, boxes in plan.inventory_deltas.items():
+            taking = boxes > 0
+            actions.append(
+                {
+                    "Update": {
+                        "Key": {"pk": pk, "sk": record_sk(Kind.INVENTORY, oid)},
+                        "UpdateExpression": f"SET availableBoxes = availableBoxes {'-' if taking else '+'} :boxes",
+                        "ConditionExpression": "availableBoxes >= :boxes" if taking else "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":boxes": abs(boxes)},
+                    }
+                }
+            )
+        actions.extend(
+            {
+                "Put": {
+                    "Item": {"pk": pk, "sk": record_sk(Kind.CHARGES, charge["code"]), **charge},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for charge in plan.new_charges
+        )
+        if len(actions) > 100:
+            raise Conflict(
+                "this change moves boxes on too many inventory lines for one atomic write (100); change fewer lines"
+            )
+        try:
+            self.table.transact(actions)
+        except TransactionConflict as err:
+            raise InventoryTaken("the invoice, its inventory or the numbering changed under us") from err
+
     def get(self, company_id: str, invoice_id: int) -> dict[str, Any] | None:
         item = self.table.get(company_pk(company_id), invoice_sk(invoice_id))
         return _public(item) if item else None
@@ -187,10 +275,33 @@ class DynamoInvoiceStore:
         item = self.table.update(
             company_pk(company_id),
             invoice_sk(invoice_id),
-            "SET #s = :s",
-            names={"#s": "status"},
-            values={":s": status, ":e": expected},
+            "SET #s = :s ADD #v :one",
+            names={"#s": "status", "#v": "version"},
+            values={":s": status, ":e": expected, ":one": 1},
             condition="#s = :e",
+        )
+        return _public(item)
+
+    def change(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        names = {f"#f{i}": name for i, name in enumerate(changes)}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(changes.values())}
+        sets = [f"#f{i} = :f{i}" for i in range(len(changes))]
+        names["#v"] = "version"
+        values[":next"] = expected_version + 1
+        if expected_version == 0:
+            condition = "attribute_exists(pk) AND attribute_not_exists(#v)"
+        else:
+            condition = "#v = :expected"
+            values[":expected"] = expected_version
+        item = self.table.update(
+            company_pk(company_id),
+            invoice_sk(invoice_id),
+            "SET " + ", ".join([*sets, "#v = :next"]),
+            names=names,
+            values=storable(values),
+            condition=condition,
         )
         return _public(item)
 

@@ -16,13 +16,14 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from ledgersync.domain.accounts import Principal, Role
-from ledgersync.errors import FieldError, ValidationFailed
+from ledgersync.errors import Conflict, FieldError, ValidationFailed
 from ledgersync.validation import field_errors
 
 MAX_RECORDS = 1000
@@ -41,6 +42,7 @@ class Kind(StrEnum):
     INVENTORY = "inventory"
     CHARGES = "charges"
     EXCHANGE_RATES = "exchange-rates"
+    STORES = "stores"
 
 
 class UnitType(StrEnum):
@@ -105,13 +107,60 @@ class LocationRecord(NamedRecord):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
 
 
+AccountingPartyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=41)]
+AccountingItemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=31)]
+
+
 class CustomerRecord(NamedRecord):
+    # The customer's name in the accounting system (QuickBooks' 41-character limit), when it is not ``name``.
+    accounting_name: AccountingPartyName | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     active: bool = True
 
 
+class ProductRecord(NamedRecord):
+    # The accounting item its invoice lines go on (QuickBooks' 31-character item name); else the settings'
+    # ``invoiceItemName``.
+    accounting_item: AccountingItemName | None = None
+
+
+class CustomerMode(StrEnum):
+    DIRECT = "direct"  # the invoice goes to the order's own customer
+    CHANNEL = "channel"  # every invoice of the store goes to one accounting customer (a marketplace, a channel)
+
+
+class InvoiceSync(StrEnum):
+    MANUAL = "manual"
+    AUTOMATIC = "automatic"
+
+
+MAX_INVOICE_PREFIX = 10
+
+
+class StoreRecord(NamedRecord):
+    """A store (issue 10): who its invoices are billed to, how they are sent, how their numbers start."""
+
+    customer_mode: CustomerMode = CustomerMode.DIRECT
+    accounting_customer: AccountingPartyName | None = Field(default=None, validate_default=True)
+    invoice_sync: InvoiceSync = InvoiceSync.MANUAL
+    invoice_prefix: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_INVOICE_PREFIX)] | None
+    ) = None
+    default: bool = False
+
+    @field_validator("accounting_customer")
+    @classmethod
+    def _channel_names_its_customer(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("customer_mode") is CustomerMode.CHANNEL:
+            raise ValueError(
+                "is required when customerMode is channel: the name of the accounting customer every invoice of "
+                "this store is billed to"
+            )
+        return value
+
+
 class VendorRecord(NamedRecord):
-    accounting_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=41)] | None = None
+    accounting_name: AccountingPartyName | None = None
     type: Annotated[str, StringConstraints(max_length=50)] | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     active: bool = True
@@ -154,18 +203,50 @@ MODELS: dict[Kind, type[_Record]] = {
     Kind.VENDORS: VendorRecord,
     Kind.CARRIERS: NamedRecord,
     Kind.LOCATIONS: LocationRecord,
-    Kind.PRODUCTS: NamedRecord,
+    Kind.PRODUCTS: ProductRecord,
     Kind.BOX_TYPES: BoxTypeRecord,
     Kind.INVENTORY: InventoryRecord,
     Kind.CHARGES: ChargeRecord,
     Kind.EXCHANGE_RATES: ExchangeRateRecord,
+    Kind.STORES: StoreRecord,
 }
-ID_KINDS = {Kind.CUSTOMERS, Kind.VENDORS, Kind.CARRIERS, Kind.LOCATIONS, Kind.PRODUCTS, Kind.BOX_TYPES}
+ID_KINDS = {Kind.CUSTOMERS, Kind.VENDORS, Kind.CARRIERS, Kind.LOCATIONS, Kind.PRODUCTS, Kind.BOX_TYPES, Kind.STORES}
+# The store an invoice belongs to when invoice.create names none and no store is the default (issue 10).
+IMPLICIT_STORE: dict[str, Any] = {
+    "id": None,
+    "code": "DEFAULT",
+    "name": "Default store",
+    "customerMode": CustomerMode.DIRECT.value,
+    "accountingCustomer": None,
+    "invoiceSync": InvoiceSync.MANUAL.value,
+    "invoicePrefix": None,
+    "default": True,
+}
 
 
 def product_key(product_code: str, box_type_code: str, units_per_box: int, unit_type: str) -> str:
     """The key that finds every inventory line of one product presentation (codes compare case-insensitively)."""
     return f"{product_code.upper()}#{box_type_code.upper()}#{units_per_box}#{UnitType.parse(unit_type).value}"
+
+
+def default_store_change(
+    records: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]
+) -> tuple[dict[str, Any] | None, bool]:
+    """What a write of stores does to the company's default-store record (kept so that invoice.create reads it in
+    its one batch read): the store to keep there, or whether to remove it (the default store stopped being one)."""
+    new_default = next((r for r in records if r.get("default")), None)
+    if new_default is not None:
+        return new_default, False
+    written = {r["id"] for r in records}
+    return None, any(old.get("default") and old["id"] in written for old in previous)
+
+
+def another_default_store(holder: dict[str, Any], wanted: dict[str, Any]) -> Conflict:
+    """The 409 when ``wanted`` would be a second default store beside ``holder``."""
+    return Conflict(
+        f"store '{holder['code']}' (id {holder['id']}) is already the default store; send it with "
+        f"\"default\": false first (or in the same request) to make '{wanted['code']}' the default"
+    )
 
 
 def natural_key(kind: Kind, record: _Record) -> str:
@@ -186,7 +267,10 @@ class DirectoryStore(Protocol):
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]: ...
     def write(
         self, company_id: str, kind: Kind, records: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]
-    ) -> None: ...
+    ) -> None:
+        """Write ``records``. For stores, a new default is claimed first, conditionally: a default store that is
+        not among ``records`` refuses the write (``another_default_store``), even between two racing writes."""
+
     def list(
         self, company_id: str, kind: Kind, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
@@ -361,6 +445,8 @@ class Directory:
                 )
         if errors:
             raise ValidationFailed(errors, f"{len(errors)} error(s) in the records; nothing was written")
+        if kind is Kind.STORES:
+            self._one_default_store(company_id, named)
         fresh = iter(self.store.allocate_ids(company_id, kind, missing_ids) if missing_ids else [])
         created = 0
         for record in named:
@@ -374,6 +460,28 @@ class Directory:
         previous += [v for v in by_code.values() if int(v["id"]) not in by_id]
         self.store.write(company_id, kind, dumped, previous)
         return UpsertResult(kind=kind, created=created, updated=len(named) - created, records=dumped)
+
+    def _one_default_store(self, company_id: str, stores: list[NamedRecord]) -> None:
+        """At most one store of a company has ``"default": true``: a second one is refused naming the first."""
+        asked = [(i, r) for i, r in enumerate(stores) if isinstance(r, StoreRecord) and r.default]
+        if len(asked) > 1:
+            first = asked[0][1].code
+            raise ValidationFailed(
+                [
+                    FieldError(f"records[{i}].default", f"only one store can be the default; records give '{first}'")
+                    for i, _ in asked[1:]
+                ]
+            )
+        if not asked:
+            return
+        codes = {r.code.upper() for r in stores}
+        ids = {r.id for r in stores if r.id is not None}
+        existing, _ = self.store.list(company_id, Kind.STORES, MAX_RECORDS, None)
+        holders = [
+            s for s in existing if s.get("default") and str(s["code"]).upper() not in codes and s["id"] not in ids
+        ]
+        if holders:
+            raise another_default_store(holders[0], {"code": asked[0][1].code})
 
 
 def _dump(record: _Record) -> dict[str, Any]:
@@ -394,5 +502,14 @@ def _refuse_duplicates(keys: list[str], field: str) -> None:
 
 
 KindLiteral = Literal[
-    "customers", "vendors", "carriers", "locations", "products", "box-types", "inventory", "charges", "exchange-rates"
+    "customers",
+    "vendors",
+    "carriers",
+    "locations",
+    "products",
+    "box-types",
+    "inventory",
+    "charges",
+    "exchange-rates",
+    "stores",
 ]

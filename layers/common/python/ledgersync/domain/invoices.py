@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -25,7 +26,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ledgersync.domain.directory import UnitType, product_key
+from ledgersync.clock import SYSTEM_CLOCK, Clock
+from ledgersync.domain.directory import IMPLICIT_STORE, UnitType, product_key
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
 from ledgersync.validation import iso_date
@@ -75,6 +77,16 @@ class InvoiceStatus(StrEnum):
     DRAFT = "Draft"
     PENDING_APPROVAL = "Pending Approval"
     CONFIRMED = "Confirmed"
+    SHIPPED = "Shipped"
+
+
+# What to do next, said in a 409 when an invoice is not in the state a lifecycle call needs.
+NEXT_STEP = {
+    InvoiceStatus.DRAFT: "check it out (POST /api/invoice.checkout) or change it (PUT /v1/invoices/{id})",
+    InvoiceStatus.PENDING_APPROVAL: "confirm it (POST /v1/invoices/{id}/confirm) or change it (PUT /v1/invoices/{id})",
+    InvoiceStatus.CONFIRMED: "ship it (POST /v1/invoices/{id}/ship) or change it (PUT /v1/invoices/{id})",
+    InvoiceStatus.SHIPPED: "unship it (POST /v1/invoices/{id}/unship), which lets it be changed again",
+}
 
 
 class AdditionalChargeIn(BaseModel):
@@ -147,6 +159,9 @@ class InvoiceCreateRequest(BaseModel):
     status_draft: Flag = Field(default=False, alias="statusDraft")
     location_id: Id20 | None = Field(default=None, alias="locationId")
     location_code: _text(10, 1) | None = Field(default=None, alias="locationCode")  # type: ignore[valid-type]
+    # The store the order belongs to (issue 10); without one, the store marked default, else the implicit one.
+    store_id: Id20 | None = Field(default=None, alias="storeId")
+    store_code: _text(20, 1) | None = Field(default=None, alias="storeCode")  # type: ignore[valid-type]
     auto_confirm: Flag = Field(default=False, alias="autoConfirm")
     create_carrier_if_not_exists: Flag = Field(default=False, alias="createCarrierIfNotExists")
     use_unknown_customer_if_not_exists: Flag = Field(default=True, alias="useUnknownCustomerIfNotExists")
@@ -162,6 +177,8 @@ class InvoiceCreateRequest(BaseModel):
         """The rules between fields: customer and carrier each by id or by code + description, never both."""
         errors = _exclusive("customer", self.customer_id, self.customer_code, self.customer_description)
         errors += _exclusive("carrier", self.carrier_id, self.carrier_code, self.carrier_description)
+        if self.store_id is not None and self.store_code is not None:
+            errors.append(FieldError("storeId", "give either storeId or storeCode, not both"))
         if self.status_draft and self.auto_confirm:
             errors.append(
                 FieldError("autoConfirm", "statusDraft and autoConfirm cannot both be set: a draft is not confirmed")
@@ -267,6 +284,7 @@ class SalesInvoice(_Camel):
     customer: InvoiceParty
     carrier: InvoiceParty
     location: InvoiceParty | None
+    store: InvoiceParty | None = None  # the store it belongs to (id null: the implicit default store)
     ship_date: date
     po_number: str | None
     reference: str | None
@@ -282,6 +300,9 @@ class SalesInvoice(_Camel):
     total_company_currency: Amount
     created_at: datetime
     created_by: str
+    updated_at: datetime | None = None  # the last PUT /v1/invoices/{id}, and who made it
+    updated_by: str | None = None
+    version: int = 0  # every lifecycle change is a write conditional on it, and moves it on by one
 
 
 class InvoicePage(_Camel):
@@ -289,6 +310,29 @@ class InvoicePage(_Camel):
 
     invoices: list[SalesInvoice]
     next_cursor: int | None
+
+
+class ShipRequest(BaseModel):
+    """``POST /v1/invoices/{id}/ship``: the day it shipped, today (UTC) when not given."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    ship_date: date | None = Field(default=None, alias="shipDate")
+
+    @field_validator("ship_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        return None if value is None else iso_date(value)
+
+
+class InvoiceChangeRequest(BaseModel):
+    """``PUT /v1/invoices/{id}``: the order's items and additional charges, as invoice.create takes them, replacing
+    the invoice's; allowed while it is not Shipped. The boxes it held go back and the new items take theirs."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    additional_charges: list[AdditionalChargeIn] = Field(default_factory=list, alias="additionalCharges", max_length=20)
+    items: list[InvoiceItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class CheckoutRequest(BaseModel):
@@ -311,6 +355,7 @@ class Snapshot:
     unknown_customer: dict[str, Any] | None
     carrier: dict[str, Any] | None
     location: dict[str, Any] | None
+    store: dict[str, Any] | None  # the store named, else the company's default store record, if any
     inventory: dict[int, dict[str, Any]]
     presentations: dict[str, list[int]]
     charges: dict[str, dict[str, Any]]
@@ -332,6 +377,8 @@ class Lookup:
     presentations: tuple[str, ...]
     charge_codes: tuple[str, ...]
     idempotency_key: str | None
+    store_id: int | None = None
+    store_code: str | None = None
 
 
 @dataclass
@@ -354,6 +401,21 @@ class CommitPlan:
     idempotency_record: dict[str, Any] | None
 
 
+@dataclass
+class ChangePlan:
+    """One atomic write of a changed invoice: its new fields if its version is still ``expected_version`` and it is
+    not Shipped, the inventory each line gives back (negative) or takes (positive), new line numbers, new charges."""
+
+    company_id: str
+    invoice_id: int
+    expected_version: int
+    changes: dict[str, Any]
+    inventory_deltas: dict[int, int]
+    expected_item_counter: int
+    next_item_counter: int
+    new_charges: list[dict[str, Any]]
+
+
 class InventoryTaken(Conflict):
     """Another request took boxes between our read and our write; the request is planned again."""
 
@@ -365,7 +427,15 @@ class InvoiceStore(Protocol):
     def get(self, company_id: str, invoice_id: int) -> dict[str, Any] | None: ...
     def get_by_number(self, company_id: str, invoice_number: int) -> dict[str, Any] | None: ...
     def set_status(self, company_id: str, invoice_id: int, expected: str, status: str) -> dict[str, Any]: ...
+    def change(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``changes`` and move the version on by one if the stored version is still ``expected_version``
+        (a record without one is version 0); raise ``Conflict`` otherwise. Answers the invoice as written."""
+
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]: ...
+    def commit_change(self, plan: ChangePlan) -> None:
+        """Write ``plan`` all or nothing; ``InventoryTaken`` when any of its conditions fails."""
 
 
 class DirectoryWriter(Protocol):
@@ -399,11 +469,16 @@ class Invoices:
     """invoice.create and friends. Every create is one atomic write after at most two consistent reads."""
 
     def __init__(
-        self, store: InvoiceStore, directory: DirectoryWriter, pause: Callable[[float], None] = time.sleep
+        self,
+        store: InvoiceStore,
+        directory: DirectoryWriter,
+        pause: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.directory = directory
         self.pause = pause
+        self.clock = clock
 
     def create(
         self,
@@ -430,6 +505,7 @@ class Invoices:
             customer = self._customer(company_id, request, snapshot)
             carrier = self._carrier(company_id, request, snapshot)
             location = _location(request, snapshot)
+            store = _store(request, snapshot)
             missing = [i for i in _wanted_inventory(snapshot) if i not in snapshot.inventory]
             if missing:
                 snapshot.inventory.update(self.store.read_inventory(company_id, missing))
@@ -437,7 +513,14 @@ class Invoices:
             if not fill.lines:
                 return InvoiceCreateResponse(status="0", message="Item is not available", items=fill.results)
             plan = _plan(
-                company_id, user_id, request, snapshot, customer, carrier, location, fill, idempotency_key, fingerprint
+                company_id,
+                user_id,
+                request,
+                snapshot,
+                _Parties(customer, carrier, location, store),
+                fill,
+                idempotency_key,
+                fingerprint,
             )
             try:
                 self.store.commit(plan)
@@ -461,6 +544,140 @@ class Invoices:
             invoice_number=invoice_number,
             invoice_status=InvoiceStatus.PENDING_APPROVAL,
         )
+
+    def confirm(self, company_id: str, invoice_id: int) -> SalesInvoice:
+        """Pending Approval → Confirmed."""
+        return self._move(
+            company_id, invoice_id, InvoiceStatus.PENDING_APPROVAL, InvoiceStatus.CONFIRMED, {}, "confirmed"
+        )
+
+    def ship(self, company_id: str, invoice_id: int, request: ShipRequest) -> SalesInvoice:
+        """Confirmed → Shipped, on ``shipDate`` or today (UTC)."""
+        ship_date = request.ship_date or self.clock.now().astimezone(UTC).date()
+        changes = {"shipDate": ship_date.isoformat()}
+        return self._move(company_id, invoice_id, InvoiceStatus.CONFIRMED, InvoiceStatus.SHIPPED, changes, "shipped")
+
+    def unship(self, company_id: str, invoice_id: int) -> SalesInvoice:
+        """Shipped → Confirmed: the order can be changed again."""
+        return self._move(company_id, invoice_id, InvoiceStatus.SHIPPED, InvoiceStatus.CONFIRMED, {}, "unshipped")
+
+    def _move(
+        self,
+        company_id: str,
+        invoice_id: int,
+        expected: InvoiceStatus,
+        status: InvoiceStatus,
+        changes: dict[str, Any],
+        verb: str,
+    ) -> SalesInvoice:
+        invoice = self._stored(company_id, invoice_id)
+        if InvoiceStatus(invoice["status"]) is not expected:
+            raise Conflict(_wrong_state(invoice, f"only a '{expected}' invoice can be {verb}"))
+        version = int(invoice.get("version", 0))
+        try:
+            written = self.store.change(company_id, invoice_id, version, {**changes, "status": status.value})
+        except Conflict:
+            raise Conflict(_changed_meanwhile(self._stored(company_id, invoice_id))) from None
+        return SalesInvoice.model_validate(written)
+
+    def change(self, company_id: str, user_id: str, invoice_id: int, request: InvoiceChangeRequest) -> SalesInvoice:
+        """``PUT /v1/invoices/{id}``: new items and charges, at the rate of creation, while the invoice is not
+        Shipped. Every item must get all its boxes (the boxes the invoice holds count as available to it), else
+        nothing changes. Lines are numbered anew. A write conditional on the version the change was planned on."""
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self.pause(random.uniform(0, min(0.01 * 2 ** min(attempt, 6), 0.3)))  # noqa: S311 - jitter
+            current = self._stored(company_id, invoice_id)
+            if InvoiceStatus(current["status"]) is InvoiceStatus.SHIPPED:
+                raise Conflict(_wrong_state(current, "a Shipped invoice cannot be changed"))
+            version = int(current.get("version", 0))
+            plan, view = self._plan_change(company_id, user_id, current, request)
+            try:
+                self.store.commit_change(plan)
+            except InventoryTaken:
+                latest = self._stored(company_id, invoice_id)
+                if int(latest.get("version", 0)) != version:
+                    raise Conflict(_changed_meanwhile(latest)) from None
+                continue
+            return SalesInvoice.model_validate(view)
+        raise Conflict("the inventory is changing too fast to take; try again")
+
+    def _plan_change(
+        self, company_id: str, user_id: str, current: dict[str, Any], request: InvoiceChangeRequest
+    ) -> tuple[ChangePlan, dict[str, Any]]:
+        held = Tally[int]()
+        for line in current.get("items", []):
+            held[int(line["orderItemId"])] += int(line["boxes"])
+        wanted_ids = {i.order_item_id for i in request.items if i.order_item_id is not None}
+        lookup = Lookup(
+            customer_id=None,
+            customer_code=None,
+            want_unknown_customer=False,
+            carrier_id=None,
+            carrier_code=None,
+            location_id=None,
+            location_code=None,
+            order_item_ids=tuple(sorted(wanted_ids | set(held))),
+            presentations=tuple(dict.fromkeys(i.presentation() for i in request.items if i.order_item_id is None)),
+            charge_codes=tuple(dict.fromkeys(c.code.upper() for c in request.additional_charges)),
+            idempotency_key=None,
+        )
+        snapshot = self.store.read(company_id, lookup)
+        missing = [i for i in _wanted_inventory(snapshot) if i not in snapshot.inventory]
+        if missing:
+            snapshot.inventory.update(self.store.read_inventory(company_id, missing))
+        for oid, boxes in held.items():  # what the invoice holds is available to it
+            if oid in snapshot.inventory:
+                record = snapshot.inventory[oid]
+                snapshot.inventory[oid] = {**record, "availableBoxes": int(record["availableBoxes"]) + boxes}
+        fill = _fill_items(request.items, False, snapshot, current.get("location"))
+        if not fill.complete:
+            short = [
+                FieldError(
+                    f"items[{i}].boxes", f"{r.available_boxes or 0} box(es) available, {request.items[i].boxes} asked"
+                )
+                for i, r in enumerate(fill.results)
+                if r.available_boxes is not None and r.available_boxes < request.items[i].boxes
+            ]
+            raise Conflict("Item is not available: nothing was changed", short)
+        rate = Decimal(str(current["exchangeRate"]))
+        counter = int(snapshot.counter.get("invoiceItemId", 0))
+        lines, last = _priced_lines(request.items, fill, rate, counter)
+        charges, new_charges = _priced_charges(request.additional_charges, snapshot, rate)
+        taken = Tally[int]()
+        for line in lines:
+            taken[int(line["orderItemId"])] += int(line["boxes"])
+        subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
+        total = subtotal + sum((c["value"] for c in charges), Decimal(0))
+        changes = {
+            "items": lines,
+            "additionalCharges": charges,
+            "subTotal": to_cents(subtotal),
+            "total": to_cents(total),
+            "totalCompanyCurrency": to_cents(total * rate),
+            "updatedAt": self.clock.now().isoformat(),
+            "updatedBy": user_id,
+        }
+        version = int(current.get("version", 0))
+        plan = ChangePlan(
+            company_id=company_id,
+            invoice_id=int(current["invoiceId"]),
+            expected_version=version,
+            changes=changes,
+            inventory_deltas={
+                oid: taken[oid] - held[oid] for oid in sorted(set(taken) | set(held)) if taken[oid] != held[oid]
+            },
+            expected_item_counter=counter,
+            next_item_counter=last,
+            new_charges=new_charges,
+        )
+        return plan, {**current, **changes, "version": version + 1}
+
+    def _stored(self, company_id: str, invoice_id: int) -> dict[str, Any]:
+        invoice = self.store.get(company_id, invoice_id)
+        if invoice is None:
+            raise NotFound(f"no invoice {invoice_id} in this company")
+        return invoice
 
     def get(self, company_id: str, invoice_id: int) -> SalesInvoice:
         invoice = self.store.get(company_id, invoice_id)
@@ -507,6 +724,20 @@ class Invoices:
         )
 
 
+def _wrong_state(invoice: dict[str, Any], rule: str) -> str:
+    status = InvoiceStatus(invoice["status"])
+    step = NEXT_STEP[status].replace("{id}", str(invoice["invoiceId"]))
+    return f"invoice {invoice['invoiceNumber']} is '{status}' and {rule}; from '{status}' you can {step}"
+
+
+def _changed_meanwhile(invoice: dict[str, Any]) -> str:
+    return (
+        f"invoice {invoice['invoiceNumber']} was changed by another request meanwhile: it is now "
+        f"'{invoice['status']}' (version {invoice.get('version', 0)}); read it again and repeat the call if it "
+        "still applies"
+    )
+
+
 def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Lookup:
     return Lookup(
         customer_id=request.customer_id,
@@ -516,6 +747,8 @@ def _lookup(request: InvoiceCreateRequest, idempotency_key: str | None) -> Looku
         carrier_code=request.carrier_code,
         location_id=request.location_id,
         location_code=request.location_code,
+        store_id=request.store_id,
+        store_code=request.store_code,
         order_item_ids=tuple(i.order_item_id for i in request.items if i.order_item_id is not None),
         presentations=tuple(i.presentation() for i in request.items if i.order_item_id is None),
         charge_codes=tuple(c.code.upper() for c in request.additional_charges),
@@ -553,16 +786,41 @@ def _location(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, An
     return found
 
 
+def _store(request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
+    if request.store_id is None and request.store_code is None:
+        return snapshot.store or IMPLICIT_STORE
+    if snapshot.store is None:
+        field_name, value = ("storeId", request.store_id) if request.store_id else ("storeCode", request.store_code)
+        raise ValidationFailed(
+            FieldError(field_name, f"store {value} does not exist; add it with PUT /v1/directory/stores")
+        )
+    return snapshot.store
+
+
+@dataclass(frozen=True)
+class _Parties:
+    customer: dict[str, Any]
+    carrier: dict[str, Any]
+    location: dict[str, Any] | None
+    store: dict[str, Any]
+
+
 def _wanted_inventory(snapshot: Snapshot) -> list[int]:
     return [i for ids in snapshot.presentations.values() for i in ids]
 
 
 def _fill(request: InvoiceCreateRequest, snapshot: Snapshot, location: dict[str, Any] | None) -> _Fill:
     """Plan which inventory lines give each item its boxes; an item takes what is available (seed 002 sample 2)."""
+    return _fill_items(request.items, request.return_available_boxes, snapshot, location)
+
+
+def _fill_items(
+    items: Sequence[InvoiceItemIn], return_available_boxes: bool, snapshot: Snapshot, location: dict[str, Any] | None
+) -> _Fill:
     fill = _Fill()
     left = {oid: int(rec["availableBoxes"]) for oid, rec in snapshot.inventory.items()}
     location_code = str(location["code"]).upper() if location else None
-    for index, item in enumerate(request.items):
+    for index, item in enumerate(items):
         if item.order_item_id is not None:
             candidates = [item.order_item_id] if item.order_item_id in snapshot.inventory else []
         else:
@@ -586,7 +844,7 @@ def _fill(request: InvoiceCreateRequest, snapshot: Snapshot, location: dict[str,
                 status=1 if taken_ids else 0,
                 order_item_id=item.order_item_id,
                 product_code=item.product_code,
-                available_boxes=available if (request.return_available_boxes or wanted) else None,
+                available_boxes=available if (return_available_boxes or wanted) else None,
             )
         )
     return fill
@@ -613,31 +871,17 @@ def _rate(snapshot: Snapshot, currency: str, company_currency: str, on: date) ->
     return Decimal(str(max(rates, key=lambda r: str(r["effectiveFrom"]))["rate"]))
 
 
-def _plan(
-    company_id: str,
-    user_id: str,
-    request: InvoiceCreateRequest,
-    snapshot: Snapshot,
-    customer: dict[str, Any],
-    carrier: dict[str, Any],
-    location: dict[str, Any] | None,
-    fill: _Fill,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> CommitPlan:
-    now = datetime.now(UTC)
-    company_currency = str(snapshot.company.get("currency", "USD"))
-    currency = str(customer.get("currency") or company_currency)
-    rate = _rate(snapshot, currency, company_currency, now.date())
-    counter = {k: int(snapshot.counter.get(k, 0)) for k in ("invoiceNumber", "invoiceId", "invoiceItemId")}
-    number, invoice_id = counter["invoiceNumber"] + 1, counter["invoiceId"] + 1
-    item_id = counter["invoiceItemId"]
+def _priced_lines(
+    items: Sequence[InvoiceItemIn], fill: _Fill, rate: Decimal, last_item_id: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The invoice's lines, numbered on from ``last_item_id``; and the last number used."""
+    item_id = last_item_id
     lines = []
     for line in fill.lines:
         item_id += 1
         line.invoice_item_id = item_id
         fill.results[line.item_index].invoice_item_id.append(item_id)
-        requested = request.items[line.item_index]
+        requested = items[line.item_index]
         amount = to_cents(requested.price * line.take.boxes * int(line.record.get("unitsPerBox", 1)))
         lines.append(
             {
@@ -657,6 +901,13 @@ def _plan(
                 "notes": requested.notes,
             }
         )
+    return lines, item_id
+
+
+def _priced_charges(
+    additional_charges: Sequence[AdditionalChargeIn], snapshot: Snapshot, rate: Decimal
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The invoice's charges, and the charges the directory does not have yet (added with the invoice)."""
     charges = [
         {
             "code": c.code.upper(),
@@ -664,13 +915,35 @@ def _plan(
             "value": c.value,
             "valueCompanyCurrency": to_cents(c.value * rate),
         }
-        for c in request.additional_charges
+        for c in additional_charges
     ]
     new_charges = [
         {"code": c.code.upper(), "name": c.name or c.code.upper()}
-        for c in request.additional_charges
+        for c in additional_charges
         if c.code.upper() not in snapshot.charges
     ]
+    return charges, new_charges
+
+
+def _plan(
+    company_id: str,
+    user_id: str,
+    request: InvoiceCreateRequest,
+    snapshot: Snapshot,
+    parties: _Parties,
+    fill: _Fill,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> CommitPlan:
+    customer, carrier, location = parties.customer, parties.carrier, parties.location
+    now = datetime.now(UTC)
+    company_currency = str(snapshot.company.get("currency", "USD"))
+    currency = str(customer.get("currency") or company_currency)
+    rate = _rate(snapshot, currency, company_currency, now.date())
+    counter = {k: int(snapshot.counter.get(k, 0)) for k in ("invoiceNumber", "invoiceId", "invoiceItemId")}
+    number, invoice_id = counter["invoiceNumber"] + 1, counter["invoiceId"] + 1
+    lines, item_id = _priced_lines(request.items, fill, rate, counter["invoiceItemId"])
+    charges, new_charges = _priced_charges(request.additional_charges, snapshot, rate)
     subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
     charges_total = sum((c["value"] for c in charges), Decimal(0))
     status = (
@@ -694,6 +967,7 @@ def _plan(
         "customer": {k: customer.get(k) for k in ("id", "code", "name")},
         "carrier": {k: carrier.get(k) for k in ("id", "code", "name")},
         "location": {k: location.get(k) for k in ("id", "code", "name")} if location else None,
+        "store": {k: parties.store.get(k) for k in ("id", "code", "name")},
         "shipDate": request.ship_date.isoformat(),
         "poNumber": request.po_number,
         "reference": request.reference,
@@ -709,6 +983,7 @@ def _plan(
         "totalCompanyCurrency": to_cents((subtotal + charges_total) * rate),
         "createdAt": now.isoformat(),
         "createdBy": user_id,
+        "version": 1,
         "response": response,
     }
     return CommitPlan(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, StringConstraints, field_validator
 
-from ledgersync.domain.purchase_orders import BillMapping, CamelModel, ExternalSystem
+from ledgersync.domain.purchase_orders import MAX_MAPPINGS, BillMapping, CamelModel, ExternalSystem
 
 MAX_NOTIFICATION_ADDRESSES = 5
+# QuickBooks item names: at most 31 characters (QuickBooks Desktop's limit; Online allows more, Desktop does not).
+ItemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=31)]
+ChargeCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=10)]
 
 
 class ConnectionStatus(StrEnum):
@@ -25,6 +28,11 @@ class AccountingSettings(BillMapping):
     notification_emails: list[EmailStr] = Field(default_factory=list, max_length=MAX_NOTIFICATION_ADDRESSES)
     require_additional_charges: bool = True
     company_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    # Sales invoices (issue 10): the item a line goes on when its product names none, the item of each
+    # additional charge (by charge code), and the window an automatic store's shipped invoices are spread over.
+    invoice_item_name: ItemName = "Fresh Cut Flowers"
+    invoice_charge_items: dict[ChargeCode, ItemName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
+    auto_sync_window_minutes: int = Field(default=60, ge=1, le=1440)
 
     @field_validator("notification_emails")
     @classmethod

@@ -1,4 +1,5 @@
-"""Routes: invoice.create (seed 002), invoice.checkout and invoice reads."""
+"""Routes: invoice.create (seed 002), invoice.checkout, invoice reads, changes and the lifecycle (confirm, ship,
+unship)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from ledgersync.api import caller, json_response
 from ledgersync.domain.invoices import (
     CheckoutAnswer,
     CheckoutRequest,
+    InvoiceChangeRequest,
     InvoiceCreateRequest,
     InvoiceCreateResponse,
     InvoicePage,
     SalesInvoice,
+    ShipRequest,
 )
 from ledgersync.observability import metrics
 from ledgersync.routes.service import described
@@ -73,3 +76,47 @@ def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     return json_response(
         200, bootstrap.services().invoices.get(principal.company_id, invoice_id).model_dump(by_alias=True)
     )
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/confirm",
+    summary="Confirm an invoice: Pending Approval to Confirmed",
+    responses=described(SalesInvoice),
+)
+def confirm_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
+    principal = caller(router, "invoice.confirm")
+    answer = bootstrap.services().invoices.confirm(principal.company_id, invoice_id)
+    return json_response(200, answer.model_dump(by_alias=True))
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/ship",
+    summary="Ship an invoice: Confirmed to Shipped, on shipDate (today, UTC, when not given)",
+    responses=described(SalesInvoice),
+)
+def ship_invoice(invoice_id: Annotated[int, Path(ge=1)], request: ShipRequest | None = None) -> Response[Any]:
+    principal = caller(router, "invoice.ship")
+    answer = bootstrap.services().invoices.ship(principal.company_id, invoice_id, request or ShipRequest())
+    return json_response(200, answer.model_dump(by_alias=True))
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/unship",
+    summary="Unship an invoice: Shipped back to Confirmed, so that it can be changed again",
+    responses=described(SalesInvoice),
+)
+def unship_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
+    principal = caller(router, "invoice.unship")
+    answer = bootstrap.services().invoices.unship(principal.company_id, invoice_id)
+    return json_response(200, answer.model_dump(by_alias=True))
+
+
+@router.put(
+    "/v1/invoices/<invoice_id>",
+    summary="Change an invoice's items and additional charges (as invoice.create takes them) while it is not Shipped",
+    responses=described(SalesInvoice),
+)
+def change_invoice(invoice_id: Annotated[int, Path(ge=1)], request: InvoiceChangeRequest) -> Response[Any]:
+    principal = caller(router, "invoice.update")
+    answer = bootstrap.services().invoices.change(principal.company_id, principal.user_id, invoice_id, request)
+    return json_response(200, answer.model_dump(by_alias=True))

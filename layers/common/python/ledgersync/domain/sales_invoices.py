@@ -1,0 +1,193 @@
+"""What a sales invoice (an order) becomes in any accounting system, before an adapter shapes it (issue 10).
+
+``build_invoice_draft`` is pure: it reads the invoice as ``GET /v1/invoices/{id}`` answers it, the customer and
+products it names, its store and the accounting settings, and gives an ``InvoiceDraft`` in neutral terms (as
+``BillDraft`` is for bills): who is billed, one line per item and per additional charge, the document numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from ledgersync.domain.directory import CustomerMode
+from ledgersync.domain.invoices import SalesInvoice, SalesInvoiceLine
+from ledgersync.domain.settings import AccountingSettings
+from ledgersync.errors import PermanentError
+from ledgersync.money import to_cents
+
+# QuickBooks Online Invoice.DocNumber and QuickBooks Desktop InvoiceAdd RefNumber, in characters.
+ONLINE_DOC_NUMBER_LENGTH = 21
+DESKTOP_REF_NUMBER_LENGTH = 11
+CUT_MARK = "~"
+
+
+class InvoiceLineKind(StrEnum):
+    ITEM = "item"  # an item of the order, on its product's accounting item or the settings' invoiceItemName
+    CHARGE = "charge"  # an additional charge, on the item invoiceChargeItems maps its code to
+
+
+class InvoiceLine(BaseModel):
+    """One line of a sales invoice: an accounting item, a quantity and a rate; ``amount`` is quantity times rate."""
+
+    kind: InvoiceLineKind
+    item_name: str
+    quantity: Decimal
+    rate: Decimal
+    amount: Decimal
+    description: str | None = None
+
+
+class InvoiceDraft(BaseModel):
+    """A sales invoice in any accounting system. Money is in the invoice's (the customer's) currency; ``currency``
+    and ``exchange_rate`` (company units per unit of it, the rate used at creation) are set for a foreign one only."""
+
+    invoice_id: int
+    invoice_number: int
+    store_code: str
+    customer_name: str
+    txn_date: date
+    doc_number: str  # QuickBooks Online DocNumber (at most 21)
+    ref_number: str  # QuickBooks Desktop RefNumber (at most 11)
+    currency: str | None
+    exchange_rate: Decimal | None
+    lines: list[InvoiceLine]
+    total: Decimal
+    po_number: str | None
+    memo: str
+
+
+def document_number(prefix: str | None, invoice_number: int, max_length: int) -> str:
+    """The accounting document number of an invoice: its store's ``invoicePrefix`` then its invoice number.
+
+    When that is longer than the target allows (QuickBooks Online DocNumber 21, Desktop RefNumber 11), the invoice
+    number is kept whole and the prefix is cut to make room for it and a ``~`` that shows the cut:
+    ``prefix[: max_length - len(number) - 1] + "~" + number``; with no room for even one prefix character, the
+    number alone. Deterministic (the same prefix and number always give the same text), and never two invoices of
+    a company on one number: invoice numbers are unique in a company and always end the text whole, so no digest
+    is needed (unlike ``document_reference``, whose cut can drop what tells two bills apart)."""
+    number = str(invoice_number)
+    if len(number) > max_length:
+        raise PermanentError(f"invoice number {number} is longer than the {max_length} characters the target allows")
+    full = f"{prefix or ''}{number}"
+    if len(full) <= max_length:
+        return full
+    room = max_length - len(number) - len(CUT_MARK)
+    if room < 1:
+        return number
+    return f"{(prefix or '')[:room]}{CUT_MARK}{number}"
+
+
+def build_invoice_draft(
+    invoice: SalesInvoice,
+    customer: Mapping[str, Any] | None,
+    store: Mapping[str, Any],
+    products: Mapping[str, Mapping[str, Any]],
+    settings: AccountingSettings,
+    company_currency: str,
+) -> InvoiceDraft:
+    """Map an invoice to its draft; the draft's lines add up to the invoice's total to the cent.
+
+    ``customer`` is the directory record of the invoice's customer (None: only the name the invoice kept),
+    ``store`` the directory record of its store (or ``IMPLICIT_STORE``), ``products`` the directory's products by
+    upper-case code. Raises ``PermanentError`` naming the fix when something the accounting system needs is not set
+    up (an additional charge without an item, a channel store without its accounting customer)."""
+    lines = [_item_line(line, products, settings) for line in invoice.items]
+    lines += _charge_lines(invoice, settings, sum((line.amount for line in lines), Decimal(0)))
+    total = sum((line.amount for line in lines), Decimal(0))
+    if total != to_cents(invoice.total):
+        raise PermanentError(
+            f"invoice {invoice.invoice_number}'s lines add up to {total}, not its total {invoice.total}; "
+            "the stored invoice is inconsistent: correct it with PUT /v1/invoices/{id}"
+        )
+    prefix = store.get("invoicePrefix")
+    foreign = invoice.currency != company_currency
+    return InvoiceDraft(
+        invoice_id=invoice.invoice_id,
+        invoice_number=invoice.invoice_number,
+        store_code=str(store.get("code", "")),
+        customer_name=_customer_name(invoice, customer, store),
+        txn_date=invoice.ship_date,
+        doc_number=document_number(prefix, invoice.invoice_number, ONLINE_DOC_NUMBER_LENGTH),
+        ref_number=document_number(prefix, invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH),
+        currency=invoice.currency if foreign else None,
+        exchange_rate=invoice.exchange_rate if foreign else None,
+        lines=lines,
+        total=total,
+        po_number=invoice.po_number,
+        memo=f"Ledgersync invoice {invoice.invoice_number} (id {invoice.invoice_id})",
+    )
+
+
+def _customer_name(invoice: SalesInvoice, customer: Mapping[str, Any] | None, store: Mapping[str, Any]) -> str:
+    if store.get("customerMode") == CustomerMode.CHANNEL:
+        name = store.get("accountingCustomer")
+        if not name:
+            raise PermanentError(
+                f"store '{store.get('code')}' bills its invoices to one accounting customer but names none; set its "
+                "accountingCustomer with PUT /v1/directory/stores"
+            )
+        return str(name)
+    if customer is not None:
+        return str(customer.get("accountingName") or customer.get("name"))
+    if invoice.customer.name:
+        return invoice.customer.name
+    raise PermanentError(
+        f"invoice {invoice.invoice_number}'s customer has no name; give it one with PUT /v1/directory/customers"
+    )
+
+
+def _item_line(
+    line: SalesInvoiceLine, products: Mapping[str, Mapping[str, Any]], settings: AccountingSettings
+) -> InvoiceLine:
+    product = products.get(str(line.product_code).upper()) or {}
+    quantity = Decimal(line.boxes) * Decimal(line.units_per_box)
+    return InvoiceLine(
+        kind=InvoiceLineKind.ITEM,
+        item_name=str(product.get("accountingItem") or settings.invoice_item_name),
+        quantity=quantity,
+        rate=line.price,
+        amount=to_cents(line.amount),
+        description=" ".join(
+            p for p in (line.product_alias or str(product.get("name") or line.product_code), line.box_type_code) if p
+        ),
+    )
+
+
+def _charge_lines(invoice: SalesInvoice, settings: AccountingSettings, items_total: Decimal) -> list[InvoiceLine]:
+    """One line per charge, quantity 1. Charges are kept to three decimals and the invoice total is the items plus
+    the charges rounded once (half up), so each charge line is the rounded running total less the previous rounded
+    running total: with the items, the lines add up to the invoice's total exactly."""
+    unmapped = [
+        c.code.upper() for c in invoice.additional_charges if c.code.upper() not in settings.invoice_charge_items
+    ]
+    if unmapped:
+        example = ", ".join(f'"{code}": "<item name>"' for code in dict.fromkeys(unmapped))
+        raise PermanentError(
+            f"additional charge {', '.join(repr(c) for c in dict.fromkeys(unmapped))} has no accounting item to go "
+            f"on; map it with PUT /v1/accounting/settings invoiceChargeItems, e.g. "
+            f'{{"invoiceChargeItems": {{{example}}}}}'
+        )
+    lines: list[InvoiceLine] = []
+    running, rounded = items_total, items_total
+    for charge in invoice.additional_charges:
+        running += charge.value
+        amount = to_cents(running) - rounded
+        rounded += amount
+        code = charge.code.upper()
+        lines.append(
+            InvoiceLine(
+                kind=InvoiceLineKind.CHARGE,
+                item_name=settings.invoice_charge_items[code],
+                quantity=Decimal(1),
+                rate=amount,
+                amount=amount,
+                description=charge.name or code,
+            )
+        )
+    return lines
