@@ -135,9 +135,10 @@ class InMemoryPurchaseOrderStore:
         return saved, saved_state
 
     def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]:
-        """The POs filed under ``status`` in the status index whose lifecycle is ``status``, in PO id order."""
+        """The POs filed under ``status`` in the status index that read as filed there (``indexed_status``), in PO
+        id order, as the adapter answers."""
         orders = (_order(item) for item in self.filed_under(company_id, status))
-        return [order for order in orders if order.vendor_invoice_status is status]
+        return [order for order in orders if indexed_status(order) is status]
 
     def filed_under(self, company_id: str, status: VendorInvoiceStatus) -> list[dict[str, Any]]:
         """The items the status index files under ``status`` (what the adapters query or count), in PO id order."""

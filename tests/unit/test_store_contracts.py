@@ -132,7 +132,7 @@ def test_po_read_is_none_for_another_company_and_a_copy_of_what_was_stored(order
     assert again is not None and again.items[0].total_cost == Decimal("12.50") and again.total == Decimal("12.50")
 
 
-def test_pos_are_listed_by_lifecycle_status_of_one_company_in_id_order_until_sent(orders: Any) -> None:
+def test_pos_are_listed_where_the_status_index_files_them_when_approved_then_sent(orders: Any) -> None:
     approved = VendorInvoiceStatus.APPROVED
     for po_id in (12, 3, 7):
         orders.save(order(po_id, status=approved), None)
@@ -145,10 +145,11 @@ def test_pos_are_listed_by_lifecycle_status_of_one_company_in_id_order_until_sen
     # a sent PO keeps its lifecycle but the index files it under "Sent to External System": no longer "to send"
     assert orders.get("co_1", 7) == sent and sent.vendor_invoice_status is approved
     assert [o.id for o in orders.list_by_status("co_1", approved)] == [3, 12]
-    # (the adapter also drops it from that listing: the PO's own status is never "Sent to External System")
-    assert orders.list_by_status("co_1", VendorInvoiceStatus.SENT_TO_EXTERNAL) == []
+    # and it is listed where it is filed (and counted by the company's health), though its own status is Approved
+    assert orders.list_by_status("co_1", VendorInvoiceStatus.SENT_TO_EXTERNAL) == [sent]
     changed = orders.save(sent.model_copy(update={"sent_version": None}), sent.version)
     assert [o.id for o in orders.list_by_status("co_1", approved)] == [3, 7, 12]
+    assert orders.list_by_status("co_1", VendorInvoiceStatus.SENT_TO_EXTERNAL) == []
     assert orders.list_by_status("co_1", approved)[1] == changed
     assert orders.list_by_status("co_3", approved) == []
 
@@ -183,7 +184,7 @@ def test_po_stored_with_its_old_sync_fields_reads_as_migrated_and_stands_for_its
     assert read == order(8).model_copy(
         update={"vendor_invoice_status": VendorInvoiceStatus.APPROVED, "sent_version": 4, "version": 4}
     )
-    assert orders.list_by_status("co_1", error) == []
+    assert orders.list_by_status("co_1", error) == []  # filed under Error before the migration: listed once migrated
     assert orders.list_by_status("co_1", VendorInvoiceStatus.APPROVED) == []
     ref = DocumentRef.purchase_order(8)
     legacy_state = order_states.get("co_1", ref, QBO)
@@ -221,6 +222,7 @@ def test_po_and_its_state_are_saved_together_each_over_the_version_read(orders: 
     assert orders.get("co_1", 1) == sent
     assert order_states.get("co_1", DocumentRef.purchase_order(1), QBO) == state
     assert orders.list_by_status("co_1", VendorInvoiceStatus.APPROVED) == []  # filed as sent
+    assert orders.list_by_status("co_1", VendorInvoiceStatus.SENT_TO_EXTERNAL) == [sent]
     again, moved = orders.save_with_state(
         sent.model_copy(update={"arrival_date": date(2026, 12, 4)}),
         sent.version,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.purchase_orders import (
     ExternalSystem,
     LocationRef,
@@ -27,12 +28,13 @@ from ledgersync.domain.webhooks.delivery import WebhookDeliveries
 from ledgersync.domain.webhooks.endpoint import BasicAuth, BearerAuth, WebhookEndpoint
 from ledgersync.domain.webhooks.payload import ReconciliationDocument, verify_signature
 from ledgersync.domain.webhooks.retries import RetrySchedule, WebhookResponse
-from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
+from ledgersync.errors import Conflict, Forbidden, NotFound, PermanentError, RetryableError
 from tests.fakes import FakeClock
 from tests.support.services import InstallServices
 
 COMPANY = "c-flowers"
 PO_ID = 12345
+SENDER = Principal(company_id=COMPANY, user_id="U1", roles=frozenset({Role.ACCOUNTS_PAYABLE}), token_id="T1")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SIGNING_SECRET = "s" * 43
 BEARER = "tok_live_9f8e7d6c5b4a"
@@ -276,8 +278,8 @@ def test_idempotency_key_stays_the_same_when_a_delivery_is_retried_and_changes_w
     world.clock.current = T0 + timedelta(seconds=40)
     world.deliveries.handle(body, "rh-2", 2)
     # When the user resends it
-    resent = world.deliveries.resend(COMPANY, PO_ID)
-    world.deliveries.handle(resent.to_json(), "rh-3", 1)
+    resent = world.deliveries.resend(SENDER, PO_ID)
+    world.deliveries.handle(world.queue.enqueued[-1].to_json(), "rh-3", 1)
     # Then the retries share a key, the resend has a new one
     keys = [p.headers["Idempotency-Key"] for p in world.transport.posted]
     assert keys[0] == keys[1]
@@ -451,13 +453,30 @@ def test_resend_enqueues_a_new_delivery_and_marks_the_po_sent_when_it_was_in_err
     world = make_world()
     world.outcomes.status[PO_ID] = VendorInvoiceStatus.ERROR
     world.clock.current = T0 + timedelta(days=2)
-    message = world.deliveries.resend(COMPANY, PO_ID)
-    assert world.queue.enqueued == [message]
+    answer = world.deliveries.resend(SENDER, PO_ID)
+    [message] = world.queue.enqueued
+    assert answer.model_dump(by_alias=True) == {
+        "purchaseOrderId": PO_ID,
+        "deliveryId": message.delivery_id,
+        "vendorInvoiceStatus": "Sent to External System",
+    }
     assert message.first_attempt_at == T0 + timedelta(days=2)
     assert message.delivery_id != "7d0c6f0e-1111-4c1e-9a55-000000000001"
     assert world.outcomes.status[PO_ID] is VendorInvoiceStatus.SENT_TO_EXTERNAL
     assert world.outcomes.current[PO_ID] == message.delivery_id
-    assert world.deliveries.resend(COMPANY, PO_ID).delivery_id != message.delivery_id
+    assert world.deliveries.resend(SENDER, PO_ID).delivery_id != message.delivery_id
+
+
+def test_resend_is_refused_when_the_user_may_not_send_to_the_external_system() -> None:
+    # Given a user who may only approve for Accounting
+    world = make_world()
+    accountant = Principal(company_id=COMPANY, user_id="U2", roles=frozenset({Role.ACCOUNTING}), token_id="T2")
+
+    # Then the resend is refused naming the roles that may, and nothing is queued
+    with pytest.raises(Forbidden, match="only users with one of these roles may send to the external system"):
+        world.deliveries.resend(accountant, PO_ID)
+    assert world.queue.enqueued == []
+    assert PO_ID not in world.outcomes.current
 
 
 def test_resend_is_refused_when_the_po_is_not_approved() -> None:
@@ -466,15 +485,15 @@ def test_resend_is_refused_when_the_po_is_not_approved() -> None:
         seed_order(vendor_invoice_status=VendorInvoiceStatus.PENDING_APPROVAL)
     )
     with pytest.raises(Conflict, match="not approved"):
-        world.deliveries.resend(COMPANY, PO_ID)
+        world.deliveries.resend(SENDER, PO_ID)
     assert world.queue.enqueued == []
 
 
 def test_resend_is_refused_when_the_po_does_not_exist_or_no_webhook_is_set_up() -> None:
     with pytest.raises(NotFound):
-        make_world().deliveries.resend(COMPANY, 999)
+        make_world().deliveries.resend(SENDER, 999)
     with pytest.raises(Conflict, match="po-reconciliation"):
-        make_world(configured=False).deliveries.resend(COMPANY, PO_ID)
+        make_world(configured=False).deliveries.resend(SENDER, PO_ID)
 
 
 def test_record_is_reported_failed_for_sqs_when_a_retry_is_scheduled(install_services: InstallServices) -> None:

@@ -66,9 +66,12 @@ class DynamoPurchaseOrderStore:
         return saved, saved_state
 
     def list_by_status(self, company_id: str, status: VendorInvoiceStatus) -> list[PurchaseOrder]:
-        """The POs whose approval lifecycle is ``status``, read from the index (it projects the whole item)."""
+        """The POs the status index files under ``status`` (``indexed_status``: "Approved" is still to send, "Sent to
+        External System" handed to the sync core), as the company's health counts them; read from the index (it
+        projects the whole item). A PO stored before the migration, filed under a status no longer filed ("S",
+        "Error"), answers under the status it reads as."""
         items = self.table.query_prefix(status_key(company_id, status), "PO#", index="gsi1")
-        return [order for order in map(_order, items) if order.vendor_invoice_status is status]
+        return [order for order in map(_order, items) if indexed_status(order) is status]
 
 
 def indexed_status(order: PurchaseOrder) -> VendorInvoiceStatus:

@@ -7,13 +7,14 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Protocol
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from ledgersync.domain.accounts import Principal, Role
+from ledgersync.domain.invoices import Amount
 from ledgersync.domain.purchase_order_sync import latest as latest_state
 from ledgersync.domain.purchase_order_sync import parts_of, po_ref, shown_status, sync_view
 from ledgersync.domain.purchase_orders import (
@@ -92,10 +93,85 @@ class SendRequest(CamelModel):
 
 
 class SendResult(CamelModel):
+    """One PO's answer to Send to External System: accepted, or refused with what to do (``message``)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # the status is always there, or null
+
     purchase_order_id: int
     accepted: bool
-    vendor_invoice_status: str | None = None
+    vendor_invoice_status: VendorInvoiceStatus | None = None
     message: str
+
+
+class SendAnswer(CamelModel):
+    """``POST /v1/purchase-orders/send-to-external``: one result per PO asked, in the order asked."""
+
+    results: list[SendResult]
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for result in self.results if result.accepted)
+
+
+class PurchaseOrderItemView(CamelModel):
+    category_procurement_accounting_code: str
+    total_cost: Amount
+    description: str | None
+
+
+class AdditionalChargeView(CamelModel):
+    code: str
+    amount: Amount
+    name: str | None
+
+
+class VendorInvoiceView(CamelModel):
+    """A vendor invoice as the API shows it: its PDF as a link valid six hours (``file``), null without one."""
+
+    invoice_number: str | None
+    invoice_amount: Amount
+    total_additional_charges: Amount
+    uploaded_at: datetime | None
+    file: str | None
+
+
+class PurchaseOrderView(CamelModel):
+    """A PO as the API answers it: its fields, vendor invoices and approvals, its ``vendorInvoiceStatus`` and sync
+    fields derived from its sync state, and the computed totals. The answer to a change also says whether it reset
+    approvals (``approvalsReset``) and, when it did, which ones and why (``notice``); a read has neither."""
+
+    id: int
+    po_number: str
+    vendor_id: int
+    location_id: int | None
+    ship_date: date
+    arrival_date: date | None
+    items: list[PurchaseOrderItemView]
+    additional_charges: list[AdditionalChargeView]
+    vendor_invoices: list[VendorInvoiceView]
+    approvals: list[Approval]
+    vendor_invoice_status: VendorInvoiceStatus
+    external_ids: dict[str, str]
+    error: str | None
+    error_notice_pending: bool
+    held_reason: str | None
+    webhook_delivery_id: str | None
+    webhook_notified_delivery_id: str | None
+    sent_at: datetime | None
+    synchronized_at: datetime | None
+    sub_total: Amount
+    total_charges: Amount
+    total: Amount
+    # Absent from a read's answer (``body``), so never null: the schema says what a present one is.
+    approvals_reset: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
+    notice: Annotated[str | None, WithJsonSchema({"type": "string"})] = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer: every field (nulls included) but ``approvalsReset`` and ``notice``, absent when unset."""
+        return self.model_dump(mode="python", by_alias=True, exclude={"approvals_reset", "notice"} - self._present())
+
+    def _present(self) -> set[str]:
+        return {name for name in ("approvals_reset", "notice") if getattr(self, name) is not None}
 
 
 class PurchaseOrderStore(Protocol):
@@ -137,7 +213,7 @@ class PurchaseOrders:
     targets: TargetRegistry
     recorder: SyncRecorder
 
-    def put(self, principal: Principal, po_id: int, request: PurchaseOrderIn) -> dict[str, Any]:
+    def put(self, principal: Principal, po_id: int, request: PurchaseOrderIn) -> PurchaseOrderView:
         """Store a PO. Changing it clears its approvals (they approved other numbers), and the answer says so; the
         same PO stored again changes nothing. Its vendor invoices and sync history are kept."""
         principal.require_role(SENDERS | {Role.ACCOUNTING}, "store purchase orders")
@@ -159,7 +235,7 @@ class PurchaseOrders:
         saved, state = self._save_changed(order, current.version, state)
         return self.view(saved, state, reset=reset, why="the PO changed")
 
-    def add_vendor_invoice(self, principal: Principal, po_id: int, request: VendorInvoiceIn) -> dict[str, Any]:
+    def add_vendor_invoice(self, principal: Principal, po_id: int, request: VendorInvoiceIn) -> PurchaseOrderView:
         order = self._get(principal.company_id, po_id)
         state = self._state(order)
         _require_changeable(order, state, "takes no more vendor invoices")
@@ -176,7 +252,7 @@ class PurchaseOrders:
 
     def replace_vendor_invoice(
         self, principal: Principal, po_id: int, invoice_number: str, request: VendorInvoiceIn
-    ) -> dict[str, Any]:
+    ) -> PurchaseOrderView:
         """Correct a vendor invoice until its PO is sent: the whole invoice (number, amounts, PDF) is replaced, the
         old PDF deleted, the approvals reset."""
         order = self._get(principal.company_id, po_id)
@@ -196,7 +272,7 @@ class PurchaseOrders:
         saved, state = self._save_replacing(order, state, new_key=key, old_key=old_key)
         return self.view(saved, state, reset=reset, why=f"vendor invoice {invoice_number} was replaced")
 
-    def remove_vendor_invoice(self, principal: Principal, po_id: int, invoice_number: str) -> dict[str, Any]:
+    def remove_vendor_invoice(self, principal: Principal, po_id: int, invoice_number: str) -> PurchaseOrderView:
         """Remove a vendor invoice and its PDF until its PO is sent; the approvals are reset."""
         order = self._get(principal.company_id, po_id)
         state = self._state(order)
@@ -206,7 +282,7 @@ class PurchaseOrders:
         saved, state = self._save_replacing(order, state, new_key=None, old_key=removed.pdf_key)
         return self.view(saved, state, reset=reset, why=f"vendor invoice {invoice_number} was removed")
 
-    def approve(self, principal: Principal, po_id: int) -> dict[str, Any]:
+    def approve(self, principal: Principal, po_id: int) -> PurchaseOrderView:
         """One approval from Procurement and one from Accounting; each user approves once."""
         order = self._get(principal.company_id, po_id)
         if not order.vendor_invoices:
@@ -233,7 +309,7 @@ class PurchaseOrders:
             order.vendor_invoice_status = VendorInvoiceStatus.APPROVED
         return self.view(self.store.save(order, order.version), state)
 
-    def send_to_external(self, principal: Principal, request: SendRequest) -> list[SendResult]:
+    def send_to_external(self, principal: Principal, request: SendRequest) -> SendAnswer:
         """The Actions button: each PO is accepted (now "Sent to External System") or refused with the reason."""
         principal.require_role(SENDERS, "send to the external system")
         settings, connection = self.accounting.get_accounting(principal.company_id)
@@ -252,12 +328,12 @@ class PurchaseOrders:
                         purchase_order_id=po_id,
                         accepted=False,
                         message=problem,
-                        vendor_invoice_status=shown_status(order, state).value,
+                        vendor_invoice_status=shown_status(order, state),
                     )
                 )
                 continue
             results.append(self._send(order, state, settings))
-        return results
+        return SendAnswer(results=results)
 
     def view(
         self,
@@ -265,31 +341,39 @@ class PurchaseOrders:
         state: SyncState | None = None,
         reset: set[ApprovalGroup] | None = None,
         why: str = "",
-    ) -> dict[str, Any]:
-        """The PO as the API shows it, each PDF as a link valid six hours, its status and sync fields derived from
-        its sync state. The answer to a change also says whether it reset approvals (``approvalsReset``) and, when
-        it did, which ones and why (``notice``)."""
-        dumped = order.model_dump(mode="python", by_alias=True, exclude={"company_id", "version", "sent_version"})
-        body: dict[str, Any] = {}
-        for name, value in dumped.items():
-            body[name] = value
-            if name == "vendorInvoiceStatus":
-                body[name] = shown_status(order, state)
-                body.update(sync_view(state))
-        for shown, invoice in zip(body["vendorInvoices"], order.vendor_invoices, strict=True):
-            shown.pop("pdfKey", None)
-            shown["file"] = self.documents.presigned_pdf_url(invoice.pdf_key) if invoice.pdf_key else None
-        if reset is not None:
-            body["approvalsReset"] = bool(reset)
-            if reset:
-                names = " and ".join(sorted(g.value.capitalize() for g in reset))
-                body["notice"] = (
-                    f"the {names} approval{'s were' if len(reset) > 1 else ' was'} reset because {why}; the PO "
-                    "needs the approval of both Procurement and Accounting again"
-                )
-        return body
+    ) -> PurchaseOrderView:
+        """The PO as the API shows it (``PurchaseOrderView``), each PDF as a link valid six hours, its status and
+        sync fields derived from its sync state; ``reset`` (a change's answer) the approvals it reset, ``why`` why."""
+        fields = order.model_dump(mode="python", exclude={"company_id", "version", "sent_version", "vendor_invoices"})
+        invoices = [
+            VendorInvoiceView(
+                invoice_number=invoice.invoice_number,
+                invoice_amount=invoice.invoice_amount,
+                total_additional_charges=invoice.total_additional_charges,
+                uploaded_at=invoice.uploaded_at,
+                file=self.documents.presigned_pdf_url(invoice.pdf_key) if invoice.pdf_key else None,
+            )
+            for invoice in order.vendor_invoices
+        ]
+        notice = None
+        if reset:
+            names = " and ".join(sorted(g.value.capitalize() for g in reset))
+            notice = (
+                f"the {names} approval{'s were' if len(reset) > 1 else ' was'} reset because {why}; the PO "
+                "needs the approval of both Procurement and Accounting again"
+            )
+        return PurchaseOrderView.model_validate(
+            {
+                **fields,
+                **sync_view(state),
+                "vendor_invoices": invoices,
+                "vendor_invoice_status": shown_status(order, state),
+                "approvals_reset": None if reset is None else bool(reset),
+                "notice": notice,
+            }
+        )
 
-    def get(self, principal: Principal, po_id: int) -> dict[str, Any]:
+    def get(self, principal: Principal, po_id: int) -> PurchaseOrderView:
         order = self._get(principal.company_id, po_id)
         return self.view(order, self._state(order))
 
@@ -386,14 +470,14 @@ class PurchaseOrders:
                 purchase_order_id=order.id,
                 accepted=False,
                 message="this PO was changed or sent by someone else at the same moment; reload it",
-                vendor_invoice_status=previous.value,
+                vendor_invoice_status=previous,
             )
         self.recorder.dispatch(queued)
         return SendResult(
             purchase_order_id=order.id,
             accepted=True,
             message="Sent to External System",
-            vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL.value,
+            vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL,
         )
 
     def _system_problem(self, company_id: str, settings: AccountingSettings, connection: Connection) -> str | None:

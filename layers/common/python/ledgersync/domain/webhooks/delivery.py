@@ -7,11 +7,15 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
+
+from pydantic import ConfigDict
 
 from ledgersync.clock import Clock, SystemClock
+from ledgersync.domain.accounts import Principal
 from ledgersync.domain.notices import Notifier, send_notice
-from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
+from ledgersync.domain.purchase_order_service import SENDERS
+from ledgersync.domain.purchase_orders import CamelModel, ExternalSystem, VendorInvoiceStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage, UnreadableMessage
 from ledgersync.domain.sync.outcomes import Outcome
@@ -40,6 +44,16 @@ def new_delivery(company_id: str, purchase_order_id: int, now: datetime, target:
         delivery_id=str(uuid.uuid4()),
         first_attempt_at=now,
     )
+
+
+class ResendAnswer(CamelModel):
+    """``POST /v1/purchase-orders/{id}/resend`` (202): the new delivery queued; the PO is Sent to External System."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    purchase_order_id: int
+    delivery_id: str
+    vendor_invoice_status: Literal[VendorInvoiceStatus.SENT_TO_EXTERNAL] = VendorInvoiceStatus.SENT_TO_EXTERNAL
 
 
 @dataclass(frozen=True)
@@ -219,8 +233,11 @@ class WebhookDeliveries:
         send_notice(self.notifier, list(endpoint.error_emails), notice)
         self.outcomes.mark_notified(company, po_id, delivery)
 
-    def resend(self, company_id: str, purchase_order_id: int) -> SyncMessage:
-        """``POST /v1/purchase-orders/{id}/resend``: a new delivery (new id and Idempotency-Key) of an approved PO."""
+    def resend(self, principal: Principal, purchase_order_id: int) -> ResendAnswer:
+        """``POST /v1/purchase-orders/{id}/resend``: a new delivery (new id and Idempotency-Key) of an approved PO,
+        by a user who may send to the external system."""
+        principal.require_role(SENDERS, "send to the external system")
+        company_id = principal.company_id
         document = self.source.load(company_id, purchase_order_id)
         if document is None:
             raise NotFound(f"no purchase order {purchase_order_id}")
@@ -232,4 +249,4 @@ class WebhookDeliveries:
         message = new_delivery(company_id, purchase_order_id, self.clock.now(), self.target)
         self.outcomes.mark_sent(company_id, purchase_order_id, str(message.delivery_id))
         self.queue.enqueue(message)
-        return message
+        return ResendAnswer(purchase_order_id=purchase_order_id, delivery_id=str(message.delivery_id))
