@@ -29,11 +29,15 @@ def connect(api: Client) -> str:
     return str(callback.json()["realmId"])
 
 
-def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s(stack: LocalStack) -> None:
+def connected_demo(stack: LocalStack) -> tuple[Client, str]:
+    """The demo company on QuickBooks Online, connected to the emulator with its vendor, bill item and freight
+    account there; done once per stack, whichever test asks first (each test runs alone too)."""
     assert stack.demo is not None and stack.demo.admin_token
     api = Client(stack.api_url, stack.demo.admin_token)
     qbo = stack.emulators["qbo"].url
-    # Given the demo company connected to the emulator, with its vendor, bill item and freight account there
+    current = api.call("GET", "/v1/accounting/connection").json()
+    if current.get("status") == "connected" and current.get("externalSystem") == "quickbooks_online":
+        return api, str(current["realmId"])
     api.call(
         "PUT",
         "/v1/accounting/settings",
@@ -59,6 +63,13 @@ def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s
     requests.post(
         f"{qbo}/__emulator/{realm}/Account", json={"Name": "Freight In", "AccountType": "Expense"}, timeout=10
     )
+    return api, realm
+
+
+def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s(stack: LocalStack) -> None:
+    # Given the demo company connected to the emulator, with its vendor, bill item and freight account there
+    api, realm = connected_demo(stack)
+    qbo = stack.emulators["qbo"].url
     # When a vendor invoice is uploaded, approved twice and sent
     po = {
         "poNumber": "P002271",
@@ -89,11 +100,9 @@ def test_a_vendor_invoice_sent_to_quickbooks_online_becomes_one_bill_and_turns_s
 
 
 def test_a_crash_after_quickbooks_created_the_bill_still_leaves_exactly_one_bill(stack: LocalStack) -> None:
-    # Given the connected demo company (connected by the test above, which runs first in this module)
-    assert stack.demo is not None and stack.demo.admin_token
-    api = Client(stack.api_url, stack.demo.admin_token)
+    # Given the connected demo company
+    api, realm = connected_demo(stack)
     qbo = stack.emulators["qbo"].url
-    realm = api.call("GET", "/v1/accounting/connection").json()["realmId"]
     po = {
         "poNumber": "P777",
         "vendorId": api.vendor("FLORA")["id"],
