@@ -26,6 +26,7 @@ USE_CASES = (
     "purchase_orders",
     "sync_recorder",
     "sync_targets",
+    "mappers",
     "sync_states",
     "held_work",
     "web_connector",

@@ -17,7 +17,7 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel, Field
 
 from ledgersync.clock import Clock
-from ledgersync.domain.purchase_orders import BillDraft
+from ledgersync.domain.purchase_order_bills import BillDraft
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 
 DOC_NUMBER_MAX = 21

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ledgersync.adapters.quickbooks_online.client import BATCH_LIMIT, QuickBooksOnlineClient
 from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, json_faults
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
-from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     DOC_NUMBER_MAX,
     BillRecord,
