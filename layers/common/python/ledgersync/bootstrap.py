@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.quickbooks_online import (
         DedupStore,
         Lock,
+        QuickBooksBills,
         QuickBooksOnlineGateway,
         QuickBooksTokens,
         TokenMetrics,
@@ -209,6 +210,7 @@ class Services:
                     queue=self.sync_queue,
                     max_receives=settings.sync_queue_max_receives,
                     visibility_seconds=settings.sync_queue_visibility_seconds,
+                    documents=lambda: self.quickbooks_bills,
                 ),
                 ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
                 ExternalSystem.WEBHOOK: WebhookTarget(
@@ -522,6 +524,13 @@ class Services:
         from ledgersync.domain.quickbooks_online import BillSync
 
         return BillSync(self.quickbooks_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
+
+    @cached_property
+    def quickbooks_bills(self) -> QuickBooksBills:
+        """The QuickBooks Online target's look-up and delete of the bills it created."""
+        from ledgersync.domain.quickbooks_online import QuickBooksBills
+
+        return QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens)
 
     @cached_property
     def accounting_sync(self) -> AccountingSync:

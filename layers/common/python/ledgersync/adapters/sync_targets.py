@@ -4,6 +4,7 @@ the PO Reconciliation webhook (the webhook queue). Everything that differs betwe
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
 from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.targets import DocumentOperations, ExternalDocument, Unsupported
 
 if TYPE_CHECKING:
     from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
@@ -33,11 +35,24 @@ class WebhookEndpoints(Protocol):
     def load(self, company_id: str) -> WebhookEndpoint | None: ...
 
 
+WEBHOOK_HAS_NO_DELETE = (
+    "the PO Reconciliation webhook cannot look up or delete what it delivered: its contract (seed 001) has a "
+    "delivery and its acknowledgement only; remove the document on the receiving side"
+)
+DESKTOP_DELETES_IN_A_SESSION = (
+    "QuickBooks Desktop is reached only through the Web Connector's sessions, so a look-up or a delete cannot be "
+    "answered now; it must be queued as a TxnQuery or TxnDel for the company's next session"
+)
+
+
 @dataclass(frozen=True)
 class QuickBooksOnlineTarget:
+    """``documents`` is built on first use: the bills' tokens stand on the recorder, which stands on this registry."""
+
     queue: WorkQueue
     max_receives: int
     visibility_seconds: int
+    documents: Callable[[], DocumentOperations]
     system: ExternalSystem = ExternalSystem.QUICKBOOKS_ONLINE
     display_name: str = "QuickBooks Online"
     needs_accounting_name: bool = True
@@ -56,6 +71,12 @@ class QuickBooksOnlineTarget:
     def in_flight_window(self) -> timedelta | None:
         """Every receive may hold the message one visibility timeout."""
         return timedelta(seconds=self.max_receives * self.visibility_seconds) + SYNC_MESSAGE_MARGIN
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        return self.documents().look_up(company_id, external_id)
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        self.documents().delete(company_id, external_id, sync_token)
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,12 @@ class QuickBooksDesktopTarget:
 
     def in_flight_window(self) -> timedelta | None:
         return None
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        raise Unsupported(DESKTOP_DELETES_IN_A_SESSION)
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        raise Unsupported(DESKTOP_DELETES_IN_A_SESSION)
 
 
 @dataclass(frozen=True)
@@ -105,6 +132,12 @@ class WebhookTarget:
     def in_flight_window(self) -> timedelta | None:
         """The retry window, plus the longest postponement a Retry-After near its end can ask for."""
         return timedelta(hours=self.retry_hours) + LONGEST_POSTPONEMENT
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        raise Unsupported(WEBHOOK_HAS_NO_DELETE)
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        raise Unsupported(WEBHOOK_HAS_NO_DELETE)
 
 
 @dataclass(frozen=True)

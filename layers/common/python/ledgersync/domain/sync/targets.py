@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection
 from ledgersync.domain.sync.messages import SyncMessage
@@ -19,6 +21,27 @@ from ledgersync.errors import PermanentError
 
 class Unsupported(PermanentError):
     """The deployment has no such target, or the target no such operation."""
+
+
+class ExternalDocument(BaseModel):
+    """A document as the external system holds it now: its id there and the token a change or delete must carry
+    (QuickBooks Online's SyncToken, Desktop's EditSequence)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    external_id: str = Field(min_length=1)
+    sync_token: str
+
+
+class DocumentOperations(Protocol):
+    """What a target does to a document it already holds."""
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        """The document as the external system holds it now; None when it is gone (deleted there)."""
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        """Delete it; one already gone counts as deleted. A stale ``sync_token`` raises a ``RetryableError``: look
+        it up again and delete with the token it has now."""
 
 
 class Target(Protocol):
@@ -49,6 +72,12 @@ class Target(Protocol):
     def in_flight_window(self) -> timedelta | None:
         """How long after a dispatch a message may still be alive; None when the target pulls its work (the
         sweep leaves it alone)."""
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        """See ``DocumentOperations.look_up``; raises ``Unsupported`` with the reason when the target cannot."""
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        """See ``DocumentOperations.delete``; raises ``Unsupported`` with the reason when the target cannot."""
 
 
 @dataclass(frozen=True)
