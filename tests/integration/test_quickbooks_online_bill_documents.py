@@ -8,20 +8,18 @@ import pytest
 from devstack.qbo_emulator import RunningEmulator
 
 from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, StaleObjectError
-from ledgersync.adapters.sync_targets import QuickBooksOnlineTarget
 from ledgersync.domain.quickbooks_online import QuickBooksBills
 from ledgersync.domain.sync.targets import ExternalDocument
 from ledgersync.errors import RetryableError
 from tests.integration.test_quickbooks_online_gateway import REALM, Stack, draft, emulator, stack
-from tests.unit.test_sync_core import RecordingQueue
 
 pytestmark = pytest.mark.integration
 __all__ = ["emulator", "stack"]  # the fixtures this module borrows
 
 
-def target(stack: Stack) -> QuickBooksOnlineTarget:
-    bills = QuickBooksBills(stack.gateway, stack.tokens)
-    return QuickBooksOnlineTarget(RecordingQueue("sync-url", []), 10, 720, lambda: bills)
+def target(stack: Stack) -> QuickBooksBills:
+    """The QuickBooks Online target's document operations, as bootstrap's ``target_documents`` builds them."""
+    return QuickBooksBills(stack.gateway, stack.tokens)
 
 
 def created_bill(stack: Stack, invoice: str = "INV-1") -> str:

@@ -50,7 +50,6 @@ from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
-from ledgersync.domain.sync.targets import DocumentOperations
 from ledgersync.errors import Conflict, Forbidden, Gone, NotFound
 from tests import fakes
 from tests.support.mail import sent_emails
@@ -1032,12 +1031,8 @@ def test_queue_gets_each_message_as_sent_in_order_and_only_on_its_own_queue(queu
         assert queues.sync.of()[1] == json.loads(second.to_json())
 
 
-def no_bills() -> DocumentOperations:
-    raise AssertionError("nothing here looks up or deletes a bill in QuickBooks Online")
-
-
 def test_targets_dispatch_their_messages_through_the_queues_and_the_web_connector_none(queues: Queues) -> None:
-    online = QuickBooksOnlineTarget(queues.sync, 10, 720, no_bills)
+    online = QuickBooksOnlineTarget(queues.sync, 10, 720)
     desktop = QuickBooksDesktopTarget()
     webhook = WebhookTarget(queues.webhook, 30, 24.0, NotConfigured())
     to_online, to_desktop, to_webhook = (

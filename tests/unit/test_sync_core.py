@@ -17,7 +17,7 @@ from ledgersync.domain.settings import Connection, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage, UnreadableMessage
 from ledgersync.domain.sync.state import TRANSITIONS, InvalidTransition, SyncState, SyncStatus
-from ledgersync.domain.sync.targets import DocumentOperations, TargetRegistry, Unsupported
+from ledgersync.domain.sync.targets import TargetRegistry, Unsupported
 from ledgersync.errors import Conflict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,16 +158,10 @@ class Configured:
         return company_id in self.companies
 
 
-def no_bills() -> DocumentOperations:
-    raise AssertionError("nothing here looks up or deletes a bill in QuickBooks Online")
-
-
 def registry(sent: list[tuple[str, str]], configured: Configured) -> TargetRegistry:
     return TargetRegistry(
         {
-            ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(
-                RecordingQueue("sync-url", sent), 10, 720, no_bills
-            ),
+            ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksOnlineTarget(RecordingQueue("sync-url", sent), 10, 720),
             ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
             ExternalSystem.WEBHOOK: WebhookTarget(RecordingQueue("webhook-url", sent), 30, 24.0, configured),
         }

@@ -13,7 +13,7 @@ from ledgersync.bootstrap import Adapters
 from ledgersync.config import Settings
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.quickbooks_online import BillRecord, QuickBooksAccess
-from ledgersync.domain.sync.targets import ExternalDocument, Unsupported
+from ledgersync.domain.sync.targets import ExternalDocument, TargetDocuments, Unsupported
 from tests.unit.test_sync_core import Configured, RecordingQueue
 
 
@@ -56,11 +56,23 @@ class Tokens:
         return QuickBooksAccess("9130", f"token of {company_id}")
 
 
+def test_bootstrap_gives_each_target_its_document_operations_and_refuses_a_system_it_has_not() -> None:
+    services = bootstrap.build(Settings())
+    documents = services.target_documents
+
+    assert documents.get(ExternalSystem.WEBHOOK) is services.sync_targets.get(ExternalSystem.WEBHOOK)
+    assert documents.get(ExternalSystem.QUICKBOOKS_DESKTOP) is services.sync_targets.get(
+        ExternalSystem.QUICKBOOKS_DESKTOP
+    )
+    with pytest.raises(Unsupported, match="cannot look up or delete documents in this deployment"):
+        TargetDocuments({}).get(ExternalSystem.QUICKBOOKS_ONLINE)
+
+
 def test_bootstraps_quickbooks_online_target_looks_up_and_deletes_through_its_gateway() -> None:
     gateway = Gateway()
     adapters = Adapters(quickbooks_gateway=gateway)  # type: ignore[arg-type]
     services = bootstrap.build(Settings(), adapters, use_cases={"quickbooks_tokens": Tokens()})
-    online = services.sync_targets.get(ExternalSystem.QUICKBOOKS_ONLINE)
+    online = services.target_documents.get(ExternalSystem.QUICKBOOKS_ONLINE)
 
     assert online.look_up("c1", "145") == ExternalDocument(external_id="145", sync_token="3")
     online.delete("c1", "145", "3")

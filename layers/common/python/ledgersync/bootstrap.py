@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from ledgersync.domain.quickbooks_online import (
         DedupStore,
         Lock,
-        QuickBooksBills,
         QuickBooksOnlineGateway,
         QuickBooksTokens,
         TokenMetrics,
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.sync.mappers import MapperRegistry
     from ledgersync.domain.sync.outcomes import SyncRecorder
     from ledgersync.domain.sync.store import SyncStateStore
-    from ledgersync.domain.sync.targets import TargetRegistry
+    from ledgersync.domain.sync.targets import TargetDocuments, TargetRegistry
     from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
     from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
@@ -210,7 +209,6 @@ class Services:
                     queue=self.sync_queue,
                     max_receives=settings.sync_queue_max_receives,
                     visibility_seconds=settings.sync_queue_visibility_seconds,
-                    documents=lambda: self.quickbooks_bills,
                 ),
                 ExternalSystem.QUICKBOOKS_DESKTOP: QuickBooksDesktopTarget(),
                 ExternalSystem.WEBHOOK: WebhookTarget(
@@ -526,11 +524,22 @@ class Services:
         return BillSync(self.quickbooks_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
 
     @cached_property
-    def quickbooks_bills(self) -> QuickBooksBills:
-        """The QuickBooks Online target's look-up and delete of the bills it created."""
+    def target_documents(self) -> TargetDocuments:
+        """Each target's look-up and delete of the documents it holds. Built apart from ``sync_targets`` so that only
+        a function whose code looks up or deletes reaches (and is granted) what they need: QuickBooks Online's
+        tokens and gateway."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
         from ledgersync.domain.quickbooks_online import QuickBooksBills
+        from ledgersync.domain.sync.targets import TargetDocuments
 
-        return QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens)
+        targets = self.sync_targets
+        return TargetDocuments(
+            {
+                ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens),
+                ExternalSystem.QUICKBOOKS_DESKTOP: targets.documents_of(ExternalSystem.QUICKBOOKS_DESKTOP),
+                ExternalSystem.WEBHOOK: targets.documents_of(ExternalSystem.WEBHOOK),
+            }
+        )
 
     @cached_property
     def accounting_sync(self) -> AccountingSync:

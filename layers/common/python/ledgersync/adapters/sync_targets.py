@@ -4,7 +4,6 @@ the PO Reconciliation webhook (the webhook queue). Everything that differs betwe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
 from ledgersync.domain.sync.messages import SyncMessage
-from ledgersync.domain.sync.targets import DocumentOperations, ExternalDocument, Unsupported
+from ledgersync.domain.sync.targets import ExternalDocument, Unsupported
 
 if TYPE_CHECKING:
     from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
@@ -47,12 +46,9 @@ DESKTOP_DELETES_IN_A_SESSION = (
 
 @dataclass(frozen=True)
 class QuickBooksOnlineTarget:
-    """``documents`` is built on first use: the bills' tokens stand on the recorder, which stands on this registry."""
-
     queue: WorkQueue
     max_receives: int
     visibility_seconds: int
-    documents: Callable[[], DocumentOperations]
     system: ExternalSystem = ExternalSystem.QUICKBOOKS_ONLINE
     display_name: str = "QuickBooks Online"
     needs_accounting_name: bool = True
@@ -71,12 +67,6 @@ class QuickBooksOnlineTarget:
     def in_flight_window(self) -> timedelta | None:
         """Every receive may hold the message one visibility timeout."""
         return timedelta(seconds=self.max_receives * self.visibility_seconds) + SYNC_MESSAGE_MARGIN
-
-    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
-        return self.documents().look_up(company_id, external_id)
-
-    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
-        self.documents().delete(company_id, external_id, sync_token)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ class ExternalDocument(BaseModel):
     sync_token: str
 
 
+@runtime_checkable
 class DocumentOperations(Protocol):
     """What a target does to a document it already holds."""
 
@@ -73,12 +74,6 @@ class Target(Protocol):
         """How long after a dispatch a message may still be alive; None when the target pulls its work (the
         sweep leaves it alone)."""
 
-    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
-        """See ``DocumentOperations.look_up``; raises ``Unsupported`` with the reason when the target cannot."""
-
-    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
-        """See ``DocumentOperations.delete``; raises ``Unsupported`` with the reason when the target cannot."""
-
 
 @dataclass(frozen=True)
 class TargetRegistry:
@@ -97,3 +92,24 @@ class TargetRegistry:
 
     def all(self) -> list[Target]:
         return list(self.targets.values())
+
+    def documents_of(self, system: ExternalSystem) -> DocumentOperations:
+        """A target that is its own ``DocumentOperations`` (one that refuses them, saying why)."""
+        target = self.get(system)
+        if not isinstance(target, DocumentOperations):
+            raise Unsupported(f"{target.display_name} has no document operations")
+        return target
+
+
+@dataclass(frozen=True)
+class TargetDocuments:
+    """Each target's document operations (look up, delete), built only in bootstrap and apart from the registry of
+    targets: a send never needs them, so a function that only sends is not granted what they reach."""
+
+    operations: Mapping[ExternalSystem, DocumentOperations]
+
+    def get(self, system: ExternalSystem) -> DocumentOperations:
+        try:
+            return self.operations[system]
+        except KeyError as err:
+            raise Unsupported(f"{system.value} cannot look up or delete documents in this deployment") from err
