@@ -27,6 +27,7 @@ USE_CASES = (
     "sync_recorder",
     "sync_targets",
     "mappers",
+    "target_documents",
     "sync_states",
     "held_work",
     "web_connector",
