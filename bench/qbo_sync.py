@@ -35,7 +35,7 @@ from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
 from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuth  # noqa: E402
 from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache  # noqa: E402
 from ledgersync.clock import SystemClock  # noqa: E402
-from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind  # noqa: E402
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind  # noqa: E402
 from ledgersync.domain.quickbooks_online import (  # noqa: E402
     BillSync,
     DedupEntry,

@@ -18,7 +18,7 @@ from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
 from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuth
 from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
 from ledgersync.clock import SystemClock
-from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import BillOutcome, BillSync, QuickBooksTokens
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 from tests.integration.test_qbo_emulator import xsd_dir

@@ -14,8 +14,11 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.config import Settings
 from ledgersync.domain.accounting_sync import AccountingSync
-from ledgersync.domain.purchase_orders import BillDraft, ExternalSystem
+from ledgersync.domain.purchase_order_bills import BillDraft
+from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.mappers import MapperRegistry
 from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 from tests.support.events import Api
@@ -182,3 +185,38 @@ def test_a_change_to_a_po_in_error_supersedes_its_state_and_a_new_send_keeps_the
     assert [d.invoice_number for d in bills.created] == ["01-P002272"]
     shown = api.get("/v1/purchase-orders/1").json()
     assert shown["vendorInvoiceStatus"] == "S" and shown["externalIds"] == {"01-P002271": "101", "01-P002272": "101"}
+
+
+@dataclass
+class RecordingMapper:
+    """The PO bills mapper bootstrap registers, recording what the consumer asked it for."""
+
+    inner: Any
+    asked: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> DocumentKind:
+        return DocumentKind.PURCHASE_ORDER_BILLS
+
+    def load(self, company_id: str, ref: DocumentRef) -> Any:
+        self.asked.append(f"load {ref}")
+        return self.inner.load(company_id, ref)
+
+    def drafts(self, document: Any) -> list[BillDraft]:
+        self.asked.append("drafts")
+        return [d.model_copy(update={"memo": f"mapped: {d.memo}"}) for d in self.inner.drafts(document)]
+
+
+def test_the_consumer_sends_the_drafts_of_the_mapper_the_registry_holds(sent: tuple[Api, str]) -> None:
+    _, company_id = sent
+    bills = RecordingBills()
+    recording = RecordingMapper(
+        bootstrap.build(Settings.from_environment()).mappers.get(DocumentKind.PURCHASE_ORDER_BILLS)
+    )
+    registry = MapperRegistry({DocumentKind.PURCHASE_ORDER_BILLS: recording})
+    services = bootstrap.build(Settings.from_environment(), use_cases={"bill_sync": bills, "mappers": registry})
+
+    assert services.accounting_sync.sync(company_id, 1) is Outcome.SYNCHRONIZED
+
+    assert recording.asked == ["load purchase_order_bills 1", "drafts"]
+    assert [d.memo.startswith("mapped: ") for d in bills.created] == [True, True]

@@ -26,6 +26,8 @@ USE_CASES = (
     "purchase_orders",
     "sync_recorder",
     "sync_targets",
+    "mappers",
+    "target_documents",
     "sync_states",
     "held_work",
     "web_connector",

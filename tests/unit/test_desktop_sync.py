@@ -14,6 +14,12 @@ from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
 from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorService, choose_qbxml_version
+from ledgersync.domain.purchase_order_bills import (
+    NO_ACCOUNTING_NAME,
+    PurchaseOrderDocument,
+    build_bills,
+    document_reference,
+)
 from ledgersync.domain.purchase_orders import (
     AdditionalCharge,
     BillMapping,
@@ -23,7 +29,6 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoice,
     VendorInvoiceStatus,
     VendorRef,
-    document_reference,
 )
 from tests.fakes import FakeClock
 
@@ -70,7 +75,10 @@ def purchase_order(
     )
     vendor_ref = VendorRef(id=7, code="FDC", name="Flores", accounting_name=vendor) if vendor is not None else None
     mapping = BillMapping(charge_accounts={"FRT": "Freight"}, classes_enabled=True, class_by_location={"02": "Chicago"})
-    return DesktopWork(order, vendor_ref, LocationRef(id=3, code="02", name="Chicago"), mapping, "USD")
+    document = PurchaseOrderDocument(order, vendor_ref, LocationRef(id=3, code="02", name="Chicago"), mapping, "USD")
+    if vendor_ref is None or not vendor_ref.accounting_name:  # as the outbox hands it: the mapper's reason, no drafts
+        return DesktopWork(document, [], NO_ACCOUNTING_NAME)
+    return DesktopWork(document, build_bills(order, vendor_ref, document.location, mapping, "USD"))
 
 
 @dataclass

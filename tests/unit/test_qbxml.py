@@ -15,7 +15,7 @@ from lxml import etree
 
 from ledgersync.adapters.quickbooks_desktop import OWNER_ID, QbxmlCodec, file_id_for, render_qwc
 from ledgersync.domain.desktop_sync import OnError, Operation, OperationKind
-from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
 from ledgersync.errors import PermanentError, ValidationFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import requests
 from ledgersync.adapters.quickbooks_online.bills import bill_payload, bill_refs, quote
 from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, StaleObjectError, translate_response
 from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
-from ledgersync.domain.purchase_orders import BillDraft, BillLine, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     AccessTokenRejected,
     BillOutcome,

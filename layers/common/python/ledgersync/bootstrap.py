@@ -51,9 +51,10 @@ if TYPE_CHECKING:
         TokenStore,
     )
     from ledgersync.domain.service_health import ServiceHealth
+    from ledgersync.domain.sync.mappers import MapperRegistry
     from ledgersync.domain.sync.outcomes import SyncRecorder
     from ledgersync.domain.sync.store import SyncStateStore
-    from ledgersync.domain.sync.targets import TargetRegistry
+    from ledgersync.domain.sync.targets import TargetDocuments, TargetRegistry
     from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
     from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
@@ -218,6 +219,15 @@ class Services:
                 ),
             }
         )
+
+    @cached_property
+    def mappers(self) -> MapperRegistry:
+        """The registry of mappers: the one place that knows which document kinds exist and how each becomes drafts."""
+        from ledgersync.domain.purchase_order_bills import PurchaseOrderBills
+        from ledgersync.domain.sync.mappers import MapperRegistry
+
+        bills = PurchaseOrderBills(self.purchase_order_store, self.references, self.settings_store)
+        return MapperRegistry({bills.kind: bills})
 
     @cached_property
     def sync_recorder(self) -> SyncRecorder:
@@ -456,7 +466,7 @@ class Services:
         desktop = ExternalSystem.QUICKBOOKS_DESKTOP
         return WebConnectorService(
             TokenCredentials(self.accounts),
-            DesktopOutbox(self.purchase_order_store, self.references, self.settings_store, self.sync_states, desktop),
+            DesktopOutbox(self.mappers, self.settings_store, self.sync_states, desktop),
             DesktopOutcomes(self.sync_recorder, desktop),
             self.desktop_sessions,
             QbxmlCodec(),
@@ -514,13 +524,30 @@ class Services:
         return BillSync(self.quickbooks_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
 
     @cached_property
+    def target_documents(self) -> TargetDocuments:
+        """Each target's look-up and delete of the documents it holds. Built apart from ``sync_targets`` so that only
+        a function whose code looks up or deletes reaches (and is granted) what they need: QuickBooks Online's
+        tokens and gateway."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.quickbooks_online import QuickBooksBills
+        from ledgersync.domain.sync.targets import TargetDocuments
+
+        targets = self.sync_targets
+        return TargetDocuments(
+            {
+                ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens),
+                ExternalSystem.QUICKBOOKS_DESKTOP: targets.documents_of(ExternalSystem.QUICKBOOKS_DESKTOP),
+                ExternalSystem.WEBHOOK: targets.documents_of(ExternalSystem.WEBHOOK),
+            }
+        )
+
+    @cached_property
     def accounting_sync(self) -> AccountingSync:
         from ledgersync.domain.accounting_sync import AccountingSync
         from ledgersync.domain.purchase_orders import ExternalSystem
 
         return AccountingSync(
-            store=self.purchase_order_store,
-            references=self.references,
+            mappers=self.mappers,
             accounting=self.settings_store,
             bills=self.bill_sync,
             states=self.sync_states,
@@ -553,7 +580,7 @@ class Services:
         settings = self.settings
         webhook = ExternalSystem.WEBHOOK
         return WebhookDeliveries(
-            source=WebhookDocuments(self.purchase_order_store, self.references, self.sync_states, webhook),
+            source=WebhookDocuments(self.mappers, self.sync_states, webhook),
             secrets=self.webhook_secrets,
             transport=self.webhook_transport,
             links=self.documents,

@@ -21,7 +21,7 @@ from ledgersync.domain.desktop_sync import (
     OperationResult,
     QbRecord,
 )
-from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.money import to_cents
 

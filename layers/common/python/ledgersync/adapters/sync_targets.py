@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection, ConnectionStatus
 from ledgersync.domain.sync.messages import SyncMessage
+from ledgersync.domain.sync.targets import ExternalDocument, Unsupported
 
 if TYPE_CHECKING:
     from ledgersync.domain.webhooks.endpoint import WebhookEndpoint
@@ -31,6 +32,16 @@ class WebhookConfigured(Protocol):
 
 class WebhookEndpoints(Protocol):
     def load(self, company_id: str) -> WebhookEndpoint | None: ...
+
+
+WEBHOOK_HAS_NO_DELETE = (
+    "the PO Reconciliation webhook cannot look up or delete what it delivered: its contract (seed 001) has a "
+    "delivery and its acknowledgement only; remove the document on the receiving side"
+)
+DESKTOP_DELETES_IN_A_SESSION = (
+    "QuickBooks Desktop is reached only through the Web Connector's sessions, so a look-up or a delete cannot be "
+    "answered now; it must be queued as a TxnQuery or TxnDel for the company's next session"
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,12 @@ class QuickBooksDesktopTarget:
     def in_flight_window(self) -> timedelta | None:
         return None
 
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        raise Unsupported(DESKTOP_DELETES_IN_A_SESSION)
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        raise Unsupported(DESKTOP_DELETES_IN_A_SESSION)
+
 
 @dataclass(frozen=True)
 class WebhookTarget:
@@ -105,6 +122,12 @@ class WebhookTarget:
     def in_flight_window(self) -> timedelta | None:
         """The retry window, plus the longest postponement a Retry-After near its end can ask for."""
         return timedelta(hours=self.retry_hours) + LONGEST_POSTPONEMENT
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        raise Unsupported(WEBHOOK_HAS_NO_DELETE)
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        raise Unsupported(WEBHOOK_HAS_NO_DELETE)
 
 
 @dataclass(frozen=True)

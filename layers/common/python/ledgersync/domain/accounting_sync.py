@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOrderStore, References
-from ledgersync.domain.purchase_orders import BillDraft, ExternalSystem, build_bills
+from ledgersync.domain.purchase_order_bills import BillDraft
+from ledgersync.domain.purchase_order_service import AccountingState
+from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.mappers import MapperRegistry, Unmappable
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.outcomes import Outcome, SyncRecorder
 from ledgersync.domain.sync.state import RECORDING
@@ -41,10 +43,10 @@ def retry_delay(attempt: int, retry_after: float, ceiling: int) -> int:
 
 @dataclass
 class AccountingSync:
-    """The consumer of one target's queue: each vendor invoice of a queued PO becomes one bill (one part)."""
+    """The consumer of one target's queue: each draft of a queued document (a PO's vendor invoice) becomes one bill
+    (one part); the document's mapper, from the registry, loads and maps it."""
 
-    store: PurchaseOrderStore
-    references: References
+    mappers: MapperRegistry
     accounting: AccountingState
     bills: BillSender
     states: SyncStateStore
@@ -79,26 +81,21 @@ class AccountingSync:
 
     def _sync(self, company_id: str, ref: DocumentRef) -> Outcome:
         state = self.states.get(company_id, ref, self.target)
-        order = self.store.get(company_id, ref.purchase_order_id)
-        if state is None or order is None or state.status not in RECORDING:
+        mapper = self.mappers.get(ref.kind)
+        document = mapper.load(company_id, ref) if state is not None and state.status in RECORDING else None
+        if state is None or document is None or state.status not in RECORDING:
             if state is not None and state.owes_notice:  # the e-mail a failed send still owes
                 self.recorder.send_owed_notice(company_id, ref, self.target)
             return Outcome.NOTHING_TO_DO  # a redelivery after the outcome was recorded
-        settings, connection = self.accounting.get_accounting(company_id)
+        _, connection = self.accounting.get_accounting(company_id)
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
             self.recorder.hold(company_id, ref, self.target, "QuickBooks Online must be reconnected")
             return Outcome.HELD
-        vendor = self.references.vendor(company_id, order.vendor_id)
-        if vendor is None or not vendor.accounting_name:
-            self.recorder.failed(
-                company_id,
-                ref,
-                self.target,
-                "the vendor has no Accounting Name; set it in the directory to the vendor's exact name in QuickBooks",
-            )
+        try:
+            drafts: list[BillDraft] = mapper.drafts(document)
+        except Unmappable as unfit:
+            self.recorder.failed(company_id, ref, self.target, unfit.message)
             return Outcome.ERROR
-        location = self.references.location(company_id, order.location_id) if order.location_id else None
-        drafts = build_bills(order, vendor, location, settings, settings.company_currency or "USD")
         for draft in drafts:
             if draft.invoice_number in state.external_ids:
                 continue

@@ -23,14 +23,8 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
-from ledgersync.domain.purchase_orders import (
-    BillDraft,
-    BillMapping,
-    LocationRef,
-    PurchaseOrder,
-    VendorRef,
-    build_bills,
-)
+from ledgersync.domain.purchase_order_bills import BillDraft, PurchaseOrderDocument
+from ledgersync.domain.purchase_orders import PurchaseOrder, VendorRef
 from ledgersync.errors import Conflict, PermanentError, RetryableError
 
 SERVER_VERSION = "Ledgersync QuickBooks Web Connector service 1.0"
@@ -112,13 +106,20 @@ class CredentialVerifier(Protocol):
 
 @dataclass(frozen=True)
 class DesktopWork:
-    """A PO waiting for QuickBooks Desktop (status "Sent to External System"), with what its bills need."""
+    """A PO waiting for QuickBooks Desktop (status "Sent to External System") and its bill drafts, from its mapper;
+    ``problem`` is why the mapper could not map it (then there are no drafts)."""
 
-    order: PurchaseOrder
-    vendor: VendorRef | None
-    location: LocationRef | None
-    mapping: BillMapping
-    company_currency: str
+    document: PurchaseOrderDocument
+    drafts: list[BillDraft]
+    problem: str | None = None
+
+    @property
+    def order(self) -> PurchaseOrder:
+        return self.document.order
+
+    @property
+    def vendor(self) -> VendorRef | None:
+        return self.document.vendor
 
 
 class WorkSource(Protocol):
@@ -353,10 +354,10 @@ class WebConnectorService:
         """The bills of every waiting PO; a PO that cannot become bills is put in error here."""
         jobs: list[BillJob] = []
         for item in self.work.pending_bills(company_id, self.max_bills):
-            problem = _unfit_for_desktop(item)
+            problem = _unfit_for_desktop(item) or item.problem
             drafts: list[BillDraft] = []
-            if problem is None and item.vendor is not None:
-                drafts = build_bills(item.order, item.vendor, item.location, item.mapping, item.company_currency)
+            if problem is None:
+                drafts = item.drafts
                 problem = next(
                     (f"The bill for vendor invoice {d.invoice_number} has no lines" for d in drafts if not d.lines),
                     None,

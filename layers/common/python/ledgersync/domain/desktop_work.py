@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from ledgersync.domain.accounts import Accounts
 from ledgersync.domain.desktop_sync import DesktopWork
-from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOrderStore, References
+from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
+from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.mappers import MapperRegistry, Unmappable
 from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.domain.sync.state import SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
@@ -31,10 +33,10 @@ class TokenCredentials:
 
 @dataclass
 class DesktopOutbox:
-    """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), oldest first."""
+    """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), oldest first, each
+    with its drafts from its document kind's mapper."""
 
-    store: PurchaseOrderStore
-    references: References
+    mappers: MapperRegistry
     accounting: AccountingState
     states: SyncStateStore
     target: ExternalSystem
@@ -48,21 +50,15 @@ class DesktopOutbox:
         po_ids = sorted(
             s.document.purchase_order_id for s in queued if s.document.kind is DocumentKind.PURCHASE_ORDER_BILLS
         )
+        mapper = self.mappers.get(DocumentKind.PURCHASE_ORDER_BILLS)
         for po_id in po_ids[:limit]:
-            order = self.store.get(company_id, po_id)
-            if order is None:
+            document: PurchaseOrderDocument | None = mapper.load(company_id, DocumentRef.purchase_order(po_id))
+            if document is None:
                 continue
-            vendor = self.references.vendor(company_id, order.vendor_id)
-            location = self.references.location(company_id, order.location_id) if order.location_id else None
-            work.append(
-                DesktopWork(
-                    order=order,
-                    vendor=vendor,
-                    location=location,
-                    mapping=settings,
-                    company_currency=settings.company_currency or "USD",
-                )
-            )
+            try:
+                work.append(DesktopWork(document, mapper.drafts(document)))
+            except Unmappable as unfit:
+                work.append(DesktopWork(document, [], unfit.message))
         return work
 
 

@@ -17,7 +17,8 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel, Field
 
 from ledgersync.clock import Clock
-from ledgersync.domain.purchase_orders import BillDraft
+from ledgersync.domain.purchase_order_bills import BillDraft
+from ledgersync.domain.sync.targets import ExternalDocument
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 
 DOC_NUMBER_MAX = 21
@@ -65,6 +66,7 @@ class BillRecord(BaseModel):
     doc_number: str | None = None
     vendor_id: str | None = None
     private_note: str | None = None
+    sync_token: str | None = None
 
 
 class BillOutcome(StrEnum):
@@ -180,6 +182,12 @@ class QuickBooksOnlineGateway(Protocol):
 
     def find_bills(self, access: QuickBooksAccess, draft: BillDraft) -> list[BillRecord]:
         """Bills of the draft's vendor whose DocNumber is the draft's reference."""
+
+    def read_bill(self, access: QuickBooksAccess, bill_id: str) -> BillRecord | None:
+        """The bill with its SyncToken; None when QuickBooks has no such bill (610: deleted or never there)."""
+
+    def delete_bill(self, access: QuickBooksAccess, bill_id: str, sync_token: str) -> None:
+        """Delete the bill; one already gone is not an error. A stale SyncToken raises ``RetryableError`` (5010)."""
 
 
 # ---------------------------------------------------------------------------------------------- tokens
@@ -460,13 +468,7 @@ class BillSync:
     def _with_token(
         self, company_id: str, access: QuickBooksAccess, call: Callable[[QuickBooksAccess], T]
     ) -> tuple[T, QuickBooksAccess]:
-        """Run ``call``; on a rejected access token refresh once and run it again."""
-        try:
-            return call(access), access
-        except AccessTokenRejected:
-            fresh = self.tokens.refresh(company_id, rejected_access_token=access.access_token)
-            renewed = QuickBooksAccess(fresh.realm_id, fresh.access_token)
-            return call(renewed), renewed
+        return with_token(self.tokens, company_id, access, call)
 
     def _matching_bill(self, access: QuickBooksAccess, draft: BillDraft) -> BillRecord | None:
         reference = draft.reference(DOC_NUMBER_MAX)
@@ -487,3 +489,35 @@ class BillSync:
             self.dedup.replace(company_id, key, entry, entry.model_copy(update={"state": state}))
         except (RetryableError, PermanentError):
             return
+
+
+def with_token(
+    tokens: QuickBooksTokens, company_id: str, access: QuickBooksAccess, call: Callable[[QuickBooksAccess], T]
+) -> tuple[T, QuickBooksAccess]:
+    """Run ``call``; on a rejected access token refresh once and run it again."""
+    try:
+        return call(access), access
+    except AccessTokenRejected:
+        fresh = tokens.refresh(company_id, rejected_access_token=access.access_token)
+        renewed = QuickBooksAccess(fresh.realm_id, fresh.access_token)
+        return call(renewed), renewed
+
+
+@dataclass
+class QuickBooksBills:
+    """The QuickBooks Online target's document operations on the bills it created: look one up (is it still there,
+    and its SyncToken) and delete it."""
+
+    gateway: QuickBooksOnlineGateway
+    tokens: QuickBooksTokens
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        access = self.tokens.access_for(company_id)
+        found, _ = with_token(self.tokens, company_id, access, lambda a: self.gateway.read_bill(a, external_id))
+        if found is None:
+            return None
+        return ExternalDocument(external_id=found.id, sync_token=found.sync_token or "0")
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        access = self.tokens.access_for(company_id)
+        with_token(self.tokens, company_id, access, lambda a: self.gateway.delete_bill(a, external_id, sync_token))

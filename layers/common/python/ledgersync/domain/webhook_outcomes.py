@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledgersync.domain.purchase_order_service import PurchaseOrderStore, References
+from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
+from ledgersync.domain.purchase_order_service import PurchaseOrderStore
 from ledgersync.domain.purchase_order_sync import parts_of
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentRef
+from ledgersync.domain.sync.mappers import MapperRegistry
 from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.domain.webhooks.payload import ReconciliationDocument
@@ -16,22 +18,25 @@ from ledgersync.domain.webhooks.payload import ReconciliationDocument
 
 @dataclass
 class WebhookDocuments:
-    store: PurchaseOrderStore
-    references: References
+    """What a delivery sends, loaded by the document kind's mapper from the registry. The webhook's body is one per
+    PO (seed 001's fields, its own split of the items), not one per bill draft, so it needs no Accounting Name."""
+
+    mappers: MapperRegistry
     states: SyncStateStore
     target: ExternalSystem
 
     def load(self, company_id: str, purchase_order_id: int) -> ReconciliationDocument | None:
-        order = self.store.get(company_id, purchase_order_id)
-        if order is None:
+        ref = DocumentRef.purchase_order(purchase_order_id)
+        mapper = self.mappers.get(ref.kind)
+        document: PurchaseOrderDocument | None = mapper.load(company_id, ref)
+        if document is None or document.vendor is None:
             return None
-        vendor = self.references.vendor(company_id, order.vendor_id)
-        if vendor is None:
-            return None
-        location = self.references.location(company_id, order.location_id) if order.location_id else None
-        state = self.states.get(company_id, DocumentRef.purchase_order(purchase_order_id), self.target)
+        state = self.states.get(company_id, ref, self.target)
         return ReconciliationDocument(
-            order=order, vendor=vendor, location=location, current_delivery_id=state.delivery_id if state else None
+            order=document.order,
+            vendor=document.vendor,
+            location=document.location,
+            current_delivery_id=state.delivery_id if state else None,
         )
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ledgersync.adapters.quickbooks_online.client import BATCH_LIMIT, QuickBooksOnlineClient
-from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, json_faults
+from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, StaleObjectError, json_faults
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
-from ledgersync.domain.purchase_orders import BillDraft, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     DOC_NUMBER_MAX,
     BillRecord,
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     pass
 
 PRIVATE_NOTE_MAX = 4000
+OBJECT_NOT_FOUND = "610"  # a deleted (or never created) transaction, or an inactive name
 DESCRIPTION_MAX = 4000
 NAME_FIELDS = {"Vendor": "DisplayName", "Item": "Name", "Account": "Name", "Class": "Name"}
 KIND_WORDS = {"Vendor": "vendor", "Item": "item", "Account": "account", "Class": "class"}
@@ -93,6 +94,7 @@ def _bill_record(bill: dict[str, Any]) -> BillRecord:
         doc_number=bill.get("DocNumber"),
         vendor_id=str((bill.get("VendorRef") or {}).get("value") or "") or None,
         private_note=bill.get("PrivateNote"),
+        sync_token=str(bill["SyncToken"]) if bill.get("SyncToken") is not None else None,
     )
 
 
@@ -127,6 +129,28 @@ class QuickBooksOnlineGateway:
         statement = f"SELECT * FROM Bill WHERE DocNumber = '{quote(draft.reference(DOC_NUMBER_MAX))}'"  # noqa: S608
         rows = self.client.query(access, statement).get("Bill", [])
         return [record for record in map(_bill_record, rows) if record.vendor_id == vendor_id]
+
+    def read_bill(self, access: QuickBooksAccess, bill_id: str) -> BillRecord | None:
+        """``GET bill/<id>``: the bill and its SyncToken, or None when QuickBooks has it no more (610)."""
+        try:
+            return _bill_record(self.client.read(access, "Bill", bill_id))
+        except QuickBooksFault as refused:
+            if refused.fault_code == OBJECT_NOT_FOUND:
+                return None
+            raise
+
+    def delete_bill(self, access: QuickBooksAccess, bill_id: str, sync_token: str) -> None:
+        """Delete the bill; one QuickBooks no longer has (610) is already deleted."""
+        try:
+            self.client.delete(access, "Bill", bill_id, sync_token)
+        except StaleObjectError as stale:
+            raise StaleObjectError(
+                f"QuickBooks Online says bill {bill_id} changed since its SyncToken {sync_token} was read (5010); "
+                "it is looked up again and deleted with the SyncToken it has now."
+            ) from stale
+        except QuickBooksFault as refused:
+            if refused.fault_code != OBJECT_NOT_FOUND:
+                raise
 
     def resolve(self, access: QuickBooksAccess, keys: Iterable[RefKey]) -> dict[RefKey, str]:
         """Ids for (entity, name) pairs: from the cache, else one query (or one batch of queries) for the rest."""

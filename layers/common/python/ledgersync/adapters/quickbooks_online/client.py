@@ -63,6 +63,14 @@ class QuickBooksOnlineClient:
         answer: dict[str, Any] = self._send(access, "POST", entity.lower(), body=body, request_id=request_id)[entity]
         return answer
 
+    def delete(self, access: QuickBooksAccess, entity: str, entity_id: str, sync_token: str) -> dict[str, Any]:
+        """``POST <entity>?operation=delete`` with the Id and the SyncToken QuickBooks holds (a transaction only)."""
+        body = {"Id": entity_id, "SyncToken": sync_token}
+        answer: dict[str, Any] = self._send(access, "POST", entity.lower(), params={"operation": "delete"}, body=body)[
+            entity
+        ]
+        return answer
+
     def query(self, access: QuickBooksAccess, statement: str) -> dict[str, Any]:
         """The ``QueryResponse`` of one query."""
         answer: dict[str, Any] = self._send(access, "GET", "query", params={"query": statement}).get(

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection
@@ -19,6 +21,28 @@ from ledgersync.errors import PermanentError
 
 class Unsupported(PermanentError):
     """The deployment has no such target, or the target no such operation."""
+
+
+class ExternalDocument(BaseModel):
+    """A document as the external system holds it now: its id there and the token a change or delete must carry
+    (QuickBooks Online's SyncToken, Desktop's EditSequence)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    external_id: str = Field(min_length=1)
+    sync_token: str
+
+
+@runtime_checkable
+class DocumentOperations(Protocol):
+    """What a target does to a document it already holds."""
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        """The document as the external system holds it now; None when it is gone (deleted there)."""
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        """Delete it; one already gone counts as deleted. A stale ``sync_token`` raises a ``RetryableError``: look
+        it up again and delete with the token it has now."""
 
 
 class Target(Protocol):
@@ -68,3 +92,24 @@ class TargetRegistry:
 
     def all(self) -> list[Target]:
         return list(self.targets.values())
+
+    def documents_of(self, system: ExternalSystem) -> DocumentOperations:
+        """A target that is its own ``DocumentOperations`` (one that refuses them, saying why)."""
+        target = self.get(system)
+        if not isinstance(target, DocumentOperations):
+            raise Unsupported(f"{target.display_name} has no document operations")
+        return target
+
+
+@dataclass(frozen=True)
+class TargetDocuments:
+    """Each target's document operations (look up, delete), built only in bootstrap and apart from the registry of
+    targets: a send never needs them, so a function that only sends is not granted what they reach."""
+
+    operations: Mapping[ExternalSystem, DocumentOperations]
+
+    def get(self, system: ExternalSystem) -> DocumentOperations:
+        try:
+            return self.operations[system]
+        except KeyError as err:
+            raise Unsupported(f"{system.value} cannot look up or delete documents in this deployment") from err
