@@ -430,6 +430,20 @@ def _list_id(name: str) -> str:
     return f"80000{abs(hash(name.casefold())) % 10**6:06d}-1234567890"
 
 
+def _fill_ret(ret: _Element, values: list[tuple[str, str | None]], wanted: set[str | None], ref_tag: str) -> None:
+    """Add ``values`` to ``ret`` in their order, those IncludeRetElement asks for when it names some; ``ref_tag``
+    (the customer or vendor) becomes a reference with its ListID and FullName."""
+    for tag, value in values:
+        if value is None or (wanted and tag not in wanted):
+            continue
+        if tag == ref_tag:
+            ref = etree.SubElement(ret, ref_tag)
+            _text(ref, "ListID", _list_id(value))
+            _text(ref, "FullName", value)
+        else:
+            _text(ret, tag, value)
+
+
 def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
     """A BillRet in schema order, limited to IncludeRetElement when the request names some."""
     ret = etree.Element("BillRet")
@@ -444,15 +458,7 @@ def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
         ("RefNumber", bill.ref_number),
         ("Memo", bill.memo),
     ]
-    for tag, value in values:
-        if value is None or (wanted and tag not in wanted):
-            continue
-        if tag == "VendorRef":
-            ref = etree.SubElement(ret, "VendorRef")
-            _text(ref, "ListID", _list_id(value))
-            _text(ref, "FullName", value)
-        else:
-            _text(ret, tag, value)
+    _fill_ret(ret, values, wanted, "VendorRef")
     return ret
 
 
@@ -472,15 +478,7 @@ def _invoice_ret(invoice: FakeInvoice, wanted: set[str | None], with_lines: bool
         ("ExchangeRate", invoice.exchange_rate),
         ("Memo", invoice.memo),
     ]
-    for tag, value in values:
-        if value is None or (wanted and tag not in wanted):
-            continue
-        if tag == "CustomerRef":
-            ref = etree.SubElement(ret, "CustomerRef")
-            _text(ref, "ListID", _list_id(value))
-            _text(ref, "FullName", value)
-        else:
-            _text(ret, tag, value)
+    _fill_ret(ret, values, wanted, "CustomerRef")
     if with_lines and (not wanted or "InvoiceLineRet" in wanted):
         for number, line in enumerate(invoice.lines, start=1):
             line_ret = etree.SubElement(ret, "InvoiceLineRet")

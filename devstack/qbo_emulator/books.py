@@ -308,10 +308,14 @@ class Books:
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
 
+    def _currency_of(self, record: dict[str, Any], default: str | None = None) -> str:
+        """The currency code ``record``'s CurrencyRef names; ``default`` (the home currency) when it names none."""
+        return str((record.get("CurrencyRef") or {}).get("value") or default or self.home_currency)
+
     def _currency_is_fixed(self, entity: str, record: dict[str, Any], own_id: str) -> None:
         """A customer's or vendor's currency is set once, at creation: QuickBooks refuses to change it."""
-        current = (self.records[entity][own_id].get("CurrencyRef") or {}).get("value") or self.home_currency
-        wanted = (record.get("CurrencyRef") or {}).get("value") or current
+        current = self._currency_of(self.records[entity][own_id])
+        wanted = self._currency_of(record, current)
         if wanted != current:
             raise Fault(
                 "6000",
@@ -396,8 +400,8 @@ class Books:
                 )
 
     def _currency(self, record: dict[str, Any], party: dict[str, Any]) -> None:
-        currency = (record.get("CurrencyRef") or {}).get("value") or self.home_currency
-        party_currency = (party.get("CurrencyRef") or {}).get("value") or self.home_currency
+        currency = self._currency_of(record)
+        party_currency = self._currency_of(party)
         if currency != party_currency:
             raise Fault(
                 "6000",

@@ -12,10 +12,10 @@ import pytest
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.invoice_store import DynamoInvoiceStore
 from ledgersync.domain.invoices import Invoices, InvoiceStatus, SalesInvoice, ShipRequest
-from ledgersync.errors import Conflict
 from tests.fakes import FakeClock
 from tests.support.demo import load_directory
 from tests.support.events import Api
+from tests.support.invoicing import invoicing_on_fakes, race
 
 
 class IsolatedTable(SingleTable):
@@ -172,25 +172,15 @@ def test_two_concurrent_ships_one_wins_and_the_other_is_409_when_racing_on_dynam
             return found
 
     invoices = Invoices(ReadTogether(store.table), directory=None)  # type: ignore[arg-type]  # ship needs none
-    outcomes: list[object] = []
 
-    def ship(day: date) -> None:
-        try:
-            outcomes.append(invoices.ship(company["companyId"], invoice["invoiceId"], ShipRequest(shipDate=day)))
-        except Conflict as refused:
-            outcomes.append(refused)
+    def ship(day: date) -> SalesInvoice:
+        return invoices.ship(company["companyId"], invoice["invoiceId"], ShipRequest(shipDate=day))
 
     # When both ship at once
-    threads = [threading.Thread(target=ship, args=(date(2026, 12, d),)) for d in (4, 5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    won, lost = race(ship, [date(2026, 12, d) for d in (4, 5)])
 
     # Then one wins, the other is refused saying what happened; the stored invoice is the winner's
-    won = [o for o in outcomes if isinstance(o, SalesInvoice)]
-    lost = [o for o in outcomes if isinstance(o, Conflict)]
-    assert (len(won), len(lost)) == (1, 1), outcomes
+    assert (len(won), len(lost)) == (1, 1), (won, lost)
     assert "changed by another request meanwhile" in lost[0].message and "'Shipped'" in lost[0].message
     stored = demo.get(f"/v1/invoices/{invoice['invoiceId']}").json()
     assert (stored["status"], stored["version"]) == ("Shipped", 2)
@@ -198,21 +188,10 @@ def test_two_concurrent_ships_one_wins_and_the_other_is_409_when_racing_on_dynam
 
 
 def test_ship_uses_the_clock_for_today_when_the_use_case_runs_on_the_fakes() -> None:
-    from ledgersync.domain.accounts import Accounts, CompanyCreate
-    from ledgersync.domain.directory import Directory, Kind
     from ledgersync.domain.invoices import InvoiceCreateRequest
-    from tests.fakes import InMemoryAccountStore, InMemoryDirectoryStore, InMemoryInvoiceStore
 
-    accounts = InMemoryAccountStore()
-    company_id = Accounts(accounts).create_company(CompanyCreate(name="Demo Flowers")).company_id
-    records = InMemoryDirectoryStore()
-    directory = Directory(records)
-    directory.upsert(company_id, Kind.CUSTOMERS, [{"id": 7, "code": "ANG", "name": "Ang"}])
-    directory.upsert(company_id, Kind.CARRIERS, [{"id": 4, "code": "AR", "name": "Armellini"}])
-    line = {"orderItemId": 9, "productCode": "R", "boxTypeCode": "HB", "unitsPerBox": 6, "unitType": "Bunch"}
-    directory.upsert(company_id, Kind.INVENTORY, [{**line, "availableBoxes": 5}])
-    clock = FakeClock(datetime(2027, 1, 2, 23, 59, tzinfo=UTC))
-    invoices = Invoices(InMemoryInvoiceStore(accounts, records.records), directory, clock=clock)
+    books = invoicing_on_fakes(clock=FakeClock(datetime(2027, 1, 2, 23, 59, tzinfo=UTC)))
+    company_id, invoices = books.company_id, books.invoices
     created = invoices.create(
         company_id,
         "U1",
@@ -341,24 +320,13 @@ def test_two_concurrent_changes_one_wins_and_the_other_is_409_when_racing_on_dyn
             return found
 
     invoices = Invoices(ReadTogether(store.table), directory=None, pause=lambda _: None)  # type: ignore[arg-type]
-    outcomes: list[object] = []
 
-    def change(boxes: int) -> None:
+    def change(boxes: int) -> SalesInvoice:
         request = InvoiceChangeRequest(items=[{"orderItemId": 9999999, "boxes": boxes, "price": 1}])
-        try:
-            outcomes.append(invoices.change(company["companyId"], "U1", invoice["invoiceId"], request))
-        except Conflict as refused:
-            outcomes.append(refused)
+        return invoices.change(company["companyId"], "U1", invoice["invoiceId"], request)
 
-    threads = [threading.Thread(target=change, args=(boxes,)) for boxes in (3, 4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    won = [o for o in outcomes if isinstance(o, SalesInvoice)]
-    lost = [o for o in outcomes if isinstance(o, Conflict)]
-    assert (len(won), len(lost)) == (1, 1), outcomes
+    won, lost = race(change, [3, 4])
+    assert (len(won), len(lost)) == (1, 1), (won, lost)
     assert "changed by another request meanwhile" in lost[0].message
     stored = demo.get(f"/v1/invoices/{invoice['invoiceId']}").json()
     assert (stored["items"][0]["boxes"], stored["version"]) == (won[0].items[0].boxes, 2)

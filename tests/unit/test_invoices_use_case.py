@@ -7,26 +7,16 @@ from datetime import date
 
 import pytest
 
-from ledgersync.domain.accounts import Accounts, CompanyCreate
-from ledgersync.domain.directory import Directory, Kind
 from ledgersync.domain.invoices import InvoiceCreateRequest, Invoices
 from ledgersync.errors import ValidationFailed
-from tests.fakes import InMemoryAccountStore, InMemoryDirectoryStore, InMemoryInvoiceStore
+from tests.fakes import InMemoryInvoiceStore
+from tests.support.invoicing import invoicing_on_fakes
 
 
 def invoices_with(available_boxes: int) -> tuple[Invoices, InMemoryInvoiceStore, str]:
-    """A company whose directory has a customer (7), a carrier (4) and one inventory line (9) on the in-memory
-    stores; the invoice store reads the directory's records."""
-    accounts = InMemoryAccountStore()
-    company_id = Accounts(accounts).create_company(CompanyCreate(name="Demo Flowers")).company_id
-    records = InMemoryDirectoryStore()
-    directory = Directory(records)
-    directory.upsert(company_id, Kind.CUSTOMERS, [{"id": 7, "code": "ANG", "name": "Ang"}])
-    directory.upsert(company_id, Kind.CARRIERS, [{"id": 4, "code": "AR", "name": "Armellini"}])
-    line = {"orderItemId": 9, "productCode": "RSAS60", "boxTypeCode": "HB", "unitsPerBox": 6, "unitType": "Bunch"}
-    directory.upsert(company_id, Kind.INVENTORY, [{**line, "availableBoxes": available_boxes}])
-    store = InMemoryInvoiceStore(accounts, records.records)
-    return Invoices(store, directory), store, company_id
+    """The invoice use case, its store and the company of ``invoicing_on_fakes``."""
+    books = invoicing_on_fakes(available_boxes)
+    return books.invoices, books.store, books.company_id
 
 
 def request(boxes: int) -> InvoiceCreateRequest:

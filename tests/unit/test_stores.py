@@ -10,13 +10,13 @@ import pytest
 
 from ledgersync.adapters.directory_store import DynamoDirectoryStore
 from ledgersync.adapters.dynamodb import SingleTable
-from ledgersync.domain.accounts import Accounts, CompanyCreate
-from ledgersync.domain.directory import Directory, Kind
-from ledgersync.domain.invoices import InvoiceCreateRequest, Invoices
+from ledgersync.domain.directory import Kind
+from ledgersync.domain.invoices import InvoiceCreateRequest
 from ledgersync.errors import Conflict, ValidationFailed
-from tests.fakes import InMemoryAccountStore, InMemoryDirectoryStore, InMemoryInvoiceStore
+from tests.fakes import InMemoryDirectoryStore
 from tests.support.demo import load_directory
 from tests.support.events import Api
+from tests.support.invoicing import invoicing_on_fakes
 
 WEB = {"code": "WEB", "name": "Web shop"}
 AMAZON = {"code": "AMZ", "name": "Amazon", "customerMode": "channel", "accountingCustomer": "Amazon Marketplace"}
@@ -153,15 +153,8 @@ def test_an_unknown_store_is_400_naming_the_field_when_created(demo: Api, extra:
 
 def test_the_store_rules_hold_on_the_fakes_when_the_use_cases_run() -> None:
     # Given a company on the in-memory stores
-    accounts = InMemoryAccountStore()
-    company_id = Accounts(accounts).create_company(CompanyCreate(name="Demo Flowers")).company_id
-    records = InMemoryDirectoryStore()
-    directory = Directory(records)
-    directory.upsert(company_id, Kind.CUSTOMERS, [{"id": 7, "code": "ANG", "name": "Ang"}])
-    directory.upsert(company_id, Kind.CARRIERS, [{"id": 4, "code": "AR", "name": "Armellini"}])
-    line = {"orderItemId": 9, "productCode": "R", "boxTypeCode": "HB", "unitsPerBox": 6, "unitType": "Bunch"}
-    directory.upsert(company_id, Kind.INVENTORY, [{**line, "availableBoxes": 5}])
-    invoices = Invoices(InMemoryInvoiceStore(accounts, records.records), directory)
+    books = invoicing_on_fakes()
+    company_id, directory, invoices = books.company_id, books.directory, books.invoices
     directory.upsert(company_id, Kind.STORES, [{**WEB, "default": True}])
 
     # When a second default is asked for, and a channel store without its customer

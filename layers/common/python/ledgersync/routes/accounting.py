@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ledgersync import bootstrap
-from ledgersync.api import caller, json_response
+from ledgersync.api import caller
 from ledgersync.domain.qbo_connection import QuickBooksOnlineAuthorization, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection
 from ledgersync.domain.webhooks.endpoint import WEBHOOK_SETUP_ROLES, WebhookConfigRequest, WebhookConfigView
 from ledgersync.public_url import WEB_CONNECTOR_PATH, public_url
-from ledgersync.routes.service import described
+from ledgersync.routes.service import answered, described
 
 router = Router()
 
@@ -24,7 +24,7 @@ router = Router()
 )
 def get_accounting_settings() -> Response[Any]:
     settings = bootstrap.services().accounting_settings.read(caller(router, "accounting.read"))
-    return json_response(200, settings.model_dump(mode="json", by_alias=True))
+    return answered(settings, mode="json")
 
 
 @router.put(
@@ -34,7 +34,7 @@ def get_accounting_settings() -> Response[Any]:
 )
 def put_accounting_settings(request: AccountingSettings) -> Response[Any]:
     merged = bootstrap.services().accounting_settings.change(caller(router, "accounting.write"), request)
-    return json_response(200, merged.model_dump(mode="json", by_alias=True))
+    return answered(merged, mode="json")
 
 
 @router.get(
@@ -44,7 +44,7 @@ def put_accounting_settings(request: AccountingSettings) -> Response[Any]:
 )
 def get_connection() -> Response[Any]:
     connection = bootstrap.services().accounting_settings.connection(caller(router, "accounting.read"))
-    return json_response(200, connection.model_dump(mode="json", by_alias=True))
+    return answered(connection, mode="json")
 
 
 @router.get("/v1/accounting/quickbooks-desktop/qwc", summary="Download the .qwc file for the QuickBooks Web Connector")
@@ -77,7 +77,7 @@ def authorize_quickbooks_online() -> Response[Any]:
     principal = caller(router, "accounting.write")
     redirect = endpoint_url(router, "/v1/accounting/quickbooks-online/callback")
     authorization = bootstrap.services().qbo_connection.authorize(principal, redirect)
-    return json_response(200, authorization.model_dump(mode="json", by_alias=True))
+    return answered(authorization, mode="json")
 
 
 @router.get(
@@ -92,7 +92,7 @@ def quickbooks_online_callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response[Any]:
     connection = bootstrap.services().qbo_connection.callback(code, state, realm_id, error)
-    return json_response(200, QuickBooksOnlineConnected.of(connection).model_dump(mode="json", by_alias=True))
+    return answered(QuickBooksOnlineConnected.of(connection), mode="json")
 
 
 @router.post(
@@ -102,7 +102,7 @@ def quickbooks_online_callback(
 )
 def disconnect_quickbooks_online() -> Response[Any]:
     connection = bootstrap.services().qbo_connection.disconnect(caller(router, "accounting.write"))
-    return json_response(200, connection.model_dump(mode="json", by_alias=True))
+    return answered(connection, mode="json")
 
 
 @router.put(
@@ -114,7 +114,7 @@ def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any
     principal = caller(router, "accounting.write")
     principal.require_role(set(WEBHOOK_SETUP_ROLES), "set up the PO Reconciliation webhook")
     view = bootstrap.services().webhook_setup.configure_webhook(principal.company_id, request)
-    return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return answered(view, mode="json", exclude_none=True)
 
 
 @router.get(
@@ -125,4 +125,4 @@ def put_po_reconciliation_webhook(request: WebhookConfigRequest) -> Response[Any
 def get_po_reconciliation_webhook() -> Response[Any]:
     principal = caller(router, "accounting.read")
     view = bootstrap.services().webhook_setup.get_webhook(principal.company_id)
-    return json_response(200, view.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return answered(view, mode="json", exclude_none=True)

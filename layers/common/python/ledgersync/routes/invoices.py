@@ -23,7 +23,7 @@ from ledgersync.domain.invoices import (
     ShipRequest,
 )
 from ledgersync.observability import metrics
-from ledgersync.routes.service import described
+from ledgersync.routes.service import answered, described
 
 router = Router()
 
@@ -53,7 +53,7 @@ def create_invoice(request: InvoiceCreateRequest) -> Response[Any]:
 def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
     principal = caller(router, "invoice.checkout")
     answer = bootstrap.services().invoices.checkout(principal.company_id, request.invoice_number)
-    return json_response(200, answer.model_dump(by_alias=True))
+    return answered(answer)
 
 
 @router.get("/v1/invoices", summary="List invoices, oldest first, a page at a time", responses=described(InvoicePage))
@@ -61,9 +61,7 @@ def list_invoices(
     limit: Annotated[int, Query(ge=1, le=200)] = 50, after: Annotated[int | None, Query(ge=1, alias="cursor")] = None
 ) -> Response[Any]:
     principal = caller(router, "invoice.list")
-    return json_response(
-        200, bootstrap.services().invoices.list(principal.company_id, limit, after).model_dump(by_alias=True)
-    )
+    return answered(bootstrap.services().invoices.list(principal.company_id, limit, after))
 
 
 @router.get(
@@ -73,9 +71,7 @@ def list_invoices(
 )
 def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(router, "invoice.get")
-    return json_response(
-        200, bootstrap.services().invoices.get(principal.company_id, invoice_id).model_dump(by_alias=True)
-    )
+    return answered(bootstrap.services().invoices.get(principal.company_id, invoice_id))
 
 
 @router.post(
@@ -86,7 +82,7 @@ def get_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
 def confirm_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(router, "invoice.confirm")
     answer = bootstrap.services().invoices.confirm(principal.company_id, invoice_id)
-    return json_response(200, answer.model_dump(by_alias=True))
+    return answered(answer)
 
 
 @router.post(
@@ -97,7 +93,7 @@ def confirm_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
 def ship_invoice(invoice_id: Annotated[int, Path(ge=1)], request: ShipRequest | None = None) -> Response[Any]:
     principal = caller(router, "invoice.ship")
     answer = bootstrap.services().invoices.ship(principal.company_id, invoice_id, request or ShipRequest())
-    return json_response(200, answer.model_dump(by_alias=True))
+    return answered(answer)
 
 
 @router.post(
@@ -108,7 +104,7 @@ def ship_invoice(invoice_id: Annotated[int, Path(ge=1)], request: ShipRequest | 
 def unship_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
     principal = caller(router, "invoice.unship")
     answer = bootstrap.services().invoices.unship(principal.company_id, invoice_id)
-    return json_response(200, answer.model_dump(by_alias=True))
+    return answered(answer)
 
 
 @router.put(
@@ -119,4 +115,4 @@ def unship_invoice(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
 def change_invoice(invoice_id: Annotated[int, Path(ge=1)], request: InvoiceChangeRequest) -> Response[Any]:
     principal = caller(router, "invoice.update")
     answer = bootstrap.services().invoices.change(principal.company_id, principal.user_id, invoice_id, request)
-    return json_response(200, answer.model_dump(by_alias=True))
+    return answered(answer)

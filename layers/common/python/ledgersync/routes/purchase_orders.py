@@ -20,7 +20,7 @@ from ledgersync.domain.purchase_order_service import (
 )
 from ledgersync.domain.webhooks.delivery import ResendAnswer
 from ledgersync.observability import metrics
-from ledgersync.routes.service import described
+from ledgersync.routes.service import answered, described
 
 router = Router()
 PoId = Annotated[int, Path(ge=1, le=999_999_999_999)]
@@ -99,7 +99,7 @@ def approve_purchase_order(po_id: PoId) -> Response[Any]:
 def send_to_external(request: SendRequest) -> Response[Any]:
     answer = bootstrap.services().purchase_orders.send_to_external(caller(router, "purchaseOrder.send"), request)
     metrics.add_metric(name="PurchaseOrdersSent", unit=MetricUnit.Count, value=answer.accepted)
-    return json_response(200, answer.model_dump(by_alias=True))
+    return answered(answer)
 
 
 @router.post(
@@ -109,4 +109,4 @@ def send_to_external(request: SendRequest) -> Response[Any]:
 )
 def resend_purchase_order(po_id: PoId) -> Response[Any]:
     answer = bootstrap.services().webhook_deliveries.resend(caller(router, "purchaseOrder.send"), po_id)
-    return json_response(202, answer.model_dump(by_alias=True))
+    return answered(answer, 202)

@@ -22,6 +22,11 @@ from ledgersync.errors import FieldError, NotFound
 router = Router()
 
 
+def answered(model: BaseModel, status: int = 200, **dump: Any) -> Response[Any]:
+    """A route's JSON answer: ``model`` dumped by its aliases (``dump`` adds ``model_dump``'s other options)."""
+    return json_response(status, model.model_dump(by_alias=True, **dump))
+
+
 def described(model: type[BaseModel], status: int = 200) -> dict[int, OpenAPIResponse]:
     """A route's ``responses=``: the model its success answers with (``status`` as ``ANSWERS`` has it).
 
