@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import xmlschema
 from lxml import etree
@@ -220,12 +220,7 @@ class FakeCompany:
         if vendor_names:
             wanted = {n.casefold() for n in vendor_names}
             bills = [b for b in bills if b.vendor.casefold() in wanted]
-        ref_filter = rq.find("RefNumberFilter")
-        if ref_filter is not None:
-            criterion = ref_filter.findtext("MatchCriterion")
-            value = (ref_filter.findtext("RefNumber") or "").casefold()
-            test = {"StartsWith": str.startswith, "EndsWith": str.endswith}.get(criterion or "", str.__contains__)
-            bills = [b for b in bills if test((b.ref_number or "").casefold(), value)]
+        bills = _ref_number_filtered(bills, rq.find("RefNumberFilter"))
         if not bills:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = {e.text for e in rq.findall("IncludeRetElement")}
@@ -362,12 +357,7 @@ class FakeCompany:
         customers = {n.text.casefold() for n in rq.findall("InvoiceFilter/EntityFilter/FullName") if n.text}
         if customers:
             invoices = [i for i in invoices if i.customer.casefold() in customers]
-        ref_filter = rq.find("InvoiceFilter/RefNumberFilter")
-        if ref_filter is not None:
-            criterion = ref_filter.findtext("MatchCriterion")
-            value = (ref_filter.findtext("RefNumber") or "").casefold()
-            test = {"StartsWith": str.startswith, "EndsWith": str.endswith}.get(criterion or "", str.__contains__)
-            invoices = [i for i in invoices if test((i.ref_number or "").casefold(), value)]
+        invoices = _ref_number_filtered(invoices, rq.find("InvoiceFilter/RefNumberFilter"))
         if not invoices:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = {e.text for e in rq.findall("IncludeRetElement")}
@@ -491,3 +481,21 @@ def _invoice_ret(invoice: FakeInvoice, wanted: set[str | None], with_lines: bool
                 if line[key]:
                     _text(line_ret, tag, line[key])
     return ret
+
+
+class _Numbered(Protocol):
+    @property
+    def ref_number(self) -> str | None: ...
+
+
+_NumberedT = TypeVar("_NumberedT", bound=_Numbered)
+
+
+def _ref_number_filtered(records: list[_NumberedT], ref_filter: _Element | None) -> list[_NumberedT]:
+    """The records a query's RefNumberFilter keeps (StartsWith, EndsWith, else Contains; case-insensitive)."""
+    if ref_filter is None:
+        return records
+    criterion = ref_filter.findtext("MatchCriterion")
+    value = (ref_filter.findtext("RefNumber") or "").casefold()
+    test = {"StartsWith": str.startswith, "EndsWith": str.endswith}.get(criterion or "", str.__contains__)
+    return [r for r in records if test((r.ref_number or "").casefold(), value)]

@@ -198,9 +198,9 @@ class RecordingMapper:
     def kind(self) -> DocumentKind:
         return DocumentKind.PURCHASE_ORDER_BILLS
 
-    def load(self, company_id: str, ref: DocumentRef) -> Any:
+    def load(self, company_id: str, ref: DocumentRef, settings: Any = None) -> Any:
         self.asked.append(f"load {ref}")
-        return self.inner.load(company_id, ref)
+        return self.inner.load(company_id, ref, settings)
 
     def drafts(self, document: Any) -> list[BillDraft]:
         self.asked.append("drafts")

@@ -82,12 +82,14 @@ class AccountingSync:
     def _sync(self, company_id: str, ref: DocumentRef) -> Outcome:
         state = self.states.get(company_id, ref, self.target)
         mapper = self.mappers.get(ref.kind)
-        document = mapper.load(company_id, ref) if state is not None and state.status in RECORDING else None
+        document = None
+        if state is not None and state.status in RECORDING:
+            settings, connection = self.accounting.get_accounting(company_id)  # one read of the profile serves both
+            document = mapper.load(company_id, ref, settings)
         if state is None or document is None or state.status not in RECORDING:
             if state is not None and state.owes_notice:  # the e-mail a failed send still owes
                 self.recorder.send_owed_notice(company_id, ref, self.target)
             return Outcome.NOTHING_TO_DO  # a redelivery after the outcome was recorded
-        _, connection = self.accounting.get_accounting(company_id)
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
             self.recorder.hold(company_id, ref, self.target, "QuickBooks Online must be reconnected")
             return Outcome.HELD

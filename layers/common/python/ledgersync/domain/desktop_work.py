@@ -52,7 +52,9 @@ class DesktopOutbox:
         )
         mapper = self.mappers.get(DocumentKind.PURCHASE_ORDER_BILLS)
         for po_id in po_ids[:limit]:
-            document: PurchaseOrderDocument | None = mapper.load(company_id, DocumentRef.purchase_order(po_id))
+            document: PurchaseOrderDocument | None = mapper.load(
+                company_id, DocumentRef.purchase_order(po_id), settings
+            )
             if document is None:
                 continue
             try:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOrderStore, References
 from ledgersync.domain.purchase_orders import BillMapping, LocationRef, PurchaseOrder, VendorRef
+from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import Unmappable
 from ledgersync.money import allocate, to_cents
@@ -185,13 +186,15 @@ class PurchaseOrderBills:
     def kind(self) -> DocumentKind:
         return DocumentKind.PURCHASE_ORDER_BILLS
 
-    def load(self, company_id: str, ref: DocumentRef) -> PurchaseOrderDocument | None:
+    def load(
+        self, company_id: str, ref: DocumentRef, settings: AccountingSettings | None = None
+    ) -> PurchaseOrderDocument | None:
         order = self.store.get(company_id, ref.purchase_order_id)
         if order is None:
             return None
         vendor = self.references.vendor(company_id, order.vendor_id)
         location = self.references.location(company_id, order.location_id) if order.location_id else None
-        settings = self.accounting.get_settings(company_id)
+        settings = settings or self.accounting.get_settings(company_id)
         return PurchaseOrderDocument(order, vendor, location, settings, settings.company_currency or "USD")
 
     def drafts(self, document: PurchaseOrderDocument) -> list[BillDraft]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.errors import PermanentError
 
@@ -28,8 +29,9 @@ class Mapper(Protocol[DocumentT, DraftT]):
     def kind(self) -> DocumentKind:
         """The kind of document it maps."""
 
-    def load(self, company_id: str, ref: DocumentRef) -> DocumentT | None:
-        """The document and what its mapping needs (its vendor, the company's settings); None when it is gone."""
+    def load(self, company_id: str, ref: DocumentRef, settings: AccountingSettings | None = None) -> DocumentT | None:
+        """The document and what its mapping needs (its vendor, the company's settings: read here unless the caller
+        already holds them); None when it is gone."""
 
     def drafts(self, document: DocumentT) -> list[DraftT]:
         """Its drafts, one per part, in neutral terms; raises ``Unmappable`` with what to change."""
