@@ -100,7 +100,7 @@ def company() -> Company:
 def draft(company: Company, invoice: SalesInvoice, store: dict[str, Any] | None = None, **settings: Any) -> Any:
     customer = company.customer(int(invoice.customer.id or 0))
     chosen = AccountingSettings(**{"invoice_charge_items": CHARGES, **settings})
-    return build_invoice_draft(invoice, customer, store or IMPLICIT_STORE, company.products(), chosen, "USD")
+    return build_invoice_draft("c1", invoice, customer, store or IMPLICIT_STORE, company.products(), chosen, "USD")
 
 
 def test_each_item_goes_on_its_products_item_or_the_default_with_boxes_times_units_at_the_unit_price(

@@ -47,8 +47,10 @@ class InvoiceDraft(BaseModel):
     """A sales invoice in any accounting system. Money is in the invoice's (the customer's) currency; ``currency``
     and ``exchange_rate`` (company units per unit of it, the rate used at creation) are set for a foreign one only."""
 
+    company_id: str
     invoice_id: int
     invoice_number: int
+    document_version: int  # the invoice's version this draft was built from (one accounting invoice per version)
     store_code: str
     customer_name: str
     txn_date: date
@@ -60,6 +62,12 @@ class InvoiceDraft(BaseModel):
     total: Decimal
     po_number: str | None
     memo: str
+
+
+def invoice_memo(invoice_id: int, invoice_number: int, version: int) -> str:
+    """The memo (QuickBooks Online PrivateNote, Desktop Memo) that names the order and the version sent: how a
+    look-up tells the accounting invoice Ledgersync created for this version from any other with the number."""
+    return f"Ledgersync invoice {invoice_number} (id {invoice_id}, version {version})"
 
 
 def document_number(prefix: str | None, invoice_number: int, max_length: int) -> str:
@@ -84,6 +92,7 @@ def document_number(prefix: str | None, invoice_number: int, max_length: int) ->
 
 
 def build_invoice_draft(
+    company_id: str,
     invoice: SalesInvoice,
     customer: Mapping[str, Any] | None,
     store: Mapping[str, Any],
@@ -108,8 +117,10 @@ def build_invoice_draft(
     prefix = store.get("invoicePrefix")
     foreign = invoice.currency != company_currency
     return InvoiceDraft(
+        company_id=company_id,
         invoice_id=invoice.invoice_id,
         invoice_number=invoice.invoice_number,
+        document_version=invoice.version,
         store_code=str(store.get("code", "")),
         customer_name=_customer_name(invoice, customer, store),
         txn_date=invoice.ship_date,
@@ -120,7 +131,7 @@ def build_invoice_draft(
         lines=lines,
         total=total,
         po_number=invoice.po_number,
-        memo=f"Ledgersync invoice {invoice.invoice_number} (id {invoice.invoice_id})",
+        memo=invoice_memo(invoice.invoice_id, invoice.invoice_number, invoice.version),
     )
 
 
