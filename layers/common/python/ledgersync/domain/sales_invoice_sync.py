@@ -149,7 +149,7 @@ class SalesInvoiceMapper:
             company_currency=invoice.company_currency,
         )
 
-    def drafts(self, document: LoadedInvoice) -> list[InvoiceDraft]:
+    def drafts(self, document: LoadedInvoice, state: SyncState | None = None) -> list[InvoiceDraft]:
         try:
             draft = build_invoice_draft(
                 document.company_id,
@@ -164,6 +164,8 @@ class SalesInvoiceMapper:
             raise
         except PermanentError as unfit:
             raise Unmappable(unfit.message) from unfit
+        if state is not None:
+            draft = draft.model_copy(update={"generation": state.generation})
         return [draft]
 
     def part_of(self, draft: InvoiceDraft) -> str:
@@ -278,6 +280,7 @@ class SalesInvoiceSync:
                     automatic=True,
                     reason=None,
                     document_number=number,
+                    generation=state.generation + 1,
                 )
                 return StateWrite(moved, state.version)
             if state.status is SyncStatus.DELETING:  # sent once the delete is done
@@ -400,6 +403,8 @@ class SalesInvoiceSync:
             "notice_pending": False,
             "release_at": None,
             "document_number": self._number(store, invoice.model_dump(by_alias=True), system),
+            "generation": state.generation + 1 if state is not None else 0,
+            "external_ids": {},  # a new accounting invoice: what the last send made is gone (or being deleted)
         }
         if state is None:
             written = self.states.put(SyncState.new(company_id, ref, system, SyncStatus.QUEUED, **changes), None)
