@@ -738,8 +738,9 @@ class InvoiceCreation:
     def foreign_duplicate(self, draft: InvoiceDraft, duplicate: DuplicateDocumentNumber) -> PermanentError:
         return PermanentError(
             f"QuickBooks already has a sales invoice numbered {duplicate.doc_number} that Ledgersync did not create "
-            f"for this invoice (its memo does not read '{draft.memo}'). Renumber or delete that invoice in "
-            "QuickBooks, or give the store another invoicePrefix with PUT /v1/directory/stores, then send again."
+            f"for version {draft.document_version} of invoice {draft.invoice_number} (its memo does not read "
+            f"'{draft.memo}'). Delete or renumber that invoice in QuickBooks, or give the store another "
+            "invoicePrefix with PUT /v1/directory/stores, then send again."
         )
 
     def receipt(self, external_id: str, doc_number: str, outcome: SendOutcome) -> InvoiceReceipt:
