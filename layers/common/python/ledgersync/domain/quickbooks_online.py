@@ -674,6 +674,7 @@ class BillSync:
         clock: Clock,
         in_flight_lease: timedelta = timedelta(minutes=2),
     ) -> None:
+        self.gateway = gateway
         self.once = ExactlyOnceCreate(BillCreation(gateway), tokens, dedup, clock, in_flight_lease)
 
     def send(self, draft: BillDraft) -> BillReceipt:
@@ -759,8 +760,9 @@ class InvoiceSync:
         clock: Clock,
         in_flight_lease: timedelta = timedelta(minutes=2),
     ) -> None:
-        self.creation = InvoiceCreation(gateway)
+        self.gateway = gateway
         self.dedup = dedup
+        self.creation = InvoiceCreation(gateway)
         self.once = ExactlyOnceCreate(self.creation, tokens, dedup, clock, in_flight_lease)
 
     def send(self, draft: InvoiceDraft) -> InvoiceReceipt:
