@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from ledgersync.clock import Clock
 from ledgersync.domain.purchase_order_bills import BillDraft
 from ledgersync.domain.sales_invoices import InvoiceDraft
+from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.targets import ExternalDocument
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 
@@ -123,10 +124,6 @@ class InvoiceReceipt(BaseModel):
     def external_id(self) -> str:
         """The QuickBooks id, under the name every receipt shares (so one consumer can take bills and invoices)."""
         return self.invoice_id
-
-    @property
-    def external_id(self) -> str:
-        return self.bill_id
 
 
 class DedupState(StrEnum):
@@ -689,15 +686,17 @@ class BillSync:
 # ---------------------------------------------------------------------------------------------- sales invoices
 
 
-def invoice_dedup_key(invoice_id: int, document_version: int) -> str:
-    """The dedup key of one version of a sales invoice: a reshipped order (a new version) gets a new key, every
-    retry, redelivery or double click of one version the same."""
-    return f"invoice#{invoice_id}#v{document_version}"
+def invoice_dedup_key(invoice_id: int, document_version: int, generation: int = 0) -> str:
+    """The dedup key of one send of one version of a sales invoice: a reshipped order (a new version) and a send
+    again after the accounting invoice was deleted (a new generation) get a new key, every retry, redelivery or
+    double click of one send the same."""
+    return f"invoice#{invoice_id}#v{document_version}" + (f"#g{generation}" if generation else "")
 
 
 def invoice_request_id(draft: InvoiceDraft, attempt: int) -> str:
     """QuickBooks ``requestid`` (at most 50 characters) of one attempt at one version of a sales invoice."""
-    return short_request_id("ls-inv-", f"{draft.company_id}|{draft.invoice_id}|{draft.document_version}|{attempt}")
+    seed = f"{draft.company_id}|{draft.invoice_id}|{draft.document_version}|{attempt}"
+    return short_request_id("ls-inv-", seed + (f"|g{draft.generation}" if draft.generation else ""))
 
 
 def names_version(private_note: str | None, invoice_id: int, document_version: int) -> bool:
@@ -717,7 +716,7 @@ class InvoiceCreation:
         return draft.company_id
 
     def dedup_key(self, draft: InvoiceDraft) -> str:
-        return invoice_dedup_key(draft.invoice_id, draft.document_version)
+        return invoice_dedup_key(draft.invoice_id, draft.document_version, draft.generation)
 
     def reference(self, draft: InvoiceDraft) -> str:
         return draft.doc_number
@@ -773,14 +772,14 @@ class InvoiceSync:
         """Create the draft's invoice in QuickBooks, or adopt the one an earlier attempt at this version created."""
         return self.once.send(draft)
 
-    def created_id(self, company_id: str, invoice_id: int, document_version: int) -> str | None:
+    def created_id(self, company_id: str, invoice_id: int, document_version: int, generation: int = 0) -> str | None:
         """The QuickBooks id of the invoice an earlier send of this version created, so that a delete cannot miss
         one whose id was never recorded: the dedup entry's once completed; after an unknown outcome, one query by
         DocNumber matched by the memo; None when nothing was created. ``RetryableError`` while a send of the
         version is in flight (ask again when its lease ends)."""
         return self.once.created(
             company_id,
-            self.dedup.get(company_id, invoice_dedup_key(invoice_id, document_version)),
+            self.dedup.get(company_id, invoice_dedup_key(invoice_id, document_version, generation)),
             lambda access, entry: self.creation.find_numbered(access, entry.reference, invoice_id, document_version),
         )
 
@@ -841,3 +840,15 @@ class QuickBooksInvoices(QuickBooksTransactions):
 
     def remove(self, access: QuickBooksAccess, external_id: str, sync_token: str) -> None:
         self.gateway.delete_invoice(access, external_id, sync_token)
+
+
+@dataclass(frozen=True)
+class SalesInvoiceCreatedIds:
+    """``CreatedIds`` of the sync core for sales invoices: what an earlier send of a state's version created."""
+
+    invoices: InvoiceSync
+
+    def created_id(
+        self, company_id: str, ref: DocumentRef, document_version: int | None, generation: int
+    ) -> str | None:
+        return self.invoices.created_id(company_id, int(ref.id), document_version or 0, generation)

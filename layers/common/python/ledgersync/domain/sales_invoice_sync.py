@@ -115,7 +115,7 @@ class LoadedInvoice:
 class SalesInvoiceMapper:
     """Loads a sales invoice with what its mapping needs and maps it to its one draft."""
 
-    invoices: InvoiceReader
+    invoice_records: InvoiceReader
     directory: DirectoryReader
     accounting: AccountingState
 
@@ -126,7 +126,7 @@ class SalesInvoiceMapper:
     def load(
         self, company_id: str, ref: DocumentRef, settings: AccountingSettings | None = None
     ) -> LoadedInvoice | None:
-        record = self.invoices.get(company_id, int(ref.id))
+        record = self.invoice_records.get(company_id, int(ref.id))
         if record is None:
             return None
         invoice = SalesInvoice.model_validate(record)
@@ -194,13 +194,13 @@ class SettingsForNotices(Protocol):
 class SalesInvoiceErrorNotices:
     """A sales invoice's error e-mail (``ErrorNotices`` for ``sales_invoice``), to the notification addresses."""
 
-    invoices: InvoiceReader
+    invoice_records: InvoiceReader
     accounting: SettingsForNotices
     notifier: Notifier
     targets: TargetRegistry
 
     def send(self, state: SyncState, reason: str, part: str | None, recipients: list[str]) -> None:
-        record = self.invoices.get(state.company_id, int(state.document.id))
+        record = self.invoice_records.get(state.company_id, int(state.document.id))
         if record is None:
             return
         notice = invoice_error_notice(
@@ -221,7 +221,7 @@ class SalesInvoiceSync:
     recorder: StateWriter
     targets: TargetRegistry
     accounting: AccountingState
-    invoices: InvoiceReader
+    invoice_records: InvoiceReader
     directory: DirectoryReader
     lookups: Mapping[ExternalSystem, InvoiceDocuments]
     clock: Clock = SYSTEM_CLOCK
@@ -416,7 +416,7 @@ class SalesInvoiceSync:
         return written
 
     def _sendable(self, company_id: str, invoice_id: int) -> tuple[SalesInvoice, ExternalSystem, AccountingSettings]:
-        record = self.invoices.get(company_id, invoice_id)
+        record = self.invoice_records.get(company_id, invoice_id)
         if record is None:
             raise NotFound(f"no invoice {invoice_id} in this company")
         invoice = SalesInvoice.model_validate(record)
