@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import zip_longest
 from pathlib import Path
 from typing import Protocol
 
@@ -87,6 +88,7 @@ class CountingQuickBooks:
         return f"{realm_id}-{invoice.number}"
 
     def busiest_minute(self) -> int:
+        """The most calls one realm received in a calendar minute."""
         return max(
             (
                 max(Counter(at.replace(second=0, microsecond=0) for at in times).values())
@@ -96,10 +98,23 @@ class CountingQuickBooks:
         )
 
 
+class QuickBooksCounts(Protocol):
+    """What the bench reads of the QuickBooks side: the fake below, or a count kept by the real client."""
+
+    @property
+    def calls(self) -> int: ...
+
+    @property
+    def queries(self) -> int: ...
+
+    def busiest_minute(self) -> int: ...
+
+
 class AutoSync(Protocol):
     """What the bench drives: shipping, the scheduled job's runs, and what reached QuickBooks."""
 
-    quickbooks: CountingQuickBooks
+    @property
+    def quickbooks(self) -> QuickBooksCounts: ...
 
     def ship(self, invoice: Invoice) -> None: ...
 
@@ -133,14 +148,22 @@ class SimulatedAutoSync:
         heapq.heappush(self.scheduled[invoice.company], (invoice.shipped_at + self.window, invoice.number, invoice))
 
     def run_scheduled_job(self, now: datetime) -> None:
+        """Ask the release step per company, then queue the released round-robin across companies.
+
+        Queued company by company, a company's whole tick share would sit ahead of every other company's invoices
+        in the shared queue (600 at once with a one-minute window: over a minute ahead of a small company's 10).
+        """
         tick = (now - START) // TICK
+        shares: list[list[Invoice]] = []
         for company, heap in self.scheduled.items():
-            ready = [entry for entry in heap if entry[2].shipped_at <= now]
-            already = self.released_in[(company, tick)]
-            count = self.release_step([deadline for deadline, _, _ in ready], now, already)
-            for _ in range(count):
-                self.consume(heapq.heappop(heap)[2], now)
+            ready = [deadline for deadline, _, invoice in heap if invoice.shipped_at <= now]
+            count = self.release_step(ready, now, self.released_in[(company, tick)])
             self.released_in[(company, tick)] += count
+            shares.append([heapq.heappop(heap)[2] for _ in range(count)])
+        for turn in zip_longest(*shares):
+            for invoice in turn:
+                if invoice is not None:
+                    self.consume(invoice, now)
 
     def consume(self, invoice: Invoice, released_at: datetime) -> None:
         """One queued message: the first free worker looks up what the cache lacks, then creates the invoice."""
