@@ -1,5 +1,7 @@
 """Automatic invoice queue benchmark (issue 10): sends per minute, evenness, time to the last invoice, QuickBooks
-Online calls and queries per invoice, and one company's burst next to another company's few invoices.
+Online calls and queries per invoice. Cases: one company's burst shipped at once (then the next day's, names cached:
+the steady state); 3 companies at once; the same burst with the job run twice every minute (a scheduler delivering
+each event twice: a minute's second run should release nothing more); one company's burst next to another's few.
 
 By default the real engine runs on a simulated clock (``EngineAutoSync``): the in-memory stores of tests/fakes.py
 through ``bootstrap.build``, a FakeClock, invoices made with ``invoice.create`` in an automatic store, confirmed and
@@ -8,8 +10,10 @@ now and then twice in a minute), then the queue drained by the real consumer (``
 put back after the handler's delay) into QuickBooks Online: the real ``InvoiceSync``, invoice gateway, client and
 request limiter (on the simulated clock) over the QuickBooks Online emulator on loopback, with customers and items
 set up in it. Each HTTP call takes 0.25 simulated seconds and is counted per realm and simulated minute by the
-client's transport. The emulator's own per-minute limit runs on real time, which goes about a hundred times slower
-than the simulated clock here, so it is lifted; the 500 calls a minute per realm are checked on the simulated clock.
+client's transport. One consumer takes the messages in order (no Lambda concurrency), and the scheduler's sweep of
+held work is not run (nothing is held here). The emulator's own per-minute limit runs on real time, which goes
+hundreds of times slower than the simulated clock here, so it is lifted; the 500 calls a minute per realm are
+checked on the simulated clock.
 ``--simulated`` runs the stand-in instead (``SimulatedAutoSync``: the pacing planner, FIFO workers and a counting
 fake QuickBooks; no network, about a second); ``--quick`` ships fewer invoices (120 at once, 3 x 60, 120 next to 10).
 Prints figures; asserts nothing.
@@ -545,10 +549,10 @@ class EngineAutoSync:
             company.company_id,
             "bench",
             InvoiceCreateRequest(
-                customerId=customer_id,
-                carrierId=CARRIER_ID,
-                storeCode="AUTO",
-                shipDate=invoice.shipped_at.date(),
+                customer_id=customer_id,
+                carrier_id=CARRIER_ID,
+                store_code="AUTO",
+                ship_date=invoice.shipped_at.date(),
                 items=[
                     {"orderItemId": FIRST_ORDER_ITEM + ITEMS.index(item), "boxes": 1, "price": "12.50"}
                     for item in invoice.items
