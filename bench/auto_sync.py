@@ -81,6 +81,7 @@ from ledgersync.domain.directory import Kind  # noqa: E402
 from ledgersync.domain.invoices import AccountingStatus, InvoiceCreateRequest, ShipRequest  # noqa: E402
 from ledgersync.domain.purchase_orders import ExternalSystem  # noqa: E402
 from ledgersync.domain.quickbooks_online import QuickBooksTokens, TokenSet  # noqa: E402
+from ledgersync.domain.sales_invoice_sync import OncePerTick  # noqa: E402
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus  # noqa: E402
 from ledgersync.domain.sync.messages import SyncMessage  # noqa: E402
 from ledgersync.domain.sync.pacing import TICK, release_count  # noqa: E402
@@ -395,6 +396,7 @@ class EngineAutoSync:
             sync_queue=self.queue,
             notifier=FakeNotifier(),  # type: ignore[arg-type]
             bill_dedup=InMemoryDedupStore(),
+            release_turns=OncePerTick(),
             clock=self.clock,
         )
         self.services = bootstrap.build(
