@@ -475,3 +475,26 @@ def test_the_state_names_the_sales_invoice_and_the_target(world: World) -> None:
     state = world.states.get(world.company_id, invoice_ref(invoice_id), ONLINE)
     assert state is not None and state.status is SyncStatus.SCHEDULED and state.automatic
     assert Counter(json.loads(b)["document"]["kind"] for b in world.queue.bodies) == Counter()
+
+
+def test_a_claimed_send_whose_order_was_unshipped_in_a_manual_store_is_settled_by_what_accounting_holds(
+    world: World,
+) -> None:
+    ref_of = invoice_ref
+    recorder, mappers = world.services.sync_recorder, world.services.mappers.get(DocumentKind.SALES_INVOICE)
+    created_then_crashed, never_created = world.order(""), world.order("")
+    for invoice_id in (created_then_crashed, never_created):
+        world.ship(invoice_id)
+        world.services.sales_invoice_sync.send_now(world.company_id, invoice_id)
+        claimed = recorder.claim(world.company_id, ref_of(invoice_id), ONLINE)  # the consumer claimed, then crashed
+        assert claimed is not None
+    (draft,) = mappers.drafts(mappers.load(world.company_id, ref_of(created_then_crashed)), claimed)
+    world.books.send(draft.model_copy(update={"generation": 0}))  # its create landed before the crash
+    for invoice_id in (created_then_crashed, never_created):
+        world.unship(invoice_id)  # a manual store: nothing is deleted
+
+    world.drain()  # the redelivered messages
+
+    assert world.accounting(created_then_crashed).status is AccountingStatus.SENT
+    assert world.accounting(never_created).status is AccountingStatus.NOT_SENT
+    assert len(world.books.documents) == 1

@@ -91,6 +91,9 @@ class AccountingSync:
         if state is not None and state.status in RECORDING:
             settings, connection = self.accounting.get_accounting(company_id)  # one read of the profile serves both
             document = mapper.load(company_id, ref, settings)
+        sending = state is not None and state.status is SyncStatus.SENDING
+        if sending and state is not None and document is not None and not mapper.is_current(document, state):
+            return self._settle_abandoned_send(state, writer)
         if state is None or document is None or state.status not in RECORDING or not mapper.is_current(document, state):
             if state is not None and state.owes_notice:  # the e-mail a failed send still owes
                 self.recorder.send_owed_notice(company_id, ref, self.target)
@@ -124,6 +127,25 @@ class AccountingSync:
                 self.recorder.dispatch(recorded)  # its delete waits for this id: look again now
                 return Outcome.NOTHING_TO_DO
         return Outcome.SYNCHRONIZED
+
+    def _settle_abandoned_send(self, state: SyncState, writer: DocumentWriter) -> Outcome:
+        """A send claimed (``sending``) whose document moved on before it was recorded (a crash, then the order was
+        unshipped in a manual store): what the target holds decides, so the state is never left sending. Created:
+        recorded synchronized (it is in accounting, as a person sees it); not created: superseded (not sent)."""
+        company_id, ref = state.company_id, state.document
+        found = writer.created_id(company_id, ref, state.document_version, state.generation)
+        if found:
+            part = state.parts[0] if state.parts else ""
+            self.recorder.recorded(company_id, ref, self.target, {part: found})
+            return Outcome.SYNCHRONIZED
+
+        def change(latest: SyncState) -> SyncState | None:
+            if latest.status is not SyncStatus.SENDING or latest.version != state.version:
+                return None
+            return latest.moved(SyncStatus.SUPERSEDED, sending_since=None)
+
+        self.recorder.update(company_id, ref, self.target, change)
+        return Outcome.NOTHING_TO_DO
 
     def _delete(self, state: SyncState, writer: DocumentWriter) -> Outcome:
         """Delete every part the target holds, then record the state deleted (and what follows it)."""

@@ -51,8 +51,16 @@ TRANSITIONS: dict[SyncStatus, frozenset[SyncStatus]] = {
             SyncStatus.SUPERSEDED,
         }
     ),
+    # ``sending -> superseded``: a claimed send whose document moved on before anything was created
     SyncStatus.SENDING: frozenset(
-        {SyncStatus.QUEUED, SyncStatus.SYNCHRONIZED, SyncStatus.HELD, SyncStatus.ERROR, SyncStatus.DELETING}
+        {
+            SyncStatus.QUEUED,
+            SyncStatus.SYNCHRONIZED,
+            SyncStatus.HELD,
+            SyncStatus.ERROR,
+            SyncStatus.DELETING,
+            SyncStatus.SUPERSEDED,
+        }
     ),
     SyncStatus.HELD: frozenset(
         {
