@@ -1,18 +1,20 @@
-"""The Web Connector's view of our data: who may connect, which POs wait, and where outcomes go."""
+"""The Web Connector's view of our data: who may connect, which POs and sales invoices wait, and where outcomes go."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ledgersync.domain.accounts import Accounts
-from ledgersync.domain.desktop_sync import DesktopWork
+from ledgersync.domain.desktop_sync import DesktopWork, InvoiceToAdd, InvoiceToDelete, SalesInvoiceWork
 from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sales_invoices import InvoiceDraft, invoice_memo
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import MapperRegistry, Unmappable
 from ledgersync.domain.sync.outcomes import SyncRecorder
-from ledgersync.domain.sync.state import SyncStatus
+from ledgersync.domain.sync.state import SyncState, SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.errors import Forbidden, Unauthorized
 
@@ -34,7 +36,8 @@ class TokenCredentials:
 @dataclass
 class DesktopOutbox:
     """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), oldest first, each
-    with its drafts from its document kind's mapper."""
+    with its drafts from its document kind's mapper; and its sales invoices to add (queued, or "sending" when an
+    earlier session took them) and to delete ("deleting")."""
 
     mappers: MapperRegistry
     accounting: AccountingState
@@ -63,9 +66,65 @@ class DesktopOutbox:
                 work.append(DesktopWork(document, [], unfit.message))
         return work
 
+    def pending_sales_invoices(self, company_id: str, limit: int) -> list[SalesInvoiceWork]:
+        if DocumentKind.SALES_INVOICE not in self.mappers.kinds():
+            return []  # a deployment that does not send sales invoices still sends bills
+        settings = self.accounting.get_settings(company_id)
+        if settings.external_system is not self.target:
+            return []
+        work: list[SalesInvoiceWork] = []
+        mapper = self.mappers.get(DocumentKind.SALES_INVOICE)
+        for state in self._states(company_id, (SyncStatus.DELETING,)):
+            if len(work) >= limit:
+                return work
+            work.append(self._removal(company_id, state, mapper.load(company_id, state.document, settings), mapper))
+        for state in self._states(company_id, (SyncStatus.QUEUED, SyncStatus.SENDING)):
+            if len(work) >= limit:
+                break
+            loaded = mapper.load(company_id, state.document, settings)
+            if loaded is None or not mapper.is_current(loaded, state):
+                continue  # the order changed or was unshipped since this state was written: its new state says
+            claimed = state.status is SyncStatus.SENDING
+            try:
+                (draft,) = mapper.drafts(loaded)
+            except Unmappable as unfit:
+                work.append(InvoiceToAdd(state.document.id, None, unfit.message, claimed))
+                continue
+            work.append(InvoiceToAdd(state.document.id, draft, None, claimed))
+        return work
+
+    def _states(self, company_id: str, statuses: tuple[SyncStatus, ...]) -> list[SyncState]:
+        """The company's sales-invoice states in ``statuses`` for the target, oldest change first."""
+        states = [
+            s
+            for status in statuses
+            for s in self.states.list_by_status(company_id, status, self.target)
+            if s.document.kind is DocumentKind.SALES_INVOICE
+        ]
+        return sorted(states, key=lambda s: (s.updated_at is None, s.updated_at, s.document.id))
+
+    @staticmethod
+    def _removal(company_id: str, state: SyncState, loaded: object, mapper: Any) -> InvoiceToDelete:
+        """What a delete needs: the TxnID recorded, else the RefNumber and the memo of the version sent."""
+        txn_id = state.external_ids.get("") or None
+        draft: InvoiceDraft | None = None
+        problem: str | None = None
+        if loaded is not None:
+            try:
+                draft = mapper.drafts(loaded)[0]
+            except Unmappable as unfit:
+                problem = unfit.message
+        if draft is None:
+            return InvoiceToDelete(state.document.id, 0, txn_id, problem=problem)
+        version = state.document_version if state.document_version is not None else draft.document_version
+        memo = invoice_memo(draft.invoice_id, draft.invoice_number, version)
+        return InvoiceToDelete(state.document.id, draft.invoice_number, txn_id, draft.ref_number, memo, problem)
+
 
 @dataclass
 class DesktopOutcomes:
+    """Where the Web Connector's outcomes go: the sync states of the POs and the sales invoices."""
+
     recorder: SyncRecorder
     target: ExternalSystem
 
@@ -75,3 +134,20 @@ class DesktopOutcomes:
 
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         self.recorder.failed(company_id, DocumentRef.purchase_order(purchase_order_id), self.target, message)
+
+    def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
+        state = self.recorder.claim(company_id, _sales_invoice(document_id), self.target)
+        return state is not None and state.document_version in (None, document_version)
+
+    def sales_invoice_synchronized(self, company_id: str, document_id: str, txn_id: str) -> None:
+        self.recorder.recorded(company_id, _sales_invoice(document_id), self.target, {"": txn_id})
+
+    def sales_invoice_failed(self, company_id: str, document_id: str, message: str) -> None:
+        self.recorder.failed(company_id, _sales_invoice(document_id), self.target, message)
+
+    def sales_invoice_deleted(self, company_id: str, document_id: str) -> None:
+        self.recorder.deleted(company_id, _sales_invoice(document_id), self.target)
+
+
+def _sales_invoice(document_id: str) -> DocumentRef:
+    return DocumentRef(kind=DocumentKind.SALES_INVOICE, id=document_id)
