@@ -30,6 +30,10 @@ from tests.unit.test_purchase_orders import INVOICE, PO, approved, send, user
 class Receipt:
     bill_id: str
 
+    @property
+    def external_id(self) -> str:
+        return self.bill_id
+
 
 @dataclass
 class RecordingBills:
@@ -205,6 +209,12 @@ class RecordingMapper:
     def drafts(self, document: Any) -> list[BillDraft]:
         self.asked.append("drafts")
         return [d.model_copy(update={"memo": f"mapped: {d.memo}"}) for d in self.inner.drafts(document)]
+
+    def part_of(self, draft: BillDraft) -> str:
+        return str(self.inner.part_of(draft))
+
+    def is_current(self, document: Any, state: Any) -> bool:
+        return bool(self.inner.is_current(document, state))
 
 
 def test_the_consumer_sends_the_drafts_of_the_mapper_the_registry_holds(sent: tuple[Api, str]) -> None:

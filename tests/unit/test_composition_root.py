@@ -14,6 +14,7 @@ import pytest
 
 from ledgersync import bootstrap
 from ledgersync.bootstrap import Adapters, Services
+from ledgersync.domain.sync.documents import DocumentKind
 from ledgersync.config import Settings
 from tests.fakes import FakeClock
 
@@ -84,7 +85,8 @@ def test_building_every_use_case_over_fakes_touches_no_aws_when_adapters_are_giv
     # Then they stand on the fakes, and no AWS client was asked for
     assert no_aws_client == []
     assert built["purchase_orders"].store is services.adapters.purchase_order_store
-    assert built["accounting_sync"].bills.gateway is services.adapters.quickbooks_gateway
+    bills = built["accounting_sync"].writers[DocumentKind.PURCHASE_ORDER_BILLS]
+    assert bills.creator.gateway is services.adapters.quickbooks_gateway
     assert built["webhook_deliveries"].transport is services.adapters.webhook_transport
     assert built["qbo_connection"].intuit is built["quickbooks_tokens"].oauth is services.adapters.intuit_oauth
 

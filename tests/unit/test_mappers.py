@@ -27,6 +27,7 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoice,
     VendorRef,
 )
+from ledgersync.domain.sales_invoice_sync import SalesInvoiceMapper
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import MapperRegistry, UnknownKind, Unmappable
 from ledgersync.errors import PermanentError
@@ -141,7 +142,7 @@ def test_a_kind_with_no_mapper_is_refused_naming_the_kind() -> None:
         registry.get(DocumentKind.SALES_INVOICE)
 
 
-def test_bootstrap_registers_the_po_bills_mapper_over_its_stores() -> None:
+def test_bootstrap_registers_the_po_bills_and_sales_invoice_mappers_over_their_stores() -> None:
     store = InMemoryPurchaseOrderStore()
     services = bootstrap.build(Settings(), Adapters(purchase_order_store=store))  # type: ignore[arg-type]
 
@@ -149,5 +150,8 @@ def test_bootstrap_registers_the_po_bills_mapper_over_its_stores() -> None:
 
     assert isinstance(registered, PurchaseOrderBills)
     assert registered.store is store
-    assert services.mappers.kinds() == {DocumentKind.PURCHASE_ORDER_BILLS}
+    assert services.mappers.kinds() == {DocumentKind.PURCHASE_ORDER_BILLS, DocumentKind.SALES_INVOICE}
+    invoices = services.mappers.get(DocumentKind.SALES_INVOICE)
+    assert isinstance(invoices, SalesInvoiceMapper)
+    assert invoices.invoices is services.invoice_store
     assert services.accounting_sync.mappers is services.mappers

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
     from ledgersync.domain.accounting_settings import AccountingSettingsService
-    from ledgersync.domain.accounting_sync import AccountingSync, BillSender
+    from ledgersync.domain.accounting_sync import AccountingSync
     from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import SessionStore, WebConnectorService
     from ledgersync.domain.directory import Directory
@@ -51,10 +51,11 @@ if TYPE_CHECKING:
         TokenStore,
     )
     from ledgersync.domain.service_health import ServiceHealth
+    from ledgersync.domain.sync.documents import DocumentKind
     from ledgersync.domain.sync.mappers import MapperRegistry
     from ledgersync.domain.sync.outcomes import SyncRecorder
     from ledgersync.domain.sync.store import SyncStateStore
-    from ledgersync.domain.sync.targets import TargetDocuments, TargetRegistry
+    from ledgersync.domain.sync.targets import Creator, DocumentWriter, TargetDocuments, TargetRegistry
     from ledgersync.domain.webhooks.delivery import DeliveryQueue, WebhookDeliveries, WebhookTransport
     from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
@@ -224,20 +225,32 @@ class Services:
     def mappers(self) -> MapperRegistry:
         """The registry of mappers: the one place that knows which document kinds exist and how each becomes drafts."""
         from ledgersync.domain.purchase_order_bills import PurchaseOrderBills
+        from ledgersync.domain.sales_invoice_sync import SalesInvoiceMapper
         from ledgersync.domain.sync.mappers import MapperRegistry
 
         bills = PurchaseOrderBills(self.purchase_order_store, self.references, self.settings_store)
-        return MapperRegistry({bills.kind: bills})
+        invoices = SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store)
+        return MapperRegistry({bills.kind: bills, invoices.kind: invoices})
 
     @cached_property
     def sync_recorder(self) -> SyncRecorder:
         from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
-        from ledgersync.domain.sync.outcomes import SyncRecorder
+        from ledgersync.domain.sales_invoice_sync import SalesInvoiceErrorNotices
+        from ledgersync.domain.sync.documents import DocumentKind
+        from ledgersync.domain.sync.outcomes import ErrorNoticesByKind, SyncRecorder
 
-        notices = PurchaseOrderErrorNotices(
-            self.purchase_order_store, self.settings_store, self.notifier, self.sync_targets
+        targets = self.sync_targets
+        notices = ErrorNoticesByKind(
+            {
+                DocumentKind.PURCHASE_ORDER_BILLS: PurchaseOrderErrorNotices(
+                    self.purchase_order_store, self.settings_store, self.notifier, targets
+                ),
+                DocumentKind.SALES_INVOICE: SalesInvoiceErrorNotices(
+                    self.invoice_store, self.settings_store, self.notifier, targets
+                ),
+            }
         )
-        return SyncRecorder(states=self.sync_states, notices=notices, targets=self.sync_targets, clock=self.clock)
+        return SyncRecorder(states=self.sync_states, notices=notices, targets=targets, clock=self.clock)
 
     @cached_property
     def notifier(self) -> SesNotifier:
@@ -517,7 +530,7 @@ class Services:
         return TokenRefresher(self.quickbooks_tokens)
 
     @cached_property
-    def bill_sync(self) -> BillSender:
+    def bill_sync(self) -> Creator:
         """Exactly-once bills over the DynamoDB dedup store, the shared limiter and the id cache."""
         from ledgersync.domain.quickbooks_online import BillSync
 
@@ -542,6 +555,19 @@ class Services:
         )
 
     @cached_property
+    def quickbooks_writers(self) -> dict[DocumentKind, DocumentWriter]:
+        """What QuickBooks Online does with each kind of document it is sent."""
+        from ledgersync.domain.quickbooks_online import QuickBooksBills
+        from ledgersync.domain.sync.documents import DocumentKind
+        from ledgersync.domain.sync.targets import ComposedWriter
+
+        return {
+            DocumentKind.PURCHASE_ORDER_BILLS: ComposedWriter(
+                self.bill_sync, QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens)
+            ),
+        }
+
+    @cached_property
     def accounting_sync(self) -> AccountingSync:
         from ledgersync.domain.accounting_sync import AccountingSync
         from ledgersync.domain.purchase_orders import ExternalSystem
@@ -549,7 +575,7 @@ class Services:
         return AccountingSync(
             mappers=self.mappers,
             accounting=self.settings_store,
-            bills=self.bill_sync,
+            writers=self.quickbooks_writers,
             states=self.sync_states,
             recorder=self.sync_recorder,
             target=ExternalSystem.QUICKBOOKS_ONLINE,

@@ -52,6 +52,7 @@ class QuickBooksOnlineTarget:
     system: ExternalSystem = ExternalSystem.QUICKBOOKS_ONLINE
     display_name: str = "QuickBooks Online"
     needs_accounting_name: bool = True
+    invoice_number_length: int | None = 21  # Invoice.DocNumber
 
     def readiness(self, company_id: str, connection: Connection) -> str | None:
         if connection.status is ConnectionStatus.NOT_CONNECTED:
@@ -76,6 +77,7 @@ class QuickBooksDesktopTarget:
     system: ExternalSystem = ExternalSystem.QUICKBOOKS_DESKTOP
     display_name: str = "QuickBooks Desktop"
     needs_accounting_name: bool = True
+    invoice_number_length: int | None = 11  # InvoiceAdd RefNumber
     max_receives: int = 0
 
     def readiness(self, company_id: str, connection: Connection) -> str | None:
@@ -106,6 +108,7 @@ class WebhookTarget:
     system: ExternalSystem = ExternalSystem.WEBHOOK
     display_name: str = "the PO Reconciliation webhook"
     needs_accounting_name: bool = False
+    invoice_number_length: int | None = None  # takes purchase orders only
 
     def readiness(self, company_id: str, connection: Connection) -> str | None:
         if not self.configured.is_configured(company_id):

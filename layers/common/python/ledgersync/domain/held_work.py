@@ -100,9 +100,14 @@ class HeldWork:
                     self._send_owed_reconnect_notice(company_id, summary)
                 continue
             summary.companies.append(company_id)
+            reschedule = timedelta(minutes=settings.auto_sync_window_minutes)
             for state in self.states.list_by_status(company_id, SyncStatus.HELD, system):
-                summary.released += self.recorder.release_state(state)
-            for state in self.states.list_by_status(company_id, SyncStatus.QUEUED, system):
+                summary.released += self.recorder.release_state(state, reschedule)
+            stranded = [
+                *self.states.list_by_status(company_id, SyncStatus.QUEUED, system),
+                *self.states.list_by_status(company_id, SyncStatus.DELETING, system),
+            ]
+            for state in stranded:
                 if not _stranded(state, window, now):
                     continue
                 dispatched = self.recorder.mark_dispatched(state, state.dispatched_at, now)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ledgersync.domain.purchase_orders import PurchaseOrder
+
+if TYPE_CHECKING:
+    from ledgersync.domain.invoices import SalesInvoice
 
 
 class Notifier(Protocol):
@@ -124,5 +127,25 @@ def sync_error_notice(order: PurchaseOrder, target: str, reason: str, invoice_nu
         what_to_do=(
             "Correct the problem described above, then open Accounts Payable > PO Reconciliation, select the PO "
             "and choose Actions > Send to External System again (POST /v1/purchase-orders/send-to-external)."
+        ),
+    )
+
+
+def invoice_error_notice(invoice: SalesInvoice, target: str, reason: str) -> Notice:
+    """A sales invoice was not sent to ``target``: the reason, the invoice's facts and how to send it again (its
+    automatic send is cancelled: only send now or send again sends it)."""
+    number = str(invoice.invoice_number)
+    return Notice(
+        subject_parts=("Invoice", number, "was not sent to", target),
+        what_happened=f"Invoice {number} for {invoice.customer.name or 'its customer'} could not be sent to {target}.",
+        reason=reason,
+        facts=(
+            Fact("Ship date", invoice.ship_date.isoformat()),
+            Fact("Invoice total", f"{invoice.total:.2f} {invoice.currency}"),
+        ),
+        what_to_do=(
+            "Correct the problem described above, then send the invoice again: open Invoices, select it and choose "
+            "Send now (POST /v1/invoices/{invoiceId}/send-now) or Send again (POST /v1/invoices/{invoiceId}/"
+            "send-again). Its automatic send is cancelled until then."
         ),
     )

@@ -20,6 +20,7 @@ from ledgersync.domain.purchase_orders import BillMapping, LocationRef, Purchase
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import Unmappable
+from ledgersync.domain.sync.state import SyncState
 from ledgersync.money import allocate, to_cents
 
 NO_ACCOUNTING_NAME = (
@@ -202,3 +203,11 @@ class PurchaseOrderBills:
         if vendor is None or not vendor.accounting_name:
             raise Unmappable(NO_ACCOUNTING_NAME)
         return build_bills(document.order, vendor, document.location, document.mapping, document.company_currency)
+
+    def part_of(self, draft: BillDraft) -> str:
+        """Each vendor invoice is one part, named by its number."""
+        return draft.invoice_number
+
+    def is_current(self, document: PurchaseOrderDocument, state: SyncState) -> bool:
+        """A sent PO is sent as it is: a change to it supersedes its state first (in the same write)."""
+        return True

@@ -15,7 +15,6 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJ
 
 from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.invoices import Amount
-from ledgersync.domain.purchase_order_sync import latest as latest_state
 from ledgersync.domain.purchase_order_sync import parts_of, po_ref, shown_status, sync_view
 from ledgersync.domain.purchase_orders import (
     MAX_PDF_BYTES,
@@ -35,6 +34,7 @@ from ledgersync.domain.purchase_orders import (
 from ledgersync.domain.settings import AccountingSettings, Connection
 from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.domain.sync.state import SyncState, SyncStatus
+from ledgersync.domain.sync.state import latest as latest_state
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict, FieldError, NotFound, PermanentError, RetryableError, ValidationFailed

@@ -3,7 +3,6 @@ and how a PO stored before sync states had their own item reads (the one mapping
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -37,12 +36,6 @@ def po_ref(order: PurchaseOrder) -> DocumentRef:
 def parts_of(order: PurchaseOrder) -> list[str]:
     """Each vendor invoice is one part (one bill), named by its number."""
     return [invoice.invoice_number or "" for invoice in order.vendor_invoices]
-
-
-def latest(states: Iterable[SyncState]) -> SyncState | None:
-    """The state the PO shows: the one written last, whatever its target."""
-    ordered = sorted(states, key=lambda s: (s.updated_at or EPOCH, s.version))
-    return ordered[-1] if ordered else None
 
 
 def shown_status(order: PurchaseOrder, state: SyncState | None) -> VendorInvoiceStatus:

@@ -82,6 +82,10 @@ class BillReceipt(BaseModel):
     doc_number: str
     outcome: BillOutcome
 
+    @property
+    def external_id(self) -> str:
+        return self.bill_id
+
 
 class DedupState(StrEnum):
     PENDING = "pending"

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
+from ledgersync.domain.sync.state import SyncState
 from ledgersync.errors import PermanentError
 
 DocumentT = TypeVar("DocumentT")
@@ -35,6 +36,13 @@ class Mapper(Protocol[DocumentT, DraftT]):
 
     def drafts(self, document: DocumentT) -> list[DraftT]:
         """Its drafts, one per part, in neutral terms; raises ``Unmappable`` with what to change."""
+
+    def part_of(self, draft: DraftT) -> str:
+        """The part a draft is (the key of its external id on the state; "" for a one-part document)."""
+
+    def is_current(self, document: DocumentT, state: SyncState) -> bool:
+        """Whether ``state`` still sends the document as it is now (False: it moved on, as a reshipped order's
+        invoice does, and this state's work is left alone)."""
 
 
 class UnknownKind(PermanentError):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.sync.documents import DocumentRef
+from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
-from ledgersync.domain.sync.state import IN_PROGRESS, RECORDING, InvalidTransition, SyncState, SyncStatus
+from ledgersync.domain.sync.state import DISPATCHED, IN_PROGRESS, RECORDING, InvalidTransition, SyncState, SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict
@@ -43,6 +43,20 @@ class ErrorNotices(Protocol):
         """``recipients`` empty: the company's notification addresses."""
 
 
+@dataclass(frozen=True)
+class ErrorNoticesByKind:
+    """The error e-mail of each document kind (built in bootstrap); a kind without one sends none."""
+
+    notices: Mapping[DocumentKind, ErrorNotices]
+
+    def send(self, state: SyncState, reason: str, part: str | None, recipients: list[str]) -> None:
+        found = self.notices.get(state.document.kind)
+        if found is None:
+            logger.warning("no error e-mail for this kind of document", extra={"document": str(state.document)})
+            return
+        found.send(state, reason, part, recipients)
+
+
 Change = Callable[[SyncState], SyncState | None]
 
 
@@ -61,10 +75,12 @@ class SyncRecorder:
         """Keep the external id of each part; the state is synchronized once every part has one."""
 
         def change(state: SyncState) -> SyncState | None:
-            if state.status not in RECORDING:
+            if state.status not in RECORDING and state.status is not SyncStatus.DELETING:
                 return None
             for part, external_id in ids.items():
                 state = state.with_part_recorded(part, external_id)
+            if state.status is SyncStatus.DELETING:  # a create that was in flight: its delete finds it now
+                return state
             if state.all_parts_recorded():
                 return state.moved(SyncStatus.SYNCHRONIZED, synchronized_at=self.clock.now(), reason=None)
             return state
@@ -88,9 +104,11 @@ class SyncRecorder:
         """
 
         def change(state: SyncState) -> SyncState | None:
-            if state.status not in IN_PROGRESS:
+            if state.status not in IN_PROGRESS and state.status is not SyncStatus.DELETING:
                 return None
-            return state.moved(SyncStatus.ERROR, reason=reason, notice_pending=True)
+            # an Error cancels the automatic send and what a delete was to be followed by: only a person's send
+            # now or send again sends the document later
+            return state.moved(SyncStatus.ERROR, reason=reason, notice_pending=True, automatic=False, after_delete=None)
 
         state = self.update(company_id, ref, target, change)
         if state is not None:
@@ -126,6 +144,47 @@ class SyncRecorder:
 
         self.update(state.company_id, state.document, state.target, change)
 
+    # -- claiming, and the end of a delete -------------------------------------------------------------------------
+
+    def claim(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None:
+        """Queued -> sending, before the target is asked to create the document: a cancel or a delete asked for
+        after this write sees ``sending`` (and waits for what the create made); one asked for before it makes this
+        write fail, and nothing is created. A state already ``sending`` (a redelivery after a crash) is answered as it
+        is: the target's own dedup guards the create. None when the state is no longer to send."""
+        now = self.clock.now()
+
+        def change(state: SyncState) -> SyncState | None:
+            if state.status not in {SyncStatus.QUEUED, SyncStatus.HELD}:
+                return None
+            return state.moved(SyncStatus.SENDING, sending_since=now)
+
+        claimed = self.update(company_id, ref, target, change)
+        if claimed is not None:
+            return claimed
+        current = self.states.get(company_id, ref, target)
+        return current if current is not None and current.status is SyncStatus.SENDING else None
+
+    def deleted(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None:
+        """Deleting -> deleted; when the delete was to be followed by a send (send again with replace, a reship in
+        an automatic store) the same write moves on to queued (dispatched here) or scheduled (the automatic queue's
+        deadline starts now). None when the state was not deleting."""
+        now = self.clock.now()
+
+        def change(state: SyncState) -> SyncState | None:
+            if state.status is not SyncStatus.DELETING:
+                return None
+            gone = state.moved(SyncStatus.DELETED, external_ids={}, reason=None, sending_since=None, after_delete=None)
+            if state.after_delete is SyncStatus.QUEUED:
+                return gone.moved(SyncStatus.QUEUED, dispatched_at=now)
+            if state.after_delete is SyncStatus.SCHEDULED:  # its deadline was set when it was reshipped
+                return gone.moved(SyncStatus.SCHEDULED, release_at=max(state.release_at or now, now), automatic=True)
+            return gone
+
+        done = self.update(company_id, ref, target, change)
+        if done is not None and done.status is SyncStatus.QUEUED:
+            self.dispatch(done)
+        return done
+
     # -- holding and dispatching ----------------------------------------------------------------------------------
 
     def hold(self, company_id: str, ref: DocumentRef, target: ExternalSystem, reason: str) -> None:
@@ -144,18 +203,23 @@ class SyncRecorder:
             self.release_state(state) for state in self.states.list_by_status(company_id, SyncStatus.HELD, target)
         )
 
-    def release_state(self, state: SyncState) -> bool:
-        """Clear a hold and hand the work to its target again; False when someone else did first."""
+    def release_state(self, state: SyncState, reschedule_window: timedelta | None = None) -> bool:
+        """Clear a hold and hand the work to its target again (one the automatic queue held goes back on it, due
+        within ``reschedule_window``); False when someone else did first."""
         now = self.clock.now()
 
         def change(latest: SyncState) -> SyncState | None:
             if latest.status is not SyncStatus.HELD:
                 return None
+            if latest.automatic and reschedule_window is not None:  # back on the automatic queue, paced again
+                return latest.moved(SyncStatus.SCHEDULED, reason=None, release_at=now + reschedule_window)
             return latest.moved(SyncStatus.QUEUED, reason=None, dispatched_at=now)
 
         released = self.update(state.company_id, state.document, state.target, change)
         if released is None:
             return False
+        if released.status is SyncStatus.SCHEDULED:
+            return True
         self.dispatch(released)
         return True
 
@@ -163,7 +227,7 @@ class SyncRecorder:
         """Record that the work is handed to its queue again at ``now``; None when someone else did (or it moved)."""
 
         def change(latest: SyncState) -> SyncState | None:
-            if latest.status is not SyncStatus.QUEUED or latest.dispatched_at != seen_dispatched_at:
+            if latest.status not in DISPATCHED or latest.dispatched_at != seen_dispatched_at:
                 return None
             return latest.with_dispatched(now)
 

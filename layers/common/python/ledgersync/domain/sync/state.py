@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -41,23 +42,54 @@ TRANSITIONS: dict[SyncStatus, frozenset[SyncStatus]] = {
         }
     ),
     SyncStatus.SCHEDULED: frozenset(
-        {SyncStatus.QUEUED, SyncStatus.SENDING, SyncStatus.HELD, SyncStatus.ERROR, SyncStatus.SUPERSEDED}
+        {
+            SyncStatus.QUEUED,
+            SyncStatus.SCHEDULED,
+            SyncStatus.SENDING,
+            SyncStatus.HELD,
+            SyncStatus.ERROR,
+            SyncStatus.SUPERSEDED,
+        }
     ),
-    SyncStatus.SENDING: frozenset({SyncStatus.QUEUED, SyncStatus.SYNCHRONIZED, SyncStatus.HELD, SyncStatus.ERROR}),
+    SyncStatus.SENDING: frozenset(
+        {SyncStatus.QUEUED, SyncStatus.SYNCHRONIZED, SyncStatus.HELD, SyncStatus.ERROR, SyncStatus.DELETING}
+    ),
     SyncStatus.HELD: frozenset(
-        {SyncStatus.QUEUED, SyncStatus.HELD, SyncStatus.SYNCHRONIZED, SyncStatus.ERROR, SyncStatus.SUPERSEDED}
+        {
+            SyncStatus.QUEUED,
+            SyncStatus.SCHEDULED,
+            SyncStatus.HELD,
+            SyncStatus.SYNCHRONIZED,
+            SyncStatus.ERROR,
+            SyncStatus.SUPERSEDED,
+        }
     ),
     SyncStatus.SYNCHRONIZED: frozenset({SyncStatus.QUEUED, SyncStatus.DELETING}),
     SyncStatus.ERROR: frozenset({SyncStatus.QUEUED, SyncStatus.ERROR, SyncStatus.SUPERSEDED}),
-    SyncStatus.DELETING: frozenset({SyncStatus.DELETED, SyncStatus.ERROR, SyncStatus.SYNCHRONIZED}),
-    SyncStatus.DELETED: frozenset({SyncStatus.QUEUED}),
+    # ``deleting -> deleting``: what follows the delete changed (a reship, a second unship)
+    SyncStatus.DELETING: frozenset(
+        {SyncStatus.DELETING, SyncStatus.DELETED, SyncStatus.ERROR, SyncStatus.SYNCHRONIZED}
+    ),
+    SyncStatus.DELETED: frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED}),
     SyncStatus.SUPERSEDED: frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED}),
 }
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def latest(states: Iterable[SyncState]) -> SyncState | None:
+    """The state a document shows: the one written last, whatever its target."""
+    ordered = sorted(states, key=lambda s: (s.updated_at or EPOCH, s.version))
+    return ordered[-1] if ordered else None
+
+
 # A state is born by a send: queued now, or scheduled for later.
 INITIAL = frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED})
 # Work that is on its way (the PO view's "Sent to External System")
 IN_PROGRESS = frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SENDING, SyncStatus.HELD})
-# Where a part's external id may be recorded: the document is being sent
+# Work handed to a target's queue that the sweep re-sends when its message was lost
+DISPATCHED = frozenset({SyncStatus.QUEUED, SyncStatus.DELETING})
+# Where a part's external id may be recorded: the document is being sent (or being deleted: a create that was in
+# flight when the delete was asked for records what it made, so the delete finds it)
 RECORDING = frozenset({SyncStatus.QUEUED, SyncStatus.SENDING, SyncStatus.HELD})
 
 
@@ -91,7 +123,12 @@ class SyncState(BaseModel):
     delivery_id: str | None = None  # the current delivery (the webhook's Idempotency-Key)
     notified_delivery_id: str | None = None  # the delivery whose error e-mail went
     dispatched_at: datetime | None = None  # handed to its queue/outbox: the sweep's in-flight window starts here
-    release_at: datetime | None = None
+    release_at: datetime | None = None  # scheduled: the deadline by which the automatic queue releases it
+    automatic: bool = False  # sent by the automatic queue (paced); a held one goes back to it when released
+    after_delete: SyncStatus | None = None  # deleting: queued (send again, replace) or scheduled (reshipped) next
+    after_delete_version: int | None = None  # the document version that follow-up sends
+    document_number: str | None = None  # its number in the target (a sales invoice's DocNumber / RefNumber)
+    sending_since: datetime | None = None  # when the consumer claimed it (queued -> sending)
     synchronized_at: datetime | None = None
     attempts: int = 0
     updated_at: datetime | None = None
@@ -126,8 +163,9 @@ class SyncState(BaseModel):
         return self._copy(status=to, **changes)
 
     def with_part_recorded(self, part: str, external_id: str) -> SyncState:
-        """One part is in the target (``queued``, ``sending`` or ``held``); the state stays where it is."""
-        if self.status not in RECORDING:
+        """One part is in the target (``queued``, ``sending``, ``held``, or ``deleting``: a create in flight when
+        the delete was asked for); the state stays where it is."""
+        if self.status not in RECORDING and self.status is not SyncStatus.DELETING:
             raise InvalidTransition(self.document, self.target, self.status, self.status)
         return self._copy(external_ids={**self.external_ids, part: external_id})
 
@@ -137,7 +175,7 @@ class SyncState(BaseModel):
 
     def with_dispatched(self, at: datetime) -> SyncState:
         """Handed to its queue again (the sweep's re-dispatch of a lost message)."""
-        if self.status not in {SyncStatus.QUEUED, SyncStatus.SENDING}:
+        if self.status not in {SyncStatus.QUEUED, SyncStatus.SENDING, SyncStatus.DELETING}:
             raise InvalidTransition(self.document, self.target, self.status, self.status)
         return self._copy(dispatched_at=at)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.settings import Connection
+from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.errors import PermanentError
 
@@ -45,6 +46,25 @@ class DocumentOperations(Protocol):
         it up again and delete with the token it has now."""
 
 
+class Created(Protocol):
+    @property
+    def external_id(self) -> str:
+        """The document's id in the target."""
+
+
+@runtime_checkable
+class DocumentWriter(DocumentOperations, Protocol):
+    """What a target does with one kind of document: create a draft exactly once, and the document operations."""
+
+    def send(self, draft: Any) -> Created:
+        """Create the draft's document in the target exactly once (a retry adopts what an earlier try made)."""
+
+    def created_id(self, company_id: str, ref: DocumentRef, document_version: int | None) -> str | None:
+        """What an earlier send of that version created, when its id was never recorded (a crash, or a delete asked
+        for while the create was in flight); None when nothing was; a ``RetryableError`` while a send may still be
+        under way."""
+
+
 class Target(Protocol):
     @property
     def system(self) -> ExternalSystem: ...
@@ -56,6 +76,11 @@ class Target(Protocol):
     @property
     def needs_accounting_name(self) -> bool:
         """Whether a vendor needs its exact accounting-system name before a send."""
+
+    @property
+    def invoice_number_length(self) -> int | None:
+        """How long a sales invoice's number may be there (QuickBooks Online DocNumber 21, Desktop RefNumber 11);
+        None when the target takes no sales invoices."""
 
     @property
     def max_receives(self) -> int:
@@ -113,3 +138,33 @@ class TargetDocuments:
             return self.operations[system]
         except KeyError as err:
             raise Unsupported(f"{system.value} cannot look up or delete documents in this deployment") from err
+
+
+class Creator(Protocol):
+    def send(self, draft: Any) -> Created: ...
+
+
+class CreatedIds(Protocol):
+    def created_id(self, company_id: str, ref: DocumentRef, document_version: int | None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ComposedWriter:
+    """A ``DocumentWriter`` from its parts: what creates (``BillSync``), what looks up and deletes, and what finds an
+    unrecorded create (none: every create of this kind is recorded before anything could delete it)."""
+
+    creator: Creator
+    operations: DocumentOperations
+    created: CreatedIds | None = None
+
+    def send(self, draft: Any) -> Created:
+        return self.creator.send(draft)
+
+    def created_id(self, company_id: str, ref: DocumentRef, document_version: int | None) -> str | None:
+        return self.created.created_id(company_id, ref, document_version) if self.created else None
+
+    def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
+        return self.operations.look_up(company_id, external_id)
+
+    def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
+        self.operations.delete(company_id, external_id, sync_token)
