@@ -161,7 +161,7 @@ class InvoiceToDelete:
     ``memo`` of the version that was sent (``problem`` says why neither is known)."""
 
     document_id: str
-    invoice_number: int
+    invoice_number: int | None
     txn_id: str | None
     ref_number: str | None = None
     memo: str | None = None
@@ -302,7 +302,7 @@ class InvoiceDeleteJob(Job):
 
     kind: Literal[JobKind.INVOICE_DELETE] = JobKind.INVOICE_DELETE
     document_id: str
-    invoice_number: int
+    invoice_number: int | None = None
     memo: str | None = None
     txn_ids: list[str] = Field(default_factory=list)
     deleted_ids: list[str] = Field(default_factory=list)
@@ -562,8 +562,8 @@ class WebConnectorService:
                     memo=work.memo,
                 )
             problem = work.problem or (
-                f"Ledgersync has no TxnID for invoice {work.invoice_number} and cannot tell its RefNumber to look "
-                "it up; delete it in QuickBooks Desktop yourself if it is there, then send again"
+                f"Ledgersync has no TxnID for invoice {work.ref_number or work.document_id} and cannot tell the "
+                "memo it was sent with to look it up; delete it in QuickBooks Desktop yourself if it is there"
             )
         else:
             problem = work.problem or _unfit_invoice(work.draft)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 from ledgersync.domain.accounts import Accounts
 from ledgersync.domain.desktop_sync import DesktopWork, InvoiceToAdd, InvoiceToDelete, SalesInvoiceWork
 from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.sales_invoices import InvoiceDraft, invoice_memo
+from ledgersync.domain.sales_invoice_sync import PART, LoadedInvoice, invoice_ref
+from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, document_number, invoice_memo
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import MapperRegistry, Unmappable
 from ledgersync.domain.sync.outcomes import SyncRecorder
@@ -77,7 +79,7 @@ class DesktopOutbox:
         for state in self._states(company_id, (SyncStatus.DELETING,)):
             if len(work) >= limit:
                 return work
-            work.append(self._removal(company_id, state, mapper.load(company_id, state.document, settings), mapper))
+            work.append(self._removal(state, partial(mapper.load, company_id, state.document, settings)))
         for state in self._states(company_id, (SyncStatus.QUEUED, SyncStatus.SENDING)):
             if len(work) >= limit:
                 break
@@ -104,21 +106,26 @@ class DesktopOutbox:
         return sorted(states, key=lambda s: (s.updated_at is None, s.updated_at, s.document.id))
 
     @staticmethod
-    def _removal(company_id: str, state: SyncState, loaded: object, mapper: Any) -> InvoiceToDelete:
-        """What a delete needs: the TxnID recorded, else the RefNumber and the memo of the version sent."""
-        txn_id = state.external_ids.get("") or None
-        draft: InvoiceDraft | None = None
-        problem: str | None = None
-        if loaded is not None:
-            try:
-                draft = mapper.drafts(loaded)[0]
-            except Unmappable as unfit:
-                problem = unfit.message
-        if draft is None:
-            return InvoiceToDelete(state.document.id, 0, txn_id, problem=problem)
-        version = state.document_version if state.document_version is not None else draft.document_version
-        memo = invoice_memo(draft.invoice_id, draft.invoice_number, version)
-        return InvoiceToDelete(state.document.id, draft.invoice_number, txn_id, draft.ref_number, memo, problem)
+    def _removal(state: SyncState, load: Callable[[], LoadedInvoice | None]) -> InvoiceToDelete:
+        """What a delete needs: the TxnID recorded, else the RefNumber the state was sent under and the memo of the
+        version it sent (the invoice may have moved on since: unshipped, changed, even reshipped)."""
+        txn_id = state.external_ids.get(PART) or None
+        if txn_id:
+            return InvoiceToDelete(state.document.id, None, txn_id, state.document_number)
+        loaded = load()
+        if loaded is None:
+            problem = (
+                f"invoice {state.document.id} is no longer in Ledgersync and its QuickBooks Desktop TxnID was never "
+                "recorded; delete its invoice in QuickBooks Desktop yourself if it is there"
+            )
+            return InvoiceToDelete(state.document.id, None, None, state.document_number, problem=problem)
+        invoice = loaded.invoice
+        version = state.document_version if state.document_version is not None else invoice.version
+        ref_number = state.document_number or document_number(
+            loaded.store.get("invoicePrefix"), invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH
+        )
+        memo = invoice_memo(invoice.invoice_id, invoice.invoice_number, version)
+        return InvoiceToDelete(state.document.id, invoice.invoice_number, None, ref_number, memo)
 
 
 @dataclass
@@ -140,7 +147,7 @@ class DesktopOutcomes:
         return state is not None and state.document_version in (None, document_version)
 
     def sales_invoice_synchronized(self, company_id: str, document_id: str, txn_id: str) -> None:
-        self.recorder.recorded(company_id, _sales_invoice(document_id), self.target, {"": txn_id})
+        self.recorder.recorded(company_id, _sales_invoice(document_id), self.target, {PART: txn_id})
 
     def sales_invoice_failed(self, company_id: str, document_id: str, message: str) -> None:
         self.recorder.failed(company_id, _sales_invoice(document_id), self.target, message)
@@ -150,4 +157,4 @@ class DesktopOutcomes:
 
 
 def _sales_invoice(document_id: str) -> DocumentRef:
-    return DocumentRef(kind=DocumentKind.SALES_INVOICE, id=document_id)
+    return invoice_ref(int(document_id))
