@@ -46,6 +46,7 @@ from ledgersync.domain.settings import AccountingSettings, Connection, Connectio
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.state import SyncState, SyncStatus
+from ledgersync.domain.sync.store import StateWrite
 from ledgersync.errors import Conflict, NotFound, RetryableError
 
 __all__ = [
@@ -477,9 +478,15 @@ class InMemoryInvoiceStore:
 
     COUNTER_SK = "COUNTER#invoice"
 
-    def __init__(self, accounts: InMemoryAccountStore, records: _Records | None = None) -> None:
+    def __init__(
+        self,
+        accounts: InMemoryAccountStore,
+        records: _Records | None = None,
+        states: InMemorySyncStateStore | None = None,
+    ) -> None:
         self.accounts = accounts
         self.records = records or _Records()
+        self.states = states  # the sync states a ship or unship writes with the invoice (change_with_state)
         self.invoices: dict[tuple[str, int], dict[str, Any]] = {}
         self.replays: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -624,6 +631,22 @@ class InMemoryInvoiceStore:
         item.update(as_stored(changes))
         item["version"] = expected_version + 1
         return _public(item)
+
+    def change_with_state(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any], state: StateWrite
+    ) -> dict[str, Any]:
+        """Both conditions checked before either is written, as the adapter's transaction does."""
+        if self.states is None:
+            raise AssertionError("give InMemoryInvoiceStore the sync state store (states=) to ship automatic stores")
+        item = self.invoices.get((company_id, invoice_id))
+        current = self.states.items.get(_state_key(state.state))
+        state_holds = (current is None) == (not state.expected_version) and (
+            current is None or current.version == state.expected_version
+        )
+        if item is None or int(item.get("version", 0)) != expected_version or not state_holds:
+            raise _condition_failed()
+        self.states.put(state.state, state.expected_version)
+        return self.change(company_id, invoice_id, expected_version, changes)
 
     def commit_change(self, plan: ChangePlan) -> None:
         """Every condition of the adapter's transaction checked before anything is written."""

@@ -14,8 +14,8 @@ import pytest
 
 from ledgersync import bootstrap
 from ledgersync.bootstrap import Adapters, Services
-from ledgersync.domain.sync.documents import DocumentKind
 from ledgersync.config import Settings
+from ledgersync.domain.sync.documents import DocumentKind
 from tests.fakes import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]

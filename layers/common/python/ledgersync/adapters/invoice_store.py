@@ -9,6 +9,7 @@ from typing import Any
 
 from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, product_key_sk, record_sk
 from ledgersync.adapters.dynamodb import SingleTable, TransactionConflict, company_pk, storable, strip_keys
+from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import (
     UNKNOWN_CUSTOMER_CODE,
@@ -19,6 +20,7 @@ from ledgersync.domain.invoices import (
     Lookup,
     Snapshot,
 )
+from ledgersync.domain.sync.store import StateWrite
 from ledgersync.errors import Conflict
 
 COUNTER_SK = "COUNTER#invoice"
@@ -285,31 +287,62 @@ class DynamoInvoiceStore:
     def change(
         self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any]
     ) -> dict[str, Any]:
-        names = {f"#f{i}": name for i, name in enumerate(changes)}
-        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(changes.values())}
-        sets = [f"#f{i} = :f{i}" for i in range(len(changes))]
-        names["#v"] = "version"
-        values[":next"] = expected_version + 1
-        if expected_version == 0:
-            condition = "attribute_exists(pk) AND attribute_not_exists(#v)"
-        else:
-            condition = "#v = :expected"
-            values[":expected"] = expected_version
+        update = _versioned_update(changes, expected_version)
         item = self.table.update(
             company_pk(company_id),
             invoice_sk(invoice_id),
-            "SET " + ", ".join([*sets, "#v = :next"]),
-            names=names,
-            values=storable(values),
-            condition=condition,
+            update["UpdateExpression"],
+            names=update["ExpressionAttributeNames"],
+            values=update["ExpressionAttributeValues"],
+            condition=update["ConditionExpression"],
         )
         return _public(item)
+
+    def change_with_state(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any], state: StateWrite
+    ) -> dict[str, Any]:
+        """The invoice's change and its sync state's write in one transaction, each conditional on its version."""
+        saved = state.state.model_copy(update={"version": (state.expected_version or 0) + 1})
+        invoice = {"Key": {"pk": company_pk(company_id), "sk": invoice_sk(invoice_id)}}
+        try:
+            self.table.transact(
+                [
+                    {"Update": {**invoice, **_versioned_update(changes, expected_version)}},
+                    DynamoSyncStateStore(self.table).put_action(saved, state.expected_version),
+                ]
+            )
+        except Conflict as err:
+            raise Conflict(f"invoice {invoice_id} or its accounting state changed meanwhile; reload it") from err
+        written = self.get(company_id, invoice_id)
+        if written is None:
+            raise Conflict(f"invoice {invoice_id} was removed meanwhile")
+        return written
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]:
         start = invoice_sk(after) if after else None
         items = list(self.table.query_prefix(company_pk(company_id), "INVOICE#", limit=limit + 1, start_after=start))
         page = [_public(i) for i in items[:limit]]
         return page, (int(page[-1]["invoiceId"]) if len(items) > limit else None)
+
+
+def _versioned_update(changes: dict[str, Any], expected_version: int) -> dict[str, Any]:
+    """An update of ``changes`` that moves the version on by one, conditional on ``expected_version``."""
+    names = {f"#f{i}": name for i, name in enumerate(changes)}
+    values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(changes.values())}
+    sets = [f"#f{i} = :f{i}" for i in range(len(changes))]
+    names["#v"] = "version"
+    values[":next"] = expected_version + 1
+    if expected_version == 0:
+        condition = "attribute_exists(pk) AND attribute_not_exists(#v)"
+    else:
+        condition = "#v = :expected"
+        values[":expected"] = expected_version
+    return {
+        "UpdateExpression": "SET " + ", ".join([*sets, "#v = :next"]),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": storable(values),
+    }
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:

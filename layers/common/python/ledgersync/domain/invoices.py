@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -28,6 +28,8 @@ from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.directory import IMPLICIT_STORE, UnitType, product_key
+from ledgersync.domain.sync.state import SyncState, SyncStatus
+from ledgersync.domain.sync.store import StateWrite
 from ledgersync.errors import Conflict, FieldError, NotFound, ValidationFailed
 from ledgersync.money import to_cents
 from ledgersync.validation import iso_date
@@ -275,6 +277,59 @@ class SalesInvoiceCharge(_Camel):
     value_company_currency: Amount
 
 
+class AccountingStatus(StrEnum):
+    NOT_SENT = "not_sent"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    HELD = "held"
+    ERROR = "error"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+SHOWN: Mapping[SyncStatus, AccountingStatus] = {
+    SyncStatus.QUEUED: AccountingStatus.QUEUED,
+    SyncStatus.SCHEDULED: AccountingStatus.QUEUED,
+    SyncStatus.SENDING: AccountingStatus.SENDING,
+    SyncStatus.SYNCHRONIZED: AccountingStatus.SENT,
+    SyncStatus.HELD: AccountingStatus.HELD,
+    SyncStatus.ERROR: AccountingStatus.ERROR,
+    SyncStatus.DELETING: AccountingStatus.DELETING,
+    SyncStatus.DELETED: AccountingStatus.DELETED,
+    SyncStatus.SUPERSEDED: AccountingStatus.NOT_SENT,
+}
+
+
+class InvoiceAccounting(BaseModel):
+    """``accounting`` on the invoice view: where its accounting invoice stands."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    status: AccountingStatus = AccountingStatus.NOT_SENT
+    external_id: str | None = None  # the accounting invoice (QuickBooks Online Id, Desktop TxnID)
+    doc_number: str | None = None  # its number there (DocNumber, RefNumber)
+    scheduled_for: datetime | None = None  # on the automatic queue: sent by then
+    sent_at: datetime | None = None
+    error: str | None = None  # error: the reason and the fix; held: why it waits
+    version: int | None = None  # the invoice version sent (or being sent)
+
+    @classmethod
+    def of(cls, state: SyncState | None) -> InvoiceAccounting:
+        if state is None:
+            return cls()
+        shown = SHOWN[state.status]
+        return cls(
+            status=shown,
+            external_id=state.external_ids.get("") if shown is AccountingStatus.SENT else None,
+            doc_number=state.document_number if shown is not AccountingStatus.NOT_SENT else None,
+            scheduled_for=state.release_at if state.status is SyncStatus.SCHEDULED else None,
+            sent_at=state.synchronized_at if shown is AccountingStatus.SENT else None,
+            error=state.reason if shown in {AccountingStatus.ERROR, AccountingStatus.HELD} else None,
+            version=state.document_version if shown is not AccountingStatus.NOT_SENT else None,
+        )
+
+
 class SalesInvoice(_Camel):
     """A sales invoice as ``GET /v1/invoices/{id}`` answers it: money in the customer's currency and the company's."""
 
@@ -303,6 +358,7 @@ class SalesInvoice(_Camel):
     updated_at: datetime | None = None  # the last PUT /v1/invoices/{id}, and who made it
     updated_by: str | None = None
     version: int = 0  # every lifecycle change is a write conditional on it, and moves it on by one
+    accounting: InvoiceAccounting = Field(default_factory=InvoiceAccounting)
 
 
 class InvoicePage(_Camel):
@@ -434,8 +490,26 @@ class InvoiceStore(Protocol):
         (a record without one is version 0); raise ``Conflict`` otherwise. Answers the invoice as written."""
 
     def list(self, company_id: str, limit: int, after: int | None) -> tuple[list[dict[str, Any]], int | None]: ...
+    def change_with_state(
+        self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any], state: StateWrite
+    ) -> dict[str, Any]:
+        """``change`` and the sync state's conditional write in one transaction (Conflict when either lost)."""
+
     def commit_change(self, plan: ChangePlan) -> None:
         """Write ``plan`` all or nothing; ``InventoryTaken`` when any of its conditions fails."""
+
+
+class MoveSync(Protocol):
+    """What an invoice's ship or unship does to its accounting invoice, and where that stands
+    (``SalesInvoiceSync``)."""
+
+    def accounting_of(self, company_id: str, invoice_id: int) -> InvoiceAccounting: ...
+
+    def plan_move(
+        self, company_id: str, invoice: dict[str, Any], to: InvoiceStatus, next_version: int
+    ) -> StateWrite | None: ...
+
+    def after_move(self, written: SyncState | None) -> None: ...
 
 
 class DirectoryWriter(Protocol):
@@ -474,11 +548,13 @@ class Invoices:
         directory: DirectoryWriter,
         pause: Callable[[float], None] = time.sleep,
         clock: Clock = SYSTEM_CLOCK,
+        sync: MoveSync | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
         self.pause = pause
         self.clock = clock
+        self.sync = sync
 
     def create(
         self,
@@ -574,11 +650,19 @@ class Invoices:
         if InvoiceStatus(invoice["status"]) is not expected:
             raise Conflict(_wrong_state(invoice, f"only a '{expected}' invoice can be {verb}"))
         version = int(invoice.get("version", 0))
+        plan = self.sync.plan_move(company_id, invoice, status, version + 1) if self.sync else None
         try:
-            written = self.store.change(company_id, invoice_id, version, {**changes, "status": status.value})
+            if plan is None:
+                written = self.store.change(company_id, invoice_id, version, {**changes, "status": status.value})
+            else:  # the invoice and its sync state move together, or neither does
+                written = self.store.change_with_state(
+                    company_id, invoice_id, version, {**changes, "status": status.value}, plan
+                )
         except Conflict:
             raise Conflict(_changed_meanwhile(self._stored(company_id, invoice_id))) from None
-        return SalesInvoice.model_validate(written)
+        if plan is not None and self.sync is not None:
+            self.sync.after_move(plan.state.model_copy(update={"version": (plan.expected_version or 0) + 1}))
+        return self._view(company_id, written)
 
     def change(self, company_id: str, user_id: str, invoice_id: int, request: InvoiceChangeRequest) -> SalesInvoice:
         """``PUT /v1/invoices/{id}``: new items and charges, at the rate of creation, while the invoice is not
@@ -599,7 +683,7 @@ class Invoices:
                 if int(latest.get("version", 0)) != version:
                     raise Conflict(_changed_meanwhile(latest)) from None
                 continue
-            return SalesInvoice.model_validate(view)
+            return self._view(company_id, view)
         raise Conflict("the inventory is changing too fast to take; try again")
 
     def _plan_change(
@@ -683,11 +767,47 @@ class Invoices:
         invoice = self.store.get(company_id, invoice_id)
         if invoice is None:
             raise NotFound(f"no invoice {invoice_id} in this company")
-        return SalesInvoice.model_validate(invoice)
+        return self._view(company_id, invoice)
 
-    def list(self, company_id: str, limit: int, after: int | None) -> InvoicePage:
-        invoices, cursor = self.store.list(company_id, limit, after)
-        return InvoicePage(invoices=[SalesInvoice.model_validate(i) for i in invoices], next_cursor=cursor)
+    def list(
+        self,
+        company_id: str,
+        limit: int,
+        after: int | None,
+        sent_to_accounting: bool | None = None,
+        accounting_status: AccountingStatus | None = None,
+    ) -> InvoicePage:
+        """A page, oldest first. ``sent_to_accounting`` False keeps every invoice not ``sent`` (Goflow's "Invoice
+        Sent to Accounting - No"), True only the ``sent`` ones; ``accounting_status`` keeps one status. Filtered
+        pages are read on until ``limit`` invoices match or the invoices end; the cursor is the last one read."""
+        if sent_to_accounting is None and accounting_status is None:
+            invoices, cursor = self.store.list(company_id, limit, after)
+            return InvoicePage(invoices=[self._view(company_id, i) for i in invoices], next_cursor=cursor)
+        kept: list[SalesInvoice] = []
+        cursor = after
+        while True:
+            invoices, next_cursor = self.store.list(company_id, limit, cursor)
+            for record in invoices:
+                view = self._view(company_id, record)
+                status = view.accounting.status
+                if accounting_status is not None and status is not accounting_status:
+                    continue
+                if sent_to_accounting is not None and (status is AccountingStatus.SENT) is not sent_to_accounting:
+                    continue
+                kept.append(view)
+                if len(kept) == limit:
+                    last = int(record["invoiceId"])
+                    more = last != int(invoices[-1]["invoiceId"]) or next_cursor is not None
+                    return InvoicePage(invoices=kept, next_cursor=last if more else None)
+            if next_cursor is None:
+                return InvoicePage(invoices=kept, next_cursor=None)
+            cursor = next_cursor
+
+    def _view(self, company_id: str, record: Mapping[str, Any]) -> SalesInvoice:
+        view = SalesInvoice.model_validate(record)
+        if self.sync is None:
+            return view
+        return view.model_copy(update={"accounting": self.sync.accounting_of(company_id, view.invoice_id)})
 
     def _customer(self, company_id: str, request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
         found = snapshot.customer

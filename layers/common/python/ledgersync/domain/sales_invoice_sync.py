@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -31,7 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.directory import IMPLICIT_STORE, InvoiceSync, Kind
-from ledgersync.domain.invoices import InvoiceStatus, SalesInvoice
+from ledgersync.domain.invoices import SHOWN, InvoiceAccounting, InvoiceStatus, SalesInvoice
 from ledgersync.domain.notices import Notifier, invoice_error_notice, send_notice
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
@@ -44,10 +43,10 @@ from ledgersync.domain.sales_invoices import (
 from ledgersync.domain.settings import AccountingSettings, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import Unmappable
-from ledgersync.domain.sync.outcomes import SyncRecorder
+from ledgersync.domain.sync.outcomes import StateWriter
 from ledgersync.domain.sync.pacing import release_count
 from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus, latest
-from ledgersync.domain.sync.store import SyncStateStore
+from ledgersync.domain.sync.store import StateWrite, SyncStateStore
 from ledgersync.domain.sync.targets import ExternalDocument, TargetRegistry, Unsupported
 from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
 from ledgersync.observability import logger
@@ -58,59 +57,6 @@ SAVE_ATTEMPTS = 5
 
 def invoice_ref(invoice_id: int) -> DocumentRef:
     return DocumentRef(kind=DocumentKind.SALES_INVOICE, id=str(invoice_id))
-
-
-class AccountingStatus(StrEnum):
-    NOT_SENT = "not_sent"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    HELD = "held"
-    ERROR = "error"
-    DELETING = "deleting"
-    DELETED = "deleted"
-
-
-SHOWN: Mapping[SyncStatus, AccountingStatus] = {
-    SyncStatus.QUEUED: AccountingStatus.QUEUED,
-    SyncStatus.SCHEDULED: AccountingStatus.QUEUED,
-    SyncStatus.SENDING: AccountingStatus.SENDING,
-    SyncStatus.SYNCHRONIZED: AccountingStatus.SENT,
-    SyncStatus.HELD: AccountingStatus.HELD,
-    SyncStatus.ERROR: AccountingStatus.ERROR,
-    SyncStatus.DELETING: AccountingStatus.DELETING,
-    SyncStatus.DELETED: AccountingStatus.DELETED,
-    SyncStatus.SUPERSEDED: AccountingStatus.NOT_SENT,
-}
-
-
-class InvoiceAccounting(BaseModel):
-    """``accounting`` on the invoice view: where its accounting invoice stands."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    status: AccountingStatus = AccountingStatus.NOT_SENT
-    external_id: str | None = None  # the accounting invoice (QuickBooks Online Id, Desktop TxnID)
-    doc_number: str | None = None  # its number there (DocNumber, RefNumber)
-    scheduled_for: datetime | None = None  # on the automatic queue: sent by then
-    sent_at: datetime | None = None
-    error: str | None = None  # error: the reason and the fix; held: why it waits
-    version: int | None = None  # the invoice version sent (or being sent)
-
-    @classmethod
-    def of(cls, state: SyncState | None) -> InvoiceAccounting:
-        if state is None:
-            return cls()
-        shown = SHOWN[state.status]
-        return cls(
-            status=shown,
-            external_id=state.external_ids.get(PART) if shown is AccountingStatus.SENT else None,
-            doc_number=state.document_number if shown is not AccountingStatus.NOT_SENT else None,
-            scheduled_for=state.release_at if state.status is SyncStatus.SCHEDULED else None,
-            sent_at=state.synchronized_at if shown is AccountingStatus.SENT else None,
-            error=state.reason if shown in {AccountingStatus.ERROR, AccountingStatus.HELD} else None,
-            version=state.document_version if shown is not AccountingStatus.NOT_SENT else None,
-        )
 
 
 class SendAgainRequest(BaseModel):
@@ -149,14 +95,6 @@ class InvoiceDocuments(Protocol):
     cannot (the Web Connector pulls its work) is absent, and the check happens when it sends)."""
 
     def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None: ...
-
-
-@dataclass(frozen=True)
-class StateWrite:
-    """A sync state to write in the same transaction as an invoice's move, conditional on ``expected_version``."""
-
-    state: SyncState
-    expected_version: int | None
 
 
 # ---------------------------------------------------------------------------------------------- the mapper
@@ -278,12 +216,12 @@ class SalesInvoiceErrorNotices:
 @dataclass
 class SalesInvoiceSync:
     states: SyncStateStore
-    recorder: SyncRecorder
+    recorder: StateWriter
     targets: TargetRegistry
     accounting: AccountingState
     invoices: InvoiceReader
     directory: DirectoryReader
-    documents: Mapping[ExternalSystem, InvoiceDocuments]
+    lookups: Mapping[ExternalSystem, InvoiceDocuments]
     clock: Clock = SYSTEM_CLOCK
 
     # -- the view --------------------------------------------------------------------------------------------------
@@ -419,7 +357,7 @@ class SalesInvoiceSync:
         self, company_id: str, state: SyncState, invoice: SalesInvoice, system: ExternalSystem, replace: bool
     ) -> SyncState:
         external_id = state.external_ids.get(PART, "")
-        documents = self.documents.get(system)
+        documents = self.lookups.get(system)
         if documents is not None and external_id:
             found = documents.look_up(company_id, external_id)
             if found is None:  # deleted in accounting by a person: send the new version

@@ -1,5 +1,5 @@
-"""Routes: invoice.create (seed 002), invoice.checkout, invoice reads, changes and the lifecycle (confirm, ship,
-unship)."""
+"""Routes: invoice.create (seed 002), invoice.checkout, invoice reads, changes, the lifecycle (confirm, ship,
+unship) and sending to accounting (send now, send again)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
 from ledgersync.domain.invoices import (
+    AccountingStatus,
     CheckoutAnswer,
     CheckoutRequest,
     InvoiceChangeRequest,
@@ -22,6 +23,7 @@ from ledgersync.domain.invoices import (
     SalesInvoice,
     ShipRequest,
 )
+from ledgersync.domain.sales_invoice_sync import AccountingAnswer, SendAgainRequest
 from ledgersync.observability import metrics
 from ledgersync.routes.service import answered, described
 
@@ -58,10 +60,19 @@ def checkout_invoice(request: CheckoutRequest) -> Response[Any]:
 
 @router.get("/v1/invoices", summary="List invoices, oldest first, a page at a time", responses=described(InvoicePage))
 def list_invoices(
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, after: Annotated[int | None, Query(ge=1, alias="cursor")] = None
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[int | None, Query(ge=1, alias="cursor")] = None,
+    sent_to_accounting: Annotated[
+        bool | None,
+        Query(alias="sentToAccounting", description="false: every invoice not sent to accounting; true: the sent"),
+    ] = None,
+    accounting_status: Annotated[
+        AccountingStatus | None, Query(alias="accountingStatus", description="one accounting status")
+    ] = None,
 ) -> Response[Any]:
     principal = caller(router, "invoice.list")
-    return answered(bootstrap.services().invoices.list(principal.company_id, limit, after))
+    page = bootstrap.services().invoices.list(principal.company_id, limit, after, sent_to_accounting, accounting_status)
+    return answered(page)
 
 
 @router.get(
@@ -116,3 +127,28 @@ def change_invoice(invoice_id: Annotated[int, Path(ge=1)], request: InvoiceChang
     principal = caller(router, "invoice.update")
     answer = bootstrap.services().invoices.change(principal.company_id, principal.user_id, invoice_id, request)
     return answered(answer)
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/send-now",
+    summary="Send a Shipped invoice to accounting at once (cancels its automatic send)",
+    responses=described(AccountingAnswer, 202),
+)
+def send_invoice_now(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
+    principal = caller(router, "invoice.send-now")
+    return answered(bootstrap.services().sales_invoice_sync.send_now(principal.company_id, invoice_id), 202)
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/send-again",
+    summary='Send an invoice to accounting again; {"replace": true} deletes the accounting invoice first',
+    responses=described(AccountingAnswer, 202),
+)
+def send_invoice_again(
+    invoice_id: Annotated[int, Path(ge=1)], request: SendAgainRequest | None = None
+) -> Response[Any]:
+    principal = caller(router, "invoice.send-again")
+    answer = bootstrap.services().sales_invoice_sync.send_again(
+        principal.company_id, invoice_id, request or SendAgainRequest()
+    )
+    return answered(answer, 202)

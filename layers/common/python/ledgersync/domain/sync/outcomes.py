@@ -61,11 +61,47 @@ Change = Callable[[SyncState], SyncState | None]
 
 
 @dataclass
-class SyncRecorder:
+class StateWriter:
+    """The one write loop of sync states, and the hand-over of queued work to its target: what a use case that
+    moves states without recording outcomes needs (the API's ship, unship, send now; the automatic queue)."""
+
     states: SyncStateStore
-    notices: ErrorNotices
     targets: TargetRegistry
     clock: Clock = field(default_factory=SystemClock)
+
+    def update(self, company_id: str, ref: DocumentRef, target: ExternalSystem, change: Change) -> SyncState | None:
+        """Apply ``change`` to the latest state with a conditional write; None when there was nothing to change."""
+        for _ in range(SAVE_ATTEMPTS):
+            state = self.states.get(company_id, ref, target)
+            if state is None:
+                return None
+            changed = change(state)
+            if changed is None:
+                return None
+            try:
+                return self.states.put(changed, state.version)
+            except Conflict:
+                continue
+        logger.warning("sync state kept changing; outcome not recorded", extra={"document": str(ref)})
+        raise Conflict(f"{ref} kept changing; the outcome will be recorded on the retry")
+
+    def dispatch(self, state: SyncState) -> None:
+        """Hand a queued state to its target (its queue; nothing for a target that pulls its work)."""
+        message = SyncMessage(
+            company_id=state.company_id,
+            document=state.document,
+            target=state.target,
+            delivery_id=state.delivery_id,
+            first_attempt_at=self.clock.now(),
+        )
+        self.targets.get(state.target).dispatch(message)
+
+
+@dataclass(kw_only=True)
+class SyncRecorder(StateWriter):
+    """Records how sending ended (and the error e-mail it owes) on the document's state."""
+
+    notices: ErrorNotices
 
     # -- parts and the end of a send ------------------------------------------------------------------------------
 
@@ -233,17 +269,6 @@ class SyncRecorder:
 
         return self.update(state.company_id, state.document, state.target, change)
 
-    def dispatch(self, state: SyncState) -> None:
-        """Hand a queued state to its target (its queue; nothing for a target that pulls its work)."""
-        message = SyncMessage(
-            company_id=state.company_id,
-            document=state.document,
-            target=state.target,
-            delivery_id=state.delivery_id,
-            first_attempt_at=self.clock.now(),
-        )
-        self.targets.get(state.target).dispatch(message)
-
     # -- deliveries (a target whose each send has an id: the webhook) ----------------------------------------------
 
     def delivery_started(
@@ -325,24 +350,6 @@ class SyncRecorder:
             return state.model_copy(update={"notified_delivery_id": delivery_id}).with_notice_sent()
 
         self.update(company_id, ref, target, change)
-
-    # -- the one write loop ---------------------------------------------------------------------------------------
-
-    def update(self, company_id: str, ref: DocumentRef, target: ExternalSystem, change: Change) -> SyncState | None:
-        """Apply ``change`` to the latest state with a conditional write; None when there was nothing to change."""
-        for _ in range(SAVE_ATTEMPTS):
-            state = self.states.get(company_id, ref, target)
-            if state is None:
-                return None
-            changed = change(state)
-            if changed is None:
-                return None
-            try:
-                return self.states.put(changed, state.version)
-            except Conflict:
-                continue
-        logger.warning("sync state kept changing; outcome not recorded", extra={"document": str(ref)})
-        raise Conflict(f"{ref} kept changing; the outcome will be recorded on the retry")
 
 
 def _current(state: SyncState, delivery_id: str) -> bool:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.state import SyncState, SyncStatus
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    """A sync state to write in the same transaction as a change to its document, conditional on
+    ``expected_version`` (None: it must not exist yet)."""
+
+    state: SyncState
+    expected_version: int | None
 
 
 class SyncStateStore(Protocol):
