@@ -728,10 +728,14 @@ class InMemoryDedupStore:
         self.items[(company_id, key)] = _dedup_item(new)
         return True
 
-    def entry(self, company_id: str, key: str) -> DedupEntry | None:
-        """What is stored under ``key`` (for a test's Then)."""
+    def get(self, company_id: str, key: str) -> DedupEntry | None:
+        """What is stored under ``key``, as the adapter's ``get``."""
         item = self.items.get((company_id, key))
         return _dedup_entry(item) if item is not None else None
+
+    def entry(self, company_id: str, key: str) -> DedupEntry | None:
+        """What is stored under ``key`` (for a test's Then)."""
+        return self.get(company_id, key)
 
     def complete(self, company_id: str, key: str, attempt: int, result_id: str) -> None:
         """An unconditional update, as the adapter's: it writes the fields even on an entry it never saw."""

@@ -1,4 +1,5 @@
-"""EventBridge schedule: surface dead letters, release held work and re-send stranded work, company by company."""
+"""EventBridge schedule, once a minute: release the automatic invoice queue's due invoices, paced over each
+company's window; then surface dead letters, release held work and re-send stranded work, company by company."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import bootstrap
 from ledgersync.observability import logger, metrics, tracer
 
-
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = bootstrap.services().held_work.sweep(bootstrap.services().account_store.company_ids())
-    counts = {
+    services = bootstrap.services()
+    company_ids = services.account_store.company_ids()
+    released = services.sales_invoice_sync.release_due(company_ids)
+    counts: dict[str, int] = {"autoSyncReleased": released.released, "autoSyncHeld": released.held}
+    metrics.add_metric(name="AutoSyncReleased", unit=MetricUnit.Count, value=released.released)
+    metrics.add_metric(name="AutoSyncHeld", unit=MetricUnit.Count, value=released.held)
+    summary = services.held_work.sweep(company_ids)
+    counts |= {
         "released": summary.released,
         "redispatched": summary.redispatched,
         "deadLettersSurfaced": summary.dead_letters_surfaced,

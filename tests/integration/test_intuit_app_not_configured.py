@@ -164,7 +164,7 @@ def test_the_last_receive_holds_the_po_instead_of_failing_it_when_the_intuit_app
     assert len(stack.emails()) == emails_before
     # When the operator stores the credentials and the sweep runs
     store_intuit_credentials(stack, app_secret)
-    assert stack.run_schedule("SchedulerFunction.Every5Minutes")["released"] >= 1
+    assert stack.run_schedule("SchedulerFunction.EveryMinute")["released"] >= 1
     stack.drain_queues()
     # Then the held work goes through once
     assert len(bills(stack, realm)) == 1

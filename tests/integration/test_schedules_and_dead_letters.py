@@ -32,13 +32,13 @@ def schedule_names(stack: LocalStack) -> list[str]:
 def test_every_schedule_of_the_template_runs_and_succeeds_against_the_stack(stack: LocalStack) -> None:
     # Given every Type: Schedule event of template.yaml
     names = schedule_names(stack)
-    assert "SchedulerFunction.Every5Minutes" in names and "TokenRefreshFunction.Every15Minutes" in names
+    assert "SchedulerFunction.EveryMinute" in names and "TokenRefreshFunction.Every15Minutes" in names
     # When each runs as EventBridge would run it, then it succeeds and reports what it did
     assert stack.demo is not None
     for name in names:
         result = stack.run_schedule(name)
         assert isinstance(result, dict), (name, result)
-    swept = stack.run_schedule("SchedulerFunction.Every5Minutes")
+    swept = stack.run_schedule("SchedulerFunction.EveryMinute")
     assert swept == {
         "released": 0,
         "redispatched": 0,
@@ -93,7 +93,7 @@ def test_three_sweeps_leave_a_webhook_delivery_in_its_backoff_alone(stack: Local
         posted = len(requests.get(f"{receiver}/__receiver/deliveries", timeout=10).json()["deliveries"])
         # When three sweeps run, well past the old 30-minute mark but inside the 24-hour retry window
         set_sent_at(stack, stack.demo.company_id, 5101, datetime.now(UTC) - timedelta(hours=3))
-        sweeps = [stack.run_schedule("SchedulerFunction.Every5Minutes")["redispatched"] for _ in range(3)]
+        sweeps = [stack.run_schedule("SchedulerFunction.EveryMinute")["redispatched"] for _ in range(3)]
         # Then nothing was queued again: one message, still hidden until its backoff ends, no new POST
         assert sweeps == [0, 0, 0]
         depth = stack.queue_depths()["WebhookQueue"]
@@ -123,8 +123,8 @@ def test_a_dead_letter_surfaces_as_error_with_one_email_and_can_be_sent_again(st
     sqs.delete_message(QueueUrl=queues["WebhookQueue"], ReceiptHandle=message["ReceiptHandle"])
     before = len(stack.emails())
     # When the sweep runs twice
-    first = stack.run_schedule("SchedulerFunction.Every5Minutes")
-    second = stack.run_schedule("SchedulerFunction.Every5Minutes")
+    first = stack.run_schedule("SchedulerFunction.EveryMinute")
+    second = stack.run_schedule("SchedulerFunction.EveryMinute")
     # Then the PO is in Error with the reason, one e-mail went, and it can be sent again
     assert (first["deadLettersSurfaced"], second["deadLettersSurfaced"]) == (1, 0)
     shown = api.call("GET", "/v1/purchase-orders/5301").json()

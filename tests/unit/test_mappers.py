@@ -153,5 +153,5 @@ def test_bootstrap_registers_the_po_bills_and_sales_invoice_mappers_over_their_s
     assert services.mappers.kinds() == {DocumentKind.PURCHASE_ORDER_BILLS, DocumentKind.SALES_INVOICE}
     invoices = services.mappers.get(DocumentKind.SALES_INVOICE)
     assert isinstance(invoices, SalesInvoiceMapper)
-    assert invoices.invoices is services.invoice_store
+    assert invoices.invoice_records is services.invoice_store
     assert services.accounting_sync.mappers is services.mappers

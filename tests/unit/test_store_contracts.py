@@ -745,6 +745,8 @@ def test_dedup_entry_is_written_once_and_replaced_only_from_the_state_it_was_rea
     done = dedup.put_if_absent("co_1", "k", pending)
     assert done == retry.model_copy(update={"state": DedupState.COMPLETED, "result_id": "bill-42"})
     assert dedup.replace("co_1", "k", retry, pending) is False
+    assert dedup.get("co_1", "k") == done
+    assert dedup.get("co_1", "other") is None and dedup.get("co_3", "k") is None
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ def test_sqs_consumers_report_partial_failures_when_batches_are_fed() -> None:
 def test_schedules_run_at_their_rates_when_the_template_is_parsed() -> None:
     rates = {s.function_id: s.expression for s in TEMPLATE.schedules}
 
-    assert rates == {"TokenRefreshFunction": "rate(15 minutes)", "SchedulerFunction": "rate(5 minutes)"}
+    assert rates == {"TokenRefreshFunction": "rate(15 minutes)", "SchedulerFunction": "rate(1 minute)"}
 
 
 def test_environment_names_are_settings_the_code_reads_when_globals_are_read() -> None:

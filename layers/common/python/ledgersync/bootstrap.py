@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
     from ledgersync.adapters.messaging import SesNotifier, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
+    from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
+    from ledgersync.adapters.quickbooks_online.invoices import QuickBooksOnlineInvoiceGateway
     from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
+    from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
     from ledgersync.adapters.settings_store import DynamoSettingsStore
     from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
@@ -43,15 +46,16 @@ if TYPE_CHECKING:
     from ledgersync.domain.purchase_orders import ExternalSystem
     from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
     from ledgersync.domain.quickbooks_online import (
-        DedupStore,
         Lock,
+        QuickBooksInvoices,
         QuickBooksOnlineGateway,
         QuickBooksTokens,
+        ReadableDedupStore,
         TokenMetrics,
         TokenRefresher,
         TokenStore,
     )
-    from ledgersync.domain.sales_invoice_sync import InvoiceDocuments, SalesInvoiceSync
+    from ledgersync.domain.sales_invoice_sync import SalesInvoiceSync
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync.documents import DocumentKind
     from ledgersync.domain.sync.mappers import MapperRegistry
@@ -88,7 +92,7 @@ class Adapters:
     webhook_endpoints: WebhookEndpoints | None = None
     intuit_oauth: IntuitOAuthApp | None = None
     quickbooks_gateway: QuickBooksOnlineGateway | None = None
-    bill_dedup: DedupStore | None = None
+    bill_dedup: ReadableDedupStore | None = None
     token_lock: Lock | None = None
     token_metrics: TokenMetrics | None = None
     webhook_transport: WebhookTransport | None = None
@@ -372,20 +376,29 @@ class Services:
         if self.adapters.quickbooks_gateway is not None:
             return self.adapters.quickbooks_gateway
         from ledgersync.adapters.quickbooks_online.bills import QuickBooksOnlineGateway
+
+        return QuickBooksOnlineGateway(self.quickbooks_client, self.quickbooks_reference_ids)
+
+    @cached_property
+    def quickbooks_client(self) -> QuickBooksOnlineClient:
+        """QuickBooks Online's REST API over the shared per-realm request limiter."""
         from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient, api_base_url
         from ledgersync.adapters.quickbooks_online.limits import DynamoRequestLimiter
-        from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
 
         settings = self.settings
         limiter = DynamoRequestLimiter(
             self.table, settings.qbo_requests_per_minute, settings.qbo_max_in_flight, clock=self.clock
         )
-        return QuickBooksOnlineGateway(
-            QuickBooksOnlineClient(api_base_url(settings), limiter), DynamoReferenceIdCache(self.table)
-        )
+        return QuickBooksOnlineClient(api_base_url(settings), limiter)
 
     @cached_property
-    def bill_dedup(self) -> DedupStore:
+    def quickbooks_reference_ids(self) -> DynamoReferenceIdCache:
+        from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
+
+        return DynamoReferenceIdCache(self.table)
+
+    @cached_property
+    def bill_dedup(self) -> ReadableDedupStore:
         if self.adapters.bill_dedup is not None:
             return self.adapters.bill_dedup
         from ledgersync.adapters.quickbooks_online.dedup import DynamoDedupStore
@@ -458,16 +471,21 @@ class Services:
             recorder=self.sync_state_writer,
             targets=self.sync_targets,
             accounting=self.settings_store,
-            invoices=self.invoice_store,
+            invoice_records=self.invoice_store,
             directory=self.directory_store,
             lookups=self.invoice_lookups,
             clock=self.clock,
         )
 
     @cached_property
-    def invoice_lookups(self) -> dict[ExternalSystem, InvoiceDocuments]:
-        """The targets that can say at once whether an accounting invoice still exists (send again's check)."""
-        return {}
+    def invoice_lookups(self) -> dict[ExternalSystem, QuickBooksInvoices]:
+        """The targets that can say at once whether an accounting invoice still exists (send again's check; the
+        Web Connector pulls its work, so Desktop checks when it sends)."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.quickbooks_online import QuickBooksInvoices
+
+        invoices = QuickBooksInvoices(self.quickbooks_invoice_gateway, self.quickbooks_tokens)
+        return {ExternalSystem.QUICKBOOKS_ONLINE: invoices}
 
     @cached_property
     def purchase_orders(self) -> PurchaseOrders:
@@ -586,15 +604,26 @@ class Services:
         )
 
     @cached_property
+    def quickbooks_invoice_gateway(self) -> QuickBooksOnlineInvoiceGateway:
+        """Sales invoices in QuickBooks Online, over the same client (its limiter) and id cache as bills."""
+        from ledgersync.adapters.quickbooks_online.invoices import QuickBooksOnlineInvoiceGateway
+
+        return QuickBooksOnlineInvoiceGateway(self.quickbooks_client, self.quickbooks_reference_ids)
+
+    @cached_property
     def quickbooks_writers(self) -> dict[DocumentKind, DocumentWriter]:
         """What QuickBooks Online does with each kind of document it is sent."""
-        from ledgersync.domain.quickbooks_online import QuickBooksBills
+        from ledgersync.domain.quickbooks_online import InvoiceSync, QuickBooksBills, SalesInvoiceCreatedIds
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.targets import ComposedWriter
 
+        invoices = InvoiceSync(self.quickbooks_invoice_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
         return {
             DocumentKind.PURCHASE_ORDER_BILLS: ComposedWriter(
                 self.bill_sync, QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens)
+            ),
+            DocumentKind.SALES_INVOICE: ComposedWriter(
+                invoices, self.invoice_lookups[ExternalSystem.QUICKBOOKS_ONLINE], SalesInvoiceCreatedIds(invoices)
             ),
         }
 

@@ -99,7 +99,7 @@ class AccountingSync:
             self.recorder.hold(company_id, ref, self.target, "QuickBooks Online must be reconnected")
             return Outcome.HELD
         try:
-            drafts: list[Any] = mapper.drafts(document)
+            drafts: list[Any] = mapper.drafts(document, state)
         except Unmappable as unfit:
             self.recorder.failed(company_id, ref, self.target, unfit.message)
             return Outcome.ERROR
@@ -130,7 +130,7 @@ class AccountingSync:
         company_id, ref = state.company_id, state.document
         external_ids = [external_id for external_id in state.external_ids.values() if external_id]
         if not external_ids and state.sending_since is not None:  # a create was in flight when the delete was asked
-            found = writer.created_id(company_id, ref, state.document_version)
+            found = writer.created_id(company_id, ref, state.document_version, state.generation)
             external_ids = [found] if found else []
         try:
             for external_id in external_ids:

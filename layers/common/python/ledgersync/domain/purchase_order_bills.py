@@ -198,7 +198,7 @@ class PurchaseOrderBills:
         settings = settings or self.accounting.get_settings(company_id)
         return PurchaseOrderDocument(order, vendor, location, settings, settings.company_currency or "USD")
 
-    def drafts(self, document: PurchaseOrderDocument) -> list[BillDraft]:
+    def drafts(self, document: PurchaseOrderDocument, state: SyncState | None = None) -> list[BillDraft]:
         vendor = document.vendor
         if vendor is None or not vendor.accounting_name:
             raise Unmappable(NO_ACCOUNTING_NAME)

@@ -1,4 +1,4 @@
-"""QuickBooks Online in pure Python: tokens that refresh themselves and bills sent exactly once, over ports.
+"""QuickBooks Online in pure Python: tokens that refresh themselves, bills and sales invoices sent exactly once.
 
 Nothing here knows HTTP, intuit-oauth, boto3 or QuickBooks JSON; the adapters in
 ``ledgersync.adapters.quickbooks_online`` implement the ports and translate every outside failure into
@@ -8,16 +8,19 @@ Nothing here knows HTTP, intuit-oauth, boto3 or QuickBooks JSON; the adapters in
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from ledgersync.clock import Clock
 from ledgersync.domain.purchase_order_bills import BillDraft
+from ledgersync.domain.sales_invoices import InvoiceDraft
+from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.targets import ExternalDocument
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
 
@@ -26,6 +29,10 @@ REQUEST_ID_MAX = 50
 ACCESS_TOKEN_MARGIN = timedelta(minutes=5)
 
 T = TypeVar("T")
+D = TypeVar("D")  # what is sent: a BillDraft, an InvoiceDraft
+R = TypeVar("R")  # what a send answers: a BillReceipt, an InvoiceReceipt
+D_contra = TypeVar("D_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -59,20 +66,38 @@ class QuickBooksAccess:
     access_token: str
 
 
-class BillRecord(BaseModel):
-    """A bill as QuickBooks holds it, reduced to what reconciliation needs."""
+class TransactionRecord(BaseModel):
+    """A transaction (bill, sales invoice) as QuickBooks holds it, reduced to what reconciliation needs."""
 
     id: str
     doc_number: str | None = None
-    vendor_id: str | None = None
     private_note: str | None = None
     sync_token: str | None = None
 
 
-class BillOutcome(StrEnum):
+class BillRecord(TransactionRecord):
+    """A bill as QuickBooks holds it."""
+
+    vendor_id: str | None = None
+
+
+class InvoiceRecord(TransactionRecord):
+    """A sales invoice as QuickBooks holds it."""
+
+    customer_id: str | None = None
+
+
+class SendOutcome(StrEnum):
+    """How a document came to stand in QuickBooks: created by this send, adopted (an earlier attempt created it,
+    found by its number and memo), or already synchronized (the dedup entry had it)."""
+
     CREATED = "created"
     ADOPTED = "adopted"
     ALREADY_SYNCHRONIZED = "already_synchronized"
+
+
+BillOutcome = SendOutcome
+InvoiceOutcome = SendOutcome
 
 
 class BillReceipt(BaseModel):
@@ -80,11 +105,25 @@ class BillReceipt(BaseModel):
 
     bill_id: str
     doc_number: str
-    outcome: BillOutcome
+    outcome: SendOutcome
 
     @property
     def external_id(self) -> str:
+        """The QuickBooks id, under the name every receipt shares (so one consumer can take bills and invoices)."""
         return self.bill_id
+
+
+class InvoiceReceipt(BaseModel):
+    """The result of sending a sales invoice: which QuickBooks invoice now stands for this version, and how."""
+
+    invoice_id: str  # the QuickBooks Invoice Id (not Ledgersync's invoice id)
+    doc_number: str
+    outcome: SendOutcome
+
+    @property
+    def external_id(self) -> str:
+        """The QuickBooks id, under the name every receipt shares (so one consumer can take bills and invoices)."""
+        return self.invoice_id
 
 
 class DedupState(StrEnum):
@@ -95,7 +134,7 @@ class DedupState(StrEnum):
 
 
 class DedupEntry(BaseModel):
-    """The dedup record of one outside send, written before the send (see ``BillSync``)."""
+    """The dedup record of one outside send, written before the send (see ``ExactlyOnceCreate``)."""
 
     state: DedupState
     attempt: int = Field(ge=1)
@@ -123,7 +162,8 @@ class AccessTokenRejected(RetryableError):
 
 
 class DuplicateDocumentNumber(PermanentError):
-    """QuickBooks refused a bill because its DocNumber is already used for that vendor (fault 6140)."""
+    """QuickBooks refused a document because its DocNumber is already used (fault 6140): for that vendor's bills,
+    or by any sales invoice of the company."""
 
     def __init__(self, message: str, doc_number: str) -> None:
         super().__init__(message)
@@ -192,6 +232,28 @@ class QuickBooksOnlineGateway(Protocol):
 
     def delete_bill(self, access: QuickBooksAccess, bill_id: str, sync_token: str) -> None:
         """Delete the bill; one already gone is not an error. A stale SyncToken raises ``RetryableError`` (5010)."""
+
+
+class ReadableDedupStore(DedupStore, Protocol):
+    """A dedup store that also answers what it holds, for a delete that must know what an earlier send created."""
+
+    def get(self, company_id: str, key: str) -> DedupEntry | None: ...
+
+
+class QuickBooksInvoiceGateway(Protocol):
+    """The sales invoice side of the QuickBooks Online API, as the exactly-once logic needs it."""
+
+    def create_invoice(self, access: QuickBooksAccess, draft: InvoiceDraft, request_id: str) -> InvoiceRecord: ...
+
+    def find_invoices(self, access: QuickBooksAccess, doc_number: str) -> list[InvoiceRecord]:
+        """Invoices numbered ``doc_number`` (QuickBooks keeps sales invoice numbers unique per company, not per
+        customer)."""
+
+    def read_invoice(self, access: QuickBooksAccess, invoice_id: str) -> InvoiceRecord | None:
+        """The invoice with its SyncToken; None when QuickBooks has no such invoice (610: deleted or never there)."""
+
+    def delete_invoice(self, access: QuickBooksAccess, invoice_id: str, sync_token: str) -> None:
+        """Delete the invoice; one already gone is not an error. A stale SyncToken raises ``RetryableError``."""
 
 
 # ---------------------------------------------------------------------------------------------- tokens
@@ -361,131 +423,164 @@ def refresh_tokens(refresher: TokenRefresher, company_ids: Iterable[str]) -> Ref
     return refresher.run(list(company_ids))
 
 
-# ---------------------------------------------------------------------------------------------- bills
+# ---------------------------------------------------------------------------------------------- exactly once
 
 
-def bill_dedup_key(draft: BillDraft) -> str:
-    """The dedup key of one vendor invoice's bill: stable across retries, clicks and redeliveries."""
-    return f"bill#{draft.purchase_order_id}#{draft.invoice_number}"
+class CreationStrategy(Protocol[D_contra, R_co]):
+    """What one kind of document brings to ``ExactlyOnceCreate``: its keys, its QuickBooks calls and its receipt."""
+
+    @property
+    def noun(self) -> str:
+        """The document in a person's words ("bill", "sales invoice"), for the messages of a send that waits."""
+
+    def company_id(self, draft: D_contra) -> str: ...
+
+    def dedup_key(self, draft: D_contra) -> str:
+        """Stable across retries, clicks and redeliveries of what must exist once in QuickBooks."""
+
+    def reference(self, draft: D_contra) -> str:
+        """The DocNumber the document carries in QuickBooks."""
+
+    def request_id(self, draft: D_contra, attempt: int) -> str:
+        """QuickBooks ``requestid``: the same for every retry of one attempt, another for the next attempt."""
+
+    def create(self, access: QuickBooksAccess, draft: D_contra, request_id: str) -> str:
+        """Create the document and answer its QuickBooks id; raises ``DuplicateDocumentNumber`` on 6140."""
+
+    def find_created(self, access: QuickBooksAccess, draft: D_contra) -> str | None:
+        """The id of the document an earlier attempt created for this draft (its number, and its memo naming the
+        draft), or None."""
+
+    def foreign_duplicate(self, draft: D_contra, duplicate: DuplicateDocumentNumber) -> PermanentError:
+        """The refusal when the number is taken by a document Ledgersync did not create for this draft."""
+
+    def receipt(self, external_id: str, doc_number: str, outcome: SendOutcome) -> R_co: ...
 
 
-def bill_request_id(draft: BillDraft, attempt: int) -> str:
-    """QuickBooks ``requestid`` (at most 50 characters): the same for every retry of one attempt."""
-    seed = f"{draft.company_id}|{draft.purchase_order_id}|{draft.invoice_number}|{attempt}"
-    request_id = "ls-bill-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
-    assert len(request_id) <= REQUEST_ID_MAX
-    return request_id
-
-
-class BillSync:
-    """Send a bill to QuickBooks Online exactly once.
+class ExactlyOnceCreate(Generic[D, R]):
+    """Create a document in QuickBooks Online exactly once, whatever the retries, redeliveries and crashes.
 
     A dedup entry is written (conditionally) before QuickBooks is called. Each attempt carries its own
-    deterministic ``requestid``, so a retry of the same attempt cannot create a second bill; a retry after an
-    unknown outcome first looks the bill up by DocNumber and vendor. An attempt that QuickBooks refused for
+    deterministic ``requestid``, so a retry of the same attempt cannot create a second document; a retry after an
+    unknown outcome first looks the document up by its number and memo. An attempt that QuickBooks refused for
     good is marked failed, and the next send is a new attempt with a new ``requestid`` (QuickBooks would
-    otherwise replay the old refusal).
+    otherwise replay the old refusal). An attempt that failed before it reached the create keeps the state it
+    found, so a later send still looks before it creates when an earlier outcome was unknown.
     """
 
     def __init__(
         self,
-        gateway: QuickBooksOnlineGateway,
+        strategy: CreationStrategy[D, R],
         tokens: QuickBooksTokens,
         dedup: DedupStore,
         clock: Clock,
         in_flight_lease: timedelta = timedelta(minutes=2),
     ) -> None:
-        self.gateway = gateway
+        self.strategy = strategy
         self.tokens = tokens
         self.dedup = dedup
         self.clock = clock
         self.in_flight_lease = in_flight_lease
 
-    def send(self, draft: BillDraft) -> BillReceipt:
-        """Create the draft's bill in QuickBooks, or adopt the one an earlier attempt already created."""
-        company_id, key = draft.company_id, bill_dedup_key(draft)
-        reference = draft.reference(DOC_NUMBER_MAX)
+    def send(self, draft: D) -> R:
+        """Create the draft's document, or adopt the one an earlier attempt already created."""
+        strategy = self.strategy
+        company_id, key, reference = strategy.company_id(draft), strategy.dedup_key(draft), strategy.reference(draft)
         fresh = DedupEntry(state=DedupState.PENDING, attempt=1, started_at=self.clock.now(), reference=reference)
         existing = self.dedup.put_if_absent(company_id, key, fresh)
         look_first = False
         entry = fresh
         if existing is not None:
             if existing.state is DedupState.COMPLETED and existing.result_id:
-                return BillReceipt(
-                    bill_id=existing.result_id, doc_number=existing.reference, outcome=BillOutcome.ALREADY_SYNCHRONIZED
-                )
+                return strategy.receipt(existing.result_id, existing.reference, SendOutcome.ALREADY_SYNCHRONIZED)
             entry, look_first = self._take_over(company_id, key, existing, reference)
         return self._attempt(draft, key, entry, look_first)
 
+    def in_flight_seconds(self, entry: DedupEntry) -> float | None:
+        """Seconds left of a pending attempt's lease, or None when no attempt is in flight (or its lease ran out)."""
+        remaining = (entry.started_at + self.in_flight_lease - self.clock.now()).total_seconds()
+        return remaining if entry.state is DedupState.PENDING and remaining > 0 else None
+
+    def wait_for(self, entry: DedupEntry) -> RetryableError:
+        """The answer to anyone who finds an attempt in flight: wait for its lease."""
+        remaining = self.in_flight_seconds(entry) or 0.0
+        return RetryableError(
+            f"This {self.strategy.noun} is being sent to QuickBooks right now; it will be checked again shortly.",
+            retry_after_seconds=max(1.0, remaining),
+        )
+
     def _take_over(self, company_id: str, key: str, existing: DedupEntry, reference: str) -> tuple[DedupEntry, bool]:
+        if self.in_flight_seconds(existing) is not None:
+            raise self.wait_for(existing)
         now = self.clock.now()
-        if existing.state is DedupState.PENDING and now - existing.started_at < self.in_flight_lease:
-            remaining = (existing.started_at + self.in_flight_lease - now).total_seconds()
-            raise RetryableError(
-                "This bill is being sent to QuickBooks right now; it will be checked again shortly.",
-                retry_after_seconds=max(1.0, remaining),
-            )
         if existing.state is DedupState.FAILED:
             new = DedupEntry(
                 state=DedupState.PENDING, attempt=existing.attempt + 1, started_at=now, reference=reference
             )
             look_first = False
-        else:  # a crashed or timed-out attempt: QuickBooks may or may not hold the bill
+        else:  # a crashed or timed-out attempt: QuickBooks may or may not hold the document
             new = DedupEntry(
                 state=DedupState.PENDING, attempt=existing.attempt, started_at=now, reference=existing.reference
             )
             look_first = True
         if not self.dedup.replace(company_id, key, existing, new):
-            raise RetryableError("Another send of this bill started at the same moment; it will be checked again.")
+            raise RetryableError(
+                f"Another send of this {self.strategy.noun} started at the same moment; it will be checked again."
+            )
         return new, look_first
 
-    def _attempt(self, draft: BillDraft, key: str, entry: DedupEntry, look_first: bool) -> BillReceipt:
-        company_id = draft.company_id
+    def _attempt(self, draft: D, key: str, entry: DedupEntry, look_first: bool) -> R:
+        strategy, company_id = self.strategy, self.strategy.company_id(draft)
+        created_called = False
         try:
             access = self.tokens.access_for(company_id)
             if look_first:
-                found, access = self._with_token(company_id, access, lambda a: self._matching_bill(a, draft))
+                found, access = self._with_token(company_id, access, lambda a: strategy.find_created(a, draft))
                 if found is not None:
-                    return self._complete(company_id, key, entry, found.id, BillOutcome.ADOPTED)
-            request_id = bill_request_id(draft, entry.attempt)
+                    return self._complete(company_id, key, entry, found, SendOutcome.ADOPTED)
+            request_id = strategy.request_id(draft, entry.attempt)
+            created_called = True
             try:
-                created, access = self._with_token(
-                    company_id, access, lambda a: self.gateway.create_bill(a, draft, request_id)
-                )
+                created, access = self._with_token(company_id, access, lambda a: strategy.create(a, draft, request_id))
             except DuplicateDocumentNumber as duplicate:
-                found, access = self._with_token(company_id, access, lambda a: self._matching_bill(a, draft))
+                found, access = self._with_token(company_id, access, lambda a: strategy.find_created(a, draft))
                 if found is None:
-                    raise PermanentError(
-                        f"QuickBooks already has a bill numbered {duplicate.doc_number} for vendor "
-                        f"'{draft.vendor_name}' that Ledgersync did not create (its memo does not name "
-                        f"{draft.full_reference}). Renumber or delete that bill in QuickBooks, then send again."
-                    ) from duplicate
-                return self._complete(company_id, key, entry, found.id, BillOutcome.ADOPTED)
-            return self._complete(company_id, key, entry, created.id, BillOutcome.CREATED)
+                    raise strategy.foreign_duplicate(draft, duplicate) from duplicate
+                return self._complete(company_id, key, entry, found, SendOutcome.ADOPTED)
+            return self._complete(company_id, key, entry, created, SendOutcome.CREATED)
         except (PermanentError, ReauthorizationRequired):
-            self._mark(company_id, key, entry, DedupState.FAILED)
+            # Refused before the create, after an unknown outcome: still unknown, so the next send looks first.
+            self._mark(
+                company_id, key, entry, DedupState.FAILED if created_called or not look_first else DedupState.UNKNOWN
+            )
             raise
         except Exception:
             self._mark(company_id, key, entry, DedupState.UNKNOWN)
             raise
+
+    def created(
+        self, company_id: str, entry: DedupEntry | None, find: Callable[[QuickBooksAccess, DedupEntry], str | None]
+    ) -> str | None:
+        """What the sends recorded in ``entry`` created: its id once completed; after an unknown outcome, what
+        ``find`` finds in QuickBooks; None when nothing was. Raises ``RetryableError`` while an attempt is in flight."""
+        if entry is None or entry.state is DedupState.FAILED:
+            return None  # never sent, or the last attempt was refused after looking for any earlier one
+        if entry.state is DedupState.COMPLETED and entry.result_id:
+            return entry.result_id
+        if self.in_flight_seconds(entry) is not None:
+            raise self.wait_for(entry)
+        access = self.tokens.access_for(company_id)
+        found, _ = self._with_token(company_id, access, lambda a: find(a, entry))
+        return found
 
     def _with_token(
         self, company_id: str, access: QuickBooksAccess, call: Callable[[QuickBooksAccess], T]
     ) -> tuple[T, QuickBooksAccess]:
         return with_token(self.tokens, company_id, access, call)
 
-    def _matching_bill(self, access: QuickBooksAccess, draft: BillDraft) -> BillRecord | None:
-        reference = draft.reference(DOC_NUMBER_MAX)
-        for bill in self.gateway.find_bills(access, draft):
-            if bill.doc_number == reference and draft.full_reference in (bill.private_note or ""):
-                return bill
-        return None
-
-    def _complete(
-        self, company_id: str, key: str, entry: DedupEntry, bill_id: str, outcome: BillOutcome
-    ) -> BillReceipt:
-        self.dedup.complete(company_id, key, entry.attempt, bill_id)
-        return BillReceipt(bill_id=bill_id, doc_number=entry.reference, outcome=outcome)
+    def _complete(self, company_id: str, key: str, entry: DedupEntry, external_id: str, outcome: SendOutcome) -> R:
+        self.dedup.complete(company_id, key, entry.attempt, external_id)
+        return self.strategy.receipt(external_id, entry.reference, outcome)
 
     def _mark(self, company_id: str, key: str, entry: DedupEntry, state: DedupState) -> None:
         # Best effort: if this write fails the entry stays pending, and its lease turns it into an unknown outcome.
@@ -507,21 +602,253 @@ def with_token(
         return call(renewed), renewed
 
 
-@dataclass
-class QuickBooksBills:
-    """The QuickBooks Online target's document operations on the bills it created: look one up (is it still there,
-    and its SyncToken) and delete it."""
+def short_request_id(prefix: str, seed: str) -> str:
+    """A QuickBooks ``requestid`` (at most 50 characters) that is always the same for one seed."""
+    request_id = prefix + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    assert len(request_id) <= REQUEST_ID_MAX
+    return request_id
+
+
+# ---------------------------------------------------------------------------------------------- bills
+
+
+def bill_dedup_key(draft: BillDraft) -> str:
+    """The dedup key of one vendor invoice's bill: stable across retries, clicks and redeliveries."""
+    return f"bill#{draft.purchase_order_id}#{draft.invoice_number}"
+
+
+def bill_request_id(draft: BillDraft, attempt: int) -> str:
+    """QuickBooks ``requestid`` (at most 50 characters): the same for every retry of one attempt."""
+    return short_request_id(
+        "ls-bill-", f"{draft.company_id}|{draft.purchase_order_id}|{draft.invoice_number}|{attempt}"
+    )
+
+
+@dataclass(frozen=True)
+class BillCreation:
+    """A vendor invoice's bill: keyed by PO and vendor invoice number, found by vendor, DocNumber and memo."""
 
     gateway: QuickBooksOnlineGateway
+    noun: str = "bill"
+
+    def company_id(self, draft: BillDraft) -> str:
+        return draft.company_id
+
+    def dedup_key(self, draft: BillDraft) -> str:
+        return bill_dedup_key(draft)
+
+    def reference(self, draft: BillDraft) -> str:
+        return draft.reference(DOC_NUMBER_MAX)
+
+    def request_id(self, draft: BillDraft, attempt: int) -> str:
+        return bill_request_id(draft, attempt)
+
+    def create(self, access: QuickBooksAccess, draft: BillDraft, request_id: str) -> str:
+        return self.gateway.create_bill(access, draft, request_id).id
+
+    def find_created(self, access: QuickBooksAccess, draft: BillDraft) -> str | None:
+        reference = draft.reference(DOC_NUMBER_MAX)
+        for bill in self.gateway.find_bills(access, draft):
+            if bill.doc_number == reference and draft.full_reference in (bill.private_note or ""):
+                return bill.id
+        return None
+
+    def foreign_duplicate(self, draft: BillDraft, duplicate: DuplicateDocumentNumber) -> PermanentError:
+        return PermanentError(
+            f"QuickBooks already has a bill numbered {duplicate.doc_number} for vendor "
+            f"'{draft.vendor_name}' that Ledgersync did not create (its memo does not name "
+            f"{draft.full_reference}). Renumber or delete that bill in QuickBooks, then send again."
+        )
+
+    def receipt(self, external_id: str, doc_number: str, outcome: SendOutcome) -> BillReceipt:
+        return BillReceipt(bill_id=external_id, doc_number=doc_number, outcome=outcome)
+
+
+class BillSync:
+    """Send a bill to QuickBooks Online exactly once (``ExactlyOnceCreate`` over ``BillCreation``)."""
+
+    def __init__(
+        self,
+        gateway: QuickBooksOnlineGateway,
+        tokens: QuickBooksTokens,
+        dedup: DedupStore,
+        clock: Clock,
+        in_flight_lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self.gateway = gateway
+        self.once = ExactlyOnceCreate(BillCreation(gateway), tokens, dedup, clock, in_flight_lease)
+
+    def send(self, draft: BillDraft) -> BillReceipt:
+        """Create the draft's bill in QuickBooks, or adopt the one an earlier attempt already created."""
+        return self.once.send(draft)
+
+
+# ---------------------------------------------------------------------------------------------- sales invoices
+
+
+def invoice_dedup_key(invoice_id: int, document_version: int, generation: int = 0) -> str:
+    """The dedup key of one send of one version of a sales invoice: a reshipped order (a new version) and a send
+    again after the accounting invoice was deleted (a new generation) get a new key, every retry, redelivery or
+    double click of one send the same."""
+    return f"invoice#{invoice_id}#v{document_version}" + (f"#g{generation}" if generation else "")
+
+
+def invoice_request_id(draft: InvoiceDraft, attempt: int) -> str:
+    """QuickBooks ``requestid`` (at most 50 characters) of one attempt at one version of a sales invoice."""
+    seed = f"{draft.company_id}|{draft.invoice_id}|{draft.document_version}|{attempt}"
+    return short_request_id("ls-inv-", seed + (f"|g{draft.generation}" if draft.generation else ""))
+
+
+def names_version(private_note: str | None, invoice_id: int, document_version: int) -> bool:
+    """Whether a QuickBooks memo is the one ``invoice_memo`` writes for this invoice id and version. The closing
+    parenthesis is part of the match, so version 1 is not taken for version 12."""
+    return f"(id {invoice_id}, version {document_version})" in (private_note or "")
+
+
+@dataclass(frozen=True)
+class InvoiceCreation:
+    """A version of a sales invoice: keyed by invoice id and version, found by DocNumber and the memo naming both."""
+
+    gateway: QuickBooksInvoiceGateway
+    noun: str = "sales invoice"
+
+    def company_id(self, draft: InvoiceDraft) -> str:
+        return draft.company_id
+
+    def dedup_key(self, draft: InvoiceDraft) -> str:
+        return invoice_dedup_key(draft.invoice_id, draft.document_version, draft.generation)
+
+    def reference(self, draft: InvoiceDraft) -> str:
+        return draft.doc_number
+
+    def request_id(self, draft: InvoiceDraft, attempt: int) -> str:
+        return invoice_request_id(draft, attempt)
+
+    def create(self, access: QuickBooksAccess, draft: InvoiceDraft, request_id: str) -> str:
+        return self.gateway.create_invoice(access, draft, request_id).id
+
+    def find_created(self, access: QuickBooksAccess, draft: InvoiceDraft) -> str | None:
+        return self.find_numbered(access, draft.doc_number, draft.invoice_id, draft.document_version)
+
+    def find_numbered(
+        self, access: QuickBooksAccess, doc_number: str, invoice_id: int, document_version: int
+    ) -> str | None:
+        """The invoice numbered ``doc_number`` whose memo names this invoice id and version (one query)."""
+        for invoice in self.gateway.find_invoices(access, doc_number):
+            if invoice.doc_number == doc_number and names_version(invoice.private_note, invoice_id, document_version):
+                return invoice.id
+        return None
+
+    def foreign_duplicate(self, draft: InvoiceDraft, duplicate: DuplicateDocumentNumber) -> PermanentError:
+        return PermanentError(
+            f"QuickBooks already has a sales invoice numbered {duplicate.doc_number} that Ledgersync did not create "
+            f"for version {draft.document_version} of invoice {draft.invoice_number} (its memo does not read "
+            f"'{draft.memo}'). Delete or renumber that invoice in QuickBooks, or give the store another "
+            "invoicePrefix with PUT /v1/directory/stores, then send again."
+        )
+
+    def receipt(self, external_id: str, doc_number: str, outcome: SendOutcome) -> InvoiceReceipt:
+        return InvoiceReceipt(invoice_id=external_id, doc_number=doc_number, outcome=outcome)
+
+
+class InvoiceSync:
+    """Send one version of a sales invoice to QuickBooks Online exactly once (``ExactlyOnceCreate`` over
+    ``InvoiceCreation``), and tell what an earlier send of a version created."""
+
+    def __init__(
+        self,
+        gateway: QuickBooksInvoiceGateway,
+        tokens: QuickBooksTokens,
+        dedup: ReadableDedupStore,
+        clock: Clock,
+        in_flight_lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self.gateway = gateway
+        self.dedup = dedup
+        self.creation = InvoiceCreation(gateway)
+        self.once = ExactlyOnceCreate(self.creation, tokens, dedup, clock, in_flight_lease)
+
+    def send(self, draft: InvoiceDraft) -> InvoiceReceipt:
+        """Create the draft's invoice in QuickBooks, or adopt the one an earlier attempt at this version created."""
+        return self.once.send(draft)
+
+    def created_id(self, company_id: str, invoice_id: int, document_version: int, generation: int = 0) -> str | None:
+        """The QuickBooks id of the invoice an earlier send of this version created, so that a delete cannot miss
+        one whose id was never recorded: the dedup entry's once completed; after an unknown outcome, one query by
+        DocNumber matched by the memo; None when nothing was created. ``RetryableError`` while a send of the
+        version is in flight (ask again when its lease ends)."""
+        return self.once.created(
+            company_id,
+            self.dedup.get(company_id, invoice_dedup_key(invoice_id, document_version, generation)),
+            lambda access, entry: self.creation.find_numbered(access, entry.reference, invoice_id, document_version),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- documents
+
+
+class QuickBooksTransactions(ABC):
+    """The QuickBooks Online target's document operations on the transactions it created: look one up (is it
+    still there, and its SyncToken) and delete it."""
+
     tokens: QuickBooksTokens
+
+    @abstractmethod
+    def read(self, access: QuickBooksAccess, external_id: str) -> TransactionRecord | None:
+        """The transaction, or None when QuickBooks has it no more."""
+
+    @abstractmethod
+    def remove(self, access: QuickBooksAccess, external_id: str, sync_token: str) -> None:
+        """Delete the transaction with the SyncToken it has in QuickBooks."""
 
     def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
         access = self.tokens.access_for(company_id)
-        found, _ = with_token(self.tokens, company_id, access, lambda a: self.gateway.read_bill(a, external_id))
+        found, _ = with_token(self.tokens, company_id, access, lambda a: self.read(a, external_id))
         if found is None:
             return None
         return ExternalDocument(external_id=found.id, sync_token=found.sync_token or "0")
 
     def delete(self, company_id: str, external_id: str, sync_token: str) -> None:
         access = self.tokens.access_for(company_id)
-        with_token(self.tokens, company_id, access, lambda a: self.gateway.delete_bill(a, external_id, sync_token))
+        with_token(self.tokens, company_id, access, lambda a: self.remove(a, external_id, sync_token))
+
+
+@dataclass
+class QuickBooksBills(QuickBooksTransactions):
+    """Look-up and delete of the bills Ledgersync created."""
+
+    gateway: QuickBooksOnlineGateway
+    tokens: QuickBooksTokens
+
+    def read(self, access: QuickBooksAccess, external_id: str) -> TransactionRecord | None:
+        return self.gateway.read_bill(access, external_id)
+
+    def remove(self, access: QuickBooksAccess, external_id: str, sync_token: str) -> None:
+        self.gateway.delete_bill(access, external_id, sync_token)
+
+
+@dataclass
+class QuickBooksInvoices(QuickBooksTransactions):
+    """Look-up and delete of the sales invoices Ledgersync created (a stale SyncToken: ``RetryableError``, looked
+    up again; one already gone: deleted)."""
+
+    gateway: QuickBooksInvoiceGateway
+    tokens: QuickBooksTokens
+
+    def read(self, access: QuickBooksAccess, external_id: str) -> TransactionRecord | None:
+        return self.gateway.read_invoice(access, external_id)
+
+    def remove(self, access: QuickBooksAccess, external_id: str, sync_token: str) -> None:
+        self.gateway.delete_invoice(access, external_id, sync_token)
+
+
+@dataclass(frozen=True)
+class SalesInvoiceCreatedIds:
+    """``CreatedIds`` of the sync core for sales invoices: what an earlier send of a state's version created."""
+
+    invoices: InvoiceSync
+
+    def created_id(
+        self, company_id: str, ref: DocumentRef, document_version: int | None, generation: int
+    ) -> str | None:
+        return self.invoices.created_id(company_id, int(ref.id), document_version or 0, generation)

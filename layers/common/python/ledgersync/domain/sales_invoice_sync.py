@@ -115,7 +115,7 @@ class LoadedInvoice:
 class SalesInvoiceMapper:
     """Loads a sales invoice with what its mapping needs and maps it to its one draft."""
 
-    invoices: InvoiceReader
+    invoice_records: InvoiceReader
     directory: DirectoryReader
     accounting: AccountingState
 
@@ -126,7 +126,7 @@ class SalesInvoiceMapper:
     def load(
         self, company_id: str, ref: DocumentRef, settings: AccountingSettings | None = None
     ) -> LoadedInvoice | None:
-        record = self.invoices.get(company_id, int(ref.id))
+        record = self.invoice_records.get(company_id, int(ref.id))
         if record is None:
             return None
         invoice = SalesInvoice.model_validate(record)
@@ -149,7 +149,7 @@ class SalesInvoiceMapper:
             company_currency=invoice.company_currency,
         )
 
-    def drafts(self, document: LoadedInvoice) -> list[InvoiceDraft]:
+    def drafts(self, document: LoadedInvoice, state: SyncState | None = None) -> list[InvoiceDraft]:
         try:
             draft = build_invoice_draft(
                 document.company_id,
@@ -164,6 +164,8 @@ class SalesInvoiceMapper:
             raise
         except PermanentError as unfit:
             raise Unmappable(unfit.message) from unfit
+        if state is not None:
+            draft = draft.model_copy(update={"generation": state.generation})
         return [draft]
 
     def part_of(self, draft: InvoiceDraft) -> str:
@@ -192,13 +194,13 @@ class SettingsForNotices(Protocol):
 class SalesInvoiceErrorNotices:
     """A sales invoice's error e-mail (``ErrorNotices`` for ``sales_invoice``), to the notification addresses."""
 
-    invoices: InvoiceReader
+    invoice_records: InvoiceReader
     accounting: SettingsForNotices
     notifier: Notifier
     targets: TargetRegistry
 
     def send(self, state: SyncState, reason: str, part: str | None, recipients: list[str]) -> None:
-        record = self.invoices.get(state.company_id, int(state.document.id))
+        record = self.invoice_records.get(state.company_id, int(state.document.id))
         if record is None:
             return
         notice = invoice_error_notice(
@@ -219,7 +221,7 @@ class SalesInvoiceSync:
     recorder: StateWriter
     targets: TargetRegistry
     accounting: AccountingState
-    invoices: InvoiceReader
+    invoice_records: InvoiceReader
     directory: DirectoryReader
     lookups: Mapping[ExternalSystem, InvoiceDocuments]
     clock: Clock = SYSTEM_CLOCK
@@ -278,6 +280,7 @@ class SalesInvoiceSync:
                     automatic=True,
                     reason=None,
                     document_number=number,
+                    generation=state.generation + 1,
                 )
                 return StateWrite(moved, state.version)
             if state.status is SyncStatus.DELETING:  # sent once the delete is done
@@ -400,6 +403,8 @@ class SalesInvoiceSync:
             "notice_pending": False,
             "release_at": None,
             "document_number": self._number(store, invoice.model_dump(by_alias=True), system),
+            "generation": state.generation + 1 if state is not None else 0,
+            "external_ids": {},  # a new accounting invoice: what the last send made is gone (or being deleted)
         }
         if state is None:
             written = self.states.put(SyncState.new(company_id, ref, system, SyncStatus.QUEUED, **changes), None)
@@ -411,7 +416,7 @@ class SalesInvoiceSync:
         return written
 
     def _sendable(self, company_id: str, invoice_id: int) -> tuple[SalesInvoice, ExternalSystem, AccountingSettings]:
-        record = self.invoices.get(company_id, invoice_id)
+        record = self.invoice_records.get(company_id, invoice_id)
         if record is None:
             raise NotFound(f"no invoice {invoice_id} in this company")
         invoice = SalesInvoice.model_validate(record)

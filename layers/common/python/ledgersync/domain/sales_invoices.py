@@ -50,7 +50,10 @@ class InvoiceDraft(BaseModel):
     company_id: str
     invoice_id: int
     invoice_number: int
-    document_version: int  # the invoice's version this draft was built from (one accounting invoice per version)
+    document_version: int  # the invoice's version this draft was built from
+    # the send of that version (a send again after the accounting invoice was deleted sends the same version anew):
+    # one accounting invoice per (document_version, generation)
+    generation: int = 0
     store_code: str
     customer_name: str
     txn_date: date

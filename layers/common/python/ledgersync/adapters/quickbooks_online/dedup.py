@@ -1,4 +1,5 @@
-"""The bill dedup entries in the single table, every write conditional (see ``BillSync``)."""
+"""The dedup entries of bills and sales invoices in the single table, every write conditional (see
+``ExactlyOnceCreate``)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ class DynamoDedupStore:
             reference=str(item["reference"]),
             result_id=item.get("resultId"),
         )
+
+    def get(self, company_id: str, key: str) -> DedupEntry | None:
+        """The entry under ``key``, read consistently (what an earlier send recorded), or None."""
+        item = self.table.get(f"COMPANY#{company_id}", self._sk(key))
+        return self._entry(item) if item is not None else None
 
     def put_if_absent(self, company_id: str, key: str, entry: DedupEntry) -> DedupEntry | None:
         pk, sk = f"COMPANY#{company_id}", self._sk(key)

@@ -34,8 +34,9 @@ class Mapper(Protocol[DocumentT, DraftT]):
         """The document and what its mapping needs (its vendor, the company's settings: read here unless the caller
         already holds them); None when it is gone."""
 
-    def drafts(self, document: DocumentT) -> list[DraftT]:
-        """Its drafts, one per part, in neutral terms; raises ``Unmappable`` with what to change."""
+    def drafts(self, document: DocumentT, state: SyncState | None = None) -> list[DraftT]:
+        """Its drafts, one per part, in neutral terms, for the send ``state`` stands for; raises ``Unmappable`` with
+        what to change."""
 
     def part_of(self, draft: DraftT) -> str:
         """The part a draft is (the key of its external id on the state; "" for a one-part document)."""

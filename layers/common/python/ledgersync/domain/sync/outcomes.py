@@ -210,10 +210,16 @@ class SyncRecorder(StateWriter):
             if state.status is not SyncStatus.DELETING:
                 return None
             gone = state.moved(SyncStatus.DELETED, external_ids={}, reason=None, sending_since=None, after_delete=None)
+            follow = {
+                "document_version": state.after_delete_version or state.document_version,
+                "after_delete_version": None,
+                "generation": state.generation + 1,
+            }
             if state.after_delete is SyncStatus.QUEUED:
-                return gone.moved(SyncStatus.QUEUED, dispatched_at=now)
+                return gone.moved(SyncStatus.QUEUED, dispatched_at=now, **follow)
             if state.after_delete is SyncStatus.SCHEDULED:  # its deadline was set when it was reshipped
-                return gone.moved(SyncStatus.SCHEDULED, release_at=max(state.release_at or now, now), automatic=True)
+                release_at = max(state.release_at or now, now)
+                return gone.moved(SyncStatus.SCHEDULED, release_at=release_at, automatic=True, **follow)
             return gone
 
         done = self.update(company_id, ref, target, change)

@@ -127,6 +127,7 @@ class SyncState(BaseModel):
     automatic: bool = False  # sent by the automatic queue (paced); a held one goes back to it when released
     after_delete: SyncStatus | None = None  # deleting: queued (send again, replace) or scheduled (reshipped) next
     after_delete_version: int | None = None  # the document version that follow-up sends
+    generation: int = 0  # one more for each new send of the document: an accounting invoice per (version, generation)
     document_number: str | None = None  # its number in the target (a sales invoice's DocNumber / RefNumber)
     sending_since: datetime | None = None  # when the consumer claimed it (queued -> sending)
     synchronized_at: datetime | None = None

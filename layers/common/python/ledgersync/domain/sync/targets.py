@@ -59,7 +59,9 @@ class DocumentWriter(DocumentOperations, Protocol):
     def send(self, draft: Any) -> Created:
         """Create the draft's document in the target exactly once (a retry adopts what an earlier try made)."""
 
-    def created_id(self, company_id: str, ref: DocumentRef, document_version: int | None) -> str | None:
+    def created_id(
+        self, company_id: str, ref: DocumentRef, document_version: int | None, generation: int
+    ) -> str | None:
         """What an earlier send of that version created, when its id was never recorded (a crash, or a delete asked
         for while the create was in flight); None when nothing was; a ``RetryableError`` while a send may still be
         under way."""
@@ -145,7 +147,9 @@ class Creator(Protocol):
 
 
 class CreatedIds(Protocol):
-    def created_id(self, company_id: str, ref: DocumentRef, document_version: int | None) -> str | None: ...
+    def created_id(
+        self, company_id: str, ref: DocumentRef, document_version: int | None, generation: int
+    ) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,10 @@ class ComposedWriter:
     def send(self, draft: Any) -> Created:
         return self.creator.send(draft)
 
-    def created_id(self, company_id: str, ref: DocumentRef, document_version: int | None) -> str | None:
-        return self.created.created_id(company_id, ref, document_version) if self.created else None
+    def created_id(
+        self, company_id: str, ref: DocumentRef, document_version: int | None, generation: int
+    ) -> str | None:
+        return self.created.created_id(company_id, ref, document_version, generation) if self.created else None
 
     def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None:
         return self.operations.look_up(company_id, external_id)
