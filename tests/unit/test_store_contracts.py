@@ -1197,3 +1197,14 @@ def test_an_invalid_transition_raises_and_stores_nothing(sync_states: SyncStateS
     assert (
         stored is not None and stored.status is SyncStatus.SYNCHRONIZED and stored.external_ids == {"A": "1", "B": "2"}
     )
+
+
+def test_a_one_part_documents_id_is_kept_when_its_part_is_the_empty_name(sync_states: SyncStateStore) -> None:
+    # A sales invoice is one part, "": DynamoDB takes no empty attribute name, the store must keep it all the same
+    invoice = DocumentRef(kind=DocumentKind.SALES_INVOICE, id="12")
+    saved = sync_states.put(queued(invoice).model_copy(update={"parts": [""]}), None)
+    sync_states.put(saved.moved(SyncStatus.SYNCHRONIZED, external_ids={"": "93-1700000000"}), saved.version)
+    stored = sync_states.get("c-1", invoice, QBO)
+    assert stored is not None and stored.external_ids == {"": "93-1700000000"} and stored.parts == [""]
+    (listed,) = sync_states.list_by_status("c-1", SyncStatus.SYNCHRONIZED)
+    assert listed.external_ids == {"": "93-1700000000"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ledgersync.adapters.dynamodb import Item, SingleTable, company_pk
@@ -26,11 +27,16 @@ def status_index_key(company_id: str, status: SyncStatus) -> str:
 
 
 def state_item(state: SyncState) -> Item:
+    body = state.model_dump(mode="json", exclude={"version"})
+    if "" in body["external_ids"]:
+        # A one-part document's id is kept under the part "", and DynamoDB refuses an empty attribute name (a map
+        # key): such ids are stored as one JSON string instead (``_state`` reads both).
+        body["external_ids"] = json.dumps(body["external_ids"])
     return {
         "pk": company_pk(state.company_id),
         "sk": state_sk(state.document, state.target),
         "version": state.version,
-        "state": state.model_dump(mode="json", exclude={"version"}),
+        "state": body,
         "gsi1pk": status_index_key(state.company_id, state.status),
         "gsi1sk": document_key(state.document, state.target),
     }
@@ -103,4 +109,7 @@ class DynamoSyncStateStore:
 
 
 def _state(item: Item) -> SyncState:
-    return SyncState.model_validate({**item["state"], "version": int(item["version"])})
+    body = dict(item["state"])
+    if isinstance(body.get("external_ids"), str):
+        body["external_ids"] = json.loads(body["external_ids"])
+    return SyncState.model_validate({**body, "version": int(item["version"])})
