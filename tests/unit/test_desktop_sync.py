@@ -97,13 +97,14 @@ def web_connector_session(
     service: WebConnectorService,
     company: FakeCompany,
     *,
+    user: str = USER,
     password: str = TOKEN,
     major: int = 13,
     minor: int = 0,
     cut_after: int | None = None,
 ) -> Run:
     """The Web Connector's call sequence, straight against the use case."""
-    answer = service.authenticate(USER, password)
+    answer = service.authenticate(user, password)
     run = Run(answer.ticket, answer.status)
     if answer.status != "":
         return run

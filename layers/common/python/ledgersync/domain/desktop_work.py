@@ -88,7 +88,7 @@ class DesktopOutbox:
                 continue  # the order changed or was unshipped since this state was written: its new state says
             claimed = state.status is SyncStatus.SENDING
             try:
-                (draft,) = mapper.drafts(loaded)
+                (draft,) = mapper.drafts(loaded, state)
             except Unmappable as unfit:
                 work.append(InvoiceToAdd(state.document.id, None, unfit.message, claimed))
                 continue
