@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import bootstrap
 from ledgersync.adapters.messaging import postpone
 from ledgersync.domain.accounting_sync import retry_delay
+from ledgersync.domain.sync.documents import DocumentKind
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.outcomes import Outcome
 from ledgersync.errors import RetryableError
@@ -29,7 +30,10 @@ def record_handler(record: SQSRecord) -> None:
     document's sync state."""
     consumer = bootstrap.services().accounting_sync
     message = SyncMessage.parse(record.body, consumer.target)
-    logger.thread_safe_append_keys(company_id=message.company_id, po_id=message.document.purchase_order_id)
+    keys: dict[str, Any] = {"company_id": message.company_id, "document": str(message.document)}
+    if message.document.kind is DocumentKind.PURCHASE_ORDER_BILLS:
+        keys["po_id"] = message.document.purchase_order_id
+    logger.thread_safe_append_keys(**keys)
     settings = bootstrap.services().settings
     attempt = int(record.attributes.approximate_receive_count or 1)
     try:
@@ -43,10 +47,11 @@ def record_handler(record: SQSRecord) -> None:
         Outcome.SYNCHRONIZED: "DocumentsSynchronized",
         Outcome.ERROR: "SyncFailed",
         Outcome.HELD: "SyncHeld",
+        Outcome.DELETED: "DocumentsDeleted",
     }.get(result)
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    logger.info("purchase order processed", extra={"result": result.value, "attempt": attempt})
+    logger.info("document processed", extra={"result": result.value, "attempt": attempt})
 
 
 @logger.inject_lambda_context(clear_state=True)

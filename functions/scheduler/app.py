@@ -11,13 +11,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ledgersync import bootstrap
 from ledgersync.observability import logger, metrics, tracer
 
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = bootstrap.services()
     company_ids = services.account_store.company_ids()
-    released = services.sales_invoice_sync.release_due(company_ids)
+    released = services.automatic_invoice_queue.release_due(company_ids)
     counts: dict[str, int] = {"autoSyncReleased": released.released, "autoSyncHeld": released.held}
     metrics.add_metric(name="AutoSyncReleased", unit=MetricUnit.Count, value=released.released)
     metrics.add_metric(name="AutoSyncHeld", unit=MetricUnit.Count, value=released.held)

@@ -40,6 +40,8 @@ def test_every_schedule_of_the_template_runs_and_succeeds_against_the_stack(stac
         assert isinstance(result, dict), (name, result)
     swept = stack.run_schedule("SchedulerFunction.EveryMinute")
     assert swept == {
+        "autoSyncReleased": 0,
+        "autoSyncHeld": 0,
         "released": 0,
         "redispatched": 0,
         "deadLettersSurfaced": 0,

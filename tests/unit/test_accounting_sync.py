@@ -206,9 +206,9 @@ class RecordingMapper:
         self.asked.append(f"load {ref}")
         return self.inner.load(company_id, ref, settings)
 
-    def drafts(self, document: Any) -> list[BillDraft]:
+    def drafts(self, document: Any, state: Any = None) -> list[BillDraft]:
         self.asked.append("drafts")
-        return [d.model_copy(update={"memo": f"mapped: {d.memo}"}) for d in self.inner.drafts(document)]
+        return [d.model_copy(update={"memo": f"mapped: {d.memo}"}) for d in self.inner.drafts(document, state)]
 
     def part_of(self, draft: BillDraft) -> str:
         return str(self.inner.part_of(draft))

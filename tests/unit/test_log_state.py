@@ -106,7 +106,7 @@ def test_a_later_function_logs_none_of_the_po_sync_keys_when_a_po_sync_ran_first
     # Given a PO sync that appended its company, PO and realm
     install_services(use_cases={"accounting_sync": RecordingSync({"co_first": "realm-1"})})
     assert app.lambda_handler(sqs_event(("co_first", 4242)), LambdaContext()) == {"batchItemFailures": []}
-    synced = [line for line in capture.lines() if line["message"] == "purchase order processed"]
+    synced = [line for line in capture.lines() if line["message"] == "document processed"]
     assert synced[0]["company_id"] == "co_first" and synced[0]["po_id"] == 4242
 
     # When another function runs next in the same instance
@@ -147,7 +147,7 @@ def test_each_record_of_a_batch_logs_only_its_own_company_when_a_batch_mixes_com
     app.lambda_handler(sqs_event(("co_a", 1), ("co_b", 2)), LambdaContext())
 
     # Then B's line names B and its PO, and not A's realm
-    processed = {line["company_id"]: line for line in capture.lines() if line["message"] == "purchase order processed"}
+    processed = {line["company_id"]: line for line in capture.lines() if line["message"] == "document processed"}
     assert fake.synced == [("co_a", 1), ("co_b", 2)]
     assert processed["co_a"]["realm_id"] == "realm-A"
     assert processed["co_b"]["po_id"] == 2 and "realm_id" not in processed["co_b"]
@@ -276,5 +276,5 @@ def test_a_record_in_flight_lends_its_keys_to_no_other_thread_when_functions_sha
     lines = capture.lines()
     other = next(line for line in lines if line["message"] == "another request's line")
     assert not {"company_id", "po_id"} & set(other), other
-    processed = next(line for line in lines if line["message"] == "purchase order processed")
+    processed = next(line for line in lines if line["message"] == "document processed")
     assert processed["company_id"] == "co_in_flight" and processed["po_id"] == 7

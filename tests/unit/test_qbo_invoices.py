@@ -20,7 +20,6 @@ from ledgersync.domain.quickbooks_online import (
     InvoiceRecord,
     InvoiceSync,
     QuickBooksAccess,
-    QuickBooksTokens,
     SendOutcome,
     invoice_dedup_key,
     invoice_request_id,
@@ -28,17 +27,8 @@ from ledgersync.domain.quickbooks_online import (
 )
 from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLine, InvoiceLineKind, invoice_memo
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
-from tests.fakes import FakeClock
-from tests.unit.test_quickbooks_online import (
-    START,
-    FakeDedup,
-    FakeLock,
-    FakeMetrics,
-    FakeNotifier,
-    FakeOAuth,
-    FakeTokenStore,
-    tokens_for,
-)
+from tests.unit.test_quickbooks_online import FakeDedup
+from tests.unit.test_quickbooks_online import World as BillWorld
 
 # ---------------------------------------------------------------------------------------------- fakes
 
@@ -145,18 +135,14 @@ def invoice_draft(
     )
 
 
-class World:
+class World(BillWorld):
+    """The bill world's clock and tokens, with a QuickBooks that keeps invoices and the invoice sync over it."""
+
     def __init__(self) -> None:
-        self.clock = FakeClock(START)
-        self.store = FakeTokenStore()
-        self.oauth = FakeOAuth(self.clock, self.store)
-        self.tokens = QuickBooksTokens(
-            self.store, self.oauth, FakeLock(), FakeNotifier(), metrics=FakeMetrics(), clock=self.clock
-        )
-        self.qbo = FakeInvoiceQuickBooks()
+        super().__init__()
+        self.qbo = FakeInvoiceQuickBooks()  # type: ignore[assignment]
         self.dedup = ReadableFakeDedup()
-        self.sync = InvoiceSync(self.qbo, self.tokens, self.dedup, self.clock)
-        self.store.saved["c1"] = tokens_for(self.clock)
+        self.sync = InvoiceSync(self.qbo, self.tokens, self.dedup, self.clock)  # type: ignore[assignment]
 
     def entry(self, version: int = 1) -> DedupEntry:
         return self.dedup.entries[("c1", invoice_dedup_key(41, version))]

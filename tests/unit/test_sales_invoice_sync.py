@@ -161,7 +161,7 @@ class World:
         self.services.invoices.unship(self.company_id, invoice_id)
 
     def release(self) -> int:
-        return self.services.sales_invoice_sync.release_due([self.company_id]).released
+        return self.services.automatic_invoice_queue.release_due([self.company_id]).released
 
     def drain(self, shuffle: random.Random | None = None) -> int:
         """Process every queued message (in a shuffled order when asked), until the queue is empty."""

@@ -49,7 +49,7 @@ from ledgersync.domain.settings import AccountingSettings, Connection, Connectio
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
 from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus
-from ledgersync.domain.sync.store import SyncStateStore
+from ledgersync.domain.sync.store import StateWrite, SyncStateStore
 from ledgersync.errors import Conflict, Forbidden, Gone, NotFound
 from tests import fakes
 from tests.support.mail import sent_emails
@@ -430,8 +430,18 @@ def records(kind: str) -> Records:
     if kind == "fake":
         accounts = fakes.InMemoryAccountStore()
         directory = fakes.InMemoryDirectoryStore()
-        return Records(accounts, directory, fakes.InMemoryInvoiceStore(accounts, directory.records))
+        states = fakes.InMemorySyncStateStore()
+        return Records(accounts, directory, fakes.InMemoryInvoiceStore(accounts, directory.records, states=states))
     return Records(DynamoAccountStore(table()), DynamoDirectoryStore(table()), DynamoInvoiceStore(table()))
+
+
+def invoice_states(records: Records) -> Any:
+    """The sync state store an invoice's ship writes to: the fake invoice store's own, or the table's."""
+    return (
+        records.invoices.states
+        if isinstance(records.invoices, fakes.InMemoryInvoiceStore)
+        else DynamoSyncStateStore(table())
+    )
 
 
 def customer(record_id: int, code: str, name: str = "Bloom") -> dict[str, Any]:
@@ -673,6 +683,33 @@ def test_invoices_are_found_by_number_listed_in_id_order_and_change_status_condi
     with pytest.raises(Conflict, match=fakes.CONDITION_FAILED):
         store.set_status("co_1", 9, "Draft", "Pending Approval")
     assert store.get("co_1", 2)["status"] == "Pending Approval"
+
+
+def test_an_invoice_move_and_its_sync_state_are_written_together_or_not_at_all(stocked: Records) -> None:
+    store, states = stocked.invoices, invoice_states(stocked)
+    store.commit(plan(1, ()))
+    ref = DocumentRef(kind=DocumentKind.SALES_INVOICE, id="1")
+    scheduled = SyncState.new("co_1", ref, QBO, SyncStatus.SCHEDULED, release_at=NOW, document_version=1)
+
+    moved = store.change_with_state("co_1", 1, 0, {"status": "Shipped"}, StateWrite(scheduled, None))
+
+    assert moved["status"] == "Shipped" and moved["version"] == 1
+    stored = states.get("co_1", ref, QBO)
+    assert stored is not None and stored.status is SyncStatus.SCHEDULED and stored.version == 1
+    # a stale invoice version, or a state someone else wrote since it was read: neither is written
+    cancelled = stored.moved(SyncStatus.SUPERSEDED)
+    with pytest.raises(Conflict):
+        store.change_with_state("co_1", 1, 0, {"status": "Confirmed"}, StateWrite(cancelled, stored.version))
+    with pytest.raises(Conflict):
+        store.change_with_state("co_1", 1, 1, {"status": "Confirmed"}, StateWrite(cancelled, stored.version + 1))
+    with pytest.raises(Conflict):
+        store.change_with_state("co_1", 1, 1, {"status": "Confirmed"}, StateWrite(scheduled, None))
+    assert store.get("co_1", 1)["status"] == "Shipped"
+    assert states.get("co_1", ref, QBO).status is SyncStatus.SCHEDULED
+
+    store.change_with_state("co_1", 1, 1, {"status": "Confirmed"}, StateWrite(cancelled, stored.version))
+    assert store.get("co_1", 1)["status"] == "Confirmed"
+    assert states.get("co_1", ref, QBO).status is SyncStatus.SUPERSEDED
 
 
 def test_an_invoice_change_is_written_all_or_nothing_on_its_version_its_state_and_the_inventory(

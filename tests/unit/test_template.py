@@ -48,6 +48,8 @@ EXPECTED_ROUTES = {
         ("POST", "/v1/invoices/{id}/confirm"),
         ("POST", "/v1/invoices/{id}/ship"),
         ("POST", "/v1/invoices/{id}/unship"),
+        ("POST", "/v1/invoices/{id}/send-now"),
+        ("POST", "/v1/invoices/{id}/send-again"),
     },
     "SendToExternalFunction": {
         ("PUT", "/v1/purchase-orders/{id}"),

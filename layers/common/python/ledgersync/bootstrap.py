@@ -55,7 +55,7 @@ if TYPE_CHECKING:
         TokenRefresher,
         TokenStore,
     )
-    from ledgersync.domain.sales_invoice_sync import SalesInvoiceSync
+    from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue, SalesInvoiceSync
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync.documents import DocumentKind
     from ledgersync.domain.sync.mappers import MapperRegistry
@@ -478,6 +478,18 @@ class Services:
         )
 
     @cached_property
+    def automatic_invoice_queue(self) -> AutomaticInvoiceQueue:
+        from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue
+
+        return AutomaticInvoiceQueue(
+            states=self.sync_states,
+            recorder=self.sync_state_writer,
+            targets=self.sync_targets,
+            accounting=self.settings_store,
+            clock=self.clock,
+        )
+
+    @cached_property
     def invoice_lookups(self) -> dict[ExternalSystem, QuickBooksInvoices]:
         """The targets that can say at once whether an accounting invoice still exists (send again's check; the
         Web Connector pulls its work, so Desktop checks when it sends)."""
@@ -613,6 +625,7 @@ class Services:
     @cached_property
     def quickbooks_writers(self) -> dict[DocumentKind, DocumentWriter]:
         """What QuickBooks Online does with each kind of document it is sent."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
         from ledgersync.domain.quickbooks_online import InvoiceSync, QuickBooksBills, SalesInvoiceCreatedIds
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.targets import ComposedWriter

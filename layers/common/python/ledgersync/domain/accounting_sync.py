@@ -149,4 +149,4 @@ class AccountingSync:
             self.recorder.failed(company_id, ref, self.target, reason)
             return Outcome.ERROR
         self.recorder.deleted(company_id, ref, self.target)
-        return Outcome.SYNCHRONIZED
+        return Outcome.DELETED

@@ -357,8 +357,8 @@ class SalesInvoice(_Camel):
     created_by: str
     updated_at: datetime | None = None  # the last PUT /v1/invoices/{id}, and who made it
     updated_by: str | None = None
+    accounting: InvoiceAccounting = Field(default_factory=InvoiceAccounting)  # where it stands in accounting
     version: int = 0  # every lifecycle change is a write conditional on it, and moves it on by one
-    accounting: InvoiceAccounting = Field(default_factory=InvoiceAccounting)
 
 
 class InvoicePage(_Camel):

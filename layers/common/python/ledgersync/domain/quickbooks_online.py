@@ -464,8 +464,8 @@ class ExactlyOnceCreate(Generic[D, R]):
     deterministic ``requestid``, so a retry of the same attempt cannot create a second document; a retry after an
     unknown outcome first looks the document up by its number and memo. An attempt that QuickBooks refused for
     good is marked failed, and the next send is a new attempt with a new ``requestid`` (QuickBooks would
-    otherwise replay the old refusal). An attempt that failed before it reached the create keeps the state it
-    found, so a later send still looks before it creates when an earlier outcome was unknown.
+    otherwise replay the old refusal). A refusal before the create (a reconnection needed, a name gone) of an attempt
+    that took over an unknown outcome leaves the outcome unknown, so the next send still looks before it creates.
     """
 
     def __init__(
@@ -531,7 +531,7 @@ class ExactlyOnceCreate(Generic[D, R]):
 
     def _attempt(self, draft: D, key: str, entry: DedupEntry, look_first: bool) -> R:
         strategy, company_id = self.strategy, self.strategy.company_id(draft)
-        created_called = False
+        reached_create = False
         try:
             access = self.tokens.access_for(company_id)
             if look_first:
@@ -539,7 +539,7 @@ class ExactlyOnceCreate(Generic[D, R]):
                 if found is not None:
                     return self._complete(company_id, key, entry, found, SendOutcome.ADOPTED)
             request_id = strategy.request_id(draft, entry.attempt)
-            created_called = True
+            reached_create = True
             try:
                 created, access = self._with_token(company_id, access, lambda a: strategy.create(a, draft, request_id))
             except DuplicateDocumentNumber as duplicate:
@@ -551,7 +551,7 @@ class ExactlyOnceCreate(Generic[D, R]):
         except (PermanentError, ReauthorizationRequired):
             # Refused before the create, after an unknown outcome: still unknown, so the next send looks first.
             self._mark(
-                company_id, key, entry, DedupState.FAILED if created_called or not look_first else DedupState.UNKNOWN
+                company_id, key, entry, DedupState.FAILED if reached_create or not look_first else DedupState.UNKNOWN
             )
             raise
         except Exception:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import zip_longest
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -469,7 +470,23 @@ class SalesInvoiceSync:
             return "the accounting invoice is being deleted; the new version is sent as soon as it is gone"
         return "the invoice is on its way to accounting"
 
-    # -- the automatic queue ----------------------------------------------------------------------------------------
+
+@dataclass
+class ReleaseSummary:
+    released: int = 0
+    held: int = 0
+
+
+@dataclass
+class AutomaticInvoiceQueue:
+    """The automatic invoice queue: scheduled sales invoices released a few at a time, once a minute (its own use
+    case: the scheduler that runs it reaches no accounting system, only the queues)."""
+
+    states: SyncStateStore
+    recorder: StateWriter
+    targets: TargetRegistry
+    accounting: AccountingState
+    clock: Clock = SYSTEM_CLOCK
 
     def release_due(self, company_ids: Sequence[str], now: datetime | None = None) -> ReleaseSummary:
         """Once a minute: each company's scheduled invoices, paced over their window (``release_count``), earliest
@@ -478,6 +495,7 @@ class SalesInvoiceSync:
         on its own, and QuickBooks Online's budget is per company (realm)."""
         now = now or self.clock.now()
         summary = ReleaseSummary()
+        due: list[list[SyncState]] = []
         for company_id in company_ids:
             scheduled = [
                 s for s in self.states.list_by_status(company_id, SyncStatus.SCHEDULED) if s.release_at is not None
@@ -492,8 +510,12 @@ class SalesInvoiceSync:
                     summary.held += self._hold(state, reason)
                 continue
             count = release_count([s.release_at for s in scheduled if s.release_at], now)
-            for state in scheduled[:count]:
-                summary.released += self._release(state, now)
+            due.append(scheduled[:count])
+        # company by company in turn, so one company's burst puts no other company's invoices behind it in the queue
+        for turn in zip_longest(*due):
+            for state in turn:
+                if state is not None:
+                    summary.released += self._release(state, now)
         return summary
 
     def _not_ready(self, company_id: str, system: ExternalSystem, connection: Any) -> str | None:
@@ -518,11 +540,11 @@ class SalesInvoiceSync:
         released = self.recorder.update(state.company_id, state.document, state.target, change)
         if released is None:
             return 0
-        self._dispatch(released)
+        try:
+            self.recorder.dispatch(released)
+        except RetryableError as fault:  # queued: the sweep re-sends work whose hand-over was lost
+            logger.warning(
+                "hand-over to the target failed; the sweep sends it again",
+                extra={"document": str(state.document), "reason": fault.message},
+            )
         return 1
-
-
-@dataclass
-class ReleaseSummary:
-    released: int = 0
-    held: int = 0

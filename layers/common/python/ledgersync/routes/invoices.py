@@ -141,7 +141,7 @@ def send_invoice_now(invoice_id: Annotated[int, Path(ge=1)]) -> Response[Any]:
 
 @router.post(
     "/v1/invoices/<invoice_id>/send-again",
-    summary='Send an invoice to accounting again; {"replace": true} deletes the accounting invoice first',
+    summary="Send an invoice to accounting again (with replace, delete the accounting invoice first)",
     responses=described(AccountingAnswer, 202),
 )
 def send_invoice_again(

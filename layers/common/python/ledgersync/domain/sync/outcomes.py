@@ -29,6 +29,7 @@ class Outcome(StrEnum):
     """How one try of sending a document ended (every consumer answers in these words)."""
 
     SYNCHRONIZED = "synchronized"  # in the target (every part)
+    DELETED = "deleted"  # deleted from the target (and what was to follow the delete queued or scheduled)
     ERROR = "error"  # a person must act; the error e-mail is owed or sent
     HELD = "held"  # the target cannot take it now; released when it can
     RETRY_LATER = "retry_later"  # tried again later (a postponed message)

@@ -36,6 +36,10 @@ runs in a tick release exactly what one run would.
 An invoice whose deadline falls ``s`` seconds into its tick is released by that tick's run: before its deadline
 when the run is less than ``s`` seconds late, otherwise at most the run's lateness after it. The consumer's
 latency comes on top (the window plus two minutes is the promise to the user).
+
+Invoices held while the accounting system was disconnected are planned by the deadlines they are given: kept,
+they are overdue on reconnection and go at once (``cap`` a tick); given the reconnection time plus the window,
+they are paced over the window again.
 """
 
 from __future__ import annotations
