@@ -52,7 +52,7 @@ class Desktop:
         from ledgersync import bootstrap
 
         window_passed = datetime.now(UTC) + timedelta(minutes=2)
-        bootstrap.services().sales_invoice_sync.release_due([self.company_id], window_passed)
+        bootstrap.services().automatic_invoice_queue.release_due([self.company_id], window_passed)
 
     def create_invoice(self, store_code: str, boxes: int = 10) -> dict[str, Any]:
         body = {**example_invoice(), "storeCode": store_code, "reference": f"DESK-{store_code}-{boxes}"}

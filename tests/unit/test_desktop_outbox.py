@@ -88,7 +88,7 @@ class Office:
 
     def release(self) -> None:
         self.clock.advance(timedelta(minutes=2))
-        self.services.sales_invoice_sync.release_due([self.company_id])
+        self.services.automatic_invoice_queue.release_due([self.company_id])
 
     def session(self, *, cut_after: int | None = None) -> Run:
         return web_connector_session(
