@@ -17,7 +17,7 @@ from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import AccountingStatus, InvoiceCreateRequest, ShipRequest
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.sales_invoice_sync import invoice_ref
+from ledgersync.domain.sales_invoice_sync import SendAgainRequest, invoice_ref
 from ledgersync.domain.sales_invoices import invoice_memo
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.state import SyncStatus
@@ -247,3 +247,49 @@ def test_a_refusal_ends_in_error_with_one_email_and_is_not_sent_again_by_itself(
     )
     assert len(office.notifier.sent) == 1
     assert office.session().status == "none"
+
+
+def test_a_taken_invoice_whose_order_moved_on_is_recorded_when_its_add_reached_quickbooks(office: Office) -> None:
+    # Given a manual store's invoice sent now, its session cut after QuickBooks added it (no TxnID recorded)
+    invoice_id = office.order("MAN", 1)
+    office.ship(invoice_id)
+    office.services.sales_invoice_sync.send_now(office.company_id, invoice_id)
+    office.session(cut_after=2)
+    (invoice,) = office.company.invoices
+    # When the order is unshipped (a manual store deletes nothing) and the next update runs
+    office.unship(invoice_id)
+    office.clock.advance(timedelta(hours=1))
+    run = office.session()
+    # Then the invoice QuickBooks has is recorded, nothing is added or deleted
+    assert len(run.requests) == 1 and "<InvoiceAddRq" not in run.requests[0]
+    assert office.company.invoices == [invoice] and office.company.deleted_txn_ids == []
+    shown = office.services.invoices.get(office.company_id, invoice_id).accounting
+    assert (shown.status, shown.external_id) == (AccountingStatus.SENT, invoice.txn_id)
+
+
+def test_a_taken_invoice_whose_order_moved_on_goes_to_error_when_its_add_never_reached_quickbooks(
+    office: Office,
+) -> None:
+    # Given a manual store's invoice taken by a session (sending) that ended before its InvoiceAdd went
+    invoice_id = office.order("MAN", 1)
+    office.ship(invoice_id)
+    office.services.sales_invoice_sync.send_now(office.company_id, invoice_id)
+    service = office.services.web_connector
+    ticket = service.authenticate(office.company_id, office.password).ticket
+    lookup = service.send_request(ticket, major=13)
+    service.receive_response(ticket, office.company.process(lookup).response, "", "")
+    assert office.accounting(invoice_id) is AccountingStatus.SENDING
+    # When the order is unshipped and the next update runs
+    office.unship(invoice_id)
+    office.clock.advance(timedelta(hours=1))
+    office.session()
+    # Then it is in error with what to do, not stuck in "sending"; shipped and sent again, it goes
+    shown = office.services.invoices.get(office.company_id, invoice_id).accounting
+    assert shown.status is AccountingStatus.ERROR
+    assert shown.error is not None and "QuickBooks Desktop does not have it; send it again" in shown.error
+    assert office.company.invoices == []
+    latest = office.ship(invoice_id)
+    office.services.sales_invoice_sync.send_again(office.company_id, invoice_id, SendAgainRequest())
+    office.session()
+    (invoice,) = office.company.invoices
+    assert invoice.memo == invoice_memo(invoice_id, office.number(invoice_id), latest)

@@ -168,7 +168,18 @@ class InvoiceToDelete:
     problem: str | None = None
 
 
-SalesInvoiceWork = InvoiceToAdd | InvoiceToDelete
+@dataclass(frozen=True)
+class InvoiceToCheck:
+    """A sales invoice an earlier session took ("sending") whose order moved on since (unshipped, changed) in a
+    store where that deletes nothing: whether its InvoiceAdd reached QuickBooks is found by ``ref_number`` and the
+    ``memo`` of the version it sent. There: its TxnID is recorded; not there: it goes to error, to be sent again."""
+
+    document_id: str
+    ref_number: str
+    memo: str
+
+
+SalesInvoiceWork = InvoiceToAdd | InvoiceToDelete | InvoiceToCheck
 
 
 class WorkSource(Protocol):
@@ -248,6 +259,7 @@ class JobKind(StrEnum):
     BILL = "bill"
     INVOICE_ADD = "invoice_add"
     INVOICE_DELETE = "invoice_delete"
+    INVOICE_CHECK = "invoice_check"
 
 
 DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE})
@@ -312,6 +324,19 @@ class InvoiceDeleteJob(Job):
         return f"invoice:{self.document_id}"
 
 
+class InvoiceCheckJob(Job):
+    """One sales invoice whose add may or may not have reached QuickBooks Desktop: an InvoiceQuery by RefNumber and
+    ``memo`` says which (``InvoiceToCheck``); nothing is ever added or deleted for it."""
+
+    kind: Literal[JobKind.INVOICE_CHECK] = JobKind.INVOICE_CHECK
+    document_id: str
+    memo: str
+
+    @property
+    def document_key(self) -> str:
+        return f"invoice:{self.document_id}"
+
+
 def _job_kind(value: Any) -> str:
     """Sessions stored before jobs had a kind hold only bills."""
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -321,7 +346,8 @@ def _job_kind(value: Any) -> str:
 AnyJob = Annotated[
     Annotated[BillJob, Tag(JobKind.BILL)]
     | Annotated[InvoiceJob, Tag(JobKind.INVOICE_ADD)]
-    | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)],
+    | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)]
+    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)],
     Discriminator(_job_kind),
 ]
 
@@ -544,6 +570,8 @@ class WebConnectorService:
     def _invoice_job(self, company_id: str, work: SalesInvoiceWork) -> AnyJob | None:
         """The job of one sales invoice; None (and the invoice in error) when it cannot go to QuickBooks Desktop."""
         problem: str | None
+        if isinstance(work, InvoiceToCheck):
+            return InvoiceCheckJob(document_id=work.document_id, reference=work.ref_number, memo=work.memo)
         if isinstance(work, InvoiceToDelete):
             if work.txn_id:
                 return InvoiceDeleteJob(
@@ -772,7 +800,7 @@ class WebConnectorService:
                 self.recorder.invoice_synchronized(
                     company_id, draft.purchase_order_id, draft.invoice_number, job.txn_id or ""
                 )
-            elif isinstance(job, InvoiceJob):
+            elif isinstance(job, InvoiceJob | InvoiceCheckJob):
                 self.recorder.sales_invoice_synchronized(company_id, job.document_id, job.txn_id or "")
             else:
                 self.recorder.sales_invoice_deleted(company_id, job.document_id)
@@ -800,6 +828,8 @@ class WebConnectorService:
             self._lookup(session, job, result, fail)
         elif isinstance(job, InvoiceJob):
             _lookup_invoice(job, result, fail)
+        elif isinstance(job, InvoiceCheckJob):
+            _lookup_check(job, result, fail)
         else:
             _lookup_deletion(job, result, fail)
 
@@ -1069,6 +1099,34 @@ def _lookup_deletion(job: InvoiceDeleteJob, result: OperationResult, fail: Fail)
     job.state = JobState.TO_DELETE if job.txn_ids else JobState.DELETED
 
 
+def _lookup_check(job: InvoiceCheckJob, result: OperationResult, fail: Fail) -> None:
+    """An InvoiceQuery's answer for an invoice whose add may have reached QuickBooks: there (its memo names the
+    version sent), its TxnID is recorded; not there, it goes to error so that a person sends the order as it is now."""
+    code = result.status_code
+    if code in BUSY_CODES:
+        _busy(job, result, "look up")
+        return
+    if code != 0 and code not in NOT_FOUND_CODES:
+        fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
+        return
+    found = next(
+        (
+            r.txn_id
+            for r in result.records
+            if r.txn_id and job.memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
+        ),
+        None,
+    )
+    if found:
+        job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, found, True
+        return
+    fail(
+        job,
+        f"invoice {job.reference} changed in Ledgersync while it was being sent to QuickBooks Desktop, and QuickBooks "
+        "Desktop does not have it; send it again (POST /v1/invoices/{invoiceId}/send-again) to send it as it is now",
+    )
+
+
 def _apply_delete(job: InvoiceDeleteJob, index: int, result: OperationResult, fail: Fail) -> None:
     """A TxnDel's answer: gone (deleted now, or 3120: not there any more), or QuickBooks' refusal with the fix."""
     if job.state is not JobState.TO_DELETE or index >= len(job.txn_ids):
@@ -1147,7 +1205,7 @@ def _bill_summary(jobs: list[BillJob]) -> list[str]:
 
 
 def _invoice_summary(jobs: Sequence[AnyJob]) -> list[str]:
-    adds = [j for j in jobs if isinstance(j, InvoiceJob)]
+    adds = [j for j in jobs if isinstance(j, InvoiceJob | InvoiceCheckJob)]
     added = sum(1 for j in adds if j.state is JobState.SYNCHRONIZED and not j.adopted)
     adopted = sum(1 for j in adds if j.state is JobState.SYNCHRONIZED and j.adopted)
     deleted = sum(1 for j in jobs if isinstance(j, InvoiceDeleteJob) and j.state is JobState.DELETED)

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from ledgersync.domain.accounts import Accounts
-from ledgersync.domain.desktop_sync import DesktopWork, InvoiceToAdd, InvoiceToDelete, SalesInvoiceWork
+from ledgersync.domain.desktop_sync import (
+    DesktopWork,
+    InvoiceToAdd,
+    InvoiceToCheck,
+    InvoiceToDelete,
+    SalesInvoiceWork,
+)
 from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
@@ -84,9 +90,15 @@ class DesktopOutbox:
             if len(work) >= limit:
                 break
             loaded = mapper.load(company_id, state.document, settings)
-            if loaded is None or not mapper.is_current(loaded, state):
-                continue  # the order changed or was unshipped since this state was written: its new state says
+            if loaded is None:
+                continue
             claimed = state.status is SyncStatus.SENDING
+            if not mapper.is_current(loaded, state):
+                # The order changed or was unshipped since this state was written: nothing is sent for it. One an
+                # earlier session took may be in QuickBooks already; nothing else would ever settle it.
+                if claimed:
+                    work.append(self._check(state, loaded))
+                continue
             try:
                 (draft,) = mapper.drafts(loaded, state)
             except Unmappable as unfit:
@@ -104,6 +116,17 @@ class DesktopOutbox:
             if s.document.kind is DocumentKind.SALES_INVOICE
         ]
         return sorted(states, key=lambda s: (s.updated_at is None, s.updated_at, s.document.id))
+
+    @staticmethod
+    def _check(state: SyncState, loaded: LoadedInvoice) -> InvoiceToCheck:
+        invoice = loaded.invoice
+        version = state.document_version if state.document_version is not None else invoice.version
+        ref_number = state.document_number or document_number(
+            loaded.store.get("invoicePrefix"), invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH
+        )
+        return InvoiceToCheck(
+            state.document.id, ref_number, invoice_memo(invoice.invoice_id, invoice.invoice_number, version)
+        )
 
     @staticmethod
     def _removal(state: SyncState, load: Callable[[], LoadedInvoice | None]) -> InvoiceToDelete:
