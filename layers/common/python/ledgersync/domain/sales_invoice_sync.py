@@ -258,31 +258,18 @@ class SalesInvoiceSync:
             if not automatic:
                 return None
             deadline = now + timedelta(minutes=settings.auto_sync_window_minutes)
-            number = self._number(store, invoice, system)
+            scheduled: dict[str, Any] = {
+                "release_at": deadline,
+                "document_version": next_version,
+                "parts": [PART],
+                "automatic": True,
+                "document_number": self._number(store, invoice, system),
+            }
             if state is None:
-                new = SyncState.new(
-                    company_id,
-                    ref,
-                    system,
-                    SyncStatus.SCHEDULED,
-                    release_at=deadline,
-                    document_version=next_version,
-                    parts=[PART],
-                    automatic=True,
-                    document_number=number,
-                )
-                return StateWrite(new, None)
+                return StateWrite(SyncState.new(company_id, ref, system, SyncStatus.SCHEDULED, **scheduled), None)
             if state.status in {SyncStatus.SUPERSEDED, SyncStatus.DELETED}:
-                moved = state.moved(
-                    SyncStatus.SCHEDULED,
-                    release_at=deadline,
-                    document_version=next_version,
-                    parts=[PART],
-                    automatic=True,
-                    reason=None,
-                    document_number=number,
-                    generation=state.generation + 1,
-                )
+                generation = state.generation + 1
+                moved = state.moved(SyncStatus.SCHEDULED, reason=None, generation=generation, **scheduled)
                 return StateWrite(moved, state.version)
             if state.status is SyncStatus.DELETING:  # sent once the delete is done
                 moved = state.moved(
