@@ -119,19 +119,12 @@ class DesktopOutbox:
 
     @staticmethod
     def _check(state: SyncState, loaded: LoadedInvoice) -> InvoiceToCheck:
-        invoice = loaded.invoice
-        version = state.document_version if state.document_version is not None else invoice.version
-        ref_number = state.document_number or document_number(
-            loaded.store.get("invoicePrefix"), invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH
-        )
-        return InvoiceToCheck(
-            state.document.id, ref_number, invoice_memo(invoice.invoice_id, invoice.invoice_number, version)
-        )
+        ref_number, memo = _sent_as(state, loaded)
+        return InvoiceToCheck(state.document.id, ref_number, memo)
 
     @staticmethod
     def _removal(state: SyncState, load: Callable[[], LoadedInvoice | None]) -> InvoiceToDelete:
-        """What a delete needs: the TxnID recorded, else the RefNumber the state was sent under and the memo of the
-        version it sent (the invoice may have moved on since: unshipped, changed, even reshipped)."""
+        """What a delete needs: the TxnID recorded, else the RefNumber and memo it was sent with."""
         txn_id = state.external_ids.get(PART) or None
         if txn_id:
             return InvoiceToDelete(state.document.id, None, txn_id, state.document_number)
@@ -142,13 +135,19 @@ class DesktopOutbox:
                 "recorded; delete its invoice in QuickBooks Desktop yourself if it is there"
             )
             return InvoiceToDelete(state.document.id, None, None, state.document_number, problem=problem)
-        invoice = loaded.invoice
-        version = state.document_version if state.document_version is not None else invoice.version
-        ref_number = state.document_number or document_number(
-            loaded.store.get("invoicePrefix"), invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH
-        )
-        memo = invoice_memo(invoice.invoice_id, invoice.invoice_number, version)
-        return InvoiceToDelete(state.document.id, invoice.invoice_number, None, ref_number, memo)
+        ref_number, memo = _sent_as(state, loaded)
+        return InvoiceToDelete(state.document.id, loaded.invoice.invoice_number, None, ref_number, memo)
+
+
+def _sent_as(state: SyncState, loaded: LoadedInvoice) -> tuple[str, str]:
+    """The RefNumber and the memo a state's invoice went to QuickBooks Desktop with: the state's number and the
+    version it sent (the invoice may have moved on since: unshipped, changed, even reshipped)."""
+    invoice = loaded.invoice
+    version = state.document_version if state.document_version is not None else invoice.version
+    ref_number = state.document_number or document_number(
+        loaded.store.get("invoicePrefix"), invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH
+    )
+    return ref_number, invoice_memo(invoice.invoice_id, invoice.invoice_number, version)
 
 
 @dataclass
