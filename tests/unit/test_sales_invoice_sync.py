@@ -26,7 +26,7 @@ from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import AccountingStatus, InvoiceCreateRequest, ShipRequest
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.sales_invoice_sync import SendAgainRequest, invoice_ref
+from ledgersync.domain.sales_invoice_sync import OncePerTick, SendAgainRequest, invoice_ref
 from ledgersync.domain.sales_invoices import InvoiceDraft
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
@@ -203,6 +203,7 @@ def world() -> World:
         sync_states=states,
         sync_queue=queue,
         notifier=notifier,  # type: ignore[arg-type]
+        release_turns=OncePerTick(),
         clock=clock,
     )
     services = bootstrap.build(
@@ -247,6 +248,19 @@ def test_a_burst_is_released_evenly_over_the_window_and_all_are_sent_by_its_end(
     assert max(per_minute) <= 1.2 * (120 / 60)
     assert len(busy) >= 55  # spread over the window, not sent in a lump
     assert all(world.accounting(i).status is AccountingStatus.SENT for i in orders)
+
+
+def test_a_second_run_in_the_same_minute_releases_nothing_more(world: World) -> None:
+    world.store("AUTO", "automatic")
+    for _ in range(50):
+        world.ship(world.order("AUTO"))
+    world.clock.advance(timedelta(minutes=56))  # five minutes left: ten a minute
+
+    first, second = world.release(), world.release()
+
+    assert (first, second) == (10, 0)
+    world.clock.advance(timedelta(minutes=1))
+    assert world.release() == 10
 
 
 def test_a_disconnected_company_holds_its_queued_invoices_and_sends_them_paced_once_reconnected(world: World) -> None:

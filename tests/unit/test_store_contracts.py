@@ -22,6 +22,7 @@ from ledgersync.adapters.directory_store import DynamoDirectoryStore
 from ledgersync.adapters.documents import DocumentLinkSigner, S3Documents
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.adapters.invoice_store import DynamoInvoiceStore
+from ledgersync.adapters.lease import DynamoReleaseTurns
 from ledgersync.adapters.messaging import SesNotifier, SqsWorkQueue
 from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore
 from ledgersync.adapters.qbo_connection import DynamoOAuthStates
@@ -45,6 +46,7 @@ from ledgersync.domain.purchase_orders import (
     VendorInvoiceStatus,
 )
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
+from ledgersync.domain.sales_invoice_sync import OncePerTick
 from ledgersync.domain.settings import AccountingSettings, Connection, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
@@ -1245,3 +1247,18 @@ def test_a_one_part_documents_id_is_kept_when_its_part_is_the_empty_name(sync_st
     assert stored is not None and stored.external_ids == {"": "93-1700000000"} and stored.parts == [""]
     (listed,) = sync_states.list_by_status("c-1", SyncStatus.SYNCHRONIZED)
     assert listed.external_ids == {"": "93-1700000000"}
+
+
+# ---------------------------------------------------------------------------------------------- automatic queue turns
+
+
+@pytest.fixture
+def release_turns(kind: str) -> Any:
+    return OncePerTick() if kind == "fake" else DynamoReleaseTurns(table(), fakes.FakeClock(NOW))
+
+
+def test_a_minutes_release_turn_is_taken_once_per_company(release_turns: Any) -> None:
+    assert release_turns.take("co_1", 100) is True
+    assert release_turns.take("co_1", 100) is False
+    assert release_turns.take("co_2", 100) is True
+    assert release_turns.take("co_1", 101) is True

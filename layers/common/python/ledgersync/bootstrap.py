@@ -55,7 +55,7 @@ if TYPE_CHECKING:
         TokenRefresher,
         TokenStore,
     )
-    from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue, SalesInvoiceSync
+    from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue, ReleaseTurns, SalesInvoiceSync
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync.documents import DocumentKind
     from ledgersync.domain.sync.mappers import MapperRegistry
@@ -97,6 +97,7 @@ class Adapters:
     token_metrics: TokenMetrics | None = None
     webhook_transport: WebhookTransport | None = None
     address_guard: DnsAddressGuard | None = None
+    release_turns: ReleaseTurns | None = None
     clock: Clock | None = None
 
 
@@ -486,8 +487,17 @@ class Services:
             recorder=self.sync_state_writer,
             targets=self.sync_targets,
             accounting=self.settings_store,
+            turns=self.release_turns,
             clock=self.clock,
         )
+
+    @cached_property
+    def release_turns(self) -> ReleaseTurns:
+        if self.adapters.release_turns is not None:
+            return self.adapters.release_turns
+        from ledgersync.adapters.lease import DynamoReleaseTurns
+
+        return DynamoReleaseTurns(self.table, self.clock)
 
     @cached_property
     def invoice_lookups(self) -> dict[ExternalSystem, QuickBooksInvoices]:

@@ -9,6 +9,7 @@ compares against the same number.
 from __future__ import annotations
 
 import math
+import uuid
 
 from ledgersync.adapters.dynamodb import SingleTable
 from ledgersync.clock import Clock, SystemClock
@@ -72,3 +73,16 @@ class DynamoLease:
     @staticmethod
     def _expiry(now: float, ttl_seconds: float) -> int:
         return math.floor(now + ttl_seconds)
+
+
+class DynamoReleaseTurns:
+    """``ReleaseTurns`` of the automatic invoice queue: the lease ``COMPANY#<cid>`` / ``AUTOSYNC#<minute>``, taken by
+    the minute's first run and left to expire (TTL): a second run in that minute finds it held."""
+
+    TTL_SECONDS = 180
+
+    def __init__(self, table: SingleTable, clock: Clock | None = None) -> None:
+        self.lease = DynamoLease(table, clock)
+
+    def take(self, company_id: str, tick: int) -> bool:
+        return self.lease.acquire(f"COMPANY#{company_id}", f"AUTOSYNC#{tick}", uuid.uuid4().hex, self.TTL_SECONDS)

@@ -21,7 +21,7 @@ queue delivers the work never matters.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import zip_longest
 from typing import Any, Protocol
@@ -45,7 +45,7 @@ from ledgersync.domain.settings import AccountingSettings, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import Unmappable
 from ledgersync.domain.sync.outcomes import StateWriter
-from ledgersync.domain.sync.pacing import release_count
+from ledgersync.domain.sync.pacing import TICK, release_count
 from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus, latest
 from ledgersync.domain.sync.store import StateWrite, SyncStateStore
 from ledgersync.domain.sync.targets import ExternalDocument, TargetRegistry, Unsupported
@@ -464,6 +464,27 @@ class ReleaseSummary:
     held: int = 0
 
 
+class ReleaseTurns(Protocol):
+    """One release of a company's automatic queue per minute: a scheduler run that comes twice in one minute (late,
+    retried, started by hand) must not release that minute's share twice."""
+
+    def take(self, company_id: str, tick: int) -> bool:
+        """True for the first run of minute ``tick`` (minutes since the epoch) for the company, False after."""
+
+
+@dataclass
+class OncePerTick:
+    """``ReleaseTurns`` in one process (tests, benches); the deployment's is ``DynamoReleaseTurns``."""
+
+    taken: set[tuple[str, int]] = field(default_factory=set)
+
+    def take(self, company_id: str, tick: int) -> bool:
+        if (company_id, tick) in self.taken:
+            return False
+        self.taken.add((company_id, tick))
+        return True
+
+
 @dataclass
 class AutomaticInvoiceQueue:
     """The automatic invoice queue: scheduled sales invoices released a few at a time, once a minute (its own use
@@ -473,6 +494,7 @@ class AutomaticInvoiceQueue:
     recorder: StateWriter
     targets: TargetRegistry
     accounting: AccountingState
+    turns: ReleaseTurns = field(default_factory=OncePerTick)
     clock: Clock = SYSTEM_CLOCK
 
     def release_due(self, company_ids: Sequence[str], now: datetime | None = None) -> ReleaseSummary:
@@ -489,6 +511,8 @@ class AutomaticInvoiceQueue:
             ]
             if not scheduled:
                 continue
+            if not self.turns.take(company_id, int(now.timestamp() // TICK.total_seconds())):
+                continue  # this minute's share already went (a second run in the same minute)
             _, connection = self.accounting.get_accounting(company_id)
             scheduled.sort(key=lambda s: (s.release_at, s.document.id))
             reason = self._not_ready(company_id, scheduled[0].target, connection)
