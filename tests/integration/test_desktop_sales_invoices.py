@@ -39,6 +39,7 @@ class Desktop:
     user_name: str
     password: str
     company: FakeCompany
+    release_minutes: int = 0
 
     def web_connector(self) -> SessionResult:
         """One Web Connector session, run to its end."""
@@ -48,10 +49,11 @@ class Desktop:
 
     def release_due(self) -> None:
         """What the automatic queue's release does once the one-minute window has passed (its schedule and its
-        pacing are not under test here)."""
+        pacing are not under test here); each call is a minute of its own, as the scheduler's runs are."""
         from ledgersync import bootstrap
 
-        window_passed = datetime.now(UTC) + timedelta(minutes=2)
+        self.release_minutes += 2
+        window_passed = datetime.now(UTC) + timedelta(minutes=self.release_minutes)
         bootstrap.services().automatic_invoice_queue.release_due([self.company_id], window_passed)
 
     def create_invoice(self, store_code: str, boxes: int = 10) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import AccountingStatus, InvoiceCreateRequest, ShipRequest
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.sales_invoice_sync import SendAgainRequest, invoice_ref
+from ledgersync.domain.sales_invoice_sync import OncePerTick, SendAgainRequest, invoice_ref
 from ledgersync.domain.sales_invoices import invoice_memo
 from ledgersync.domain.settings import AccountingSettings
 from ledgersync.domain.sync.state import SyncStatus
@@ -122,6 +122,7 @@ def office() -> Office:
         sync_states=states,
         notifier=notifier,  # type: ignore[arg-type]
         desktop_sessions=InMemorySessionStore(clock),  # type: ignore[arg-type]
+        release_turns=OncePerTick(),
         clock=clock,
     )
     services = bootstrap.build(Settings(), adapters)
