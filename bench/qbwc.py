@@ -92,7 +92,7 @@ def run() -> None:
                 ledger.add(purchase_order(po_id))
             store = DynamoSessionStore(SingleTable("ledgersync-bench"))
             service = WebConnectorService(
-                ledger, ledger, ledger, store, QbxmlCodec(), batch_size=50, max_bills_per_session=500
+                ledger, ledger, ledger, store, QbxmlCodec(), batch_size=50, max_jobs_per_session=500
             )
             bootstrap.install(bootstrap.build(Settings.from_environment(), use_cases={"web_connector": service}))
             company = FakeCompany(

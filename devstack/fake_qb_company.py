@@ -12,9 +12,8 @@ against qbxmlops120.xsd is refused as QuickBooks refuses it (an HRESULT, no repl
 
 from __future__ import annotations
 
-import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -98,7 +97,7 @@ class FakeCompany:
         self.deleted_txn_ids: list[str] = []
         self.requests_seen: list[str] = []
         self.injected: list[InjectedError] = []
-        self._ids = itertools.count(1)
+        self._next_id = 1
         self._lock = threading.Lock()
         self._schema: Any = None
         if xsd_dir is not None:
@@ -113,6 +112,38 @@ class FakeCompany:
     ) -> None:
         """Make the next ``times`` requests of that type (for that RefNumber, if given) fail with this status."""
         self.injected.append(InjectedError(request, status_code, message, ref_number, times))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the company file holds, as JSON-ready data (the simulator keeps it between sessions)."""
+        with self._lock:
+            return {
+                "vendors": list(self.vendors.values()),
+                "items": list(self.items.values()),
+                "accounts": list(self.accounts.values()),
+                "classes": list(self.classes.values()),
+                "customers": list(self.customers.values()),
+                "bills": [asdict(bill) | {"amount": str(bill.amount)} for bill in self.bills],
+                "invoices": [asdict(invoice) | {"amount": str(invoice.amount)} for invoice in self.invoices],
+                "deletedTxnIds": list(self.deleted_txn_ids),
+                "nextId": self._next_id,
+            }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any], *, xsd_dir: Path | None = None) -> FakeCompany:
+        """The company file a ``snapshot`` describes."""
+        company = cls(
+            vendors=data.get("vendors", []),
+            items=data.get("items"),
+            accounts=data.get("accounts"),
+            classes=data.get("classes", []),
+            customers=data.get("customers", []),
+            xsd_dir=xsd_dir,
+        )
+        company.bills = [FakeBill(**(b | {"amount": Decimal(b["amount"])})) for b in data.get("bills", [])]
+        company.invoices = [FakeInvoice(**(i | {"amount": Decimal(i["amount"])})) for i in data.get("invoices", [])]
+        company.deleted_txn_ids = list(data.get("deletedTxnIds", []))
+        company._next_id = int(data.get("nextId", 1))
+        return company
 
     def bills_with_ref(self, ref_number: str) -> list[FakeBill]:
         return [b for b in self.bills if (b.ref_number or "").casefold() == ref_number.casefold()]
@@ -386,7 +417,8 @@ class FakeCompany:
         return _status(rs, 0, "Status OK")
 
     def _txn_id(self) -> str:
-        return f"{next(self._ids):X}-{int(datetime.now(UTC).timestamp())}"
+        number, self._next_id = self._next_id, self._next_id + 1
+        return f"{number:X}-{int(datetime.now(UTC).timestamp())}"
 
 
 @lru_cache(maxsize=2)

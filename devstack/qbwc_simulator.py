@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -36,7 +37,13 @@ from devstack.lambda_proxy import proxy_event
 from devstack.runtime import LambdaContext
 from devstack.seed import DEMO_CUSTOMERS, DEMO_SALES_ITEMS
 from ledgersync.clock import Clock, SystemClock
-from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorSession
+from ledgersync.domain.desktop_sync import (
+    DesktopWork,
+    InvoiceToAdd,
+    InvoiceToDelete,
+    SalesInvoiceWork,
+    WebConnectorSession,
+)
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from ledgersync.errors import Conflict, RetryableError
 
@@ -185,10 +192,11 @@ def run_session(
 
 @dataclass
 class InMemoryPurchaseOrders:
-    """The ports the lead's PO store implements (CredentialVerifier, WorkSource, SyncRecorder), in memory.
+    """The ports the Ledgersync side implements (CredentialVerifier, WorkSource, SyncRecorder), in memory.
 
     It behaves like the real side: a PO leaves the work list once every vendor invoice has a TxnID ("S") or
-    once it is put in error, and it records every outcome so a test can read what a user would see.
+    once it is put in error; a sales invoice once its invoice is recorded, deleted or in error (a queued one is
+    claimed, "sending", before its add). It records every outcome so a test can read what a user would see.
     """
 
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -197,10 +205,25 @@ class InMemoryPurchaseOrders:
     errors: dict[int, str] = field(default_factory=dict)
     status: dict[int, VendorInvoiceStatus] = field(default_factory=dict)
     failing_recorder: int = 0
+    sales: dict[str, SalesInvoiceWork] = field(default_factory=dict)
+    sales_status: dict[str, str] = field(default_factory=dict)  # queued, sending, synchronized, error, deleted
+    sales_txn_ids: dict[str, str] = field(default_factory=dict)
+    sales_errors: dict[str, str] = field(default_factory=dict)
+    sales_companies: dict[str, str] = field(default_factory=dict)
 
     def add(self, item: DesktopWork) -> None:
         self.work[item.order.id] = item
         self.status[item.order.id] = VendorInvoiceStatus.SENT_TO_EXTERNAL
+
+    def add_sales_invoice(self, company_id: str, item: SalesInvoiceWork) -> None:
+        """Queue a sales invoice's add (``InvoiceToAdd``) or delete (``InvoiceToDelete``) for QuickBooks Desktop."""
+        self.sales[item.document_id] = item
+        self.sales_companies[item.document_id] = company_id
+        self.sales_errors.pop(item.document_id, None)
+        claimed = isinstance(item, InvoiceToAdd) and item.claimed
+        self.sales_status[item.document_id] = (
+            "deleting" if isinstance(item, InvoiceToDelete) else "sending" if claimed else "queued"
+        )
 
     def company_for(self, user_name: str, password: str) -> str | None:
         return self.tokens.get((user_name, password))
@@ -211,6 +234,16 @@ class InMemoryPurchaseOrders:
             for po_id, w in sorted(self.work.items())
             if w.order.company_id == company_id and self.status[po_id] is VendorInvoiceStatus.SENT_TO_EXTERNAL
         ][:limit]
+
+    def pending_sales_invoices(self, company_id: str, limit: int) -> list[SalesInvoiceWork]:
+        mine = [d for d, c in self.sales_companies.items() if c == company_id]
+        deletes = [self.sales[d] for d in mine if self.sales_status[d] == "deleting"]
+        adds = [
+            InvoiceToAdd(d, work.draft, work.problem, claimed=self.sales_status[d] == "sending")
+            for d in mine
+            if self.sales_status[d] in ("queued", "sending") and isinstance(work := self.sales[d], InvoiceToAdd)
+        ]
+        return [*deletes, *adds][:limit]
 
     def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
         self._maybe_fail()
@@ -223,6 +256,33 @@ class InMemoryPurchaseOrders:
         self._maybe_fail()
         self.errors[purchase_order_id] = message
         self.status[purchase_order_id] = VendorInvoiceStatus.ERROR
+
+    def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
+        self._maybe_fail()
+        item = self.sales.get(document_id)
+        if self.sales_status.get(document_id) not in ("queued", "sending") or not isinstance(item, InvoiceToAdd):
+            return False
+        if item.draft is None or item.draft.document_version != document_version:
+            return False
+        self.sales_status[document_id] = "sending"
+        return True
+
+    def sales_invoice_synchronized(self, company_id: str, document_id: str, txn_id: str) -> None:
+        self._maybe_fail()
+        if self.sales_status.get(document_id) in ("queued", "sending"):
+            self.sales_txn_ids[document_id] = txn_id
+            self.sales_status[document_id] = "synchronized"
+
+    def sales_invoice_failed(self, company_id: str, document_id: str, message: str) -> None:
+        self._maybe_fail()
+        self.sales_errors[document_id] = message
+        self.sales_status[document_id] = "error"
+
+    def sales_invoice_deleted(self, company_id: str, document_id: str) -> None:
+        self._maybe_fail()
+        if self.sales_status.get(document_id) == "deleting":
+            self.sales_txn_ids.pop(document_id, None)
+            self.sales_status[document_id] = "deleted"
 
     def resend(self, purchase_order_id: int) -> None:
         """What "Send to External System" does again after an error has been fixed."""
@@ -353,25 +413,44 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--classes", default="", help="comma-separated class names")
     parser.add_argument("--qbxml", default="13.0", help="the qbXML version QuickBooks reports")
+    parser.add_argument(
+        "--company-file",
+        type=Path,
+        help="a JSON file that keeps the fake company file between runs (created when missing; its lists win "
+        "over --vendors, --items, ...), so that a later session finds what an earlier one added",
+    )
     args = parser.parse_args(argv)
 
     def split(text: str) -> list[str]:
         return [part.strip() for part in text.split(",") if part.strip()]
 
-    company = FakeCompany(
-        vendors=split(args.vendors),
-        items=split(args.items),
-        accounts=split(args.accounts),
-        classes=split(args.classes),
-        customers=split(args.customers),
-    )
+    if args.company_file is not None and args.company_file.exists():
+        company = FakeCompany.from_snapshot(json.loads(args.company_file.read_text()))
+    else:
+        company = FakeCompany(
+            vendors=split(args.vendors),
+            items=split(args.items),
+            accounts=split(args.accounts),
+            classes=split(args.classes),
+            customers=split(args.customers),
+        )
     major, _, minor = args.qbxml.partition(".")
     result = run_session(args.url, args.username, args.password, company, qbxml_version=(int(major), int(minor or 0)))
+    if args.company_file is not None:
+        args.company_file.write_text(json.dumps(company.snapshot(), indent=2))
     report = result.as_dict()
     report["invoices"] = [
-        {"txnId": i.txn_id, "customer": i.customer, "refNumber": i.ref_number, "amount": str(i.amount)}
+        {
+            "txnId": i.txn_id,
+            "customer": i.customer,
+            "refNumber": i.ref_number,
+            "txnDate": i.txn_date,
+            "amount": str(i.amount),
+            "memo": i.memo,
+        }
         for i in company.invoices
     ]
+    report["deletedTxnIds"] = list(company.deleted_txn_ids)
     report["bills"] = [
         {
             "txnId": b.txn_id,

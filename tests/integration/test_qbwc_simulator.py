@@ -22,6 +22,7 @@ from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from tests.fakes import FakeClock
 from tests.support.services import InstallServices
+from tests.unit.test_desktop_sales_invoices import CUSTOMER, to_add, to_delete
 from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 pytestmark = pytest.mark.integration
@@ -87,3 +88,49 @@ def test_simulator_command_line_prints_the_session_when_run(
     assert report["completed"] is True
     assert [b["refNumber"] for b in report["bills"]] == ["PO1-INV1-0"]
     assert report["bills"][0]["amount"] == "110.00"
+
+
+def test_sales_invoices_are_added_once_then_deleted_when_sessions_are_cut_and_resumed_over_http(
+    stack: tuple[str, InMemoryPurchaseOrders, FakeClock],
+) -> None:
+    url, ledger, clock = stack
+    company = FakeCompany(customers=[CUSTOMER], items=["Roses", "Freight"], xsd_dir=XSD_DIR)
+    for invoice_id in range(1, 31):
+        ledger.add_sales_invoice(COMPANY, to_add(invoice_id))
+    # Given sessions cut after QuickBooks added a batch of invoices, before the answer came back
+    for cut_after in (2, 3):
+        assert run_session(url, USER, TOKEN, company, cut_after_messages=cut_after).cut
+        clock.advance(timedelta(hours=1))
+    final = run_session(url, USER, TOKEN, company)
+    # Then each invoice is in the company file once, with the TxnID recorded
+    assert final.completed
+    assert sorted(i.ref_number or "" for i in company.invoices) == sorted(f"W{1000 + i}" for i in range(1, 31))
+    assert set(ledger.sales_status.values()) == {"synchronized"}
+    # When the orders are unshipped: half with their TxnID, half as if the TxnID had never been written
+    for invoice_id in range(1, 31):
+        txn_id = ledger.sales_txn_ids[str(invoice_id)] if invoice_id % 2 else None
+        ledger.add_sales_invoice(COMPANY, to_delete(invoice_id, txn_id=txn_id))
+    removal = run_session(url, USER, TOKEN, company)
+    # Then every one of them is gone
+    assert removal.completed, removal.as_dict()
+    assert company.invoices == []
+    assert set(ledger.sales_status.values()) == {"deleted"}
+
+
+def test_simulator_command_line_keeps_the_company_file_between_runs_when_given_one(
+    stack: tuple[str, InMemoryPurchaseOrders, FakeClock], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url, ledger, _ = stack
+    company_file = tmp_path / "company.json"
+    args = ["--url", url, "--username", USER, "--password", TOKEN, "--company-file", str(company_file)]
+    ledger.add_sales_invoice(COMPANY, to_add(1))
+    assert qbwc_simulator.main([*args, "--customers", CUSTOMER, "--items", "Roses,Freight"]) == 0
+    (added,) = json.loads(capsys.readouterr().out)["invoices"]
+    assert added["refNumber"] == "W1001" and added["memo"] == "Ledgersync invoice 1001 (id 1, version 1)"
+    # When the order is unshipped and the Web Connector runs again on the same company file
+    ledger.add_sales_invoice(COMPANY, to_delete(1, txn_id=ledger.sales_txn_ids["1"]))
+    assert qbwc_simulator.main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    # Then the invoice the first run added is the one deleted
+    assert report["invoices"] == [] and report["deletedTxnIds"] == [added["txnId"]]
+    assert ledger.sales_status["1"] == "deleted"

@@ -97,13 +97,14 @@ def web_connector_session(
     service: WebConnectorService,
     company: FakeCompany,
     *,
+    user: str = USER,
     password: str = TOKEN,
     major: int = 13,
     minor: int = 0,
     cut_after: int | None = None,
 ) -> Run:
     """The Web Connector's call sequence, straight against the use case."""
-    answer = service.authenticate(USER, password)
+    answer = service.authenticate(user, password)
     run = Run(answer.ticket, answer.status)
     if answer.status != "":
         return run
@@ -168,7 +169,7 @@ def test_authenticate_answers_nvu_when_the_password_is_not_a_token_of_the_compan
 def test_authenticate_answers_none_when_no_bill_is_waiting(service: WebConnectorService, company: FakeCompany) -> None:
     run = web_connector_session(service, company)
     assert run.status == "none"
-    assert service.close(run.ticket) == "Ledgersync: no bills are waiting for QuickBooks."
+    assert service.close(run.ticket) == "Ledgersync: no bills or invoices are waiting for QuickBooks."
 
 
 def test_authenticate_answers_busy_when_another_session_of_the_company_is_live(
@@ -475,7 +476,7 @@ def test_client_version_asks_for_an_update_when_the_web_connector_is_old(service
 def test_session_takes_at_most_its_bill_limit_when_much_work_waits(
     ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock, company: FakeCompany
 ) -> None:
-    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), max_bills_per_session=4, clock=clock)
+    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), max_jobs_per_session=4, clock=clock)
     for po_id in range(1, 6):
         ledger.add(purchase_order(po_id, invoices=2))
     first = web_connector_session(service, company)

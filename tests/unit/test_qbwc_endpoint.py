@@ -137,7 +137,7 @@ def test_authenticate_answers_nvu_when_the_password_is_wrong(endpoint: Endpoint,
 def test_authenticate_answers_none_when_nothing_waits(endpoint: Endpoint, company: FakeCompany) -> None:
     result = run_session(endpoint.url, USER, TOKEN, company)
     assert result.auth_status == "none"
-    assert result.close_message == "Ledgersync: no bills are waiting for QuickBooks."
+    assert result.close_message == "Ledgersync: no bills or invoices are waiting for QuickBooks."
 
 
 def test_unknown_ticket_ends_politely_without_a_fault(endpoint: Endpoint) -> None:

@@ -16,6 +16,7 @@ from lxml import etree
 from ledgersync.adapters.quickbooks_desktop import OWNER_ID, QbxmlCodec, file_id_for, render_qwc
 from ledgersync.domain.desktop_sync import OnError, Operation, OperationKind
 from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
+from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLine, InvoiceLineKind, invoice_memo
 from ledgersync.errors import PermanentError, ValidationFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -163,6 +164,132 @@ def test_results_carry_status_and_records_when_quickbooks_answers() -> None:
 def test_results_raise_permanent_error_when_the_answer_is_not_qbxml(response: str) -> None:
     with pytest.raises(PermanentError):
         QbxmlCodec().results(response)
+
+
+# ---------------------------------------------------------------- sales invoices
+
+
+def invoice(
+    customer: str = "Blumen & Söhne <GmbH>", exchange_rate: Decimal | None = Decimal("1.08372913")
+) -> InvoiceDraft:
+    return InvoiceDraft(
+        company_id="c-1",
+        invoice_id=5,
+        invoice_number=123456,
+        document_version=3,
+        store_code="WEB",
+        customer_name=customer,
+        txn_date=date(2026, 12, 1),
+        doc_number="WEB-123456",
+        ref_number="WEB~123456",
+        currency="EUR" if exchange_rate else None,
+        exchange_rate=exchange_rate,
+        lines=[
+            InvoiceLine(
+                kind=InvoiceLineKind.ITEM,
+                item_name="Roses",
+                quantity=Decimal("250"),
+                rate=Decimal("0.3333333"),
+                amount=Decimal("83.33"),
+                description="Rose Freedom 60cm <HB>",
+            ),
+            InvoiceLine(
+                kind=InvoiceLineKind.CHARGE,
+                item_name="Discount",
+                quantity=Decimal(1),
+                rate=Decimal("-2.50"),
+                amount=Decimal("-2.50"),
+            ),
+        ],
+        total=Decimal("80.83"),
+        po_number=None,
+        memo=invoice_memo(5, 123456, 3),
+    )
+
+
+def invoice_operations(draft: InvoiceDraft) -> list[Operation]:
+    return [
+        Operation("Q0", OperationKind.INVOICE_QUERY, reference=draft.ref_number),
+        Operation("A0", OperationKind.INVOICE_ADD, reference=draft.ref_number, invoice=draft),
+        Operation("D1.0", OperationKind.INVOICE_DELETE, reference="WEB~99", txn_id="1A-1700000000"),
+    ]
+
+
+@pytest.mark.parametrize("version", ["12.0", "8.0", "7.0"])
+def test_invoice_requests_validate_against_qbxmlops120_when_built(schema: Any, version: str) -> None:
+    request = QbxmlCodec().request(invoice_operations(invoice()), version, OnError.CONTINUE)
+    schema.validate(request)
+    root = etree.fromstring(request.encode())
+    assert [rq.tag for rq in one(root, "QBXMLMsgsRq")] == ["InvoiceQueryRq", "InvoiceAddRq", "TxnDelRq"]
+
+
+def test_invoice_add_carries_the_draft_in_schema_order_when_built() -> None:
+    root = etree.fromstring(QbxmlCodec().request(invoice_operations(invoice()), "12.0", OnError.CONTINUE).encode())
+    add = one(root, ".//InvoiceAdd")
+    assert [child.tag for child in add] == [
+        "CustomerRef",
+        "TxnDate",
+        "RefNumber",
+        "Memo",
+        "ExchangeRate",
+        "InvoiceLineAdd",
+        "InvoiceLineAdd",
+    ]
+    assert add.findtext("CustomerRef/FullName") == "Blumen & Söhne <GmbH>"
+    assert (add.findtext("TxnDate"), add.findtext("RefNumber")) == ("2026-12-01", "WEB~123456")
+    assert add.findtext("Memo") == "Ledgersync invoice 123456 (id 5, version 3)"
+    assert add.findtext("ExchangeRate") == "1.08372913"
+    lines = [
+        [(child.tag, child.findtext("FullName") if child.tag == "ItemRef" else child.text) for child in line]
+        for line in add.findall("InvoiceLineAdd")
+    ]
+    assert lines == [
+        [
+            ("ItemRef", "Roses"),
+            ("Desc", "Rose Freedom 60cm <HB>"),
+            ("Quantity", "250"),
+            ("Rate", "0.33333"),
+            ("Amount", "83.33"),
+        ],
+        [("ItemRef", "Discount"), ("Quantity", "1"), ("Rate", "-2.5"), ("Amount", "-2.50")],
+    ]
+
+
+def test_invoice_add_leaves_the_exchange_rate_out_when_the_qbxml_version_predates_it() -> None:
+    old = etree.fromstring(QbxmlCodec().request(invoice_operations(invoice()), "7.0", OnError.CONTINUE).encode())
+    home = etree.fromstring(
+        QbxmlCodec().request(invoice_operations(invoice(exchange_rate=None)), "12.0", OnError.CONTINUE).encode()
+    )
+    assert old.find(".//InvoiceAdd/ExchangeRate") is None
+    assert home.find(".//InvoiceAdd/ExchangeRate") is None
+
+
+def test_invoice_query_and_delete_name_what_they_look_for_when_built() -> None:
+    root = etree.fromstring(QbxmlCodec().request(invoice_operations(invoice()), "12.0", OnError.CONTINUE).encode())
+    query = one(root, ".//InvoiceQueryRq")
+    assert (query.get("requestID"), query.findtext("RefNumber")) == ("Q0", "WEB~123456")
+    assert query.find("IncludeLineItems") is None
+    assert {e.text for e in query.findall("IncludeRetElement")} == {"TxnID", "CustomerRef", "RefNumber", "Memo"}
+    delete = one(root, ".//TxnDelRq")
+    assert (delete.get("requestID"), delete.findtext("TxnDelType"), delete.findtext("TxnID")) == (
+        "D1.0",
+        "Invoice",
+        "1A-1700000000",
+    )
+
+
+def test_results_carry_the_customer_and_memo_of_an_invoice_when_quickbooks_answers() -> None:
+    response = """<?xml version="1.0" ?><QBXML><QBXMLMsgsRs>
+      <InvoiceQueryRs requestID="Q0" statusCode="0" statusSeverity="Info" statusMessage="Status OK">
+        <InvoiceRet><TxnID>7-1</TxnID><CustomerRef><ListID>80-2</ListID><FullName>Ang</FullName></CustomerRef>
+        <RefNumber>W1</RefNumber><Memo>Ledgersync invoice 1 (id 1, version 1)</Memo></InvoiceRet></InvoiceQueryRs>
+      <TxnDelRs requestID="D1.0" statusCode="3120" statusSeverity="Error" statusMessage="cannot be found"/>
+    </QBXMLMsgsRs></QBXML>"""
+    query, delete = QbxmlCodec().results(response)
+    (record,) = query.records
+    assert (record.txn_id, record.customer_name, record.ref_number) == ("7-1", "Ang", "W1")
+    assert record.memo == "Ledgersync invoice 1 (id 1, version 1)"
+    assert (delete.request_id, delete.status_code, delete.records) == ("D1.0", 3120, [])
 
 
 # ---------------------------------------------------------------- the .qwc file

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from ledgersync.domain.desktop_sync import (
     QbRecord,
 )
 from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
+from ledgersync.domain.sales_invoices import InvoiceDraft
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.money import to_cents
 
@@ -34,6 +35,8 @@ OWNER_ID = "{6B1E4C52-8F0A-4C3E-9D1B-2A7F5E3C9B14}"
 # The namespace the FileID of each company is derived from (uuid5), so every download gives the same FileID.
 FILE_ID_NAMESPACE = uuid.UUID("0b8f2a6e-5d43-4c1f-a9e2-7c3d1f6b8a50")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+EXCHANGE_RATE_SINCE = (8, 0)  # InvoiceAdd's ExchangeRate came with qbXML 8.0 (multicurrency, QuickBooks 2009)
+QUANTITY_PLACES = 5  # QUANTYPE and PRICETYPE: at most five decimals
 SAFE_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
 )
@@ -77,7 +80,8 @@ def render_qwc(company_id: str, company_name: str, user_name: str, app_url: str,
         ("AppURL", app_url),
         (
             "AppDescription",
-            f"Sends the approved vendor invoices of {company_name or 'your company'} to QuickBooks as bills",
+            f"Sends the approved vendor invoices of {company_name or 'your company'} to QuickBooks as bills, "
+            "and its shipped orders as invoices",
         ),
         ("AppSupport", support_url(app_url)),
         ("UserName", user_name),
@@ -116,9 +120,10 @@ class QbxmlCodec:
         """One QBXML document holding every operation, in order, under the given qbXML version."""
         root = etree.Element("QBXML")
         msgs = etree.SubElement(root, "QBXMLMsgsRq", onError=on_error.value)
+        spoken = _version(version)
         for op in operations:
-            builder = _BUILDERS[op.kind]
-            builder(etree.SubElement(msgs, f"{op.kind.value}Rq", requestID=op.request_id), op)
+            tag, builder = _BUILDERS[op.kind]
+            builder(etree.SubElement(msgs, tag, requestID=op.request_id), op, spoken)
         body: bytes = etree.tostring(root, encoding="utf-8")
         # The prolog is written by hand: QuickBooks wants double quotes and the qbxml instruction before the root.
         return f'<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="{version}"?>\n{body.decode()}'
@@ -165,16 +170,17 @@ def _record(ret: _Element) -> QbRecord:
         ref_number=text("RefNumber"),
         vendor_name=text("VendorRef/FullName"),
         memo=text("Memo"),
+        customer_name=text("CustomerRef/FullName"),
     )
 
 
-def _vendor_query(rq: _Element, op: Operation) -> None:
+def _vendor_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     _text(rq, "FullName", op.vendor_name)
     for tag in ("ListID", "Name", "IsActive"):
         _text(rq, "IncludeRetElement", tag)
 
 
-def _bill_query(rq: _Element, op: Operation) -> None:
+def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     entity = etree.SubElement(rq, "EntityFilter")
     _text(entity, "FullName", op.vendor_name)
     ref_filter = etree.SubElement(rq, "RefNumberFilter")
@@ -184,7 +190,7 @@ def _bill_query(rq: _Element, op: Operation) -> None:
         _text(rq, "IncludeRetElement", tag)
 
 
-def _bill_add(rq: _Element, op: Operation) -> None:
+def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     bill: BillDraft | None = op.bill
     if bill is None:
         raise ValueError("a BillAdd operation needs its bill")
@@ -213,8 +219,61 @@ def _bill_add(rq: _Element, op: Operation) -> None:
         _text(rq, "IncludeRetElement", tag)
 
 
-_BUILDERS: dict[OperationKind, Callable[[_Element, Operation], None]] = {
-    OperationKind.VENDOR_QUERY: _vendor_query,
-    OperationKind.BILL_QUERY: _bill_query,
-    OperationKind.BILL_ADD: _bill_add,
+def _version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return (int(major), int(minor or 0)) if major.isdigit() and (minor or "0").isdigit() else (0, 0)
+
+
+def _decimal(value: Decimal) -> str:
+    """A QUANTYPE/PRICETYPE value: plain digits, at most five decimals (rounded half up), no trailing zeros."""
+    text = f"{value.quantize(Decimal(1).scaleb(-QUANTITY_PLACES), rounding=ROUND_HALF_UP):f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def _invoice_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """By RefNumber (QuickBooks matches it without regard to case); the memo tells which invoice is Ledgersync's."""
+    _text(rq, "RefNumber", op.reference or "")
+    for tag in ("TxnID", "CustomerRef", "RefNumber", "Memo"):
+        _text(rq, "IncludeRetElement", tag)
+
+
+def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    invoice: InvoiceDraft | None = op.invoice
+    if invoice is None:
+        raise ValueError("an InvoiceAdd operation needs its invoice")
+    add = etree.SubElement(rq, "InvoiceAdd")
+    _ref(add, "CustomerRef", invoice.customer_name)
+    _text(add, "TxnDate", invoice.txn_date.isoformat())
+    _text(add, "RefNumber", op.reference or invoice.ref_number)
+    _text(add, "Memo", invoice.memo)
+    if invoice.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
+        # Home units per foreign unit, as QuickBooks Desktop keeps it; the currency is the customer's own.
+        _text(add, "ExchangeRate", f"{invoice.exchange_rate:f}")
+    for line in invoice.lines:
+        item = etree.SubElement(add, "InvoiceLineAdd")
+        _ref(item, "ItemRef", line.item_name)
+        if line.description:
+            _text(item, "Desc", line.description)
+        _text(item, "Quantity", _decimal(line.quantity))
+        _text(item, "Rate", _decimal(line.rate))
+        _text(item, "Amount", _amount(line.amount))
+    for tag in ("TxnID", "RefNumber", "CustomerRef"):
+        _text(rq, "IncludeRetElement", tag)
+
+
+def _invoice_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    if not op.txn_id:
+        raise ValueError("a TxnDel operation needs the TxnID to delete")
+    _text(rq, "TxnDelType", "Invoice")
+    _text(rq, "TxnID", op.txn_id)
+
+
+Builder = Callable[["_Element", Operation, tuple[int, int]], None]
+_BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
+    OperationKind.VENDOR_QUERY: ("VendorQueryRq", _vendor_query),
+    OperationKind.BILL_QUERY: ("BillQueryRq", _bill_query),
+    OperationKind.BILL_ADD: ("BillAddRq", _bill_add),
+    OperationKind.INVOICE_QUERY: ("InvoiceQueryRq", _invoice_query),
+    OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
+    OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),
 }

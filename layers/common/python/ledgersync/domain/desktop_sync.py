@@ -4,10 +4,11 @@ The Web Connector calls ``authenticate``, then ``sendRequestXML``/``receiveRespo
 reaches 100 (or turns negative), then ``closeConnection``. Each call may land on another Lambda instance, so
 everything the session knows lives in a ``WebConnectorSession`` that the ``SessionStore`` keeps with an expiry.
 
-A batch of bills takes two messages: first every VendorQuery and BillQuery of the batch, then every BillAdd
-still needed. A bill that QuickBooks already has (same RefNumber and vendor, and the full reference in its memo
-when the RefNumber had to be shortened) is adopted, never added twice: this is what makes a session cut in the
-middle safe to resume in a new one.
+A session carries *jobs* of three kinds: a vendor invoice to become a bill (BillAdd), a sales invoice to become an
+invoice (InvoiceAdd), and a sales invoice to leave QuickBooks (TxnDel). Every kind goes through the same two
+messages per batch: first the lookups (VendorQuery, BillQuery, InvoiceQuery), then the writes still needed (BillAdd,
+InvoiceAdd, TxnDel). A document that QuickBooks already has (same RefNumber, and a memo that names it) is adopted,
+never added twice: this is what makes a session cut in the middle safe to resume in a new one.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.purchase_order_bills import BillDraft, PurchaseOrderDocument
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorRef
+from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, InvoiceDraft
 from ledgersync.errors import Conflict, PermanentError, RetryableError
 
 SERVER_VERSION = "Ledgersync QuickBooks Web Connector service 1.0"
@@ -33,7 +35,14 @@ QBXML_OLDEST = (6, 0)
 BILL_REFERENCE_MAX = 20
 VENDOR_NAME_MAX = 41
 NOT_FOUND_CODES = frozenset({1, 500})  # 1: a filter matched nothing; 500: a named object (FullName) is missing
+# QuickBooks could not lock a record another user (or another application) has open: not a refusal, the next
+# update tries again. Every other non-zero status of a write is QuickBooks refusing the document.
+BUSY_CODES = frozenset({3175, 3176})
+INVALID_REFERENCE = 3140
+TXN_NOT_FOUND = 3120  # a TxnDel of a transaction QuickBooks does not have (any more): it is gone, as wanted
 OLDEST_WEB_CONNECTOR = (2, 1)
+# One session is one DynamoDB item (400 KB); jobs beyond this much JSON wait for the next session.
+SESSION_JOBS_BYTES = 300_000
 
 
 # ---------------------------------------------------------------- the neutral qbXML vocabulary
@@ -50,22 +59,30 @@ class OperationKind(StrEnum):
     VENDOR_QUERY = "VendorQuery"
     BILL_QUERY = "BillQuery"
     BILL_ADD = "BillAdd"
+    INVOICE_QUERY = "InvoiceQuery"
+    INVOICE_ADD = "InvoiceAdd"
+    INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One request of a qbXML message, in neutral terms; ``request_id`` ties it to its response."""
+    """One request of a qbXML message, in neutral terms; ``request_id`` ties it to its response.
+
+    ``reference`` is the RefNumber a query looks for or an add writes; ``bill``/``invoice`` the document an add
+    writes; ``txn_id`` the transaction a delete removes."""
 
     request_id: str
     kind: OperationKind
-    vendor_name: str
+    vendor_name: str = ""
     reference: str | None = None
     bill: BillDraft | None = None
+    invoice: InvoiceDraft | None = None
+    txn_id: str | None = None
 
 
 @dataclass(frozen=True)
 class QbRecord:
-    """What a response says about one object (a vendor or a bill); absent fields are None."""
+    """What a response says about one object (a vendor, a bill or an invoice); absent fields are None."""
 
     txn_id: str | None = None
     list_id: str | None = None
@@ -73,6 +90,7 @@ class QbRecord:
     ref_number: str | None = None
     vendor_name: str | None = None
     memo: str | None = None
+    customer_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,8 @@ class OperationResult:
 class QbxmlMessages(Protocol):
     """Turns operations into a qbXML request and a qbXML response back into results (the qbXML adapter)."""
 
-    def request(self, operations: Sequence[Operation], version: str, on_error: OnError) -> str: ...
+    def request(self, operations: Sequence[Operation], version: str, on_error: OnError) -> str:
+        """One message; an element the qbXML ``version`` does not know (ExchangeRate before 8.0) is left out."""
 
     def results(self, response: str) -> list[OperationResult]:
         """The responses of a message; raises ``PermanentError`` when the text is not a qbXML response."""
@@ -122,20 +141,79 @@ class DesktopWork:
         return self.document.vendor
 
 
+@dataclass(frozen=True)
+class InvoiceToAdd:
+    """A sales invoice QuickBooks Desktop must get: the draft of the version its sync state sends, or why it
+    cannot be mapped (``problem``: the fix). ``claimed``: its sync state is already "sending" (an earlier session
+    took it), so the add needs no claim."""
+
+    document_id: str
+    draft: InvoiceDraft | None
+    problem: str | None = None
+    claimed: bool = False
+
+
+@dataclass(frozen=True)
+class InvoiceToDelete:
+    """A sales invoice QuickBooks Desktop must lose (its order was unshipped, or a newer version replaces it).
+
+    ``txn_id`` is the TxnID recorded when it was added; without one it is looked up by ``ref_number`` and the
+    ``memo`` of the version that was sent (``problem`` says why neither is known)."""
+
+    document_id: str
+    invoice_number: int | None
+    txn_id: str | None
+    ref_number: str | None = None
+    memo: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceToCheck:
+    """A sales invoice an earlier session took ("sending") whose order moved on since (unshipped, changed) in a
+    store where that deletes nothing: whether its InvoiceAdd reached QuickBooks is found by ``ref_number`` and the
+    ``memo`` of the version it sent. There: its TxnID is recorded; not there: it goes to error, to be sent again."""
+
+    document_id: str
+    ref_number: str
+    memo: str
+
+
+SalesInvoiceWork = InvoiceToAdd | InvoiceToDelete | InvoiceToCheck
+
+
 class WorkSource(Protocol):
-    """POs of a company in status "Sent to External System" whose external system is quickbooks_desktop."""
+    """What a company's Desktop file must get: POs "Sent to External System" whose external system is
+    quickbooks_desktop, and sales invoices to add or delete."""
 
     def pending_bills(self, company_id: str, limit: int) -> list[DesktopWork]: ...
 
+    def pending_sales_invoices(self, company_id: str, limit: int) -> list[SalesInvoiceWork]:
+        """Deletes first, then adds, oldest first; none when the company's accounting system is not Desktop."""
+
 
 class SyncRecorder(Protocol):
-    """Where results go: each vendor invoice's TxnID, or the PO's error (which also e-mails the company)."""
+    """Where results go: each vendor invoice's TxnID or the PO's error, each sales invoice's TxnID, deletion or
+    error (an error also e-mails the company)."""
 
     def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
         """Record the bill of one vendor invoice; the PO becomes "S" once every invoice has one."""
 
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         """Put the PO in "Error" with a message a person can act on, and notify."""
+
+    def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
+        """Take a queued sales invoice for this session before its InvoiceAdd goes (queued → sending); False when
+        someone else moved it, or it now sends another version: then it is left alone."""
+
+    def sales_invoice_synchronized(self, company_id: str, document_id: str, txn_id: str) -> None:
+        """Record the TxnID of the invoice QuickBooks has for the version sent."""
+
+    def sales_invoice_failed(self, company_id: str, document_id: str, message: str) -> None:
+        """Put the sales invoice in error with a message a person can act on, and notify."""
+
+    def sales_invoice_deleted(self, company_id: str, document_id: str) -> None:
+        """The invoice is gone from QuickBooks (deleted now, or not there); what must follow is queued by the core."""
 
 
 class SessionStore(Protocol):
@@ -166,18 +244,31 @@ class SessionStatus(StrEnum):
 
 
 class JobState(StrEnum):
-    PLANNED = "planned"  # its BillQuery is still to be answered
-    TO_ADD = "to_add"  # QuickBooks has no such bill: a BillAdd is due
+    PLANNED = "planned"  # its query is still to be answered
+    TO_ADD = "to_add"  # QuickBooks has no such document: an add is due
+    TO_DELETE = "to_delete"  # QuickBooks has it (``txn_ids``): a TxnDel is due
     SYNCHRONIZED = "synchronized"
+    DELETED = "deleted"
     FAILED = "failed"
-    SKIPPED = "skipped"  # another bill of the same PO failed; the PO waits for a resend
+    SKIPPED = "skipped"  # another bill of the same PO failed, or someone else moved the invoice; it waits
     UNCONFIRMED = "unconfirmed"  # QuickBooks said OK without a TxnID: the next session looks it up by RefNumber
+    BUSY = "busy"  # QuickBooks could not lock a record (another user has it open): the next update tries again
 
 
-class BillJob(BaseModel):
-    """One vendor invoice on its way to becoming a bill."""
+class JobKind(StrEnum):
+    BILL = "bill"
+    INVOICE_ADD = "invoice_add"
+    INVOICE_DELETE = "invoice_delete"
+    INVOICE_CHECK = "invoice_check"
 
-    draft: BillDraft
+
+DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE})
+DONE = frozenset({JobState.SYNCHRONIZED, JobState.DELETED})
+
+
+class Job(BaseModel):
+    """What every job has: the RefNumber it goes by in QuickBooks, where it stands, and what QuickBooks said."""
+
     reference: str
     state: JobState = JobState.PLANNED
     txn_id: str | None = None
@@ -186,18 +277,98 @@ class BillJob(BaseModel):
 
     @property
     def units_done(self) -> int:
-        """Two units of progress per bill: the lookup, then the add (or its not being needed)."""
+        """Two units of progress per job: the lookup, then the write (or its not being needed)."""
         if self.state is JobState.PLANNED:
             return 0
-        return 1 if self.state is JobState.TO_ADD else 2
+        return 1 if self.state in (JobState.TO_ADD, JobState.TO_DELETE) else 2
+
+
+class BillJob(Job):
+    """One vendor invoice on its way to becoming a bill."""
+
+    kind: Literal[JobKind.BILL] = JobKind.BILL
+    draft: BillDraft
+
+    @property
+    def document_key(self) -> str:
+        """Jobs with one key stand or fall together: the bills of one PO."""
+        return f"po:{self.draft.purchase_order_id}"
+
+
+class InvoiceJob(Job):
+    """One sales invoice on its way to becoming a QuickBooks Desktop invoice (InvoiceAdd, after an InvoiceQuery)."""
+
+    kind: Literal[JobKind.INVOICE_ADD] = JobKind.INVOICE_ADD
+    document_id: str
+    draft: InvoiceDraft
+    claimed: bool = False
+
+    @property
+    def document_key(self) -> str:
+        return f"invoice:{self.document_id}"
+
+
+class InvoiceDeleteJob(Job):
+    """One sales invoice on its way out of QuickBooks Desktop: a TxnDel of each TxnID (``txn_ids``), found by an
+    InvoiceQuery by RefNumber and ``memo`` when none was recorded."""
+
+    kind: Literal[JobKind.INVOICE_DELETE] = JobKind.INVOICE_DELETE
+    document_id: str
+    invoice_number: int | None = None
+    memo: str | None = None
+    txn_ids: list[str] = Field(default_factory=list)
+    deleted_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def document_key(self) -> str:
+        return f"invoice:{self.document_id}"
+
+
+class InvoiceCheckJob(Job):
+    """One sales invoice whose add may or may not have reached QuickBooks Desktop: an InvoiceQuery by RefNumber and
+    ``memo`` says which (``InvoiceToCheck``); nothing is ever added or deleted for it."""
+
+    kind: Literal[JobKind.INVOICE_CHECK] = JobKind.INVOICE_CHECK
+    document_id: str
+    memo: str
+
+    @property
+    def document_key(self) -> str:
+        return f"invoice:{self.document_id}"
+
+
+def _job_kind(value: Any) -> str:
+    """Sessions stored before jobs had a kind hold only bills."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return str(kind or JobKind.BILL)
+
+
+AnyJob = Annotated[
+    Annotated[BillJob, Tag(JobKind.BILL)]
+    | Annotated[InvoiceJob, Tag(JobKind.INVOICE_ADD)]
+    | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)]
+    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)],
+    Discriminator(_job_kind),
+]
+
+
+class Phase(StrEnum):
+    LOOKUP = "lookup"
+    WRITE = "write"
 
 
 class PendingMessage(BaseModel):
     """The message sent last and not yet answered: which phase of which batch."""
 
-    phase: OperationKind
+    phase: Phase
     batch: int
     request_ids: list[str]
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _stored_before_invoices(cls, value: Any) -> Any:
+        """Sessions stored before invoices named the phase by its bill request."""
+        return {"BillQuery": Phase.LOOKUP, "BillAdd": Phase.WRITE}.get(value, value)
 
 
 class WebConnectorSession(BaseModel):
@@ -211,7 +382,7 @@ class WebConnectorSession(BaseModel):
     expires_at: datetime
     version: int = 0
     qbxml_version: str | None = None
-    jobs: list[BillJob] = Field(default_factory=list)
+    jobs: list[AnyJob] = Field(default_factory=list)
     vendors: dict[str, bool | None] = Field(default_factory=dict)
     batch: int = 0
     pending: PendingMessage | None = None
@@ -219,12 +390,12 @@ class WebConnectorSession(BaseModel):
     messages_sent: int = 0
     last_error: str = ""
 
-    def batch_jobs(self, batch_size: int) -> list[tuple[int, BillJob]]:
+    def batch_jobs(self, batch_size: int) -> list[tuple[int, AnyJob]]:
         start = self.batch * batch_size
         return list(enumerate(self.jobs))[start : start + batch_size]
 
     def computed_progress(self) -> int:
-        """Percentage of planned requests done: 100 only when every bill is finished."""
+        """Percentage of planned requests done: 100 only when every job is finished."""
         total = 2 * len(self.jobs)
         done = sum(job.units_done for job in self.jobs)
         if total == 0 or done >= total:
@@ -269,16 +440,20 @@ def _new_ticket() -> str:
 
 UNKNOWN_SESSION = (
     "Ledgersync does not know this Web Connector session (it may have expired). "
-    "Nothing was lost: the bills will be sent at the next scheduled update."
+    "Nothing was lost: the bills and invoices will be sent at the next scheduled update."
 )
 EXPIRED_SESSION = (
     "This Web Connector session expired after a long pause. "
-    "Nothing was lost: the bills will be sent at the next scheduled update."
+    "Nothing was lost: the bills and invoices will be sent at the next scheduled update."
 )
+NOTHING_WAITING = "No bills or invoices are waiting for QuickBooks."
+
+
+Fail = Callable[[AnyJob, str], None]
 
 
 class WebConnectorService:
-    """The Web Connector session use case: plans the bills, builds each message, reads each answer."""
+    """The Web Connector session use case: plans the jobs, builds each message, reads each answer."""
 
     def __init__(
         self,
@@ -289,7 +464,7 @@ class WebConnectorService:
         messages: QbxmlMessages,
         *,
         batch_size: int = 50,
-        max_bills_per_session: int = 200,
+        max_jobs_per_session: int = 200,
         session_minutes: int = 30,
         clock: Clock = SYSTEM_CLOCK,
         new_ticket: Callable[[], str] = _new_ticket,
@@ -300,7 +475,7 @@ class WebConnectorService:
         self.sessions = sessions
         self.messages = messages
         self.batch_size = batch_size
-        self.max_bills = max_bills_per_session
+        self.max_jobs = max_jobs_per_session
         self.session_ttl = timedelta(minutes=session_minutes)
         self.clock = clock
         self.new_ticket = new_ticket
@@ -320,7 +495,7 @@ class WebConnectorService:
     # ------------------------------------------------------------ authenticate
 
     def authenticate(self, user_name: str, password: str) -> AuthenticateAnswer:
-        """Check the password (an API token of the company), then plan the session's bills."""
+        """Check the password (an API token of the company), then plan the session's jobs."""
         ticket = self.new_ticket()
         company_id = self.credentials.company_for(user_name, password)
         if company_id is None:
@@ -342,7 +517,7 @@ class WebConnectorService:
             created_at=now,
             expires_at=now + self.session_ttl,
             jobs=jobs,
-            vendors={job.draft.vendor_name: None for job in jobs},
+            vendors={job.draft.vendor_name: None for job in jobs if isinstance(job, BillJob)},
         )
         self.sessions.create(session)
         if not jobs:
@@ -350,25 +525,85 @@ class WebConnectorService:
             return AuthenticateAnswer(ticket, "none")
         return AuthenticateAnswer(ticket, "")
 
-    def _plan(self, company_id: str) -> list[BillJob]:
-        """The bills of every waiting PO; a PO that cannot become bills is put in error here."""
-        jobs: list[BillJob] = []
-        for item in self.work.pending_bills(company_id, self.max_bills):
-            problem = _unfit_for_desktop(item) or item.problem
-            drafts: list[BillDraft] = []
-            if problem is None:
-                drafts = item.drafts
-                problem = next(
-                    (f"The bill for vendor invoice {d.invoice_number} has no lines" for d in drafts if not d.lines),
-                    None,
-                )
-            if problem is not None:
-                self.recorder.purchase_order_failed(company_id, item.order.id, problem)
-                continue
-            jobs.extend(BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX)) for draft in drafts)
-            if len(jobs) >= self.max_bills:  # one session is one DynamoDB item (400 KB); the rest waits
+    def _plan(self, company_id: str) -> list[AnyJob]:
+        """The bills of every waiting PO, then the sales invoices to delete and to add, as many as one session holds
+        (``max_jobs_per_session`` and the session item's size); what cannot go is put in error here."""
+        jobs: list[AnyJob] = []
+        size = 0
+
+        def fits(new: Sequence[Job]) -> bool:
+            nonlocal size
+            more = sum(len(job.model_dump_json()) for job in new)
+            if jobs and (len(jobs) + len(new) > self.max_jobs or size + more > SESSION_JOBS_BYTES):
+                return False
+            size += more
+            return True
+
+        for item in self.work.pending_bills(company_id, self.max_jobs):
+            bills = self._bill_jobs(company_id, item)
+            if not fits(bills):
                 break
+            jobs.extend(bills)
+        room = self.max_jobs - len(jobs)
+        for work in self.work.pending_sales_invoices(company_id, room) if room > 0 else []:
+            job = self._invoice_job(company_id, work)
+            if job is None:
+                continue
+            if not fits([job]):
+                break
+            jobs.append(job)
         return jobs
+
+    def _bill_jobs(self, company_id: str, item: DesktopWork) -> list[BillJob]:
+        """The bills of one PO; none (and the PO in error) when it cannot become bills."""
+        problem = _unfit_for_desktop(item) or item.problem
+        if problem is None:
+            problem = next(
+                (f"The bill for vendor invoice {d.invoice_number} has no lines" for d in item.drafts if not d.lines),
+                None,
+            )
+        if problem is not None:
+            self.recorder.purchase_order_failed(company_id, item.order.id, problem)
+            return []
+        return [BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX)) for draft in item.drafts]
+
+    def _invoice_job(self, company_id: str, work: SalesInvoiceWork) -> AnyJob | None:
+        """The job of one sales invoice; None (and the invoice in error) when it cannot go to QuickBooks Desktop."""
+        problem: str | None
+        if isinstance(work, InvoiceToCheck):
+            return InvoiceCheckJob(document_id=work.document_id, reference=work.ref_number, memo=work.memo)
+        if isinstance(work, InvoiceToDelete):
+            if work.txn_id:
+                return InvoiceDeleteJob(
+                    document_id=work.document_id,
+                    invoice_number=work.invoice_number,
+                    reference=work.ref_number or "",
+                    memo=work.memo,
+                    txn_ids=[work.txn_id],
+                    state=JobState.TO_DELETE,
+                )
+            if work.ref_number and work.memo and work.problem is None:
+                return InvoiceDeleteJob(
+                    document_id=work.document_id,
+                    invoice_number=work.invoice_number,
+                    reference=work.ref_number,
+                    memo=work.memo,
+                )
+            problem = work.problem or (
+                f"Ledgersync has no TxnID for invoice {work.ref_number or work.document_id} and cannot tell the "
+                "memo it was sent with to look it up; delete it in QuickBooks Desktop yourself if it is there"
+            )
+        else:
+            problem = work.problem or _unfit_invoice(work.draft)
+            if problem is None and work.draft is not None:
+                return InvoiceJob(
+                    document_id=work.document_id,
+                    draft=work.draft,
+                    reference=work.draft.ref_number,
+                    claimed=work.claimed,
+                )
+        self.recorder.sales_invoice_failed(company_id, work.document_id, problem or "the invoice has no draft")
+        return None
 
     # ------------------------------------------------------------ sendRequestXML
 
@@ -397,10 +632,11 @@ class WebConnectorService:
                 f"{QBXML_OLDEST[0]}.{QBXML_OLDEST[1]} or later (QuickBooks 2007 or later).",
             )
         session.qbxml_version = version
-        if session.pending is not None and session.pending.phase is OperationKind.BILL_ADD:
+        if session.pending is not None and session.pending.phase is Phase.WRITE:
             # The adds were sent but their answer never came: QuickBooks may have them. Look them up again.
-            for index in session.pending.request_ids:
-                job = session.jobs[int(index[1:])]
+            # (A TxnDel is simply sent again: one of a transaction already gone answers 3120, which counts as done.)
+            for request_id in session.pending.request_ids:
+                job = session.jobs[_job_index(request_id)]
                 if job.state is JobState.TO_ADD:
                     job.state = JobState.PLANNED
         session.pending = None
@@ -415,38 +651,61 @@ class WebConnectorService:
         self._save(session)
         return self.messages.request(operations, version, OnError.CONTINUE)
 
-    def _next_operations(self, session: WebConnectorSession) -> tuple[OperationKind, list[Operation]]:
-        """The lookups of the current batch, else its adds; moves on to the next batch when both are done."""
+    def _next_operations(self, session: WebConnectorSession) -> tuple[Phase, list[Operation]]:
+        """The lookups of the current batch, else its writes; moves on to the next batch when both are done."""
         while session.batch * self.batch_size < len(session.jobs):
             batch = session.batch_jobs(self.batch_size)
-            lookups: list[Operation] = []
             planned = [(i, job) for i, job in batch if job.state is JobState.PLANNED]
-            names = sorted(
-                {job.draft.vendor_name for _, job in planned if session.vendors.get(job.draft.vendor_name) is None}
-            )
-            lookups.extend(
-                Operation(f"V{n}", OperationKind.VENDOR_QUERY, name)
-                for n, name in ((list(session.vendors).index(name), name) for name in names)
-            )
-            lookups.extend(
-                Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference) for i, job in planned
-            )
             if planned:
-                return OperationKind.BILL_QUERY, lookups
-            adds = [
-                Operation(f"A{i}", OperationKind.BILL_ADD, job.draft.vendor_name, job.reference, job.draft)
-                for i, job in batch
-                if job.state is JobState.TO_ADD
-            ]
-            if adds:
-                return OperationKind.BILL_ADD, adds
+                return Phase.LOOKUP, self._lookups(session, planned)
+            writes = self._writes(batch)
+            if writes:
+                return Phase.WRITE, writes
             session.batch += 1
-        return OperationKind.BILL_QUERY, []
+        return Phase.LOOKUP, []
+
+    @staticmethod
+    def _lookups(session: WebConnectorSession, planned: list[tuple[int, AnyJob]]) -> list[Operation]:
+        """Each vendor not yet known, then one query per planned job (by RefNumber)."""
+        names = sorted(
+            {
+                job.draft.vendor_name
+                for _, job in planned
+                if isinstance(job, BillJob) and session.vendors.get(job.draft.vendor_name) is None
+            }
+        )
+        vendor_index = list(session.vendors)
+        lookups = [Operation(f"V{vendor_index.index(name)}", OperationKind.VENDOR_QUERY, name) for name in names]
+        for i, job in planned:
+            if isinstance(job, BillJob):
+                lookups.append(Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference))
+            else:
+                lookups.append(Operation(f"Q{i}", OperationKind.INVOICE_QUERY, reference=job.reference))
+        return lookups
+
+    @staticmethod
+    def _writes(batch: list[tuple[int, AnyJob]]) -> list[Operation]:
+        """The adds and deletes due in a batch."""
+        writes: list[Operation] = []
+        for i, job in batch:
+            if isinstance(job, BillJob) and job.state is JobState.TO_ADD:
+                writes.append(
+                    Operation(f"A{i}", OperationKind.BILL_ADD, job.draft.vendor_name, job.reference, job.draft)
+                )
+            elif isinstance(job, InvoiceJob) and job.state is JobState.TO_ADD:
+                writes.append(Operation(f"A{i}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=job.draft))
+            elif isinstance(job, InvoiceDeleteJob) and job.state is JobState.TO_DELETE:
+                writes.extend(
+                    Operation(f"D{i}.{k}", OperationKind.INVOICE_DELETE, reference=job.reference, txn_id=txn_id)
+                    for k, txn_id in enumerate(job.txn_ids)
+                    if txn_id not in job.deleted_ids
+                )
+        return writes
 
     # ------------------------------------------------------------ receiveResponseXML
 
     def receive_response(self, ticket: str, response: str, hresult: str, message: str) -> int:
-        """Read QuickBooks' answer, record each bill's outcome, and say how far the session has come."""
+        """Read QuickBooks' answer, record each job's outcome, and say how far the session has come."""
         session, problem = self._live(ticket)
         if session is None or problem:
             return -1
@@ -460,20 +719,16 @@ class WebConnectorService:
             return self._fail_progress(
                 session,
                 f"QuickBooks could not process the request ({hresult.strip()}): "
-                f"{reason}. The bills wait for the next update.",
+                f"{reason}. The bills and invoices wait for the next update.",
             )
         try:
             results = {result.request_id: result for result in self.messages.results(response)}
         except PermanentError as err:
             return self._fail_progress(session, f"QuickBooks' answer could not be read: {err.message}")
-        synchronized, failures = self._apply(session, pending, results)
+        finished, failures = self._apply(session, pending, results)
         try:
-            for job in synchronized:
-                self.recorder.invoice_synchronized(
-                    session.company_id, job.draft.purchase_order_id, job.draft.invoice_number, job.txn_id or ""
-                )
-            for po_id, reasons in failures.items():
-                self.recorder.purchase_order_failed(session.company_id, po_id, "; ".join(dict.fromkeys(reasons)))
+            self._record(session.company_id, finished, failures)
+            self._claim(session)
         except RetryableError as err:
             return self._fail_progress(
                 session,
@@ -490,62 +745,96 @@ class WebConnectorService:
 
     def _apply(
         self, session: WebConnectorSession, pending: PendingMessage, results: dict[str, OperationResult]
-    ) -> tuple[list[BillJob], dict[int, list[str]]]:
-        """Fold the answers into the jobs; a request without an answer leaves its job as it was."""
-        synchronized: list[BillJob] = []
-        failures: dict[int, list[str]] = {}
+    ) -> tuple[list[AnyJob], dict[str, tuple[AnyJob, list[str]]]]:
+        """Fold the answers into the jobs; a request without an answer leaves its job as it was. Answers the jobs
+        that finished (in QuickBooks, or gone from it) and the failures by document (a PO's bills fail together)."""
+        finished: list[AnyJob] = []
+        failures: dict[str, tuple[AnyJob, list[str]]] = {}
         names = list(session.vendors)
 
-        def fail(job: BillJob, reason: str) -> None:
+        def fail(job: AnyJob, reason: str) -> None:
             job.state, job.error = JobState.FAILED, reason
-            failures.setdefault(job.draft.purchase_order_id, []).append(reason)
+            failures.setdefault(job.document_key, (job, []))[1].append(reason)
 
         for request_id in pending.request_ids:
             result = results.get(request_id)
-            if result is None:
+            if result is None or not request_id.startswith("V"):
                 continue
-            if request_id.startswith("V"):
-                name = names[int(request_id[1:])]
-                if result.status_code == 0 and result.records:
-                    session.vendors[name] = True
-                elif result.status_code in NOT_FOUND_CODES:
-                    session.vendors[name] = False
-                else:
-                    for job in session.jobs:
-                        if job.draft.vendor_name == name and job.state is JobState.PLANNED:
-                            fail(
-                                job,
-                                f"QuickBooks could not look up vendor '{name}' ({result.status_code}): "
-                                f"{result.status_message}",
-                            )
+            name = names[int(request_id[1:])]
+            if result.status_code == 0 and result.records:
+                session.vendors[name] = True
+            elif result.status_code in NOT_FOUND_CODES:
+                session.vendors[name] = False
+            else:
+                for job in session.jobs:
+                    if isinstance(job, BillJob) and job.draft.vendor_name == name and job.state is JobState.PLANNED:
+                        fail(
+                            job,
+                            f"QuickBooks could not look up vendor '{name}' ({result.status_code}): "
+                            f"{result.status_message}",
+                        )
         for request_id in pending.request_ids:
             result = results.get(request_id)
             if result is None or request_id.startswith("V"):
                 continue
-            job = session.jobs[int(request_id[1:])]
-            if job.state in (JobState.FAILED, JobState.SKIPPED, JobState.SYNCHRONIZED):
+            job = session.jobs[_job_index(request_id)]
+            if job.state not in DUE:
                 continue
             if request_id.startswith("Q"):
-                state = self._apply_lookup(session, job, result, fail)
-            else:
-                state = self._apply_add(job, result, fail)
-            if state is JobState.SYNCHRONIZED:
-                synchronized.append(job)
+                self._apply_lookup(session, job, result, fail)
+            elif request_id.startswith("A"):
+                _apply_add(job, result, fail)
+            elif isinstance(job, InvoiceDeleteJob):
+                _apply_delete(job, int(request_id.partition(".")[2]), result, fail)
+            if job.state in DONE and not any(j is job for j in finished):
+                finished.append(job)
         for job in session.jobs:
-            if job.draft.purchase_order_id in failures and job.state in (JobState.PLANNED, JobState.TO_ADD):
+            if job.document_key in failures and job.state in DUE:
                 job.state = JobState.SKIPPED
-        return synchronized, failures
+        return finished, failures
 
-    def _apply_lookup(
-        self, session: WebConnectorSession, job: BillJob, result: OperationResult, fail: Callable[[BillJob, str], None]
-    ) -> JobState:
-        self._lookup(session, job, result, fail)
-        return job.state
+    def _record(self, company_id: str, finished: list[AnyJob], failures: dict[str, tuple[AnyJob, list[str]]]) -> None:
+        for job in finished:
+            if isinstance(job, BillJob):
+                draft = job.draft
+                self.recorder.invoice_synchronized(
+                    company_id, draft.purchase_order_id, draft.invoice_number, job.txn_id or ""
+                )
+            elif isinstance(job, InvoiceJob | InvoiceCheckJob):
+                self.recorder.sales_invoice_synchronized(company_id, job.document_id, job.txn_id or "")
+            else:
+                self.recorder.sales_invoice_deleted(company_id, job.document_id)
+        for job, reasons in failures.values():
+            reason = "; ".join(dict.fromkeys(reasons))
+            if isinstance(job, BillJob):
+                self.recorder.purchase_order_failed(company_id, job.draft.purchase_order_id, reason)
+            else:
+                self.recorder.sales_invoice_failed(company_id, job.document_id, reason)
+
+    def _claim(self, session: WebConnectorSession) -> None:
+        """Take each sales invoice whose InvoiceAdd is now due (queued → sending) before the add goes; one that someone
+        else moved meanwhile, or that now sends another version, is left alone (its state says what follows)."""
+        for job in session.jobs:
+            if not isinstance(job, InvoiceJob) or job.state is not JobState.TO_ADD or job.claimed:
+                continue
+            if self.recorder.claim_sales_invoice(session.company_id, job.document_id, job.draft.document_version):
+                job.claimed = True
+            else:
+                job.state = JobState.SKIPPED
+                job.error = f"invoice {job.reference} changed in Ledgersync while this session ran; it was not sent"
+
+    def _apply_lookup(self, session: WebConnectorSession, job: AnyJob, result: OperationResult, fail: Fail) -> None:
+        if isinstance(job, BillJob):
+            self._lookup(session, job, result, fail)
+        elif isinstance(job, InvoiceJob):
+            _lookup_invoice(job, result, fail)
+        elif isinstance(job, InvoiceCheckJob):
+            _lookup_check(job, result, fail)
+        else:
+            _lookup_deletion(job, result, fail)
 
     @staticmethod
-    def _lookup(
-        session: WebConnectorSession, job: BillJob, result: OperationResult, fail: Callable[[BillJob, str], None]
-    ) -> None:
+    def _lookup(session: WebConnectorSession, job: BillJob, result: OperationResult, fail: Fail) -> None:
         """A BillQuery's answer: adopt the bill QuickBooks already has, or plan its BillAdd."""
         vendor = job.draft.vendor_name
         if session.vendors.get(vendor) is False:
@@ -583,33 +872,6 @@ class WebConnectorService:
         else:
             job.state = JobState.TO_ADD
 
-    @staticmethod
-    def _apply_add(job: BillJob, result: OperationResult, fail: Callable[[BillJob, str], None]) -> JobState:
-        """A BillAdd's answer: the new bill's TxnID, or QuickBooks' refusal in words."""
-        if job.state is not JobState.TO_ADD:
-            return job.state
-        txn_id = next((r.txn_id for r in result.records if r.txn_id), None)
-        if result.status_code == 0 and txn_id:
-            job.state, job.txn_id = JobState.SYNCHRONIZED, txn_id
-            return job.state
-        if result.status_code == 0:
-            # QuickBooks accepted the bill but did not say which it is: neither an error nor a TxnID to record.
-            # The PO stays "Sent to External System"; the next session's BillQuery by RefNumber adopts the bill.
-            job.state = JobState.UNCONFIRMED
-            job.error = (
-                f"QuickBooks accepted bill {job.reference} ({result.status_message or 'status 0'}) but returned no "
-                "TxnID; Ledgersync will look it up by its RefNumber at the next update"
-            )
-            return job.state
-        hint = ""
-        if result.status_code == 3140:
-            hint = (
-                " Check that the vendor, bill item, expense accounts and classes exist in QuickBooks with exactly"
-                " these names."
-            )
-        fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
-        return job.state
-
     # ------------------------------------------------------------ the rest of the protocol
 
     def last_error(self, ticket: str) -> str:
@@ -621,7 +883,7 @@ class WebConnectorService:
             return session.last_error
         if session.expires_at <= self.clock.now():
             return EXPIRED_SESSION
-        return "No error." if session.status is not SessionStatus.NO_WORK else "No bills are waiting for QuickBooks."
+        return "No error." if session.status is not SessionStatus.NO_WORK else NOTHING_WAITING
 
     def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         """The Web Connector could not reach QuickBooks: keep the work for next time and answer "done"."""
@@ -630,7 +892,7 @@ class WebConnectorService:
             self._fail(
                 session,
                 f"The Web Connector could not open QuickBooks ({hresult.strip()}): {message.strip()}. "
-                "Open the company file in QuickBooks; the bills wait for the next update.",
+                "Open the company file in QuickBooks; the bills and invoices wait for the next update.",
             )
         return "done"
 
@@ -674,6 +936,223 @@ class WebConnectorService:
         return -1
 
 
+# ---------------------------------------------------------------- what each kind of job does with an answer
+
+
+def _apply_add(job: AnyJob, result: OperationResult, fail: Fail) -> None:
+    if job.state is not JobState.TO_ADD:
+        return
+    if isinstance(job, BillJob):
+        _bill_added(job, result, fail)
+    elif isinstance(job, InvoiceJob):
+        _invoice_added(job, result, fail)
+
+
+def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
+    """A BillAdd's answer: the new bill's TxnID, or QuickBooks' refusal in words."""
+    txn_id = next((r.txn_id for r in result.records if r.txn_id), None)
+    if result.status_code == 0 and txn_id:
+        job.state, job.txn_id = JobState.SYNCHRONIZED, txn_id
+        return
+    if result.status_code == 0:
+        # QuickBooks accepted the bill but did not say which it is: neither an error nor a TxnID to record.
+        # The PO stays "Sent to External System"; the next session's BillQuery by RefNumber adopts the bill.
+        job.state = JobState.UNCONFIRMED
+        job.error = (
+            f"QuickBooks accepted bill {job.reference} ({result.status_message or 'status 0'}) but returned no "
+            "TxnID; Ledgersync will look it up by its RefNumber at the next update"
+        )
+        return
+    hint = ""
+    if result.status_code == INVALID_REFERENCE:
+        hint = (
+            " Check that the vendor, bill item, expense accounts and classes exist in QuickBooks with exactly"
+            " these names."
+        )
+    fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
+
+
+def _memo_names_invoice(memo: str | None, sent_memo: str) -> bool:
+    """Whether a memo names the same Ledgersync invoice as ``sent_memo``, whatever its version (the memo ends in
+    its version: "... (id 5, version 3)")."""
+    stem = sent_memo.rpartition(" version ")[0]
+    return bool(stem) and stem in (memo or "")
+
+
+def _busy(job: AnyJob, result: OperationResult, doing: str) -> None:
+    job.state = JobState.BUSY
+    job.error = (
+        f"QuickBooks Desktop could not {doing} invoice {job.reference} now ({result.status_code}): "
+        f"{result.status_message}; Ledgersync tries again at the next update"
+    )
+
+
+def _lookup_invoice(job: InvoiceJob, result: OperationResult, fail: Fail) -> None:
+    """An InvoiceQuery's answer before an InvoiceAdd: adopt the invoice QuickBooks already has for this version
+    (same RefNumber, a memo naming this invoice and version), refuse when the RefNumber belongs to another
+    invoice, else plan the add."""
+    draft = job.draft
+    code = result.status_code
+    if code in NOT_FOUND_CODES:
+        job.state = JobState.TO_ADD
+        return
+    if code in BUSY_CODES:
+        _busy(job, result, "look up")
+        return
+    if code != 0:
+        fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
+        return
+    same = [r for r in result.records if (r.ref_number or "").casefold() == job.reference.casefold()]
+    mine = [r for r in same if draft.memo in (r.memo or "")]
+    txn_id = next((r.txn_id for r in mine if r.txn_id), None)
+    if txn_id:
+        job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, txn_id, True
+    elif mine:
+        job.state = JobState.UNCONFIRMED
+        job.error = (
+            f"QuickBooks Desktop has invoice {job.reference} for this version but did not say its TxnID; "
+            "Ledgersync will look it up again at the next update"
+        )
+    elif earlier := next((r for r in same if _memo_names_invoice(r.memo, draft.memo)), None):
+        fail(
+            job,
+            f"QuickBooks Desktop still has invoice {job.reference} of another version of invoice "
+            f"{draft.invoice_number} (its memo: '{earlier.memo}'), and an order has only one invoice in "
+            "QuickBooks; delete that invoice in QuickBooks Desktop, then send again",
+        )
+    elif same:
+        other = same[0]
+        fail(
+            job,
+            f"QuickBooks Desktop already has an invoice {job.reference} (customer '{other.customer_name or '?'}') "
+            f"that Ledgersync did not make for invoice {draft.invoice_number} (its memo does not say "
+            f"'{draft.memo}'); renumber or delete that invoice in QuickBooks Desktop, or give the store another "
+            "invoicePrefix, then send again",
+        )
+    else:
+        job.state = JobState.TO_ADD
+
+
+def _invoice_added(job: InvoiceJob, result: OperationResult, fail: Fail) -> None:
+    """An InvoiceAdd's answer: the new invoice's TxnID, or QuickBooks' refusal with the fix."""
+    code = result.status_code
+    txn_id = next((r.txn_id for r in result.records if r.txn_id), None)
+    if code == 0 and txn_id:
+        job.state, job.txn_id = JobState.SYNCHRONIZED, txn_id
+    elif code == 0:
+        # As for bills: the invoice stays "sending" and the next session's InvoiceQuery adopts it by its memo.
+        job.state = JobState.UNCONFIRMED
+        job.error = (
+            f"QuickBooks accepted invoice {job.reference} ({result.status_message or 'status 0'}) but returned no "
+            "TxnID; Ledgersync will look it up by its RefNumber at the next update"
+        )
+    elif code in BUSY_CODES:
+        _busy(job, result, "add")
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop refused invoice {job.reference} ({code}): {result.status_message.rstrip('.')}. "
+            + _invoice_fix(job.draft, code),
+        )
+
+
+def _invoice_fix(draft: InvoiceDraft, code: int) -> str:
+    """What to do about a refused InvoiceAdd, in QuickBooks Desktop's words."""
+    if code == INVALID_REFERENCE:
+        items = ", ".join(f"'{name}'" for name in dict.fromkeys(line.item_name for line in draft.lines))
+        return (
+            f"Check that customer '{draft.customer_name}' and the items {items} exist in QuickBooks Desktop with "
+            "exactly these names (Customer Center, Lists > Item List), or change the names in Ledgersync (the "
+            "customer's accountingName or the channel store's accountingCustomer; the products' accountingItem, "
+            "the settings' invoiceItemName and invoiceChargeItems), then send again."
+        )
+    return (
+        "Correct what QuickBooks Desktop names (a date in a closed period: Company > Set Closing Date, or another "
+        "ship date; a duplicate number: renumber the other invoice or give the store another invoicePrefix), "
+        "then send again."
+    )
+
+
+def _lookup_deletion(job: InvoiceDeleteJob, result: OperationResult, fail: Fail) -> None:
+    """An InvoiceQuery's answer before a delete without a recorded TxnID: the invoices Ledgersync made for the
+    version sent (their memo says so) are deleted; none there means nothing to delete."""
+    code = result.status_code
+    if code in NOT_FOUND_CODES:
+        job.state = JobState.DELETED
+        return
+    if code in BUSY_CODES:
+        _busy(job, result, "look up")
+        return
+    if code != 0:
+        fail(
+            job,
+            f"QuickBooks Desktop could not look up invoice {job.reference} to delete it ({code}): "
+            f"{result.status_message}",
+        )
+        return
+    memo = job.memo or ""
+    job.txn_ids = [
+        r.txn_id
+        for r in result.records
+        if r.txn_id and memo and memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
+    ]
+    job.state = JobState.TO_DELETE if job.txn_ids else JobState.DELETED
+
+
+def _lookup_check(job: InvoiceCheckJob, result: OperationResult, fail: Fail) -> None:
+    """An InvoiceQuery's answer for an invoice whose add may have reached QuickBooks: there (its memo names the
+    version sent), its TxnID is recorded; not there, it goes to error so that a person sends the order as it is now."""
+    code = result.status_code
+    if code in BUSY_CODES:
+        _busy(job, result, "look up")
+        return
+    if code != 0 and code not in NOT_FOUND_CODES:
+        fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
+        return
+    found = next(
+        (
+            r.txn_id
+            for r in result.records
+            if r.txn_id and job.memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
+        ),
+        None,
+    )
+    if found:
+        job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, found, True
+        return
+    fail(
+        job,
+        f"invoice {job.reference} changed in Ledgersync while it was being sent to QuickBooks Desktop, and QuickBooks "
+        "Desktop does not have it; send it again (POST /v1/invoices/{invoiceId}/send-again) to send it as it is now",
+    )
+
+
+def _apply_delete(job: InvoiceDeleteJob, index: int, result: OperationResult, fail: Fail) -> None:
+    """A TxnDel's answer: gone (deleted now, or 3120: not there any more), or QuickBooks' refusal with the fix."""
+    if job.state is not JobState.TO_DELETE or index >= len(job.txn_ids):
+        return
+    txn_id = job.txn_ids[index]
+    code = result.status_code
+    if code in (0, TXN_NOT_FOUND):
+        job.deleted_ids = [*job.deleted_ids, txn_id]
+        if set(job.txn_ids) <= set(job.deleted_ids):
+            job.state = JobState.DELETED
+    elif code in BUSY_CODES:
+        _busy(job, result, "delete")
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop could not delete invoice {job.reference or job.invoice_number} (TxnID {txn_id}) "
+            f"({code}): {result.status_message.rstrip('.')}. Delete it in QuickBooks Desktop yourself (first "
+            "removing what QuickBooks names, such as a payment received against it), then send again.",
+        )
+
+
+def _job_index(request_id: str) -> int:
+    """The job a request id names: ``Q3``, ``A3`` and ``D3.0`` (the first TxnDel of job 3) name job 3."""
+    return int(request_id[1:].partition(".")[0])
+
+
 def _unfit_for_desktop(item: DesktopWork) -> str | None:
     """Seed 000's rules: a vendor with an Accounting Name, and each vendor invoice's number."""
     vendor = item.vendor
@@ -692,13 +1171,26 @@ def _unfit_for_desktop(item: DesktopWork) -> str | None:
 
 
 def _summary(session: WebConnectorSession) -> str:
-    added = sum(1 for j in session.jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
-    adopted = sum(1 for j in session.jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
-    failed = len({j.draft.purchase_order_id for j in session.jobs if j.state is JobState.FAILED})
-    waiting = sum(1 for j in session.jobs if j.state in (JobState.PLANNED, JobState.TO_ADD))
-    unconfirmed = [j.reference for j in session.jobs if j.state is JobState.UNCONFIRMED]
+    """What the Web Connector shows at the end: the bills, then the sales invoices, each only when there were some."""
     if session.status is SessionStatus.NO_WORK or not session.jobs:
-        return "Ledgersync: no bills are waiting for QuickBooks."
+        return "Ledgersync: " + NOTHING_WAITING[0].lower() + NOTHING_WAITING[1:]
+    bills = [j for j in session.jobs if isinstance(j, BillJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob)]
+    parts = _bill_summary(bills) if bills else []
+    if invoices:
+        parts += _invoice_summary(invoices)
+    text = "Ledgersync: " + ", ".join(parts) + "."
+    if session.status is SessionStatus.FAILED and session.last_error:
+        text += " " + session.last_error
+    return text
+
+
+def _bill_summary(jobs: list[BillJob]) -> list[str]:
+    added = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
+    adopted = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
+    failed = len({j.draft.purchase_order_id for j in jobs if j.state is JobState.FAILED})
+    waiting = sum(1 for j in jobs if j.state in (JobState.PLANNED, JobState.TO_ADD))
+    unconfirmed = [j.reference for j in jobs if j.state is JobState.UNCONFIRMED]
     parts = [f"{added} bill(s) added", f"{adopted} already in QuickBooks"]
     if unconfirmed:
         parts.append(
@@ -709,7 +1201,43 @@ def _summary(session: WebConnectorSession) -> str:
         parts.append(f"{failed} purchase order(s) in error (see Ledgersync)")
     if waiting:
         parts.append(f"{waiting} bill(s) wait for the next update")
-    text = "Ledgersync: " + ", ".join(parts) + "."
-    if session.status is SessionStatus.FAILED and session.last_error:
-        text += " " + session.last_error
-    return text
+    return parts
+
+
+def _invoice_summary(jobs: Sequence[AnyJob]) -> list[str]:
+    adds = [j for j in jobs if isinstance(j, InvoiceJob | InvoiceCheckJob)]
+    added = sum(1 for j in adds if j.state is JobState.SYNCHRONIZED and not j.adopted)
+    adopted = sum(1 for j in adds if j.state is JobState.SYNCHRONIZED and j.adopted)
+    deleted = sum(1 for j in jobs if isinstance(j, InvoiceDeleteJob) and j.state is JobState.DELETED)
+    failed = sum(1 for j in jobs if j.state is JobState.FAILED)
+    unconfirmed = [j.reference for j in jobs if j.state is JobState.UNCONFIRMED]
+    waiting = sum(1 for j in jobs if j.state in DUE or j.state in (JobState.BUSY, JobState.SKIPPED))
+    parts = [f"{added} invoice(s) added", f"{adopted} invoice(s) already in QuickBooks"]
+    if deleted:
+        parts.append(f"{deleted} invoice(s) deleted")
+    if unconfirmed:
+        parts.append(
+            f"{len(unconfirmed)} invoice(s) accepted by QuickBooks without a TxnID ({', '.join(unconfirmed)}), "
+            "to be looked up by RefNumber at the next update"
+        )
+    if failed:
+        parts.append(f"{failed} sales invoice(s) in error (see Ledgersync)")
+    if waiting:
+        parts.append(f"{waiting} invoice(s) wait for the next update")
+    return parts
+
+
+def _unfit_invoice(draft: InvoiceDraft | None) -> str | None:
+    """What QuickBooks Desktop would refuse in a draft before it is sent."""
+    if draft is None:
+        return "the invoice could not be read to send it; send it again"
+    if not draft.lines:
+        return (
+            f"invoice {draft.invoice_number} has no lines; add its items with PUT /v1/invoices/{{id}}, then send again"
+        )
+    if len(draft.ref_number) > DESKTOP_REF_NUMBER_LENGTH:
+        return (
+            f"invoice {draft.invoice_number}'s number {draft.ref_number} is longer than the "
+            f"{DESKTOP_REF_NUMBER_LENGTH} characters QuickBooks Desktop allows in a RefNumber"
+        )
+    return None

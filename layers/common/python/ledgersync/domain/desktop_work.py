@@ -1,18 +1,28 @@
-"""The Web Connector's view of our data: who may connect, which POs wait, and where outcomes go."""
+"""The Web Connector's view of our data: who may connect, which POs and sales invoices wait, and where outcomes go."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from ledgersync.domain.accounts import Accounts
-from ledgersync.domain.desktop_sync import DesktopWork
+from ledgersync.domain.desktop_sync import (
+    DesktopWork,
+    InvoiceToAdd,
+    InvoiceToCheck,
+    InvoiceToDelete,
+    SalesInvoiceWork,
+)
 from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
+from ledgersync.domain.sales_invoice_sync import PART, LoadedInvoice, invoice_ref
+from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, document_number, invoice_memo
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import MapperRegistry, Unmappable
 from ledgersync.domain.sync.outcomes import SyncRecorder
-from ledgersync.domain.sync.state import SyncStatus
+from ledgersync.domain.sync.state import SyncState, SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.errors import Forbidden, Unauthorized
 
@@ -34,7 +44,8 @@ class TokenCredentials:
 @dataclass
 class DesktopOutbox:
     """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), oldest first, each
-    with its drafts from its document kind's mapper."""
+    with its drafts from its document kind's mapper; and its sales invoices to add (queued, or "sending" when an
+    earlier session took them) and to delete ("deleting")."""
 
     mappers: MapperRegistry
     accounting: AccountingState
@@ -63,9 +74,86 @@ class DesktopOutbox:
                 work.append(DesktopWork(document, [], unfit.message))
         return work
 
+    def pending_sales_invoices(self, company_id: str, limit: int) -> list[SalesInvoiceWork]:
+        if DocumentKind.SALES_INVOICE not in self.mappers.kinds():
+            return []  # a deployment that does not send sales invoices still sends bills
+        settings = self.accounting.get_settings(company_id)
+        if settings.external_system is not self.target:
+            return []
+        work: list[SalesInvoiceWork] = []
+        mapper = self.mappers.get(DocumentKind.SALES_INVOICE)
+        for state in self._states(company_id, (SyncStatus.DELETING,)):
+            if len(work) >= limit:
+                return work
+            work.append(self._removal(state, partial(mapper.load, company_id, state.document, settings)))
+        for state in self._states(company_id, (SyncStatus.QUEUED, SyncStatus.SENDING)):
+            if len(work) >= limit:
+                break
+            loaded = mapper.load(company_id, state.document, settings)
+            if loaded is None:
+                continue
+            claimed = state.status is SyncStatus.SENDING
+            if not mapper.is_current(loaded, state):
+                # The order changed or was unshipped since this state was written: nothing is sent for it. One an
+                # earlier session took may be in QuickBooks already; nothing else would ever settle it.
+                if claimed:
+                    work.append(self._check(state, loaded))
+                continue
+            try:
+                (draft,) = mapper.drafts(loaded, state)
+            except Unmappable as unfit:
+                work.append(InvoiceToAdd(state.document.id, None, unfit.message, claimed))
+                continue
+            work.append(InvoiceToAdd(state.document.id, draft, None, claimed))
+        return work
+
+    def _states(self, company_id: str, statuses: tuple[SyncStatus, ...]) -> list[SyncState]:
+        """The company's sales-invoice states in ``statuses`` for the target, oldest change first."""
+        states = [
+            s
+            for status in statuses
+            for s in self.states.list_by_status(company_id, status, self.target)
+            if s.document.kind is DocumentKind.SALES_INVOICE
+        ]
+        return sorted(states, key=lambda s: (s.updated_at is None, s.updated_at, s.document.id))
+
+    @staticmethod
+    def _check(state: SyncState, loaded: LoadedInvoice) -> InvoiceToCheck:
+        ref_number, memo = _sent_as(state, loaded)
+        return InvoiceToCheck(state.document.id, ref_number, memo)
+
+    @staticmethod
+    def _removal(state: SyncState, load: Callable[[], LoadedInvoice | None]) -> InvoiceToDelete:
+        """What a delete needs: the TxnID recorded, else the RefNumber and memo it was sent with."""
+        txn_id = state.external_ids.get(PART) or None
+        if txn_id:
+            return InvoiceToDelete(state.document.id, None, txn_id, state.document_number)
+        loaded = load()
+        if loaded is None:
+            problem = (
+                f"invoice {state.document.id} is no longer in Ledgersync and its QuickBooks Desktop TxnID was never "
+                "recorded; delete its invoice in QuickBooks Desktop yourself if it is there"
+            )
+            return InvoiceToDelete(state.document.id, None, None, state.document_number, problem=problem)
+        ref_number, memo = _sent_as(state, loaded)
+        return InvoiceToDelete(state.document.id, loaded.invoice.invoice_number, None, ref_number, memo)
+
+
+def _sent_as(state: SyncState, loaded: LoadedInvoice) -> tuple[str, str]:
+    """The RefNumber and the memo a state's invoice went to QuickBooks Desktop with: the state's number and the
+    version it sent (the invoice may have moved on since: unshipped, changed, even reshipped)."""
+    invoice = loaded.invoice
+    version = state.document_version if state.document_version is not None else invoice.version
+    ref_number = state.document_number or document_number(
+        loaded.store.get("invoicePrefix"), invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH
+    )
+    return ref_number, invoice_memo(invoice.invoice_id, invoice.invoice_number, version)
+
 
 @dataclass
 class DesktopOutcomes:
+    """Where the Web Connector's outcomes go: the sync states of the POs and the sales invoices."""
+
     recorder: SyncRecorder
     target: ExternalSystem
 
@@ -75,3 +163,20 @@ class DesktopOutcomes:
 
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         self.recorder.failed(company_id, DocumentRef.purchase_order(purchase_order_id), self.target, message)
+
+    def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
+        state = self.recorder.claim(company_id, _sales_invoice(document_id), self.target)
+        return state is not None and state.document_version in (None, document_version)
+
+    def sales_invoice_synchronized(self, company_id: str, document_id: str, txn_id: str) -> None:
+        self.recorder.recorded(company_id, _sales_invoice(document_id), self.target, {PART: txn_id})
+
+    def sales_invoice_failed(self, company_id: str, document_id: str, message: str) -> None:
+        self.recorder.failed(company_id, _sales_invoice(document_id), self.target, message)
+
+    def sales_invoice_deleted(self, company_id: str, document_id: str) -> None:
+        self.recorder.deleted(company_id, _sales_invoice(document_id), self.target)
+
+
+def _sales_invoice(document_id: str) -> DocumentRef:
+    return invoice_ref(int(document_id))
