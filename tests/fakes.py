@@ -837,7 +837,8 @@ class InMemorySessionStore:
                 "startedAt": session.created_at.isoformat(),
                 "updatedAt": self.clock.now().isoformat(),
                 "progress": session.progress,
-                "bills": len(session.jobs),
+                "bills": session.job_count("bill"),
+                "invoices": len(session.jobs) - session.job_count("bill"),
                 "lastError": session.last_error or None,
             }
         )

@@ -895,6 +895,7 @@ def test_last_session_is_summarized_when_created_and_when_it_ends(sessions: Sess
         "updatedAt": NOW.isoformat(),
         "progress": 0,
         "bills": 0,
+        "invoices": 0,
         "lastError": None,
     }
     sessions.clock.current = NOW + timedelta(minutes=2)
@@ -998,6 +999,7 @@ def test_company_health_counts_pos_by_lifecycle_and_sync_state_and_shows_the_las
             "updated_at": NOW,
             "progress": 0,
             "bills": 0,
+            "invoices": 0,
             "last_error": None,
         },
     }

@@ -91,6 +91,7 @@ def last_session_item(session: WebConnectorSession, now: datetime) -> dict[str, 
         "startedAt": session.created_at.isoformat(),
         "updatedAt": now.isoformat(),
         "progress": session.progress,
-        "bills": len(session.jobs),
+        "bills": session.job_count("bill"),
+        "invoices": len(session.jobs) - session.job_count("bill"),
         "lastError": session.last_error or None,
     }

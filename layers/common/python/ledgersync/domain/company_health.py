@@ -35,7 +35,8 @@ class WebConnectorSessionSummary(_Camel):
     started_at: datetime
     updated_at: datetime
     progress: int
-    bills: int
+    bills: int  # bills the session carried
+    invoices: int = 0  # sales invoices it carried (to add or to delete)
     last_error: str | None = None
 
 

@@ -390,6 +390,10 @@ class WebConnectorSession(BaseModel):
     messages_sent: int = 0
     last_error: str = ""
 
+    def job_count(self, kind: str) -> int:
+        """How many of the session's jobs are of ``kind`` (``bill``, ``invoice_add``, ``invoice_delete``)."""
+        return sum(1 for job in self.jobs if job.kind == kind)
+
     def batch_jobs(self, batch_size: int) -> list[tuple[int, AnyJob]]:
         start = self.batch * batch_size
         return list(enumerate(self.jobs))[start : start + batch_size]
