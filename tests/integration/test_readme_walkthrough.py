@@ -24,6 +24,7 @@ def test_every_readme_walkthrough_runs_as_written_when_run_against_a_fresh_stack
         "invoice.create (seed 002)",
         "Purchase orders and Send to External System (seed 000)",
         "QuickBooks Online",
+        "Sales invoices to QuickBooks Online",
         "The PO Reconciliation webhook (seed 001)",
         "QuickBooks Desktop (the Web Connector)",
     ]
