@@ -321,7 +321,10 @@ class InvoiceAccounting(BaseModel):
         shown = SHOWN[state.status]
         return cls(
             status=shown,
-            external_id=state.external_ids.get("") if shown is AccountingStatus.SENT else None,
+            # the accounting invoice that is there, or the one being deleted
+            external_id=state.external_ids.get("")
+            if shown in {AccountingStatus.SENT, AccountingStatus.DELETING}
+            else None,
             doc_number=state.document_number if shown is not AccountingStatus.NOT_SENT else None,
             scheduled_for=state.release_at if state.status is SyncStatus.SCHEDULED else None,
             sent_at=state.synchronized_at if shown is AccountingStatus.SENT else None,
