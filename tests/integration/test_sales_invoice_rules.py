@@ -253,13 +253,6 @@ def test_a_disconnected_company_holds_its_automatic_invoices_and_sends_each_once
     assert_sent_once(shop, noticed, DESK_PREFIX)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: the QuickBooks Online callback (QboConnectionService.callback) releases held work with "
-    "recorder.release_held, which queues automatic invoices for sending at once (scheduledFor null) instead of "
-    "back on the automatic queue with a new deadline, as the scheduler's sweep does (release_state with "
-    "reschedule_window): rule 2's 'still paced' is not kept on reconnection",
-)
 def test_reconnecting_puts_held_automatic_invoices_back_on_the_automatic_queue_paced_again(
     stack: LocalStack,
 ) -> None:

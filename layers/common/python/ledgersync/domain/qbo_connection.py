@@ -98,7 +98,9 @@ class QuickBooksOnlineConnection:
             external_system=ExternalSystem.QUICKBOOKS_ONLINE, status=ConnectionStatus.CONNECTED, realm_id=realm_id
         )
         self.settings.put_connection(company_id, connection)
-        released = self.recorder.release_held(company_id, ExternalSystem.QUICKBOOKS_ONLINE)
+        # held automatic invoices go back on the automatic queue, due within the company's window (paced again)
+        window = timedelta(minutes=self.settings.get_settings(company_id).auto_sync_window_minutes)
+        released = self.recorder.release_held(company_id, ExternalSystem.QUICKBOOKS_ONLINE, window)
         logger.info("QuickBooks Online connected", extra={"company_id": company_id, "released": released})
         return connection
 

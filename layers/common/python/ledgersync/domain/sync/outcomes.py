@@ -240,10 +240,12 @@ class SyncRecorder(StateWriter):
 
         self.update(company_id, ref, target, change)
 
-    def release_held(self, company_id: str, target: ExternalSystem) -> int:
-        """Send again every state the company holds for ``target``; answers how many went."""
+    def release_held(self, company_id: str, target: ExternalSystem, reschedule_window: timedelta | None = None) -> int:
+        """Send again every state the company holds for ``target`` (the automatic queue's back on it, due within
+        ``reschedule_window``); answers how many were released."""
         return sum(
-            self.release_state(state) for state in self.states.list_by_status(company_id, SyncStatus.HELD, target)
+            self.release_state(state, reschedule_window)
+            for state in self.states.list_by_status(company_id, SyncStatus.HELD, target)
         )
 
     def release_state(self, state: SyncState, reschedule_window: timedelta | None = None) -> bool:
