@@ -86,6 +86,7 @@ from ledgersync.domain.settings import AccountingSettings, Connection, Connectio
 from ledgersync.domain.sync.messages import SyncMessage  # noqa: E402
 from ledgersync.domain.sync.pacing import TICK, release_count  # noqa: E402
 from ledgersync.errors import RetryableError  # noqa: E402
+from support import MemoryTokens  # noqa: E402
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SHIPPED = START + timedelta(seconds=20)  # "at once": every order of a burst shipped in this second
@@ -282,19 +283,6 @@ class CountingTransport(requests.Session):
     def busiest_minute(self) -> int:
         """The most calls one realm received in a calendar minute of the simulated clock."""
         return max((max(Counter(map(minute_of, times)).values()) for times in self.call_times.values()), default=0)
-
-
-class MemoryTokens:
-    """The token store: each company's tokens in a dict."""
-
-    def __init__(self) -> None:
-        self.saved: dict[str, TokenSet] = {}
-
-    def load(self, company_id: str) -> TokenSet | None:
-        return self.saved.get(company_id)
-
-    def save(self, company_id: str, tokens: TokenSet) -> None:
-        self.saved[company_id] = tokens
 
 
 class MemoryLocks:

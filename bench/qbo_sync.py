@@ -41,22 +41,11 @@ from ledgersync.domain.quickbooks_online import (  # noqa: E402
     DedupEntry,
     DedupState,
     QuickBooksTokens,
-    TokenSet,
 )
+from support import MemoryTokens  # noqa: E402
 
 REALM = "9130350000000777"
 VENDORS = 40
-
-
-class MemoryTokens:
-    def __init__(self) -> None:
-        self.saved: dict[str, TokenSet] = {}
-
-    def load(self, company_id: str) -> TokenSet | None:
-        return self.saved.get(company_id)
-
-    def save(self, company_id: str, tokens: TokenSet) -> None:
-        self.saved[company_id] = tokens
 
 
 class MemoryLock:

@@ -1,8 +1,13 @@
-"""What the moto-backed benchmarks set first: fake AWS credentials and region, quiet Powertools."""
+"""What the benchmarks share: the moto-backed ones' fake AWS credentials and region, quiet Powertools, and an
+in-memory QuickBooks Online token store."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ledgersync.domain.quickbooks_online import TokenSet
 
 MOTO_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -18,3 +23,16 @@ MOTO_ENVIRONMENT = {
 def use_moto_environment(**extra: str) -> None:
     """Set the environment for moto in process (table ``ledgersync-bench``), plus ``extra`` variables."""
     os.environ.update(MOTO_ENVIRONMENT | extra)
+
+
+class MemoryTokens:
+    """The QuickBooks Online token store of a bench: each company's tokens in a dict."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, TokenSet] = {}
+
+    def load(self, company_id: str) -> TokenSet | None:
+        return self.saved.get(company_id)
+
+    def save(self, company_id: str, tokens: TokenSet) -> None:
+        self.saved[company_id] = tokens
