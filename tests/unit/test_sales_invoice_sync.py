@@ -498,3 +498,18 @@ def test_a_claimed_send_whose_order_was_unshipped_in_a_manual_store_is_settled_b
     assert world.accounting(created_then_crashed).status is AccountingStatus.SENT
     assert world.accounting(never_created).status is AccountingStatus.NOT_SENT
     assert len(world.books.documents) == 1
+
+
+def test_the_automatic_queue_never_releases_more_a_minute_than_its_cap(world: World) -> None:
+    world.store("AUTO", "automatic")
+    for _ in range(30):
+        world.ship(world.order("AUTO"))
+    world.clock.advance(timedelta(minutes=61))  # all overdue: the planner wants every one now
+    world.services.automatic_invoice_queue.cap_per_minute = 12
+
+    released = [world.release()]
+    for _ in range(3):
+        world.clock.advance(timedelta(minutes=1))
+        released.append(world.release())
+
+    assert released == [12, 12, 6, 0]

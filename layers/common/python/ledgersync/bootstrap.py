@@ -66,6 +66,11 @@ if TYPE_CHECKING:
     from ledgersync.domain.webhooks.endpoint import WebhookSecrets, WebhookSetup
 
 
+# the automatic invoice queue releases at most this share of QuickBooks Online's per-realm requests a minute,
+# leaving the rest to sends by hand, bills and the reads a send may need
+AUTOMATIC_SHARE_OF_BUDGET = 0.8
+
+
 @dataclass
 class Adapters:
     """The outside world's ports. Each one left ``None`` is built on first use from the settings (the AWS, Intuit
@@ -489,6 +494,7 @@ class Services:
             accounting=self.settings_store,
             turns=self.release_turns,
             clock=self.clock,
+            cap_per_minute=int(self.settings.qbo_requests_per_minute * AUTOMATIC_SHARE_OF_BUDGET),
         )
 
     @cached_property

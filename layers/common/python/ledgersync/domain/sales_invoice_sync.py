@@ -496,6 +496,9 @@ class AutomaticInvoiceQueue:
     accounting: AccountingState
     turns: ReleaseTurns = field(default_factory=OncePerTick)
     clock: Clock = SYSTEM_CLOCK
+    # at most this many of one company's invoices a minute: what QuickBooks Online's per-realm budget leaves after
+    # other traffic (one call per invoice in steady state); None for no cap
+    cap_per_minute: int | None = None
 
     def release_due(self, company_ids: Sequence[str], now: datetime | None = None) -> ReleaseSummary:
         """Once a minute: each company's scheduled invoices, paced over their window (``release_count``), earliest
@@ -520,7 +523,7 @@ class AutomaticInvoiceQueue:
                 for state in scheduled:
                     summary.held += self._hold(state, reason)
                 continue
-            count = release_count([s.release_at for s in scheduled if s.release_at], now)
+            count = release_count([s.release_at for s in scheduled if s.release_at], now, cap=self.cap_per_minute)
             due.append(scheduled[:count])
         # company by company in turn, so one company's burst puts no other company's invoices behind it in the queue
         for turn in zip_longest(*due):
