@@ -991,20 +991,29 @@ def _busy(job: AnyJob, result: OperationResult, doing: str) -> None:
     )
 
 
+def _lookup_found(job: AnyJob, result: OperationResult, fail: Fail, *, not_found: JobState, failure: str) -> bool:
+    """Settle an InvoiceQuery's status before its records are read, the same for an add and a delete: nothing there
+    moves the job to ``not_found``, a busy QuickBooks leaves it for the next update, any other error fails it with
+    ``failure`` and QuickBooks' words. True when the query found records to read."""
+    code = result.status_code
+    if code in NOT_FOUND_CODES:
+        job.state = not_found
+    elif code in BUSY_CODES:
+        _busy(job, result, "look up")
+    elif code != 0:
+        fail(job, f"{failure} ({code}): {result.status_message}")
+    else:
+        return True
+    return False
+
+
 def _lookup_invoice(job: InvoiceJob, result: OperationResult, fail: Fail) -> None:
     """An InvoiceQuery's answer before an InvoiceAdd: adopt the invoice QuickBooks already has for this version
     (same RefNumber, a memo naming this invoice and version), refuse when the RefNumber belongs to another
     invoice, else plan the add."""
     draft = job.draft
-    code = result.status_code
-    if code in NOT_FOUND_CODES:
-        job.state = JobState.TO_ADD
-        return
-    if code in BUSY_CODES:
-        _busy(job, result, "look up")
-        return
-    if code != 0:
-        fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
+    failure = f"QuickBooks Desktop could not look up invoice {job.reference}"
+    if not _lookup_found(job, result, fail, not_found=JobState.TO_ADD, failure=failure):
         return
     same = [r for r in result.records if (r.ref_number or "").casefold() == job.reference.casefold()]
     mine = [r for r in same if draft.memo in (r.memo or "")]
@@ -1080,19 +1089,8 @@ def _invoice_fix(draft: InvoiceDraft, code: int) -> str:
 def _lookup_deletion(job: InvoiceDeleteJob, result: OperationResult, fail: Fail) -> None:
     """An InvoiceQuery's answer before a delete without a recorded TxnID: the invoices Ledgersync made for the
     version sent (their memo says so) are deleted; none there means nothing to delete."""
-    code = result.status_code
-    if code in NOT_FOUND_CODES:
-        job.state = JobState.DELETED
-        return
-    if code in BUSY_CODES:
-        _busy(job, result, "look up")
-        return
-    if code != 0:
-        fail(
-            job,
-            f"QuickBooks Desktop could not look up invoice {job.reference} to delete it ({code}): "
-            f"{result.status_message}",
-        )
+    failure = f"QuickBooks Desktop could not look up invoice {job.reference} to delete it"
+    if not _lookup_found(job, result, fail, not_found=JobState.DELETED, failure=failure):
         return
     memo = job.memo or ""
     job.txn_ids = [
