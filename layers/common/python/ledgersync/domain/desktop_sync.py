@@ -859,9 +859,8 @@ class WebConnectorService:
             return
         same = [
             r
-            for r in result.records
-            if (r.ref_number or "").casefold() == job.reference.casefold()
-            and (r.vendor_name or vendor).casefold() == vendor.casefold()
+            for r in _same_reference(result, job.reference)
+            if (r.vendor_name or vendor).casefold() == vendor.casefold()
         ]
         shortened = job.reference != job.draft.full_reference
         mine = [r for r in same if not shortened or job.draft.full_reference in (r.memo or "")]
@@ -976,6 +975,11 @@ def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
     fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
 
 
+def _same_reference(result: OperationResult, reference: str) -> list[QbRecord]:
+    """The records of a query's answer with this RefNumber, which QuickBooks compares without regard to case."""
+    return [r for r in result.records if (r.ref_number or "").casefold() == reference.casefold()]
+
+
 def _memo_names_invoice(memo: str | None, sent_memo: str) -> bool:
     """Whether a memo names the same Ledgersync invoice as ``sent_memo``, whatever its version (the memo ends in
     its version: "... (id 5, version 3)")."""
@@ -1015,7 +1019,7 @@ def _lookup_invoice(job: InvoiceJob, result: OperationResult, fail: Fail) -> Non
     failure = f"QuickBooks Desktop could not look up invoice {job.reference}"
     if not _lookup_found(job, result, fail, not_found=JobState.TO_ADD, failure=failure):
         return
-    same = [r for r in result.records if (r.ref_number or "").casefold() == job.reference.casefold()]
+    same = _same_reference(result, job.reference)
     mine = [r for r in same if draft.memo in (r.memo or "")]
     txn_id = next((r.txn_id for r in mine if r.txn_id), None)
     if txn_id:
@@ -1094,9 +1098,7 @@ def _lookup_deletion(job: InvoiceDeleteJob, result: OperationResult, fail: Fail)
         return
     memo = job.memo or ""
     job.txn_ids = [
-        r.txn_id
-        for r in result.records
-        if r.txn_id and memo and memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
+        r.txn_id for r in _same_reference(result, job.reference) if r.txn_id and memo and memo in (r.memo or "")
     ]
     job.state = JobState.TO_DELETE if job.txn_ids else JobState.DELETED
 
@@ -1112,12 +1114,7 @@ def _lookup_check(job: InvoiceCheckJob, result: OperationResult, fail: Fail) -> 
         fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
         return
     found = next(
-        (
-            r.txn_id
-            for r in result.records
-            if r.txn_id and job.memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
-        ),
-        None,
+        (r.txn_id for r in _same_reference(result, job.reference) if r.txn_id and job.memo in (r.memo or "")), None
     )
     if found:
         job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, found, True
