@@ -395,8 +395,9 @@ class WebConnectorSession(BaseModel):
         return sum(1 for job in self.jobs if job.kind == kind)
 
     def batch_jobs(self, batch_size: int) -> list[tuple[int, AnyJob]]:
+        """The current batch's jobs with their index in the session (the index names their requests)."""
         start = self.batch * batch_size
-        return list(enumerate(self.jobs))[start : start + batch_size]
+        return list(enumerate(self.jobs[start : start + batch_size], start))
 
     def computed_progress(self) -> int:
         """Percentage of planned requests done: 100 only when every job is finished."""
