@@ -51,7 +51,7 @@ def run() -> None:
     from devstack.fake_qb_company import FakeCompany
     from devstack.qbwc_simulator import InMemoryPurchaseOrders, LocalGateway, run_session
     from functions.qbwc import app as qbwc_app
-    from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
+    from tests.support.desktop import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
     from ledgersync import bootstrap
     from ledgersync.adapters.dynamodb import SingleTable

@@ -233,7 +233,7 @@ class FakeCompany:
     def _vendor_add(self, rq: _Element, rs: _Element) -> _Element:
         name = rq.findtext("VendorAdd/Name") or ""
         if len(name) > 41:
-            return _status(rs, 3070, f'The string "{name}" in the field "Name" is too long.')
+            return _too_long(rs, "Name", name)
         if name.casefold() in self.vendors or name.casefold() in self.customers:
             return _status(rs, 3100, f'The name "{name}" of the list element is already in use.')
         self.vendors[name.casefold()] = name
@@ -254,7 +254,7 @@ class FakeCompany:
         bills = _ref_number_filtered(bills, rq.find("RefNumberFilter"))
         if not bills:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
-        wanted_elements = {e.text for e in rq.findall("IncludeRetElement")}
+        wanted_elements = _wanted(rq)
         for bill in bills:
             rs.append(_bill_ret(bill, wanted_elements))
         return _status(rs, 0, "Status OK")
@@ -268,7 +268,7 @@ class FakeCompany:
             return _invalid_reference(rs, "Vendor", vendor, "Bill")
         ref = add.findtext("RefNumber")
         if ref is not None and len(ref) > 20:
-            return _status(rs, 3070, f'The string "{ref}" in the field "RefNumber" is too long.')
+            return _too_long(rs, "RefNumber", ref)
         lines: list[dict[str, str]] = []
         total = Decimal(0)
         for line in add:
@@ -306,7 +306,7 @@ class FakeCompany:
             lines=lines,
         )
         self.bills.append(bill)
-        rs.append(_bill_ret(bill, {e.text for e in rq.findall("IncludeRetElement")}))
+        rs.append(_bill_ret(bill, _wanted(rq)))
         return _status(rs, 0, "Status OK")
 
     def _invoice_add(self, rq: _Element, rs: _Element) -> _Element:
@@ -318,7 +318,7 @@ class FakeCompany:
             return _invalid_reference(rs, "Customer", customer, "Invoice")
         ref = add.findtext("RefNumber")
         if ref is not None and len(ref) > 11:
-            return _status(rs, 3070, f'The string "{ref}" in the field "RefNumber" is too long.')
+            return _too_long(rs, "RefNumber", ref)
         total = Decimal(0)
         lines: list[dict[str, str]] = []
         for line in add.findall("InvoiceLineAdd"):
@@ -355,7 +355,7 @@ class FakeCompany:
             lines=lines,
         )
         self.invoices.append(invoice)
-        rs.append(_invoice_ret(invoice, {e.text for e in rq.findall("IncludeRetElement")}, with_lines=True))
+        rs.append(_invoice_ret(invoice, _wanted(rq), with_lines=True))
         return _status(rs, 0, "Status OK")
 
     def invoices_with_ref(self, ref_number: str) -> list[FakeInvoice]:
@@ -391,7 +391,7 @@ class FakeCompany:
         invoices = _ref_number_filtered(invoices, rq.find("InvoiceFilter/RefNumberFilter"))
         if not invoices:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
-        wanted_elements = {e.text for e in rq.findall("IncludeRetElement")}
+        wanted_elements = _wanted(rq)
         with_lines = rq.findtext("IncludeLineItems") == "true"
         for invoice in invoices:
             rs.append(_invoice_ret(invoice, wanted_elements, with_lines=with_lines))
@@ -432,6 +432,16 @@ def _status(rs: _Element, code: int, message: str) -> _Element:
     rs.set("statusSeverity", SEVERITY.get(code, "Error"))
     rs.set("statusMessage", message)
     return rs
+
+
+def _wanted(rq: _Element) -> set[str | None]:
+    """The elements a query or add asks back (IncludeRetElement); none named means all."""
+    return {e.text for e in rq.findall("IncludeRetElement")}
+
+
+def _too_long(rs: _Element, field: str, value: str) -> _Element:
+    """QuickBooks' 3070 for a value longer than its field holds."""
+    return _status(rs, 3070, f'The string "{value}" in the field "{field}" is too long.')
 
 
 def _invalid_reference(rs: _Element, list_name: str, name: str, txn: str) -> _Element:

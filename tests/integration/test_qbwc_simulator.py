@@ -21,9 +21,8 @@ from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.domain.desktop_sync import WebConnectorService
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
 from tests.fakes import FakeClock
+from tests.support.desktop import COMPANY, CUSTOMER, TOKEN, USER, VENDOR, purchase_order, to_add, to_delete
 from tests.support.services import InstallServices
-from tests.unit.test_desktop_sales_invoices import CUSTOMER, to_add, to_delete
-from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, purchase_order
 
 pytestmark = pytest.mark.integration
 XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")

@@ -31,7 +31,7 @@ from tests.fakes import (
     InMemorySettingsStore,
     InMemorySyncStateStore,
 )
-from tests.unit.test_desktop_sync import XSD_DIR, Run, web_connector_session
+from tests.support.desktop import XSD_DIR, Run, web_connector_session
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 DESKTOP = ExternalSystem.QUICKBOOKS_DESKTOP

@@ -4,103 +4,35 @@ file, which refuses any request that breaks qbxmlops120.xsd (no SOAP here)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from devstack.fake_qb_company import FakeCompany, FakeInvoice
+from devstack.fake_qb_company import FakeCompany
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
 from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.domain.desktop_sync import (
     InvoiceToAdd,
-    InvoiceToDelete,
     WebConnectorService,
     WebConnectorSession,
 )
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLine, InvoiceLineKind, invoice_memo
+from ledgersync.domain.sales_invoices import invoice_memo
 from tests.fakes import FakeClock
-from tests.unit.test_desktop_sync import COMPANY, TOKEN, USER, VENDOR, XSD_DIR, purchase_order, web_connector_session
-
-CUSTOMER = "Ang Flowers LLC"
-
-
-def draft(
-    invoice_id: int = 1,
-    *,
-    version: int = 1,
-    customer: str = CUSTOMER,
-    item: str = "Roses",
-    exchange_rate: Decimal | None = None,
-) -> InvoiceDraft:
-    """Invoice 1000 + id: 60 stems at 0.30 on ``item`` and a freight charge of 12.50 (30.50 in all)."""
-    number = 1000 + invoice_id
-    lines = [
-        InvoiceLine(
-            kind=InvoiceLineKind.ITEM,
-            item_name=item,
-            quantity=Decimal(60),
-            rate=Decimal("0.30"),
-            amount=Decimal("18.00"),
-            description="Rose Freedom 60cm HB",
-        ),
-        InvoiceLine(
-            kind=InvoiceLineKind.CHARGE,
-            item_name="Freight",
-            quantity=Decimal(1),
-            rate=Decimal("12.50"),
-            amount=Decimal("12.50"),
-            description="Freight",
-        ),
-    ]
-    return InvoiceDraft(
-        company_id=COMPANY,
-        invoice_id=invoice_id,
-        invoice_number=number,
-        document_version=version,
-        store_code="WEB",
-        customer_name=customer,
-        txn_date=date(2026, 12, 1),
-        doc_number=f"W{number}",
-        ref_number=f"W{number}",
-        currency="EUR" if exchange_rate is not None else None,
-        exchange_rate=exchange_rate,
-        lines=lines,
-        total=Decimal("30.50"),
-        po_number=None,
-        memo=invoice_memo(invoice_id, number, version),
-    )
-
-
-def to_add(
-    invoice_id: int = 1,
-    *,
-    version: int = 1,
-    customer: str = CUSTOMER,
-    item: str = "Roses",
-    exchange_rate: Decimal | None = None,
-) -> InvoiceToAdd:
-    return InvoiceToAdd(
-        str(invoice_id), draft(invoice_id, version=version, customer=customer, item=item, exchange_rate=exchange_rate)
-    )
-
-
-def to_delete(invoice_id: int = 1, *, txn_id: str | None = None, version: int = 1) -> InvoiceToDelete:
-    number = 1000 + invoice_id
-    return InvoiceToDelete(
-        str(invoice_id), number, txn_id, ref_number=f"W{number}", memo=invoice_memo(invoice_id, number, version)
-    )
-
-
-def typed_by_hand(company: FakeCompany, ref: str, memo: str, customer: str = CUSTOMER) -> FakeInvoice:
-    """An invoice already in the company file (added by a person, or by an earlier session)."""
-    invoice = FakeInvoice(
-        txn_id=f"T-{len(company.invoices) + 100}", customer=customer, ref_number=ref, amount=Decimal(1)
-    )
-    invoice.memo = memo
-    company.invoices.append(invoice)
-    return invoice
+from tests.support.desktop import (
+    COMPANY,
+    CUSTOMER,
+    TOKEN,
+    USER,
+    VENDOR,
+    XSD_DIR,
+    purchase_order,
+    to_add,
+    to_delete,
+    typed_by_hand,
+    web_connector_session,
+)
 
 
 @pytest.fixture

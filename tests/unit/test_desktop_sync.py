@@ -2,130 +2,23 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from devstack.fake_qb_company import FakeCompany, FakeReply
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
 from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
-from ledgersync.domain.desktop_sync import DesktopWork, WebConnectorService, choose_qbxml_version
+from ledgersync.domain.desktop_sync import WebConnectorService, choose_qbxml_version
 from ledgersync.domain.purchase_order_bills import (
-    NO_ACCOUNTING_NAME,
-    PurchaseOrderDocument,
-    build_bills,
     document_reference,
 )
 from ledgersync.domain.purchase_orders import (
-    AdditionalCharge,
-    BillMapping,
-    LocationRef,
-    PurchaseOrder,
-    PurchaseOrderItem,
-    VendorInvoice,
     VendorInvoiceStatus,
-    VendorRef,
 )
 from tests.fakes import FakeClock
-
-XSD_DIR = Path(os.environ.get("QBXML_XSD_DIR") or Path(__file__).resolve().parents[3] / "shared/schemas/qbxml")
-COMPANY = "c-1"
-USER = "qbuser"
-TOKEN = "token-123"
-VENDOR = "Flores del Campo S.A."
-
-
-def purchase_order(
-    po_id: int,
-    *,
-    vendor: str | None = VENDOR,
-    invoices: int = 1,
-    charge: str = "10.00",
-    po_number: str | None = None,
-    invoice_number: str | None = "INV",
-) -> DesktopWork:
-    """A PO of 100.00 of flowers plus a freight charge, split over ``invoices`` vendor invoices."""
-    total = Decimal("100.00") + Decimal(charge)
-    vendor_invoices = [
-        VendorInvoice(
-            invoice_number=f"{invoice_number}{po_id}-{n}" if invoice_number else None,
-            invoice_amount=total / invoices,
-            total_additional_charges=Decimal(charge) / invoices,
-        )
-        for n in range(invoices)
-    ]
-    order = PurchaseOrder(
-        company_id=COMPANY,
-        id=po_id,
-        po_number=po_number or f"PO{po_id}",
-        vendor_id=7,
-        location_id=3,
-        ship_date=date(2024, 4, 28),
-        items=[
-            PurchaseOrderItem(category_procurement_accounting_code="ROSES", total_cost=Decimal("60.00")),
-            PurchaseOrderItem(category_procurement_accounting_code="MIXED", total_cost=Decimal("40.00")),
-        ],
-        additional_charges=[AdditionalCharge(code="FRT", amount=Decimal(charge), name="Freight")],
-        vendor_invoices=vendor_invoices,
-        vendor_invoice_status=VendorInvoiceStatus.SENT_TO_EXTERNAL,
-    )
-    vendor_ref = VendorRef(id=7, code="FDC", name="Flores", accounting_name=vendor) if vendor is not None else None
-    mapping = BillMapping(charge_accounts={"FRT": "Freight"}, classes_enabled=True, class_by_location={"02": "Chicago"})
-    document = PurchaseOrderDocument(order, vendor_ref, LocationRef(id=3, code="02", name="Chicago"), mapping, "USD")
-    if vendor_ref is None or not vendor_ref.accounting_name:  # as the outbox hands it: the mapper's reason, no drafts
-        return DesktopWork(document, [], NO_ACCOUNTING_NAME)
-    return DesktopWork(document, build_bills(order, vendor_ref, document.location, mapping, "USD"))
-
-
-@dataclass
-class Run:
-    """What a Web Connector session saw, call by call."""
-
-    ticket: str
-    status: str
-    progress: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    close: str = ""
-
-
-def web_connector_session(
-    service: WebConnectorService,
-    company: FakeCompany,
-    *,
-    user: str = USER,
-    password: str = TOKEN,
-    major: int = 13,
-    minor: int = 0,
-    cut_after: int | None = None,
-) -> Run:
-    """The Web Connector's call sequence, straight against the use case."""
-    answer = service.authenticate(user, password)
-    run = Run(answer.ticket, answer.status)
-    if answer.status != "":
-        return run
-    while len(run.requests) < 100:
-        request = service.send_request(run.ticket, major=major, minor=minor)
-        if not request:
-            run.errors.append(service.last_error(run.ticket))
-            break
-        run.requests.append(request)
-        reply = company.process(request)
-        if cut_after is not None and len(run.requests) >= cut_after:
-            return run
-        progress = service.receive_response(run.ticket, reply.response, reply.hresult, reply.message)
-        run.progress.append(progress)
-        if progress < 0:
-            run.errors.append(service.last_error(run.ticket))
-            break
-        if progress == 100:
-            break
-    run.close = service.close(run.ticket)
-    return run
+from tests.support.desktop import COMPANY, TOKEN, USER, VENDOR, XSD_DIR, purchase_order, web_connector_session
 
 
 @pytest.fixture

@@ -109,6 +109,12 @@ def _ref(parent: _Element, tag: str, full_name: str) -> None:
     etree.SubElement(etree.SubElement(parent, tag), "FullName").text = full_name
 
 
+def _include(rq: _Element, *tags: str) -> None:
+    """Ask QuickBooks to answer only these elements of each record (IncludeRetElement, in this order)."""
+    for tag in tags:
+        _text(rq, "IncludeRetElement", tag)
+
+
 def _text(parent: _Element, tag: str, value: str) -> None:
     etree.SubElement(parent, tag).text = value
 
@@ -176,8 +182,7 @@ def _record(ret: _Element) -> QbRecord:
 
 def _vendor_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     _text(rq, "FullName", op.vendor_name)
-    for tag in ("ListID", "Name", "IsActive"):
-        _text(rq, "IncludeRetElement", tag)
+    _include(rq, "ListID", "Name", "IsActive")
 
 
 def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -186,8 +191,7 @@ def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     ref_filter = etree.SubElement(rq, "RefNumberFilter")
     _text(ref_filter, "MatchCriterion", "StartsWith")
     _text(ref_filter, "RefNumber", op.reference or "")
-    for tag in ("TxnID", "VendorRef", "RefNumber", "Memo"):
-        _text(rq, "IncludeRetElement", tag)
+    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo")
 
 
 def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -215,8 +219,7 @@ def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
         _text(item, "Amount", _amount(line.amount))
         if line.class_name:
             _ref(item, "ClassRef", line.class_name)
-    for tag in ("TxnID", "RefNumber", "VendorRef"):
-        _text(rq, "IncludeRetElement", tag)
+    _include(rq, "TxnID", "RefNumber", "VendorRef")
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -233,8 +236,7 @@ def _decimal(value: Decimal) -> str:
 def _invoice_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     """By RefNumber (QuickBooks matches it without regard to case); the memo tells which invoice is Ledgersync's."""
     _text(rq, "RefNumber", op.reference or "")
-    for tag in ("TxnID", "CustomerRef", "RefNumber", "Memo"):
-        _text(rq, "IncludeRetElement", tag)
+    _include(rq, "TxnID", "CustomerRef", "RefNumber", "Memo")
 
 
 def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -257,8 +259,7 @@ def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
         _text(item, "Quantity", _decimal(line.quantity))
         _text(item, "Rate", _decimal(line.rate))
         _text(item, "Amount", _amount(line.amount))
-    for tag in ("TxnID", "RefNumber", "CustomerRef"):
-        _text(rq, "IncludeRetElement", tag)
+    _include(rq, "TxnID", "RefNumber", "CustomerRef")
 
 
 def _invoice_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:

@@ -395,8 +395,9 @@ class WebConnectorSession(BaseModel):
         return sum(1 for job in self.jobs if job.kind == kind)
 
     def batch_jobs(self, batch_size: int) -> list[tuple[int, AnyJob]]:
+        """The current batch's jobs with their index in the session (the index names their requests)."""
         start = self.batch * batch_size
-        return list(enumerate(self.jobs))[start : start + batch_size]
+        return list(enumerate(self.jobs[start : start + batch_size], start))
 
     def computed_progress(self) -> int:
         """Percentage of planned requests done: 100 only when every job is finished."""
@@ -859,9 +860,8 @@ class WebConnectorService:
             return
         same = [
             r
-            for r in result.records
-            if (r.ref_number or "").casefold() == job.reference.casefold()
-            and (r.vendor_name or vendor).casefold() == vendor.casefold()
+            for r in _same_reference(result, job.reference)
+            if (r.vendor_name or vendor).casefold() == vendor.casefold()
         ]
         shortened = job.reference != job.draft.full_reference
         mine = [r for r in same if not shortened or job.draft.full_reference in (r.memo or "")]
@@ -976,6 +976,11 @@ def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
     fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
 
 
+def _same_reference(result: OperationResult, reference: str) -> list[QbRecord]:
+    """The records of a query's answer with this RefNumber, which QuickBooks compares without regard to case."""
+    return [r for r in result.records if (r.ref_number or "").casefold() == reference.casefold()]
+
+
 def _memo_names_invoice(memo: str | None, sent_memo: str) -> bool:
     """Whether a memo names the same Ledgersync invoice as ``sent_memo``, whatever its version (the memo ends in
     its version: "... (id 5, version 3)")."""
@@ -991,22 +996,31 @@ def _busy(job: AnyJob, result: OperationResult, doing: str) -> None:
     )
 
 
+def _lookup_found(job: AnyJob, result: OperationResult, fail: Fail, *, not_found: JobState, failure: str) -> bool:
+    """Settle an InvoiceQuery's status before its records are read, the same for an add and a delete: nothing there
+    moves the job to ``not_found``, a busy QuickBooks leaves it for the next update, any other error fails it with
+    ``failure`` and QuickBooks' words. True when the query found records to read."""
+    code = result.status_code
+    if code in NOT_FOUND_CODES:
+        job.state = not_found
+    elif code in BUSY_CODES:
+        _busy(job, result, "look up")
+    elif code != 0:
+        fail(job, f"{failure} ({code}): {result.status_message}")
+    else:
+        return True
+    return False
+
+
 def _lookup_invoice(job: InvoiceJob, result: OperationResult, fail: Fail) -> None:
     """An InvoiceQuery's answer before an InvoiceAdd: adopt the invoice QuickBooks already has for this version
     (same RefNumber, a memo naming this invoice and version), refuse when the RefNumber belongs to another
     invoice, else plan the add."""
     draft = job.draft
-    code = result.status_code
-    if code in NOT_FOUND_CODES:
-        job.state = JobState.TO_ADD
+    failure = f"QuickBooks Desktop could not look up invoice {job.reference}"
+    if not _lookup_found(job, result, fail, not_found=JobState.TO_ADD, failure=failure):
         return
-    if code in BUSY_CODES:
-        _busy(job, result, "look up")
-        return
-    if code != 0:
-        fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
-        return
-    same = [r for r in result.records if (r.ref_number or "").casefold() == job.reference.casefold()]
+    same = _same_reference(result, job.reference)
     mine = [r for r in same if draft.memo in (r.memo or "")]
     txn_id = next((r.txn_id for r in mine if r.txn_id), None)
     if txn_id:
@@ -1080,25 +1094,12 @@ def _invoice_fix(draft: InvoiceDraft, code: int) -> str:
 def _lookup_deletion(job: InvoiceDeleteJob, result: OperationResult, fail: Fail) -> None:
     """An InvoiceQuery's answer before a delete without a recorded TxnID: the invoices Ledgersync made for the
     version sent (their memo says so) are deleted; none there means nothing to delete."""
-    code = result.status_code
-    if code in NOT_FOUND_CODES:
-        job.state = JobState.DELETED
-        return
-    if code in BUSY_CODES:
-        _busy(job, result, "look up")
-        return
-    if code != 0:
-        fail(
-            job,
-            f"QuickBooks Desktop could not look up invoice {job.reference} to delete it ({code}): "
-            f"{result.status_message}",
-        )
+    failure = f"QuickBooks Desktop could not look up invoice {job.reference} to delete it"
+    if not _lookup_found(job, result, fail, not_found=JobState.DELETED, failure=failure):
         return
     memo = job.memo or ""
     job.txn_ids = [
-        r.txn_id
-        for r in result.records
-        if r.txn_id and memo and memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
+        r.txn_id for r in _same_reference(result, job.reference) if r.txn_id and memo and memo in (r.memo or "")
     ]
     job.state = JobState.TO_DELETE if job.txn_ids else JobState.DELETED
 
@@ -1114,12 +1115,7 @@ def _lookup_check(job: InvoiceCheckJob, result: OperationResult, fail: Fail) -> 
         fail(job, f"QuickBooks Desktop could not look up invoice {job.reference} ({code}): {result.status_message}")
         return
     found = next(
-        (
-            r.txn_id
-            for r in result.records
-            if r.txn_id and job.memo in (r.memo or "") and (r.ref_number or "").casefold() == job.reference.casefold()
-        ),
-        None,
+        (r.txn_id for r in _same_reference(result, job.reference) if r.txn_id and job.memo in (r.memo or "")), None
     )
     if found:
         job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, found, True
