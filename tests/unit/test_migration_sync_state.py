@@ -10,7 +10,7 @@ import pytest
 from ledgersync import bootstrap
 from ledgersync.adapters.dynamodb import company_pk
 from ledgersync.adapters.purchase_order_store import po_sk, status_key
-from ledgersync.domain.purchase_order_sync import LEGACY_FIELDS
+from ledgersync.domain.purchase_order_sync import LEGACY_FIELDS, sync_view
 from ledgersync.domain.purchase_orders import ExternalSystem, VendorInvoiceStatus
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.state import SyncState, SyncStatus
@@ -59,14 +59,7 @@ def _store_legacy(company_id: str, po_id: int, fields: dict[str, Any]) -> None:
     legacy = {
         **dumped,
         "id": po_id,
-        "externalIds": {},
-        "error": None,
-        "errorNoticePending": False,
-        "heldReason": None,
-        "webhookDeliveryId": None,
-        "webhookNotifiedDeliveryId": None,
-        "sentAt": None,
-        "synchronizedAt": None,
+        **sync_view(None),  # the legacy sync fields, empty: the API still shows them by the same names
         **fields,
         "version": 3,
     }

@@ -28,7 +28,7 @@ class DynamoPurchaseOrderStore:
 
     def get(self, company_id: str, po_id: int) -> PurchaseOrder | None:
         item = self.table.get(company_pk(company_id), po_sk(po_id))
-        return _order(item) if item else None
+        return order_of(item) if item else None
 
     def save(self, order: PurchaseOrder, expected_version: int | None) -> PurchaseOrder:
         """Write the PO if nobody changed it since ``expected_version`` was read (None: it must be new)."""
@@ -71,7 +71,7 @@ class DynamoPurchaseOrderStore:
         projects the whole item). A PO stored before the migration, filed under a status no longer filed ("S",
         "Error"), answers under the status it reads as."""
         items = self.table.query_prefix(status_key(company_id, status), "PO#", index="gsi1")
-        return [order for order in map(_order, items) if indexed_status(order) is status]
+        return [order for order in map(order_of, items) if indexed_status(order) is status]
 
 
 def indexed_status(order: PurchaseOrder) -> VendorInvoiceStatus:
@@ -91,15 +91,19 @@ def _item(order: PurchaseOrder) -> dict[str, Any]:
     }
 
 
-def _order(item: dict[str, Any]) -> PurchaseOrder:
+def stored_order(item: dict[str, Any]) -> dict[str, Any]:
+    """The PO's fields as stored in ``item``, with the item's version: what ``domain.purchase_order_sync`` maps."""
+    return {**item["order"], "version": int(item["version"])}
+
+
+def order_of(item: dict[str, Any]) -> PurchaseOrder:
     """The PO in ``item``; one stored with its sync fields (before the migration) reads as if migrated."""
-    stored = {**item["order"], "version": int(item["version"])}
-    return PurchaseOrder.model_validate(migrated_order(stored))
+    return PurchaseOrder.model_validate(migrated_order(stored_order(item)))
 
 
 def legacy_state_of(item: dict[str, Any], company_id: str, target: ExternalSystem) -> SyncState | None:
     """The sync state a PO item still carries in its own fields (not migrated yet), for ``target``."""
-    return legacy_state(company_id, {**item["order"], "version": int(item["version"])}, target)
+    return legacy_state(company_id, stored_order(item), target)
 
 
 class DirectoryReferences:

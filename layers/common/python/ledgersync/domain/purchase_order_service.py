@@ -448,8 +448,11 @@ class PurchaseOrders:
         assert system is not None
         target = self.targets.get(system)
         previous = shown_status(order, shown)
-        current = shown if shown is not None and shown.target is system else None
-        current = current or self.states.get(order.company_id, po_ref(order), system)
+        # ``shown`` came from every target's states, or the legacy one for ``system`` when none is stored: None says
+        # there is no state for ``system`` either, so only another target's state sends us back to the store.
+        current = shown
+        if shown is not None and shown.target is not system:
+            current = self.states.get(order.company_id, po_ref(order), system)
         changes: dict[str, Any] = {
             "document_version": order.version + 1,
             "parts": parts_of(order),

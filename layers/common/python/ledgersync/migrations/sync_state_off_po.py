@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 
 from ledgersync.adapters.account_store import DynamoAccountStore
 from ledgersync.adapters.dynamodb import SingleTable, company_pk
-from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore, po_sk
+from ledgersync.adapters.purchase_order_store import DynamoPurchaseOrderStore, order_of, po_sk, stored_order
 from ledgersync.adapters.settings_store import DynamoSettingsStore
 from ledgersync.adapters.sync_state_store import DynamoSyncStateStore
-from ledgersync.domain.purchase_order_sync import is_legacy, legacy_state, migrated_order
-from ledgersync.domain.purchase_orders import ExternalSystem, PurchaseOrder
+from ledgersync.domain.purchase_order_sync import is_legacy, legacy_state
+from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.errors import Conflict
 
 ATTEMPTS = 5
@@ -61,7 +61,7 @@ def _migrate_order(
         item = table.get(company_pk(company_id), po_sk(po_id))
         if item is None:
             return
-        stored = {**item["order"], "version": int(item["version"])}
+        stored = stored_order(item)
         if not is_legacy(stored):
             return
         if system is None:
@@ -74,9 +74,8 @@ def _migrate_order(
                 summary.states_written += 1
             except Conflict:
                 summary.states_already_there += 1
-        order = PurchaseOrder.model_validate(migrated_order(stored))
         try:
-            orders.save(order, int(item["version"]))
+            orders.save(order_of(item), stored["version"])
         except Conflict:
             continue  # changed meanwhile: read it again (the running code may have migrated it already)
         summary.orders_migrated += 1
