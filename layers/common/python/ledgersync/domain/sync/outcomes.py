@@ -16,7 +16,15 @@ from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
-from ledgersync.domain.sync.state import DISPATCHED, IN_PROGRESS, RECORDING, InvalidTransition, SyncState, SyncStatus
+from ledgersync.domain.sync.state import (
+    DISPATCHED,
+    IN_PROGRESS,
+    RECORDING,
+    TAKES_PART_IDS,
+    InvalidTransition,
+    SyncState,
+    SyncStatus,
+)
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict, RetryableError
@@ -123,7 +131,7 @@ class SyncRecorder(StateWriter):
         """Keep the external id of each part; the state is synchronized once every part has one."""
 
         def change(state: SyncState) -> SyncState | None:
-            if state.status not in RECORDING and state.status is not SyncStatus.DELETING:
+            if state.status not in TAKES_PART_IDS:
                 return None
             for part, external_id in ids.items():
                 state = state.with_part_recorded(part, external_id)
