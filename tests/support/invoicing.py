@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Directory, Kind
-from ledgersync.domain.invoices import Invoices, SalesInvoice
+from ledgersync.domain.invoices import InvoiceCreateRequest, Invoices, SalesInvoice
 from ledgersync.errors import Conflict
 from tests.fakes import InMemoryAccountStore, InMemoryDirectoryStore, InMemoryInvoiceStore
 
@@ -40,6 +40,41 @@ def invoicing_on_fakes(available_boxes: int = 5, **invoice_options: Any) -> Invo
     directory.upsert(company_id, Kind.INVENTORY, [{**line, "availableBoxes": available_boxes}])
     store = InMemoryInvoiceStore(accounts, records.records)
     return InvoicingOnFakes(company_id, directory, store, Invoices(store, directory, **invoice_options))
+
+
+def confirmed_order(
+    invoices: Invoices, directory: Directory, company_id: str, store_code: str | None, line: int, available_boxes: int
+) -> int:
+    """A Confirmed invoice of one box of inventory line ``line`` (added with ``available_boxes``) in the store, for
+    customer 7 and carrier 4; answers its id."""
+    directory.upsert(
+        company_id,
+        Kind.INVENTORY,
+        [
+            {
+                "orderItemId": line,
+                "productCode": "RSAS60",
+                "boxTypeCode": "HB",
+                "unitsPerBox": 6,
+                "unitType": "Bunch",
+                "availableBoxes": available_boxes,
+            }
+        ],
+    )
+    created = invoices.create(
+        company_id,
+        "U1",
+        InvoiceCreateRequest(
+            customerId=7,
+            carrierId=4,
+            storeCode=store_code or None,
+            shipDate="2026-12-10",
+            items=[{"orderItemId": line, "boxes": 1, "price": "12.50"}],
+        ),
+    )
+    assert created.invoice_id is not None
+    invoices.confirm(company_id, created.invoice_id)
+    return created.invoice_id
 
 
 def race(attempt: Callable[[T], SalesInvoice], arguments: Iterable[T]) -> tuple[list[SalesInvoice], list[Conflict]]:

@@ -15,7 +15,7 @@ from ledgersync.bootstrap import Adapters, Services
 from ledgersync.config import Settings
 from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Kind
-from ledgersync.domain.invoices import AccountingStatus, InvoiceCreateRequest, ShipRequest
+from ledgersync.domain.invoices import AccountingStatus, ShipRequest
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sales_invoice_sync import OncePerTick, SendAgainRequest, invoice_ref
 from ledgersync.domain.sales_invoices import invoice_memo
@@ -32,6 +32,7 @@ from tests.fakes import (
     InMemorySyncStateStore,
 )
 from tests.support.desktop import XSD_DIR, Run, web_connector_session
+from tests.support.invoicing import confirmed_order
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 DESKTOP = ExternalSystem.QUICKBOOKS_DESKTOP
@@ -51,34 +52,9 @@ class Office:
     company: FakeCompany
 
     def order(self, store_code: str, line: int) -> int:
-        self.services.directory.upsert(
-            self.company_id,
-            Kind.INVENTORY,
-            [
-                {
-                    "orderItemId": line,
-                    "productCode": "RSAS60",
-                    "boxTypeCode": "HB",
-                    "unitsPerBox": 6,
-                    "unitType": "Bunch",
-                    "availableBoxes": 9,
-                }
-            ],
+        return confirmed_order(
+            self.services.invoices, self.services.directory, self.company_id, store_code, line, available_boxes=9
         )
-        created = self.services.invoices.create(
-            self.company_id,
-            "U1",
-            InvoiceCreateRequest(
-                customerId=7,
-                carrierId=4,
-                storeCode=store_code,
-                shipDate="2026-12-10",
-                items=[{"orderItemId": line, "boxes": 1, "price": "12.50"}],
-            ),
-        )
-        assert created.invoice_id is not None
-        self.services.invoices.confirm(self.company_id, created.invoice_id)
-        return created.invoice_id
 
     def ship(self, invoice_id: int) -> int:
         return self.services.invoices.ship(self.company_id, invoice_id, ShipRequest()).version

@@ -24,7 +24,7 @@ from ledgersync.bootstrap import Adapters, Services
 from ledgersync.config import Settings
 from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Kind
-from ledgersync.domain.invoices import AccountingStatus, InvoiceCreateRequest, ShipRequest
+from ledgersync.domain.invoices import AccountingStatus, ShipRequest
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sales_invoice_sync import OncePerTick, SendAgainRequest, invoice_ref
 from ledgersync.domain.sales_invoices import InvoiceDraft
@@ -44,6 +44,7 @@ from tests.fakes import (
     InMemorySettingsStore,
     InMemorySyncStateStore,
 )
+from tests.support.invoicing import confirmed_order
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ONLINE = ExternalSystem.QUICKBOOKS_ONLINE
@@ -123,36 +124,14 @@ class World:
     def order(self, store_code: str) -> int:
         """A Confirmed invoice of one item in the store."""
         self.boxes += 1
-        line = 1000 + self.boxes
-        self.services.directory.upsert(
+        return confirmed_order(
+            self.services.invoices,
+            self.services.directory,
             self.company_id,
-            Kind.INVENTORY,
-            [
-                {
-                    "orderItemId": line,
-                    "productCode": "RSAS60",
-                    "boxTypeCode": "HB",
-                    "unitsPerBox": 6,
-                    "unitType": "Bunch",
-                    "availableBoxes": 2,
-                }
-            ],
+            store_code,
+            1000 + self.boxes,
+            available_boxes=2,
         )
-        invoices = self.services.invoices
-        created = invoices.create(
-            self.company_id,
-            "U1",
-            InvoiceCreateRequest(
-                customerId=7,
-                carrierId=4,
-                storeCode=store_code or None,
-                shipDate="2026-12-10",
-                items=[{"orderItemId": line, "boxes": 1, "price": "12.50"}],
-            ),
-        )
-        assert created.invoice_id is not None
-        invoices.confirm(self.company_id, created.invoice_id)
-        return created.invoice_id
 
     def ship(self, invoice_id: int) -> None:
         self.services.invoices.ship(self.company_id, invoice_id, ShipRequest())

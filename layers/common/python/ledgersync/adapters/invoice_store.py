@@ -302,13 +302,12 @@ class DynamoInvoiceStore:
         self, company_id: str, invoice_id: int, expected_version: int, changes: dict[str, Any], state: StateWrite
     ) -> dict[str, Any]:
         """The invoice's change and its sync state's write in one transaction, each conditional on its version."""
-        saved = state.state.model_copy(update={"version": (state.expected_version or 0) + 1})
         invoice = {"Key": {"pk": company_pk(company_id), "sk": invoice_sk(invoice_id)}}
         try:
             self.table.transact(
                 [
                     {"Update": {**invoice, **_versioned_update(changes, expected_version)}},
-                    DynamoSyncStateStore(self.table).put_action(saved, state.expected_version),
+                    DynamoSyncStateStore(self.table).put_action(state.written, state.expected_version),
                 ]
             )
         except Conflict as err:

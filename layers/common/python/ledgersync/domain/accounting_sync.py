@@ -87,17 +87,14 @@ class AccountingSync:
         if state is not None and state.status is SyncStatus.DELETING:
             return self._delete(state, writer)
         mapper = self.mappers.get(ref.kind)
-        document = None
-        if state is not None and state.status in RECORDING:
-            settings, connection = self.accounting.get_accounting(company_id)  # one read of the profile serves both
-            document = mapper.load(company_id, ref, settings)
-        sending = state is not None and state.status is SyncStatus.SENDING
-        if sending and state is not None and document is not None and not mapper.is_current(document, state):
-            return self._settle_abandoned_send(state, writer)
-        if state is None or document is None or state.status not in RECORDING or not mapper.is_current(document, state):
-            if state is not None and state.owes_notice:  # the e-mail a failed send still owes
-                self.recorder.send_owed_notice(company_id, ref, self.target)
-            return Outcome.NOTHING_TO_DO  # a redelivery after the outcome was recorded, or the document moved on
+        if state is None or state.status not in RECORDING:
+            return self._nothing_to_do(state)  # a redelivery after the outcome was recorded
+        settings, connection = self.accounting.get_accounting(company_id)  # one read of the profile serves both
+        document = mapper.load(company_id, ref, settings)
+        if document is None or not mapper.is_current(document, state):  # the document moved on
+            if document is not None and state.status is SyncStatus.SENDING:
+                return self._settle_abandoned_send(state, writer)
+            return self._nothing_to_do(state)
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
             self.recorder.hold(company_id, ref, self.target, "QuickBooks Online must be reconnected")
             return Outcome.HELD
@@ -127,6 +124,12 @@ class AccountingSync:
                 self.recorder.dispatch(recorded)  # its delete waits for this id: look again now
                 return Outcome.NOTHING_TO_DO
         return Outcome.SYNCHRONIZED
+
+    def _nothing_to_do(self, state: SyncState | None) -> Outcome:
+        """No work for this message; the e-mail a failed send still owes goes now."""
+        if state is not None and state.owes_notice:
+            self.recorder.send_owed_notice(state.company_id, state.document, self.target)
+        return Outcome.NOTHING_TO_DO
 
     def _settle_abandoned_send(self, state: SyncState, writer: DocumentWriter) -> Outcome:
         """A send claimed (``sending``) whose document moved on before it was recorded (a crash, then the order was

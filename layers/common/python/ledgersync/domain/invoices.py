@@ -664,7 +664,7 @@ class Invoices:
         except Conflict:
             raise Conflict(_changed_meanwhile(self._stored(company_id, invoice_id))) from None
         if plan is not None and self.sync is not None:
-            self.sync.after_move(plan.state.model_copy(update={"version": (plan.expected_version or 0) + 1}))
+            self.sync.after_move(plan.written)
         return self._view(company_id, written)
 
     def change(self, company_id: str, user_id: str, invoice_id: int, request: InvoiceChangeRequest) -> SalesInvoice:

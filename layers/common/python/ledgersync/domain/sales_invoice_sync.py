@@ -49,8 +49,7 @@ from ledgersync.domain.sync.pacing import TICK, release_count
 from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus, latest
 from ledgersync.domain.sync.store import StateWrite, SyncStateStore
 from ledgersync.domain.sync.targets import ExternalDocument, TargetRegistry, Unsupported
-from ledgersync.errors import Conflict, NotFound, PermanentError, RetryableError
-from ledgersync.observability import logger
+from ledgersync.errors import Conflict, NotFound, PermanentError
 
 PART = ""  # a sales invoice is one document in accounting: one part
 SAVE_ATTEMPTS = 5
@@ -232,10 +231,6 @@ class SalesInvoiceSync:
     def accounting_of(self, company_id: str, invoice_id: int) -> InvoiceAccounting:
         return InvoiceAccounting.of(self._shown(company_id, invoice_ref(invoice_id)))
 
-    def accounting_by_invoice(self, company_id: str, invoice_ids: Sequence[int]) -> dict[int, InvoiceAccounting]:
-        """The view of many invoices (a page of the list)."""
-        return {invoice_id: self.accounting_of(company_id, invoice_id) for invoice_id in invoice_ids}
-
     def _shown(self, company_id: str, ref: DocumentRef) -> SyncState | None:
         return latest(self.states.list_for_document(company_id, ref, None))
 
@@ -263,7 +258,7 @@ class SalesInvoiceSync:
                 "document_version": next_version,
                 "parts": [PART],
                 "automatic": True,
-                "document_number": self._number(store, invoice, system),
+                "document_number": self._number(store, int(invoice["invoiceNumber"]), system),
             }
             if state is None:
                 return StateWrite(SyncState.new(company_id, ref, system, SyncStatus.SCHEDULED, **scheduled), None)
@@ -296,13 +291,13 @@ class SalesInvoiceSync:
     def after_move(self, written: SyncState | None) -> None:
         """Hand a delete to its target once the move is written (a lost hand-over is re-sent by the sweep)."""
         if written is not None and written.status is SyncStatus.DELETING and written.after_delete is None:
-            self._dispatch(written)
+            self.recorder.hand_over(written)
 
     # -- send now, send again ---------------------------------------------------------------------------------------
 
     def send_now(self, company_id: str, invoice_id: int) -> AccountingAnswer:
         """Send at once; an automatic send still to come is cancelled by this (one of the two writes wins)."""
-        invoice, system, settings = self._sendable(company_id, invoice_id)
+        invoice, system = self._sendable(company_id, invoice_id)
         ref = invoice_ref(invoice_id)
         for _ in range(SAVE_ATTEMPTS):
             state = self.states.get(company_id, ref, system)
@@ -314,7 +309,7 @@ class SalesInvoiceSync:
                     "to send it again use POST /v1/invoices/{invoiceId}/send-again"
                 )
             try:
-                written = self._queue(company_id, ref, system, state, invoice, settings)
+                written = self._queue(company_id, ref, system, state, invoice)
             except Conflict:
                 continue
             return self._answer(invoice_id, written, self._queued_message(written))
@@ -323,7 +318,7 @@ class SalesInvoiceSync:
     def send_again(self, company_id: str, invoice_id: int, request: SendAgainRequest) -> AccountingAnswer:
         """Send the invoice as it is now. While the accounting invoice still exists: 409 with the fix, or with
         ``replace`` delete it first and then send, in that order. Once it is gone, send again sends."""
-        invoice, system, settings = self._sendable(company_id, invoice_id)
+        invoice, system = self._sendable(company_id, invoice_id)
         ref = invoice_ref(invoice_id)
         for _ in range(SAVE_ATTEMPTS):
             state = self.states.get(company_id, ref, system)
@@ -336,7 +331,7 @@ class SalesInvoiceSync:
                 if state is not None and state.status is SyncStatus.SYNCHRONIZED:
                     written = self._replace(company_id, state, invoice, system, request.replace)
                 else:
-                    written = self._queue(company_id, ref, system, state, invoice, settings)
+                    written = self._queue(company_id, ref, system, state, invoice)
             except Conflict as conflict:
                 if conflict.message.startswith("invoice "):  # the 409 with the fix, not a lost write
                     raise
@@ -352,7 +347,7 @@ class SalesInvoiceSync:
         if documents is not None and external_id:
             found = documents.look_up(company_id, external_id)
             if found is None:  # deleted in accounting by a person: send the new version
-                return self._queue(company_id, state.document, system, state, invoice, None)
+                return self._queue(company_id, state.document, system, state, invoice)
         if not replace:
             where = self.targets.display_name(system)
             raise Conflict(
@@ -368,7 +363,7 @@ class SalesInvoiceSync:
             automatic=False,
         )
         written = self.states.put(moved, state.version)
-        self._dispatch(written)
+        self.recorder.hand_over(written)
         return written
 
     def _queue(
@@ -378,7 +373,6 @@ class SalesInvoiceSync:
         system: ExternalSystem,
         state: SyncState | None,
         invoice: SalesInvoice,
-        settings: AccountingSettings | None,
     ) -> SyncState:
         now = self.clock.now()
         store = store_of(self.directory, company_id, invoice)
@@ -390,7 +384,7 @@ class SalesInvoiceSync:
             "reason": None,
             "notice_pending": False,
             "release_at": None,
-            "document_number": self._number(store, invoice.model_dump(by_alias=True), system),
+            "document_number": self._number(store, invoice.invoice_number, system),
             "generation": state.generation + 1 if state is not None else 0,
             "external_ids": {},  # a new accounting invoice: what the last send made is gone (or being deleted)
         }
@@ -400,10 +394,10 @@ class SalesInvoiceSync:
             written = self.states.put(state.moved(SyncStatus.QUEUED, **changes), state.version)
         else:
             raise InvalidTransition(ref, system, state.status, SyncStatus.QUEUED)
-        self._dispatch(written)
+        self.recorder.hand_over(written)
         return written
 
-    def _sendable(self, company_id: str, invoice_id: int) -> tuple[SalesInvoice, ExternalSystem, AccountingSettings]:
+    def _sendable(self, company_id: str, invoice_id: int) -> tuple[SalesInvoice, ExternalSystem]:
         record = self.invoice_records.get(company_id, invoice_id)
         if record is None:
             raise NotFound(f"no invoice {invoice_id} in this company")
@@ -428,7 +422,7 @@ class SalesInvoiceSync:
         problem = self.targets.get(system).readiness(company_id, connection)
         if problem is not None and connection.status is not ConnectionStatus.REAUTHORIZATION_REQUIRED:
             raise Conflict(problem)
-        return invoice, system, settings
+        return invoice, system
 
     def _takes_invoices(self, system: ExternalSystem) -> bool:
         try:
@@ -436,18 +430,9 @@ class SalesInvoiceSync:
         except Unsupported:
             return False
 
-    def _number(self, store: Mapping[str, Any], invoice: Mapping[str, Any], system: ExternalSystem) -> str:
+    def _number(self, store: Mapping[str, Any], invoice_number: int, system: ExternalSystem) -> str:
         length = self.targets.get(system).invoice_number_length or ONLINE_DOC_NUMBER_LENGTH
-        return document_number(store.get("invoicePrefix"), int(invoice["invoiceNumber"]), length)
-
-    def _dispatch(self, state: SyncState) -> None:
-        try:
-            self.recorder.dispatch(state)
-        except RetryableError as fault:  # the state is written: the sweep re-sends work whose hand-over was lost
-            logger.warning(
-                "hand-over to the target failed; the sweep sends it again",
-                extra={"document": str(state.document), "reason": fault.message},
-            )
+        return document_number(store.get("invoicePrefix"), invoice_number, length)
 
     def _answer(self, invoice_id: int, state: SyncState, message: str) -> AccountingAnswer:
         return AccountingAnswer(invoice_id=invoice_id, accounting=InvoiceAccounting.of(state), message=message)
@@ -554,11 +539,5 @@ class AutomaticInvoiceQueue:
         released = self.recorder.update(state.company_id, state.document, state.target, change)
         if released is None:
             return 0
-        try:
-            self.recorder.dispatch(released)
-        except RetryableError as fault:  # queued: the sweep re-sends work whose hand-over was lost
-            logger.warning(
-                "hand-over to the target failed; the sweep sends it again",
-                extra={"document": str(state.document), "reason": fault.message},
-            )
+        self.recorder.hand_over(released)
         return 1

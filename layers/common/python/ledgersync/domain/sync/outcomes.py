@@ -16,10 +16,18 @@ from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.messages import SyncMessage
-from ledgersync.domain.sync.state import DISPATCHED, IN_PROGRESS, RECORDING, InvalidTransition, SyncState, SyncStatus
+from ledgersync.domain.sync.state import (
+    DISPATCHED,
+    IN_PROGRESS,
+    RECORDING,
+    TAKES_PART_IDS,
+    InvalidTransition,
+    SyncState,
+    SyncStatus,
+)
 from ledgersync.domain.sync.store import SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry
-from ledgersync.errors import Conflict
+from ledgersync.errors import Conflict, RetryableError
 from ledgersync.observability import logger
 
 SAVE_ATTEMPTS = 5
@@ -97,6 +105,17 @@ class StateWriter:
         )
         self.targets.get(state.target).dispatch(message)
 
+    def hand_over(self, state: SyncState) -> None:
+        """``dispatch`` for work whose state is already written: a hand-over that fails for now (the queue
+        throttled or down) is left to the sweep, which re-sends work whose hand-over was lost."""
+        try:
+            self.dispatch(state)
+        except RetryableError as fault:
+            logger.warning(
+                "hand-over to the target failed; the sweep sends it again",
+                extra={"document": str(state.document), "reason": fault.message},
+            )
+
 
 @dataclass(kw_only=True)
 class SyncRecorder(StateWriter):
@@ -112,13 +131,12 @@ class SyncRecorder(StateWriter):
         """Keep the external id of each part; the state is synchronized once every part has one."""
 
         def change(state: SyncState) -> SyncState | None:
-            if state.status not in RECORDING and state.status is not SyncStatus.DELETING:
+            if state.status not in TAKES_PART_IDS:
                 return None
             for part, external_id in ids.items():
                 state = state.with_part_recorded(part, external_id)
-            if state.status is SyncStatus.DELETING:  # a create that was in flight: its delete finds it now
-                return state
-            if state.all_parts_recorded():
+            # a create that was in flight while its delete was asked for stays deleting: its delete finds it now
+            if state.status is not SyncStatus.DELETING and state.all_parts_recorded():
                 return state.moved(SyncStatus.SYNCHRONIZED, synchronized_at=self.clock.now(), reason=None)
             return state
 

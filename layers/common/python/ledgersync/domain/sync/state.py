@@ -96,9 +96,11 @@ INITIAL = frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED})
 IN_PROGRESS = frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SENDING, SyncStatus.HELD})
 # Work handed to a target's queue that the sweep re-sends when its message was lost
 DISPATCHED = frozenset({SyncStatus.QUEUED, SyncStatus.DELETING})
-# Where a part's external id may be recorded: the document is being sent (or being deleted: a create that was in
-# flight when the delete was asked for records what it made, so the delete finds it)
+# The document is being sent: its consumer sends it, and what the target made may be recorded
 RECORDING = frozenset({SyncStatus.QUEUED, SyncStatus.SENDING, SyncStatus.HELD})
+# Where a part's external id may be recorded: being sent, or being deleted (a create that was in flight when the
+# delete was asked for records what it made, so the delete finds it)
+TAKES_PART_IDS = RECORDING | {SyncStatus.DELETING}
 
 
 class InvalidTransition(Conflict):
@@ -174,7 +176,7 @@ class SyncState(BaseModel):
     def with_part_recorded(self, part: str, external_id: str) -> SyncState:
         """One part is in the target (``queued``, ``sending``, ``held``, or ``deleting``: a create in flight when
         the delete was asked for); the state stays where it is."""
-        if self.status not in RECORDING and self.status is not SyncStatus.DELETING:
+        if self.status not in TAKES_PART_IDS:
             raise InvalidTransition(self.document, self.target, self.status, self.status)
         return self._copy(external_ids={**self.external_ids, part: external_id})
 

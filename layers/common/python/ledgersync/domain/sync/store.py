@@ -18,6 +18,11 @@ class StateWrite:
     state: SyncState
     expected_version: int | None
 
+    @property
+    def written(self) -> SyncState:
+        """The state as stored once this write went through (its version one more than expected)."""
+        return self.state.model_copy(update={"version": (self.expected_version or 0) + 1})
+
 
 class SyncStateStore(Protocol):
     def get(self, company_id: str, ref: DocumentRef, target: ExternalSystem) -> SyncState | None: ...
