@@ -86,7 +86,7 @@ from ledgersync.domain.settings import AccountingSettings, Connection, Connectio
 from ledgersync.domain.sync.messages import SyncMessage  # noqa: E402
 from ledgersync.domain.sync.pacing import TICK, release_count  # noqa: E402
 from ledgersync.errors import RetryableError  # noqa: E402
-from support import MemoryTokens  # noqa: E402
+from support import MemoryLocks, MemoryTokens  # noqa: E402
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SHIPPED = START + timedelta(seconds=20)  # "at once": every order of a burst shipped in this second
@@ -283,22 +283,6 @@ class CountingTransport(requests.Session):
     def busiest_minute(self) -> int:
         """The most calls one realm received in a calendar minute of the simulated clock."""
         return max((max(Counter(map(minute_of, times)).values()) for times in self.call_times.values()), default=0)
-
-
-class MemoryLocks:
-    """The token-refresh lock, one per company and name."""
-
-    def __init__(self) -> None:
-        self.held: set[tuple[str, str]] = set()
-
-    def acquire(self, company_id: str, name: str, ttl_seconds: int) -> str | None:
-        if (company_id, name) in self.held:
-            return None
-        self.held.add((company_id, name))
-        return "bench"
-
-    def release(self, company_id: str, name: str, owner: str) -> None:
-        self.held.discard((company_id, name))
 
 
 class LoudTokenEvents:

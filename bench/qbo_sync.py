@@ -42,21 +42,10 @@ from ledgersync.domain.quickbooks_online import (  # noqa: E402
     DedupState,
     QuickBooksTokens,
 )
-from support import MemoryTokens  # noqa: E402
+from support import MemoryLocks, MemoryTokens  # noqa: E402
 
 REALM = "9130350000000777"
 VENDORS = 40
-
-
-class MemoryLock:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-
-    def acquire(self, company_id: str, name: str, ttl_seconds: int) -> str | None:
-        return "bench" if self.lock.acquire(blocking=False) else None
-
-    def release(self, company_id: str, name: str, owner: str) -> None:
-        self.lock.release()
 
 
 class MemoryDedup:
@@ -144,7 +133,7 @@ def build(args: argparse.Namespace) -> tuple[RunningEmulator, QuickBooksOnlineCl
     store.save("bench", emulator_tokens(state, REALM))
     quiet = Quiet()
     oauth = IntuitOAuth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "http://localhost/cb", emulator.discovery_url)
-    tokens = QuickBooksTokens(store, oauth, MemoryLock(), quiet, metrics=quiet, clock=SystemClock())
+    tokens = QuickBooksTokens(store, oauth, MemoryLocks(), quiet, metrics=quiet, clock=SystemClock())
     limiter = InProcessRequestLimiter(args.rpm, args.in_flight, max_wait_seconds=120)
     client = QuickBooksOnlineClient(emulator.url, limiter)
     sync = BillSync(QuickBooksOnlineGateway(client, InMemoryReferenceIdCache()), tokens, MemoryDedup(), SystemClock())

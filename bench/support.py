@@ -1,9 +1,10 @@
-"""What the benchmarks share: the moto-backed ones' fake AWS credentials and region, quiet Powertools, and an
-in-memory QuickBooks Online token store."""
+"""What the benchmarks share: the moto-backed ones' fake AWS credentials and region, quiet Powertools, and the
+in-memory QuickBooks Online token store and refresh lock."""
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,3 +37,22 @@ class MemoryTokens:
 
     def save(self, company_id: str, tokens: TokenSet) -> None:
         self.saved[company_id] = tokens
+
+
+class MemoryLocks:
+    """The QuickBooks Online token-refresh lock of a bench: one per company and name, safe across its threads."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.held: set[tuple[str, str]] = set()
+
+    def acquire(self, company_id: str, name: str, ttl_seconds: int) -> str | None:
+        with self.guard:
+            if (company_id, name) in self.held:
+                return None
+            self.held.add((company_id, name))
+            return "bench"
+
+    def release(self, company_id: str, name: str, owner: str) -> None:
+        with self.guard:
+            self.held.discard((company_id, name))

@@ -763,7 +763,6 @@ class InvoiceSync:
         clock: Clock,
         in_flight_lease: timedelta = timedelta(minutes=2),
     ) -> None:
-        self.gateway = gateway
         self.dedup = dedup
         self.creation = InvoiceCreation(gateway)
         self.once = ExactlyOnceCreate(self.creation, tokens, dedup, clock, in_flight_lease)
