@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from ledgersync import bootstrap
 from ledgersync.bootstrap import Adapters, Services
@@ -492,3 +493,10 @@ def test_the_automatic_queue_never_releases_more_a_minute_than_its_cap(world: Wo
         released.append(world.release())
 
     assert released == [12, 12, 6, 0]
+
+
+def test_send_again_takes_replace_as_a_json_boolean_only() -> None:
+    assert SendAgainRequest.model_validate({"replace": True}).replace is True
+    for wrong in ("yes", 1, "true"):
+        with pytest.raises(ValidationError):
+            SendAgainRequest.model_validate({"replace": wrong})

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from itertools import zip_longest
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
@@ -64,7 +64,7 @@ class SendAgainRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    replace: bool = False
+    replace: StrictBool = False  # true or false only: "yes" or 1 is refused, not guessed
 
 
 class AccountingAnswer(BaseModel):
