@@ -13,7 +13,7 @@ from devstack.template import ApiRoute, Template
 from functions.method_not_allowed.app import ALLOWED_METHODS, lambda_handler
 
 TEMPLATE = Template.load()
-FUNCTION = "MethodNotAllowedFunction"
+FUNCTIONS = ("MethodNotAllowedFunction", "KometMethodNotAllowedFunction")
 # Lambda refuses a function's resource policy over 20 KB; SAM writes one statement per Api event
 POLICY_LIMIT_BYTES = 20 * 1024
 
@@ -37,19 +37,23 @@ def test_the_allow_map_is_the_templates_routes_when_both_are_read() -> None:
 def test_every_declared_path_has_one_any_route_to_the_405_function_and_no_other_any_when_the_template_is_read() -> None:
     any_routes = [r for r in TEMPLATE.routes if r.method == "ANY"]
 
-    assert {r.function_id for r in any_routes} == {FUNCTION}
+    assert {r.function_id for r in any_routes} == set(FUNCTIONS)
     assert sorted(r.path for r in any_routes) == sorted(_operations())
-    assert all(r.method == "ANY" for r in TEMPLATE.functions[FUNCTION].routes)
+    assert all(r.method == "ANY" for f in FUNCTIONS for r in TEMPLATE.functions[f].routes)
+    assert all(r.path.startswith(("/api/", "/qbwc")) for r in TEMPLATE.functions["KometMethodNotAllowedFunction"].routes)
 
 
-def test_the_405_function_may_call_nothing_and_its_resource_policy_fits_when_the_template_is_read() -> None:
-    spec = TEMPLATE.functions[FUNCTION]
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_each_405_function_may_call_nothing_and_its_resource_policy_fits_when_the_template_is_read(
+    function_id: str,
+) -> None:
+    spec = TEMPLATE.functions[function_id]
     # one statement as SAM writes it, with long names (stack, function suffix, API id, region)
-    function = "ledgersync-production-MethodNotAllowedFunction-A1B2C3D4E5F6"
+    function = f"ledgersync-production-{function_id}-A1B2C3D4E5F6"
     arn = f"arn:aws:lambda:ap-southeast-2:123456789012:function:{function}"
     statements = [
         {
-            "Sid": f"ledgersync-production-MethodNotAllowedFunction{r.event_name}PermissionProd-A1B2C3D4E5F6",
+            "Sid": f"ledgersync-production-{function_id}{r.event_name}PermissionProd-A1B2C3D4E5F6",
             "Effect": "Allow",
             "Principal": {"Service": "apigateway.amazonaws.com"},
             "Action": "lambda:InvokeFunction",
@@ -127,7 +131,7 @@ def _served(method: str, path: str) -> tuple[int, dict[str, str], dict[str, Any]
 
     def invoke(function_id: str, event: dict[str, Any]) -> Any:
         invoked.add(function_id)
-        if function_id == FUNCTION:
+        if function_id in FUNCTIONS:
             return lambda_handler(event, None)
         return {"statusCode": 200, "body": "{}"}
 
@@ -144,7 +148,7 @@ def test_get_companies_is_405_allow_post_through_the_local_gateway_when_served()
 
     assert status == 405 and headers["Allow"] == "POST"
     assert body["code"] == "MethodNotAllowed" and body["errors"][0]["field"] == "method"
-    assert invoked == {FUNCTION}
+    assert invoked == {"MethodNotAllowedFunction"}
 
 
 @pytest.mark.parametrize("route", [r for r in TEMPLATE.routes if r.method != "ANY"], ids=lambda r: r.event_name)

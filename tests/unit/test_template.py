@@ -65,7 +65,10 @@ EXPECTED_ROUTES = {
     "QbwcFunction": {("POST", "/qbwc"), ("GET", "/qbwc")},
 }
 # every path above once more as ANY, answered 405 (tests/unit/test_method_not_allowed.py)
-EXPECTED_ROUTES["MethodNotAllowedFunction"] = {("ANY", p) for rs in list(EXPECTED_ROUTES.values()) for _, p in rs}
+# (Komet methods and the Web Connector in one function, the rest in the other: each one's resource policy fits)
+_PATHS = {p for rs in list(EXPECTED_ROUTES.values()) for _, p in rs}
+EXPECTED_ROUTES["KometMethodNotAllowedFunction"] = {("ANY", p) for p in _PATHS if p.startswith(("/api/", "/qbwc"))}
+EXPECTED_ROUTES["MethodNotAllowedFunction"] = {("ANY", p) for p in _PATHS if not p.startswith(("/api/", "/qbwc"))}
 
 
 def test_every_function_serves_its_routes_when_the_template_is_parsed() -> None:
@@ -90,7 +93,7 @@ def test_every_function_has_code_layer_and_policies_when_the_template_is_parsed(
         assert spec.code_uri == (TEMPLATE.root / "functions" / spec.code_uri.name).resolve(), logical_id
         assert spec.layers == [{"Ref": "CommonLayer"}], logical_id
         # the 405 function calls nothing: SAM's basic execution role is all it has
-        assert spec.policies or logical_id == "MethodNotAllowedFunction", f"{logical_id} has no policies"
+        assert spec.policies or logical_id.endswith("MethodNotAllowedFunction"), f"{logical_id} has no policies"
         assert spec.runtime == "python3.12"
 
 
