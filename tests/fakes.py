@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,15 @@ from ledgersync.domain.invoices import (
     Lookup,
     Snapshot,
 )
+from ledgersync.domain.process_log import (
+    EXCLUSIVE_HOLD,
+    MAX_MESSAGES,
+    LogMessage,
+    ProcessRun,
+    RunInProgress,
+    RunStatus,
+    new_run_id,
+)
 from ledgersync.domain.purchase_order_sync import migrated_order
 from ledgersync.domain.purchase_orders import PDF_LINK_SECONDS, ExternalSystem, PurchaseOrder, VendorInvoiceStatus
 from ledgersync.domain.quickbooks_online import DedupEntry, DedupState
@@ -61,6 +70,7 @@ __all__ = [
     "InMemoryDirectoryStore",
     "InMemoryInvoiceStore",
     "InMemoryOAuthStates",
+    "InMemoryProcessLogStore",
     "InMemoryPurchaseOrderStore",
     "InMemoryReferenceIdCache",
     "InMemorySessionStore",
@@ -1055,3 +1065,93 @@ def _state_key(state: SyncState) -> tuple[str, DocumentRef, ExternalSystem]:
 def _state_key_text(state: SyncState) -> str:
     """The order both stores list states in (the adapter's sort key, ``document_key``)."""
     return f"{state.document.kind.value}#{state.document.id}#{state.target.value}"
+
+
+@dataclass
+class _Run:
+    company_id: str
+    run: ProcessRun
+    exclusive: bool
+    heartbeat_at: datetime
+
+
+class InMemoryProcessLogStore:
+    """``DynamoProcessLogStore``: runs newest first by id, the first ``MAX_MESSAGES`` messages kept and the rest
+    counted, an exclusive run holding its name until it finishes or goes silent for ``EXCLUSIVE_HOLD``."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str], _Run] = {}
+        self.locks: dict[tuple[str, str], str] = {}  # (company, name) -> run id
+
+    def start(self, company_id: str, name: str, now: datetime) -> ProcessRun:
+        return self._start(company_id, name, now, exclusive=False)
+
+    def start_exclusive(self, company_id: str, name: str, now: datetime) -> ProcessRun:
+        return self._start(company_id, name, now, exclusive=True)
+
+    def _start(self, company_id: str, name: str, now: datetime, exclusive: bool) -> ProcessRun:
+        if exclusive:
+            holder = self.running(company_id, name, now)
+            if holder is not None:
+                raise RunInProgress(holder)
+        run = ProcessRun(run_id=new_run_id(now), name=name, started_at=now)
+        self.runs[(company_id, run.run_id)] = _Run(company_id, run, exclusive, now)
+        if exclusive:
+            self.locks[(company_id, name)] = run.run_id
+        return run.model_copy(deep=True)
+
+    def running(self, company_id: str, name: str, now: datetime) -> ProcessRun | None:
+        run_id = self.locks.get((company_id, name))
+        held = self.runs.get((company_id, run_id)) if run_id else None
+        if held is None or held.run.status is not RunStatus.RUNNING or held.heartbeat_at + EXCLUSIVE_HOLD < now:
+            return None
+        return held.run.model_copy(deep=True)
+
+    def add(
+        self,
+        company_id: str,
+        run_id: str,
+        now: datetime,
+        messages: Sequence[LogMessage] = (),
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        held = self.runs.get((company_id, run_id))
+        if held is None:
+            raise _condition_failed()
+        held.heartbeat_at = now
+        room = max(0, MAX_MESSAGES - len(held.run.messages))
+        held.run.messages += [m.model_copy() for m in messages[:room]]
+        held.run.messages_not_kept += max(0, len(messages) - room)
+        for key, amount in (counts or {}).items():
+            held.run.counts[key] = held.run.counts.get(key, 0) + int(amount)
+
+    def finish(self, company_id: str, run_id: str, status: RunStatus, now: datetime) -> ProcessRun:
+        held = self.runs.get((company_id, run_id))
+        if held is None:
+            raise _condition_failed()
+        if held.run.status is RunStatus.RUNNING:
+            held.run.status = status
+            held.run.finished_at = now
+            held.heartbeat_at = now
+            if self.locks.get((company_id, held.run.name)) == run_id:
+                del self.locks[(company_id, held.run.name)]
+        return held.run.model_copy(deep=True)
+
+    def get(self, company_id: str, run_id: str) -> ProcessRun | None:
+        held = self.runs.get((company_id, run_id))
+        return held.run.model_copy(deep=True) if held else None
+
+    def page(
+        self, company_id: str, limit: int, cursor: str | None, name: str | None = None
+    ) -> tuple[list[ProcessRun], str | None]:
+        runs = sorted(
+            (
+                r.run
+                for (c, run_id), r in self.runs.items()
+                if c == company_id and (name is None or r.run.name == name) and (cursor is None or run_id < cursor)
+            ),
+            key=lambda r: r.run_id,
+            reverse=True,
+        )
+        kept = [r.model_copy(deep=True) for r in runs[:limit]]
+        return kept, (kept[-1].run_id if len(runs) > limit else None)

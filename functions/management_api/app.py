@@ -10,7 +10,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from ledgersync.api import json_response, make_api
-from ledgersync.routes import accounting, accounts, directory, documents, invoices, purchase_orders, service
+from ledgersync.routes import (
+    accounting,
+    accounts,
+    directory,
+    documents,
+    invoices,
+    process_log,
+    purchase_orders,
+    service,
+)
 
 app, lambda_handler = make_api(
     service.router,
@@ -20,6 +29,7 @@ app, lambda_handler = make_api(
     invoices.router,
     purchase_orders.router,
     documents.router,
+    process_log.router,
 )
 
 

@@ -11,13 +11,14 @@ from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
 from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.domain.desktop_sync import WebConnectorService, choose_qbxml_version
+from ledgersync.domain.process_log import LogLevel, ProcessLog, RunStatus
 from ledgersync.domain.purchase_order_bills import (
     document_reference,
 )
 from ledgersync.domain.purchase_orders import (
     VendorInvoiceStatus,
 )
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, InMemoryProcessLogStore
 from tests.support.desktop import COMPANY, TOKEN, USER, VENDOR, XSD_DIR, purchase_order, web_connector_session
 
 
@@ -127,6 +128,26 @@ def test_po_goes_to_error_when_the_vendor_is_not_in_quickbooks(
     assert [b.ref_number for b in company.bills] == ["PO2-INV2-0"]
     assert run.progress[-1] == 100
     assert "1 purchase order(s) in error" in run.close
+
+
+def test_a_session_that_did_work_is_one_process_log_entry_naming_each_failure_and_one_without_work_none(
+    ledger: InMemoryPurchaseOrders, sessions: InMemorySessionStore, clock: FakeClock, company: FakeCompany
+) -> None:
+    log = ProcessLog(InMemoryProcessLogStore(), clock.now)
+    service = WebConnectorService(ledger, ledger, ledger, sessions, QbxmlCodec(), clock=clock, process_log=log)
+    ledger.add(purchase_order(1, vendor="Flores Del Campo"))
+    ledger.add(purchase_order(2))
+
+    web_connector_session(service, company)
+    web_connector_session(service, company)  # nothing waits now: not logged
+
+    runs, _ = log.store.page(COMPANY, 10, None)
+    assert [(r.name, r.status) for r in runs] == [("QuickBooks Web Connector Session", RunStatus.PARTIAL)]
+    assert runs[0].counts == {"billsAdded": 1, "failed": 1}
+    errors = [(m.document, m.message) for m in runs[0].messages if m.level is LogLevel.ERROR]
+    assert len(errors) == 1 and errors[0][0] == "purchase order 1"
+    assert errors[0][1].startswith("Vendor 'Flores Del Campo' was not found in QuickBooks")
+    assert "1 bill(s) added" in runs[0].messages[0].message
 
 
 def test_po_goes_to_error_with_quickbooks_words_when_an_item_is_missing(

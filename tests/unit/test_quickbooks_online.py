@@ -12,6 +12,7 @@ import requests
 from ledgersync.adapters.quickbooks_online.bills import bill_payload, bill_refs, quote
 from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, StaleObjectError, translate_response
 from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
+from ledgersync.domain.process_log import LogLevel, ProcessLog, RunStatus
 from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     AccessTokenRejected,
@@ -29,7 +30,7 @@ from ledgersync.domain.quickbooks_online import (
     bill_request_id,
 )
 from ledgersync.errors import PermanentError, ReauthorizationRequired, RetryableError
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, InMemoryProcessLogStore
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -437,6 +438,25 @@ def test_scheduled_run_refreshes_only_due_companies_and_reports_each(world: Worl
     assert world.store.saved["due"].refresh_token != "refresh-5"
     assert world.notifier.marked[0][0] == "revoked"
     assert set(world.metrics.days_left) == {"due", "fresh"}
+
+
+def test_each_refresh_that_ran_is_in_the_process_log_and_the_companies_not_due_are_not(world: World) -> None:
+    world.store.saved["due"] = tokens_for(world.clock, n=5, refreshed_ago=timedelta(hours=21))
+    world.store.saved["fresh"] = tokens_for(world.clock, n=6, refreshed_ago=timedelta(hours=1))
+    world.store.saved["revoked"] = tokens_for(world.clock, n=7, refreshed_ago=timedelta(days=3))
+    world.oauth.refused.add("refresh-7")
+    del world.store.saved["c1"]
+    log = ProcessLog(InMemoryProcessLogStore(), world.clock.now)
+
+    TokenRefresher(world.tokens, process_log=log).run(list(world.store.saved))
+
+    def entries(company_id: str) -> list[tuple[str, RunStatus, dict[str, int]]]:
+        return [(r.name, r.status, r.counts) for r in log.store.page(company_id, 10, None)[0]]
+
+    assert entries("due") == [("QuickBooks Online Token Refresh", RunStatus.SUCCEEDED, {"refreshed": 1})]
+    assert entries("revoked") == [("QuickBooks Online Token Refresh", RunStatus.FAILED, {"reauthorizationRequired": 1})]
+    assert log.store.page("revoked", 1, None)[0][0].messages[0].level is LogLevel.ERROR
+    assert entries("fresh") == []
 
 
 def test_scheduled_run_refreshes_when_the_refresh_token_runs_low(world: World) -> None:

@@ -26,6 +26,7 @@ from ledgersync.config import Settings
 from ledgersync.domain.accounts import Accounts, CompanyCreate
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import AccountingStatus, ShipRequest
+from ledgersync.domain.process_log import RunStatus
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sales_invoice_sync import OncePerTick, SendAgainRequest, invoice_ref
 from ledgersync.domain.sales_invoices import InvoiceDraft
@@ -42,6 +43,7 @@ from tests.fakes import (
     InMemoryAccountStore,
     InMemoryDirectoryStore,
     InMemoryInvoiceStore,
+    InMemoryProcessLogStore,
     InMemorySettingsStore,
     InMemorySyncStateStore,
 )
@@ -184,6 +186,7 @@ def world() -> World:
         sync_queue=queue,
         notifier=notifier,  # type: ignore[arg-type]
         release_turns=OncePerTick(),
+        process_log_store=InMemoryProcessLogStore(),
         clock=clock,
     )
     services = bootstrap.build(
@@ -228,6 +231,24 @@ def test_a_burst_is_released_evenly_over_the_window_and_all_are_sent_by_its_end(
     assert max(per_minute) <= 1.2 * (120 / 60)
     assert len(busy) >= 55  # spread over the window, not sent in a lump
     assert all(world.accounting(i).status is AccountingStatus.SENT for i in orders)
+
+
+def test_each_minute_that_releases_is_one_process_log_entry_and_an_idle_minute_none(world: World) -> None:
+    world.store("AUTO", "automatic")
+    for invoice_id in [world.order("AUTO") for _ in range(3)]:
+        world.ship(invoice_id)
+
+    world.clock.advance(timedelta(minutes=61))
+    released = world.release()
+    world.clock.advance(timedelta(minutes=1))
+    assert world.release() == 0
+
+    runs, _ = world.services.process_log.store.page(world.company_id, 10, None)
+    assert released == 3
+    assert [(r.name, r.status, r.counts) for r in runs] == [
+        ("Automatic Invoice Release", RunStatus.SUCCEEDED, {"released": 3})
+    ]
+    assert runs[0].messages[0].message == "3 automatic invoice(s) released to accounting"
 
 
 def test_a_second_run_in_the_same_minute_releases_nothing_more(world: World) -> None:

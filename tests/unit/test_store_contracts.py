@@ -1264,3 +1264,87 @@ def test_a_minutes_release_turn_is_taken_once_per_company(release_turns: Any) ->
     assert release_turns.take("co_1", 100) is False
     assert release_turns.take("co_2", 100) is True
     assert release_turns.take("co_1", 101) is True
+
+
+# ---------------------------------------------------------------------------------------------- process log
+
+
+@pytest.fixture
+def process_log(kind: str) -> Any:
+    from ledgersync.adapters.process_log_store import DynamoProcessLogStore
+
+    return fakes.InMemoryProcessLogStore() if kind == "fake" else DynamoProcessLogStore(table())
+
+
+def test_a_run_keeps_its_messages_and_counts_and_ends_once(process_log: Any) -> None:
+    from ledgersync.domain.process_log import LogLevel, LogMessage, RunStatus
+
+    run = process_log.start("co_1", "Sales Invoice Exporter", NOW)
+    process_log.add("co_1", run.run_id, NOW, [LogMessage.of(LogLevel.ERROR, "no item", "invoice 3")], {"failed": 1})
+    process_log.add("co_1", run.run_id, NOW, [], {"failed": 2, "exported": 5})
+
+    ended = process_log.finish("co_1", run.run_id, RunStatus.PARTIAL, NOW + timedelta(minutes=1))
+    again = process_log.finish("co_1", run.run_id, RunStatus.FAILED, NOW + timedelta(minutes=2))
+
+    assert ended.status == again.status == RunStatus.PARTIAL
+    assert again.finished_at == NOW + timedelta(minutes=1)
+    assert again.counts == {"failed": 3, "exported": 5}
+    assert [(m.level, m.document, m.message) for m in again.messages] == [(LogLevel.ERROR, "invoice 3", "no item")]
+    assert process_log.get("co_2", run.run_id) is None  # another company's run is not there
+    assert process_log.get("co_1", "run_nothing") is None
+
+
+def test_only_the_first_messages_are_kept_and_the_rest_counted(process_log: Any) -> None:
+    from ledgersync.domain.process_log import MAX_MESSAGES, LogLevel, LogMessage
+
+    run = process_log.start("co_1", "Sales Invoice Exporter", NOW)
+    many = [LogMessage.of(LogLevel.INFO, f"m{n}") for n in range(MAX_MESSAGES - 1)]
+    process_log.add("co_1", run.run_id, NOW, many)
+    process_log.add("co_1", run.run_id, NOW, [LogMessage.of(LogLevel.ERROR, "last kept"), *many[:3]])
+
+    found = process_log.get("co_1", run.run_id)
+
+    assert len(found.messages) == MAX_MESSAGES and found.messages[-1].message == "last kept"
+    assert found.messages_not_kept == 3
+
+
+def test_an_exclusive_run_refuses_a_second_until_it_ends_or_goes_silent(process_log: Any) -> None:
+    from ledgersync.domain.process_log import EXCLUSIVE_HOLD, RunInProgress, RunStatus
+
+    first = process_log.start_exclusive("co_1", "Sales Invoice Exporter", NOW)
+    with pytest.raises(RunInProgress) as refused:
+        process_log.start_exclusive("co_1", "Sales Invoice Exporter", NOW + timedelta(seconds=1))
+    assert refused.value.running.run_id == first.run_id and first.run_id in refused.value.message
+    other_company = process_log.start_exclusive("co_2", "Sales Invoice Exporter", NOW)
+    not_exclusive = process_log.start("co_1", "Sales Invoice Exporter", NOW)  # a job that holds nothing
+    assert process_log.running("co_1", "Sales Invoice Exporter", NOW).run_id == first.run_id
+
+    process_log.finish("co_1", first.run_id, RunStatus.SUCCEEDED, NOW + timedelta(minutes=1))
+    second = process_log.start_exclusive("co_1", "Sales Invoice Exporter", NOW + timedelta(minutes=2))
+    # silent past the hold (its job died): a third takes over
+    later = NOW + timedelta(minutes=2) + EXCLUSIVE_HOLD + timedelta(seconds=1)
+    third = process_log.start_exclusive("co_1", "Sales Invoice Exporter", later)
+
+    assert len({first.run_id, second.run_id, third.run_id, other_company.run_id, not_exclusive.run_id}) == 5
+    assert process_log.running("co_1", "Sales Invoice Exporter", later).run_id == third.run_id
+    process_log.finish("co_1", second.run_id, RunStatus.FAILED, later)  # the silent one ending frees nothing
+    assert process_log.running("co_1", "Sales Invoice Exporter", later).run_id == third.run_id
+
+
+def test_runs_list_newest_first_a_page_at_a_time_and_by_name(process_log: Any) -> None:
+    started = [
+        process_log.start(
+            "co_1", "Sales Invoice Exporter" if n % 2 else "Automatic Invoice Release", NOW + timedelta(seconds=n)
+        )
+        for n in range(5)
+    ]
+    process_log.start("co_2", "Sales Invoice Exporter", NOW)
+
+    first, cursor = process_log.page("co_1", 2, None)
+    second, cursor2 = process_log.page("co_1", 2, cursor)
+    last, end = process_log.page("co_1", 2, cursor2)
+    exports, none = process_log.page("co_1", 10, None, "Sales Invoice Exporter")
+
+    newest_first = [r.run_id for r in reversed(started)]
+    assert [r.run_id for r in first + second + last] == newest_first and end is None
+    assert [r.run_id for r in exports] == [started[3].run_id, started[1].run_id] and none is None

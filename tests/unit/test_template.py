@@ -24,6 +24,8 @@ EXPECTED_ROUTES = {
         ("PUT", "/v1/accounting/settings"),
         ("GET", "/v1/accounting/settings"),
         ("GET", "/v1/accounting/connection"),
+        ("GET", "/v1/process-log"),
+        ("GET", "/v1/process-log/{runId}"),
         ("GET", "/v1/accounting/quickbooks-online/authorize"),
         ("GET", "/v1/accounting/quickbooks-online/callback"),
         ("POST", "/v1/accounting/quickbooks-online/disconnect"),

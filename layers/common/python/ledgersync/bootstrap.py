@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.held_work import HeldWork
     from ledgersync.domain.invoices import Invoices
     from ledgersync.domain.operator import Operator
+    from ledgersync.domain.process_log import ProcessLog, ProcessLogStore
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.purchase_orders import ExternalSystem
     from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
@@ -103,6 +104,7 @@ class Adapters:
     webhook_transport: WebhookTransport | None = None
     address_guard: DnsAddressGuard | None = None
     release_turns: ReleaseTurns | None = None
+    process_log_store: ProcessLogStore | None = None
     clock: Clock | None = None
 
 
@@ -495,6 +497,7 @@ class Services:
             turns=self.release_turns,
             clock=self.clock,
             cap_per_minute=int(self.settings.qbo_requests_per_minute * AUTOMATIC_SHARE_OF_BUDGET),
+            process_log=self.process_log,
         )
 
     @cached_property
@@ -561,6 +564,7 @@ class Services:
             self.desktop_sessions,
             QbxmlCodec(),
             clock=self.clock,
+            process_log=self.process_log,
         )
 
     @cached_property
@@ -601,10 +605,22 @@ class Services:
         )
 
     @cached_property
+    def process_log(self) -> ProcessLog:
+        """Every background run's entry in the process log (``GET /v1/process-log``)."""
+        from ledgersync.domain.process_log import ProcessLog
+
+        store = self.adapters.process_log_store
+        if store is None:
+            from ledgersync.adapters.process_log_store import DynamoProcessLogStore
+
+            store = DynamoProcessLogStore(self.table)
+        return ProcessLog(store, self.clock.now)
+
+    @cached_property
     def token_refresher(self) -> TokenRefresher:
         from ledgersync.domain.quickbooks_online import TokenRefresher
 
-        return TokenRefresher(self.quickbooks_tokens)
+        return TokenRefresher(self.quickbooks_tokens, process_log=self.process_log)
 
     @cached_property
     def bill_sync(self) -> Creator:

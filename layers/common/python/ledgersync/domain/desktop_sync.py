@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
+from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
 from ledgersync.domain.purchase_order_bills import BillDraft, PurchaseOrderDocument
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorRef
 from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, InvoiceDraft
@@ -473,7 +474,9 @@ class WebConnectorService:
         session_minutes: int = 30,
         clock: Clock = SYSTEM_CLOCK,
         new_ticket: Callable[[], str] = _new_ticket,
+        process_log: ProcessLog | None = None,
     ) -> None:
+        self.process_log = process_log
         self.credentials = credentials
         self.work = work
         self.recorder = recorder
@@ -746,6 +749,8 @@ class WebConnectorService:
             session.status = SessionStatus.DONE
             self.sessions.release_company(session.company_id, ticket)
         self._save(session)
+        if session.status is SessionStatus.DONE:
+            self._log(session)
         return progress
 
     def _apply(
@@ -907,10 +912,13 @@ class WebConnectorService:
             return "Ledgersync: session ended."
         summary = _summary(session)
         if session.status is not SessionStatus.CLOSED:
+            ended_early = session.status is SessionStatus.ACTIVE  # a DONE or FAILED session was logged as it ended
             session.status = SessionStatus.CLOSED
             self.sessions.release_company(session.company_id, ticket)
             with suppress(Conflict):
                 self._save(session)
+            if ended_early:
+                self._log(session)
         return summary
 
     # ------------------------------------------------------------ helpers
@@ -933,7 +941,21 @@ class WebConnectorService:
         session.status, session.last_error, session.pending = SessionStatus.FAILED, reason, None
         self.sessions.release_company(session.company_id, session.ticket)
         self._save(session)
+        self._log(session)
         return ""
+
+    def _log(self, session: WebConnectorSession) -> None:
+        """The session's process log entry, written once as it ends (a session with no work is not logged)."""
+        if self.process_log is None or not session.jobs:
+            return
+        self.process_log.record(
+            session.company_id,
+            RunName.WEB_CONNECTOR_SESSION,
+            session.created_at,
+            session_counts(session),
+            session_messages(session),
+            RunStatus.FAILED if session.status is SessionStatus.FAILED else None,
+        )
 
     def _fail_progress(self, session: WebConnectorSession, reason: str) -> int:
         self._fail(session, reason)
@@ -1168,6 +1190,38 @@ def _unfit_for_desktop(item: DesktopWork) -> str | None:
     if any(not (invoice.invoice_number or "").strip() for invoice in item.order.vendor_invoices):
         return "The PO must have the invoice number the vendor uploaded from the Grower Portal"
     return None
+
+
+def session_counts(session: WebConnectorSession) -> dict[str, int]:
+    """A session's counts for the process log."""
+    bills = [j for j in session.jobs if isinstance(j, BillJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob)]
+    synchronized = JobState.SYNCHRONIZED
+    return {
+        "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
+        "billsAlreadyInQuickBooks": sum(1 for j in bills if j.state is synchronized and j.adopted),
+        "invoicesAdded": sum(1 for j in invoices if j.state is synchronized and not j.adopted),
+        "invoicesAlreadyInQuickBooks": sum(1 for j in invoices if j.state is synchronized and j.adopted),
+        "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
+        "failed": sum(1 for j in session.jobs if j.state is JobState.FAILED),
+        "waiting": sum(1 for j in session.jobs if j.state not in DONE and j.state is not JobState.FAILED),
+    }
+
+
+def session_messages(session: WebConnectorSession) -> list[LogMessage]:
+    """The summary the Web Connector showed, then one error per failed job, naming its document."""
+    messages = [LogMessage.of(LogLevel.INFO, _summary(session))]
+    for job in session.jobs:
+        if job.state is JobState.FAILED:
+            document = (
+                f"purchase order {job.draft.purchase_order_id}"
+                if isinstance(job, BillJob)
+                else f"invoice {job.reference}"
+            )
+            messages.append(LogMessage.of(LogLevel.ERROR, job.error or "failed", document))
+    if session.status is SessionStatus.FAILED and session.last_error:
+        messages.append(LogMessage.of(LogLevel.ERROR, session.last_error))
+    return messages
 
 
 def _summary(session: WebConnectorSession) -> str:

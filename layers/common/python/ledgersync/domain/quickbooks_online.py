@@ -18,6 +18,7 @@ from typing import Generic, Protocol, TypeVar
 from pydantic import BaseModel, Field
 
 from ledgersync.clock import Clock
+from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
 from ledgersync.domain.purchase_order_bills import BillDraft
 from ledgersync.domain.sales_invoices import InvoiceDraft
 from ledgersync.domain.sync.documents import DocumentRef
@@ -364,11 +365,16 @@ class TokenRefresher:
     """The scheduled run: refresh every connected company that is due, one at a time per company."""
 
     def __init__(
-        self, tokens: QuickBooksTokens, keepalive: timedelta = timedelta(hours=20), refresh_days_floor: float = 30.0
+        self,
+        tokens: QuickBooksTokens,
+        keepalive: timedelta = timedelta(hours=20),
+        refresh_days_floor: float = 30.0,
+        process_log: ProcessLog | None = None,
     ) -> None:
         self.tokens = tokens
         self.keepalive = keepalive
         self.refresh_days_floor = refresh_days_floor
+        self.process_log = process_log
 
     def is_due(self, tokens: TokenSet, now: datetime) -> bool:
         """Due once a day (so the rotated refresh token never ages) or when the refresh token runs low."""
@@ -406,12 +412,24 @@ class TokenRefresher:
                 return
             self.tokens.refresh_holding_lock(company_id, current)
             summary.refreshed.append(company_id)
-        except ReauthorizationRequired:
+            self._log(company_id, now, "refreshed", LogLevel.INFO, "the QuickBooks Online tokens were refreshed")
+        except ReauthorizationRequired as stopped:
             summary.reauthorization_required.append(company_id)
-        except (RetryableError, PermanentError):
+            self._log(company_id, now, "reauthorizationRequired", LogLevel.ERROR, stopped.message)
+        except (RetryableError, PermanentError) as fault:
             summary.failed.append(company_id)
+            self._log(company_id, now, "failed", LogLevel.ERROR, f"the refresh failed: {fault.message}")
         finally:
             self.tokens.lock.release(company_id, QuickBooksTokens.LOCK_NAME, owner)
+
+    def _log(self, company_id: str, started_at: datetime, outcome: str, level: LogLevel, message: str) -> None:
+        """A refresh that was due and ran, in the process log (the companies not due are not logged)."""
+        if self.process_log is None:
+            return
+        status = RunStatus.SUCCEEDED if level is LogLevel.INFO else RunStatus.FAILED
+        self.process_log.record(
+            company_id, RunName.TOKEN_REFRESH, started_at, {outcome: 1}, [LogMessage.of(level, message)], status
+        )
 
 
 def refresh_tokens(refresher: TokenRefresher, company_ids: Iterable[str]) -> RefreshSummary:

@@ -33,6 +33,7 @@ from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.directory import IMPLICIT_STORE, InvoiceSync, Kind
 from ledgersync.domain.invoices import SHOWN, InvoiceAccounting, InvoiceStatus, SalesInvoice
 from ledgersync.domain.notices import Notifier, invoice_error_notice, send_notice
+from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sales_invoices import (
@@ -447,6 +448,8 @@ class SalesInvoiceSync:
 class ReleaseSummary:
     released: int = 0
     held: int = 0
+    # per company: (released, held, the reason it was held)
+    companies: dict[str, tuple[int, int, str | None]] = field(default_factory=dict)
 
 
 class ReleaseTurns(Protocol):
@@ -484,6 +487,7 @@ class AutomaticInvoiceQueue:
     # at most this many of one company's invoices a minute: what QuickBooks Online's per-realm budget leaves after
     # other traffic (one call per invoice in steady state); None for no cap
     cap_per_minute: int | None = None
+    process_log: ProcessLog | None = None
 
     def release_due(self, company_ids: Sequence[str], now: datetime | None = None) -> ReleaseSummary:
         """Once a minute: each company's scheduled invoices, paced over their window (``release_count``), earliest
@@ -505,8 +509,9 @@ class AutomaticInvoiceQueue:
             scheduled.sort(key=lambda s: (s.release_at, s.document.id))
             reason = self._not_ready(company_id, scheduled[0].target, connection)
             if reason is not None:
-                for state in scheduled:
-                    summary.held += self._hold(state, reason)
+                held = sum(self._hold(state, reason) for state in scheduled)
+                summary.held += held
+                summary.companies[company_id] = (0, held, reason)
                 continue
             count = release_count([s.release_at for s in scheduled if s.release_at], now, cap=self.cap_per_minute)
             due.append(scheduled[:count])
@@ -514,8 +519,33 @@ class AutomaticInvoiceQueue:
         for turn in zip_longest(*due):
             for state in turn:
                 if state is not None:
-                    summary.released += self._release(state, now)
+                    released = self._release(state, now)
+                    summary.released += released
+                    went, _, _ = summary.companies.get(state.company_id, (0, 0, None))
+                    summary.companies[state.company_id] = (went + released, 0, None)
+        self._log(summary, now)
         return summary
+
+    def _log(self, summary: ReleaseSummary, now: datetime) -> None:
+        """A minute that released or held a company's invoices is in its process log; an idle minute is not."""
+        if self.process_log is None:
+            return
+        for company_id, (released, held, reason) in summary.companies.items():
+            if not released and not held:
+                continue
+            messages = [
+                LogMessage.of(LogLevel.INFO, f"{released} automatic invoice(s) released to accounting")
+                if released
+                else LogMessage.of(LogLevel.WARNING, f"{held} automatic invoice(s) held: {reason}")
+            ]
+            self.process_log.record(
+                company_id,
+                RunName.AUTOMATIC_INVOICE_RELEASE,
+                now,
+                {"released": released, "held": held},
+                messages,
+                RunStatus.SUCCEEDED if released else RunStatus.PARTIAL,
+            )
 
     def _not_ready(self, company_id: str, system: ExternalSystem, connection: Any) -> str | None:
         if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:

@@ -72,6 +72,8 @@ ANSWERS: dict[str, Answers] = {
     "GET /v1/accounting/settings": Answers(200, (401, 403)),
     "PUT /v1/accounting/settings": Answers(200, BODY),
     "GET /v1/accounting/connection": Answers(200, (401, 403)),
+    "GET /v1/process-log": Answers(200, READ),
+    "GET /v1/process-log/{run_id}": Answers(200, (*READ, 404)),
     "GET /v1/accounting/quickbooks-desktop/qwc": Answers(200, (401, 403), media_type="application/xml"),
     "GET /v1/accounting/quickbooks-online/authorize": Answers(200, (401, 403)),
     # 409: Intuit refused the code (expired, used or revoked): reconnect from authorize
@@ -233,6 +235,8 @@ TAGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("/v1/webhooks",)),
     ("QuickBooks Desktop (Web Connector)", "The .qwc file and the SOAP service the QuickBooks Web Connector calls.",
      ("/v1/accounting/quickbooks-desktop", "/qbwc")),
+    ("Process log", "Each background run of the company: exports, automatic releases, token refreshes, Web Connector "
+     "sessions, with their counts and messages.", ("/v1/process-log",)),
     ("Service", "Health and this description.", ("/v1/health", "/v1/openapi.json", "/v1/docs")),
 )  # fmt: skip
 
