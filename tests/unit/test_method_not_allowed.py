@@ -40,7 +40,9 @@ def test_every_declared_path_has_one_any_route_to_the_405_function_and_no_other_
     assert {r.function_id for r in any_routes} == set(FUNCTIONS)
     assert sorted(r.path for r in any_routes) == sorted(_operations())
     assert all(r.method == "ANY" for f in FUNCTIONS for r in TEMPLATE.functions[f].routes)
-    assert all(r.path.startswith(("/api/", "/qbwc")) for r in TEMPLATE.functions["KometMethodNotAllowedFunction"].routes)
+    assert all(
+        r.path.startswith(("/api/", "/qbwc")) for r in TEMPLATE.functions["KometMethodNotAllowedFunction"].routes
+    )
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
