@@ -227,6 +227,9 @@ class PurchaseOrderSendAgain:
         pulled: bool = False,
     ) -> BillsSentAgain:
         sent = order.model_copy(update={"sent_version": order.version + 1})
+        unchanged = state.status is SyncStatus.SYNCHRONIZED and planned.status is SyncStatus.SYNCHRONIZED
+        if unchanged and planned.external_ids == state.external_ids:
+            return self._answer(order, state, drafts, length, adopted, changed, where, pulled)
         try:
             _, written = self.store.save_with_state(sent, order.version, planned, state.version)
         except Conflict as lost:
@@ -236,6 +239,19 @@ class PurchaseOrderSendAgain:
             ) from lost
         if written.status in {SyncStatus.QUEUED, SyncStatus.DELETING}:
             self.writer.hand_over(written)
+        return self._answer(sent, written, drafts, length, adopted, changed, where, pulled)
+
+    def _answer(
+        self,
+        order: PurchaseOrder,
+        written: SyncState,
+        drafts: list[BillDraft],
+        length: int,
+        adopted: dict[str, str],
+        changed: dict[str, str],
+        where: str,
+        pulled: bool,
+    ) -> BillsSentAgain:
         bills = []
         for draft in drafts:
             part = draft.invoice_number
@@ -254,7 +270,7 @@ class PurchaseOrderSendAgain:
             )
         return BillsSentAgain(
             purchase_order_id=order.id,
-            vendor_invoice_status=shown_status(sent, written),
+            vendor_invoice_status=shown_status(order, written),
             bills=bills,
             message=_message(bills, where),
         )

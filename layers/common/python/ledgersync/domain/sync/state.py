@@ -72,7 +72,8 @@ TRANSITIONS: dict[SyncStatus, frozenset[SyncStatus]] = {
             SyncStatus.SUPERSEDED,
         }
     ),
-    SyncStatus.SYNCHRONIZED: frozenset({SyncStatus.QUEUED, SyncStatus.DELETING}),
+    # ``synchronized -> synchronized``: send again adopted other bills found unchanged under the same numbers
+    SyncStatus.SYNCHRONIZED: frozenset({SyncStatus.QUEUED, SyncStatus.DELETING, SyncStatus.SYNCHRONIZED}),
     # ``-> synchronized`` and ``-> deleting`` from a state at rest: a PO's send again adopts the bills found in
     # accounting unchanged, or deletes the changed ones first (replace)
     SyncStatus.ERROR: frozenset(
