@@ -92,6 +92,10 @@ def _ref_name(ref: dict[str, Any] | None) -> str:
     return str(ref.get("name") or ref.get("value") or "")
 
 
+def sum_of(lines: list[BillLine]) -> Decimal:
+    return sum((line.amount for line in lines), Decimal(0))
+
+
 def accounting_bill(bill: dict[str, Any]) -> AccountingBill:
     """A QuickBooks Bill in the draft's terms (names, item and account lines), for send again's comparison."""
     lines: list[BillLine] = []
@@ -119,7 +123,8 @@ def accounting_bill(bill: dict[str, Any]) -> AccountingBill:
         doc_number=bill.get("DocNumber"),
         vendor_name=_ref_name(bill.get("VendorRef")),
         lines=lines,
-        total=Decimal(str(bill.get("TotalAmt") or 0)),
+        # QuickBooks computes TotalAmt from the lines; a record without one is read by its lines
+        total=Decimal(str(bill["TotalAmt"])) if bill.get("TotalAmt") is not None else sum_of(lines),
     )
 
 
