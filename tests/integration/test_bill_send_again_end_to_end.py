@@ -91,3 +91,56 @@ def test_send_again_adopts_refuses_replaces_once_and_resends_against_the_emulato
     (again,) = bills(stack, realm)
     assert again["Id"] not in {first["Id"], theirs["Id"], ours["Id"]}
     assert api.call("GET", "/v1/purchase-orders/4401").json()["externalIds"] == {"INV-9": again["Id"]}
+
+
+def test_on_quickbooks_desktop_send_again_is_checked_by_the_web_connector_and_never_duplicates() -> None:
+    from devstack.fake_qb_company import FakeCompany
+    from devstack.qbwc_simulator import run_session
+    from lxml import etree
+
+    with LocalStack(seed=True, schedules=False, pollers=False) as desktop:
+        # Given a PO synchronized into QuickBooks Desktop as one bill
+        assert desktop.demo is not None and desktop.demo.admin_token and desktop.demo.user_id
+        api = Client(desktop.api_url, desktop.demo.admin_token)
+        api.call(
+            "PUT",
+            "/v1/accounting/settings",
+            {"externalSystem": "quickbooks_desktop", "chargeAccounts": {"FRT": "Freight"}},
+        )
+        qwc = etree.fromstring(api.call("GET", "/v1/accounting/quickbooks-desktop/qwc").content)
+        password = api.call(
+            "POST", "/v1/tokens", {"userId": desktop.demo.user_id, "apiMethods": [], "description": "Quickbooks"}
+        ).json()["token"]
+        url, user = qwc.findtext("AppURL") or "", qwc.findtext("UserName") or ""
+        po = {
+            "poNumber": "P4401",
+            "vendorId": api.vendor("FLORA")["id"],
+            "shipDate": "2026-05-02",
+            "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
+            "additionalCharges": [{"code": "FRT", "amount": 10}],
+        }
+        approved_purchase_order(
+            api, 4401, po, {"invoiceNumber": "INV-9", "invoiceAmount": 60, "totalAdditionalCharges": 10}
+        )
+        api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [4401]})
+        company = FakeCompany(vendors=["Flora Farms S.A."])
+        assert run_session(url, user, password, company).completed
+        (first,) = company.bills_with_ref(NUMBER)
+
+        # When it is sent again with the bill still there: the session adopts it, nothing is added
+        assert send_again(api, {"replace": True}).status_code == 409  # Desktop: delete it there, then send again
+        answer = send_again(api)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["bills"][0]["action"] == "checked_when_sent"
+        assert run_session(url, user, password, company).completed
+        assert [bill.txn_id for bill in company.bills_with_ref(NUMBER)] == [first.txn_id]
+        assert api.call("GET", "/v1/purchase-orders/4401").json()["externalIds"] == {"INV-9": first.txn_id}
+
+        # When a person deletes it in QuickBooks Desktop and it is sent again: a new bill, one
+        company.bills.remove(first)
+        assert send_again(api).status_code == 202
+        assert run_session(url, user, password, company).completed
+        (again,) = company.bills_with_ref(NUMBER)
+        assert again.txn_id != first.txn_id
+        shown = api.call("GET", "/v1/purchase-orders/4401").json()
+        assert shown["vendorInvoiceStatus"] == "S" and shown["externalIds"] == {"INV-9": again.txn_id}
