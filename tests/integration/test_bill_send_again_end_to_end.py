@@ -144,3 +144,50 @@ def test_on_quickbooks_desktop_send_again_is_checked_by_the_web_connector_and_ne
         assert again.txn_id != first.txn_id
         shown = api.call("GET", "/v1/purchase-orders/4401").json()
         assert shown["vendorInvoiceStatus"] == "S" and shown["externalIds"] == {"INV-9": again.txn_id}
+
+
+def test_on_quickbooks_desktop_a_changed_bill_is_refused_with_the_fix_not_adopted() -> None:
+    from devstack.fake_qb_company import FakeCompany
+    from devstack.qbwc_simulator import run_session
+    from lxml import etree
+
+    with LocalStack(seed=True, schedules=False, pollers=False) as desktop:
+        # Given a PO synchronized into QuickBooks Desktop, whose bill a person then changed there
+        assert desktop.demo is not None and desktop.demo.admin_token and desktop.demo.user_id
+        api = Client(desktop.api_url, desktop.demo.admin_token)
+        api.call(
+            "PUT",
+            "/v1/accounting/settings",
+            {"externalSystem": "quickbooks_desktop", "chargeAccounts": {"FRT": "Freight"}},
+        )
+        qwc = etree.fromstring(api.call("GET", "/v1/accounting/quickbooks-desktop/qwc").content)
+        password = api.call(
+            "POST", "/v1/tokens", {"userId": desktop.demo.user_id, "apiMethods": [], "description": "Quickbooks"}
+        ).json()["token"]
+        url, user = qwc.findtext("AppURL") or "", qwc.findtext("UserName") or ""
+        po = {
+            "poNumber": "P4401",
+            "vendorId": api.vendor("FLORA")["id"],
+            "shipDate": "2026-05-02",
+            "items": [{"categoryProcurementAccountingCode": "CGEN", "totalCost": 50}],
+            "additionalCharges": [{"code": "FRT", "amount": 10}],
+        }
+        approved_purchase_order(
+            api, 4401, po, {"invoiceNumber": "INV-9", "invoiceAmount": 60, "totalAdditionalCharges": 10}
+        )
+        api.call("POST", "/v1/purchase-orders/send-to-external", {"purchaseOrderIds": [4401]})
+        company = FakeCompany(vendors=["Flora Farms S.A."])
+        assert run_session(url, user, password, company).completed
+        (bill,) = company.bills_with_ref(NUMBER)
+        bill.amount = bill.amount + 5
+
+        # When it is sent again and the Web Connector runs
+        assert send_again(api).status_code == 202
+        run_session(url, user, password, company)
+
+        # Then the PO is in Error with what differs and the fix, and no second bill was added
+        shown = api.call("GET", "/v1/purchase-orders/4401").json()
+        assert shown["vendorInvoiceStatus"] == "Error", shown
+        assert "differs from ours" in shown["error"] and "total 65.00 there, 60.00 here" in shown["error"]
+        assert "delete it in QuickBooks Desktop, then send again" in shown["error"]
+        assert len(company.bills_with_ref(NUMBER)) == 1
