@@ -225,6 +225,10 @@ def test_replace_deletes_the_changed_bill_then_creates_ours_exactly_once(books: 
     assert answer.status == 202, answer.text
     assert answer.json()["bills"][0]["action"] == "replaced"
     assert books.state().status is SyncStatus.DELETING
+    # while it is replaced the PO shows on its way, and Send to External System waits for it
+    assert answer.json()["vendorInvoiceStatus"] == "Sent to External System"
+    (refused,) = send(books.api, 1)
+    assert not refused["accepted"] and "already Sent to External System" in refused["message"]
     assert books.sync() is Outcome.DELETED  # the delete, which queues the create in the same write
     assert books.state().status is SyncStatus.QUEUED
     assert books.sync() is Outcome.SYNCHRONIZED
