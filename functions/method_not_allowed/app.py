@@ -49,6 +49,7 @@ ALLOWED_METHODS: dict[str, tuple[str, ...]] = {
     "/v1/purchase-orders/{id}": ("GET", "PUT"),
     "/v1/purchase-orders/{id}/approvals": ("POST",),
     "/v1/purchase-orders/{id}/resend": ("POST",),
+    "/v1/purchase-orders/{id}/send-again": ("POST",),
     "/v1/purchase-orders/{id}/vendor-invoices": ("POST",),
     "/v1/purchase-orders/{id}/vendor-invoices/{invoiceNumber}": ("DELETE", "PUT"),
     "/v1/tokens": ("POST",),

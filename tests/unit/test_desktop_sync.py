@@ -455,3 +455,23 @@ def test_bill_is_adopted_at_the_next_session_when_quickbooks_adds_it_without_a_t
     assert ledger.status[1] is VendorInvoiceStatus.SYNCHRONIZED
     assert ledger.txn_ids[(1, "INV1-0")] == bill.txn_id
     assert "0 bill(s) added, 1 already in QuickBooks" in second.close
+
+
+def test_a_bill_found_with_another_total_is_refused_with_the_fix_not_adopted(
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
+    # Given a bill in the company file that a person changed after it was sent (issue 12: bills sent again)
+    ledger.add(purchase_order(1))
+    web_connector_session(service, company)
+    (bill,) = company.bills
+    bill.amount += Decimal("5.00")
+
+    # When it is sent again and the Web Connector runs
+    ledger.resend(1)
+    web_connector_session(service, company)
+
+    # Then the PO is in Error saying what differs and the fix, and nothing was added
+    assert ledger.status[1] is VendorInvoiceStatus.ERROR
+    assert "differs from ours" in ledger.errors[1] and "total 115.00 there, 110.00 here" in ledger.errors[1]
+    assert "delete it in QuickBooks Desktop, then send again" in ledger.errors[1]
+    assert len(company.bills) == 1

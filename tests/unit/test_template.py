@@ -62,6 +62,7 @@ EXPECTED_ROUTES = {
         ("POST", "/v1/purchase-orders/{id}/approvals"),
         ("POST", "/v1/purchase-orders/send-to-external"),
         ("POST", "/v1/purchase-orders/{id}/resend"),
+        ("POST", "/v1/purchase-orders/{id}/send-again"),
         ("GET", "/v1/documents/{token}"),
     },
     "QbwcFunction": {("POST", "/qbwc"), ("GET", "/qbwc")},

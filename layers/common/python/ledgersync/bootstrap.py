@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ledgersync.domain.invoices import Invoices
     from ledgersync.domain.operator import Operator
     from ledgersync.domain.process_log import ProcessLog, ProcessLogStore
+    from ledgersync.domain.purchase_order_send_again import PurchaseOrderSendAgain
     from ledgersync.domain.purchase_order_service import PurchaseOrders
     from ledgersync.domain.purchase_orders import ExternalSystem
     from ledgersync.domain.qbo_connection import OAuthStates, QuickBooksOnlineConnection, Tokens
@@ -530,6 +531,28 @@ class Services:
             states=self.sync_states,
             targets=self.sync_targets,
             recorder=self.sync_recorder,
+        )
+
+    @cached_property
+    def purchase_order_send_again(self) -> PurchaseOrderSendAgain:
+        """Goflow's Send Again for bills: QuickBooks Online is asked at once which bills it holds by number."""
+        from ledgersync.domain.purchase_order_bills import PurchaseOrderBills
+        from ledgersync.domain.purchase_order_send_again import PurchaseOrderSendAgain
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.quickbooks_online import QuickBooksBillsByNumber
+
+        return PurchaseOrderSendAgain(
+            store=self.purchase_order_store,
+            mapper=PurchaseOrderBills(self.purchase_order_store, self.references, self.settings_store),
+            states=self.sync_states,
+            writer=self.sync_state_writer,
+            targets=self.sync_targets,
+            accounting=self.settings_store,
+            finders={
+                ExternalSystem.QUICKBOOKS_ONLINE: QuickBooksBillsByNumber(
+                    self.quickbooks_gateway, self.quickbooks_tokens
+                )
+            },
         )
 
     @cached_property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -177,7 +177,15 @@ def _record(ret: _Element) -> QbRecord:
         vendor_name=text("VendorRef/FullName"),
         memo=text("Memo"),
         customer_name=text("CustomerRef/FullName"),
+        amount=_read_decimal(text("AmountDue")),
     )
+
+
+def _read_decimal(value: str | None) -> Decimal | None:
+    try:
+        return Decimal(value) if value is not None else None
+    except InvalidOperation:
+        return None
 
 
 def _vendor_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -191,7 +199,7 @@ def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     ref_filter = etree.SubElement(rq, "RefNumberFilter")
     _text(ref_filter, "MatchCriterion", "StartsWith")
     _text(ref_filter, "RefNumber", op.reference or "")
-    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo")
+    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo", "AmountDue")  # AmountDue: the bill's total
 
 
 def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:

@@ -53,6 +53,7 @@ class QuickBooksOnlineTarget:
     display_name: str = "QuickBooks Online"
     needs_accounting_name: bool = True
     invoice_number_length: int | None = 21  # Invoice.DocNumber
+    bill_number_length: int | None = 21  # Bill.DocNumber
 
     def readiness(self, company_id: str, connection: Connection) -> str | None:
         if connection.status is ConnectionStatus.NOT_CONNECTED:
@@ -78,6 +79,7 @@ class QuickBooksDesktopTarget:
     display_name: str = "QuickBooks Desktop"
     needs_accounting_name: bool = True
     invoice_number_length: int | None = 11  # InvoiceAdd RefNumber
+    bill_number_length: int | None = 20  # BillAdd RefNumber
     max_receives: int = 0
 
     def readiness(self, company_id: str, connection: Connection) -> str | None:
@@ -109,6 +111,7 @@ class WebhookTarget:
     display_name: str = "the PO Reconciliation webhook"
     needs_accounting_name: bool = False
     invoice_number_length: int | None = None  # takes purchase orders only
+    bill_number_length: int | None = None  # no bill numbers: send again for the webhook is POST .../resend
 
     def readiness(self, company_id: str, connection: Connection) -> str | None:
         if not self.configured.is_configured(company_id):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
@@ -29,6 +30,7 @@ from ledgersync.domain.purchase_order_bills import BillDraft, PurchaseOrderDocum
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorRef
 from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, InvoiceDraft
 from ledgersync.errors import Conflict, PermanentError, RetryableError
+from ledgersync.money import to_cents
 
 SERVER_VERSION = "Ledgersync QuickBooks Web Connector service 1.0"
 QBXML_LATEST = (12, 0)
@@ -92,6 +94,7 @@ class QbRecord:
     vendor_name: str | None = None
     memo: str | None = None
     customer_name: str | None = None
+    amount: Decimal | None = None  # a bill's total (AmountDue)
 
 
 @dataclass(frozen=True)
@@ -870,7 +873,15 @@ class WebConnectorService:
         ]
         shortened = job.reference != job.draft.full_reference
         mine = [r for r in same if not shortened or job.draft.full_reference in (r.memo or "")]
-        if mine and mine[0].txn_id:
+        total = job.draft.total
+        if mine and mine[0].txn_id and mine[0].amount is not None and to_cents(mine[0].amount) != total:
+            fail(
+                job,
+                f"the bill in QuickBooks Desktop differs from ours (bill {job.reference}: total "
+                f"{to_cents(mine[0].amount):.2f} there, {total:.2f} here); delete it in QuickBooks Desktop, then "
+                "send again",
+            )
+        elif mine and mine[0].txn_id:
             job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, mine[0].txn_id, True
         elif same:
             fail(

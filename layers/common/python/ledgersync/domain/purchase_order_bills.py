@@ -71,6 +71,7 @@ class BillDraft(BaseModel):
     currency: str | None
     lines: list[BillLine]
     memo: str
+    generation: int = 0  # one more for each send after the bill was deleted (send again): a new bill per generation
 
     @property
     def full_reference(self) -> str:
@@ -164,6 +165,41 @@ def _item_lines(
     ]
 
 
+class AccountingBill(BaseModel):
+    """A bill as an accounting system holds it, in the draft's terms (names, not ids): what send again compares."""
+
+    external_id: str
+    sync_token: str = "0"
+    doc_number: str | None = None
+    vendor_name: str
+    lines: list[BillLine]
+    total: Decimal
+
+
+def _line_key(line: BillLine) -> tuple[str, str, str, str]:
+    return (
+        line.kind.value,
+        line.ref_name.casefold(),
+        f"{to_cents(line.amount):.2f}",
+        (line.class_name or "").casefold(),
+    )
+
+
+def bill_differences(draft: BillDraft, bill: AccountingBill) -> list[str]:
+    """What differs between our bill and the one in accounting with its number, in a person's words; [] when it is
+    the same bill (same vendor, the same lines by item or account, amount and class, the same total)."""
+    found: list[str] = []
+    if draft.vendor_name.casefold() != bill.vendor_name.casefold():
+        found.append(f"vendor '{bill.vendor_name}' there, '{draft.vendor_name}' here")
+    if to_cents(bill.total) != draft.total:
+        found.append(f"total {to_cents(bill.total):.2f} there, {draft.total:.2f} here")
+    if sorted(map(_line_key, draft.lines)) != sorted(map(_line_key, bill.lines)):
+        there = ", ".join(f"{line.ref_name} {to_cents(line.amount):.2f}" for line in bill.lines) or "none"
+        here = ", ".join(f"{line.ref_name} {to_cents(line.amount):.2f}" for line in draft.lines) or "none"
+        found.append(f"lines {there} there, {here} here")
+    return found
+
+
 @dataclass(frozen=True)
 class PurchaseOrderDocument:
     """A PO as its bills need it: the PO, its vendor and location, and the company's bill mapping and currency."""
@@ -202,7 +238,10 @@ class PurchaseOrderBills:
         vendor = document.vendor
         if vendor is None or not vendor.accounting_name:
             raise Unmappable(NO_ACCOUNTING_NAME)
-        return build_bills(document.order, vendor, document.location, document.mapping, document.company_currency)
+        drafts = build_bills(document.order, vendor, document.location, document.mapping, document.company_currency)
+        if state is not None and state.generation:
+            drafts = [draft.model_copy(update={"generation": state.generation}) for draft in drafts]
+        return drafts
 
     def part_of(self, draft: BillDraft) -> str:
         """Each vendor invoice is one part, named by its number."""

@@ -42,7 +42,7 @@ def shown_status(order: PurchaseOrder, state: SyncState | None) -> VendorInvoice
     """The API's vendorInvoiceStatus: the approval lifecycle until sent, then where the sync stands."""
     if state is None or state.status is SyncStatus.SUPERSEDED:
         return order.vendor_invoice_status
-    if state.status in IN_PROGRESS:
+    if state.status in IN_PROGRESS or state.status is SyncStatus.DELETING:  # deleting: a send again's replace
         return VendorInvoiceStatus.SENT_TO_EXTERNAL
     if state.status is SyncStatus.SYNCHRONIZED:
         return VendorInvoiceStatus.SYNCHRONIZED

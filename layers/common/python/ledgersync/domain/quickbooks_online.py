@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from ledgersync.clock import Clock
 from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
-from ledgersync.domain.purchase_order_bills import BillDraft
+from ledgersync.domain.purchase_order_bills import AccountingBill, BillDraft
 from ledgersync.domain.sales_invoices import InvoiceDraft
 from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.domain.sync.targets import ExternalDocument
@@ -230,6 +230,9 @@ class QuickBooksOnlineGateway(Protocol):
 
     def read_bill(self, access: QuickBooksAccess, bill_id: str) -> BillRecord | None:
         """The bill with its SyncToken; None when QuickBooks has no such bill (610: deleted or never there)."""
+
+    def numbered_bills(self, access: QuickBooksAccess, draft: BillDraft) -> list[AccountingBill]:
+        """Every bill numbered like the draft (whatever its vendor), in the draft's terms (names, not ids)."""
 
     def delete_bill(self, access: QuickBooksAccess, bill_id: str, sync_token: str) -> None:
         """Delete the bill; one already gone is not an error. A stale SyncToken raises ``RetryableError`` (5010)."""
@@ -632,14 +635,14 @@ def short_request_id(prefix: str, seed: str) -> str:
 
 def bill_dedup_key(draft: BillDraft) -> str:
     """The dedup key of one vendor invoice's bill: stable across retries, clicks and redeliveries."""
-    return f"bill#{draft.purchase_order_id}#{draft.invoice_number}"
+    key = f"bill#{draft.purchase_order_id}#{draft.invoice_number}"
+    return key + (f"#g{draft.generation}" if draft.generation else "")
 
 
 def bill_request_id(draft: BillDraft, attempt: int) -> str:
     """QuickBooks ``requestid`` (at most 50 characters): the same for every retry of one attempt."""
-    return short_request_id(
-        "ls-bill-", f"{draft.company_id}|{draft.purchase_order_id}|{draft.invoice_number}|{attempt}"
-    )
+    seed = f"{draft.company_id}|{draft.purchase_order_id}|{draft.invoice_number}|{attempt}"
+    return short_request_id("ls-bill-", seed + (f"|g{draft.generation}" if draft.generation else ""))
 
 
 @dataclass(frozen=True)
@@ -857,6 +860,19 @@ class QuickBooksInvoices(QuickBooksTransactions):
 
     def remove(self, access: QuickBooksAccess, external_id: str, sync_token: str) -> None:
         self.gateway.delete_invoice(access, external_id, sync_token)
+
+
+@dataclass
+class QuickBooksBillsByNumber:
+    """Send again's look-up of a vendor invoice's bill in QuickBooks Online by its bill number (one query)."""
+
+    gateway: QuickBooksOnlineGateway
+    tokens: QuickBooksTokens
+
+    def bills_numbered(self, company_id: str, draft: BillDraft) -> list[AccountingBill]:
+        access = self.tokens.access_for(company_id)
+        found, _ = with_token(self.tokens, company_id, access, lambda a: self.gateway.numbered_bills(a, draft))
+        return found
 
 
 @dataclass(frozen=True)

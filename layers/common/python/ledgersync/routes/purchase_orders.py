@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
+from ledgersync.domain.purchase_order_send_again import BillsSentAgain, SendAgainRequest
 from ledgersync.domain.purchase_order_service import (
     PurchaseOrderIn,
     PurchaseOrderView,
@@ -109,4 +110,15 @@ def send_to_external(request: SendRequest) -> Response[Any]:
 )
 def resend_purchase_order(po_id: PoId) -> Response[Any]:
     answer = bootstrap.services().webhook_deliveries.resend(caller(router, "purchaseOrder.send"), po_id)
+    return answered(answer, 202)
+
+
+@router.post(
+    "/v1/purchase-orders/<po_id>/send-again",
+    summary="Send a PO's bills again: adopt an unchanged bill, refuse a changed one unless replace (delete, then send)",
+    responses=described(BillsSentAgain, 202),
+)
+def send_purchase_order_again(po_id: PoId, request: SendAgainRequest | None = None) -> Response[Any]:
+    principal = caller(router, "purchaseOrder.send")
+    answer = bootstrap.services().purchase_order_send_again.send_again(principal, po_id, request or SendAgainRequest())
     return answered(answer, 202)

@@ -102,6 +102,7 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/purchase-orders/{po_id}/approvals": Answers(200, (*READ, 404, 409)),
     "POST /v1/purchase-orders/send-to-external": Answers(200, BODY),
     "POST /v1/purchase-orders/{po_id}/resend": Answers(202, (*READ, 404, 409)),
+    "POST /v1/purchase-orders/{po_id}/send-again": Answers(202, (*BODY, 404, 409)),
     "GET /v1/documents/{token}": Answers(200, (400, 403, 404, 410), security="none", media_type="application/pdf"),
     "GET /qbwc": Answers(200, (), security="none", media_type=("text/xml", "text/html"), faults=False),
     "POST /qbwc": Answers(200, (500,), security="none", media_type=SOAP, error_media_type=SOAP, faults=False),

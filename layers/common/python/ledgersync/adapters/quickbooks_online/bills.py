@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
@@ -16,7 +17,7 @@ from ledgersync.adapters.quickbooks_online.documents import (
     transaction_fields,
 )
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
-from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
+from ledgersync.domain.purchase_order_bills import AccountingBill, BillDraft, BillLine, BillLineKind
 from ledgersync.domain.quickbooks_online import (
     DOC_NUMBER_MAX,
     BillRecord,
@@ -85,6 +86,48 @@ def bill_payload(draft: BillDraft, ids: dict[RefKey, str]) -> dict[str, Any]:
     return body
 
 
+def _ref_name(ref: dict[str, Any] | None) -> str:
+    """The name a reference carries (QuickBooks answers refs with their names), else its id."""
+    ref = ref or {}
+    return str(ref.get("name") or ref.get("value") or "")
+
+
+def sum_of(lines: list[BillLine]) -> Decimal:
+    return sum((line.amount for line in lines), Decimal(0))
+
+
+def accounting_bill(bill: dict[str, Any]) -> AccountingBill:
+    """A QuickBooks Bill in the draft's terms (names, item and account lines), for send again's comparison."""
+    lines: list[BillLine] = []
+    for line in bill.get("Line") or []:
+        detail_type = line.get("DetailType")
+        detail = line.get(detail_type) or {}
+        if detail_type == "ItemBasedExpenseLineDetail":
+            kind, ref = BillLineKind.ITEM, detail.get("ItemRef")
+        elif detail_type == "AccountBasedExpenseLineDetail":
+            kind, ref = BillLineKind.ACCOUNT, detail.get("AccountRef")
+        else:
+            continue  # a subtotal or a description-only line carries no amount of its own
+        lines.append(
+            BillLine(
+                kind=kind,
+                ref_name=_ref_name(ref),
+                amount=Decimal(str(line.get("Amount") or 0)),
+                description=line.get("Description"),
+                class_name=_ref_name(detail.get("ClassRef")) or None,
+            )
+        )
+    return AccountingBill(
+        external_id=str(bill["Id"]),
+        sync_token=str(bill.get("SyncToken") or "0"),
+        doc_number=bill.get("DocNumber"),
+        vendor_name=_ref_name(bill.get("VendorRef")),
+        lines=lines,
+        # QuickBooks computes TotalAmt from the lines; a record without one is read by its lines
+        total=Decimal(str(bill["TotalAmt"])) if bill.get("TotalAmt") is not None else sum_of(lines),
+    )
+
+
 def _bill_record(bill: dict[str, Any]) -> BillRecord:
     fields = transaction_fields(bill, "VendorRef")
     return BillRecord(vendor_id=fields.pop("party_id"), **fields)
@@ -112,6 +155,10 @@ class QuickBooksOnlineGateway:
         vendor_id = self.bills.resolve(access, [("Vendor", draft.vendor_name)])[("Vendor", draft.vendor_name)]
         rows = self.bills.numbered(access, draft.reference(DOC_NUMBER_MAX))
         return [record for record in map(_bill_record, rows) if record.vendor_id == vendor_id]
+
+    def numbered_bills(self, access: QuickBooksAccess, draft: BillDraft) -> list[AccountingBill]:
+        """Every bill numbered like the draft, whatever its vendor (one query)."""
+        return [accounting_bill(row) for row in self.bills.numbered(access, draft.reference(DOC_NUMBER_MAX))]
 
     def read_bill(self, access: QuickBooksAccess, bill_id: str) -> BillRecord | None:
         """``GET bill/<id>``: the bill and its SyncToken, or None when QuickBooks has it no more (610)."""

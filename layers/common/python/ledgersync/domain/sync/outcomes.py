@@ -228,14 +228,23 @@ class SyncRecorder(StateWriter):
         def change(state: SyncState) -> SyncState | None:
             if state.status is not SyncStatus.DELETING:
                 return None
-            gone = state.moved(SyncStatus.DELETED, external_ids={}, reason=None, sending_since=None, after_delete=None)
+            gone = state.moved(
+                SyncStatus.DELETED,
+                external_ids={},
+                reason=None,
+                sending_since=None,
+                after_delete=None,
+                after_delete_ids={},
+            )
             follow = {
                 "document_version": state.after_delete_version or state.document_version,
                 "after_delete_version": None,
                 "generation": state.generation + 1,
             }
-            if state.after_delete is SyncStatus.QUEUED:
-                return gone.moved(SyncStatus.QUEUED, dispatched_at=now, **follow)
+            if state.after_delete is SyncStatus.QUEUED:  # parts a send again adopted are kept, the rest are sent
+                return gone.moved(
+                    SyncStatus.QUEUED, dispatched_at=now, external_ids=dict(state.after_delete_ids), **follow
+                )
             if state.after_delete is SyncStatus.SCHEDULED:  # its deadline was set when it was reshipped
                 release_at = max(state.release_at or now, now)
                 return gone.moved(SyncStatus.SCHEDULED, release_at=release_at, automatic=True, **follow)

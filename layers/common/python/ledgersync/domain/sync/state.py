@@ -72,14 +72,23 @@ TRANSITIONS: dict[SyncStatus, frozenset[SyncStatus]] = {
             SyncStatus.SUPERSEDED,
         }
     ),
-    SyncStatus.SYNCHRONIZED: frozenset({SyncStatus.QUEUED, SyncStatus.DELETING}),
-    SyncStatus.ERROR: frozenset({SyncStatus.QUEUED, SyncStatus.ERROR, SyncStatus.SUPERSEDED}),
+    # ``synchronized -> synchronized``: send again adopted other bills found unchanged under the same numbers
+    SyncStatus.SYNCHRONIZED: frozenset({SyncStatus.QUEUED, SyncStatus.DELETING, SyncStatus.SYNCHRONIZED}),
+    # ``-> synchronized`` and ``-> deleting`` from a state at rest: a PO's send again adopts the bills found in
+    # accounting unchanged, or deletes the changed ones first (replace)
+    SyncStatus.ERROR: frozenset(
+        {SyncStatus.QUEUED, SyncStatus.ERROR, SyncStatus.SUPERSEDED, SyncStatus.SYNCHRONIZED, SyncStatus.DELETING}
+    ),
     # ``deleting -> deleting``: what follows the delete changed (a reship, a second unship)
     SyncStatus.DELETING: frozenset(
         {SyncStatus.DELETING, SyncStatus.DELETED, SyncStatus.ERROR, SyncStatus.SYNCHRONIZED}
     ),
-    SyncStatus.DELETED: frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED}),
-    SyncStatus.SUPERSEDED: frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED}),
+    SyncStatus.DELETED: frozenset(
+        {SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SYNCHRONIZED, SyncStatus.DELETING}
+    ),
+    SyncStatus.SUPERSEDED: frozenset(
+        {SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SYNCHRONIZED, SyncStatus.DELETING}
+    ),
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -137,6 +146,7 @@ class SyncState(BaseModel):
     automatic: bool = False  # sent by the automatic queue (paced); a held one goes back to it when released
     after_delete: SyncStatus | None = None  # deleting: queued (send again, replace) or scheduled (reshipped) next
     after_delete_version: int | None = None  # the document version that follow-up sends
+    after_delete_ids: dict[str, str] = Field(default_factory=dict)  # parts the follow-up starts with (adopted)
     generation: int = 0  # one more for each new send of the document: an accounting invoice per (version, generation)
     document_number: str | None = None  # its number in the target (a sales invoice's DocNumber / RefNumber)
     sending_since: datetime | None = None  # when the consumer claimed it (queued -> sending)

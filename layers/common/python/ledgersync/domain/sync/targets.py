@@ -85,6 +85,11 @@ class Target(Protocol):
         None when the target takes no sales invoices."""
 
     @property
+    def bill_number_length(self) -> int | None:
+        """How long a bill's number may be there (QuickBooks Online DocNumber 21, Desktop BillAdd RefNumber 20);
+        None when the target keeps no bill numbers (the webhook: its body carries the PO as it is)."""
+
+    @property
     def max_receives(self) -> int:
         """Receives of its queue before a message is dead-lettered (0: it has no queue)."""
 
