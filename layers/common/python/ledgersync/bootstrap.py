@@ -632,12 +632,15 @@ class Services:
         """Every background run's entry in the process log (``GET /v1/process-log``)."""
         from ledgersync.domain.process_log import ProcessLog
 
-        store = self.adapters.process_log_store
-        if store is None:
-            from ledgersync.adapters.process_log_store import DynamoProcessLogStore
+        return ProcessLog(self.process_log_store, self.clock.now)
 
-            store = DynamoProcessLogStore(self.table)
-        return ProcessLog(store, self.clock.now)
+    @cached_property
+    def process_log_store(self) -> ProcessLogStore:
+        if self.adapters.process_log_store is not None:
+            return self.adapters.process_log_store
+        from ledgersync.adapters.process_log_store import DynamoProcessLogStore
+
+        return DynamoProcessLogStore(self.table)
 
     @cached_property
     def token_refresher(self) -> TokenRefresher:
