@@ -4,8 +4,9 @@ made goes into the ReferenceIdCache, so sending the invoices afterwards makes no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 from ledgersync.adapters.quickbooks_online.client import BATCH_LIMIT, QuickBooksOnlineClient
 from ledgersync.adapters.quickbooks_online.documents import NAME_FIELDS, quote
@@ -14,9 +15,10 @@ from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
 from ledgersync.domain.accounting_links import NameMatches
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.purchase_orders import ExternalSystem
-from ledgersync.domain.quickbooks_online import QuickBooksAccess
+from ledgersync.domain.quickbooks_online import AccessTokenRejected, QuickBooksAccess
 from ledgersync.errors import PermanentError
 
+T = TypeVar("T")
 ENTITIES = {Kind.CUSTOMERS: "Customer", Kind.PRODUCTS: "Item"}
 NAME_MAX = 100  # QuickBooks Online: DisplayName and Item Name at most 100 characters
 NAMES_PER_QUERY = 30
@@ -34,12 +36,27 @@ class QuickBooksOnlineNames:
     system = ExternalSystem("quickbooks_online")
 
     def __init__(
-        self, client: QuickBooksOnlineClient, ids: ReferenceIdCache, access: QuickBooksAccess, income_account: str
+        self,
+        client: QuickBooksOnlineClient,
+        ids: ReferenceIdCache,
+        access: QuickBooksAccess,
+        income_account: str,
+        refresh: Callable[[QuickBooksAccess], QuickBooksAccess] | None = None,
     ) -> None:
         self.client = client
         self.ids = ids
         self.access = access
         self.income_account = income_account
+        self.refresh = refresh  # a fresh access after a 401; a second 401 is raised (AccessTokenRejected)
+
+    def _call(self, call: Callable[[QuickBooksAccess], T]) -> T:
+        try:
+            return call(self.access)
+        except AccessTokenRejected:
+            if self.refresh is None:
+                raise
+            self.access = self.refresh(self.access)
+            return call(self.access)
 
     def match_or_add(self, kind: Kind, names: Sequence[str]) -> NameMatches:
         entity = ENTITIES[kind]
@@ -85,8 +102,9 @@ class QuickBooksOnlineNames:
     def _query_all(self, entity: str, field: str, chunks: list[list[str]]) -> list[dict[str, Any]]:
         statements = [_in_query(entity, field, chunk) for chunk in chunks]
         if len(statements) == 1:
-            return list(self.client.query(self.access, statements[0]).get(entity, []))
-        answers = self.client.batch(self.access, [{"bId": str(i), "Query": q} for i, q in enumerate(statements)])
+            return list(self._call(lambda a: self.client.query(a, statements[0])).get(entity, []))
+        queries = [{"bId": str(i), "Query": q} for i, q in enumerate(statements)]
+        answers = self._call(lambda a: self.client.batch(a, queries))
         rows: list[dict[str, Any]] = []
         for answer in answers:
             if "Fault" in answer:
@@ -104,7 +122,8 @@ class QuickBooksOnlineNames:
                 {"bId": str(i), "operation": "create", entity: _new_record(entity, name, income)}
                 for i, name in enumerate(chunk)
             ]
-            by_id = {str(a.get("bId")): a for a in self.client.batch(self.access, items)}
+            created = self._call(partial(self.client.batch, items=items))
+            by_id = {str(result.get("bId")): result for result in created}
             for i, name in enumerate(chunk):
                 result = by_id.get(str(i), {})
                 if entity in result:
@@ -131,7 +150,7 @@ class QuickBooksOnlineNames:
         if known:
             return known
         statement = f"SELECT * FROM Account WHERE Name = '{quote(self.income_account)}'"  # noqa: S608 - quoted
-        rows = self.client.query(self.access, statement).get("Account", [])
+        rows = self._call(lambda a: self.client.query(a, statement)).get("Account", [])
         exact = [r for r in rows if r.get("Name") == self.income_account]
         if not exact:
             raise PermanentError(
