@@ -14,6 +14,7 @@ from ledgersync.domain.accounting_export import (
     RUN_NAME,
     UNAUTHORIZED,
     Checkpoint,
+    ExportCandidates,
     RunMessage,
     SalesInvoiceExport,
 )
@@ -132,12 +133,15 @@ def export(world: World) -> Export:  # noqa: F811 - the fixture imported above
     directory = world.services.directory_store
     links = InMemoryAccountingLinkStore(directory.records)  # type: ignore[attr-defined]
     names, log, queue, marks = FakeNames(), FakeLog(), FakeCheckpoints(), Marks()
-    use_case = SalesInvoiceExport(
+    candidates = ExportCandidates(
         links=AccountingLinks(directory, links, world.clock),
         invoices=world.services.invoice_store,
         states=world.states,
-        sync=world.services.sales_invoice_sync,
         accounting=world.settings,
+    )
+    use_case = SalesInvoiceExport(
+        candidates=candidates,
+        sync=world.services.sales_invoice_sync,
         log=log,
         queue=queue,
         matchers=lambda company_id, settings: names,
@@ -192,9 +196,12 @@ def test_an_export_links_customers_and_products_and_sends_each_invoice_once(expo
     link = export.links.get_many(shop.company_id, Kind.CUSTOMERS, [7], ONLINE)[7]
     assert (link.id, link.name, link.system) == ("58", "Ang", ONLINE)
     record = shop.services.directory.page(shop.company_id, Kind.CUSTOMERS)[0]
-    shown = export.use_case.links.shown(shop.company_id, Kind.CUSTOMERS, record, ONLINE)
+    shown = export.use_case.candidates.links.shown(shop.company_id, Kind.CUSTOMERS, record, ONLINE)
     assert shown[0]["accountingLink"]["id"] == "58"
-    assert export.use_case.links.shown(shop.company_id, Kind.CUSTOMERS, record, None)[0]["accountingLink"] is None
+    assert (
+        export.use_case.candidates.links.shown(shop.company_id, Kind.CUSTOMERS, record, None)[0]["accountingLink"]
+        is None
+    )
     mails = shop.notifier.sent
     assert len(mails) == 1 and RUN_NAME in mails[0].subject and mails[0].to == ["ap@example.com"]
 
@@ -316,3 +323,38 @@ def test_an_export_needs_quickbooks_online_chosen(export: Export) -> None:
     shop.settings.put_settings(shop.company_id, AccountingSettings(external_system=None))
     with pytest.raises(Conflict, match="QuickBooks Online"):
         export.use_case.start(export.caller)
+
+
+# ---------------------------------------------------------------------------------------------- through the API
+
+
+def test_the_preview_and_the_links_through_the_api_on_the_table(api: Any, company: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from ledgersync import bootstrap
+    from ledgersync.domain.accounting_links import AccountingLink
+
+    customers = [{"id": 7, "code": "ANG", "name": "Ang"}, {"id": 8, "code": "BL", "name": "Bloom"}]
+    assert api.put("/v1/directory/customers", {"records": customers}).status == 200
+    assert api.put("/v1/directory/products", {"records": [{"id": 1, "code": "R", "name": "Rose"}]}).status == 200
+
+    refused = api.get("/v1/accounting/export/preview")  # no accounting system chosen yet
+    assert refused.status == 409 and "QuickBooks Online" in refused.json()["message"]
+
+    assert api.put("/v1/accounting/settings", {"externalSystem": "quickbooks_online"}).status == 200
+    link = AccountingLink(id="58", name="Ang", system=ONLINE, linked_at=datetime(2026, 12, 2, tzinfo=UTC))
+    bootstrap.services().accounting_link_store.put_many(company["companyId"], Kind.CUSTOMERS, {7: link})
+    assert api.put("/v1/directory/customers", {"records": customers}).status == 200  # an upsert keeps the link
+
+    preview = api.get("/v1/accounting/export/preview")
+    assert preview.status == 200
+    assert preview.json() == {"productExportQty": 1, "customerExportQty": 1, "invoiceExportQty": 0}
+    shown = {c["code"]: c["accountingLink"] for c in api.get("/v1/directory/customers").json()["records"]}
+    assert shown == {
+        "ANG": {"id": "58", "name": "Ang", "system": "quickbooks_online", "linkedAt": "2026-12-02T00:00:00Z"},
+        "BL": None,
+    }
+
+    assert api.put("/v1/accounting/settings", {"externalSystem": "quickbooks_desktop"}).status == 200
+    shown = {c["code"]: c["accountingLink"] for c in api.get("/v1/directory/customers").json()["records"]}
+    assert shown == {"ANG": None, "BL": None}  # a link into QuickBooks Online is no link on Desktop

@@ -1264,3 +1264,33 @@ def test_a_minutes_release_turn_is_taken_once_per_company(release_turns: Any) ->
     assert release_turns.take("co_1", 100) is False
     assert release_turns.take("co_2", 100) is True
     assert release_turns.take("co_1", 101) is True
+
+
+# ---------------------------------------------------------------------------------------------- accounting links
+
+
+@pytest.fixture
+def links(kind: str) -> Any:
+    from ledgersync.adapters.accounting_link_store import DynamoAccountingLinkStore
+
+    return fakes.InMemoryAccountingLinkStore() if kind == "fake" else DynamoAccountingLinkStore(table())
+
+
+def test_accounting_links_are_kept_per_record_and_system_and_a_newer_one_replaces_the_last(links: Any) -> None:
+    from ledgersync.domain.accounting_links import AccountingLink
+
+    online = AccountingLink(id="58", name="Ang", system=QBO, linked_at=NOW)
+    desktop = AccountingLink(id="80-1", name="Ang", system=ExternalSystem.QUICKBOOKS_DESKTOP, linked_at=NOW)
+    links.put_many("co_1", Kind.CUSTOMERS, {7: online, 8: online.model_copy(update={"id": "59", "name": "B"})})
+    links.put_many("co_1", Kind.CUSTOMERS, {7: desktop})
+    links.put_many("co_1", Kind.PRODUCTS, {7: online.model_copy(update={"id": "3"})})
+
+    assert links.get_many("co_1", Kind.CUSTOMERS, [7, 8, 9], QBO) == {
+        7: online,
+        8: online.model_copy(update={"id": "59", "name": "B"}),
+    }
+    assert links.get_many("co_1", Kind.CUSTOMERS, [7], ExternalSystem.QUICKBOOKS_DESKTOP) == {7: desktop}
+    assert links.get_many("co_1", Kind.PRODUCTS, [7], QBO)[7].id == "3"
+    assert links.get_many("co_2", Kind.CUSTOMERS, [7], QBO) == {}
+    links.put_many("co_1", Kind.CUSTOMERS, {7: online.model_copy(update={"id": "60"})})
+    assert links.get_many("co_1", Kind.CUSTOMERS, [7], QBO)[7].id == "60"

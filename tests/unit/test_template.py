@@ -24,6 +24,7 @@ EXPECTED_ROUTES = {
         ("PUT", "/v1/accounting/settings"),
         ("GET", "/v1/accounting/settings"),
         ("GET", "/v1/accounting/connection"),
+        ("GET", "/v1/accounting/export/preview"),
         ("GET", "/v1/accounting/quickbooks-online/authorize"),
         ("GET", "/v1/accounting/quickbooks-online/callback"),
         ("POST", "/v1/accounting/quickbooks-online/disconnect"),

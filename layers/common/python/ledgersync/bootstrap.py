@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
+    from ledgersync.domain.accounting_export import ExportCandidates
+    from ledgersync.domain.accounting_links import AccountingLinks, AccountingLinkStore
     from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync
     from ledgersync.domain.accounts import Accounts
@@ -82,6 +84,7 @@ class Adapters:
     purchase_order_store: DynamoPurchaseOrderStore | None = None
     directory_store: DynamoDirectoryStore | None = None
     invoice_store: DynamoInvoiceStore | None = None
+    accounting_link_store: AccountingLinkStore | None = None
     company_health: DynamoCompanyHealth | None = None
     oauth_states: OAuthStates | None = None
     desktop_sessions: SessionStore | None = None
@@ -161,6 +164,14 @@ class Services:
         from ledgersync.adapters.directory_store import DynamoDirectoryStore
 
         return DynamoDirectoryStore(self.table)
+
+    @cached_property
+    def accounting_link_store(self) -> AccountingLinkStore:
+        if self.adapters.accounting_link_store is not None:
+            return self.adapters.accounting_link_store
+        from ledgersync.adapters.accounting_link_store import DynamoAccountingLinkStore
+
+        return DynamoAccountingLinkStore(self.table)
 
     @cached_property
     def invoice_store(self) -> DynamoInvoiceStore:
@@ -460,6 +471,20 @@ class Services:
         from ledgersync.domain.directory import Directory
 
         return Directory(self.directory_store)
+
+    @cached_property
+    def accounting_links(self) -> AccountingLinks:
+        """Customers' and products' links into the accounting system (issue 12), beside the directory records."""
+        from ledgersync.domain.accounting_links import AccountingLinks
+
+        return AccountingLinks(self.directory_store, self.accounting_link_store, self.clock)
+
+    @cached_property
+    def export_candidates(self) -> ExportCandidates:
+        """What the Sales Invoice Export would match, add and send (its preview)."""
+        from ledgersync.domain.accounting_export import ExportCandidates
+
+        return ExportCandidates(self.accounting_links, self.invoice_store, self.sync_states, self.settings_store)
 
     @cached_property
     def invoices(self) -> Invoices:

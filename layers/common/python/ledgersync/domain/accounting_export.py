@@ -152,12 +152,58 @@ class RunStopped(Exception):
 
 
 @dataclass
-class SalesInvoiceExport:
+class ExportCandidates:
+    """What an export would work on: records without a link, invoices neither in accounting nor on their way."""
+
     links: AccountingLinks
     invoices: InvoicePages
     states: SyncStateStore
-    sync: SalesInvoiceSync
     accounting: AccountingReader
+
+    def preview(self, caller: Principal) -> ExportPreview:
+        company_id = caller.company_id
+        system = self.system(company_id)
+        return ExportPreview(
+            product_export_qty=self.links.unlinked_count(company_id, Kind.PRODUCTS, system),
+            customer_export_qty=self.links.unlinked_count(company_id, Kind.CUSTOMERS, system),
+            invoice_export_qty=len(self.exportable(company_id, system, None, 10**9)[0]),
+        )
+
+    # -- helpers ----------------------------------------------------------------------------------------------------
+
+    def exportable(
+        self, company_id: str, system: ExternalSystem, after: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Up to ``limit`` Confirmed or Shipped invoices after ``after`` that are neither in accounting nor on their
+        way there, and the cursor of the rest."""
+        found: list[dict[str, Any]] = []
+        cursor = after
+        while len(found) < limit:
+            page, cursor = self.invoices.list(company_id, min(limit, 1000), cursor)
+            for invoice in page:
+                if invoice.get("status") not in {s.value for s in EXPORTABLE}:
+                    continue
+                state = self.states.get(company_id, invoice_ref(int(invoice["invoiceId"])), system)
+                if state is None or state.status not in IN_ACCOUNTING:
+                    found.append(invoice)
+            if cursor is None:
+                break
+        return found, cursor
+
+    def system(self, company_id: str, settings: AccountingSettings | None = None) -> ExternalSystem:
+        chosen = (settings or self.accounting.get_accounting(company_id)[0]).external_system
+        if chosen is None or chosen.value not in {"quickbooks_online"}:
+            raise Conflict(
+                "the Sales Invoice Export sends to QuickBooks Online; choose it with PUT /v1/accounting/settings "
+                '{"externalSystem": "quickbooks_online"} and connect it, then export'
+            )
+        return chosen
+
+
+@dataclass
+class SalesInvoiceExport:
+    candidates: ExportCandidates
+    sync: SalesInvoiceSync
     log: ExportLog
     queue: CheckpointQueue
     matchers: MatcherFactory
@@ -166,18 +212,16 @@ class SalesInvoiceExport:
 
     # -- preview and start ------------------------------------------------------------------------------------------
 
+    @property
+    def accounting(self) -> AccountingReader:
+        return self.candidates.accounting
+
     def preview(self, caller: Principal) -> ExportPreview:
-        system = self._system(caller.company_id)
-        company_id = caller.company_id
-        return ExportPreview(
-            product_export_qty=self.links.unlinked_count(company_id, Kind.PRODUCTS, system),
-            customer_export_qty=self.links.unlinked_count(company_id, Kind.CUSTOMERS, system),
-            invoice_export_qty=len(self._exportable(company_id, system, None, 10**9)[0]),
-        )
+        return self.candidates.preview(caller)
 
     def start(self, caller: Principal) -> ExportStarted:
         caller.require_role(set(EXPORT_ROLES), "export sales invoices")
-        self._system(caller.company_id)
+        self.candidates.system(caller.company_id)
         run_id = self.log.start(caller.company_id, RUN_NAME)
         self.queue.send(Checkpoint(run_id=run_id, company_id=caller.company_id, step=Step.CUSTOMERS))
         return ExportStarted(run_id=run_id)
@@ -243,7 +287,7 @@ class SalesInvoiceExport:
     def _link(self, checkpoint: Checkpoint, settings: AccountingSettings, kind: Kind) -> LinkStep:
         try:
             matcher = self.matchers(checkpoint.company_id, settings)
-            return self.links.link_step(checkpoint.company_id, kind, matcher, checkpoint.cursor, LINK_PAGE)
+            return self.candidates.links.link_step(checkpoint.company_id, kind, matcher, checkpoint.cursor, LINK_PAGE)
         except ReauthorizationRequired as refused:
             self.reauthorization.mark_reauthorization_required(checkpoint.company_id, refused.message)
             raise RunStopped(UNAUTHORIZED) from refused
@@ -259,9 +303,9 @@ class SalesInvoiceExport:
     def _hand_over(
         self, checkpoint: Checkpoint, settings: AccountingSettings, outcome: RunOutcome
     ) -> tuple[list[int], str | None]:
-        system = self._system(checkpoint.company_id, settings)
+        system = self.candidates.system(checkpoint.company_id, settings)
         after = int(checkpoint.cursor) if checkpoint.cursor else None
-        exportable, cursor = self._exportable(checkpoint.company_id, system, after, INVOICE_PAGE)
+        exportable, cursor = self.candidates.exportable(checkpoint.company_id, system, after, INVOICE_PAGE)
         pending: list[int] = []
         for invoice in exportable:
             invoice_id, number = int(invoice["invoiceId"]), invoice.get("invoiceNumber")
@@ -280,12 +324,12 @@ class SalesInvoiceExport:
 
     def _settle(self, checkpoint: Checkpoint, settings: AccountingSettings, outcome: RunOutcome) -> list[int]:
         """The handed invoices still on their way; the others counted (and each failure logged)."""
-        system = self._system(checkpoint.company_id, settings)
+        system = self.candidates.system(checkpoint.company_id, settings)
         _, connection = self.accounting.get_accounting(checkpoint.company_id)
         still: list[int] = []
         failed: list[RunMessage] = []
         for invoice_id in checkpoint.pending:
-            state = self.states.get(checkpoint.company_id, invoice_ref(invoice_id), system)
+            state = self.candidates.states.get(checkpoint.company_id, invoice_ref(invoice_id), system)
             status = state.status if state else None
             if status is SyncStatus.SYNCHRONIZED:
                 outcome.counts["invoicesExported"] += 1
@@ -302,36 +346,6 @@ class SalesInvoiceExport:
         if failed and settings.abort_export_on_error:
             raise RunStopped("stopped at the first error (abortExportOnError)", failed[0].document)
         return still
-
-    # -- helpers ----------------------------------------------------------------------------------------------------
-
-    def _exportable(
-        self, company_id: str, system: ExternalSystem, after: int | None, limit: int
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        """Up to ``limit`` Confirmed or Shipped invoices after ``after`` that are neither in accounting nor on their
-        way there, and the cursor of the rest."""
-        found: list[dict[str, Any]] = []
-        cursor = after
-        while len(found) < limit:
-            page, cursor = self.invoices.list(company_id, min(limit, 1000), cursor)
-            for invoice in page:
-                if invoice.get("status") not in {s.value for s in EXPORTABLE}:
-                    continue
-                state = self.states.get(company_id, invoice_ref(int(invoice["invoiceId"])), system)
-                if state is None or state.status not in IN_ACCOUNTING:
-                    found.append(invoice)
-            if cursor is None:
-                break
-        return found, cursor
-
-    def _system(self, company_id: str, settings: AccountingSettings | None = None) -> ExternalSystem:
-        chosen = (settings or self.accounting.get_accounting(company_id)[0]).external_system
-        if chosen is None or chosen.value not in {"quickbooks_online"}:
-            raise Conflict(
-                "the Sales Invoice Export sends to QuickBooks Online; choose it with PUT /v1/accounting/settings "
-                '{"externalSystem": "quickbooks_online"} and connect it, then export'
-            )
-        return chosen
 
     def _finish(self, company_id: str, run_id: str, status: str | None, settings: AccountingSettings) -> None:
         """End the run: ``failed`` when it stopped, else ``partial`` when anything failed, else ``succeeded``."""
