@@ -195,6 +195,8 @@ def test_an_export_links_customers_and_products_and_sends_each_invoice_once(expo
     assert sorted(d.invoice_id for d in shop.books.documents.values()) == sorted(orders)
     link = export.links.get_many(shop.company_id, Kind.CUSTOMERS, [7], ONLINE)[7]
     assert (link.id, link.name, link.system) == ("58", "Ang", ONLINE)
+    item = export.links.get_many(shop.company_id, Kind.PRODUCTS, [1], ONLINE)[1]
+    assert item.name == "Fresh Cut Flowers"  # no accountingItem: the item its invoice lines go on (invoiceItemName)
     record = shop.services.directory.page(shop.company_id, Kind.CUSTOMERS)[0]
     shown = export.use_case.candidates.links.shown(shop.company_id, Kind.CUSTOMERS, record, ONLINE)
     assert shown[0]["accountingLink"]["id"] == "58"
@@ -233,7 +235,10 @@ def test_a_name_the_accounting_system_refuses_is_an_error_naming_the_record_and_
 ) -> None:
     shop = export.world
     shipped(shop, 1)
-    products = [{"id": 1, "code": "RSAS60", "name": "Rose: Red"}, {"id": 2, "code": "TU", "name": "Tulip"}]
+    products = [
+        {"id": 1, "code": "RSAS60", "name": "Rose", "accountingItem": "Rose: Red"},
+        {"id": 2, "code": "TU", "name": "Tulip"},  # on the settings' invoiceItemName
+    ]
     shop.services.directory.upsert(shop.company_id, Kind.PRODUCTS, products)
     export.names.refuse["Rose: Red"] = "QuickBooks Online refuses the name 'Rose: Red': it contains a colon"
 

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
-    from ledgersync.domain.accounting_export import ExportCandidates
+    from ledgersync.adapters.messaging import SqsCheckpointQueue
+    from ledgersync.domain.accounting_export import CheckpointQueue, ExportCandidates, MatcherFactory
     from ledgersync.domain.accounting_links import AccountingLinks, AccountingLinkStore
     from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync
@@ -85,6 +86,7 @@ class Adapters:
     directory_store: DynamoDirectoryStore | None = None
     invoice_store: DynamoInvoiceStore | None = None
     accounting_link_store: AccountingLinkStore | None = None
+    export_queue: CheckpointQueue | None = None
     company_health: DynamoCompanyHealth | None = None
     oauth_states: OAuthStates | None = None
     desktop_sessions: SessionStore | None = None
@@ -485,6 +487,40 @@ class Services:
         from ledgersync.domain.accounting_export import ExportCandidates
 
         return ExportCandidates(self.accounting_links, self.invoice_store, self.sync_states, self.settings_store)
+
+    @cached_property
+    def export_queue(self) -> CheckpointQueue | SqsCheckpointQueue:
+        if self.adapters.export_queue is not None:
+            return self.adapters.export_queue
+        from ledgersync.adapters.messaging import SqsCheckpointQueue
+
+        return SqsCheckpointQueue(self.settings.export_queue_url)
+
+    @cached_property
+    def export_matchers(self) -> MatcherFactory:
+        """The export's match-or-add for a company: QuickBooks Online's names with a live token, refreshed once on a
+        401 (a second 401 fails the run as unauthorized)."""
+        from ledgersync.adapters.quickbooks_online.names import QuickBooksOnlineNames
+        from ledgersync.domain.accounting_links import NameMatcher
+        from ledgersync.domain.quickbooks_online import QuickBooksAccess
+        from ledgersync.domain.settings import AccountingSettings
+
+        def matcher(company_id: str, settings: AccountingSettings) -> NameMatcher:
+            tokens = self.quickbooks_tokens
+
+            def refresh(rejected: QuickBooksAccess) -> QuickBooksAccess:
+                fresh = tokens.refresh(company_id, rejected_access_token=rejected.access_token)
+                return QuickBooksAccess(fresh.realm_id, fresh.access_token)
+
+            return QuickBooksOnlineNames(
+                self.quickbooks_client,
+                self.quickbooks_reference_ids,
+                tokens.access_for(company_id),
+                settings.invoice_income_account,
+                refresh,
+            )
+
+        return matcher
 
     @cached_property
     def invoices(self) -> Invoices:

@@ -40,6 +40,7 @@ EXPORT_ROLES = frozenset({Role.ADMIN, Role.ACCOUNTING})
 INVOICE_PAGE = 50
 LINK_PAGE = 200
 SETTLE_DELAY_SECONDS = 10
+MAX_SETTLE_WAITS = 360  # about an hour of waiting for the handed invoices to leave the sync queue
 # Where an invoice is in accounting, or on its way there: the export leaves it alone.
 IN_ACCOUNTING = frozenset(
     {SyncStatus.QUEUED, SyncStatus.SENDING, SyncStatus.SYNCHRONIZED, SyncStatus.HELD, SyncStatus.DELETING}
@@ -287,7 +288,9 @@ class SalesInvoiceExport:
     def _link(self, checkpoint: Checkpoint, settings: AccountingSettings, kind: Kind) -> LinkStep:
         try:
             matcher = self.matchers(checkpoint.company_id, settings)
-            return self.candidates.links.link_step(checkpoint.company_id, kind, matcher, checkpoint.cursor, LINK_PAGE)
+            return self.candidates.links.link_step(
+                checkpoint.company_id, kind, matcher, checkpoint.cursor, settings.invoice_item_name, LINK_PAGE
+            )
         except ReauthorizationRequired as refused:
             self.reauthorization.mark_reauthorization_required(checkpoint.company_id, refused.message)
             raise RunStopped(UNAUTHORIZED) from refused
@@ -333,14 +336,19 @@ class SalesInvoiceExport:
             status = state.status if state else None
             if status is SyncStatus.SYNCHRONIZED:
                 outcome.counts["invoicesExported"] += 1
-            elif status in {SyncStatus.QUEUED, SyncStatus.SENDING}:
+            elif status in {SyncStatus.QUEUED, SyncStatus.SENDING} and checkpoint.waited < MAX_SETTLE_WAITS:
                 still.append(invoice_id)
             elif status is SyncStatus.HELD and connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
                 outcome.counts["invoicesFailed"] += 1
                 raise RunStopped(UNAUTHORIZED, f"invoice id {invoice_id}")
             else:
                 outcome.counts["invoicesFailed"] += 1
-                reason = state.reason if state and state.reason else f"it is {status.value if status else 'not sent'}"
+                reason = (
+                    state.reason
+                    if state and state.reason
+                    else f"it is still {status.value if status else 'not sent'} after about an hour; see its accounting "
+                    "status (GET /v1/invoices/{id}) and send it again if it does not go"
+                )
                 failed.append(RunMessage("error", f"invoice id {invoice_id}", reason))
         outcome.messages += failed
         if failed and settings.abort_export_on_error:

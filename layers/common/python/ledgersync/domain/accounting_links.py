@@ -45,12 +45,13 @@ class AccountingLinkStore(Protocol):
         """Keep each record's link (a newer one for the same system replaces it)."""
 
 
-def accounting_name(kind: Kind, record: Mapping[str, Any]) -> str:
-    """The name a record has in accounting: a customer's accounting name else its name (the sales invoice's rule);
-    a product's accounting item else its name."""
+def accounting_name(kind: Kind, record: Mapping[str, Any], default_item: str) -> str:
+    """The name a record has in accounting, by the sales invoice's rules: a customer's accounting name else its name;
+    a product's accounting item else the settings' ``invoiceItemName`` (``default_item``), the item its invoice
+    lines go on."""
     if kind is Kind.CUSTOMERS:
         return str(record.get("accountingName") or record.get("name") or "")
-    return str(record.get("accountingItem") or record.get("name") or "")
+    return str(record.get("accountingItem") or default_item)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,13 @@ class AccountingLinks:
                 return count
 
     def link_step(
-        self, company_id: str, kind: Kind, matcher: NameMatcher, cursor: str | None, limit: int = 200
+        self,
+        company_id: str,
+        kind: Kind,
+        matcher: NameMatcher,
+        cursor: str | None,
+        default_item: str,
+        limit: int = 200,
     ) -> LinkStep:
         """Match or add the next ``limit`` records of ``kind`` without a link, and store their links. A record
         whose name the accounting system refuses is a problem naming the record and the fix; the rest go on."""
@@ -136,7 +143,7 @@ class AccountingLinks:
         unlinked = self._unlinked(company_id, kind, records, matcher.system)
         by_name: dict[str, list[dict[str, Any]]] = {}
         for record in unlinked:
-            name = accounting_name(kind, record)
+            name = accounting_name(kind, record, default_item)
             if not name:
                 step.problems.append(
                     LinkProblem(
