@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.documents import S3Documents
     from ledgersync.adapters.dynamodb import SingleTable
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-    from ledgersync.adapters.messaging import SesNotifier, SqsDeadLetters
+    from ledgersync.adapters.messaging import SesNotifier, SqsCheckpointQueue, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
     from ledgersync.adapters.quickbooks_online.invoices import QuickBooksOnlineInvoiceGateway
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
-    from ledgersync.adapters.messaging import SqsCheckpointQueue
     from ledgersync.domain.accounting_export import CheckpointQueue, ExportCandidates, MatcherFactory
     from ledgersync.domain.accounting_links import AccountingLinks, AccountingLinkStore
     from ledgersync.domain.accounting_settings import AccountingSettingsService
