@@ -117,6 +117,7 @@ bench: $(STAMP) ## print the benchmark figures
 	$(PY) bench/webhook_sender.py
 	$(PY) bench/qbwc.py
 	$(PY) bench/auto_sync.py --quick
+	$(PY) bench/export.py --quick
 	@if [ -d .aws-sam/build/CommonLayer ]; then $(MAKE) --no-print-directory bench-cold-start; \
 	  else echo "cold starts of the built layer: run \`make build\` first, then \`make bench\`"; fi
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from ledgersync.adapters.accounting_link_store import link_sk
 from ledgersync.adapters.aws_errors import TransactionConflict
 from ledgersync.adapters.directory_store import DEFAULT_STORE_SK, code_sk, inventory_key, product_key_sk, record_sk
 from ledgersync.adapters.documents import DocumentLinkSigner
@@ -27,6 +28,7 @@ from ledgersync.adapters.dynamodb import storable
 from ledgersync.adapters.purchase_order_store import indexed_status, legacy_state_of
 from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceIdCache
 from ledgersync.clock import Clock, SystemClock
+from ledgersync.domain.accounting_links import AccountingLink
 from ledgersync.domain.accounts import Company, Role, TokenRecord, User
 from ledgersync.domain.company_health import CompanyHealth, PurchaseOrderCounts, WebConnectorSessionSummary
 from ledgersync.domain.desktop_sync import SessionStatus, WebConnectorSession
@@ -477,6 +479,24 @@ def _natural(kind: Kind, record: dict[str, Any]) -> str:
     if kind is Kind.CHARGES:
         return str(record["code"]).upper()
     return f"{record['currency']}#{record['effectiveFrom']}"
+
+
+class InMemoryAccountingLinkStore:
+    """``DynamoAccountingLinkStore``: a link per (record, system) beside the directory's records."""
+
+    def __init__(self, records: _Records | None = None) -> None:
+        self.records = records or _Records()
+
+    def get_many(
+        self, company_id: str, kind: Kind, record_ids: Sequence[int], system: ExternalSystem
+    ) -> dict[int, AccountingLink]:
+        found = {i: self.records.read(company_id, link_sk(kind, i, system)) for i in dict.fromkeys(record_ids)}
+        return {i: AccountingLink.model_validate(item["link"]) for i, item in found.items() if item is not None}
+
+    def put_many(self, company_id: str, kind: Kind, links: Mapping[int, AccountingLink]) -> None:
+        for record_id, link in links.items():
+            item = {"recordId": record_id, "link": link.model_dump(mode="json", by_alias=True)}
+            self.records.write(company_id, link_sk(kind, record_id, link.system), item)
 
 
 class InMemoryInvoiceStore:

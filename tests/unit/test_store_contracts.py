@@ -1348,3 +1348,33 @@ def test_runs_list_newest_first_a_page_at_a_time_and_by_name(process_log: Any) -
     newest_first = [r.run_id for r in reversed(started)]
     assert [r.run_id for r in first + second + last] == newest_first and end is None
     assert [r.run_id for r in exports] == [started[3].run_id, started[1].run_id] and none is None
+
+
+# ---------------------------------------------------------------------------------------------- accounting links
+
+
+@pytest.fixture
+def links(kind: str) -> Any:
+    from ledgersync.adapters.accounting_link_store import DynamoAccountingLinkStore
+
+    return fakes.InMemoryAccountingLinkStore() if kind == "fake" else DynamoAccountingLinkStore(table())
+
+
+def test_accounting_links_are_kept_per_record_and_system_and_a_newer_one_replaces_the_last(links: Any) -> None:
+    from ledgersync.domain.accounting_links import AccountingLink
+
+    online = AccountingLink(id="58", name="Ang", system=QBO, linked_at=NOW)
+    desktop = AccountingLink(id="80-1", name="Ang", system=ExternalSystem.QUICKBOOKS_DESKTOP, linked_at=NOW)
+    links.put_many("co_1", Kind.CUSTOMERS, {7: online, 8: online.model_copy(update={"id": "59", "name": "B"})})
+    links.put_many("co_1", Kind.CUSTOMERS, {7: desktop})
+    links.put_many("co_1", Kind.PRODUCTS, {7: online.model_copy(update={"id": "3"})})
+
+    assert links.get_many("co_1", Kind.CUSTOMERS, [7, 8, 9], QBO) == {
+        7: online,
+        8: online.model_copy(update={"id": "59", "name": "B"}),
+    }
+    assert links.get_many("co_1", Kind.CUSTOMERS, [7], ExternalSystem.QUICKBOOKS_DESKTOP) == {7: desktop}
+    assert links.get_many("co_1", Kind.PRODUCTS, [7], QBO)[7].id == "3"
+    assert links.get_many("co_2", Kind.CUSTOMERS, [7], QBO) == {}
+    links.put_many("co_1", Kind.CUSTOMERS, {7: online.model_copy(update={"id": "60"})})
+    assert links.get_many("co_1", Kind.CUSTOMERS, [7], QBO)[7].id == "60"

@@ -26,6 +26,7 @@ EXPECTED_ROUTES = {
         ("GET", "/v1/accounting/connection"),
         ("GET", "/v1/process-log"),
         ("GET", "/v1/process-log/{runId}"),
+        ("GET", "/v1/accounting/export/preview"),
         ("GET", "/v1/accounting/quickbooks-online/authorize"),
         ("GET", "/v1/accounting/quickbooks-online/callback"),
         ("POST", "/v1/accounting/quickbooks-online/disconnect"),

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
+    from ledgersync.domain.accounting_export import ExportCandidates, MatcherFactory
+    from ledgersync.domain.accounting_links import AccountingLinks, AccountingLinkStore
     from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync
     from ledgersync.domain.accounts import Accounts
@@ -84,6 +86,7 @@ class Adapters:
     purchase_order_store: DynamoPurchaseOrderStore | None = None
     directory_store: DynamoDirectoryStore | None = None
     invoice_store: DynamoInvoiceStore | None = None
+    accounting_link_store: AccountingLinkStore | None = None
     company_health: DynamoCompanyHealth | None = None
     oauth_states: OAuthStates | None = None
     desktop_sessions: SessionStore | None = None
@@ -164,6 +167,14 @@ class Services:
         from ledgersync.adapters.directory_store import DynamoDirectoryStore
 
         return DynamoDirectoryStore(self.table)
+
+    @cached_property
+    def accounting_link_store(self) -> AccountingLinkStore:
+        if self.adapters.accounting_link_store is not None:
+            return self.adapters.accounting_link_store
+        from ledgersync.adapters.accounting_link_store import DynamoAccountingLinkStore
+
+        return DynamoAccountingLinkStore(self.table)
 
     @cached_property
     def invoice_store(self) -> DynamoInvoiceStore:
@@ -463,6 +474,46 @@ class Services:
         from ledgersync.domain.directory import Directory
 
         return Directory(self.directory_store)
+
+    @cached_property
+    def accounting_links(self) -> AccountingLinks:
+        """Customers' and products' links into the accounting system (issue 12), beside the directory records."""
+        from ledgersync.domain.accounting_links import AccountingLinks
+
+        return AccountingLinks(self.directory_store, self.accounting_link_store, self.clock)
+
+    @cached_property
+    def export_candidates(self) -> ExportCandidates:
+        """What the Sales Invoice Export would match, add and send (its preview)."""
+        from ledgersync.domain.accounting_export import ExportCandidates
+
+        return ExportCandidates(self.accounting_links, self.invoice_store, self.sync_states, self.settings_store)
+
+    @cached_property
+    def export_matchers(self) -> MatcherFactory:
+        """The export's match-or-add for a company: QuickBooks Online's names with a live token, refreshed once on a
+        401 (a second 401 fails the run as unauthorized)."""
+        from ledgersync.adapters.quickbooks_online.names import QuickBooksOnlineNames
+        from ledgersync.domain.accounting_links import NameMatcher
+        from ledgersync.domain.quickbooks_online import QuickBooksAccess
+        from ledgersync.domain.settings import AccountingSettings
+
+        def matcher(company_id: str, settings: AccountingSettings) -> NameMatcher:
+            tokens = self.quickbooks_tokens
+
+            def refresh(rejected: QuickBooksAccess) -> QuickBooksAccess:
+                fresh = tokens.refresh(company_id, rejected_access_token=rejected.access_token)
+                return QuickBooksAccess(fresh.realm_id, fresh.access_token)
+
+            return QuickBooksOnlineNames(
+                self.quickbooks_client,
+                self.quickbooks_reference_ids,
+                tokens.access_for(company_id),
+                settings.invoice_income_account,
+                refresh,
+            )
+
+        return matcher
 
     @cached_property
     def invoices(self) -> Invoices:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ledgersync.adapters.aws import client
 from ledgersync.adapters.aws_errors import aws_call
+from ledgersync.domain.accounting_export import Checkpoint
 from ledgersync.domain.held_work import DeadLetter
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sync.messages import SyncMessage
@@ -22,6 +23,21 @@ class SqsWorkQueue:
     def enqueue(self, message: SyncMessage) -> None:
         with aws_call(f"queueing the work on {self.queue_url}", "check the queue and the function's sqs:SendMessage"):
             client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
+
+
+class SqsCheckpointQueue:
+    """The export queue (issue 12): each message is one ``Checkpoint`` of a run, delayed up to 15 minutes."""
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+
+    def send(self, checkpoint: Checkpoint, delay_seconds: int = 0) -> None:
+        with aws_call(f"queueing the export's next step on {self.queue_url}", "check the function's sqs:SendMessage"):
+            client("sqs").send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=checkpoint.model_dump_json(by_alias=True),
+                DelaySeconds=min(max(int(delay_seconds), 0), 900),
+            )
 
 
 def postpone(queue_url: str, receipt_handle: str, seconds: float) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Protocol
 
 from pydantic import EmailStr, Field, StringConstraints, field_validator
 
-from ledgersync.domain.purchase_orders import MAX_MAPPINGS, BillMapping, CamelModel, ExternalSystem
+from ledgersync.domain.purchase_orders import MAX_MAPPINGS, AccountingName, BillMapping, CamelModel, ExternalSystem
 
 MAX_NOTIFICATION_ADDRESSES = 5
 # QuickBooks item names: at most 31 characters (QuickBooks Desktop's limit; Online allows more, Desktop does not).
@@ -33,6 +33,9 @@ class AccountingSettings(BillMapping):
     invoice_item_name: ItemName = "Fresh Cut Flowers"
     invoice_charge_items: dict[ChargeCode, ItemName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
     auto_sync_window_minutes: int = Field(default=60, ge=1, le=1440)
+    # The export (issue 12): the income account of items it adds, and whether it stops at the first error.
+    invoice_income_account: AccountingName = "Sales of Product Income"
+    abort_export_on_error: bool = False
 
     @field_validator("notification_emails")
     @classmethod

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ledgersync import bootstrap
 from ledgersync.api import caller
+from ledgersync.domain.accounting_export import ExportPreview
 from ledgersync.domain.qbo_connection import QuickBooksOnlineAuthorization, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection
 from ledgersync.domain.webhooks.endpoint import WEBHOOK_SETUP_ROLES, WebhookConfigRequest, WebhookConfigView
@@ -45,6 +46,16 @@ def put_accounting_settings(request: AccountingSettings) -> Response[Any]:
 def get_connection() -> Response[Any]:
     connection = bootstrap.services().accounting_settings.connection(caller(router, "accounting.read"))
     return answered(connection, mode="json")
+
+
+@router.get(
+    "/v1/accounting/export/preview",
+    summary="What the Sales Invoice Export would match or add, and send",
+    responses=described(ExportPreview),
+)
+def preview_export() -> Response[Any]:
+    preview = bootstrap.services().export_candidates.preview(caller(router, "accounting.read"))
+    return answered(preview)
 
 
 @router.get("/v1/accounting/quickbooks-desktop/qwc", summary="Download the .qwc file for the QuickBooks Web Connector")

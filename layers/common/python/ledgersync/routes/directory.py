@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledgersync import bootstrap
 from ledgersync.api import caller, json_response
+from ledgersync.domain.accounting_links import LINKED_KINDS
 from ledgersync.domain.directory import (
     KOMET_LIST_ANSWERS,
     KOMET_LISTS,
@@ -66,7 +67,11 @@ def list_records(
     cursor: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Response[Any]:
     principal = caller(router, "directory.read")
-    page = bootstrap.services().directory.list_page(principal.company_id, Kind(kind), limit, cursor)
+    services = bootstrap.services()
+    page = services.directory.list_page(principal.company_id, Kind(kind), limit, cursor)
+    if Kind(kind) in LINKED_KINDS:  # customers and products show their accounting link (issue 12)
+        system = services.settings_store.get_settings(principal.company_id).external_system
+        page.records = services.accounting_links.shown(principal.company_id, Kind(kind), page.records, system)
     return json_response(200, page.model_dump(by_alias=True))
 
 
