@@ -23,6 +23,7 @@ ALLOWED_METHODS: dict[str, tuple[str, ...]] = {
     "/api/product.list": ("GET", "POST"),
     "/qbwc": ("GET", "POST"),
     "/v1/accounting/connection": ("GET",),
+    "/v1/accounting/export": ("POST",),
     "/v1/accounting/export/preview": ("GET",),
     "/v1/accounting/quickbooks-desktop/qwc": ("GET",),
     "/v1/accounting/quickbooks-online/authorize": ("GET",),
