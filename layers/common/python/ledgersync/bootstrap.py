@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
-    from ledgersync.domain.accounting_export import CheckpointQueue, ExportCandidates, MatcherFactory
+    from ledgersync.domain.accounting_export import (
+        CheckpointQueue,
+        ExportCandidates,
+        MatcherFactory,
+        SalesInvoiceExport,
+    )
     from ledgersync.domain.accounting_links import AccountingLinks, AccountingLinkStore
     from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync
@@ -494,6 +499,21 @@ class Services:
         from ledgersync.adapters.messaging import SqsCheckpointQueue
 
         return SqsCheckpointQueue(self.settings.export_queue_url)
+
+    @cached_property
+    def sales_invoice_export(self) -> SalesInvoiceExport:
+        """Rootstock's Sales Invoice Export (issue 12): its steps on the export queue, logged in the process log."""
+        from ledgersync.domain.accounting_export import SalesInvoiceExport
+
+        return SalesInvoiceExport(
+            candidates=self.export_candidates,
+            sync=self.sales_invoice_sync,
+            log=self.export_log,  # TODO(merge): an ExportLog over Services.process_log (RunInProgress -> Conflict)
+            queue=self.export_queue,
+            matchers=self.export_matchers,
+            notifier=self.notifier,
+            reauthorization=self.qbo_connection,
+        )
 
     @cached_property
     def export_matchers(self) -> MatcherFactory:
