@@ -25,6 +25,7 @@ ALLOWED_METHODS: dict[str, tuple[str, ...]] = {
     "/v1/accounting/connection": ("GET",),
     "/v1/process-log": ("GET",),
     "/v1/process-log/{runId}": ("GET",),
+    "/v1/accounting/export": ("POST",),
     "/v1/accounting/export/preview": ("GET",),
     "/v1/accounting/quickbooks-desktop/qwc": ("GET",),
     "/v1/accounting/quickbooks-online/authorize": ("GET",),

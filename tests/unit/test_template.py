@@ -27,6 +27,7 @@ EXPECTED_ROUTES = {
         ("GET", "/v1/process-log"),
         ("GET", "/v1/process-log/{runId}"),
         ("GET", "/v1/accounting/export/preview"),
+        ("POST", "/v1/accounting/export"),
         ("GET", "/v1/accounting/quickbooks-online/authorize"),
         ("GET", "/v1/accounting/quickbooks-online/callback"),
         ("POST", "/v1/accounting/quickbooks-online/disconnect"),
@@ -110,7 +111,7 @@ def test_every_work_queue_has_a_dead_letter_queue_when_the_template_is_parsed() 
         dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert dlq in queues and "RedrivePolicy" not in queues[dlq]["Properties"]
         assert redrive["maxReceiveCount"] >= 3
-    assert consumed == {"SyncQueue", "WebhookQueue"}
+    assert consumed == {"SyncQueue", "WebhookQueue", "ExportQueue"}
     for queue in queues.values():
         assert queue["Properties"]["MessageRetentionPeriod"] == 1209600
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
@@ -184,7 +185,7 @@ def test_alarms_watch_every_dead_letter_queue_and_function_when_the_template_is_
     metrics = {a["Properties"].get("MetricName") for a in alarms}
     throttled = next(a for a in alarms if "Metrics" in a["Properties"])["Properties"]["Metrics"]
 
-    assert {"SyncQueueDLQ", "WebhookQueueDLQ"} <= watched
+    assert {"SyncQueueDLQ", "WebhookQueueDLQ", "ExportQueueDLQ"} <= watched
     assert set(TEMPLATE.functions) <= watched
     assert {"RefreshTokenDaysLeft", "SyncFailed", "5XXError", "Latency", "ApproximateAgeOfOldestMessage"} <= metrics
     assert {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in throttled if "MetricStat" in m} == set(

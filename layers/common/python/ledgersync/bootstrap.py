@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.documents import S3Documents
     from ledgersync.adapters.dynamodb import SingleTable
     from ledgersync.adapters.invoice_store import DynamoInvoiceStore
-    from ledgersync.adapters.messaging import SesNotifier, SqsDeadLetters
+    from ledgersync.adapters.messaging import SesNotifier, SqsCheckpointQueue, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
     from ledgersync.adapters.quickbooks_online.invoices import QuickBooksOnlineInvoiceGateway
@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     from ledgersync.adapters.sync_targets import WebhookEndpoints, WorkQueue
     from ledgersync.adapters.webhooks import DnsAddressGuard
     from ledgersync.clock import Clock
-    from ledgersync.domain.accounting_export import ExportCandidates, MatcherFactory
+    from ledgersync.domain.accounting_export import (
+        CheckpointQueue,
+        ExportCandidates,
+        MatcherFactory,
+        SalesInvoiceExport,
+    )
     from ledgersync.domain.accounting_links import AccountingLinks, AccountingLinkStore
     from ledgersync.domain.accounting_settings import AccountingSettingsService
     from ledgersync.domain.accounting_sync import AccountingSync
@@ -87,6 +92,7 @@ class Adapters:
     directory_store: DynamoDirectoryStore | None = None
     invoice_store: DynamoInvoiceStore | None = None
     accounting_link_store: AccountingLinkStore | None = None
+    export_queue: CheckpointQueue | None = None
     company_health: DynamoCompanyHealth | None = None
     oauth_states: OAuthStates | None = None
     desktop_sessions: SessionStore | None = None
@@ -488,6 +494,29 @@ class Services:
         from ledgersync.domain.accounting_export import ExportCandidates
 
         return ExportCandidates(self.accounting_links, self.invoice_store, self.sync_states, self.settings_store)
+
+    @cached_property
+    def export_queue(self) -> CheckpointQueue | SqsCheckpointQueue:
+        if self.adapters.export_queue is not None:
+            return self.adapters.export_queue
+        from ledgersync.adapters.messaging import SqsCheckpointQueue
+
+        return SqsCheckpointQueue(self.settings.export_queue_url)
+
+    @cached_property
+    def sales_invoice_export(self) -> SalesInvoiceExport:
+        """Rootstock's Sales Invoice Export (issue 12): its steps on the export queue, logged in the process log."""
+        from ledgersync.domain.accounting_export import ProcessLogExportLog, SalesInvoiceExport
+
+        return SalesInvoiceExport(
+            candidates=self.export_candidates,
+            sync=self.sales_invoice_sync,
+            log=ProcessLogExportLog(self.process_log),
+            queue=self.export_queue,
+            matchers=self.export_matchers,
+            notifier=self.notifier,
+            reauthorization=self.qbo_connection,
+        )
 
     @cached_property
     def export_matchers(self) -> MatcherFactory:

@@ -23,6 +23,7 @@ from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import InvoiceStatus
 from ledgersync.domain.notices import Fact, Notice, Notifier, send_notice
+from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunStatus
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.quickbooks_online import AccessTokenRejected
 from ledgersync.domain.sales_invoice_sync import SalesInvoiceSync, invoice_ref
@@ -378,3 +379,26 @@ def summary_notice(run_id: str, entry: dict[str, Any]) -> Notice:
         reason="; ".join(f"{m.get('document')}: {m.get('message')}" for m in errors[:10]) or None,
         facts=tuple(Fact(name, str(counts.get(name, 0))) for name in COUNTS),
     )
+
+
+class ProcessLogExportLog:
+    """``ExportLog`` over the process log: the export is an exclusive run of "Sales Invoice Exporter" (a second one
+    is ``RunInProgress``, a Conflict naming the running run)."""
+
+    def __init__(self, log: ProcessLog) -> None:
+        self.log = log
+
+    def start(self, company_id: str, name: str) -> str:
+        return self.log.start(company_id, name, exclusive=True).run_id
+
+    def add(self, company_id: str, run_id: str, messages: Sequence[RunMessage], counts: dict[str, int]) -> None:
+        self.log.of(company_id, run_id).add(
+            [LogMessage.of(LogLevel(m.level), m.message, m.document) for m in messages], counts
+        )
+
+    def get(self, company_id: str, run_id: str) -> dict[str, Any]:
+        return self.log.get(company_id, run_id).model_dump(mode="json", by_alias=True)
+
+    def finish(self, company_id: str, run_id: str, status: str) -> dict[str, Any]:
+        ended = self.log.of(company_id, run_id).finish(RunStatus(status))
+        return ended.model_dump(mode="json", by_alias=True)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ledgersync import bootstrap
 from ledgersync.api import caller
-from ledgersync.domain.accounting_export import ExportPreview
+from ledgersync.domain.accounting_export import ExportPreview, ExportStarted
 from ledgersync.domain.qbo_connection import QuickBooksOnlineAuthorization, QuickBooksOnlineConnected
 from ledgersync.domain.settings import AccountingSettings, Connection
 from ledgersync.domain.webhooks.endpoint import WEBHOOK_SETUP_ROLES, WebhookConfigRequest, WebhookConfigView
@@ -56,6 +56,16 @@ def get_connection() -> Response[Any]:
 def preview_export() -> Response[Any]:
     preview = bootstrap.services().export_candidates.preview(caller(router, "accounting.read"))
     return answered(preview)
+
+
+@router.post(
+    "/v1/accounting/export",
+    summary="Start the Sales Invoice Export (its process log entry is the runId)",
+    responses=described(ExportStarted, 202),
+)
+def start_export() -> Response[Any]:
+    started = bootstrap.services().sales_invoice_export.start(caller(router, "accounting.write"))
+    return answered(started, 202)
 
 
 @router.get("/v1/accounting/quickbooks-desktop/qwc", summary="Download the .qwc file for the QuickBooks Web Connector")

@@ -75,6 +75,7 @@ ANSWERS: dict[str, Answers] = {
     "GET /v1/process-log": Answers(200, READ),
     "GET /v1/process-log/{run_id}": Answers(200, (*READ, 404)),
     "GET /v1/accounting/export/preview": Answers(200, (401, 403, 409)),
+    "POST /v1/accounting/export": Answers(202, (401, 403, 409)),
     "GET /v1/accounting/quickbooks-desktop/qwc": Answers(200, (401, 403), media_type="application/xml"),
     "GET /v1/accounting/quickbooks-online/authorize": Answers(200, (401, 403)),
     # 409: Intuit refused the code (expired, used or revoked): reconnect from authorize
