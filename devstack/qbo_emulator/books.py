@@ -367,14 +367,30 @@ class Books:
                     detail=f"Property Name:DetailType {detail_type} is unsupported or invalid for this entity",
                 )
             detail = line.get(detail_type) or {}
+            line["Id"] = str(number)
+            line["LineNum"] = number
+            if detail_type == "DiscountLineDetail":
+                total -= self._discount(line, detail)
+                continue
             ref_field, ref_entity = details[detail_type]
             self._active_ref(ref_entity, detail.get(ref_field), f"Line.{detail_type}.{ref_field}")
             if detail.get("ClassRef") is not None:
                 self._active_ref("Class", detail["ClassRef"], f"Line.{detail_type}.ClassRef")
-            line["Id"] = str(number)
-            line["LineNum"] = number
             total += _decimal(line["Amount"])
         return total
+
+    def _discount(self, line: dict[str, Any], detail: dict[str, Any]) -> Decimal:
+        """A fixed-amount discount line (PercentBased false): its Amount is subtracted from the total. Its
+        DiscountAccountRef, when given, must be an active account. Percent discounts are not emulated (refused)."""
+        if detail.get("DiscountAccountRef") is not None:
+            self._active_ref("Account", detail["DiscountAccountRef"], "Line.DiscountLineDetail.DiscountAccountRef")
+        if detail.get("PercentBased"):
+            raise Fault(
+                "2010",
+                element="Line.DiscountLineDetail.PercentBased",
+                detail="Property Name:PercentBased true is unsupported by this emulator; send a fixed Amount",
+            )
+        return _decimal(line["Amount"])
 
     def _doc_number(self, entity: str, record: dict[str, Any], own_id: str | None, party: str) -> None:
         number = record.get("DocNumber")
@@ -429,7 +445,10 @@ class Books:
 
     def _invoice_rules(self, record: dict[str, Any], own_id: str | None) -> None:
         customer = self._active_ref("Customer", record.get("CustomerRef"), "CustomerRef")
-        total = self._lines(record, {"SalesItemLineDetail": ("ItemRef", "Item")})
+        total = self._lines(
+            record,
+            {"SalesItemLineDetail": ("ItemRef", "Item"), "DiscountLineDetail": ("DiscountAccountRef", "Account")},
+        )
         self._sales_amounts(record)
         if record.get("DocNumber") is None and own_id is None and not self.preferences.custom_txn_numbers:
             record["DocNumber"] = self._next_invoice_number()

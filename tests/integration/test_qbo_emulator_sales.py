@@ -196,6 +196,23 @@ def test_a_line_whose_amount_is_not_qty_times_unit_price_is_refused(company: Com
     assert answer.json()["Fault"]["Error"][0]["Message"] == "Amount calculation error"
 
 
+def test_a_fixed_discount_line_lowers_the_total_and_its_account_must_exist(
+    company: Company, sales: dict[str, str]
+) -> None:
+    discount = {"DetailType": "DiscountLineDetail", "Amount": 4.5, "DiscountLineDetail": {"PercentBased": False}}
+    body = invoice(sales["customer"], sales["item"])
+    body["Line"].append(discount)
+    created = company.make("Invoice", body)
+
+    unknown = invoice(sales["customer"], sales["item"])
+    unknown["Line"].append(discount | {"DiscountLineDetail": {"DiscountAccountRef": {"value": "999"}}})
+    refused = company.post("invoice", unknown)
+
+    assert created["TotalAmt"] == 13.5
+    assert created["Line"][1]["LineNum"] == 2
+    assert refused.status_code == 400 and fault_code(refused) == "610"
+
+
 def test_a_foreign_currency_invoice_takes_the_customers_currency_and_its_rate(
     company: Company, sales: dict[str, str]
 ) -> None:

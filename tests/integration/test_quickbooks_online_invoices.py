@@ -31,7 +31,7 @@ from ledgersync.domain.sync.targets import ExternalDocument
 from ledgersync.errors import PermanentError, RetryableError
 from tests.integration.test_qbo_emulator import xsd_dir
 from tests.integration.test_quickbooks_online_gateway import REALM, Stack
-from tests.unit.test_qbo_invoices import ReadableFakeDedup, invoice_draft
+from tests.unit.test_qbo_invoices import ReadableFakeDedup, discounted_draft, invoice_draft
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +160,17 @@ def test_a_foreign_customers_invoice_carries_its_currency_and_the_rate_of_creati
         0.8,
         24.4,
     )
+
+
+def test_a_discounted_invoice_passes_the_schema_and_its_total_in_quickbooks_is_ours(stack: SalesStack) -> None:
+    draft = discounted_draft()
+
+    receipt = stack.invoice_sync.send(draft)
+
+    assert receipt.outcome is SendOutcome.CREATED
+    created = stack.invoices()[0]
+    assert Decimal(str(created["TotalAmt"])) == draft.total == Decimal("28.00")
+    assert created["Line"][-1]["DetailType"] == "DiscountLineDetail" and created["Line"][-1]["Amount"] == 2.5
 
 
 # ---------------------------------------------------------------------------------------------- refusals

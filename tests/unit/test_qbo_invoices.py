@@ -417,3 +417,42 @@ def test_a_foreign_customers_payload_carries_the_currency_and_the_rate_of_creati
 
     assert (body["CurrencyRef"], body["ExchangeRate"]) == ({"value": "CAD"}, 0.7312)
     assert invoice_refs(one_item) == [("Customer", "Ang Flowers LLC"), ("Item", "Freight Charge")]
+
+
+def discounted_draft() -> InvoiceDraft:
+    """The two-line draft with two order discounts (2.00 and 0.50) on their discount item: 28.00 in all."""
+    draft = invoice_draft()
+    discounts = [
+        InvoiceLine(
+            kind=InvoiceLineKind.DISCOUNT,
+            item_name="Order Discount",
+            quantity=Decimal(1),
+            rate=amount,
+            amount=amount,
+            description=name,
+        )
+        for name, amount in (("Order Discount", Decimal("-2.00")), ("Loyalty", Decimal("-0.50")))
+    ]
+    return draft.model_copy(update={"lines": draft.lines + discounts, "total": Decimal("28.00")})
+
+
+def test_discounts_are_one_fixed_amount_discount_line_that_refers_to_no_item() -> None:
+    draft = discounted_draft()
+    ids = {("Customer", "Ang Flowers LLC"): "3", ("Item", "Fresh Cut Flowers"): "5", ("Item", "Freight Charge"): "6"}
+
+    body = invoice_payload(draft, ids)
+
+    assert invoice_refs(draft) == list(ids)
+    assert [line["DetailType"] for line in body["Line"]] == [
+        "SalesItemLineDetail",
+        "SalesItemLineDetail",
+        "DiscountLineDetail",
+    ]
+    assert body["Line"][2] == {
+        "DetailType": "DiscountLineDetail",
+        "Amount": 2.5,
+        "Description": "Order Discount, Loyalty",
+        "DiscountLineDetail": {"PercentBased": False},
+    }
+    sales = sum(line["Amount"] for line in body["Line"][:2])
+    assert Decimal(str(sales)) - Decimal(str(body["Line"][2]["Amount"])) == draft.total

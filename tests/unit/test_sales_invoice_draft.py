@@ -159,6 +159,19 @@ def test_charges_of_tenths_of_a_cent_add_up_to_the_invoice_total_to_the_cent(com
     assert [ln.item_name for ln in made.lines[1:]] == ["Freight", "Box Tax", "Discount"]
 
 
+def test_a_negative_charge_is_a_discount_line_on_its_item_and_the_total_is_ours_to_the_cent(company: Company) -> None:
+    charges = [("FRT", Decimal("12.50")), ("DSC", Decimal("-3.255"))]
+    invoice = company.invoice([("RSAS60", 3, 7, Decimal("0.33"))], charges=charges)
+
+    made = draft(company, invoice)
+
+    assert [(ln.kind, ln.item_name, ln.amount) for ln in made.lines[1:]] == [
+        (InvoiceLineKind.CHARGE, "Freight", Decimal("12.50")),
+        (InvoiceLineKind.DISCOUNT, "Discount", Decimal("-3.25")),  # 6.93 + 12.50 - 3.255 = 16.175, rounded 16.18
+    ]
+    assert made.total == invoice.total == Decimal("16.18")
+
+
 def test_a_foreign_currency_customer_keeps_its_currency_and_the_rate_of_creation(company: Company) -> None:
     foreign = draft(company, company.invoice([("RSAS60", 1, 3, Decimal("9.99"))], customer=8))
     home = draft(company, company.invoice([("RSAS60", 1, 3, Decimal("9.99"))], customer=7))

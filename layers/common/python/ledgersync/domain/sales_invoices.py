@@ -30,6 +30,9 @@ CUT_MARK = "~"
 class InvoiceLineKind(StrEnum):
     ITEM = "item"  # an item of the order, on its product's accounting item or the settings' invoiceItemName
     CHARGE = "charge"  # an additional charge, on the item invoiceChargeItems maps its code to
+    # a negative additional charge (an order discount): its amount is negative; QuickBooks Online writes it as a
+    # DiscountLineDetail line, Desktop as a line on its (discount) item, so the accounting total equals ours
+    DISCOUNT = "discount"
 
 
 class InvoiceLine(BaseModel):
@@ -174,9 +177,10 @@ def _item_line(
 
 
 def _charge_lines(invoice: SalesInvoice, settings: AccountingSettings, items_total: Decimal) -> list[InvoiceLine]:
-    """One line per charge, quantity 1. Charges are kept to three decimals and the invoice total is the items plus
-    the charges rounded once (half up), so each charge line is the rounded running total less the previous rounded
-    running total: with the items, the lines add up to the invoice's total exactly."""
+    """One line per charge, quantity 1; a charge whose line comes out negative is a discount line. Charges are kept
+    to three decimals and the invoice total is the items plus the charges rounded once (half up), so each charge
+    line is the rounded running total less the previous rounded running total: with the items, the lines add up to
+    the invoice's total exactly."""
     unmapped = [
         c.code.upper() for c in invoice.additional_charges if c.code.upper() not in settings.invoice_charge_items
     ]
@@ -196,7 +200,7 @@ def _charge_lines(invoice: SalesInvoice, settings: AccountingSettings, items_tot
         code = charge.code.upper()
         lines.append(
             InvoiceLine(
-                kind=InvoiceLineKind.CHARGE,
+                kind=InvoiceLineKind.DISCOUNT if amount < 0 else InvoiceLineKind.CHARGE,
                 item_name=settings.invoice_charge_items[code],
                 quantity=Decimal(1),
                 rate=amount,

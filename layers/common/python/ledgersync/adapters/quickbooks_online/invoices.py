@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
@@ -16,7 +17,7 @@ from ledgersync.adapters.quickbooks_online.documents import (
 )
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
 from ledgersync.domain.quickbooks_online import DuplicateDocumentNumber, InvoiceRecord, QuickBooksAccess
-from ledgersync.domain.sales_invoices import InvoiceDraft
+from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLineKind
 
 SALES_INVOICE = DocumentKind(
     entity="Invoice",
@@ -34,9 +35,10 @@ SALES_INVOICE = DocumentKind(
 
 
 def invoice_refs(draft: InvoiceDraft) -> list[RefKey]:
-    """Every (entity, name) a draft's invoice refers to, customer first, without repeats."""
+    """Every (entity, name) a draft's invoice refers to, customer first, without repeats; a discount line refers to
+    no item in QuickBooks Online (DiscountLineDetail), so its item is not looked up."""
     keys: list[RefKey] = [("Customer", draft.customer_name)]
-    keys += [("Item", line.item_name) for line in draft.lines]
+    keys += [("Item", line.item_name) for line in draft.lines if line.kind is not InvoiceLineKind.DISCOUNT]
     return list(dict.fromkeys(keys))
 
 
@@ -44,7 +46,7 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
     """The QuickBooks Invoice for a draft, given the ids of the names it refers to. Each line's Amount is its
     Qty times its UnitPrice to the cent, as QuickBooks checks (6070); currency and rate only for a foreign one."""
     lines: list[dict[str, Any]] = []
-    for line in draft.lines:
+    for line in (x for x in draft.lines if x.kind is not InvoiceLineKind.DISCOUNT):
         entry: dict[str, Any] = {
             "DetailType": "SalesItemLineDetail",
             "Amount": money(line.amount),
@@ -57,6 +59,7 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
         if line.description:
             entry["Description"] = line.description[:DESCRIPTION_MAX]
         lines.append(entry)
+    lines += _discount_lines(draft)
     body: dict[str, Any] = {
         "CustomerRef": {"value": ids[("Customer", draft.customer_name)], "name": draft.customer_name},
         "TxnDate": draft.txn_date.isoformat(),
@@ -69,6 +72,23 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
         if draft.exchange_rate is not None:
             body["ExchangeRate"] = money(draft.exchange_rate)
     return body
+
+
+def _discount_lines(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    """The order's discounts as one fixed-amount DiscountLineDetail line (QuickBooks Online takes one discount per
+    transaction, its Amount positive and subtracted from the total); the discount account is the company's default."""
+    discounts = [line for line in draft.lines if line.kind is InvoiceLineKind.DISCOUNT]
+    if not discounts:
+        return []
+    entry: dict[str, Any] = {
+        "DetailType": "DiscountLineDetail",
+        "Amount": money(-sum((line.amount for line in discounts), Decimal(0))),
+        "DiscountLineDetail": {"PercentBased": False},
+    }
+    description = ", ".join(line.description for line in discounts if line.description)
+    if description:
+        entry["Description"] = description[:DESCRIPTION_MAX]
+    return [entry]
 
 
 def _invoice_record(invoice: dict[str, Any]) -> InvoiceRecord:
