@@ -12,6 +12,8 @@ from devstack.qbo_emulator.faults import Fault
 from devstack.qbo_emulator.query import Query, QueryError, matches, parse
 from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 
+# The account type the A/R and A/P refs of a transaction must name.
+CONTROL_ACCOUNTS = {"ARAccountRef": "Accounts Receivable", "APAccountRef": "Accounts Payable"}
 ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer", "Employee")
 NAME_LISTS = {
     "Vendor": "DisplayName",
@@ -304,6 +306,8 @@ class Books:
             self._item_rules(record)
         if entity == "Account":
             record.setdefault("AccountType", "Expense")
+            if record["AccountType"] in CONTROL_ACCOUNTS.values():  # an A/R or A/P account is in one currency
+                record["CurrencyRef"] = {"value": self._currency_of(record)}
         if entity == "Vendor":
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
@@ -427,6 +431,28 @@ class Books:
             )
         record["CurrencyRef"] = {"value": currency}
 
+    def _control_account(self, record: dict[str, Any], field: str) -> None:
+        """The A/R (invoice) or A/P (bill) account named must be one, in the transaction's currency."""
+        if record.get(field) is None:
+            return
+        account = self._active_ref("Account", record[field], field)
+        if account.get("AccountType") != CONTROL_ACCOUNTS[field]:
+            raise Fault(
+                "6000",
+                element=field,
+                detail=f"Business Validation Error: {field} must name an account of type {CONTROL_ACCOUNTS[field]}; "
+                f"'{account['Name']}' is {account.get('AccountType')}.",
+            )
+        currency, account_currency = record["CurrencyRef"]["value"], self._currency_of(account)
+        if currency != account_currency:
+            raise Fault(
+                "6000",
+                element=field,
+                detail="Business Validation Error: The transaction needs to be in the same currency as the A/R and "
+                f"A/P accounts. (transaction {currency}, account '{account['Name']}' {account_currency})",
+            )
+        record[field] = {"value": account["Id"], "name": account["Name"]}
+
     def _bill_rules(self, record: dict[str, Any], own_id: str | None) -> None:
         vendor = self._active_ref("Vendor", record.get("VendorRef"), "VendorRef")
         total = self._lines(
@@ -438,6 +464,7 @@ class Books:
         )
         self._doc_number("Bill", record, own_id, "VendorRef")
         self._currency(record, vendor)
+        self._control_account(record, "APAccountRef")
         record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
@@ -455,6 +482,7 @@ class Books:
         if self.preferences.duplicate_doc_number_check:
             self._doc_number("Invoice", record, own_id, "CustomerRef")
         self._currency(record, customer)
+        self._control_account(record, "ARAccountRef")
         self._exchange_rate(record, total)
         record["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())

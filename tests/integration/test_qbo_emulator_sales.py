@@ -232,6 +232,32 @@ def test_a_foreign_currency_invoice_takes_the_customers_currency_and_its_rate(
 # ---------------------------------------------------------------------------------------------- names
 
 
+def test_an_invoice_ar_account_must_be_receivable_and_in_the_invoices_currency(
+    company: Company, sales: dict[str, str]
+) -> None:
+    cad = company.make(
+        "Account", {"Name": "A/R CAD", "AccountType": "Accounts Receivable", "CurrencyRef": {"value": "CAD"}}
+    )
+    usd = company.make("Account", {"Name": "A/R", "AccountType": "Accounts Receivable"})
+    foreign = {"CurrencyRef": {"value": "CAD"}, "ExchangeRate": 0.73}
+
+    made = company.make(
+        "Invoice", invoice(sales["cad_customer"], sales["item"], ARAccountRef={"value": cad["Id"]}, **foreign)
+    )
+    mismatch = company.post(
+        "invoice", invoice(sales["cad_customer"], sales["item"], ARAccountRef={"value": usd["Id"]}, **foreign)
+    )
+    not_receivable = company.post(
+        "invoice", invoice(sales["customer"], sales["item"], ARAccountRef={"value": sales["income"]})
+    )
+
+    assert usd["CurrencyRef"] == {"value": "USD"}
+    assert made["ARAccountRef"] == {"value": cad["Id"], "name": "A/R CAD"}
+    assert mismatch.status_code == 400 and fault_code(mismatch) == "6000"
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in mismatch.text
+    assert not_receivable.status_code == 400 and "Accounts Receivable" in not_receivable.text
+
+
 def test_customers_are_found_by_exact_display_name_with_apostrophes_and_accents(company: Company) -> None:
     obrien = company.make("Customer", {"DisplayName": "O'Brien Floral"})
     accented = company.make("Customer", {"DisplayName": "Floristería Ñandú"})

@@ -456,3 +456,22 @@ def test_discounts_are_one_fixed_amount_discount_line_that_refers_to_no_item() -
     }
     sales = sum(line["Amount"] for line in body["Line"][:2])
     assert Decimal(str(sales)) - Decimal(str(body["Line"][2]["Amount"])) == draft.total
+
+
+def test_a_foreign_invoice_names_the_ar_account_of_its_currency_resolved_like_the_other_names() -> None:
+    draft = invoice_draft(customer="Bloom Wholesale Inc", currency="CAD", exchange_rate=Decimal("0.73"))
+    draft = draft.model_copy(update={"ar_account": "Accounts Receivable - CAD"})
+    ids = {
+        ("Customer", "Bloom Wholesale Inc"): "4",
+        ("Item", "Fresh Cut Flowers"): "5",
+        ("Item", "Freight Charge"): "6",
+        ("Account", "Accounts Receivable - CAD"): "9",
+    }
+
+    body = invoice_payload(draft, ids)
+    home = invoice_payload(invoice_draft(), ids | {("Customer", "Ang Flowers LLC"): "3"})
+
+    assert invoice_refs(draft) == list(ids)
+    assert body["ARAccountRef"] == {"value": "9", "name": "Accounts Receivable - CAD"}
+    assert (body["CurrencyRef"], body["ExchangeRate"]) == ({"value": "CAD"}, 0.73)
+    assert "ARAccountRef" not in home and "CurrencyRef" not in home

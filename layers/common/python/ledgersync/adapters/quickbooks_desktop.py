@@ -245,6 +245,8 @@ def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
         raise ValueError("an InvoiceAdd operation needs its invoice")
     add = etree.SubElement(rq, "InvoiceAdd")
     _ref(add, "CustomerRef", invoice.customer_name)
+    if invoice.ar_account:
+        _ref(add, "ARAccountRef", invoice.ar_account)  # the A/R account of the invoice's currency
     _text(add, "TxnDate", invoice.txn_date.isoformat())
     _text(add, "RefNumber", op.reference or invoice.ref_number)
     _text(add, "Memo", invoice.memo)

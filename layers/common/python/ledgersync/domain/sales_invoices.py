@@ -64,6 +64,8 @@ class InvoiceDraft(BaseModel):
     ref_number: str  # QuickBooks Desktop RefNumber (at most 11)
     currency: str | None
     exchange_rate: Decimal | None
+    # the A/R account of a foreign invoice's currency (settings' arAccountByCurrency); None: the company's default
+    ar_account: str | None = None
     lines: list[InvoiceLine]
     total: Decimal
     po_number: str | None
@@ -122,6 +124,7 @@ def build_invoice_draft(
         )
     prefix = store.get("invoicePrefix")
     foreign = invoice.currency != company_currency
+    ar_account = _ar_account(invoice, settings) if foreign else None
     return InvoiceDraft(
         company_id=company_id,
         invoice_id=invoice.invoice_id,
@@ -134,10 +137,26 @@ def build_invoice_draft(
         ref_number=document_number(prefix, invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH),
         currency=invoice.currency if foreign else None,
         exchange_rate=invoice.exchange_rate if foreign else None,
+        ar_account=ar_account,
         lines=lines,
         total=total,
         po_number=invoice.po_number,
         memo=invoice_memo(invoice.invoice_id, invoice.invoice_number, invoice.version),
+    )
+
+
+def _ar_account(invoice: SalesInvoice, settings: AccountingSettings) -> str:
+    """The A/R account of a foreign invoice's currency: QuickBooks keeps each A/R account in one currency and refuses
+    a transaction in another, so an unmapped currency is refused here, before anything is sent."""
+    account = settings.ar_account_by_currency.get(invoice.currency)
+    if account:
+        return account
+    raise PermanentError(
+        f"invoice {invoice.invoice_number} is in {invoice.currency} and no A/R account is mapped for "
+        f'{invoice.currency} (QuickBooks: "The transaction needs to be in the same currency as the A/R and A/P '
+        f'accounts"); create an A/R account in {invoice.currency} in QuickBooks and map it with '
+        f'PUT /v1/accounting/settings arAccountByCurrency, e.g. {{"arAccountByCurrency": '
+        f'{{"{invoice.currency}": "Accounts Receivable - {invoice.currency}"}}}}'
     )
 
 

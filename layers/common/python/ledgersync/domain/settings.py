@@ -51,10 +51,8 @@ class AccountingSettings(BillMapping):
     def _iso_currencies(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = sorted(code for code in value if code not in ISO_4217)
         if unknown:
-            raise ValueError(
-                f"{', '.join(unknown)} {'is not an ISO 4217 currency code' if len(unknown) == 1 else 'are not ISO 4217 currency codes'}"
-                ' (three letters, e.g. "CAD")'
-            )
+            verb = "is not an ISO 4217 currency code" if len(unknown) == 1 else "are not ISO 4217 currency codes"
+            raise ValueError(f'{", ".join(unknown)} {verb} (three letters, e.g. "CAD")')
         return value
 
 

@@ -30,6 +30,9 @@ SALES_INVOICE = DocumentKind(
         "Item": "Create the item '{name}' in QuickBooks (Sales > Products and services), or set the product's "
         "accountingItem (PUT /v1/directory/products) or the settings' invoiceItemName or invoiceChargeItems "
         "(PUT /v1/accounting/settings) to an item QuickBooks has, then send again.",
+        "Account": "Create the A/R account '{name}' in QuickBooks' chart of accounts, in the invoice's currency, "
+        "or map the currency to the A/R account QuickBooks has for it (PUT /v1/accounting/settings "
+        "arAccountByCurrency), then send again.",
     },
 )
 
@@ -39,6 +42,8 @@ def invoice_refs(draft: InvoiceDraft) -> list[RefKey]:
     no item in QuickBooks Online (DiscountLineDetail), so its item is not looked up."""
     keys: list[RefKey] = [("Customer", draft.customer_name)]
     keys += [("Item", line.item_name) for line in draft.lines if line.kind is not InvoiceLineKind.DISCOUNT]
+    if draft.ar_account:
+        keys.append(("Account", draft.ar_account))
     return list(dict.fromkeys(keys))
 
 
@@ -71,6 +76,8 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
         body["CurrencyRef"] = {"value": draft.currency}
         if draft.exchange_rate is not None:
             body["ExchangeRate"] = money(draft.exchange_rate)
+    if draft.ar_account:
+        body["ARAccountRef"] = {"value": ids[("Account", draft.ar_account)], "name": draft.ar_account}
     return body
 
 
