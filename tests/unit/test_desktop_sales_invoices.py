@@ -369,6 +369,23 @@ def test_a_discount_goes_on_its_discount_item_as_a_negative_amount_and_the_total
     assert "<Amount>-2.25</Amount>" in discount_line and "<Quantity>" not in discount_line
 
 
+def test_a_foreign_invoice_names_the_ar_account_of_its_currency_after_the_customer(
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
+    order = to_add(1, customer="Blumen GmbH", exchange_rate=Decimal("1.08372913"))
+    assert order.draft is not None
+    order = InvoiceToAdd("1", order.draft.model_copy(update={"ar_account": "Accounts Receivable - EUR"}))
+    ledger.add_sales_invoice(COMPANY, order)
+
+    run = web_connector_session(service, company)
+
+    (invoice,) = company.invoices  # the fake company file took it: the request is valid qbXML 12
+    add = run.requests[1]
+    assert "<ARAccountRef><FullName>Accounts Receivable - EUR</FullName></ARAccountRef>" in add
+    assert add.index("</CustomerRef>") < add.index("<ARAccountRef>") < add.index("<TxnDate>")
+    assert invoice.exchange_rate == "1.08372913"
+
+
 def test_bills_and_sales_invoices_share_one_session_when_both_wait(
     service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
 ) -> None:
