@@ -106,6 +106,8 @@ DIRECTORY: dict[str, list[dict[str, Any]]] = {
 # by name (in their currencies), a channel customer, an item per product and per charge, and the income account
 # they post to. "Fresh Cut Flowers" (the default invoice item) is left out: the README walkthrough adds it.
 INCOME_ACCOUNT = "Sales of Product Income"
+# The A/R account of each foreign demo customer's currency (issue 12): map it with arAccountByCurrency to send them.
+DEMO_AR_ACCOUNTS: tuple[tuple[str, str], ...] = (("Accounts Receivable - CAD", "CAD"),)
 DEMO_CUSTOMERS: tuple[tuple[str, str], ...] = (
     ("Ang Flowers LLC", "USD"),
     ("Bloom Wholesale Inc", "CAD"),
@@ -133,7 +135,13 @@ def seed_demo_books(state: EmulatorState, realm_id: str) -> dict[str, list[str]]
         )["Id"]
         for name in DEMO_SALES_ITEMS
     ]
-    return {"Account": [account["Id"]], "Customer": customers, "Item": items}
+    receivables = [
+        state.add_record(
+            realm_id, "Account", {"Name": name, "AccountType": "Accounts Receivable", "CurrencyRef": {"value": code}}
+        )["Id"]
+        for name, code in DEMO_AR_ACCOUNTS
+    ]
+    return {"Account": [account["Id"], *receivables], "Customer": customers, "Item": items}
 
 
 @dataclass

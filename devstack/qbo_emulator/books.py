@@ -12,6 +12,8 @@ from devstack.qbo_emulator.faults import Fault
 from devstack.qbo_emulator.query import Query, QueryError, matches, parse
 from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 
+# The account type the A/R and A/P refs of a transaction must name.
+CONTROL_ACCOUNTS = {"ARAccountRef": "Accounts Receivable", "APAccountRef": "Accounts Payable"}
 ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer", "Employee")
 NAME_LISTS = {
     "Vendor": "DisplayName",
@@ -304,6 +306,8 @@ class Books:
             self._item_rules(record)
         if entity == "Account":
             record.setdefault("AccountType", "Expense")
+            if record["AccountType"] in CONTROL_ACCOUNTS.values():  # an A/R or A/P account is in one currency
+                record["CurrencyRef"] = {"value": self._currency_of(record)}
         if entity == "Vendor":
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
@@ -367,14 +371,30 @@ class Books:
                     detail=f"Property Name:DetailType {detail_type} is unsupported or invalid for this entity",
                 )
             detail = line.get(detail_type) or {}
+            line["Id"] = str(number)
+            line["LineNum"] = number
+            if detail_type == "DiscountLineDetail":
+                total -= self._discount(line, detail)
+                continue
             ref_field, ref_entity = details[detail_type]
             self._active_ref(ref_entity, detail.get(ref_field), f"Line.{detail_type}.{ref_field}")
             if detail.get("ClassRef") is not None:
                 self._active_ref("Class", detail["ClassRef"], f"Line.{detail_type}.ClassRef")
-            line["Id"] = str(number)
-            line["LineNum"] = number
             total += _decimal(line["Amount"])
         return total
+
+    def _discount(self, line: dict[str, Any], detail: dict[str, Any]) -> Decimal:
+        """A fixed-amount discount line (PercentBased false): its Amount is subtracted from the total. Its
+        DiscountAccountRef, when given, must be an active account. Percent discounts are not emulated (refused)."""
+        if detail.get("DiscountAccountRef") is not None:
+            self._active_ref("Account", detail["DiscountAccountRef"], "Line.DiscountLineDetail.DiscountAccountRef")
+        if detail.get("PercentBased"):
+            raise Fault(
+                "2010",
+                element="Line.DiscountLineDetail.PercentBased",
+                detail="Property Name:PercentBased true is unsupported by this emulator; send a fixed Amount",
+            )
+        return _decimal(line["Amount"])
 
     def _doc_number(self, entity: str, record: dict[str, Any], own_id: str | None, party: str) -> None:
         number = record.get("DocNumber")
@@ -411,6 +431,28 @@ class Books:
             )
         record["CurrencyRef"] = {"value": currency}
 
+    def _control_account(self, record: dict[str, Any], field: str) -> None:
+        """The A/R (invoice) or A/P (bill) account named must be one, in the transaction's currency."""
+        if record.get(field) is None:
+            return
+        account = self._active_ref("Account", record[field], field)
+        if account.get("AccountType") != CONTROL_ACCOUNTS[field]:
+            raise Fault(
+                "6000",
+                element=field,
+                detail=f"Business Validation Error: {field} must name an account of type {CONTROL_ACCOUNTS[field]}; "
+                f"'{account['Name']}' is {account.get('AccountType')}.",
+            )
+        currency, account_currency = record["CurrencyRef"]["value"], self._currency_of(account)
+        if currency != account_currency:
+            raise Fault(
+                "6000",
+                element=field,
+                detail="Business Validation Error: The transaction needs to be in the same currency as the A/R and "
+                f"A/P accounts. (transaction {currency}, account '{account['Name']}' {account_currency})",
+            )
+        record[field] = {"value": account["Id"], "name": account["Name"]}
+
     def _bill_rules(self, record: dict[str, Any], own_id: str | None) -> None:
         vendor = self._active_ref("Vendor", record.get("VendorRef"), "VendorRef")
         total = self._lines(
@@ -422,6 +464,7 @@ class Books:
         )
         self._doc_number("Bill", record, own_id, "VendorRef")
         self._currency(record, vendor)
+        self._control_account(record, "APAccountRef")
         record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
@@ -429,13 +472,17 @@ class Books:
 
     def _invoice_rules(self, record: dict[str, Any], own_id: str | None) -> None:
         customer = self._active_ref("Customer", record.get("CustomerRef"), "CustomerRef")
-        total = self._lines(record, {"SalesItemLineDetail": ("ItemRef", "Item")})
+        total = self._lines(
+            record,
+            {"SalesItemLineDetail": ("ItemRef", "Item"), "DiscountLineDetail": ("DiscountAccountRef", "Account")},
+        )
         self._sales_amounts(record)
         if record.get("DocNumber") is None and own_id is None and not self.preferences.custom_txn_numbers:
             record["DocNumber"] = self._next_invoice_number()
         if self.preferences.duplicate_doc_number_check:
             self._doc_number("Invoice", record, own_id, "CustomerRef")
         self._currency(record, customer)
+        self._control_account(record, "ARAccountRef")
         self._exchange_rate(record, total)
         record["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())

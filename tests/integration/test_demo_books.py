@@ -22,12 +22,13 @@ def test_the_seeded_books_take_a_sales_invoice_for_each_directory_customer() -> 
     with start() as running:
         seeded = seed_demo_books(running.state, REALM)
         company = Company(running)
+        ar_cad = seeded["Account"][1]  # the demo's CAD A/R account
         item = company.query("select * from Item where Name = 'Rose Assorted 60cm'")["Item"][0]
         made = []
         for customer in DIRECTORY["customers"]:
             found = company.query(f"select * from Customer where DisplayName = '{customer['name']}'")["Customer"]
             assert [c["CurrencyRef"]["value"] for c in found] == [customer["currency"]]
-            rate = {} if customer["currency"] == "USD" else {"ExchangeRate": 0.73}
+            rate = {} if customer["currency"] == "USD" else {"ExchangeRate": 0.73, "ARAccountRef": {"value": ar_cad}}
             made.append(
                 company.make(
                     "Invoice",
@@ -46,9 +47,10 @@ def test_the_seeded_books_take_a_sales_invoice_for_each_directory_customer() -> 
                 )
             )
 
-    assert [len(seeded[kind]) for kind in ("Account", "Customer", "Item")] == [1, 3, 4]
+    assert [len(seeded[kind]) for kind in ("Account", "Customer", "Item")] == [2, 3, 4]
     assert item["Type"] == "Service" and item["IncomeAccountRef"]["name"] == "Sales of Product Income"
     assert [i["CurrencyRef"]["value"] for i in made] == ["USD", "CAD"]
+    assert made[1]["ARAccountRef"] == {"value": ar_cad, "name": "Accounts Receivable - CAD"}
 
 
 def test_make_run_seeds_the_demo_books_into_the_realm_the_demo_connects_to() -> None:

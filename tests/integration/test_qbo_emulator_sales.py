@@ -196,6 +196,23 @@ def test_a_line_whose_amount_is_not_qty_times_unit_price_is_refused(company: Com
     assert answer.json()["Fault"]["Error"][0]["Message"] == "Amount calculation error"
 
 
+def test_a_fixed_discount_line_lowers_the_total_and_its_account_must_exist(
+    company: Company, sales: dict[str, str]
+) -> None:
+    discount = {"DetailType": "DiscountLineDetail", "Amount": 4.5, "DiscountLineDetail": {"PercentBased": False}}
+    body = invoice(sales["customer"], sales["item"])
+    body["Line"].append(discount)
+    created = company.make("Invoice", body)
+
+    unknown = invoice(sales["customer"], sales["item"])
+    unknown["Line"].append(discount | {"DiscountLineDetail": {"DiscountAccountRef": {"value": "999"}}})
+    refused = company.post("invoice", unknown)
+
+    assert created["TotalAmt"] == 13.5
+    assert created["Line"][1]["LineNum"] == 2
+    assert refused.status_code == 400 and fault_code(refused) == "610"
+
+
 def test_a_foreign_currency_invoice_takes_the_customers_currency_and_its_rate(
     company: Company, sales: dict[str, str]
 ) -> None:
@@ -213,6 +230,32 @@ def test_a_foreign_currency_invoice_takes_the_customers_currency_and_its_rate(
 
 
 # ---------------------------------------------------------------------------------------------- names
+
+
+def test_an_invoice_ar_account_must_be_receivable_and_in_the_invoices_currency(
+    company: Company, sales: dict[str, str]
+) -> None:
+    cad = company.make(
+        "Account", {"Name": "A/R CAD", "AccountType": "Accounts Receivable", "CurrencyRef": {"value": "CAD"}}
+    )
+    usd = company.make("Account", {"Name": "A/R", "AccountType": "Accounts Receivable"})
+    foreign = {"CurrencyRef": {"value": "CAD"}, "ExchangeRate": 0.73}
+
+    made = company.make(
+        "Invoice", invoice(sales["cad_customer"], sales["item"], ARAccountRef={"value": cad["Id"]}, **foreign)
+    )
+    mismatch = company.post(
+        "invoice", invoice(sales["cad_customer"], sales["item"], ARAccountRef={"value": usd["Id"]}, **foreign)
+    )
+    not_receivable = company.post(
+        "invoice", invoice(sales["customer"], sales["item"], ARAccountRef={"value": sales["income"]})
+    )
+
+    assert usd["CurrencyRef"] == {"value": "USD"}
+    assert made["ARAccountRef"] == {"value": cad["Id"], "name": "A/R CAD"}
+    assert mismatch.status_code == 400 and fault_code(mismatch) == "6000"
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in mismatch.text
+    assert not_receivable.status_code == 400 and "Accounts Receivable" in not_receivable.text
 
 
 def test_customers_are_found_by_exact_display_name_with_apostrophes_and_accents(company: Company) -> None:

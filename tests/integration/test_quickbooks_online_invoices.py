@@ -31,7 +31,7 @@ from ledgersync.domain.sync.targets import ExternalDocument
 from ledgersync.errors import PermanentError, RetryableError
 from tests.integration.test_qbo_emulator import xsd_dir
 from tests.integration.test_quickbooks_online_gateway import REALM, Stack
-from tests.unit.test_qbo_invoices import ReadableFakeDedup, invoice_draft
+from tests.unit.test_qbo_invoices import ReadableFakeDedup, discounted_draft, invoice_draft
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +48,8 @@ def emulator() -> Iterator[RunningEmulator]:
         ("Customer", {"DisplayName": "Bloom Wholesale Inc", "CurrencyRef": {"value": "CAD"}}),
         ("Item", {"Name": "Fresh Cut Flowers", "Type": "Service", "IncomeAccountRef": {"value": income["Id"]}}),
         ("Item", {"Name": "Freight Charge", "Type": "Service", "IncomeAccountRef": {"value": income["Id"]}}),
+        ("Account", {"Name": "A/R - CAD", "AccountType": "Accounts Receivable", "CurrencyRef": {"value": "CAD"}}),
+        ("Account", {"Name": "A/R - EUR", "AccountType": "Accounts Receivable", "CurrencyRef": {"value": "EUR"}}),
     ]
     for entity, record in records:
         running.state.add_record(REALM, entity, record)
@@ -160,6 +162,37 @@ def test_a_foreign_customers_invoice_carries_its_currency_and_the_rate_of_creati
         0.8,
         24.4,
     )
+
+
+def test_a_discounted_invoice_passes_the_schema_and_its_total_in_quickbooks_is_ours(stack: SalesStack) -> None:
+    draft = discounted_draft()
+
+    receipt = stack.invoice_sync.send(draft)
+
+    assert receipt.outcome is SendOutcome.CREATED
+    created = stack.invoices()[0]
+    assert Decimal(str(created["TotalAmt"])) == draft.total == Decimal("28.00")
+    assert created["Line"][-1]["DetailType"] == "DiscountLineDetail" and created["Line"][-1]["Amount"] == 2.5
+
+
+def test_a_foreign_invoice_goes_to_the_ar_account_of_its_currency(stack: SalesStack) -> None:
+    draft = invoice_draft(customer="Bloom Wholesale Inc", currency="CAD", exchange_rate=Decimal("0.73"))
+
+    stack.invoice_sync.send(draft.model_copy(update={"ar_account": "A/R - CAD"}))
+
+    created = stack.invoices()[0]
+    assert created["ARAccountRef"]["name"] == "A/R - CAD"
+    assert (created["CurrencyRef"], created["ExchangeRate"]) == ({"value": "CAD"}, 0.73)
+
+
+def test_an_ar_account_in_another_currency_is_refused_quoting_quickbooks(stack: SalesStack) -> None:
+    draft = invoice_draft(customer="Bloom Wholesale Inc", currency="CAD", exchange_rate=Decimal("0.73"))
+
+    with pytest.raises(PermanentError) as refused:
+        stack.invoice_sync.send(draft.model_copy(update={"ar_account": "A/R - EUR"}))
+
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in refused.value.message
+    assert stack.invoices() == []
 
 
 # ---------------------------------------------------------------------------------------------- refusals

@@ -18,7 +18,7 @@ from ledgersync.domain.desktop_sync import (
     WebConnectorSession,
 )
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
-from ledgersync.domain.sales_invoices import invoice_memo
+from ledgersync.domain.sales_invoices import InvoiceLine, InvoiceLineKind, invoice_memo
 from tests.fakes import FakeClock
 from tests.support.desktop import (
     COMPANY,
@@ -333,6 +333,57 @@ def test_exchange_rate_goes_with_a_foreign_invoice_when_the_qbxml_version_has_it
     (invoice,) = company.invoices
     assert invoice.exchange_rate == ("1.08372913" if sent else None)
     assert ("<ExchangeRate>" in run.requests[1]) is sent
+
+
+def test_a_discount_goes_on_its_discount_item_as_a_negative_amount_and_the_total_is_ours(
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
+    order = to_add(1)
+    discount = InvoiceLine(
+        kind=InvoiceLineKind.DISCOUNT,
+        item_name="Order Discount",
+        quantity=Decimal(1),
+        rate=Decimal("-2.25"),
+        amount=Decimal("-2.25"),
+        description="Order Discount",
+    )
+    assert order.draft is not None
+    lines = [*order.draft.lines, discount]
+    order = InvoiceToAdd("1", order.draft.model_copy(update={"lines": lines, "total": Decimal("28.25")}))
+    company.items["order discount"] = "Order Discount"
+    ledger.add_sales_invoice(COMPANY, order)
+
+    run = web_connector_session(service, company)
+
+    (invoice,) = company.invoices
+    assert invoice.amount == Decimal("28.25")
+    assert invoice.lines[-1] == {
+        "item": "Order Discount",
+        "desc": "Order Discount",
+        "quantity": "",
+        "rate": "",
+        "amount": "-2.25",
+    }
+    add = run.requests[1]
+    discount_line = add[add.rindex("<InvoiceLineAdd>") :]
+    assert "<Amount>-2.25</Amount>" in discount_line and "<Quantity>" not in discount_line
+
+
+def test_a_foreign_invoice_names_the_ar_account_of_its_currency_after_the_customer(
+    service: WebConnectorService, company: FakeCompany, ledger: InMemoryPurchaseOrders
+) -> None:
+    order = to_add(1, customer="Blumen GmbH", exchange_rate=Decimal("1.08372913"))
+    assert order.draft is not None
+    order = InvoiceToAdd("1", order.draft.model_copy(update={"ar_account": "Accounts Receivable - EUR"}))
+    ledger.add_sales_invoice(COMPANY, order)
+
+    run = web_connector_session(service, company)
+
+    (invoice,) = company.invoices  # the fake company file took it: the request is valid qbXML 12
+    add = run.requests[1]
+    assert "<ARAccountRef><FullName>Accounts Receivable - EUR</FullName></ARAccountRef>" in add
+    assert add.index("</CustomerRef>") < add.index("<ARAccountRef>") < add.index("<TxnDate>")
+    assert invoice.exchange_rate == "1.08372913"
 
 
 def test_bills_and_sales_invoices_share_one_session_when_both_wait(

@@ -417,3 +417,61 @@ def test_a_foreign_customers_payload_carries_the_currency_and_the_rate_of_creati
 
     assert (body["CurrencyRef"], body["ExchangeRate"]) == ({"value": "CAD"}, 0.7312)
     assert invoice_refs(one_item) == [("Customer", "Ang Flowers LLC"), ("Item", "Freight Charge")]
+
+
+def discounted_draft() -> InvoiceDraft:
+    """The two-line draft with two order discounts (2.00 and 0.50) on their discount item: 28.00 in all."""
+    draft = invoice_draft()
+    discounts = [
+        InvoiceLine(
+            kind=InvoiceLineKind.DISCOUNT,
+            item_name="Order Discount",
+            quantity=Decimal(1),
+            rate=amount,
+            amount=amount,
+            description=name,
+        )
+        for name, amount in (("Order Discount", Decimal("-2.00")), ("Loyalty", Decimal("-0.50")))
+    ]
+    return draft.model_copy(update={"lines": draft.lines + discounts, "total": Decimal("28.00")})
+
+
+def test_discounts_are_one_fixed_amount_discount_line_that_refers_to_no_item() -> None:
+    draft = discounted_draft()
+    ids = {("Customer", "Ang Flowers LLC"): "3", ("Item", "Fresh Cut Flowers"): "5", ("Item", "Freight Charge"): "6"}
+
+    body = invoice_payload(draft, ids)
+
+    assert invoice_refs(draft) == list(ids)
+    assert [line["DetailType"] for line in body["Line"]] == [
+        "SalesItemLineDetail",
+        "SalesItemLineDetail",
+        "DiscountLineDetail",
+    ]
+    assert body["Line"][2] == {
+        "DetailType": "DiscountLineDetail",
+        "Amount": 2.5,
+        "Description": "Order Discount, Loyalty",
+        "DiscountLineDetail": {"PercentBased": False},
+    }
+    sales = sum(line["Amount"] for line in body["Line"][:2])
+    assert Decimal(str(sales)) - Decimal(str(body["Line"][2]["Amount"])) == draft.total
+
+
+def test_a_foreign_invoice_names_the_ar_account_of_its_currency_resolved_like_the_other_names() -> None:
+    draft = invoice_draft(customer="Bloom Wholesale Inc", currency="CAD", exchange_rate=Decimal("0.73"))
+    draft = draft.model_copy(update={"ar_account": "Accounts Receivable - CAD"})
+    ids = {
+        ("Customer", "Bloom Wholesale Inc"): "4",
+        ("Item", "Fresh Cut Flowers"): "5",
+        ("Item", "Freight Charge"): "6",
+        ("Account", "Accounts Receivable - CAD"): "9",
+    }
+
+    body = invoice_payload(draft, ids)
+    home = invoice_payload(invoice_draft(), ids | {("Customer", "Ang Flowers LLC"): "3"})
+
+    assert invoice_refs(draft) == list(ids)
+    assert body["ARAccountRef"] == {"value": "9", "name": "Accounts Receivable - CAD"}
+    assert (body["CurrencyRef"], body["ExchangeRate"]) == ({"value": "CAD"}, 0.73)
+    assert "ARAccountRef" not in home and "CurrencyRef" not in home

@@ -26,7 +26,8 @@ from ledgersync.money import to_cents
 from tests.fakes import InMemoryAccountStore, InMemoryDirectoryStore, InMemoryInvoiceStore
 
 CHARGES = {"FRT": "Freight", "BT": "Box Tax", "DSC": "Discount"}
-SETTINGS = AccountingSettings(invoice_charge_items=CHARGES)
+AR_ACCOUNTS = {"EUR": "Accounts Receivable - EUR"}
+SETTINGS = AccountingSettings(invoice_charge_items=CHARGES, ar_account_by_currency=AR_ACCOUNTS)
 
 
 class Company:
@@ -99,7 +100,7 @@ def company() -> Company:
 
 def draft(company: Company, invoice: SalesInvoice, store: dict[str, Any] | None = None, **settings: Any) -> Any:
     customer = company.customer(int(invoice.customer.id or 0))
-    chosen = AccountingSettings(**{"invoice_charge_items": CHARGES, **settings})
+    chosen = AccountingSettings(**{"invoice_charge_items": CHARGES, "ar_account_by_currency": AR_ACCOUNTS, **settings})
     return build_invoice_draft("c1", invoice, customer, store or IMPLICIT_STORE, company.products(), chosen, "USD")
 
 
@@ -159,6 +160,19 @@ def test_charges_of_tenths_of_a_cent_add_up_to_the_invoice_total_to_the_cent(com
     assert [ln.item_name for ln in made.lines[1:]] == ["Freight", "Box Tax", "Discount"]
 
 
+def test_a_negative_charge_is_a_discount_line_on_its_item_and_the_total_is_ours_to_the_cent(company: Company) -> None:
+    charges = [("FRT", Decimal("12.50")), ("DSC", Decimal("-3.255"))]
+    invoice = company.invoice([("RSAS60", 3, 7, Decimal("0.33"))], charges=charges)
+
+    made = draft(company, invoice)
+
+    assert [(ln.kind, ln.item_name, ln.amount) for ln in made.lines[1:]] == [
+        (InvoiceLineKind.CHARGE, "Freight", Decimal("12.50")),
+        (InvoiceLineKind.DISCOUNT, "Discount", Decimal("-3.25")),  # 6.93 + 12.50 - 3.255 = 16.175, rounded 16.18
+    ]
+    assert made.total == invoice.total == Decimal("16.18")
+
+
 def test_a_foreign_currency_customer_keeps_its_currency_and_the_rate_of_creation(company: Company) -> None:
     foreign = draft(company, company.invoice([("RSAS60", 1, 3, Decimal("9.99"))], customer=8))
     home = draft(company, company.invoice([("RSAS60", 1, 3, Decimal("9.99"))], customer=7))
@@ -166,6 +180,29 @@ def test_a_foreign_currency_customer_keeps_its_currency_and_the_rate_of_creation
     assert (foreign.currency, foreign.exchange_rate) == ("EUR", Decimal("1.08372913"))
     assert (home.currency, home.exchange_rate) == (None, None)
     assert foreign.total == Decimal("29.97")  # in the customer's currency, as the invoice is
+
+
+def test_a_foreign_invoice_goes_to_the_ar_account_of_its_currency_and_a_home_one_to_the_default(
+    company: Company,
+) -> None:
+    foreign = draft(company, company.invoice([("RSAS60", 1, 2, Decimal(1))], customer=8))
+    home = draft(company, company.invoice([("RSAS60", 1, 2, Decimal(1))], customer=7))
+
+    assert (foreign.currency, foreign.ar_account) == ("EUR", "Accounts Receivable - EUR")
+    assert (home.currency, home.exchange_rate, home.ar_account) == (None, None, None)
+
+
+def test_a_foreign_invoice_without_an_ar_account_for_its_currency_is_refused_naming_the_setting(
+    company: Company,
+) -> None:
+    invoice = company.invoice([("RSAS60", 1, 2, Decimal(1))], customer=8)
+
+    with pytest.raises(PermanentError) as refused:
+        draft(company, invoice, ar_account_by_currency={"CAD": "Accounts Receivable - CAD"})
+
+    assert "in EUR and no A/R account is mapped for EUR" in refused.value.message
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in refused.value.message
+    assert '{"arAccountByCurrency": {"EUR": "Accounts Receivable - EUR"}}' in refused.value.message
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from ledgersync.domain.desktop_sync import (
     QbRecord,
 )
 from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
-from ledgersync.domain.sales_invoices import InvoiceDraft
+from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLineKind
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.money import to_cents
 
@@ -253,6 +253,8 @@ def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
         raise ValueError("an InvoiceAdd operation needs its invoice")
     add = etree.SubElement(rq, "InvoiceAdd")
     _ref(add, "CustomerRef", invoice.customer_name)
+    if invoice.ar_account:
+        _ref(add, "ARAccountRef", invoice.ar_account)  # the A/R account of the invoice's currency
     _text(add, "TxnDate", invoice.txn_date.isoformat())
     _text(add, "RefNumber", op.reference or invoice.ref_number)
     _text(add, "Memo", invoice.memo)
@@ -264,6 +266,10 @@ def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
         _ref(item, "ItemRef", line.item_name)
         if line.description:
             _text(item, "Desc", line.description)
+        if line.kind is InvoiceLineKind.DISCOUNT:
+            # A discount item takes no quantity; its line's Amount is negative and lowers the invoice's total.
+            _text(item, "Amount", _amount(line.amount))
+            continue
         _text(item, "Quantity", _decimal(line.quantity))
         _text(item, "Rate", _decimal(line.rate))
         _text(item, "Amount", _amount(line.amount))

@@ -30,6 +30,9 @@ CUT_MARK = "~"
 class InvoiceLineKind(StrEnum):
     ITEM = "item"  # an item of the order, on its product's accounting item or the settings' invoiceItemName
     CHARGE = "charge"  # an additional charge, on the item invoiceChargeItems maps its code to
+    # a negative additional charge (an order discount): its amount is negative; QuickBooks Online writes it as a
+    # DiscountLineDetail line, Desktop as a line on its (discount) item, so the accounting total equals ours
+    DISCOUNT = "discount"
 
 
 class InvoiceLine(BaseModel):
@@ -61,6 +64,8 @@ class InvoiceDraft(BaseModel):
     ref_number: str  # QuickBooks Desktop RefNumber (at most 11)
     currency: str | None
     exchange_rate: Decimal | None
+    # the A/R account of a foreign invoice's currency (settings' arAccountByCurrency); None: the company's default
+    ar_account: str | None = None
     lines: list[InvoiceLine]
     total: Decimal
     po_number: str | None
@@ -119,6 +124,7 @@ def build_invoice_draft(
         )
     prefix = store.get("invoicePrefix")
     foreign = invoice.currency != company_currency
+    ar_account = _ar_account(invoice, settings) if foreign else None
     return InvoiceDraft(
         company_id=company_id,
         invoice_id=invoice.invoice_id,
@@ -131,10 +137,26 @@ def build_invoice_draft(
         ref_number=document_number(prefix, invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH),
         currency=invoice.currency if foreign else None,
         exchange_rate=invoice.exchange_rate if foreign else None,
+        ar_account=ar_account,
         lines=lines,
         total=total,
         po_number=invoice.po_number,
         memo=invoice_memo(invoice.invoice_id, invoice.invoice_number, invoice.version),
+    )
+
+
+def _ar_account(invoice: SalesInvoice, settings: AccountingSettings) -> str:
+    """The A/R account of a foreign invoice's currency: QuickBooks keeps each A/R account in one currency and refuses
+    a transaction in another, so an unmapped currency is refused here, before anything is sent."""
+    account = settings.ar_account_by_currency.get(invoice.currency)
+    if account:
+        return account
+    raise PermanentError(
+        f"invoice {invoice.invoice_number} is in {invoice.currency} and no A/R account is mapped for "
+        f'{invoice.currency} (QuickBooks: "The transaction needs to be in the same currency as the A/R and A/P '
+        f'accounts"); create an A/R account in {invoice.currency} in QuickBooks and map it with '
+        f'PUT /v1/accounting/settings arAccountByCurrency, e.g. {{"arAccountByCurrency": '
+        f'{{"{invoice.currency}": "Accounts Receivable - {invoice.currency}"}}}}'
     )
 
 
@@ -174,9 +196,10 @@ def _item_line(
 
 
 def _charge_lines(invoice: SalesInvoice, settings: AccountingSettings, items_total: Decimal) -> list[InvoiceLine]:
-    """One line per charge, quantity 1. Charges are kept to three decimals and the invoice total is the items plus
-    the charges rounded once (half up), so each charge line is the rounded running total less the previous rounded
-    running total: with the items, the lines add up to the invoice's total exactly."""
+    """One line per charge, quantity 1; a charge whose line comes out negative is a discount line. Charges are kept
+    to three decimals and the invoice total is the items plus the charges rounded once (half up), so each charge
+    line is the rounded running total less the previous rounded running total: with the items, the lines add up to
+    the invoice's total exactly."""
     unmapped = [
         c.code.upper() for c in invoice.additional_charges if c.code.upper() not in settings.invoice_charge_items
     ]
@@ -196,7 +219,7 @@ def _charge_lines(invoice: SalesInvoice, settings: AccountingSettings, items_tot
         code = charge.code.upper()
         lines.append(
             InvoiceLine(
-                kind=InvoiceLineKind.CHARGE,
+                kind=InvoiceLineKind.DISCOUNT if amount < 0 else InvoiceLineKind.CHARGE,
                 item_name=settings.invoice_charge_items[code],
                 quantity=Decimal(1),
                 rate=amount,

@@ -7,12 +7,14 @@ from typing import Annotated, Protocol
 
 from pydantic import EmailStr, Field, StringConstraints, field_validator
 
+from ledgersync.currencies import ISO_4217
 from ledgersync.domain.purchase_orders import MAX_MAPPINGS, AccountingName, BillMapping, CamelModel, ExternalSystem
 
 MAX_NOTIFICATION_ADDRESSES = 5
 # QuickBooks item names: at most 31 characters (QuickBooks Desktop's limit; Online allows more, Desktop does not).
 ItemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=31)]
 ChargeCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=10)]
+CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=3)]
 
 
 class ConnectionStatus(StrEnum):
@@ -36,11 +38,25 @@ class AccountingSettings(BillMapping):
     # The export (issue 12): the income account of items it adds, and whether it stops at the first error.
     invoice_income_account: AccountingName = "Sales of Product Income"
     abort_export_on_error: bool = False
+    # Other currencies (issue 12): the A/P account a foreign vendor's bills go to and the A/R account a foreign
+    # customer's invoices go to, by ISO 4217 code ({"CAD": "Accounts Payable - CAD"}); QuickBooks keeps each
+    # account in one currency and refuses a transaction in another.
+    ap_account_by_currency: dict[CurrencyCode, AccountingName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
+    ar_account_by_currency: dict[CurrencyCode, AccountingName] = Field(default_factory=dict, max_length=MAX_MAPPINGS)
 
     @field_validator("notification_emails")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(v.lower() for v in value))
+
+    @field_validator("ap_account_by_currency", "ar_account_by_currency")
+    @classmethod
+    def _iso_currencies(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(code for code in value if code not in ISO_4217)
+        if unknown:
+            verb = "is not an ISO 4217 currency code" if len(unknown) == 1 else "are not ISO 4217 currency codes"
+            raise ValueError(f'{", ".join(unknown)} {verb} (three letters, e.g. "CAD")')
+        return value
 
 
 class Connection(CamelModel):

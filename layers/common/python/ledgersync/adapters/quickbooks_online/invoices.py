@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
@@ -16,7 +17,7 @@ from ledgersync.adapters.quickbooks_online.documents import (
 )
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
 from ledgersync.domain.quickbooks_online import DuplicateDocumentNumber, InvoiceRecord, QuickBooksAccess
-from ledgersync.domain.sales_invoices import InvoiceDraft
+from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLineKind
 
 SALES_INVOICE = DocumentKind(
     entity="Invoice",
@@ -29,14 +30,20 @@ SALES_INVOICE = DocumentKind(
         "Item": "Create the item '{name}' in QuickBooks (Sales > Products and services), or set the product's "
         "accountingItem (PUT /v1/directory/products) or the settings' invoiceItemName or invoiceChargeItems "
         "(PUT /v1/accounting/settings) to an item QuickBooks has, then send again.",
+        "Account": "Create the A/R account '{name}' in QuickBooks' chart of accounts, in the invoice's currency, "
+        "or map the currency to the A/R account QuickBooks has for it (PUT /v1/accounting/settings "
+        "arAccountByCurrency), then send again.",
     },
 )
 
 
 def invoice_refs(draft: InvoiceDraft) -> list[RefKey]:
-    """Every (entity, name) a draft's invoice refers to, customer first, without repeats."""
+    """Every (entity, name) a draft's invoice refers to, customer first, without repeats; a discount line refers to
+    no item in QuickBooks Online (DiscountLineDetail), so its item is not looked up."""
     keys: list[RefKey] = [("Customer", draft.customer_name)]
-    keys += [("Item", line.item_name) for line in draft.lines]
+    keys += [("Item", line.item_name) for line in draft.lines if line.kind is not InvoiceLineKind.DISCOUNT]
+    if draft.ar_account:
+        keys.append(("Account", draft.ar_account))
     return list(dict.fromkeys(keys))
 
 
@@ -44,7 +51,7 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
     """The QuickBooks Invoice for a draft, given the ids of the names it refers to. Each line's Amount is its
     Qty times its UnitPrice to the cent, as QuickBooks checks (6070); currency and rate only for a foreign one."""
     lines: list[dict[str, Any]] = []
-    for line in draft.lines:
+    for line in (x for x in draft.lines if x.kind is not InvoiceLineKind.DISCOUNT):
         entry: dict[str, Any] = {
             "DetailType": "SalesItemLineDetail",
             "Amount": money(line.amount),
@@ -57,6 +64,7 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
         if line.description:
             entry["Description"] = line.description[:DESCRIPTION_MAX]
         lines.append(entry)
+    lines += _discount_lines(draft)
     body: dict[str, Any] = {
         "CustomerRef": {"value": ids[("Customer", draft.customer_name)], "name": draft.customer_name},
         "TxnDate": draft.txn_date.isoformat(),
@@ -68,7 +76,26 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
         body["CurrencyRef"] = {"value": draft.currency}
         if draft.exchange_rate is not None:
             body["ExchangeRate"] = money(draft.exchange_rate)
+    if draft.ar_account:
+        body["ARAccountRef"] = {"value": ids[("Account", draft.ar_account)], "name": draft.ar_account}
     return body
+
+
+def _discount_lines(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    """The order's discounts as one fixed-amount DiscountLineDetail line (QuickBooks Online takes one discount per
+    transaction, its Amount positive and subtracted from the total); the discount account is the company's default."""
+    discounts = [line for line in draft.lines if line.kind is InvoiceLineKind.DISCOUNT]
+    if not discounts:
+        return []
+    entry: dict[str, Any] = {
+        "DetailType": "DiscountLineDetail",
+        "Amount": money(-sum((line.amount for line in discounts), Decimal(0))),
+        "DiscountLineDetail": {"PercentBased": False},
+    }
+    description = ", ".join(line.description for line in discounts if line.description)
+    if description:
+        entry["Description"] = description[:DESCRIPTION_MAX]
+    return [entry]
 
 
 def _invoice_record(invoice: dict[str, Any]) -> InvoiceRecord:
