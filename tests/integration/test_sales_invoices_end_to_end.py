@@ -130,7 +130,9 @@ class Shop:
     def drain(self) -> None:
         answer = requests.post(f"{self.base}/__devstack/drain", timeout=120)
         assert answer.status_code == 200, answer.text
-        assert answer.json()["dead_letters"] == {"SyncQueueDLQ": 0, "WebhookQueueDLQ": 0}, answer.text
+        assert answer.json()["dead_letters"] == {"SyncQueueDLQ": 0, "WebhookQueueDLQ": 0, "ExportQueueDLQ": 0}, (
+            answer.text
+        )
 
     def emails(self) -> list[dict[str, Any]]:
         return requests.get(f"{self.base}/__devstack/emails", timeout=30).json()  # type: ignore[no-any-return]
