@@ -47,10 +47,11 @@ from ledgersync.adapters.quickbooks_online.references import InMemoryReferenceId
 from ledgersync.bootstrap import Adapters  # noqa: E402
 from ledgersync.clock import SystemClock  # noqa: E402
 from ledgersync.config import Settings  # noqa: E402
-from ledgersync.domain.accounting_export import Checkpoint, RunMessage, SalesInvoiceExport  # noqa: E402
+from ledgersync.domain.accounting_export import Checkpoint, SalesInvoiceExport  # noqa: E402
 from ledgersync.domain.accounts import CompanyCreate, Principal, Role  # noqa: E402
 from ledgersync.domain.directory import Kind  # noqa: E402
 from ledgersync.domain.invoices import InvoiceCreateRequest, ShipRequest  # noqa: E402
+from ledgersync.domain.process_log import LogMessage  # noqa: E402
 from ledgersync.domain.purchase_orders import ExternalSystem  # noqa: E402
 from ledgersync.domain.quickbooks_online import QuickBooksTokens  # noqa: E402
 from ledgersync.domain.sales_invoice_sync import OncePerTick  # noqa: E402
@@ -72,7 +73,7 @@ class MemoryLog:
     def start(self, company_id: str, name: str) -> str:
         return "bench-run"
 
-    def add(self, company_id: str, run_id: str, messages: Sequence[RunMessage], counts: dict[str, int]) -> None:
+    def add(self, company_id: str, run_id: str, messages: Sequence[LogMessage], counts: dict[str, int]) -> None:
         self.entry["messages"] += [{"level": m.level, "document": m.document, "message": m.message} for m in messages]
         for name, count in counts.items():
             self.entry["counts"][name] = self.entry["counts"].get(name, 0) + count

@@ -15,13 +15,13 @@ from ledgersync.domain.accounting_export import (
     UNAUTHORIZED,
     Checkpoint,
     ExportCandidates,
-    RunMessage,
     SalesInvoiceExport,
 )
 from ledgersync.domain.accounting_links import AccountingLinks, NameMatches
 from ledgersync.domain.accounts import Principal, Role
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import AccountingStatus
+from ledgersync.domain.process_log import LogMessage
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.quickbooks_online import AccessTokenRejected
 from ledgersync.domain.settings import AccountingSettings, ConnectionStatus
@@ -70,7 +70,7 @@ class FakeLog:
         self.runs[run_id] = {"name": name, "status": "running", "counts": {}, "messages": []}
         return run_id
 
-    def add(self, company_id: str, run_id: str, messages: Sequence[RunMessage], counts: dict[str, int]) -> None:
+    def add(self, company_id: str, run_id: str, messages: Sequence[LogMessage], counts: dict[str, int]) -> None:
         entry = self.runs[run_id]
         entry["messages"] += [{"level": m.level, "document": m.document, "message": m.message} for m in messages]
         for name, count in counts.items():

@@ -95,17 +95,15 @@ class Checkpoint(BaseModel):
     waited: int = 0  # how many times ``settle`` found them still on their way
 
 
-@dataclass(frozen=True)
-class RunMessage:
-    level: str  # "error", "warning", "info"
-    document: str
-    message: str
+def run_message(level: str, document: str, message: str) -> LogMessage:
+    """One line of the export's process log entry (``level``: "error", "warning" or "info")."""
+    return LogMessage.of(LogLevel(level), message, document)
 
 
 @dataclass
 class RunOutcome:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
-    messages: list[RunMessage] = field(default_factory=list)
+    messages: list[LogMessage] = field(default_factory=list)
 
 
 class ExportLog(Protocol):
@@ -114,7 +112,7 @@ class ExportLog(Protocol):
     def start(self, company_id: str, name: str) -> str:
         """A new running entry's id; Conflict naming the running one when a run of ``name`` is already running."""
 
-    def add(self, company_id: str, run_id: str, messages: Sequence[RunMessage], counts: dict[str, int]) -> None:
+    def add(self, company_id: str, run_id: str, messages: Sequence[LogMessage], counts: dict[str, int]) -> None:
         """Append ``messages`` and add ``counts`` to the run's counts."""
 
     def get(self, company_id: str, run_id: str) -> dict[str, Any]:
@@ -239,7 +237,7 @@ class SalesInvoiceExport:
         try:
             following = self._step(checkpoint, settings, outcome)
         except RunStopped as stopped:
-            outcome.messages.append(RunMessage("error", stopped.document, stopped.message))
+            outcome.messages.append(run_message("error", stopped.document, stopped.message))
             self.log.add(company_id, checkpoint.run_id, outcome.messages, outcome.counts)
             self._finish(company_id, checkpoint.run_id, "failed", settings)
             return
@@ -253,7 +251,7 @@ class SalesInvoiceExport:
     def fail(self, checkpoint: Checkpoint, reason: str) -> None:
         """A checkpoint the queue gave up on (its dead-letter queue): the run fails saying why, with its e-mail."""
         settings, _ = self.accounting.get_accounting(checkpoint.company_id)
-        message = RunMessage("error", "export", f"the export stopped at its {checkpoint.step.value} step: {reason}")
+        message = run_message("error", "export", f"the export stopped at its {checkpoint.step.value} step: {reason}")
         self.log.add(checkpoint.company_id, checkpoint.run_id, [message], {})
         self._finish(checkpoint.company_id, checkpoint.run_id, "failed", settings)
 
@@ -265,7 +263,7 @@ class SalesInvoiceExport:
             noun = "customers" if kind is Kind.CUSTOMERS else "products"
             outcome.counts[f"{noun}Matched"] += step.matched
             outcome.counts[f"{noun}Added"] += step.added
-            outcome.messages += [RunMessage("error", p.document, p.message) for p in step.problems]
+            outcome.messages += [run_message("error", p.document, p.message) for p in step.problems]
             if step.problems and settings.abort_export_on_error:
                 raise RunStopped("stopped at the first error (abortExportOnError)", step.problems[0].document)
             if step.next_cursor is not None:
@@ -315,13 +313,15 @@ class SalesInvoiceExport:
             invoice_id, number = int(invoice["invoiceId"]), invoice.get("invoiceNumber")
             if invoice.get("status") != InvoiceStatus.SHIPPED.value:
                 outcome.messages.append(
-                    RunMessage("warning", f"invoice {number}", "is Confirmed, not shipped yet; it is sent once shipped")
+                    run_message(
+                        "warning", f"invoice {number}", "is Confirmed, not shipped yet; it is sent once shipped"
+                    )
                 )
                 continue
             try:
                 self.sync.send_now(checkpoint.company_id, invoice_id)
             except Conflict as refused:  # in accounting already (sent meanwhile by someone else): skipped
-                outcome.messages.append(RunMessage("info", f"invoice {number}", refused.message))
+                outcome.messages.append(run_message("info", f"invoice {number}", refused.message))
                 continue
             pending.append(invoice_id)
         return pending, None if cursor is None else str(cursor)
@@ -331,7 +331,7 @@ class SalesInvoiceExport:
         system = self.candidates.system(checkpoint.company_id, settings)
         _, connection = self.accounting.get_accounting(checkpoint.company_id)
         still: list[int] = []
-        failed: list[RunMessage] = []
+        failed: list[LogMessage] = []
         for invoice_id in checkpoint.pending:
             state = self.candidates.states.get(checkpoint.company_id, invoice_ref(invoice_id), system)
             status = state.status if state else None
@@ -350,10 +350,10 @@ class SalesInvoiceExport:
                     else f"it is still {status.value if status else 'not sent'} after about an hour; see its "
                     "accounting status (GET /v1/invoices/{id}) and send it again if it does not go"
                 )
-                failed.append(RunMessage("error", f"invoice id {invoice_id}", reason))
+                failed.append(run_message("error", f"invoice id {invoice_id}", reason))
         outcome.messages += failed
         if failed and settings.abort_export_on_error:
-            raise RunStopped("stopped at the first error (abortExportOnError)", failed[0].document)
+            raise RunStopped("stopped at the first error (abortExportOnError)", failed[0].document or "export")
         return still
 
     def _finish(self, company_id: str, run_id: str, status: str | None, settings: AccountingSettings) -> None:
@@ -391,10 +391,8 @@ class ProcessLogExportLog:
     def start(self, company_id: str, name: str) -> str:
         return self.log.start(company_id, name, exclusive=True).run_id
 
-    def add(self, company_id: str, run_id: str, messages: Sequence[RunMessage], counts: dict[str, int]) -> None:
-        self.log.of(company_id, run_id).add(
-            [LogMessage.of(LogLevel(m.level), m.message, m.document) for m in messages], counts
-        )
+    def add(self, company_id: str, run_id: str, messages: Sequence[LogMessage], counts: dict[str, int]) -> None:
+        self.log.of(company_id, run_id).add(messages, counts)
 
     def get(self, company_id: str, run_id: str) -> dict[str, Any]:
         return self.log.get(company_id, run_id).model_dump(mode="json", by_alias=True)
