@@ -143,11 +143,9 @@ class ProcessLogStore(Protocol):
 
     def start(self, company_id: str, name: str, now: datetime) -> ProcessRun:
         """A new running run."""
-        ...
 
     def start_exclusive(self, company_id: str, name: str, now: datetime) -> ProcessRun:
         """A new running run that holds ``name`` for the company: ``RunInProgress`` while another holds it."""
-        ...
 
     def add(
         self,
@@ -159,23 +157,19 @@ class ProcessLogStore(Protocol):
     ) -> None:
         """Append messages (the first ``MAX_MESSAGES`` are kept) and add to counts; an exclusive run's hold is
         renewed."""
-        ...
 
     def finish(self, company_id: str, run_id: str, status: RunStatus, now: datetime) -> ProcessRun:
         """End the run (its exclusive hold released); a run already finished is left as it ended."""
-        ...
 
     def get(self, company_id: str, run_id: str) -> ProcessRun | None: ...
 
     def running(self, company_id: str, name: str, now: datetime) -> ProcessRun | None:
         """The exclusive run of that name holding the company, if any."""
-        ...
 
     def page(
         self, company_id: str, limit: int, cursor: str | None, name: str | None = None
     ) -> tuple[list[ProcessRun], str | None]:
         """Runs newest first, ``name`` only when given, and the cursor of the next page."""
-        ...
 
 
 class Now(Protocol):
