@@ -70,3 +70,22 @@ def test_a_letter_of_a_run_that_ended_leaves_it_as_it_ended(export: Export) -> N
     assert summary.surfaced == 0
     assert export.log.runs[ended["runId"]]["status"] == ended["status"] != "running"
     assert len(export.world.notifier.sent) == sent_before
+
+
+def test_a_checkpoint_of_a_run_that_ended_does_nothing_when_it_is_redriven(
+    export: Export,  # noqa: F811 - the fixture imported above
+) -> None:
+    # Given an export that ran to its end, and its first checkpoint redriven from the dead-letter queue
+    shop = export.world
+    shipped(shop, 1)
+    ended = export.run_to_the_end()
+    redriven = Checkpoint(run_id=ended["runId"], company_id=shop.company_id, step=Step.CUSTOMERS)
+    sent_before, calls_before = len(shop.notifier.sent), len(export.names.calls)
+
+    # When the consumer gets it
+    export.use_case.run(redriven)
+
+    # Then nothing is matched, sent, handed on or e-mailed again, and the run keeps how it ended
+    assert len(export.names.calls) == calls_before and not export.queue.sent
+    assert len(shop.notifier.sent) == sent_before
+    assert export.log.runs[ended["runId"]]["status"] == ended["status"]

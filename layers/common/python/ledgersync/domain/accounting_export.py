@@ -232,6 +232,8 @@ class SalesInvoiceExport:
         """Do one chunk, log it, and hand on the next checkpoint (or finish the run). A ``RetryableError`` is raised
         for the queue to deliver the checkpoint again (an exhausted one is ``fail``)."""
         company_id = checkpoint.company_id
+        if self.log.get(company_id, checkpoint.run_id).get("status") != "running":
+            return  # a checkpoint of a run that ended (redriven from its dead-letter queue, or delivered twice)
         settings, _ = self.accounting.get_accounting(company_id)
         outcome = RunOutcome()
         try:
