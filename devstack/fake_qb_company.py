@@ -255,8 +255,9 @@ class FakeCompany:
         if not bills:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = _wanted(rq)
+        with_lines = rq.findtext("IncludeLineItems") == "true"
         for bill in bills:
-            rs.append(_bill_ret(bill, wanted_elements))
+            rs.append(_bill_ret(bill, wanted_elements, with_lines=with_lines))
         return _status(rs, 0, "Status OK")
 
     def _bill_add(self, rq: _Element, rs: _Element) -> _Element:
@@ -476,8 +477,9 @@ def _fill_ret(ret: _Element, values: list[tuple[str, str | None]], wanted: set[s
             _text(ret, tag, value)
 
 
-def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
-    """A BillRet in schema order, limited to IncludeRetElement when the request names some."""
+def _bill_ret(bill: FakeBill, wanted: set[str | None], with_lines: bool = False) -> _Element:
+    """A BillRet in schema order, limited to IncludeRetElement when the request names some; with its lines (expense
+    lines first, as the schema orders them) when ``with_lines`` (IncludeLineItems)."""
     ret = etree.Element("BillRet")
     values: list[tuple[str, str | None]] = [
         ("TxnID", bill.txn_id),
@@ -491,6 +493,34 @@ def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
         ("Memo", bill.memo),
     ]
     _fill_ret(ret, values, wanted, "VendorRef")
+    if with_lines:
+        for tag, add_tag in (("ExpenseLineRet", "ExpenseLineAdd"), ("ItemLineRet", "ItemLineAdd")):
+            if wanted and tag not in wanted:
+                continue
+            for number, line in enumerate((x for x in bill.lines if x["kind"] == add_tag), start=1):
+                ret.append(_bill_line_ret(tag, f"{number}-{bill.txn_id}", line))
+    return ret
+
+
+def _bill_line_ret(tag: str, line_id: str, line: dict[str, str]) -> _Element:
+    """An ExpenseLineRet (AccountRef, Amount, Memo, ClassRef) or ItemLineRet (ItemRef, Desc, Amount, ClassRef)."""
+    ret = etree.Element(tag)
+    _text(ret, "TxnLineID", line_id)
+
+    def ref(ref_tag: str, name: str) -> None:
+        element = etree.SubElement(ret, ref_tag)
+        _text(element, "ListID", _list_id(name))
+        _text(element, "FullName", name)
+
+    expense = tag == "ExpenseLineRet"
+    ref("AccountRef" if expense else "ItemRef", line["ref"])
+    if not expense and line.get("desc"):
+        _text(ret, "Desc", line["desc"])
+    _text(ret, "Amount", f"{Decimal(line['amount']):.2f}")
+    if expense and line.get("desc"):
+        _text(ret, "Memo", line["desc"])
+    if line.get("class"):
+        ref("ClassRef", line["class"])
     return ret
 
 

@@ -26,11 +26,16 @@ from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
-from ledgersync.domain.purchase_order_bills import BillDraft, PurchaseOrderDocument
+from ledgersync.domain.purchase_order_bills import (
+    AccountingBill,
+    BillDraft,
+    BillLine,
+    PurchaseOrderDocument,
+    bill_differences,
+)
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorRef
 from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, InvoiceDraft
 from ledgersync.errors import Conflict, PermanentError, RetryableError
-from ledgersync.money import to_cents
 
 SERVER_VERSION = "Ledgersync QuickBooks Web Connector service 1.0"
 QBXML_LATEST = (12, 0)
@@ -65,6 +70,7 @@ class OperationKind(StrEnum):
     INVOICE_QUERY = "InvoiceQuery"
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
+    BILL_DELETE = "BillDelete"  # a TxnDel of a bill (send again with replace)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class QbRecord:
     memo: str | None = None
     customer_name: str | None = None
     amount: Decimal | None = None  # a bill's total (AmountDue)
+    bill_lines: tuple[BillLine, ...] = ()  # a bill's expense and item lines (BillQuery with IncludeLineItems)
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class DesktopWork:
     document: PurchaseOrderDocument
     drafts: list[BillDraft]
     problem: str | None = None
+    replace: bool = False  # sent again with replace: a bill found changed under its RefNumber is deleted, then added
 
     @property
     def order(self) -> PurchaseOrder:
@@ -206,6 +214,10 @@ class SyncRecorder(Protocol):
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         """Put the PO in "Error" with a message a person can act on, and notify."""
 
+    def purchase_order_bills_deleted(self, company_id: str, purchase_order_id: int) -> None:
+        """The changed bills of a PO sent again with replace are gone from QuickBooks (deleted now, or not there):
+        the same write queues its new bills (deleting → queued), which are then recorded as usual."""
+
     def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
         """Take a queued sales invoice for this session before its InvoiceAdd goes (queued → sending); False when
         someone else moved it, or it now sends another version: then it is left alone."""
@@ -267,6 +279,8 @@ class JobKind(StrEnum):
 
 
 DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE})
+# A PO being replaced is not past its deletes while a bill is still to look up, to delete, busy, or failed
+DELETE_PENDING = frozenset({JobState.PLANNED, JobState.TO_DELETE, JobState.BUSY, JobState.FAILED, JobState.SKIPPED})
 DONE = frozenset({JobState.SYNCHRONIZED, JobState.DELETED})
 
 
@@ -288,10 +302,15 @@ class Job(BaseModel):
 
 
 class BillJob(Job):
-    """One vendor invoice on its way to becoming a bill."""
+    """One vendor invoice on its way to becoming a bill. With ``replace`` (send again with replace) the bills found
+    under its RefNumber that differ from ours (``txn_ids``) are deleted first (TxnDel), then ours is added, or the
+    one found the same is adopted (``txn_id``)."""
 
     kind: Literal[JobKind.BILL] = JobKind.BILL
     draft: BillDraft
+    replace: bool = False
+    txn_ids: list[str] = Field(default_factory=list)
+    deleted_ids: list[str] = Field(default_factory=list)
 
     @property
     def document_key(self) -> str:
@@ -576,7 +595,10 @@ class WebConnectorService:
         if problem is not None:
             self.recorder.purchase_order_failed(company_id, item.order.id, problem)
             return []
-        return [BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX)) for draft in item.drafts]
+        return [
+            BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX), replace=item.replace)
+            for draft in item.drafts
+        ]
 
     def _invoice_job(self, company_id: str, work: SalesInvoiceWork) -> AnyJob | None:
         """The job of one sales invoice; None (and the invoice in error) when it cannot go to QuickBooks Desktop."""
@@ -705,9 +727,10 @@ class WebConnectorService:
                 )
             elif isinstance(job, InvoiceJob) and job.state is JobState.TO_ADD:
                 writes.append(Operation(f"A{i}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=job.draft))
-            elif isinstance(job, InvoiceDeleteJob) and job.state is JobState.TO_DELETE:
+            elif isinstance(job, InvoiceDeleteJob | BillJob) and job.state is JobState.TO_DELETE:
+                kind = OperationKind.BILL_DELETE if isinstance(job, BillJob) else OperationKind.INVOICE_DELETE
                 writes.extend(
-                    Operation(f"D{i}.{k}", OperationKind.INVOICE_DELETE, reference=job.reference, txn_id=txn_id)
+                    Operation(f"D{i}.{k}", kind, reference=job.reference, txn_id=txn_id)
                     for k, txn_id in enumerate(job.txn_ids)
                     if txn_id not in job.deleted_ids
                 )
@@ -739,6 +762,7 @@ class WebConnectorService:
         finished, failures = self._apply(session, pending, results)
         try:
             self._record(session.company_id, finished, failures)
+            self._settle_replacements(session)
             self._claim(session)
         except RetryableError as err:
             return self._fail_progress(
@@ -799,6 +823,8 @@ class WebConnectorService:
                 _apply_add(job, result, fail)
             elif isinstance(job, InvoiceDeleteJob):
                 _apply_delete(job, int(request_id.partition(".")[2]), result, fail)
+            elif isinstance(job, BillJob):
+                _apply_bill_delete(job, int(request_id.partition(".")[2]), result, fail)
             if job.state in DONE and not any(j is job for j in finished):
                 finished.append(job)
         for job in session.jobs:
@@ -808,6 +834,8 @@ class WebConnectorService:
 
     def _record(self, company_id: str, finished: list[AnyJob], failures: dict[str, tuple[AnyJob, list[str]]]) -> None:
         for job in finished:
+            if isinstance(job, BillJob) and job.replace:
+                continue  # recorded once its PO's changed bills are gone (``_settle_replacements``)
             if isinstance(job, BillJob):
                 draft = job.draft
                 self.recorder.invoice_synchronized(
@@ -835,6 +863,27 @@ class WebConnectorService:
             else:
                 job.state = JobState.SKIPPED
                 job.error = f"invoice {job.reference} changed in Ledgersync while this session ran; it was not sent"
+
+    def _settle_replacements(self, session: WebConnectorSession) -> None:
+        """A PO sent again with replace whose changed bills are all gone (deleted, or not there) and none failed: its
+        state moves on to queued (``purchase_order_bills_deleted``), then the bills already in QuickBooks (adopted,
+        or added in this session) are recorded on it; its remaining adds are then recorded as any bill's. Until then
+        nothing of it is recorded, so a session cut short leaves it "deleting" and the next one looks again."""
+        replacing: dict[int, list[BillJob]] = {}
+        for job in session.jobs:
+            if isinstance(job, BillJob) and job.replace:
+                replacing.setdefault(job.draft.purchase_order_id, []).append(job)
+        for po_id, jobs in replacing.items():
+            if any(job.state in DELETE_PENDING for job in jobs):
+                continue
+            self.recorder.purchase_order_bills_deleted(session.company_id, po_id)
+            for job in jobs:
+                job.replace = False
+            for job in jobs:
+                if job.state is JobState.SYNCHRONIZED:
+                    self.recorder.invoice_synchronized(
+                        session.company_id, po_id, job.draft.invoice_number, job.txn_id or ""
+                    )
 
     def _apply_lookup(self, session: WebConnectorSession, job: AnyJob, result: OperationResult, fail: Fail) -> None:
         if isinstance(job, BillJob):
@@ -871,26 +920,40 @@ class WebConnectorService:
             for r in _same_reference(result, job.reference)
             if (r.vendor_name or vendor).casefold() == vendor.casefold()
         ]
-        shortened = job.reference != job.draft.full_reference
-        mine = [r for r in same if not shortened or job.draft.full_reference in (r.memo or "")]
-        total = job.draft.total
-        if mine and mine[0].txn_id and mine[0].amount is not None and to_cents(mine[0].amount) != total:
-            fail(
-                job,
-                f"the bill in QuickBooks Desktop differs from ours (bill {job.reference}: total "
-                f"{to_cents(mine[0].amount):.2f} there, {total:.2f} here); delete it in QuickBooks Desktop, then "
-                "send again",
-            )
-        elif mine and mine[0].txn_id:
-            job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, mine[0].txn_id, True
-        elif same:
-            fail(
-                job,
-                f"QuickBooks already has a bill {job.reference} from vendor '{vendor}' that belongs to another "
-                f"document (its memo does not mention {job.draft.full_reference}); rename one of them",
-            )
+        draft = job.draft
+        shortened = job.reference != draft.full_reference
+        mine = [r for r in same if r.txn_id and (not shortened or draft.full_reference in (r.memo or ""))]
+        if not mine:
+            if same:
+                fail(
+                    job,
+                    f"QuickBooks already has a bill {job.reference} from vendor '{vendor}' that belongs to another "
+                    f"document (its memo does not mention {draft.full_reference}); rename one of them",
+                )
+            else:
+                job.state = JobState.TO_ADD
+            return
+        # The same comparison as send again's with QuickBooks Online: vendor, lines (item or account, amount,
+        # class) and total.
+        differences = {r.txn_id: bill_differences(draft, _accounting_bill(r, vendor)) for r in mine}
+        kept = next((r for r in mine if not differences[r.txn_id]), None)
+        changed = [r for r in mine if differences[r.txn_id]]
+        if job.replace:
+            job.txn_ids = [r.txn_id for r in changed if r.txn_id]
+            job.deleted_ids = []
+            job.txn_id = kept.txn_id if kept is not None else None
+            job.state = JobState.TO_DELETE if job.txn_ids else JobState.SYNCHRONIZED
+            job.adopted = kept is not None
+        elif kept is not None:
+            job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, kept.txn_id, True
         else:
-            job.state = JobState.TO_ADD
+            fail(
+                job,
+                f"the bill in QuickBooks Desktop differs from ours (bill {job.reference}: "
+                f"{'; '.join(differences[changed[0].txn_id])}); delete it in QuickBooks Desktop, then send again, "
+                'or send again with {"replace": true} (POST /v1/purchase-orders/{id}/send-again) to have Ledgersync '
+                "replace it",
+            )
 
     # ------------------------------------------------------------ the rest of the protocol
 
@@ -1007,6 +1070,45 @@ def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
             " these names."
         )
     fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
+
+
+def _apply_bill_delete(job: BillJob, index: int, result: OperationResult, fail: Fail) -> None:
+    """A bill TxnDel's answer (send again with replace): gone (deleted now, or 3120: not there any more), then ours
+    is added (or the one found the same adopted); else QuickBooks' refusal with the fix."""
+    if job.state is not JobState.TO_DELETE or index >= len(job.txn_ids):
+        return
+    txn_id = job.txn_ids[index]
+    code = result.status_code
+    if code in (0, TXN_NOT_FOUND):
+        job.deleted_ids = [*job.deleted_ids, txn_id]
+        if set(job.txn_ids) <= set(job.deleted_ids):
+            job.state = JobState.SYNCHRONIZED if job.txn_id else JobState.TO_ADD
+    elif code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = (
+            f"QuickBooks Desktop could not delete bill {job.reference} now ({code}): {result.status_message}; "
+            "Ledgersync tries again at the next update"
+        )
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop could not delete bill {job.reference} (TxnID {txn_id}) to replace it ({code}): "
+            f"{result.status_message.rstrip('.')}. Delete it in QuickBooks Desktop yourself (first removing what "
+            "QuickBooks names, such as a bill payment), then send again.",
+        )
+
+
+def _accounting_bill(record: QbRecord, vendor: str) -> AccountingBill:
+    """A BillQuery's record in the draft's terms, for ``bill_differences``."""
+    lines = list(record.bill_lines)
+    total = record.amount if record.amount is not None else sum((line.amount for line in lines), Decimal(0))
+    return AccountingBill(
+        external_id=record.txn_id or "",
+        doc_number=record.ref_number,
+        vendor_name=record.vendor_name or vendor,
+        lines=lines,
+        total=total,
+    )
 
 
 def _same_reference(result: OperationResult, reference: str) -> list[QbRecord]:
@@ -1211,6 +1313,7 @@ def session_counts(session: WebConnectorSession) -> dict[str, int]:
     return {
         "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
         "billsAlreadyInQuickBooks": sum(1 for j in bills if j.state is synchronized and j.adopted),
+        "billsReplaced": sum(1 for j in bills if j.deleted_ids),
         "invoicesAdded": sum(1 for j in invoices if j.state is synchronized and not j.adopted),
         "invoicesAlreadyInQuickBooks": sum(1 for j in invoices if j.state is synchronized and j.adopted),
         "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
@@ -1254,9 +1357,12 @@ def _bill_summary(jobs: list[BillJob]) -> list[str]:
     added = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
     adopted = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
     failed = len({j.draft.purchase_order_id for j in jobs if j.state is JobState.FAILED})
-    waiting = sum(1 for j in jobs if j.state in (JobState.PLANNED, JobState.TO_ADD))
+    waiting = sum(1 for j in jobs if j.state in DUE or j.state is JobState.BUSY)
     unconfirmed = [j.reference for j in jobs if j.state is JobState.UNCONFIRMED]
+    replaced = sum(1 for j in jobs if j.deleted_ids)
     parts = [f"{added} bill(s) added", f"{adopted} already in QuickBooks"]
+    if replaced:
+        parts.append(f"{replaced} changed bill(s) deleted to be replaced")
     if unconfirmed:
         parts.append(
             f"{len(unconfirmed)} bill(s) accepted by QuickBooks without a TxnID ({', '.join(unconfirmed)}), "
