@@ -313,6 +313,29 @@ def _bill_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     _text(rq, "TxnID", op.txn_id)
 
 
+def _list_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """A CustomerQuery or ItemQuery by FullName (QuickBooks matches it without regard to case)."""
+    _text(rq, "FullName", op.reference or "")
+    _include(rq, "ListID", "Name", "FullName")
+
+
+def _customer_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    add = etree.SubElement(rq, "CustomerAdd")
+    _text(add, "Name", op.reference or "")
+    _include(rq, "ListID", "Name", "FullName")
+
+
+def _item_non_inventory_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """A NonInventory item sold on the income account (SalesOrPurchase: one account, no purchase side)."""
+    if not op.account_name:
+        raise ValueError("an ItemNonInventoryAdd operation needs its income account")
+    add = etree.SubElement(rq, "ItemNonInventoryAdd")
+    _text(add, "Name", op.reference or "")
+    sales = etree.SubElement(add, "SalesOrPurchase")
+    _ref(sales, "AccountRef", op.account_name)
+    _include(rq, "ListID", "Name", "FullName")
+
+
 Builder = Callable[["_Element", Operation, tuple[int, int]], None]
 _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.VENDOR_QUERY: ("VendorQueryRq", _vendor_query),
@@ -322,4 +345,8 @@ _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
     OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),
     OperationKind.BILL_DELETE: ("TxnDelRq", _bill_delete),
+    OperationKind.CUSTOMER_QUERY: ("CustomerQueryRq", _list_query),
+    OperationKind.CUSTOMER_ADD: ("CustomerAddRq", _customer_add),
+    OperationKind.ITEM_QUERY: ("ItemQueryRq", _list_query),
+    OperationKind.ITEM_NON_INVENTORY_ADD: ("ItemNonInventoryAddRq", _item_non_inventory_add),
 }

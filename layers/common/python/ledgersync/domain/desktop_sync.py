@@ -71,6 +71,10 @@ class OperationKind(StrEnum):
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
     BILL_DELETE = "BillDelete"  # a TxnDel of a bill (send again with replace)
+    CUSTOMER_QUERY = "CustomerQuery"  # the Sales Invoice Export's customers, by FullName
+    CUSTOMER_ADD = "CustomerAdd"
+    ITEM_QUERY = "ItemQuery"  # the Sales Invoice Export's items (any item type), by FullName
+    ITEM_NON_INVENTORY_ADD = "ItemNonInventoryAdd"  # a missing item, sold on ``account_name`` (invoiceIncomeAccount)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Operation:
     bill: BillDraft | None = None
     invoice: InvoiceDraft | None = None
     txn_id: str | None = None
+    account_name: str | None = None  # an ItemNonInventoryAdd's income account
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,56 @@ class SyncRecorder(Protocol):
         """The invoice is gone from QuickBooks (deleted now, or not there); what must follow is queued by the core."""
 
 
+class ListKind(StrEnum):
+    """The lists the Sales Invoice Export matches or adds names in."""
+
+    CUSTOMER = "customer"
+    ITEM = "item"
+
+
+@dataclass(frozen=True)
+class NameToMatch:
+    """One name the Sales Invoice Export needs in a QuickBooks Desktop list, and the directory records that go by it."""
+
+    list_kind: ListKind
+    name: str
+    record_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExportNames:
+    """The names a running Sales Invoice Export (``run_id``) still needs in QuickBooks Desktop; new items are
+    NonInventory items sold on ``income_account``."""
+
+    run_id: str
+    names: list[NameToMatch]
+    income_account: str | None
+    complete: bool = True  # False: more names wait than one session takes; the export waits for the next session
+
+
+@dataclass(frozen=True)
+class NameResult:
+    """How one name ended: its ListID (``added`` when this session added it), or why not (``problem``: the fix)."""
+
+    list_kind: ListKind
+    name: str
+    record_ids: tuple[int, ...]
+    list_id: str | None = None
+    added: bool = False
+    problem: str | None = None
+
+
+class ExportNamesWork(Protocol):
+    """The Sales Invoice Export's side of a session: the names it still needs, and where their outcome goes."""
+
+    def pending_names(self, company_id: str, limit: int) -> ExportNames | None:
+        """None when no Sales Invoice Export of the company waits for QuickBooks Desktop's names."""
+
+    def names_done(self, company_id: str, run_id: str, results: Sequence[NameResult], complete: bool) -> None:
+        """Every name of the session ended (matched, added or refused): the links are kept, and when ``complete``
+        (the session had every name the run needed) the run goes on to its invoices."""
+
+
 class SessionStore(Protocol):
     """Web Connector sessions, kept with an expiry, and one active session per company."""
 
@@ -276,6 +331,7 @@ class JobKind(StrEnum):
     INVOICE_ADD = "invoice_add"
     INVOICE_DELETE = "invoice_delete"
     INVOICE_CHECK = "invoice_check"
+    NAME = "name"
 
 
 DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE})
@@ -360,6 +416,23 @@ class InvoiceCheckJob(Job):
         return f"invoice:{self.document_id}"
 
 
+class NameJob(Job):
+    """One customer or item name a Sales Invoice Export (``run_id``) needs: looked up by FullName, added when
+    missing; ``txn_id`` holds its ListID; ``reported`` once the export was told."""
+
+    kind: Literal[JobKind.NAME] = JobKind.NAME
+    run_id: str
+    list_kind: ListKind
+    record_ids: list[int]
+    income_account: str | None = None
+    reported: bool = False
+    last_of_run: bool = True  # the session holds every name the run still needed (``ExportNames.complete``)
+
+    @property
+    def document_key(self) -> str:
+        return f"name:{self.list_kind.value}:{self.reference}"
+
+
 def _job_kind(value: Any) -> str:
     """Sessions stored before jobs had a kind hold only bills."""
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -370,7 +443,8 @@ AnyJob = Annotated[
     Annotated[BillJob, Tag(JobKind.BILL)]
     | Annotated[InvoiceJob, Tag(JobKind.INVOICE_ADD)]
     | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)]
-    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)],
+    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)]
+    | Annotated[NameJob, Tag(JobKind.NAME)],
     Discriminator(_job_kind),
 ]
 
@@ -497,8 +571,10 @@ class WebConnectorService:
         clock: Clock = SYSTEM_CLOCK,
         new_ticket: Callable[[], str] = _new_ticket,
         process_log: ProcessLog | None = None,
+        export_names: ExportNamesWork | None = None,
     ) -> None:
         self.process_log = process_log
+        self.export_names = export_names
         self.credentials = credentials
         self.work = work
         self.recorder = recorder
@@ -569,7 +645,19 @@ class WebConnectorService:
             size += more
             return True
 
-        for item in self.work.pending_bills(company_id, self.max_jobs):
+        names = self.export_names.pending_names(company_id, self.max_jobs) if self.export_names else None
+        name_jobs = _name_jobs(names)
+        if names is not None and not any(job.state is JobState.PLANNED for job in name_jobs):
+            self._report_name_jobs(company_id, name_jobs)  # nothing to ask QuickBooks: every name was refused here
+            name_jobs = []
+        for name_job in name_jobs:
+            if not fits([name_job]):
+                for taken in jobs:  # the rest wait for the next session, and so does the export
+                    if isinstance(taken, NameJob):
+                        taken.last_of_run = False
+                break
+            jobs.append(name_job)
+        for item in self.work.pending_bills(company_id, self.max_jobs - len(jobs)):
             bills = self._bill_jobs(company_id, item)
             if not fits(bills):
                 break
@@ -712,6 +800,9 @@ class WebConnectorService:
         for i, job in planned:
             if isinstance(job, BillJob):
                 lookups.append(Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference))
+            elif isinstance(job, NameJob):
+                query = OperationKind.CUSTOMER_QUERY if job.list_kind is ListKind.CUSTOMER else OperationKind.ITEM_QUERY
+                lookups.append(Operation(f"Q{i}", query, reference=job.reference))
             else:
                 lookups.append(Operation(f"Q{i}", OperationKind.INVOICE_QUERY, reference=job.reference))
         return lookups
@@ -727,6 +818,13 @@ class WebConnectorService:
                 )
             elif isinstance(job, InvoiceJob) and job.state is JobState.TO_ADD:
                 writes.append(Operation(f"A{i}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=job.draft))
+            elif isinstance(job, NameJob) and job.state is JobState.TO_ADD:
+                add = (
+                    OperationKind.CUSTOMER_ADD
+                    if job.list_kind is ListKind.CUSTOMER
+                    else OperationKind.ITEM_NON_INVENTORY_ADD
+                )
+                writes.append(Operation(f"A{i}", add, reference=job.reference, account_name=job.income_account))
             elif isinstance(job, InvoiceDeleteJob | BillJob) and job.state is JobState.TO_DELETE:
                 kind = OperationKind.BILL_DELETE if isinstance(job, BillJob) else OperationKind.INVOICE_DELETE
                 writes.extend(
@@ -763,6 +861,7 @@ class WebConnectorService:
         try:
             self._record(session.company_id, finished, failures)
             self._settle_replacements(session)
+            self._report_names(session)
             self._claim(session)
         except RetryableError as err:
             return self._fail_progress(
@@ -834,6 +933,8 @@ class WebConnectorService:
 
     def _record(self, company_id: str, finished: list[AnyJob], failures: dict[str, tuple[AnyJob, list[str]]]) -> None:
         for job in finished:
+            if isinstance(job, NameJob):
+                continue  # reported to the export all at once (``_report_names``)
             if isinstance(job, BillJob) and job.replace:
                 continue  # recorded once its PO's changed bills are gone (``_settle_replacements``)
             if isinstance(job, BillJob):
@@ -847,6 +948,8 @@ class WebConnectorService:
                 self.recorder.sales_invoice_deleted(company_id, job.document_id)
         for job, reasons in failures.values():
             reason = "; ".join(dict.fromkeys(reasons))
+            if isinstance(job, NameJob):
+                continue
             if isinstance(job, BillJob):
                 self.recorder.purchase_order_failed(company_id, job.draft.purchase_order_id, reason)
             else:
@@ -885,8 +988,38 @@ class WebConnectorService:
                         session.company_id, po_id, job.draft.invoice_number, job.txn_id or ""
                     )
 
+    def _report_names(self, session: WebConnectorSession) -> None:
+        """Once every name of the session is in QuickBooks Desktop or refused, tell the export, once. A name still
+        due or busy keeps the report back: the next session looks them all up again (and adopts what this one added)."""
+        names = [job for job in session.jobs if isinstance(job, NameJob)]
+        if not names or any(job.reported for job in names):
+            return
+        if any(job.state not in (JobState.SYNCHRONIZED, JobState.FAILED) for job in names):
+            return
+        self._report_name_jobs(session.company_id, names)
+
+    def _report_name_jobs(self, company_id: str, names: list[NameJob]) -> None:
+        if self.export_names is None or not names:
+            return
+        results = [
+            NameResult(
+                job.list_kind,
+                job.reference,
+                tuple(job.record_ids),
+                list_id=job.txn_id if job.state is JobState.SYNCHRONIZED else None,
+                added=job.state is JobState.SYNCHRONIZED and not job.adopted,
+                problem=job.error if job.state is JobState.FAILED else None,
+            )
+            for job in names
+        ]
+        self.export_names.names_done(company_id, names[0].run_id, results, all(job.last_of_run for job in names))
+        for job in names:
+            job.reported = True
+
     def _apply_lookup(self, session: WebConnectorSession, job: AnyJob, result: OperationResult, fail: Fail) -> None:
-        if isinstance(job, BillJob):
+        if isinstance(job, NameJob):
+            _lookup_name(job, result, fail)
+        elif isinstance(job, BillJob):
             self._lookup(session, job, result, fail)
         elif isinstance(job, InvoiceJob):
             _lookup_invoice(job, result, fail)
@@ -1046,6 +1179,8 @@ def _apply_add(job: AnyJob, result: OperationResult, fail: Fail) -> None:
         _bill_added(job, result, fail)
     elif isinstance(job, InvoiceJob):
         _invoice_added(job, result, fail)
+    elif isinstance(job, NameJob):
+        _name_added(job, result, fail)
 
 
 def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
@@ -1308,7 +1443,8 @@ def _unfit_for_desktop(item: DesktopWork) -> str | None:
 def session_counts(session: WebConnectorSession) -> dict[str, int]:
     """A session's counts for the process log."""
     bills = [j for j in session.jobs if isinstance(j, BillJob)]
-    invoices = [j for j in session.jobs if not isinstance(j, BillJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob)]
+    names = [j for j in session.jobs if isinstance(j, NameJob)]
     synchronized = JobState.SYNCHRONIZED
     return {
         "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
@@ -1319,7 +1455,14 @@ def session_counts(session: WebConnectorSession) -> dict[str, int]:
         "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
         "failed": sum(1 for j in session.jobs if j.state is JobState.FAILED),
         "waiting": sum(1 for j in session.jobs if j.state not in DONE and j.state is not JobState.FAILED),
-    }
+    } | (
+        {
+            "namesMatched": sum(1 for j in names if j.state is synchronized and j.adopted),
+            "namesAdded": sum(1 for j in names if j.state is synchronized and not j.adopted),
+        }
+        if names
+        else {}
+    )
 
 
 def session_messages(session: WebConnectorSession) -> list[LogMessage]:
@@ -1330,6 +1473,8 @@ def session_messages(session: WebConnectorSession) -> list[LogMessage]:
             document = (
                 f"purchase order {job.draft.purchase_order_id}"
                 if isinstance(job, BillJob)
+                else f"{job.list_kind.value} '{job.reference}'"
+                if isinstance(job, NameJob)
                 else f"invoice {job.reference}"
             )
             messages.append(LogMessage.of(LogLevel.ERROR, job.error or "failed", document))
@@ -1343,8 +1488,10 @@ def _summary(session: WebConnectorSession) -> str:
     if session.status is SessionStatus.NO_WORK or not session.jobs:
         return "Ledgersync: " + NOTHING_WAITING[0].lower() + NOTHING_WAITING[1:]
     bills = [j for j in session.jobs if isinstance(j, BillJob)]
-    invoices = [j for j in session.jobs if not isinstance(j, BillJob)]
-    parts = _bill_summary(bills) if bills else []
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob)]
+    names = [j for j in session.jobs if isinstance(j, NameJob)]
+    parts = _name_summary(names) if names else []
+    parts += _bill_summary(bills) if bills else []
     if invoices:
         parts += _invoice_summary(invoices)
     text = "Ledgersync: " + ", ".join(parts) + "."
@@ -1412,3 +1559,120 @@ def _unfit_invoice(draft: InvoiceDraft | None) -> str | None:
             f"{DESKTOP_REF_NUMBER_LENGTH} characters QuickBooks Desktop allows in a RefNumber"
         )
     return None
+
+
+# ---------------------------------------------------------------- the Sales Invoice Export's names
+
+CUSTOMER_NAME_MAX = 41
+ITEM_NAME_MAX = 31
+NAME_IN_USE = 3100
+
+
+def _name_jobs(names: ExportNames | None) -> list[NameJob]:
+    """One job per name; a name QuickBooks Desktop cannot hold is refused before it is sent."""
+    if names is None:
+        return []
+    jobs = []
+    for wanted in names.names:
+        job = NameJob(
+            run_id=names.run_id,
+            list_kind=wanted.list_kind,
+            reference=wanted.name,
+            record_ids=list(wanted.record_ids),
+            income_account=names.income_account,
+            last_of_run=names.complete,
+        )
+        limit = CUSTOMER_NAME_MAX if wanted.list_kind is ListKind.CUSTOMER else ITEM_NAME_MAX
+        if len(wanted.name) > limit:
+            job.state, job.error = (
+                JobState.FAILED,
+                f"'{wanted.name}' is longer than the {limit} characters QuickBooks Desktop allows in a "
+                f"{wanted.list_kind.value} name; give the record a shorter accounting name, then export again",
+            )
+        elif ":" in wanted.name:
+            job.state, job.error = (
+                JobState.FAILED,
+                f"'{wanted.name}' has a colon, which QuickBooks Desktop reads as a parent and its sub-"
+                f"{wanted.list_kind.value}; give the record an accounting name without one, then export again",
+            )
+        elif wanted.list_kind is ListKind.ITEM and not names.income_account:
+            job.state, job.error = (
+                JobState.FAILED,
+                f"item '{wanted.name}' is not in QuickBooks Desktop and Ledgersync cannot add it without an income "
+                'account: set it with PUT /v1/accounting/settings {"invoiceIncomeAccount": "..."}, then export again',
+            )
+        jobs.append(job)
+    return jobs
+
+
+def _lookup_name(job: NameJob, result: OperationResult, fail: Fail) -> None:
+    """A CustomerQuery's or ItemQuery's answer: the name with exactly these capitals is linked; one QuickBooks has
+    with other capitals (its names ignore case) is refused with the fix; none is added."""
+    code = result.status_code
+    what = job.list_kind.value
+    if code in NOT_FOUND_CODES:
+        job.state = JobState.TO_ADD
+        return
+    if code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = f"QuickBooks Desktop could not look up {what} '{job.reference}' now ({code}); tried again later"
+        return
+    if code != 0:
+        fail(job, f"QuickBooks Desktop could not look up {what} '{job.reference}' ({code}): {result.status_message}")
+        return
+    named = [r for r in result.records if (r.name or "").casefold() == job.reference.casefold() and r.list_id]
+    exact = next((r for r in named if r.name == job.reference), None)
+    if exact is not None:
+        job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, exact.list_id, True
+    elif named:
+        fail(
+            job,
+            f"QuickBooks Desktop has {what} '{named[0].name}', not '{job.reference}' (it ignores capitals, Ledgersync "
+            "links exact names only); make the record's accounting name match it exactly, then export again",
+        )
+    else:
+        job.state = JobState.TO_ADD
+
+
+def _name_added(job: NameJob, result: OperationResult, fail: Fail) -> None:
+    """A CustomerAdd's or ItemNonInventoryAdd's answer: the new ListID, or QuickBooks' refusal with the fix."""
+    code = result.status_code
+    what = job.list_kind.value
+    list_id = next((r.list_id for r in result.records if r.list_id), None)
+    if code == 0 and list_id:
+        job.state, job.txn_id = JobState.SYNCHRONIZED, list_id
+    elif code == 0:
+        job.state = JobState.UNCONFIRMED
+        job.error = f"QuickBooks Desktop added {what} '{job.reference}' without saying its ListID; looked up again"
+    elif code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = f"QuickBooks Desktop could not add {what} '{job.reference}' now ({code}); tried again later"
+    elif code == NAME_IN_USE:
+        fail(
+            job,
+            f"QuickBooks Desktop refused {what} '{job.reference}' ({code}): {result.status_message.rstrip('.')}. "
+            "The name is taken by another kind of name (a vendor, an employee, another item type or an other "
+            "name); rename one of them, then export again.",
+        )
+    elif code == INVALID_REFERENCE:
+        fail(
+            job,
+            f"QuickBooks Desktop refused item '{job.reference}' ({code}): {result.status_message.rstrip('.')}. "
+            f"Check that the income account '{job.income_account}' (the settings' invoiceIncomeAccount) exists in "
+            "QuickBooks Desktop with exactly this name, then export again.",
+        )
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop refused {what} '{job.reference}' ({code}): {result.status_message.rstrip('.')}.",
+        )
+
+
+def _name_summary(jobs: list[NameJob]) -> list[str]:
+    matched = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
+    added = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
+    failed = sum(1 for j in jobs if j.state is JobState.FAILED)
+    parts = [f"{matched} name(s) matched and {added} added for the Sales Invoice Export"]
+    if failed:
+        parts.append(f"{failed} name(s) refused (see the process log)")
+    return parts
