@@ -382,8 +382,9 @@ class SalesInvoiceExport:
                 reason = (
                     state.reason
                     if state and state.reason
-                    else f"it is still {status.value if status else 'not sent'} after about an hour; see its "
-                    "accounting status (GET /v1/invoices/{id}) and send it again if it does not go"
+                    else f"it is still {status.value if status else 'not sent'} after about "
+                    f"{'a day (has the Web Connector run?)' if max_waits == MAX_DESKTOP_WAITS else 'an hour'}; see "
+                    "its accounting status (GET /v1/invoices/{id}) and send it again if it does not go"
                 )
                 failed.append(run_message("error", f"invoice id {invoice_id}", reason))
         outcome.messages += failed
