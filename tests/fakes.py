@@ -386,6 +386,9 @@ class InMemoryDirectoryStore:
         found = ((record_sk(kind, k), self.records.read(company_id, record_sk(kind, k))) for k in dict.fromkeys(keys))
         return {sk.split("#", 2)[2]: item for sk, item in found if item is not None}
 
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        return list((self.records.read(company_id, "EXRATES") or {}).get("rates", []))
+
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]:
         chosen: list[int] = []
         while len(chosen) < count:

@@ -535,6 +535,18 @@ def test_exchange_rates_are_kept_in_one_summary_in_currency_and_date_order(recor
     ]
 
 
+def test_exchange_rates_are_read_back_for_bills_from_the_same_summary(records: Records) -> None:
+    # Given two rates of one currency written in two batches
+    store = records.directory
+    rate = {"currency": "CAD", "effectiveFrom": "2026-02-01", "rate": Decimal("0.73")}
+    store.write("co_1", Kind.EXCHANGE_RATES, [rate], [])
+    store.write("co_1", Kind.EXCHANGE_RATES, [{**rate, "effectiveFrom": "2026-03-01", "rate": Decimal("0.7")}], [])
+
+    # Then the bills' read of them sees both, in date order; another company has none
+    assert store.exchange_rates("co_1") == [rate, {**rate, "effectiveFrom": "2026-03-01", "rate": Decimal("0.7")}]
+    assert store.exchange_rates("co_2") == []
+
+
 def lookup(**changes: Any) -> Lookup:
     fields: dict[str, Any] = {
         "customer_id": None,

@@ -15,6 +15,9 @@ ID_WIDTH = 20
 DEFAULT_STORE_SK = "DEFAULTSTORE"
 
 
+RATES_SUMMARY_SK = "EXRATES"  # every exchange rate of a company in one item (invoice.create reads it in its batch)
+
+
 def record_sk(kind: Kind, key: str | int) -> str:
     if kind in ID_KINDS:
         return f"DIR#{kind.value}#{int(key):0{ID_WIDTH}d}"
@@ -51,6 +54,11 @@ class DynamoDirectoryStore:
         pk = company_pk(company_id)
         found = self.table.batch_get([(pk, record_sk(kind, k)) for k in keys])
         return _index(found.values(), lambda item: str(item["sk"]).split("#", 2)[2])
+
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        """Every exchange rate of the company (``{currency, effectiveFrom, rate}``), from its one summary item."""
+        item = self.table.get(company_pk(company_id), RATES_SUMMARY_SK) or {}
+        return list(item.get("rates", []))
 
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]:
         """Fresh ids from the kind's counter, skipping any an outside system already chose for itself."""
@@ -120,7 +128,7 @@ class DynamoDirectoryStore:
 
     def _rates_summary(self, pk: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Every rate of the company in one item, so invoice.create reads it in its single batch read."""
-        current = self.table.get(pk, "EXRATES") or {}
+        current = self.table.get(pk, RATES_SUMMARY_SK) or {}
         rates = {(r["currency"], r["effectiveFrom"]): r for r in current.get("rates", [])}
         for record in records:
             rates[(record["currency"], record["effectiveFrom"])] = {
@@ -130,7 +138,7 @@ class DynamoDirectoryStore:
             }
         return {
             "pk": pk,
-            "sk": "EXRATES",
+            "sk": RATES_SUMMARY_SK,
             "rates": sorted(rates.values(), key=lambda r: (r["currency"], r["effectiveFrom"])),
         }
 
