@@ -300,14 +300,17 @@ class Books:
                     )
         if own_id is not None and entity in {"Customer", "Vendor"}:
             self._currency_is_fixed(entity, record, own_id)
+        elif entity in {"Customer", "Vendor"}:  # QuickBooks answers every vendor and customer with its currency
+            record["CurrencyRef"] = {"value": self._currency_of(record)}
         record.setdefault("Active", True)
         record["FullyQualifiedName"] = name
         if entity == "Item":
             self._item_rules(record)
         if entity == "Account":
             record.setdefault("AccountType", "Expense")
-            if record["AccountType"] in CONTROL_ACCOUNTS.values():  # an A/R or A/P account is in one currency
-                record["CurrencyRef"] = {"value": self._currency_of(record)}
+            # every account is in one currency (the home one unless given); an A/R or A/P account's is the one of
+            # the transactions it takes
+            record["CurrencyRef"] = {"value": self._currency_of(record)}
         if entity == "Vendor":
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
@@ -426,8 +429,11 @@ class Books:
             raise Fault(
                 "6000",
                 element="CurrencyRef",
-                detail=f"Business Validation Error: The transaction currency ({currency}) must be the "
-                f"currency of the vendor or customer ({party_currency}).",
+                # QuickBooks' words for a transaction in another currency than its vendor's or customer's (as
+                # integrators report it); the currencies in parentheses are the emulator's, to help a reader.
+                detail="Business Validation Error: Transactions can have only one foreign currency at a time. "
+                f"(transaction {currency}, {'vendor' if 'VendorRef' in record else 'customer'} "
+                f"'{party.get('DisplayName')}' {party_currency})",
             )
         record["CurrencyRef"] = {"value": currency}
 
@@ -449,7 +455,7 @@ class Books:
                 "6000",
                 element=field,
                 detail="Business Validation Error: The transaction needs to be in the same currency as the A/R and "
-                f"A/P accounts. (transaction {currency}, account '{account['Name']}' {account_currency})",
+                f"A/P accounts you use. (transaction {currency}, account '{account['Name']}' {account_currency})",
             )
         record[field] = {"value": account["Id"], "name": account["Name"]}
 
@@ -465,6 +471,7 @@ class Books:
         self._doc_number("Bill", record, own_id, "VendorRef")
         self._currency(record, vendor)
         self._control_account(record, "APAccountRef")
+        self._exchange_rate(record, total)
         record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
@@ -505,7 +512,8 @@ class Books:
                 )
 
     def _exchange_rate(self, record: dict[str, Any], total: Decimal) -> None:
-        """A home-currency invoice has rate 1; a foreign one keeps the rate given (home units per foreign unit)."""
+        """A home-currency invoice or bill has rate 1; a foreign one keeps the rate given (home units per foreign
+        unit)."""
         rate = _decimal(record.get("ExchangeRate", 1))
         if rate <= 0:
             raise Fault(
