@@ -14,6 +14,7 @@ from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 
 # The account type the A/R and A/P refs of a transaction must name.
 CONTROL_ACCOUNTS = {"ARAccountRef": "Accounts Receivable", "APAccountRef": "Accounts Payable"}
+CURRENCY_LISTS = frozenset({"Vendor", "Customer", "Account"})
 ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer", "Employee")
 NAME_LISTS = {
     "Vendor": "DisplayName",
@@ -161,6 +162,8 @@ class Books:
             record.setdefault("Active", True)
             record.setdefault(NAME_LISTS[entity], record.get("Name") or record.get("DisplayName") or record["Id"])
             record.setdefault("FullyQualifiedName", record[NAME_LISTS[entity]])
+        if entity in CURRENCY_LISTS:  # QuickBooks answers each of them with its currency, the home one unless set
+            record.setdefault("CurrencyRef", {"value": self.home_currency})
         record.setdefault("domain", "QBO")
         record.setdefault("sparse", False)
         record.setdefault("MetaData", {"CreateTime": _now(), "LastUpdatedTime": _now()})
