@@ -431,11 +431,12 @@ class InMemoryDirectoryStore:
 
     def _merge_rates(self, company_id: str, records: Sequence[dict[str, Any]]) -> None:
         current = self.records.read(company_id, "EXRATES") or {}
-        rates = {(r["currency"], r["effectiveFrom"]): r for r in current.get("rates", [])}
+        rates = {(r["currency"], str(r["effectiveFrom"])): r for r in current.get("rates", [])}
         for record in records:
-            rates[(record["currency"], record["effectiveFrom"])] = {
+            effective = str(record["effectiveFrom"])
+            rates[(record["currency"], effective)] = {
                 "currency": record["currency"],
-                "effectiveFrom": record["effectiveFrom"],
+                "effectiveFrom": effective,
                 "rate": record["rate"],
             }
         ordered = sorted(rates.values(), key=lambda r: (r["currency"], r["effectiveFrom"]))

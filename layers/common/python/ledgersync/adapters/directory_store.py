@@ -129,11 +129,14 @@ class DynamoDirectoryStore:
     def _rates_summary(self, pk: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Every rate of the company in one item, so invoice.create reads it in its single batch read."""
         current = self.table.get(pk, RATES_SUMMARY_SK) or {}
-        rates = {(r["currency"], r["effectiveFrom"]): r for r in current.get("rates", [])}
+        # effectiveFrom is kept as its ISO text: a record handed in holds a date, a stored one its text, and the two
+        # must compare (a second write of rates for a currency sorted a date against a string and failed)
+        rates = {(r["currency"], str(r["effectiveFrom"])): r for r in current.get("rates", [])}
         for record in records:
-            rates[(record["currency"], record["effectiveFrom"])] = {
+            effective = str(record["effectiveFrom"])
+            rates[(record["currency"], effective)] = {
                 "currency": record["currency"],
-                "effectiveFrom": record["effectiveFrom"],
+                "effectiveFrom": effective,
                 "rate": record["rate"],
             }
         return {
