@@ -26,6 +26,7 @@ class Settings(BaseModel):
     sync_queue_visibility_seconds: int = Field(default=720, ge=1, alias="SYNC_QUEUE_VISIBILITY_SECONDS")
     webhook_queue_max_receives: int = Field(default=30, ge=1, alias="WEBHOOK_QUEUE_MAX_RECEIVES")
     export_queue_url: str = Field(default="", alias="EXPORT_QUEUE_URL")
+    export_dead_letter_queue_url: str = Field(default="", alias="EXPORT_DEAD_LETTER_QUEUE_URL")
     export_queue_max_receives: int = Field(default=5, ge=1, alias="EXPORT_QUEUE_MAX_RECEIVES")
     documents_bucket: str = Field(default="ledgersync-documents", alias="DOCUMENTS_BUCKET")
     secrets_prefix: str = Field(default="ledgersync", alias="SECRETS_PREFIX")

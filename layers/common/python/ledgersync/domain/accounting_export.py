@@ -232,6 +232,8 @@ class SalesInvoiceExport:
         """Do one chunk, log it, and hand on the next checkpoint (or finish the run). A ``RetryableError`` is raised
         for the queue to deliver the checkpoint again (an exhausted one is ``fail``)."""
         company_id = checkpoint.company_id
+        if self.log.get(company_id, checkpoint.run_id).get("status") != "running":
+            return  # a checkpoint of a run that ended (redriven from its dead-letter queue, or delivered twice)
         settings, _ = self.accounting.get_accounting(company_id)
         outcome = RunOutcome()
         try:
@@ -250,10 +252,7 @@ class SalesInvoiceExport:
 
     def fail(self, checkpoint: Checkpoint, reason: str) -> None:
         """A checkpoint the queue gave up on (its dead-letter queue): the run fails saying why, with its e-mail."""
-        settings, _ = self.accounting.get_accounting(checkpoint.company_id)
-        message = run_message("error", "export", f"the export stopped at its {checkpoint.step.value} step: {reason}")
-        self.log.add(checkpoint.company_id, checkpoint.run_id, [message], {})
-        self._finish(checkpoint.company_id, checkpoint.run_id, "failed", settings)
+        fail_run(self.log, self.accounting, self.notifier, checkpoint, reason)
 
     def _step(self, checkpoint: Checkpoint, settings: AccountingSettings, outcome: RunOutcome) -> Checkpoint | None:
         following: dict[str, Any]
@@ -357,13 +356,31 @@ class SalesInvoiceExport:
         return still
 
     def _finish(self, company_id: str, run_id: str, status: str | None, settings: AccountingSettings) -> None:
-        """End the run: ``failed`` when it stopped, else ``partial`` when anything failed, else ``succeeded``."""
-        if status is None:
-            entry = self.log.get(company_id, run_id)
-            errors = any(m.get("level") == "error" for m in entry.get("messages") or [])
-            status = "partial" if errors or (entry.get("counts") or {}).get("invoicesFailed") else "succeeded"
-        entry = self.log.finish(company_id, run_id, status)
-        send_notice(self.notifier, list(settings.notification_emails), summary_notice(run_id, entry))
+        finish_run(self.log, self.notifier, settings, company_id, run_id, status)
+
+
+def finish_run(
+    log: ExportLog, notifier: Notifier, settings: AccountingSettings, company_id: str, run_id: str, status: str | None
+) -> None:
+    """End the run, with its summary e-mail: ``failed`` when it stopped, else ``partial`` when anything failed, else
+    ``succeeded``."""
+    if status is None:
+        entry = log.get(company_id, run_id)
+        errors = any(m.get("level") == "error" for m in entry.get("messages") or [])
+        status = "partial" if errors or (entry.get("counts") or {}).get("invoicesFailed") else "succeeded"
+    entry = log.finish(company_id, run_id, status)
+    send_notice(notifier, list(settings.notification_emails), summary_notice(run_id, entry))
+
+
+def fail_run(
+    log: ExportLog, accounting: AccountingReader, notifier: Notifier, checkpoint: Checkpoint, reason: str
+) -> None:
+    """End a checkpoint's run failed, saying at which step and why, with its summary e-mail (the consumer's last
+    receive and the sweep's look at the dead-letter queue both end runs this way)."""
+    settings, _ = accounting.get_accounting(checkpoint.company_id)
+    message = run_message("error", "export", f"the export stopped at its {checkpoint.step.value} step: {reason}")
+    log.add(checkpoint.company_id, checkpoint.run_id, [message], {})
+    finish_run(log, notifier, settings, checkpoint.company_id, checkpoint.run_id, "failed")
 
 
 def summary_notice(run_id: str, entry: dict[str, Any]) -> Notice:
