@@ -474,7 +474,7 @@ class Books:
         self._doc_number("Bill", record, own_id, "VendorRef")
         self._currency(record, vendor)
         self._control_account(record, "APAccountRef")
-        self._exchange_rate(record, total)
+        self._exchange_rate(record, total, home_field="HomeBalance")  # a Bill has no HomeTotalAmt (v3 schema)
         record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
@@ -514,7 +514,7 @@ class Books:
                     f"{line['Amount']} (line {line['LineNum']}: {detail['Qty']} x {detail['UnitPrice']} = {expected})",
                 )
 
-    def _exchange_rate(self, record: dict[str, Any], total: Decimal) -> None:
+    def _exchange_rate(self, record: dict[str, Any], total: Decimal, home_field: str = "HomeTotalAmt") -> None:
         """A home-currency invoice or bill has rate 1; a foreign one keeps the rate given (home units per foreign
         unit)."""
         rate = _decimal(record.get("ExchangeRate", 1))
@@ -532,7 +532,7 @@ class Books:
                 )
             return
         record["ExchangeRate"] = float(rate)
-        record["HomeTotalAmt"] = _json_number(total * rate)
+        record[home_field] = _json_number(total * rate)
 
     def _next_invoice_number(self) -> str:
         numbers = [

@@ -83,7 +83,7 @@ def test_a_cad_vendors_bill_reaches_quickbooks_online_in_cad_on_the_cad_ap_accou
         assert bill["DocNumber"] == "P501-M501" and shown["externalIds"] == {"M501": bill["Id"]}
         assert (bill["CurrencyRef"], bill["ExchangeRate"]) == ({"value": "CAD"}, 0.7315)
         assert bill["APAccountRef"]["name"] == "Accounts Payable - CAD"
-        assert bill["HomeTotalAmt"] == 43.89
+        assert bill["HomeBalance"] == 43.89
         # And the other PO is in Error, nothing sent for it, saying which vendor is in which currency and the fix
         refused = api.call("GET", "/v1/purchase-orders/502").json()
         assert refused["vendorInvoiceStatus"] == "Error", refused

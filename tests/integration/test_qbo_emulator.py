@@ -322,7 +322,7 @@ def test_a_foreign_bill_keeps_its_rate_and_its_ap_account_must_be_payable_in_its
 
     # Then only the CAD one is taken, with its rate and its home total
     assert made["APAccountRef"] == {"value": ap_cad, "name": "Accounts Payable - CAD"}
-    assert made["ExchangeRate"] == 0.73 and made["HomeTotalAmt"] == 11.13
+    assert made["ExchangeRate"] == 0.73 and made["HomeBalance"] == 11.13
     assert (on_usd.status_code, fault_code(on_usd)) == (400, "6000")
     assert "The transaction needs to be in the same currency as the A/R and A/P accounts you use" in on_usd.text
     assert (on_expense.status_code, fault_code(on_expense)) == (400, "6000")

@@ -181,7 +181,7 @@ def test_a_foreign_vendors_bill_carries_its_rate_and_the_ap_account_of_its_curre
     assert receipt.outcome is BillOutcome.CREATED
     assert (created["CurrencyRef"], created["ExchangeRate"]) == ({"value": "EUR"}, 1.0837)
     assert created["APAccountRef"]["name"] == "Accounts Payable - EUR"
-    assert created["HomeTotalAmt"] == 57.0
+    assert created["HomeBalance"] == 57.0
     assert stack.client.calls - calls_for_first == 1
 
 
