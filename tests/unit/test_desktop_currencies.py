@@ -14,6 +14,7 @@ from devstack.fake_qb_company import FakeCompany
 from devstack.qbwc_simulator import InMemoryPurchaseOrders, InMemorySessionStore
 
 from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+from ledgersync.currencies import desktop_currency_code, desktop_currency_name
 from ledgersync.domain.desktop_sync import DesktopWork, InvoiceToAdd, WebConnectorService
 from ledgersync.domain.purchase_order_bills import build_bills
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus, VendorRef
@@ -185,3 +186,31 @@ def test_a_customer_in_the_invoices_currency_gets_it_and_old_quickbooks_is_not_a
     old = web_connector_session(service, later, major=7, minor=0)
     assert old.requests and not any("<CustomerQueryRq" in request for request in old.requests)
     assert len(later.invoices) == 1
+
+
+def test_desktop_currency_names_map_to_iso_codes_and_an_unknown_name_is_not_told() -> None:
+    assert [
+        desktop_currency_code(n) for n in ("Canadian Dollar", "US Dollar", "euro", "CAD", "Japanese Yen", None)
+    ] == [
+        "CAD",
+        "USD",
+        "EUR",
+        "CAD",
+        None,
+        None,
+    ]
+    assert desktop_currency_name("GBP") == "British Pound Sterling" and desktop_currency_name("JPY") == "JPY"
+
+
+def test_a_vendor_in_a_currency_whose_name_cannot_be_told_is_left_to_quickbooks(
+    service: WebConnectorService, ledger: InMemoryPurchaseOrders
+) -> None:
+    # Given the vendor answered in a currency named as no table knows it (renamed in the Currency List), its bill on
+    # the home A/P account (which QuickBooks takes for any transaction currency)
+    books = company(vendor_currency="Yen of Japan")
+    ledger.add(cad_bill(ap_account="Accounts Payable"))
+
+    web_connector_session(service, books)
+
+    # Then Ledgersync does not judge it; the fake company file (like QuickBooks) takes it
+    assert len(books.bills) == 1 and 1 not in ledger.errors
