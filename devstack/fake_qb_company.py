@@ -1,9 +1,10 @@
 """A fake QuickBooks Desktop company file: answers qbXML the way QuickBooks does, and keeps what it is given.
 
-It answers VendorQuery, CustomerQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery and TxnDel with
-QuickBooks' own status codes: 0 (OK), 1 (a query matched nothing), 500 (a named object of a query is missing), 3070
-(a string is too long), 3100 (a name is already in use), 3120 (the object of a delete cannot be found), 3140 (an
-invalid reference to a vendor, item, account, class or customer) and any code injected for a test (3180 "error when
+It answers VendorQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery, TxnDel, CustomerQuery, CustomerAdd,
+ItemQuery and ItemNonInventoryAdd with QuickBooks' own
+status codes: 0 (OK), 1 (a query matched nothing), 500 (a named object of a query is missing), 3070 (a string is
+too long), 3100 (a name is already in use), 3120 (the object of a delete cannot be found), 3140 (an invalid
+reference to a vendor, item, account, class or customer) and any code injected for a test (3180 "error when
 saving", 3200 "out of date edit sequence", ...). Like QuickBooks through the SDK, it allows two bills or two
 invoices with the same RefNumber (the "warn about duplicate numbers" preference only warns a person at the
 keyboard): a client must query before it adds. Where ``xsd_dir`` is given, a request that does not validate
@@ -107,6 +108,7 @@ class FakeCompany:
         self.bills: list[FakeBill] = []
         self.invoices: list[FakeInvoice] = []
         self.deleted_txn_ids: list[str] = []
+        self.item_accounts: dict[str, str] = {}  # the income account of each item added through qbXML
         self.requests_seen: list[str] = []
         self.injected: list[InjectedError] = []
         self._next_id = 1
@@ -204,13 +206,16 @@ class FakeCompany:
             return _status(rs, injected.status_code, injected.message)
         handler = {
             "VendorQuery": self._vendor_query,
-            "CustomerQuery": self._customer_query,
             "VendorAdd": self._vendor_add,
             "BillQuery": self._bill_query,
             "BillAdd": self._bill_add,
             "InvoiceAdd": self._invoice_add,
             "InvoiceQuery": self._invoice_query,
             "TxnDel": self._txn_del,
+            "CustomerQuery": self._customer_query,
+            "CustomerAdd": self._customer_add,
+            "ItemQuery": self._item_query,
+            "ItemNonInventoryAdd": self._item_non_inventory_add,
         }.get(kind)
         if handler is None:
             return _status(
@@ -266,28 +271,6 @@ class FakeCompany:
             currency = etree.SubElement(ret, "CurrencyRef")
             _text(currency, "FullName", desktop_currency_name(self.currency_of(name)))
 
-    def _customer_query(self, rq: _Element, rs: _Element) -> _Element:
-        names = [n.text or "" for n in rq.findall("FullName")]
-        missing = next((n for n in names if n.casefold() not in self.customers), None)
-        if missing is not None:
-            return _status(
-                rs,
-                500,
-                "The query request has not been fully completed. There was a required "
-                f'element ("{missing}") that could not be found in QuickBooks.',
-            )
-        found = [self.customers[n.casefold()] for n in names] if names else list(self.customers.values())
-        if not found:
-            return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
-        for name in found:
-            ret = etree.SubElement(rs, "CustomerRet")
-            _text(ret, "ListID", _list_id(name))
-            _text(ret, "Name", name)
-            _text(ret, "FullName", name)
-            _text(ret, "IsActive", "true")
-            self._currency_ref(ret, name, _wanted(rq))
-        return _status(rs, 0, "Status OK")
-
     def _control_account(self, rs: _Element, add: _Element, tag: str, party: str, txn: str) -> _Element | None:
         """The A/P (bill) or A/R (invoice) account a transaction names: one the company has, in the home currency
         or the transaction's (its vendor's or customer's), else QuickBooks' 3140 in its own words."""
@@ -318,6 +301,41 @@ class FakeCompany:
         _text(ret, "Name", name)
         return _status(rs, 0, "Status OK")
 
+    def _customer_query(self, rq: _Element, rs: _Element) -> _Element:
+        answered = _list_query(rq, rs, self.customers, "CustomerRet")
+        for ret in answered.findall("CustomerRet"):  # with multicurrency, each customer's currency (issue 12)
+            self._currency_ref(ret, ret.findtext("Name") or "", _wanted(rq))
+        return answered
+
+    def _item_query(self, rq: _Element, rs: _Element) -> _Element:
+        """Items of every type, by FullName (the fake keeps no item types: each answers as an ItemNonInventoryRet)."""
+        return _list_query(rq, rs, self.items, "ItemNonInventoryRet")
+
+    def _customer_add(self, rq: _Element, rs: _Element) -> _Element:
+        name = rq.findtext("CustomerAdd/Name") or ""
+        if len(name) > 41:
+            return _too_long(rs, "Name", name)
+        if name.casefold() in self.customers or name.casefold() in self.vendors:
+            return _status(rs, 3100, f'The name "{name}" of the list element is already in use.')
+        self.customers[name.casefold()] = name
+        rs.append(_list_ret("CustomerRet", name))
+        return _status(rs, 0, "Status OK")
+
+    def _item_non_inventory_add(self, rq: _Element, rs: _Element) -> _Element:
+        """A NonInventory item; its SalesOrPurchase AccountRef must be an account of the file (else 3140)."""
+        name = rq.findtext("ItemNonInventoryAdd/Name") or ""
+        if len(name) > 31:
+            return _too_long(rs, "Name", name)
+        if name.casefold() in self.items:
+            return _status(rs, 3100, f'The name "{name}" of the list element is already in use.')
+        account = rq.findtext("ItemNonInventoryAdd/SalesOrPurchase/AccountRef/FullName") or ""
+        if account.casefold() not in self.accounts:
+            return _invalid_reference(rs, "Account", account, "Item")
+        self.items[name.casefold()] = name
+        self.item_accounts[name.casefold()] = self.accounts[account.casefold()]
+        rs.append(_list_ret("ItemNonInventoryRet", name))
+        return _status(rs, 0, "Status OK")
+
     def _bill_query(self, rq: _Element, rs: _Element) -> _Element:
         bills = list(self.bills)
         exact = [r.text or "" for r in rq.findall("RefNumber")]
@@ -331,8 +349,9 @@ class FakeCompany:
         if not bills:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = _wanted(rq)
+        with_lines = rq.findtext("IncludeLineItems") == "true"
         for bill in bills:
-            rs.append(_bill_ret(bill, wanted_elements))
+            rs.append(_bill_ret(bill, wanted_elements, with_lines=with_lines))
         return _status(rs, 0, "Status OK")
 
     def _bill_add(self, rq: _Element, rs: _Element) -> _Element:
@@ -524,6 +543,33 @@ def _wanted(rq: _Element) -> set[str | None]:
     return {e.text for e in rq.findall("IncludeRetElement")}
 
 
+def _list_ret(tag: str, name: str) -> _Element:
+    ret = etree.Element(tag)
+    _text(ret, "ListID", _list_id(name))
+    _text(ret, "Name", name)
+    _text(ret, "FullName", name)
+    return ret
+
+
+def _list_query(rq: _Element, rs: _Element, names: dict[str, str], tag: str) -> _Element:
+    """A list query by FullName (without regard to case; a missing one answers 500, as a named object), or all."""
+    wanted = [n.text or "" for n in rq.findall("FullName")]
+    for name in wanted:
+        if name.casefold() not in names:
+            return _status(
+                rs,
+                500,
+                "The query request has not been fully completed. There was a required "
+                f'element ("{name}") that could not be found in QuickBooks.',
+            )
+    found = [names[n.casefold()] for n in wanted] if wanted else list(names.values())
+    if not found:
+        return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
+    for name in found:
+        rs.append(_list_ret(tag, name))
+    return _status(rs, 0, "Status OK")
+
+
 def _too_long(rs: _Element, field: str, value: str) -> _Element:
     """QuickBooks' 3070 for a value longer than its field holds."""
     return _status(rs, 3070, f'The string "{value}" in the field "{field}" is too long.')
@@ -561,8 +607,9 @@ def _fill_ret(ret: _Element, values: list[tuple[str, str | None]], wanted: set[s
             _text(ret, tag, value)
 
 
-def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
-    """A BillRet in schema order, limited to IncludeRetElement when the request names some."""
+def _bill_ret(bill: FakeBill, wanted: set[str | None], with_lines: bool = False) -> _Element:
+    """A BillRet in schema order, limited to IncludeRetElement when the request names some; with its lines (expense
+    lines first, as the schema orders them) when ``with_lines`` (IncludeLineItems)."""
     ret = etree.Element("BillRet")
     values: list[tuple[str, str | None]] = [
         ("TxnID", bill.txn_id),
@@ -576,6 +623,34 @@ def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
         ("Memo", bill.memo),
     ]
     _fill_ret(ret, values, wanted, "VendorRef")
+    if with_lines:
+        for tag, add_tag in (("ExpenseLineRet", "ExpenseLineAdd"), ("ItemLineRet", "ItemLineAdd")):
+            if wanted and tag not in wanted:
+                continue
+            for number, line in enumerate((x for x in bill.lines if x["kind"] == add_tag), start=1):
+                ret.append(_bill_line_ret(tag, f"{number}-{bill.txn_id}", line))
+    return ret
+
+
+def _bill_line_ret(tag: str, line_id: str, line: dict[str, str]) -> _Element:
+    """An ExpenseLineRet (AccountRef, Amount, Memo, ClassRef) or ItemLineRet (ItemRef, Desc, Amount, ClassRef)."""
+    ret = etree.Element(tag)
+    _text(ret, "TxnLineID", line_id)
+
+    def ref(ref_tag: str, name: str) -> None:
+        element = etree.SubElement(ret, ref_tag)
+        _text(element, "ListID", _list_id(name))
+        _text(element, "FullName", name)
+
+    expense = tag == "ExpenseLineRet"
+    ref("AccountRef" if expense else "ItemRef", line["ref"])
+    if not expense and line.get("desc"):
+        _text(ret, "Desc", line["desc"])
+    _text(ret, "Amount", f"{Decimal(line['amount']):.2f}")
+    if expense and line.get("desc"):
+        _text(ret, "Memo", line["desc"])
+    if line.get("class"):
+        ref("ClassRef", line["class"])
     return ret
 
 

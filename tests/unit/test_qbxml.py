@@ -156,7 +156,7 @@ def test_a_home_bill_add_names_no_ap_account_nor_rate() -> None:
 def test_vendor_and_customer_queries_ask_for_the_currency_from_qbxml_8(schema: Any, version: str) -> None:
     ops = [
         Operation("V0", OperationKind.VENDOR_QUERY, "Maple & Sons"),
-        Operation("C1", OperationKind.CUSTOMER_QUERY, customer_name="Bloom <Wholesale>"),
+        Operation("C1", OperationKind.CUSTOMER_QUERY, reference="Bloom <Wholesale>"),
     ]
     request = QbxmlCodec().request(ops, version, OnError.CONTINUE)
 
@@ -166,7 +166,7 @@ def test_vendor_and_customer_queries_ask_for_the_currency_from_qbxml_8(schema: A
     assert [e.text for e in vendor.findall("IncludeRetElement")] == ["ListID", "Name", "IsActive", "CurrencyRef"]
     assert customer.findtext("FullName") == "Bloom <Wholesale>"
     assert "CurrencyRef" in [e.text for e in customer.findall("IncludeRetElement")]
-    old = etree.fromstring(QbxmlCodec().request(ops[:1], "7.0", OnError.CONTINUE).encode())
+    old = etree.fromstring(QbxmlCodec().request(ops, "7.0", OnError.CONTINUE).encode())
     assert "CurrencyRef" not in [e.text for e in old.iter("IncludeRetElement")]
 
 

@@ -518,6 +518,7 @@ class Services:
             matchers=self.export_matchers,
             notifier=self.notifier,
             reauthorization=self.qbo_connection,
+            desktop_wait_seconds=self.settings.export_desktop_wait_seconds,
         )
 
     @cached_property
@@ -677,6 +678,7 @@ class Services:
     @cached_property
     def web_connector(self) -> WebConnectorService:
         from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+        from ledgersync.domain.desktop_export import DesktopExportNames
         from ledgersync.domain.desktop_sync import WebConnectorService
         from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
         from ledgersync.domain.purchase_orders import ExternalSystem
@@ -690,6 +692,9 @@ class Services:
             QbxmlCodec(),
             clock=self.clock,
             process_log=self.process_log,
+            export_names=DesktopExportNames(
+                self.process_log, self.accounting_links, self.settings_store, desktop, self.clock
+            ),
         )
 
     @cached_property

@@ -21,7 +21,7 @@ from ledgersync.domain.desktop_sync import (
     OperationResult,
     QbRecord,
 )
-from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLineKind
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.money import to_cents
@@ -179,7 +179,28 @@ def _record(ret: _Element) -> QbRecord:
         customer_name=text("CustomerRef/FullName"),
         amount=_read_decimal(text("AmountDue")),
         currency=text("CurrencyRef/FullName"),
+        bill_lines=_bill_lines(ret),
     )
+
+
+def _bill_lines(ret: _Element) -> tuple[BillLine, ...]:
+    """A BillRet's expense and item lines in the draft's terms (names, not ids); none for other records."""
+    lines: list[BillLine] = []
+    for line in ret:
+        if line.tag not in ("ExpenseLineRet", "ItemLineRet"):
+            continue
+        expense = line.tag == "ExpenseLineRet"
+        amount = _read_decimal(line.findtext("Amount"))
+        lines.append(
+            BillLine(
+                kind=BillLineKind.ACCOUNT if expense else BillLineKind.ITEM,
+                ref_name=line.findtext("AccountRef/FullName" if expense else "ItemRef/FullName") or "",
+                amount=amount if amount is not None else Decimal(0),
+                description=line.findtext("Memo" if expense else "Desc") or None,
+                class_name=line.findtext("ClassRef/FullName") or None,
+            )
+        )
+    return tuple(lines)
 
 
 def _read_decimal(value: str | None) -> Decimal | None:
@@ -196,19 +217,15 @@ def _vendor_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None
         _include(rq, "CurrencyRef")  # the vendor's currency, which its bills must be in (multicurrency)
 
 
-def _customer_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
-    """An invoice's customer by its name, for its currency (multicurrency, qbXML 8.0 and later)."""
-    _text(rq, "FullName", op.customer_name)
-    _include(rq, "ListID", "Name", "IsActive", "CurrencyRef")
-
-
 def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     entity = etree.SubElement(rq, "EntityFilter")
     _text(entity, "FullName", op.vendor_name)
     ref_filter = etree.SubElement(rq, "RefNumberFilter")
     _text(ref_filter, "MatchCriterion", "StartsWith")
     _text(ref_filter, "RefNumber", op.reference or "")
-    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo", "AmountDue")  # AmountDue: the bill's total
+    _text(rq, "IncludeLineItems", "true")  # the lines, compared with ours before a bill is adopted
+    # AmountDue: the bill's total; the line elements must be named too, or IncludeRetElement leaves them out
+    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo", "AmountDue", "ExpenseLineRet", "ItemLineRet")
 
 
 def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -297,6 +314,38 @@ def _invoice_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> No
     _text(rq, "TxnID", op.txn_id)
 
 
+def _bill_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    if not op.txn_id:
+        raise ValueError("a TxnDel operation needs the TxnID to delete")
+    _text(rq, "TxnDelType", "Bill")
+    _text(rq, "TxnID", op.txn_id)
+
+
+def _list_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """A CustomerQuery or ItemQuery by FullName (QuickBooks matches it without regard to case)."""
+    _text(rq, "FullName", op.reference or "")
+    _include(rq, "ListID", "Name", "FullName")
+    if rq.tag == "CustomerQueryRq" and version >= EXCHANGE_RATE_SINCE:
+        _include(rq, "CurrencyRef")  # the customer's currency, which its invoices must be in (multicurrency)
+
+
+def _customer_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    add = etree.SubElement(rq, "CustomerAdd")
+    _text(add, "Name", op.reference or "")
+    _include(rq, "ListID", "Name", "FullName")
+
+
+def _item_non_inventory_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """A NonInventory item sold on the income account (SalesOrPurchase: one account, no purchase side)."""
+    if not op.account_name:
+        raise ValueError("an ItemNonInventoryAdd operation needs its income account")
+    add = etree.SubElement(rq, "ItemNonInventoryAdd")
+    _text(add, "Name", op.reference or "")
+    sales = etree.SubElement(add, "SalesOrPurchase")
+    _ref(sales, "AccountRef", op.account_name)
+    _include(rq, "ListID", "Name", "FullName")
+
+
 Builder = Callable[["_Element", Operation, tuple[int, int]], None]
 _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.VENDOR_QUERY: ("VendorQueryRq", _vendor_query),
@@ -305,5 +354,9 @@ _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.INVOICE_QUERY: ("InvoiceQueryRq", _invoice_query),
     OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
     OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),
-    OperationKind.CUSTOMER_QUERY: ("CustomerQueryRq", _customer_query),
+    OperationKind.BILL_DELETE: ("TxnDelRq", _bill_delete),
+    OperationKind.CUSTOMER_QUERY: ("CustomerQueryRq", _list_query),
+    OperationKind.CUSTOMER_ADD: ("CustomerAddRq", _customer_add),
+    OperationKind.ITEM_QUERY: ("ItemQueryRq", _list_query),
+    OperationKind.ITEM_NON_INVENTORY_ADD: ("ItemNonInventoryAddRq", _item_non_inventory_add),
 }
