@@ -27,6 +27,7 @@ from tests.fakes import (
     InMemoryAccountStore,
     InMemoryDirectoryStore,
     InMemoryInvoiceStore,
+    InMemoryProcessLogStore,
     InMemorySessionStore,
     InMemorySettingsStore,
     InMemorySyncStateStore,
@@ -100,6 +101,8 @@ def office() -> Office:
         desktop_sessions=InMemorySessionStore(clock),  # type: ignore[arg-type]
         release_turns=OncePerTick(),
         clock=clock,
+        # the Web Connector's planning reads the process log (the Desktop export's runs): in memory, not DynamoDB
+        process_log_store=InMemoryProcessLogStore(),
     )
     services = bootstrap.build(Settings(), adapters)
     company_id = created.company_id
