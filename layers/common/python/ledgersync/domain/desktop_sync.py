@@ -74,9 +74,7 @@ class OperationKind(StrEnum):
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
     BILL_DELETE = "BillDelete"  # a TxnDel of a bill (send again with replace)
-    CUSTOMER_QUERY = (
-        "CustomerQuery"  # customers by FullName: the Sales Invoice Export's, and an invoice's for its currency
-    )
+    CUSTOMER_QUERY = "CustomerQuery"  # by FullName: the Sales Invoice Export's, and an invoice's (its currency)
     CUSTOMER_ADD = "CustomerAdd"
     ITEM_QUERY = "ItemQuery"  # the Sales Invoice Export's items (any item type), by FullName
     ITEM_NON_INVENTORY_ADD = "ItemNonInventoryAdd"  # a missing item, sold on ``account_name`` (invoiceIncomeAccount)
