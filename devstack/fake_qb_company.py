@@ -8,7 +8,10 @@ reference to a vendor, item, account, class or customer) and any code injected f
 saving", 3200 "out of date edit sequence", ...). Like QuickBooks through the SDK, it allows two bills or two
 invoices with the same RefNumber (the "warn about duplicate numbers" preference only warns a person at the
 keyboard): a client must query before it adds. Where ``xsd_dir`` is given, a request that does not validate
-against qbxmlops120.xsd is refused as QuickBooks refuses it (an HRESULT, no reply).
+against qbxmlops120.xsd is refused as QuickBooks refuses it (an HRESULT, no reply). With ``currencies`` it keeps
+multicurrency: vendors, customers and accounts each in one currency, answered as CurrencyRef by the currency's
+name; an A/P or A/R account outside the home and the transaction's currency is QuickBooks' 3140 ("The currency of
+the account must be either in home currency or the transaction currency.").
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import xmlschema
 from lxml import etree
+
+from ledgersync.currencies import desktop_currency_name
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -42,6 +47,8 @@ class FakeBill:
     memo: str | None
     amount: Decimal
     lines: list[dict[str, str]] = field(default_factory=list)
+    ap_account: str | None = None
+    exchange_rate: str | None = None
 
 
 @dataclass
@@ -55,6 +62,7 @@ class FakeInvoice:
     edit_sequence: str = "1"
     exchange_rate: str | None = None
     lines: list[dict[str, str]] = field(default_factory=list)
+    ar_account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,11 @@ class FakeCompany:
         classes: list[str] | None = None,
         customers: list[str] | None = None,
         xsd_dir: Path | None = None,
+        currencies: dict[str, str] | None = None,
+        home_currency: str = "USD",
     ) -> None:
+        """``currencies`` turns multicurrency on: the ISO code of each vendor, customer or account named in it (the
+        others are in ``home_currency``); QuickBooks answers a currency by its name in the Currency List."""
         self.vendors: dict[str, str] = {}
         self.items = {name.casefold(): name for name in items or ["Fresh Cut Flowers"]}
         self.accounts = {name.casefold(): name for name in accounts or ["Freight", "Cost of Goods Sold"]}
@@ -106,6 +118,8 @@ class FakeCompany:
             self._schema = qbxml_schema(str(xsd_dir / "qbxmlops120.xsd"))
         for name in vendors or []:
             self.vendors[name.casefold()] = name
+        self.currencies = {name.casefold(): code for name, code in (currencies or {}).items()}
+        self.home_currency = home_currency
 
     # ------------------------------------------------------------ test controls
 
@@ -124,6 +138,8 @@ class FakeCompany:
                 "accounts": list(self.accounts.values()),
                 "classes": list(self.classes.values()),
                 "customers": list(self.customers.values()),
+                "currencies": dict(self.currencies),
+                "homeCurrency": self.home_currency,
                 "bills": [asdict(bill) | {"amount": str(bill.amount)} for bill in self.bills],
                 "invoices": [asdict(invoice) | {"amount": str(invoice.amount)} for invoice in self.invoices],
                 "deletedTxnIds": list(self.deleted_txn_ids),
@@ -140,6 +156,8 @@ class FakeCompany:
             classes=data.get("classes", []),
             customers=data.get("customers", []),
             xsd_dir=xsd_dir,
+            currencies=data.get("currencies") or None,
+            home_currency=data.get("homeCurrency", "USD"),
         )
         company.bills = [FakeBill(**(b | {"amount": Decimal(b["amount"])})) for b in data.get("bills", [])]
         company.invoices = [FakeInvoice(**(i | {"amount": Decimal(i["amount"])})) for i in data.get("invoices", [])]
@@ -234,7 +252,42 @@ class FakeCompany:
             _text(ret, "ListID", _list_id(name))
             _text(ret, "Name", name)
             _text(ret, "IsActive", "true")
+            self._currency_ref(ret, name, _wanted(rq))
         return _status(rs, 0, "Status OK")
+
+    # ------------------------------------------------------------ currencies (multicurrency)
+
+    @property
+    def multicurrency(self) -> bool:
+        return bool(self.currencies)
+
+    def currency_of(self, name: str) -> str:
+        """The ISO code of a vendor's, customer's or account's currency (the home one unless set)."""
+        return self.currencies.get(name.casefold(), self.home_currency)
+
+    def _currency_ref(self, ret: _Element, name: str, wanted: set[str | None]) -> None:
+        """A list element's CurrencyRef (by the currency's name, as QuickBooks answers it), with multicurrency on."""
+        if self.multicurrency and (not wanted or "CurrencyRef" in wanted):
+            currency = etree.SubElement(ret, "CurrencyRef")
+            _text(currency, "FullName", desktop_currency_name(self.currency_of(name)))
+
+    def _control_account(self, rs: _Element, add: _Element, tag: str, party: str, txn: str) -> _Element | None:
+        """The A/P (bill) or A/R (invoice) account a transaction names: one the company has, in the home currency
+        or the transaction's (its vendor's or customer's), else QuickBooks' 3140 in its own words."""
+        name = add.findtext(f"{tag}/FullName")
+        if name is None:
+            return None
+        label = "AP Account" if tag == "APAccountRef" else "AR Account"
+        if name.casefold() not in self.accounts:
+            return _invalid_reference(rs, label, name, txn)
+        if self.multicurrency and self.currency_of(name) not in {self.home_currency, self.currency_of(party)}:
+            return _status(
+                rs,
+                3140,
+                f'There is an invalid reference to QuickBooks {label} "{name}" in the {txn}. QuickBooks error '
+                "message: The currency of the account must be either in home currency or the transaction currency.",
+            )
+        return None
 
     def _vendor_add(self, rq: _Element, rs: _Element) -> _Element:
         name = rq.findtext("VendorAdd/Name") or ""
@@ -249,7 +302,10 @@ class FakeCompany:
         return _status(rs, 0, "Status OK")
 
     def _customer_query(self, rq: _Element, rs: _Element) -> _Element:
-        return _list_query(rq, rs, self.customers, "CustomerRet")
+        answered = _list_query(rq, rs, self.customers, "CustomerRet")
+        for ret in answered.findall("CustomerRet"):  # with multicurrency, each customer's currency (issue 12)
+            self._currency_ref(ret, ret.findtext("Name") or "", _wanted(rq))
+        return answered
 
     def _item_query(self, rq: _Element, rs: _Element) -> _Element:
         """Items of every type, by FullName (the fake keeps no item types: each answers as an ItemNonInventoryRet)."""
@@ -305,6 +361,9 @@ class FakeCompany:
         vendor = add.findtext("VendorRef/FullName") or ""
         if vendor.casefold() not in self.vendors:
             return _invalid_reference(rs, "Vendor", vendor, "Bill")
+        refused = self._control_account(rs, add, "APAccountRef", vendor, "Bill")
+        if refused is not None:
+            return refused
         ref = add.findtext("RefNumber")
         if ref is not None and len(ref) > 20:
             return _too_long(rs, "RefNumber", ref)
@@ -343,6 +402,8 @@ class FakeCompany:
             memo=add.findtext("Memo"),
             amount=total,
             lines=lines,
+            ap_account=add.findtext("APAccountRef/FullName"),
+            exchange_rate=add.findtext("ExchangeRate"),
         )
         self.bills.append(bill)
         rs.append(_bill_ret(bill, _wanted(rq)))
@@ -355,6 +416,9 @@ class FakeCompany:
         customer = add.findtext("CustomerRef/FullName") or ""
         if customer.casefold() not in self.customers:
             return _invalid_reference(rs, "Customer", customer, "Invoice")
+        refused = self._control_account(rs, add, "ARAccountRef", customer, "Invoice")
+        if refused is not None:
+            return refused
         ref = add.findtext("RefNumber")
         if ref is not None and len(ref) > 11:
             return _too_long(rs, "RefNumber", ref)
@@ -392,6 +456,7 @@ class FakeCompany:
             edit_sequence=str(int(datetime.now(UTC).timestamp())),
             exchange_rate=add.findtext("ExchangeRate"),
             lines=lines,
+            ar_account=add.findtext("ARAccountRef/FullName"),
         )
         self.invoices.append(invoice)
         rs.append(_invoice_ret(invoice, _wanted(rq), with_lines=True))

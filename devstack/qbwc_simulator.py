@@ -36,7 +36,7 @@ from zeep.transports import Transport
 from devstack.fake_qb_company import FakeCompany
 from devstack.lambda_proxy import proxy_event
 from devstack.runtime import LambdaContext
-from devstack.seed import DEMO_CUSTOMERS, DEMO_SALES_ITEMS
+from devstack.seed import DEMO_AP_ACCOUNTS, DEMO_AR_ACCOUNTS, DEMO_CUSTOMERS, DEMO_SALES_ITEMS
 from ledgersync.clock import Clock, SystemClock
 from ledgersync.domain.desktop_sync import (
     DesktopWork,
@@ -51,7 +51,16 @@ from ledgersync.errors import Conflict, RetryableError
 WEB_CONNECTOR_VERSION = "2.3.0.215"
 # The expense accounts of the fake company file when --accounts is not given: the charge accounts the README's
 # settings name ("Freight", "Freight In") and QuickBooks' own "Cost of Goods Sold".
-DEFAULT_ACCOUNTS = ("Freight", "Freight In", "Cost of Goods Sold")
+DEFAULT_ACCOUNTS = (
+    "Freight",
+    "Freight In",
+    "Cost of Goods Sold",
+    *(name for name, _ in DEMO_AR_ACCOUNTS + DEMO_AP_ACCOUNTS),
+)
+# The demo's foreign customer and the A/R and A/P accounts of its currency (issue 12): multicurrency is on.
+DEMO_CURRENCIES = tuple(
+    (name, code) for name, code in DEMO_CUSTOMERS + DEMO_AR_ACCOUNTS + DEMO_AP_ACCOUNTS if code != "USD"
+)
 HOST_RESPONSE = (
     '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" '
     'statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions 23.0</ProductName>'
@@ -426,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated expense account names (default: %(default)s)",
     )
     parser.add_argument("--classes", default="", help="comma-separated class names")
+    parser.add_argument(
+        "--currencies",
+        default=",".join(f"{name}={code}" for name, code in DEMO_CURRENCIES),
+        help="comma-separated name=ISO code of the vendors, customers and accounts not in US dollars (multicurrency "
+        "on when any; default: %(default)s)",
+    )
     parser.add_argument("--qbxml", default="13.0", help="the qbXML version QuickBooks reports")
     parser.add_argument(
         "--company-file",
@@ -447,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             accounts=split(args.accounts),
             classes=split(args.classes),
             customers=split(args.customers),
+            currencies=dict(part.rpartition("=")[::2] for part in split(args.currencies)) or None,
         )
     major, _, minor = args.qbxml.partition(".")
     result = run_session(args.url, args.username, args.password, company, qbxml_version=(int(major), int(minor or 0)))

@@ -108,6 +108,8 @@ DIRECTORY: dict[str, list[dict[str, Any]]] = {
 INCOME_ACCOUNT = "Sales of Product Income"
 # The A/R account of each foreign demo customer's currency (issue 12): map it with arAccountByCurrency to send them.
 DEMO_AR_ACCOUNTS: tuple[tuple[str, str], ...] = (("Accounts Receivable - CAD", "CAD"),)
+# The A/P account of a foreign vendor's currency: map it with apAccountByCurrency to send a CAD vendor's bills.
+DEMO_AP_ACCOUNTS: tuple[tuple[str, str], ...] = (("Accounts Payable - CAD", "CAD"),)
 DEMO_CUSTOMERS: tuple[tuple[str, str], ...] = (
     ("Ang Flowers LLC", "USD"),
     ("Bloom Wholesale Inc", "CAD"),
@@ -141,7 +143,13 @@ def seed_demo_books(state: EmulatorState, realm_id: str) -> dict[str, list[str]]
         )["Id"]
         for name, code in DEMO_AR_ACCOUNTS
     ]
-    return {"Account": [account["Id"], *receivables], "Customer": customers, "Item": items}
+    payables = [
+        state.add_record(
+            realm_id, "Account", {"Name": name, "AccountType": "Accounts Payable", "CurrencyRef": {"value": code}}
+        )["Id"]
+        for name, code in DEMO_AP_ACCOUNTS
+    ]
+    return {"Account": [account["Id"], *receivables, *payables], "Customer": customers, "Item": items}
 
 
 @dataclass

@@ -386,6 +386,9 @@ class InMemoryDirectoryStore:
         found = ((record_sk(kind, k), self.records.read(company_id, record_sk(kind, k))) for k in dict.fromkeys(keys))
         return {sk.split("#", 2)[2]: item for sk, item in found if item is not None}
 
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        return list((self.records.read(company_id, "EXRATES") or {}).get("rates", []))
+
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]:
         chosen: list[int] = []
         while len(chosen) < count:
@@ -428,11 +431,12 @@ class InMemoryDirectoryStore:
 
     def _merge_rates(self, company_id: str, records: Sequence[dict[str, Any]]) -> None:
         current = self.records.read(company_id, "EXRATES") or {}
-        rates = {(r["currency"], r["effectiveFrom"]): r for r in current.get("rates", [])}
+        rates = {(r["currency"], str(r["effectiveFrom"])): r for r in current.get("rates", [])}
         for record in records:
-            rates[(record["currency"], record["effectiveFrom"])] = {
+            effective = str(record["effectiveFrom"])
+            rates[(record["currency"], effective)] = {
                 "currency": record["currency"],
-                "effectiveFrom": record["effectiveFrom"],
+                "effectiveFrom": effective,
                 "rate": record["rate"],
             }
         ordered = sorted(rates.values(), key=lambda r: (r["currency"], r["effectiveFrom"]))

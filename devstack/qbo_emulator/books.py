@@ -14,6 +14,7 @@ from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 
 # The account type the A/R and A/P refs of a transaction must name.
 CONTROL_ACCOUNTS = {"ARAccountRef": "Accounts Receivable", "APAccountRef": "Accounts Payable"}
+CURRENCY_LISTS = frozenset({"Vendor", "Customer", "Account"})
 ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer", "Employee")
 NAME_LISTS = {
     "Vendor": "DisplayName",
@@ -161,6 +162,8 @@ class Books:
             record.setdefault("Active", True)
             record.setdefault(NAME_LISTS[entity], record.get("Name") or record.get("DisplayName") or record["Id"])
             record.setdefault("FullyQualifiedName", record[NAME_LISTS[entity]])
+        if entity in CURRENCY_LISTS:  # QuickBooks answers each of them with its currency, the home one unless set
+            record.setdefault("CurrencyRef", {"value": self.home_currency})
         record.setdefault("domain", "QBO")
         record.setdefault("sparse", False)
         record.setdefault("MetaData", {"CreateTime": _now(), "LastUpdatedTime": _now()})
@@ -300,14 +303,17 @@ class Books:
                     )
         if own_id is not None and entity in {"Customer", "Vendor"}:
             self._currency_is_fixed(entity, record, own_id)
+        elif entity in {"Customer", "Vendor"}:  # QuickBooks answers every vendor and customer with its currency
+            record["CurrencyRef"] = {"value": self._currency_of(record)}
         record.setdefault("Active", True)
         record["FullyQualifiedName"] = name
         if entity == "Item":
             self._item_rules(record)
         if entity == "Account":
             record.setdefault("AccountType", "Expense")
-            if record["AccountType"] in CONTROL_ACCOUNTS.values():  # an A/R or A/P account is in one currency
-                record["CurrencyRef"] = {"value": self._currency_of(record)}
+            # every account is in one currency (the home one unless given); an A/R or A/P account's is the one of
+            # the transactions it takes
+            record["CurrencyRef"] = {"value": self._currency_of(record)}
         if entity == "Vendor":
             record.setdefault("PrintOnCheckName", name)
             record.setdefault("Balance", 0)
@@ -426,8 +432,11 @@ class Books:
             raise Fault(
                 "6000",
                 element="CurrencyRef",
-                detail=f"Business Validation Error: The transaction currency ({currency}) must be the "
-                f"currency of the vendor or customer ({party_currency}).",
+                # QuickBooks' words for a transaction in another currency than its vendor's or customer's (as
+                # integrators report it); the currencies in parentheses are the emulator's, to help a reader.
+                detail="Business Validation Error: Transactions can have only one foreign currency at a time. "
+                f"(transaction {currency}, {'vendor' if 'VendorRef' in record else 'customer'} "
+                f"'{party.get('DisplayName')}' {party_currency})",
             )
         record["CurrencyRef"] = {"value": currency}
 
@@ -449,7 +458,7 @@ class Books:
                 "6000",
                 element=field,
                 detail="Business Validation Error: The transaction needs to be in the same currency as the A/R and "
-                f"A/P accounts. (transaction {currency}, account '{account['Name']}' {account_currency})",
+                f"A/P accounts you use. (transaction {currency}, account '{account['Name']}' {account_currency})",
             )
         record[field] = {"value": account["Id"], "name": account["Name"]}
 
@@ -465,6 +474,7 @@ class Books:
         self._doc_number("Bill", record, own_id, "VendorRef")
         self._currency(record, vendor)
         self._control_account(record, "APAccountRef")
+        self._exchange_rate(record, total, home_field="HomeBalance")  # a Bill has no HomeTotalAmt (v3 schema)
         record["VendorRef"] = {"value": vendor["Id"], "name": vendor["DisplayName"]}
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
@@ -504,8 +514,9 @@ class Books:
                     f"{line['Amount']} (line {line['LineNum']}: {detail['Qty']} x {detail['UnitPrice']} = {expected})",
                 )
 
-    def _exchange_rate(self, record: dict[str, Any], total: Decimal) -> None:
-        """A home-currency invoice has rate 1; a foreign one keeps the rate given (home units per foreign unit)."""
+    def _exchange_rate(self, record: dict[str, Any], total: Decimal, home_field: str = "HomeTotalAmt") -> None:
+        """A home-currency invoice or bill has rate 1; a foreign one keeps the rate given (home units per foreign
+        unit)."""
         rate = _decimal(record.get("ExchangeRate", 1))
         if rate <= 0:
             raise Fault(
@@ -521,7 +532,7 @@ class Books:
                 )
             return
         record["ExchangeRate"] = float(rate)
-        record["HomeTotalAmt"] = _json_number(total * rate)
+        record[home_field] = _json_number(total * rate)
 
     def _next_invoice_number(self) -> str:
         numbers = [

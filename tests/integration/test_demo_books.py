@@ -47,7 +47,7 @@ def test_the_seeded_books_take_a_sales_invoice_for_each_directory_customer() -> 
                 )
             )
 
-    assert [len(seeded[kind]) for kind in ("Account", "Customer", "Item")] == [2, 3, 4]
+    assert [len(seeded[kind]) for kind in ("Account", "Customer", "Item")] == [3, 3, 4]
     assert item["Type"] == "Service" and item["IncomeAccountRef"]["name"] == "Sales of Product Income"
     assert [i["CurrencyRef"]["value"] for i in made] == ["USD", "CAD"]
     assert made[1]["ARAccountRef"] == {"value": ar_cad, "name": "Accounts Receivable - CAD"}
@@ -80,3 +80,29 @@ def test_the_simulators_fake_company_file_has_the_demo_customers_and_items(monke
 
     assert sorted(made[0].customers.values()) == sorted(name for name, _ in DEMO_CUSTOMERS)
     assert set(DEMO_SALES_ITEMS) | {"Fresh Cut Flowers"} == set(made[0].items.values())
+    # with multicurrency on: the CAD customer and the A/R and A/P accounts a CAD invoice or bill is mapped to
+    assert made[0].currency_of("Bloom Wholesale Inc") == "CAD" and made[0].currency_of("Ang Flowers LLC") == "USD"
+    assert {"Accounts Receivable - CAD", "Accounts Payable - CAD"} <= set(made[0].accounts.values())
+    assert made[0].currency_of("Accounts Payable - CAD") == "CAD"
+
+
+def test_the_demo_books_take_a_cad_vendors_bill_on_the_ap_account_in_cad() -> None:
+    with start() as running:
+        seeded = seed_demo_books(running.state, REALM)
+        company = Company(running)
+        ap_cad = seeded["Account"][2]
+        vendor = company.make("Vendor", {"DisplayName": "Maple Growers Ltd", "CurrencyRef": {"value": "CAD"}})
+        expense = company.make("Account", {"Name": "Freight", "AccountType": "Expense"})
+        line = {"DetailType": "AccountBasedExpenseLineDetail", "Amount": 10}
+        made = company.make(
+            "Bill",
+            {
+                "VendorRef": {"value": vendor["Id"]},
+                "CurrencyRef": {"value": "CAD"},
+                "ExchangeRate": 0.73,
+                "APAccountRef": {"value": ap_cad},
+                "Line": [line | {"AccountBasedExpenseLineDetail": {"AccountRef": {"value": expense["Id"]}}}],
+            },
+        )
+
+    assert made["APAccountRef"] == {"value": ap_cad, "name": "Accounts Payable - CAD"}

@@ -56,6 +56,9 @@ def test_customers_are_matched_exactly_and_the_missing_added_in_a_few_calls(emul
     assert "fleurs de lyon" in answer.refused and "capitals" in answer.refused["fleurs de lyon"]
     assert answer.added == {name: held[name] for name in fresh}
     assert ids.get(REALM, "Customer", "Café Nº 7") == held["Café Nº 7"]
+    # each customer's currency is remembered beside its id (found or added), so its invoices read nothing more
+    assert ids.get(REALM, "Currency#Customer", "Café Nº 7") == "USD"
+    assert ids.get(REALM, "Currency#Customer", "O'Brien Floral") == "USD"
     # one batch of 2 lookups, 2 batches of creates (30 + 11), 1 re-read of the clash
     assert client.calls == 4
 

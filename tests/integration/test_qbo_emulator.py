@@ -283,6 +283,51 @@ def test_foreign_currency_bill_must_match_the_vendor_currency(company: Company, 
 
     assert accepted.status_code == 200
     assert (refused.status_code, fault_code(refused)) == (400, "6000")
+    detail = refused.json()["Fault"]["Error"][0]["Detail"]
+    assert "Transactions can have only one foreign currency at a time" in detail
+    assert "(transaction USD, vendor 'Holland Bulbs' EUR)" in detail
+
+
+def test_vendors_and_accounts_carry_their_currency_the_home_one_unless_given(
+    company: Company, books: dict[str, str]
+) -> None:
+    euro = company.make("Vendor", {"DisplayName": "Holland Bulbs", "CurrencyRef": {"value": "EUR"}})
+
+    (home,) = company.query("SELECT * FROM Vendor WHERE DisplayName = 'O\\'Brien Farms'")["Vendor"]
+    (freight,) = company.query("SELECT * FROM Account WHERE Name = 'Freight'")["Account"]
+    assert euro["CurrencyRef"] == {"value": "EUR"}
+    assert home["CurrencyRef"] == {"value": "USD"}
+    assert freight["CurrencyRef"] == {"value": "USD"}
+
+
+def test_a_foreign_bill_keeps_its_rate_and_its_ap_account_must_be_payable_in_its_currency(
+    company: Company, books: dict[str, str]
+) -> None:
+    # Given a CAD vendor, an A/P account in CAD and the home A/P account
+    cad = company.make("Vendor", {"DisplayName": "Maple Growers", "CurrencyRef": {"value": "CAD"}})["Id"]
+    ap_cad = company.make(
+        "Account",
+        {"Name": "Accounts Payable - CAD", "AccountType": "Accounts Payable", "CurrencyRef": {"value": "CAD"}},
+    )["Id"]
+    ap_usd = company.make("Account", {"Name": "Accounts Payable", "AccountType": "Accounts Payable"})["Id"]
+    foreign = {"CurrencyRef": {"value": "CAD"}, "ExchangeRate": 0.73}
+
+    # When bills are posted on each
+    made = company.make("Bill", bill(cad, books["account"], APAccountRef={"value": ap_cad}, **foreign))
+    on_usd = company.post("bill", bill(cad, books["account"], "X-2", APAccountRef={"value": ap_usd}, **foreign))
+    on_expense = company.post(
+        "bill", bill(cad, books["account"], "X-3", APAccountRef={"value": books["account"]}, **foreign)
+    )
+    home_with_rate = company.post("bill", bill(books["vendor"], books["account"], "X-4", ExchangeRate=1.2))
+
+    # Then only the CAD one is taken, with its rate and its home total
+    assert made["APAccountRef"] == {"value": ap_cad, "name": "Accounts Payable - CAD"}
+    assert made["ExchangeRate"] == 0.73 and made["HomeBalance"] == 11.13
+    assert (on_usd.status_code, fault_code(on_usd)) == (400, "6000")
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts you use" in on_usd.text
+    assert (on_expense.status_code, fault_code(on_expense)) == (400, "6000")
+    assert "Accounts Payable" in on_expense.text
+    assert (home_with_rate.status_code, fault_code(home_with_rate)) == (400, "6000")
 
 
 # ---------------------------------------------------------------------------------------------- schemas

@@ -224,7 +224,9 @@ def test_a_foreign_currency_invoice_takes_the_customers_currency_and_its_rate(
 
     assert created["CurrencyRef"] == {"value": "CAD"}
     assert created["ExchangeRate"] == 0.73 and created["HomeTotalAmt"] == 13.14
-    assert fault_code(in_usd) == "6000" and "(CAD)" in in_usd.json()["Fault"]["Error"][0]["Detail"]
+    detail = in_usd.json()["Fault"]["Error"][0]["Detail"]
+    assert fault_code(in_usd) == "6000" and "Transactions can have only one foreign currency at a time" in detail
+    assert "(transaction USD, customer 'Bloom Wholesale Inc' CAD)" in detail
     assert fault_code(home_with_rate) == "6000"
     assert home_with_rate.json()["Fault"]["Error"][0]["element"] == "ExchangeRate"
 

@@ -38,6 +38,11 @@ def emulator() -> Iterator[RunningEmulator]:
         ("Account", {"Name": "Freight"}),
         ("Class", {"Name": "Miami"}),
         ("Vendor", {"DisplayName": "Holland Bulbs", "CurrencyRef": {"value": "EUR"}}),
+        (
+            "Account",
+            {"Name": "Accounts Payable - EUR", "AccountType": "Accounts Payable", "CurrencyRef": {"value": "EUR"}},
+        ),
+        ("Account", {"Name": "Accounts Payable", "AccountType": "Accounts Payable"}),
     ]
     for entity, record in records:
         running.state.add_record(REALM, entity, record)
@@ -151,6 +156,82 @@ def test_foreign_currency_bill_carries_its_currency(stack: Stack) -> None:
     stack.sync.send(draft(vendor="Holland Bulbs", currency="EUR"))
 
     assert stack.bills()[0]["CurrencyRef"] == {"value": "EUR"}
+
+
+def foreign(draft: BillDraft, **changes: Any) -> BillDraft:
+    """A Holland Bulbs (EUR) bill at 1.0837 USD per EUR on the A/P account in EUR, of a USD company."""
+    fields: dict[str, Any] = {
+        "vendor_name": "Holland Bulbs",
+        "currency": "EUR",
+        "exchange_rate": Decimal("1.0837"),
+        "ap_account": "Accounts Payable - EUR",
+        "company_currency": "USD",
+    }
+    return draft.model_copy(update=fields | changes)
+
+
+def test_a_foreign_vendors_bill_carries_its_rate_and_the_ap_account_of_its_currency(stack: Stack) -> None:
+    # When a EUR bill is sent (the emulator validates it against Intuit's v3 schema)
+    receipt = stack.sync.send(foreign(draft()))
+    calls_for_first = stack.client.calls
+    stack.sync.send(foreign(draft("INV-2")))
+
+    # Then QuickBooks has it in EUR at the rate, on the A/P account in EUR; the next one is one call
+    (created, _) = stack.bills()
+    assert receipt.outcome is BillOutcome.CREATED
+    assert (created["CurrencyRef"], created["ExchangeRate"]) == ({"value": "EUR"}, 1.0837)
+    assert created["APAccountRef"]["name"] == "Accounts Payable - EUR"
+    assert created["HomeBalance"] == 57.0
+    assert stack.client.calls - calls_for_first == 1
+
+
+def test_a_vendor_in_another_currency_in_quickbooks_is_refused_before_any_create(stack: Stack) -> None:
+    # Given Ledgersync thinks O'Brien Farms bills in EUR, and QuickBooks keeps it in USD
+    with pytest.raises(PermanentError) as refused:
+        stack.sync.send(foreign(draft(), vendor_name="O'Brien Farms"))
+
+    message = refused.value.message
+    assert message.startswith(
+        'QuickBooks would refuse the bill ("The transaction needs to be in the same currency as the A/R and A/P '
+        "accounts\"): the bill is in EUR and the vendor 'O'Brien Farms' is in USD in QuickBooks; nothing was sent."
+    )
+    assert "set the vendor's currency in Ledgersync to USD (PUT /v1/directory/vendors)" in message
+    assert stack.bills() == []
+
+
+def test_a_home_bill_of_a_vendor_quickbooks_keeps_in_another_currency_is_refused_before_any_create(
+    stack: Stack,
+) -> None:
+    with pytest.raises(PermanentError) as refused:
+        stack.sync.send(draft(vendor="Holland Bulbs").model_copy(update={"company_currency": "USD"}))
+
+    assert "the bill is in USD and the vendor 'Holland Bulbs' is in EUR in QuickBooks" in refused.value.message
+    assert stack.bills() == []
+
+
+def test_an_ap_account_in_another_currency_is_refused_before_any_create_naming_the_setting(stack: Stack) -> None:
+    with pytest.raises(PermanentError) as refused:
+        stack.sync.send(foreign(draft(), ap_account="Accounts Payable"))
+
+    message = refused.value.message
+    assert "the bill is in EUR and the account 'Accounts Payable' is in USD in QuickBooks" in message
+    assert "Map EUR to an A/P account in EUR (PUT /v1/accounting/settings apAccountByCurrency)" in message
+    assert stack.bills() == []
+
+
+def test_a_vendor_id_remembered_before_its_currency_is_read_once_by_id_then_known(stack: Stack) -> None:
+    # Given the vendor's and the account's ids were remembered by an earlier version (no currency with them)
+    books = stack.emulator.state.realm(REALM).books
+    for entity, field, name in (("Vendor", "DisplayName", "O'Brien Farms"), ("Account", "Name", "Accounts Payable")):
+        (entity_id,) = [k for k, r in books.records[entity].items() if r[field] == name]
+        stack.ids.put(REALM, entity, name, entity_id)
+    mismatched = foreign(draft(), vendor_name="O'Brien Farms", ap_account="Accounts Payable")
+
+    with pytest.raises(PermanentError, match="the vendor 'O'Brien Farms' is in USD in QuickBooks"):
+        stack.sync.send(mismatched)
+
+    assert stack.ids.get(REALM, "Currency#Vendor", "O'Brien Farms") == "USD"
+    assert stack.bills() == []
 
 
 def test_inactive_vendor_is_refused_with_a_message_that_says_what_to_do(stack: Stack) -> None:

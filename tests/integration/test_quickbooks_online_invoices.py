@@ -193,6 +193,22 @@ def test_an_ar_account_in_another_currency_is_refused_quoting_quickbooks(stack: 
 
     assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in refused.value.message
     assert stack.invoices() == []
+    assert "the account 'A/R - EUR' is in EUR in QuickBooks; nothing was sent" in refused.value.message
+    assert "POST invoice" not in stack.requests
+
+
+def test_a_customer_quickbooks_keeps_in_another_currency_is_refused_before_any_create(stack: SalesStack) -> None:
+    # Given Ledgersync has Bloom Wholesale Inc in USD (the home currency), and QuickBooks keeps it in CAD
+    draft = invoice_draft(customer="Bloom Wholesale Inc").model_copy(update={"company_currency": "USD"})
+
+    with pytest.raises(PermanentError) as refused:
+        stack.invoice_sync.send(draft)
+
+    message = refused.value.message
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in message
+    assert "the sales invoice is in USD and the customer 'Bloom Wholesale Inc' is in CAD in QuickBooks" in message
+    assert "make a customer in USD in QuickBooks and set the customer's accountingName" in message
+    assert "POST invoice" not in stack.requests
 
 
 # ---------------------------------------------------------------------------------------------- refusals

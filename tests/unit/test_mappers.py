@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,12 @@ COMPANY = "c-1"
 class Directory:
     vendors: dict[int, VendorRef] = field(default_factory=dict)
     locations: dict[int, LocationRef] = field(default_factory=dict)
+    rates: list[dict[str, Any]] = field(default_factory=list)
+    rate_reads: int = 0
+
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        self.rate_reads += 1
+        return list(self.rates)
 
     def vendor(self, company_id: str, vendor_id: int) -> VendorRef | None:
         return self.vendors.get(vendor_id)
@@ -76,13 +83,85 @@ def order(po_id: int = 7) -> PurchaseOrder:
     )
 
 
-def mapper(accounting_name: str | None = "Flores LLC") -> tuple[PurchaseOrderBills, InMemoryPurchaseOrderStore]:
+def mapper(
+    accounting_name: str | None = "Flores LLC",
+    currency: str | None = None,
+    rates: list[dict[str, Any]] | None = None,
+    settings: AccountingSettings | None = None,
+) -> tuple[PurchaseOrderBills, InMemoryPurchaseOrderStore]:
     store = InMemoryPurchaseOrderStore()
     directory = Directory(
-        vendors={29: VendorRef(id=29, code="FL", name="Flores", accounting_name=accounting_name)},
+        vendors={29: VendorRef(id=29, code="FL", name="Flores", accounting_name=accounting_name, currency=currency)},
         locations={3: LocationRef(id=3, code="02", name="Chicago")},
+        rates=rates or [],
     )
-    return PurchaseOrderBills(store, directory, Accounting()), store
+    accounting = Accounting(settings) if settings is not None else Accounting()
+    return PurchaseOrderBills(store, directory, accounting), store
+
+
+RATES = [
+    {"currency": "USD", "effectiveFrom": "2026-01-01", "rate": "1.30"},
+    {"currency": "USD", "effectiveFrom": "2026-11-30", "rate": "1.36"},  # in force from the ship date on
+    {"currency": "USD", "effectiveFrom": "2026-12-01", "rate": "1.50"},  # after the bill's date: not used
+    {"currency": "EUR", "effectiveFrom": "2026-11-30", "rate": "1.45"},
+]
+CAD_HOME = AccountingSettings(company_currency="CAD", ap_account_by_currency={"USD": "Accounts Payable - USD"})
+
+
+def foreign_drafts(**changes: Any) -> list[Any]:
+    fields: dict[str, Any] = {"currency": "USD", "rates": RATES, "settings": CAD_HOME} | changes
+    bills, store = mapper(**fields)
+    store.save(order(), None)
+    document = bills.load(COMPANY, DocumentRef.purchase_order(7))
+    assert document is not None
+    return bills.drafts(document)
+
+
+def test_a_foreign_vendors_bills_carry_the_rate_in_force_on_the_bill_date_and_the_ap_account_of_its_currency() -> None:
+    drafts = foreign_drafts()
+
+    assert [(d.currency, d.exchange_rate, d.ap_account, d.company_currency) for d in drafts] == [
+        ("USD", Decimal("1.36"), "Accounts Payable - USD", "CAD"),
+        ("USD", Decimal("1.36"), "Accounts Payable - USD", "CAD"),
+    ]
+    assert drafts[0].document_currency == "USD"
+
+
+def test_a_home_vendors_bills_have_no_rate_nor_ap_account_and_the_rates_are_not_read() -> None:
+    bills, store = mapper(currency="CAD", rates=RATES, settings=CAD_HOME)
+    store.save(order(), None)
+    document = bills.load(COMPANY, DocumentRef.purchase_order(7))
+    assert document is not None
+
+    drafts = bills.drafts(document)
+
+    assert [(d.currency, d.exchange_rate, d.ap_account, d.document_currency) for d in drafts] == [
+        (None, None, None, "CAD"),
+        (None, None, None, "CAD"),
+    ]
+    assert bills.references.rate_reads == 0  # type: ignore[attr-defined]
+
+
+def test_a_foreign_vendor_without_a_rate_in_force_on_the_bill_date_is_unmappable_naming_the_route() -> None:
+    later_only = [{"currency": "USD", "effectiveFrom": "2026-12-01", "rate": "1.50"}]
+
+    with pytest.raises(Unmappable) as refused:
+        foreign_drafts(rates=later_only)
+
+    assert refused.value.message.startswith(
+        "the vendor's currency is USD and there is no exchange rate for it in force on 2026-11-30"
+    )
+    assert "PUT /v1/directory/exchange-rates" in refused.value.message
+
+
+def test_a_foreign_vendor_whose_currency_has_no_ap_account_is_unmappable_naming_the_setting() -> None:
+    with pytest.raises(Unmappable) as refused:
+        foreign_drafts(settings=AccountingSettings(company_currency="CAD"))
+
+    message = refused.value.message
+    assert "PO PO7's vendor is in USD and no A/P account is mapped for USD" in message
+    assert "The transaction needs to be in the same currency as the A/R and A/P accounts" in message
+    assert '{"apAccountByCurrency": {"USD": "Accounts Payable - USD"}}' in message
 
 
 def test_the_po_mapper_loads_the_po_with_its_vendor_location_and_the_company_mapping() -> None:

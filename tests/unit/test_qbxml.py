@@ -121,6 +121,69 @@ def test_bill_add_carries_the_mapping_when_built() -> None:
     assert total == draft().total == Decimal("110.00")
 
 
+def foreign_draft() -> BillDraft:
+    return draft().model_copy(
+        update={
+            "currency": "CAD",
+            "exchange_rate": Decimal("0.73125"),
+            "ap_account": "Accounts Payable - CAD",
+            "company_currency": "USD",
+        }
+    )
+
+
+@pytest.mark.parametrize("version", ["12.0", "8.0", "7.0"])
+def test_a_foreign_bill_add_validates_with_its_ap_account_and_rate_in_schema_order(schema: Any, version: str) -> None:
+    request = QbxmlCodec().request(operations(foreign_draft()), version, OnError.CONTINUE)
+
+    schema.validate(request)
+    add = one(etree.fromstring(request.encode()), ".//BillAdd")
+    heading = [child.tag for child in add if child.tag not in ("ItemLineAdd", "ExpenseLineAdd")]
+    with_rate = version != "7.0"  # ExchangeRate came with qbXML 8.0
+    assert heading == ["VendorRef", "APAccountRef", "TxnDate", "RefNumber", "Memo"] + (["ExchangeRate"] * with_rate)
+    assert add.findtext("APAccountRef/FullName") == "Accounts Payable - CAD"
+    assert add.findtext("ExchangeRate") == ("0.73125" if with_rate else None)
+
+
+def test_a_home_bill_add_names_no_ap_account_nor_rate() -> None:
+    add = one(
+        etree.fromstring(QbxmlCodec().request(operations(draft()), "12.0", OnError.CONTINUE).encode()), ".//BillAdd"
+    )
+    assert add.find("APAccountRef") is None and add.find("ExchangeRate") is None
+
+
+@pytest.mark.parametrize("version", ["12.0", "8.0"])
+def test_vendor_and_customer_queries_ask_for_the_currency_from_qbxml_8(schema: Any, version: str) -> None:
+    ops = [
+        Operation("V0", OperationKind.VENDOR_QUERY, "Maple & Sons"),
+        Operation("C1", OperationKind.CUSTOMER_QUERY, reference="Bloom <Wholesale>"),
+    ]
+    request = QbxmlCodec().request(ops, version, OnError.CONTINUE)
+
+    schema.validate(request)
+    root = etree.fromstring(request.encode())
+    vendor, customer = one(root, ".//VendorQueryRq"), one(root, ".//CustomerQueryRq")
+    assert [e.text for e in vendor.findall("IncludeRetElement")] == ["ListID", "Name", "IsActive", "CurrencyRef"]
+    assert customer.findtext("FullName") == "Bloom <Wholesale>"
+    assert "CurrencyRef" in [e.text for e in customer.findall("IncludeRetElement")]
+    old = etree.fromstring(QbxmlCodec().request(ops, "7.0", OnError.CONTINUE).encode())
+    assert "CurrencyRef" not in [e.text for e in old.iter("IncludeRetElement")]
+
+
+def test_results_carry_a_vendors_currency_by_its_name_when_quickbooks_answers() -> None:
+    response = (
+        '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><VendorQueryRs requestID="V0" statusCode="0" '
+        'statusSeverity="Info" statusMessage="Status OK"><VendorRet><ListID>8000-1</ListID><Name>Maple</Name>'
+        "<IsActive>true</IsActive><CurrencyRef><ListID>C-2</ListID><FullName>Canadian Dollar</FullName>"
+        "</CurrencyRef></VendorRet></VendorQueryRs></QBXMLMsgsRs></QBXML>"
+    )
+
+    (result,) = QbxmlCodec().results(response)
+
+    assert result.records[0].currency == "Canadian Dollar"
+    assert result.records[0].name == "Maple"
+
+
 def test_values_are_escaped_when_they_hold_markup() -> None:
     request = QbxmlCodec().request(operations(draft(vendor='A&B "<x>" Flowers')), "12.0", OnError.STOP)
     assert "A&amp;B" in request and "&lt;x&gt;" in request

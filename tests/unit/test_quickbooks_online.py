@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from ledgersync.adapters.quickbooks_online.bills import bill_payload, bill_refs, quote
+from ledgersync.adapters.quickbooks_online.bills import bill_payload, bill_refs, currency_refs, quote
 from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault, StaleObjectError, translate_response
 from ledgersync.adapters.quickbooks_online.limits import InProcessRequestLimiter
 from ledgersync.domain.process_log import LogLevel, ProcessLog, RunStatus
@@ -494,6 +494,34 @@ def test_bill_payload_maps_item_and_charge_lines_with_classes_and_foreign_curren
     assert item["Amount"] == 40.0
     assert charge["AccountBasedExpenseLineDetail"] == {"AccountRef": {"value": "77", "name": "Freight"}}
     assert json.loads(json.dumps(body))["Line"][1]["Amount"] == 12.5
+
+
+def test_a_foreign_bill_payload_carries_the_rate_and_the_ap_account_of_its_currency_and_a_home_one_neither() -> None:
+    foreign = draft().model_copy(
+        update={
+            "currency": "EUR",
+            "exchange_rate": Decimal("1.08372913"),
+            "ap_account": "Accounts Payable - EUR",
+            "company_currency": "USD",
+        }
+    )
+    ids = {
+        ("Vendor", "O'Brien Farms"): "56",
+        ("Item", "Fresh Cut Flowers"): "9",
+        ("Class", "Miami"): "3",
+        ("Account", "Freight"): "77",
+        ("Account", "Accounts Payable - EUR"): "80",
+    }
+
+    body = bill_payload(foreign, ids)
+    home = bill_payload(draft(), ids)
+
+    assert bill_refs(foreign) == list(ids)
+    assert currency_refs(foreign) == [("Vendor", "O'Brien Farms"), ("Account", "Accounts Payable - EUR")]
+    assert (body["CurrencyRef"], body["ExchangeRate"]) == ({"value": "EUR"}, 1.08372913)
+    assert body["APAccountRef"] == {"value": "80", "name": "Accounts Payable - EUR"}
+    assert not {"CurrencyRef", "ExchangeRate", "APAccountRef"} & set(home)
+    assert currency_refs(draft()) == [("Vendor", "O'Brien Farms")]
 
 
 def test_query_values_escape_single_quotes_when_names_contain_them() -> None:

@@ -535,6 +535,32 @@ def test_exchange_rates_are_kept_in_one_summary_in_currency_and_date_order(recor
     ]
 
 
+def test_exchange_rates_are_read_back_for_bills_from_the_same_summary(records: Records) -> None:
+    # Given two rates of one currency written in two batches
+    store = records.directory
+    rate = {"currency": "CAD", "effectiveFrom": "2026-02-01", "rate": Decimal("0.73")}
+    store.write("co_1", Kind.EXCHANGE_RATES, [rate], [])
+    store.write("co_1", Kind.EXCHANGE_RATES, [{**rate, "effectiveFrom": "2026-03-01", "rate": Decimal("0.7")}], [])
+
+    # Then the bills' read of them sees both, in date order; another company has none
+    assert store.exchange_rates("co_1") == [rate, {**rate, "effectiveFrom": "2026-03-01", "rate": Decimal("0.7")}]
+    assert store.exchange_rates("co_2") == []
+
+
+def test_rates_written_as_dates_after_rates_stored_as_text_merge_in_date_order(records: Records) -> None:
+    # Given a rate stored, then another of the same currency handed in as the directory hands it (a date)
+    store = records.directory
+    store.write("co_1", Kind.EXCHANGE_RATES, [{"currency": "CAD", "effectiveFrom": date(2024, 1, 1), "rate": 1}], [])
+    later = {"currency": "CAD", "effectiveFrom": date(2026, 3, 27), "rate": Decimal("0.7315")}
+    store.write("co_1", Kind.EXCHANGE_RATES, [later], [])
+    store.write("co_1", Kind.EXCHANGE_RATES, [later], [])  # the same rate again replaces it
+
+    assert [(r["effectiveFrom"], r["rate"]) for r in store.exchange_rates("co_1")] == [
+        ("2024-01-01", 1),
+        ("2026-03-27", Decimal("0.7315")),
+    ]
+
+
 def lookup(**changes: Any) -> Lookup:
     fields: dict[str, Any] = {
         "customer_id": None,

@@ -13,3 +13,30 @@ _CODES = """
     XOF XPF YER ZAR ZMW ZWG ZWL
     """
 ISO_4217 = frozenset(_CODES.split())
+
+# QuickBooks Desktop names a currency by its name in the Currency List (CurrencyRef FullName), not by its code. The
+# names of the currencies a US company file starts with that Ledgersync's demo and tests meet; a name not here (or a
+# renamed currency) is not judged before sending: QuickBooks itself refuses a mismatch (3140).
+DESKTOP_CURRENCY_NAMES = {
+    "us dollar": "USD",
+    "canadian dollar": "CAD",
+    "euro": "EUR",
+    "british pound sterling": "GBP",
+    "australian dollar": "AUD",
+    "mexican peso": "MXN",
+}
+
+
+def desktop_currency_code(name: str | None) -> str | None:
+    """The ISO 4217 code of a QuickBooks Desktop currency name ("Canadian Dollar" → "CAD", "CAD" → "CAD"); None
+    when it cannot be told."""
+    text = (name or "").strip()
+    if text.upper() in ISO_4217:
+        return text.upper()
+    return DESKTOP_CURRENCY_NAMES.get(text.casefold())
+
+
+def desktop_currency_name(code: str) -> str:
+    """The name QuickBooks Desktop gives a currency code (the code itself for one not in DESKTOP_CURRENCY_NAMES)."""
+    names = {value: key for key, value in DESKTOP_CURRENCY_NAMES.items()}
+    return names[code].title().replace("Us ", "US ") if code in names else code

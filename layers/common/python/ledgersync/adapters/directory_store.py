@@ -15,6 +15,9 @@ ID_WIDTH = 20
 DEFAULT_STORE_SK = "DEFAULTSTORE"
 
 
+RATES_SUMMARY_SK = "EXRATES"  # every exchange rate of a company in one item (invoice.create reads it in its batch)
+
+
 def record_sk(kind: Kind, key: str | int) -> str:
     if kind in ID_KINDS:
         return f"DIR#{kind.value}#{int(key):0{ID_WIDTH}d}"
@@ -51,6 +54,11 @@ class DynamoDirectoryStore:
         pk = company_pk(company_id)
         found = self.table.batch_get([(pk, record_sk(kind, k)) for k in keys])
         return _index(found.values(), lambda item: str(item["sk"]).split("#", 2)[2])
+
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        """Every exchange rate of the company (``{currency, effectiveFrom, rate}``), from its one summary item."""
+        item = self.table.get(company_pk(company_id), RATES_SUMMARY_SK) or {}
+        return list(item.get("rates", []))
 
     def allocate_ids(self, company_id: str, kind: Kind, count: int) -> list[int]:
         """Fresh ids from the kind's counter, skipping any an outside system already chose for itself."""
@@ -120,17 +128,20 @@ class DynamoDirectoryStore:
 
     def _rates_summary(self, pk: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Every rate of the company in one item, so invoice.create reads it in its single batch read."""
-        current = self.table.get(pk, "EXRATES") or {}
-        rates = {(r["currency"], r["effectiveFrom"]): r for r in current.get("rates", [])}
+        current = self.table.get(pk, RATES_SUMMARY_SK) or {}
+        # effectiveFrom is kept as its ISO text: a record handed in holds a date, a stored one its text, and the two
+        # must compare (a second write of rates for a currency sorted a date against a string and failed)
+        rates = {(r["currency"], str(r["effectiveFrom"])): r for r in current.get("rates", [])}
         for record in records:
-            rates[(record["currency"], record["effectiveFrom"])] = {
+            effective = str(record["effectiveFrom"])
+            rates[(record["currency"], effective)] = {
                 "currency": record["currency"],
-                "effectiveFrom": record["effectiveFrom"],
+                "effectiveFrom": effective,
                 "rate": record["rate"],
             }
         return {
             "pk": pk,
-            "sk": "EXRATES",
+            "sk": RATES_SUMMARY_SK,
             "rates": sorted(rates.values(), key=lambda r: (r["currency"], r["effectiveFrom"])),
         }
 

@@ -128,3 +128,6 @@ class DirectoryReferences:
     def location(self, company_id: str, location_id: int) -> LocationRef | None:
         found = self.directory.get_by_ids(company_id, Kind.LOCATIONS, [location_id]).get(location_id)
         return LocationRef(id=int(found["id"]), code=found["code"], name=found["name"]) if found else None
+
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        return self.directory.exchange_rates(company_id)

@@ -35,7 +35,7 @@ OWNER_ID = "{6B1E4C52-8F0A-4C3E-9D1B-2A7F5E3C9B14}"
 # The namespace the FileID of each company is derived from (uuid5), so every download gives the same FileID.
 FILE_ID_NAMESPACE = uuid.UUID("0b8f2a6e-5d43-4c1f-a9e2-7c3d1f6b8a50")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
-EXCHANGE_RATE_SINCE = (8, 0)  # InvoiceAdd's ExchangeRate came with qbXML 8.0 (multicurrency, QuickBooks 2009)
+EXCHANGE_RATE_SINCE = (8, 0)  # InvoiceAdd's and BillAdd's ExchangeRate came with qbXML 8.0 (multicurrency, 2009)
 QUANTITY_PLACES = 5  # QUANTYPE and PRICETYPE: at most five decimals
 SAFE_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
@@ -178,6 +178,7 @@ def _record(ret: _Element) -> QbRecord:
         memo=text("Memo"),
         customer_name=text("CustomerRef/FullName"),
         amount=_read_decimal(text("AmountDue")),
+        currency=text("CurrencyRef/FullName"),
         bill_lines=_bill_lines(ret),
     )
 
@@ -212,6 +213,8 @@ def _read_decimal(value: str | None) -> Decimal | None:
 def _vendor_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     _text(rq, "FullName", op.vendor_name)
     _include(rq, "ListID", "Name", "IsActive")
+    if version >= EXCHANGE_RATE_SINCE:
+        _include(rq, "CurrencyRef")  # the vendor's currency, which its bills must be in (multicurrency)
 
 
 def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -231,9 +234,14 @@ def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
         raise ValueError("a BillAdd operation needs its bill")
     add = etree.SubElement(rq, "BillAdd")
     _ref(add, "VendorRef", bill.vendor_name)
+    if bill.ap_account:
+        _ref(add, "APAccountRef", bill.ap_account)  # the A/P account of a foreign bill's currency
     _text(add, "TxnDate", bill.txn_date.isoformat())
     _text(add, "RefNumber", op.reference or bill.reference(20))
     _text(add, "Memo", bill.memo)
+    if bill.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
+        # Home units per foreign unit, as QuickBooks Desktop keeps it; the currency is the vendor's own.
+        _text(add, "ExchangeRate", f"{bill.exchange_rate:f}")
     for line in (x for x in bill.lines if x.kind is BillLineKind.ACCOUNT):
         expense = etree.SubElement(add, "ExpenseLineAdd")
         _ref(expense, "AccountRef", line.ref_name)
@@ -317,6 +325,8 @@ def _list_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     """A CustomerQuery or ItemQuery by FullName (QuickBooks matches it without regard to case)."""
     _text(rq, "FullName", op.reference or "")
     _include(rq, "ListID", "Name", "FullName")
+    if rq.tag == "CustomerQueryRq" and version >= EXCHANGE_RATE_SINCE:
+        _include(rq, "CurrencyRef")  # the customer's currency, which its invoices must be in (multicurrency)
 
 
 def _customer_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:

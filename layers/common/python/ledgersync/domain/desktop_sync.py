@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
+from ledgersync.currencies import desktop_currency_code
 from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
 from ledgersync.domain.purchase_order_bills import (
     AccountingBill,
@@ -48,6 +49,8 @@ NOT_FOUND_CODES = frozenset({1, 500})  # 1: a filter matched nothing; 500: a nam
 BUSY_CODES = frozenset({3175, 3176})
 INVALID_REFERENCE = 3140
 TXN_NOT_FOUND = 3120  # a TxnDel of a transaction QuickBooks does not have (any more): it is gone, as wanted
+MULTICURRENCY_SINCE = (8, 0)  # vendors' and customers' CurrencyRef came with qbXML 8.0 (QuickBooks 2009)
+SAME_CURRENCY = "The transaction needs to be in the same currency as the A/R and A/P accounts"
 OLDEST_WEB_CONNECTOR = (2, 1)
 # One session is one DynamoDB item (400 KB); jobs beyond this much JSON wait for the next session.
 SESSION_JOBS_BYTES = 300_000
@@ -71,7 +74,7 @@ class OperationKind(StrEnum):
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
     BILL_DELETE = "BillDelete"  # a TxnDel of a bill (send again with replace)
-    CUSTOMER_QUERY = "CustomerQuery"  # the Sales Invoice Export's customers, by FullName
+    CUSTOMER_QUERY = "CustomerQuery"  # by FullName: the Sales Invoice Export's, and an invoice's (its currency)
     CUSTOMER_ADD = "CustomerAdd"
     ITEM_QUERY = "ItemQuery"  # the Sales Invoice Export's items (any item type), by FullName
     ITEM_NON_INVENTORY_ADD = "ItemNonInventoryAdd"  # a missing item, sold on ``account_name`` (invoiceIncomeAccount)
@@ -106,6 +109,7 @@ class QbRecord:
     memo: str | None = None
     customer_name: str | None = None
     amount: Decimal | None = None  # a bill's total (AmountDue)
+    currency: str | None = None  # a vendor's or customer's currency, by its name in QuickBooks (CurrencyRef FullName)
     bill_lines: tuple[BillLine, ...] = ()  # a bill's expense and item lines (BillQuery with IncludeLineItems)
 
 
@@ -797,7 +801,11 @@ class WebConnectorService:
         )
         vendor_index = list(session.vendors)
         lookups = [Operation(f"V{vendor_index.index(name)}", OperationKind.VENDOR_QUERY, name) for name in names]
+        multicurrency = _parse_version(session.qbxml_version or "") >= MULTICURRENCY_SINCE
         for i, job in planned:
+            if isinstance(job, InvoiceJob) and multicurrency and _invoice_currency(job.draft):
+                # its customer first, so a customer QuickBooks keeps in another currency fails before the add
+                lookups.append(Operation(f"C{i}", OperationKind.CUSTOMER_QUERY, reference=job.draft.customer_name))
             if isinstance(job, BillJob):
                 lookups.append(Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference))
             elif isinstance(job, NameJob):
@@ -899,6 +907,9 @@ class WebConnectorService:
             name = names[int(request_id[1:])]
             if result.status_code == 0 and result.records:
                 session.vendors[name] = True
+                for job in session.jobs:
+                    if isinstance(job, BillJob) and job.draft.vendor_name == name and job.state is JobState.PLANNED:
+                        _check_vendor_currency(job, result.records[0], fail)
             elif result.status_code in NOT_FOUND_CODES:
                 session.vendors[name] = False
             else:
@@ -920,6 +931,8 @@ class WebConnectorService:
                 self._apply_lookup(session, job, result, fail)
             elif request_id.startswith("A"):
                 _apply_add(job, result, fail)
+            elif request_id.startswith("C"):
+                _check_customer_currency(job, result, fail)
             elif isinstance(job, InvoiceDeleteJob):
                 _apply_delete(job, int(request_id.partition(".")[2]), result, fail)
             elif isinstance(job, BillJob):
@@ -1205,6 +1218,52 @@ def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
             " these names."
         )
     fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
+
+
+def _invoice_currency(draft: InvoiceDraft) -> str | None:
+    return draft.currency or draft.company_currency
+
+
+def _currency_refusal(noun: str, reference: str, ours: str, kind: str, name: str, theirs: str) -> str:
+    return (
+        f'QuickBooks Desktop would refuse {noun} {reference} ("{SAME_CURRENCY}"): the {noun} is in {ours} and '
+        f"{kind} '{name}' is in {theirs} in QuickBooks; nothing was sent. "
+    )
+
+
+def _check_vendor_currency(job: BillJob, vendor: QbRecord, fail: Fail) -> None:
+    """Fail a bill whose vendor QuickBooks keeps in another currency (its CurrencyRef), before its BillAdd; a vendor
+    without a currency (multicurrency off) or in one whose name cannot be told is left to QuickBooks."""
+    ours, theirs = job.draft.document_currency, desktop_currency_code(vendor.currency)
+    if not ours or not theirs or ours == theirs:
+        return
+    name = job.draft.vendor_name
+    fail(
+        job,
+        _currency_refusal("bill", job.reference, ours, "vendor", name, theirs)
+        + f"A vendor's currency cannot change in QuickBooks once it has transactions: set the vendor's currency in "
+        f"Ledgersync to {theirs} (PUT /v1/directory/vendors), or make a vendor in {ours} in QuickBooks Desktop and "
+        "set the vendor's accountingName to its name, then send again.",
+    )
+
+
+def _check_customer_currency(job: AnyJob, result: OperationResult, fail: Fail) -> None:
+    """A CustomerQuery's answer before an InvoiceAdd: fail the invoice when QuickBooks keeps its customer in another
+    currency. A customer not found, or QuickBooks busy, is left to the InvoiceAdd (which names what is missing)."""
+    if not isinstance(job, InvoiceJob) or job.state is not JobState.PLANNED:
+        return
+    if result.status_code != 0 or not result.records:
+        return
+    ours, theirs = _invoice_currency(job.draft), desktop_currency_code(result.records[0].currency)
+    if not ours or not theirs or ours == theirs:
+        return
+    fail(
+        job,
+        _currency_refusal("invoice", job.reference, ours, "customer", job.draft.customer_name, theirs)
+        + f"A customer's currency cannot change in QuickBooks once it has transactions: make a customer in {ours} in "
+        "QuickBooks Desktop and set the customer's accountingName to its name (PUT /v1/directory/customers), then "
+        "send again.",
+    )
 
 
 def _apply_bill_delete(job: BillJob, index: int, result: OperationResult, fail: Fail) -> None:

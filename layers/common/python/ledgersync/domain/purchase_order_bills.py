@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -72,6 +74,17 @@ class BillDraft(BaseModel):
     lines: list[BillLine]
     memo: str
     generation: int = 0  # one more for each send after the bill was deleted (send again): a new bill per generation
+    # A foreign vendor's bill (issue 12): the directory's rate in force on the bill's date (company units per unit of
+    # ``currency``) and the A/P account of its currency (settings' apAccountByCurrency); None for a home one.
+    exchange_rate: Decimal | None = None
+    ap_account: str | None = None
+    # The company's own currency, so an adapter can tell a home-currency bill from a vendor in another currency.
+    company_currency: str | None = None
+
+    @property
+    def document_currency(self) -> str | None:
+        """The bill's currency: its own for a foreign one, else the company's (None when neither is known)."""
+        return self.currency or self.company_currency
 
     @property
     def full_reference(self) -> str:
@@ -92,12 +105,18 @@ def build_bills(
     location: LocationRef | None,
     mapping: BillMapping,
     company_currency: str,
+    exchange_rates: Sequence[Mapping[str, Any]] = (),
+    ap_accounts: Mapping[str, str] | None = None,
 ) -> list[BillDraft]:
     """Map each vendor invoice of a PO to a bill, so that the bills add up to the PO total to the cent.
 
     Product amounts are the PO lines, split across the vendor invoices in proportion to each invoice's
     product amount (invoice amount less its additional charges); charges are split the same way by each
     invoice's ``totalAdditionalCharges``. Largest-remainder allocation keeps every split exact.
+
+    A vendor in another currency than the company's gets bills in its currency, at the rate of ``exchange_rates``
+    (the directory's) in force on the bill's date, on the A/P account ``ap_accounts`` maps its currency to; without
+    either the PO is refused (``Unmappable``, naming the fix) before anything is sent.
     """
     invoices = order.vendor_invoices
     product_weights = [inv.invoice_amount - inv.total_additional_charges for inv in invoices]
@@ -105,6 +124,10 @@ def build_bills(
     item_splits = [allocate(item.total_cost, product_weights) for item in order.items]
     charge_splits = [allocate(charge.amount, charge_weights or product_weights) for charge in order.additional_charges]
     currency = vendor.currency if vendor.currency and vendor.currency != company_currency else None
+    exchange_rate = ap_account = None
+    if currency is not None:
+        exchange_rate = _bill_rate(order, currency, exchange_rates)
+        ap_account = _ap_account(order, currency, ap_accounts or {})
     location_class = mapping.class_by_location.get(location.code) if location else None
     bills: list[BillDraft] = []
     for index, invoice in enumerate(invoices):
@@ -132,11 +155,50 @@ def build_bills(
                 vendor_name=vendor.accounting_name or vendor.name,
                 txn_date=order.ship_date,
                 currency=currency,
+                exchange_rate=exchange_rate,
+                ap_account=ap_account,
+                company_currency=company_currency,
                 lines=lines,
                 memo=f"Ledgersync PO {order.po_number} vendor invoice {number} ({order.po_number}-{number})",
             )
         )
     return bills
+
+
+def rate_in_force(rates: Sequence[Mapping[str, Any]], currency: str, on: date) -> Decimal | None:
+    """The directory's rate of ``currency`` in force on ``on`` (the latest whose effectiveFrom is not after it), in
+    company units per unit of ``currency``; None when there is none."""
+    day = on.isoformat()
+    found = [r for r in rates if r.get("currency") == currency and str(r.get("effectiveFrom", "")) <= day]
+    if not found:
+        return None
+    return Decimal(str(max(found, key=lambda r: str(r["effectiveFrom"]))["rate"]))
+
+
+def _bill_rate(order: PurchaseOrder, currency: str, rates: Sequence[Mapping[str, Any]]) -> Decimal:
+    rate = rate_in_force(rates, currency, order.ship_date)
+    if rate is None:
+        raise Unmappable(
+            f"the vendor's currency is {currency} and there is no exchange rate for it in force on "
+            f"{order.ship_date.isoformat()} (the bill's date, the PO's ship date); add one with "
+            f'PUT /v1/directory/exchange-rates, e.g. [{{"currency": "{currency}", "rate": "0.73", '
+            f'"effectiveFrom": "{order.ship_date.isoformat()}"}}], then send again'
+        )
+    return rate
+
+
+def _ap_account(order: PurchaseOrder, currency: str, accounts: Mapping[str, str]) -> str:
+    """The A/P account of a foreign bill's currency: QuickBooks keeps each A/P account in one currency and refuses
+    a bill in another, so an unmapped currency is refused here, before anything is sent."""
+    account = accounts.get(currency)
+    if account:
+        return account
+    raise Unmappable(
+        f"PO {order.po_number}'s vendor is in {currency} and no A/P account is mapped for {currency} "
+        '(QuickBooks: "The transaction needs to be in the same currency as the A/R and A/P accounts"); create an '
+        f"A/P account in {currency} in QuickBooks and map it with PUT /v1/accounting/settings apAccountByCurrency, "
+        f'e.g. {{"apAccountByCurrency": {{"{currency}": "Accounts Payable - {currency}"}}}}, then send again'
+    )
 
 
 def _item_lines(
@@ -209,6 +271,8 @@ class PurchaseOrderDocument:
     location: LocationRef | None
     mapping: BillMapping
     company_currency: str
+    # the directory's exchange rates ({currency, effectiveFrom, rate}), read only for a vendor in another currency
+    exchange_rates: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass
@@ -232,13 +296,26 @@ class PurchaseOrderBills:
         vendor = self.references.vendor(company_id, order.vendor_id)
         location = self.references.location(company_id, order.location_id) if order.location_id else None
         settings = settings or self.accounting.get_settings(company_id)
-        return PurchaseOrderDocument(order, vendor, location, settings, settings.company_currency or "USD")
+        company_currency = settings.company_currency or "USD"
+        rates: tuple[Mapping[str, Any], ...] = ()
+        if vendor is not None and vendor.currency and vendor.currency != company_currency:
+            rates = tuple(self.references.exchange_rates(company_id))
+        return PurchaseOrderDocument(order, vendor, location, settings, company_currency, rates)
 
     def drafts(self, document: PurchaseOrderDocument, state: SyncState | None = None) -> list[BillDraft]:
         vendor = document.vendor
         if vendor is None or not vendor.accounting_name:
             raise Unmappable(NO_ACCOUNTING_NAME)
-        drafts = build_bills(document.order, vendor, document.location, document.mapping, document.company_currency)
+        mapping = document.mapping
+        drafts = build_bills(
+            document.order,
+            vendor,
+            document.location,
+            mapping,
+            document.company_currency,
+            document.exchange_rates,
+            mapping.ap_account_by_currency if isinstance(mapping, AccountingSettings) else None,
+        )
         if state is not None and state.generation:
             drafts = [draft.model_copy(update={"generation": state.generation}) for draft in drafts]
         return drafts

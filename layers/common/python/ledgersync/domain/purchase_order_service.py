@@ -190,6 +190,9 @@ class References(Protocol):
 
     def vendor(self, company_id: str, vendor_id: int) -> VendorRef | None: ...
     def location(self, company_id: str, location_id: int) -> LocationRef | None: ...
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]:
+        """Every exchange rate of the company's directory: ``{currency, effectiveFrom, rate}`` (company units per
+        unit of the currency from that date)."""
 
 
 class Documents(Protocol):

@@ -66,6 +66,8 @@ class InvoiceDraft(BaseModel):
     exchange_rate: Decimal | None
     # the A/R account of a foreign invoice's currency (settings' arAccountByCurrency); None: the company's default
     ar_account: str | None = None
+    # the company's own currency, so an adapter can tell a home-currency invoice from a customer in another currency
+    company_currency: str | None = None
     lines: list[InvoiceLine]
     total: Decimal
     po_number: str | None
@@ -138,6 +140,7 @@ def build_invoice_draft(
         currency=invoice.currency if foreign else None,
         exchange_rate=invoice.exchange_rate if foreign else None,
         ar_account=ar_account,
+        company_currency=company_currency,
         lines=lines,
         total=total,
         po_number=invoice.po_number,

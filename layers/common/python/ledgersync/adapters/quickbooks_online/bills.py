@@ -37,9 +37,17 @@ BILL = DocumentKind(
         "Item": "Create the item '{name}' in QuickBooks (Sales > Products and services) or choose another "
         "bill item in Ledgersync's QuickBooks settings, then send again.",
         "Account": "Create the account '{name}' in QuickBooks' chart of accounts or map the charge to an "
-        "existing account in Ledgersync's QuickBooks settings, then send again.",
+        "existing account in Ledgersync's QuickBooks settings (for the A/P account of a foreign vendor's bill: "
+        "apAccountByCurrency), then send again.",
         "Class": "Create the class '{name}' in QuickBooks (with class tracking on) or change the class "
         "mapping in Ledgersync's QuickBooks settings, then send again.",
+    },
+    currency_advice={
+        "Vendor": "A vendor's currency cannot change in QuickBooks: set the vendor's currency in Ledgersync to "
+        "{theirs} (PUT /v1/directory/vendors), or make a vendor in {ours} in QuickBooks and set the vendor's "
+        "accountingName to its name, then send again.",
+        "Account": "Map {ours} to an A/P account in {ours} (PUT /v1/accounting/settings apAccountByCurrency), "
+        "creating it in QuickBooks' chart of accounts if need be, then send again.",
     },
 )
 
@@ -51,7 +59,17 @@ def bill_refs(draft: BillDraft) -> list[RefKey]:
         keys.append(("Item" if line.kind is BillLineKind.ITEM else "Account", line.ref_name))
         if line.class_name:
             keys.append(("Class", line.class_name))
+    if draft.ap_account:
+        keys.append(("Account", draft.ap_account))
     return list(dict.fromkeys(keys))
+
+
+def currency_refs(draft: BillDraft) -> list[RefKey]:
+    """The names whose currency must be the bill's: its vendor, and the A/P account of a foreign one."""
+    keys: list[RefKey] = [("Vendor", draft.vendor_name)]
+    if draft.ap_account:
+        keys.append(("Account", draft.ap_account))
+    return keys
 
 
 def bill_payload(draft: BillDraft, ids: dict[RefKey, str]) -> dict[str, Any]:
@@ -83,6 +101,10 @@ def bill_payload(draft: BillDraft, ids: dict[RefKey, str]) -> dict[str, Any]:
     }
     if draft.currency:
         body["CurrencyRef"] = {"value": draft.currency}
+        if draft.exchange_rate is not None:
+            body["ExchangeRate"] = money(draft.exchange_rate)  # home units per foreign unit, as QuickBooks keeps it
+    if draft.ap_account:
+        body["APAccountRef"] = {"value": ids[("Account", draft.ap_account)], "name": draft.ap_account}
     return body
 
 
@@ -144,6 +166,7 @@ class QuickBooksOnlineGateway:
     def create_bill(self, access: QuickBooksAccess, draft: BillDraft, request_id: str) -> BillRecord:
         """Create the draft's bill (one call when every name is already known)."""
         ids = self.bills.resolve(access, bill_refs(draft))
+        self.bills.check_currencies(access, draft.document_currency, currency_refs(draft), ids)
         number = draft.reference(DOC_NUMBER_MAX)
         duplicate = DuplicateDocumentNumber(
             f"QuickBooks already has a bill numbered {number} for vendor '{draft.vendor_name}' (6140).", number

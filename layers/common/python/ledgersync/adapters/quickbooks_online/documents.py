@@ -4,7 +4,7 @@ refusal is explained with its fix, and a transaction found by number, read and d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,17 @@ OBJECT_NOT_FOUND = "610"  # a deleted (or never created) transaction, or an inac
 DUPLICATE_DOC_NUMBER = "6140"
 NAME_FIELDS = {"Vendor": "DisplayName", "Customer": "DisplayName", "Item": "Name", "Account": "Name", "Class": "Name"}
 KIND_WORDS = {"Vendor": "vendor", "Customer": "customer", "Item": "item", "Account": "account", "Class": "class"}
+# The records whose currency a transaction must share (with multicurrency on, each is in one currency for good):
+# the vendor or customer, and the A/P or A/R account. Their currency is remembered with their id, so checking it
+# before a create costs no read once a name is known.
+CURRENCY_ENTITIES = frozenset({"Vendor", "Customer", "Account"})
+SAME_CURRENCY = "The transaction needs to be in the same currency as the A/R and A/P accounts"
+
+
+def currency_cache_kind(kind: str) -> str:
+    """The ReferenceIdCache kind a record's currency is kept under, beside its id: ``Vendor`` → ``Currency#Vendor``."""
+    return f"Currency#{kind}"
+
 
 RefKey = tuple[str, str]
 
@@ -64,6 +75,8 @@ class DocumentKind:
     noun: str  # "bill", "sales invoice"
     references: str  # what it names, for a refusal that cannot say which: "its customer and items"
     missing_advice: Mapping[str, str]  # per entity it names, the fix when QuickBooks has no such name ({name})
+    # per entity whose currency must be the transaction's, the fix when it is not ({name}, {theirs}, {ours})
+    currency_advice: Mapping[str, str] = field(default_factory=dict)
 
 
 class QuickBooksDocuments:
@@ -136,7 +149,48 @@ class QuickBooksDocuments:
                     raise self._unresolved(access, key, rows)
                 found[key] = str(exact[0]["Id"])
                 self.ids.put(access.realm_id, key[0], key[1], found[key])
+                self._remember_currency(access, key, exact[0])
         return found
+
+    def check_currencies(
+        self, access: QuickBooksAccess, currency: str | None, keys: Iterable[RefKey], ids: dict[RefKey, str]
+    ) -> None:
+        """Refuse, before any create, a transaction in ``currency`` whose vendor or customer, or A/P or A/R account
+        (``keys``), QuickBooks keeps in another one: QuickBooks would refuse it ("The transaction needs to be in the
+        same currency as the A/R and A/P accounts"). A record without a currency (multicurrency off) is not judged;
+        the currency of a name whose id was remembered before its currency was is read once, by id."""
+        if not currency:
+            return
+        for kind, name in keys:
+            if kind not in CURRENCY_ENTITIES:
+                continue
+            theirs = self._currency_of(access, (kind, name), ids[(kind, name)])
+            if theirs and theirs != currency:
+                advice = self.kind.currency_advice.get(
+                    kind, "Correct it in QuickBooks or in Ledgersync, then send again."
+                )
+                raise PermanentError(
+                    f'QuickBooks would refuse the {self.kind.noun} ("{SAME_CURRENCY}"): the {self.kind.noun} is in '
+                    f"{currency} and the {KIND_WORDS[kind]} '{name}' is in {theirs} in QuickBooks; nothing was sent. "
+                    + advice.format(name=name, theirs=theirs, ours=currency)
+                )
+
+    def _remember_currency(self, access: QuickBooksAccess, key: RefKey, row: Mapping[str, Any]) -> None:
+        if key[0] in CURRENCY_ENTITIES:
+            code = str((row.get("CurrencyRef") or {}).get("value") or "")
+            self.ids.put(access.realm_id, currency_cache_kind(key[0]), key[1], code)
+
+    def _currency_of(self, access: QuickBooksAccess, key: RefKey, entity_id: str) -> str:
+        """The currency QuickBooks keeps ``key`` in ("" when it names none), from the cache, else read by id."""
+        kind, name = key
+        known = self.ids.get(access.realm_id, currency_cache_kind(kind), name)
+        if known is not None:
+            return known
+        rows = self.client.query(access, _id_query(kind, entity_id)).get(kind, [])
+        if not rows:
+            return ""  # gone meanwhile: the create names it (610)
+        self._remember_currency(access, key, rows[0])
+        return str((rows[0].get("CurrencyRef") or {}).get("value") or "")
 
     def _lookup(self, access: QuickBooksAccess, keys: list[RefKey]) -> list[list[dict[str, Any]]]:
         if len(keys) == 1:

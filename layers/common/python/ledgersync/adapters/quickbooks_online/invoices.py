@@ -34,6 +34,12 @@ SALES_INVOICE = DocumentKind(
         "or map the currency to the A/R account QuickBooks has for it (PUT /v1/accounting/settings "
         "arAccountByCurrency), then send again.",
     },
+    currency_advice={
+        "Customer": "A customer's currency cannot change in QuickBooks: make a customer in {ours} in QuickBooks and "
+        "set the customer's accountingName to its name (PUT /v1/directory/customers), then send again.",
+        "Account": "Map {ours} to an A/R account in {ours} (PUT /v1/accounting/settings arAccountByCurrency), "
+        "creating it in QuickBooks' chart of accounts if need be, then send again.",
+    },
 )
 
 
@@ -45,6 +51,14 @@ def invoice_refs(draft: InvoiceDraft) -> list[RefKey]:
     if draft.ar_account:
         keys.append(("Account", draft.ar_account))
     return list(dict.fromkeys(keys))
+
+
+def invoice_currency_refs(draft: InvoiceDraft) -> list[RefKey]:
+    """The names whose currency must be the invoice's: its customer, and the A/R account of a foreign one."""
+    keys: list[RefKey] = [("Customer", draft.customer_name)]
+    if draft.ar_account:
+        keys.append(("Account", draft.ar_account))
+    return keys
 
 
 def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, Any]:
@@ -115,6 +129,9 @@ class QuickBooksOnlineInvoiceGateway:
     def create_invoice(self, access: QuickBooksAccess, draft: InvoiceDraft, request_id: str) -> InvoiceRecord:
         """Create the draft's invoice (one call when every name is already known)."""
         ids = self.invoices.resolve(access, invoice_refs(draft))
+        self.invoices.check_currencies(
+            access, draft.currency or draft.company_currency, invoice_currency_refs(draft), ids
+        )
         duplicate = DuplicateDocumentNumber(
             f"QuickBooks already has a sales invoice numbered {draft.doc_number} (6140).", draft.doc_number
         )

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from ledgersync.adapters.quickbooks_online.client import BATCH_LIMIT, QuickBooksOnlineClient
-from ledgersync.adapters.quickbooks_online.documents import NAME_FIELDS, quote
+from ledgersync.adapters.quickbooks_online.documents import CURRENCY_ENTITIES, NAME_FIELDS, currency_cache_kind, quote
 from ledgersync.adapters.quickbooks_online.faults import json_faults
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
 from ledgersync.domain.accounting_links import NameMatches
@@ -97,7 +97,14 @@ class QuickBooksOnlineNames:
                 )
                 continue
             found[str(name)] = str(row["Id"])
+            self._remember_currency(entity, str(name), row)
         return found
+
+    def _remember_currency(self, entity: str, name: str, row: dict[str, Any]) -> None:
+        """A customer's currency goes into the cache beside its id, so sending its invoices reads nothing more."""
+        if entity in CURRENCY_ENTITIES:
+            code = str((row.get("CurrencyRef") or {}).get("value") or "")
+            self.ids.put(self.access.realm_id, currency_cache_kind(entity), name, code)
 
     def _query_all(self, entity: str, field: str, chunks: list[list[str]]) -> list[dict[str, Any]]:
         statements = [_in_query(entity, field, chunk) for chunk in chunks]
@@ -128,6 +135,7 @@ class QuickBooksOnlineNames:
                 result = by_id.get(str(i), {})
                 if entity in result:
                     answer.added[name] = str(result[entity]["Id"])
+                    self._remember_currency(entity, name, result[entity])
                     continue
                 errors = json_faults({"Fault": result.get("Fault") or {}})
                 if errors and errors[0].code == DUPLICATE_NAME:
