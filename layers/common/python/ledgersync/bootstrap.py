@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.messaging import SesNotifier, SqsCheckpointQueue, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
+    from ledgersync.adapters.quickbooks_online.estimates import QuickBooksOnlineEstimateGateway
     from ledgersync.adapters.quickbooks_online.invoices import QuickBooksOnlineInvoiceGateway
     from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
     from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         TokenStore,
     )
     from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue, ReleaseTurns, SalesInvoiceSync
+    from ledgersync.domain.sales_order_online import QuickBooksEstimates
     from ledgersync.domain.sales_orders import SalesOrderSync
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync.documents import DocumentKind
@@ -578,7 +580,7 @@ class Services:
             invoice_records=self.invoice_store,
             directory=self.directory_store,
             senders=self.sales_order_targets,
-            lookups={},
+            lookups=self.estimate_lookups,
             clock=self.clock,
         )
 
@@ -586,7 +588,26 @@ class Services:
     def sales_order_targets(self) -> frozenset[ExternalSystem]:
         """The targets that take sales orders: those with a sales-order writer (QuickBooks Online's Estimate) or a
         Web Connector job (QuickBooks Desktop's SalesOrderAdd)."""
-        return frozenset()
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        return frozenset({ExternalSystem.QUICKBOOKS_ONLINE})
+
+    @cached_property
+    def estimate_lookups(self) -> dict[ExternalSystem, QuickBooksEstimates]:
+        """The targets that can say at once whether the sales order they hold still exists (QuickBooks Online's
+        Estimate; the Web Connector pulls its work)."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.sales_order_online import QuickBooksEstimates
+
+        estimates = QuickBooksEstimates(self.quickbooks_estimate_gateway, self.quickbooks_tokens)
+        return {ExternalSystem.QUICKBOOKS_ONLINE: estimates}
+
+    @cached_property
+    def quickbooks_estimate_gateway(self) -> QuickBooksOnlineEstimateGateway:
+        """Estimates (an order's sales order) in QuickBooks Online, over the client and id cache of invoices."""
+        from ledgersync.adapters.quickbooks_online.estimates import QuickBooksOnlineEstimateGateway
+
+        return QuickBooksOnlineEstimateGateway(self.quickbooks_client, self.quickbooks_reference_ids)
 
     @cached_property
     def sales_invoice_sync(self) -> SalesInvoiceSync:
@@ -803,16 +824,21 @@ class Services:
         """What QuickBooks Online does with each kind of document it is sent."""
         from ledgersync.domain.purchase_orders import ExternalSystem
         from ledgersync.domain.quickbooks_online import InvoiceSync, QuickBooksBills, SalesInvoiceCreatedIds
+        from ledgersync.domain.sales_order_online import EstimateSync, SalesOrderCreatedIds
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.targets import ComposedWriter
 
         invoices = InvoiceSync(self.quickbooks_invoice_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
+        estimates = EstimateSync(self.quickbooks_estimate_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
         return {
             DocumentKind.PURCHASE_ORDER_BILLS: ComposedWriter(
                 self.bill_sync, QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens)
             ),
             DocumentKind.SALES_INVOICE: ComposedWriter(
                 invoices, self.invoice_lookups[ExternalSystem.QUICKBOOKS_ONLINE], SalesInvoiceCreatedIds(invoices)
+            ),
+            DocumentKind.SALES_ORDER: ComposedWriter(
+                estimates, self.estimate_lookups[ExternalSystem.QUICKBOOKS_ONLINE], SalesOrderCreatedIds(estimates)
             ),
         }
 
