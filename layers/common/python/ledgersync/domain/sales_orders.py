@@ -52,7 +52,7 @@ from ledgersync.domain.sales_invoices import ONLINE_DOC_NUMBER_LENGTH, InvoiceDr
 from ledgersync.domain.settings import AccountingSettings, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.outcomes import StateWriter
-from ledgersync.domain.sync.state import SyncState, SyncStatus
+from ledgersync.domain.sync.state import SyncState, SyncStatus, latest
 from ledgersync.domain.sync.store import StateWrite, SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry, Unsupported
 from ledgersync.errors import Conflict, NotFound, RetryableError
@@ -250,12 +250,9 @@ class SalesOrderSync:
     # -- the view --------------------------------------------------------------------------------------------------
 
     def sales_order_of(self, company_id: str, invoice_id: int) -> SalesOrderAccounting:
-        """Where the sales order stands with the company's accounting system (closed once its linked invoice is in
-        accounting)."""
-        system = self.accounting.get_settings(company_id).external_system
-        if system is None:
-            return SalesOrderAccounting()
-        state = self.states.get(company_id, sales_order_ref(invoice_id), system)
+        """Where the sales order stands (the state written last, whatever its target; as the invoice's own view),
+        closed once its linked invoice is in that target."""
+        state = latest(self.states.list_for_document(company_id, sales_order_ref(invoice_id), None))
         if state is None:
             return SalesOrderAccounting()
         found = external_id(state)
@@ -267,7 +264,7 @@ class SalesOrderSync:
             SyncStatus.HELD: SalesOrderStatus.HELD,
             SyncStatus.ERROR: SalesOrderStatus.ERROR,
         }.get(state.status, SalesOrderStatus.OPEN if found else SalesOrderStatus.NOT_SENT)
-        if found and self._invoice_linked(company_id, invoice_id, system):
+        if found and self._invoice_linked(company_id, invoice_id, state.target):
             status = SalesOrderStatus.CLOSED
         error = state.reason if status in {SalesOrderStatus.ERROR, SalesOrderStatus.HELD} else None
         return SalesOrderAccounting(status=status, external_id=found, error=error)
