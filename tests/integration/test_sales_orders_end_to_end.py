@@ -9,6 +9,7 @@ this drives); nothing happens between two steps unless a step asks for it (``dra
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -116,3 +117,31 @@ def test_send_sales_order_answers_404_for_an_unknown_invoice_and_400_for_a_bad_b
     assert bad_id.status_code in {400, 422} and "invoice_id" in bad_id.text.replace("invoiceId", "invoice_id")
     assert wrong_method.status_code == 405 and "POST" in wrong_method.headers.get("Allow", ""), wrong_method.text
     assert shop.accounting(order)["salesOrder"]["status"] == "not_sent"
+
+
+def test_clicks_and_changes_at_the_same_moment_leave_one_estimate_holding_the_order_as_it_is(stack: LocalStack) -> None:
+    # Given a confirmed order that eight clicks send as a sales order at once
+    shop = Shop(stack)
+    order = confirmed_order(shop)
+    number = f"{DESK_PREFIX}{order}"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clicks = list(pool.map(lambda _: shop.act(order, "send-sales-order"), range(8)))
+    shop.drain()
+    assert {c.status_code for c in clicks} == {202}, [c.text for c in clicks]
+    (created,) = estimates(shop, number)
+
+    # When four changes race each other (each written with the sales order's state, or not at all)
+    def change(boxes: int) -> requests.Response:
+        body = {"items": [{"orderItemId": ROSE_LINE, "boxes": boxes, "price": 0.30}]}
+        return shop.api.call("PUT", f"/v1/invoices/{order}", body)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        changes = list(pool.map(change, [2, 3, 4, 5]))
+    shop.drain()
+    # Then at least one change won, the rest were refused (409), and the one Estimate holds the order as it is now
+    assert {c.status_code for c in changes} <= {200, 409} and 200 in {c.status_code for c in changes}
+    invoice = shop.api.call("GET", f"/v1/invoices/{order}").json()
+    (held,) = estimates(shop, number)
+    assert held["Id"] == created["Id"]
+    assert float(held["TotalAmt"]) == pytest.approx(float(invoice["total"]))
+    assert invoice["accounting"]["salesOrder"] == {"status": "open", "externalId": created["Id"], "error": None}

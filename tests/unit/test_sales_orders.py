@@ -44,7 +44,7 @@ from tests.fakes import (
     InMemorySettingsStore,
     InMemorySyncStateStore,
 )
-from tests.support.invoicing import confirmed_order, race
+from tests.support.invoicing import confirmed_order
 
 START = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 ONLINE = ExternalSystem.QUICKBOOKS_ONLINE
@@ -399,59 +399,21 @@ def test_an_order_without_a_sales_order_shows_not_sent_and_its_invoice_links_to_
     assert world.sales_order(invoice_id).status is SalesOrderStatus.NOT_SENT
 
 
-def test_many_sends_at_once_and_redelivered_messages_make_one_sales_order(world: World) -> None:
-    # Given an order that eight clicks send at the same moment
-    invoice_id = world.order()
-    barrier = threading.Barrier(8)
-    answers: list[Any] = []
-
-    def click() -> None:
-        barrier.wait()
-        answers.append(world.send(invoice_id))
-
-    threads = [threading.Thread(target=click) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # When every message is delivered twice, on threads of their own
-    bodies = world.queue.bodies * 2
-    world.queue.bodies = []
-    workers = [
-        threading.Thread(target=world.services.accounting_sync.process, args=(SyncMessage.parse(body),))
-        for body in bodies
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    world.drain()
-    # Then one state was created and one sales order is in accounting
-    assert len(answers) == 8
-    assert len(world.estimates.documents) == 1
-    state = world.states.get(world.company_id, sales_order_ref(invoice_id), ONLINE)
-    assert state is not None and state.generation == 0 and state.status is SyncStatus.SYNCHRONIZED
-    assert world.sales_order(invoice_id).status is SalesOrderStatus.OPEN
-
-
-def test_changes_racing_each_other_leave_one_sales_order_holding_the_last_version(world: World) -> None:
-    # Given an open sales order
+def test_an_update_still_queued_when_the_order_ships_is_sent_and_leaves_nothing_queued(world: World) -> None:
+    # Given an open sales order, changed and shipped before the update's message comes
     invoice_id = world.order()
     world.send(invoice_id)
     world.drain()
-    # When four changes race (each a conditional write with the sales order's state) and the queue is drained
-    won, lost = race(lambda boxes: _change(world, invoice_id, boxes), [2, 3, 4, 5])
+    world.change(invoice_id, boxes=4)
+    world.services.invoices.ship(world.company_id, invoice_id, ShipRequest())
+    world.services.sales_invoice_sync.send_now(world.company_id, invoice_id)
+    # When the queue is drained
     world.drain()
-    # Then the changes that were written each queued the update, and the one sales order holds the invoice as it is
+    # Then the same sales order holds the change, the invoice links to it, and no state is left on its way
     (draft,) = world.estimates.of(invoice_id)
-    invoice = world.services.invoices.get(world.company_id, invoice_id)
-    assert won and len(won) + len(lost) == 4
-    assert len(world.estimates.documents) == 1
-    assert draft.document_version == invoice.version and draft.total == invoice.total
-    assert world.sales_order(invoice_id).status is SalesOrderStatus.OPEN
-
-
-def _change(world: World, invoice_id: int, boxes: int) -> Any:
-    line = world.services.invoices.get(world.company_id, invoice_id).items[0].order_item_id
-    request = InvoiceChangeRequest(items=[{"orderItemId": line, "boxes": boxes, "price": "12.50"}])
-    return world.services.invoices.change(world.company_id, "U1", invoice_id, request)
+    assert draft.total == Decimal("300.00") and len(world.estimates.documents) == 1
+    (invoice,) = world.invoices.documents.values()
+    assert invoice.sales_order_id == "501"
+    state = world.states.get(world.company_id, sales_order_ref(invoice_id), ONLINE)
+    assert state is not None and state.status is SyncStatus.SYNCHRONIZED
+    assert world.sales_order(invoice_id).status is SalesOrderStatus.CLOSED

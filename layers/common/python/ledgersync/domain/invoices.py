@@ -335,7 +335,8 @@ class InvoiceAccounting(BaseModel):
     sent_at: datetime | None = None
     error: str | None = None  # error: the reason and the fix; held: why it waits
     version: int | None = None  # the invoice version sent (or being sent)
-    sales_order: SalesOrderAccounting = Field(default_factory=SalesOrderAccounting)
+    # the order's sales order (issue 12): on the invoice view always; null in send-now's and send-again's answers
+    sales_order: SalesOrderAccounting | None = None
 
     @classmethod
     def of(cls, state: SyncState | None) -> InvoiceAccounting:

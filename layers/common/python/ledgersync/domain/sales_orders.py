@@ -148,13 +148,11 @@ class SalesOrderMapper:
         return version_part(draft.document_version)
 
     def is_current(self, document: LoadedInvoice, state: SyncState) -> bool:
-        """The version the state names, while the order is not shipped; once it shipped, a sales order never created
-        is still sent (its invoice waits for it, to link to it), a change to one that exists is not (the invoice
-        carries the order as it shipped)."""
-        invoice = document.invoice
-        if invoice.status is InvoiceStatus.SHIPPED:
-            return external_id(state) is None and state.status in ON_ITS_WAY
-        return invoice.version == state.document_version
+        """Always: a sales order on its way is sent as the order is now, under the version its state names. A change
+        writes the state with it (a newer part), and the order's other moves (confirm, ship) change none of its
+        lines, so there is never an older sales order to leave alone; and once the order shipped, the last change
+        still goes (the invoice waits for a sales order not created yet, to link to it)."""
+        return True
 
 
 # ---------------------------------------------------------------------------------------------- the e-mail
