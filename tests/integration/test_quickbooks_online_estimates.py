@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from devstack.qbo_emulator import EmulatorState, RunningEmulator, serve
+from devstack.qbo_emulator.schema import EntityValidator
 
-from ledgersync.adapters.quickbooks_online.estimates import QuickBooksOnlineEstimateGateway
+from ledgersync.adapters.quickbooks_online.estimates import QuickBooksOnlineEstimateGateway, estimate_payload
+from ledgersync.adapters.quickbooks_online.invoices import invoice_payload
 from ledgersync.clock import SystemClock
 from ledgersync.domain.quickbooks_online import QuickBooksAccess, SendOutcome
 from ledgersync.domain.sales_invoices import InvoiceLine, InvoiceLineKind
@@ -22,7 +24,7 @@ from ledgersync.errors import PermanentError
 from tests.integration.test_qbo_emulator import xsd_dir
 from tests.integration.test_quickbooks_online_gateway import REALM
 from tests.integration.test_quickbooks_online_invoices import LockedDedup, SalesStack
-from tests.unit.test_qbo_invoices import invoice_draft
+from tests.unit.test_qbo_invoices import discounted_draft, invoice_draft
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +157,23 @@ def test_an_invoice_naming_the_sales_order_is_linked_to_the_estimate_which_close
     assert held_invoice["LinkedTxn"] == [{"TxnId": created.estimate_id, "TxnType": "Estimate"}]
     assert estimate["TxnStatus"] == "Closed"
     assert estimate["LinkedTxn"] == [{"TxnId": sent.invoice_id, "TxnType": "Invoice"}]
+
+
+def test_the_estimate_its_sparse_update_and_the_linked_invoice_are_valid_v3_entities() -> None:
+    # Given Intuit's v3 schema and a sales order with a discount, in a foreign currency
+    validator = EntityValidator(xsd_dir())
+    ids = {("Customer", "Ang Flowers LLC"): "1", ("Item", "Fresh Cut Flowers"): "2", ("Item", "Freight Charge"): "3"}
+    foreign = invoice_draft(currency="CAD", exchange_rate=Decimal("0.72"))
+    draft = SalesOrderDraft(**foreign.model_dump(), external_id="9")
+    discounted = discounted_draft()
+    # When the payloads are built
+    estimate = estimate_payload(draft, ids)
+    update = {"Id": "9", "SyncToken": "3", "sparse": True, "Line": estimate_payload(draft, ids)["Line"]}
+    linked = invoice_payload(discounted.model_copy(update={"sales_order_id": "9"}), ids)
+    # Then each is an entity QuickBooks accepts, the estimate without an A/R account or a link
+    validator.check("Estimate", estimate)
+    validator.check("Estimate", update)
+    validator.check("Invoice", linked)
+    assert "ARAccountRef" not in estimate and "LinkedTxn" not in estimate
+    assert estimate["CurrencyRef"] == {"value": "CAD"} and estimate["ExchangeRate"] == 0.72
+    assert linked["LinkedTxn"] == [{"TxnId": "9", "TxnType": "Estimate"}]
