@@ -417,3 +417,17 @@ def test_an_update_still_queued_when_the_order_ships_is_sent_and_leaves_nothing_
     state = world.states.get(world.company_id, sales_order_ref(invoice_id), ONLINE)
     assert state is not None and state.status is SyncStatus.SYNCHRONIZED
     assert world.sales_order(invoice_id).status is SalesOrderStatus.CLOSED
+
+
+def test_an_order_whose_invoice_is_in_accounting_already_takes_no_sales_order(world: World) -> None:
+    # Given an order shipped, invoiced in accounting, then unshipped (a manual store keeps its invoice there)
+    invoice_id = world.order()
+    world.services.invoices.ship(world.company_id, invoice_id, ShipRequest())
+    world.services.sales_invoice_sync.send_now(world.company_id, invoice_id)
+    world.drain()
+    world.services.invoices.unship(world.company_id, invoice_id)
+
+    # When a sales order is asked for, it is refused with the fix, and nothing is queued
+    with pytest.raises(Conflict, match=r"is sent in QuickBooks Online.*once that invoice is gone"):
+        world.send(invoice_id)
+    assert world.queue.bodies == [] and world.estimates.documents == {}

@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.invoices import (
+    SHOWN,
     InvoiceStatus,
     SalesInvoice,
     SalesOrderAccounting,
@@ -60,6 +61,8 @@ from ledgersync.errors import Conflict, NotFound, RetryableError
 KNOWN = ""  # the part under which the sales order's id in accounting is kept once known
 SAVE_ATTEMPTS = 5
 ON_ITS_WAY = frozenset({SyncStatus.QUEUED, SyncStatus.SCHEDULED, SyncStatus.SENDING, SyncStatus.HELD})
+# the order's invoice is (or may be) in accounting: a sales order sent now would never be linked to it
+INVOICED = frozenset({SyncStatus.SYNCHRONIZED, SyncStatus.SENDING, SyncStatus.DELETING})
 
 
 def sales_order_ref(invoice_id: int) -> DocumentRef:
@@ -356,6 +359,14 @@ class SalesOrderSync:
                 f"{self.targets.display_name(system)} takes purchase orders only, no sales orders; sales orders go to "
                 "QuickBooks Online (as an Estimate) or QuickBooks Desktop: choose one with PUT /v1/accounting/settings"
             )
+        invoice_state = self.states.get(company_id, invoice_ref(invoice_id), system)
+        if invoice_state is not None and invoice_state.status in INVOICED:
+            where = self.targets.display_name(system)
+            raise Conflict(
+                f"invoice {invoice.invoice_number} is {SHOWN[invoice_state.status].value} in {where} (a sales order "
+                f"is for an order not invoiced yet); send the sales order once that invoice is gone from {where} "
+                "(delete it there)"
+            )
         if system not in self.senders:
             raise Conflict(
                 f"{self.targets.display_name(system)} takes no sales orders from Ledgersync yet; send the order's "
@@ -396,8 +407,8 @@ class SalesOrderSync:
             return None
         changes: dict[str, Any] = {"document_version": next_version, "parts": [version_part(next_version)]}
         known = external_id(state)
-        if known is not None:
-            changes["external_ids"] = {**state.external_ids, KNOWN: known}
+        if known is not None:  # the parts sent so far are that one sales order: only its id is kept
+            changes["external_ids"] = {KNOWN: known}
         if state.status in {SyncStatus.SYNCHRONIZED, SyncStatus.SENDING}:
             # a send in flight records its own (older) part, which leaves this newer version queued
             moved = state.moved(SyncStatus.QUEUED, dispatched_at=self.clock.now(), reason=None, **changes)
