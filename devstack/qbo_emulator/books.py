@@ -15,7 +15,7 @@ from devstack.qbo_emulator.schema import EntityValidator, SchemaViolation
 # The account type the A/R and A/P refs of a transaction must name.
 CONTROL_ACCOUNTS = {"ARAccountRef": "Accounts Receivable", "APAccountRef": "Accounts Payable"}
 CURRENCY_LISTS = frozenset({"Vendor", "Customer", "Account"})
-ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Customer", "Employee")
+ENTITIES = ("Vendor", "Item", "Account", "Class", "Bill", "Invoice", "Estimate", "Customer", "Employee")
 NAME_LISTS = {
     "Vendor": "DisplayName",
     "Customer": "DisplayName",
@@ -37,8 +37,13 @@ NAME_SPACE = {
 DOC_NUMBER_MAX = 21
 HOME_CURRENCY = "USD"
 # Transactions the API deletes with ``?operation=delete``; names (customers, items, ...) are only made inactive.
-DELETABLE = ("Invoice", "Bill")
-TRANSACTIONS = ("Bill", "Invoice")
+DELETABLE = ("Invoice", "Bill", "Estimate")
+TRANSACTIONS = ("Bill", "Invoice", "Estimate")
+# Estimate.TxnStatus (QboEstimateStatusEnum). An invoice links only Pending and Accepted estimates ("Closed and
+# Rejected estimates will be ignored", LinkedTxn.TxnId in Finance.xsd); linked, the estimate is Closed, and it opens
+# again (Pending) when that invoice is deleted, as QuickBooks Online shows an estimate converted to an invoice.
+ESTIMATE_STATUSES = ("Accepted", "Closed", "Pending", "Rejected")
+LINKABLE_ESTIMATES = ("Pending", "Accepted")
 ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Category", "Group")
 FIRST_INVOICE_NUMBER = 1001
 
@@ -196,6 +201,8 @@ class Books:
             }
         )
         self.records[entity][record["Id"]] = record
+        if entity == "Invoice":
+            self._close_linked_estimates(record)
         return copy.deepcopy(record)
 
     def _update(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -247,6 +254,33 @@ class Books:
         self._remove(entity, entity_id)
         return {"status": "Deleted", "domain": "QBO", "Id": entity_id}
 
+    def _close_linked_estimates(self, invoice: dict[str, Any]) -> None:
+        """An invoice created linked to estimates closes each, which links back to the invoice."""
+        for link in invoice.get("LinkedTxn") or []:
+            estimate = self.records["Estimate"].get(str(link.get("TxnId")))
+            if link.get("TxnType") != "Estimate" or estimate is None:
+                continue
+            estimate["TxnStatus"] = "Closed"
+            estimate["LinkedTxn"] = [*estimate.get("LinkedTxn", []), {"TxnId": invoice["Id"], "TxnType": "Invoice"}]
+            self._touched(estimate)
+
+    def _reopen_linked_estimates(self, invoice: dict[str, Any]) -> None:
+        """A deleted invoice's estimates lose the link to it and are open (Pending) again."""
+        for link in invoice.get("LinkedTxn") or []:
+            estimate = self.records["Estimate"].get(str(link.get("TxnId")))
+            if link.get("TxnType") != "Estimate" or estimate is None:
+                continue
+            kept = [t for t in estimate.get("LinkedTxn", []) if t.get("TxnId") != invoice["Id"]]
+            estimate["LinkedTxn"] = kept
+            if not any(t.get("TxnType") == "Invoice" for t in kept):
+                estimate["TxnStatus"] = "Pending"
+            self._touched(estimate)
+
+    @staticmethod
+    def _touched(record: dict[str, Any]) -> None:
+        record["SyncToken"] = str(int(record["SyncToken"]) + 1)
+        record["MetaData"] = {**record["MetaData"], "LastUpdatedTime": _now()}
+
     def delete_as_person(self, entity: str, entity_id: str) -> dict[str, Any]:
         """What a person deleting the record in QuickBooks gets: a transaction is deleted, a name made inactive."""
         current = self.read(entity, entity_id)
@@ -260,7 +294,9 @@ class Books:
         return copy.deepcopy(record)
 
     def _remove(self, entity: str, entity_id: str) -> None:
-        del self.records[entity][entity_id]
+        removed = self.records[entity].pop(entity_id)
+        if entity == "Invoice":
+            self._reopen_linked_estimates(removed)
         self.deleted[entity].add(entity_id)
 
     def _new_id(self) -> str:
@@ -277,6 +313,8 @@ class Books:
             self._bill_rules(record, own_id)
         elif entity == "Invoice":
             self._invoice_rules(record, own_id)
+        elif entity == "Estimate":
+            self._estimate_rules(record, own_id)
 
     def _name_rules(self, entity: str, record: dict[str, Any], own_id: str | None) -> None:
         name_field = NAME_LISTS[entity]
@@ -498,6 +536,70 @@ class Books:
         record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
         record["TotalAmt"] = _json_number(total)
         record["Balance"] = _json_number(total)
+        self._estimate_links(record, customer, own_id)
+
+    def _estimate_links(self, invoice: dict[str, Any], customer: dict[str, Any], own_id: str | None) -> None:
+        """An invoice's LinkedTxn to an Estimate names one of its customer's; links to a Closed or Rejected
+        estimate are ignored (dropped), as QuickBooks documents. Links are made when the invoice is created."""
+        links = invoice.get("LinkedTxn")
+        if links is None:
+            return
+        if not isinstance(links, list):
+            raise Fault("2010", element="LinkedTxn", detail="LinkedTxn must be a list")
+        if own_id is not None:  # an update keeps the links the invoice was created with
+            invoice["LinkedTxn"] = copy.deepcopy(self.records["Invoice"][own_id].get("LinkedTxn", []))
+            return
+        kept = []
+        for link in links:
+            if not isinstance(link, dict) or link.get("TxnType") != "Estimate":
+                raise Fault(
+                    "2010",
+                    element="LinkedTxn.TxnType",
+                    detail=f"Property Name:LinkedTxn.TxnType {link.get('TxnType') if isinstance(link, dict) else link}"
+                    " is unsupported or invalid for this entity (an invoice links to an Estimate)",
+                )
+            estimate_id = str(link.get("TxnId") or "")
+            estimate = self.records["Estimate"].get(estimate_id)
+            if estimate is None:
+                if estimate_id in self.deleted["Estimate"]:
+                    raise _deleted_fault("Estimate", estimate_id)
+                raise Fault(
+                    "610", element=f"Estimate {estimate_id}", detail=f"Object Not Found : Estimate {estimate_id}"
+                )
+            if (estimate.get("CustomerRef") or {}).get("value") != customer["Id"]:
+                raise Fault(
+                    "6000",
+                    element="LinkedTxn",
+                    detail=f"Business Validation Error: estimate {estimate_id} is for another customer than the "
+                    "invoice's",
+                )
+            if estimate.get("TxnStatus", "Pending") in LINKABLE_ESTIMATES:
+                kept.append({"TxnId": estimate_id, "TxnType": "Estimate"})
+        invoice["LinkedTxn"] = kept
+
+    def _estimate_rules(self, record: dict[str, Any], own_id: str | None) -> None:
+        """An estimate: its customer and item lines as an invoice's, its own DocNumbers, its TxnStatus one of
+        QboEstimateStatusEnum (Pending when not given); its LinkedTxn is QuickBooks' own (the invoices made from it),
+        kept whatever a write sends."""
+        customer = self._active_ref("Customer", record.get("CustomerRef"), "CustomerRef")
+        total = self._lines(
+            record,
+            {"SalesItemLineDetail": ("ItemRef", "Item"), "DiscountLineDetail": ("DiscountAccountRef", "Account")},
+        )
+        self._sales_amounts(record)
+        if self.preferences.duplicate_doc_number_check:
+            self._doc_number("Estimate", record, own_id, "CustomerRef")
+        status = record.setdefault("TxnStatus", "Pending")
+        if status not in ESTIMATE_STATUSES:
+            raise Fault(
+                "2010", element="TxnStatus", detail=f"Property Name:TxnStatus value {status} is unsupported or invalid"
+            )
+        self._currency(record, customer)
+        self._exchange_rate(record, total)
+        record["LinkedTxn"] = copy.deepcopy(self.records["Estimate"][own_id].get("LinkedTxn", [])) if own_id else []
+        record["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
+        record.setdefault("TxnDate", datetime.now(UTC).date().isoformat())
+        record["TotalAmt"] = _json_number(total)
 
     def _sales_amounts(self, record: dict[str, Any]) -> None:
         """Each sales line's Amount must be Qty x UnitPrice when both are given (QuickBooks' 6070)."""

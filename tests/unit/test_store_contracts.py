@@ -789,6 +789,47 @@ def test_an_invoice_change_is_written_all_or_nothing_on_its_version_its_state_an
     assert store.get("co_1", 1)["status"] == "Shipped" and inventory() == (5, 0)
 
 
+def test_an_invoice_change_and_its_sales_orders_state_are_written_together_or_not_at_all(stocked: Records) -> None:
+    # Given invoice 1 and its open sales order (synchronized, version 1 of its state)
+    store, states = stocked.invoices, invoice_states(stocked)
+    store.commit(plan(1, ((1, 1),)))
+    ref = DocumentRef(kind=DocumentKind.SALES_ORDER, id="1")
+    sent = SyncState.new("co_1", ref, QBO, SyncStatus.QUEUED, document_version=0, parts=["v0"])
+    stored = states.put(sent, None)
+    stored = states.put(stored.moved(SyncStatus.SYNCHRONIZED, external_ids={"v0": "E1"}), stored.version)
+    queued = stored.moved(SyncStatus.QUEUED, document_version=1, parts=["v1"], external_ids={"": "E1"})
+
+    def change(state: StateWrite, expected_version: int = 0) -> ChangePlan:
+        return ChangePlan(
+            company_id="co_1",
+            invoice_id=1,
+            expected_version=expected_version,
+            changes={"total": Decimal("2.50")},
+            inventory_deltas={},
+            expected_item_counter=1,
+            next_item_counter=1,
+            new_charges=[],
+            state=state,
+        )
+
+    # When a change carries a state someone else wrote since it was read: nothing is written
+    with pytest.raises(InventoryTaken):
+        store.commit_change(change(StateWrite(queued, stored.version - 1)))
+    assert "version" not in store.get("co_1", 1)
+    assert states.get("co_1", ref, QBO).status is SyncStatus.SYNCHRONIZED
+    # When the invoice's version is stale: nothing is written either
+    with pytest.raises(InventoryTaken):
+        store.commit_change(change(StateWrite(queued, stored.version), expected_version=4))
+    assert states.get("co_1", ref, QBO).status is SyncStatus.SYNCHRONIZED
+
+    # When both hold, both are written
+    store.commit_change(change(StateWrite(queued, stored.version)))
+    assert store.get("co_1", 1)["version"] == 1
+    after = states.get("co_1", ref, QBO)
+    assert after is not None and after.status is SyncStatus.QUEUED and after.version == stored.version + 1
+    assert after.external_ids == {"": "E1"} and after.parts == ["v1"]
+
+
 # ---------------------------------------------------------------------------------------------- QuickBooks Online
 
 

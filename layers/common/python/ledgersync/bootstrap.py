@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ledgersync.adapters.messaging import SesNotifier, SqsCheckpointQueue, SqsDeadLetters
     from ledgersync.adapters.purchase_order_store import DirectoryReferences, DynamoPurchaseOrderStore
     from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
+    from ledgersync.adapters.quickbooks_online.estimates import QuickBooksOnlineEstimateGateway
     from ledgersync.adapters.quickbooks_online.invoices import QuickBooksOnlineInvoiceGateway
     from ledgersync.adapters.quickbooks_online.oauth import IntuitOAuthApp
     from ledgersync.adapters.quickbooks_online.references import DynamoReferenceIdCache
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
         TokenStore,
     )
     from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue, ReleaseTurns, SalesInvoiceSync
+    from ledgersync.domain.sales_order_online import QuickBooksEstimates
+    from ledgersync.domain.sales_orders import SalesOrderSync
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync.documents import DocumentKind
     from ledgersync.domain.sync.mappers import MapperRegistry
@@ -260,11 +263,15 @@ class Services:
         """The registry of mappers: the one place that knows which document kinds exist and how each becomes drafts."""
         from ledgersync.domain.purchase_order_bills import PurchaseOrderBills
         from ledgersync.domain.sales_invoice_sync import SalesInvoiceMapper
+        from ledgersync.domain.sales_orders import SalesOrderLinkReader, SalesOrderMapper
         from ledgersync.domain.sync.mappers import MapperRegistry
 
         bills = PurchaseOrderBills(self.purchase_order_store, self.references, self.settings_store)
-        invoices = SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store)
-        return MapperRegistry({bills.kind: bills, invoices.kind: invoices})
+        # an order's invoice links to its sales order; the sales order maps the order as its invoice would
+        links = SalesOrderLinkReader(self.sync_states)
+        invoices = SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store, links)
+        orders = SalesOrderMapper(SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store))
+        return MapperRegistry({bills.kind: bills, invoices.kind: invoices, orders.kind: orders})
 
     @cached_property
     def sync_state_writer(self) -> StateWriter:
@@ -278,6 +285,7 @@ class Services:
     def sync_recorder(self) -> SyncRecorder:
         from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
         from ledgersync.domain.sales_invoice_sync import SalesInvoiceErrorNotices
+        from ledgersync.domain.sales_orders import SalesOrderErrorNotices
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.outcomes import ErrorNoticesByKind, SyncRecorder
 
@@ -288,6 +296,9 @@ class Services:
                     self.purchase_order_store, self.settings_store, self.notifier, targets
                 ),
                 DocumentKind.SALES_INVOICE: SalesInvoiceErrorNotices(
+                    self.invoice_store, self.settings_store, self.notifier, targets
+                ),
+                DocumentKind.SALES_ORDER: SalesOrderErrorNotices(
                     self.invoice_store, self.settings_store, self.notifier, targets
                 ),
             }
@@ -551,7 +562,55 @@ class Services:
     def invoices(self) -> Invoices:
         from ledgersync.domain.invoices import Invoices
 
-        return Invoices(self.invoice_store, self.directory, clock=self.clock, sync=self.sales_invoice_sync)
+        return Invoices(
+            self.invoice_store,
+            self.directory,
+            clock=self.clock,
+            sync=self.sales_invoice_sync,
+            sales_orders=self.sales_order_sync,
+        )
+
+    @cached_property
+    def sales_order_sync(self) -> SalesOrderSync:
+        """An order's sales order in accounting: send-sales-order, update on change, the view."""
+        from ledgersync.domain.sales_orders import SalesOrderSync
+
+        return SalesOrderSync(
+            states=self.sync_states,
+            recorder=self.sync_state_writer,
+            targets=self.sync_targets,
+            accounting=self.settings_store,
+            invoice_records=self.invoice_store,
+            directory=self.directory_store,
+            senders=self.sales_order_targets,
+            lookups=self.estimate_lookups,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def sales_order_targets(self) -> frozenset[ExternalSystem]:
+        """The targets that take sales orders: those with a sales-order writer (QuickBooks Online's Estimate) or a
+        Web Connector job (QuickBooks Desktop's SalesOrderAdd)."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        return frozenset({ExternalSystem.QUICKBOOKS_ONLINE})
+
+    @cached_property
+    def estimate_lookups(self) -> dict[ExternalSystem, QuickBooksEstimates]:
+        """The targets that can say at once whether the sales order they hold still exists (QuickBooks Online's
+        Estimate; the Web Connector pulls its work)."""
+        from ledgersync.domain.purchase_orders import ExternalSystem
+        from ledgersync.domain.sales_order_online import QuickBooksEstimates
+
+        estimates = QuickBooksEstimates(self.quickbooks_estimate_gateway, self.quickbooks_tokens)
+        return {ExternalSystem.QUICKBOOKS_ONLINE: estimates}
+
+    @cached_property
+    def quickbooks_estimate_gateway(self) -> QuickBooksOnlineEstimateGateway:
+        """Estimates (an order's sales order) in QuickBooks Online, over the client and id cache of invoices."""
+        from ledgersync.adapters.quickbooks_online.estimates import QuickBooksOnlineEstimateGateway
+
+        return QuickBooksOnlineEstimateGateway(self.quickbooks_client, self.quickbooks_reference_ids)
 
     @cached_property
     def sales_invoice_sync(self) -> SalesInvoiceSync:
@@ -792,16 +851,21 @@ class Services:
         """What QuickBooks Online does with each kind of document it is sent."""
         from ledgersync.domain.purchase_orders import ExternalSystem
         from ledgersync.domain.quickbooks_online import InvoiceSync, QuickBooksBills, SalesInvoiceCreatedIds
+        from ledgersync.domain.sales_order_online import EstimateSync, SalesOrderCreatedIds
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.targets import ComposedWriter
 
         invoices = InvoiceSync(self.quickbooks_invoice_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
+        estimates = EstimateSync(self.quickbooks_estimate_gateway, self.quickbooks_tokens, self.bill_dedup, self.clock)
         return {
             DocumentKind.PURCHASE_ORDER_BILLS: ComposedWriter(
                 self.bill_sync, QuickBooksBills(self.quickbooks_gateway, self.quickbooks_tokens)
             ),
             DocumentKind.SALES_INVOICE: ComposedWriter(
                 invoices, self.invoice_lookups[ExternalSystem.QUICKBOOKS_ONLINE], SalesInvoiceCreatedIds(invoices)
+            ),
+            DocumentKind.SALES_ORDER: ComposedWriter(
+                estimates, self.estimate_lookups[ExternalSystem.QUICKBOOKS_ONLINE], SalesOrderCreatedIds(estimates)
             ),
         }
 

@@ -92,6 +92,8 @@ def invoice_payload(draft: InvoiceDraft, ids: dict[RefKey, str]) -> dict[str, An
             body["ExchangeRate"] = money(draft.exchange_rate)
     if draft.ar_account:
         body["ARAccountRef"] = {"value": ids[("Account", draft.ar_account)], "name": draft.ar_account}
+    if draft.sales_order_id:  # the order's sales order (an Estimate): linked, QuickBooks closes it
+        body["LinkedTxn"] = [{"TxnId": draft.sales_order_id, "TxnType": "Estimate"}]
     return body
 
 
