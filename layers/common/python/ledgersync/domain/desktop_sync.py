@@ -65,6 +65,10 @@ class OperationKind(StrEnum):
     INVOICE_QUERY = "InvoiceQuery"
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
+    SALES_ORDER_QUERY = "SalesOrderQuery"
+    SALES_ORDER_ADD = "SalesOrderAdd"
+    SALES_ORDER_MOD = "SalesOrderMod"
+    SALES_ORDER_INVOICE_ADD = "SalesOrderInvoiceAdd"  # an InvoiceAdd of a whole sales order (LinkToTxnID)
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,12 @@ class Operation:
     """One request of a qbXML message, in neutral terms; ``request_id`` ties it to its response.
 
     ``reference`` is the RefNumber a query looks for or an add writes; ``bill``/``invoice`` the document an add
-    writes; ``txn_id`` the transaction a delete removes."""
+    writes; ``txn_id`` the transaction a delete removes.
+
+    Sales orders: ``sales_order`` is what a SalesOrderAdd or SalesOrderMod writes (the order's draft, its memo
+    naming the sales order and version); a SalesOrderMod changes ``txn_id`` at ``edit_sequence`` (the one QuickBooks
+    answered last) and closes the order when ``close``; a SalesOrderQuery answers the lines when ``include_lines``;
+    an InvoiceAdd with ``link_to_txn_id`` invoices that whole sales order (its lines, then it is closed)."""
 
     request_id: str
     kind: OperationKind
@@ -81,6 +90,11 @@ class Operation:
     bill: BillDraft | None = None
     invoice: InvoiceDraft | None = None
     txn_id: str | None = None
+    sales_order: InvoiceDraft | None = None
+    edit_sequence: str | None = None
+    close: bool = False
+    include_lines: bool = False
+    link_to_txn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,13 @@ class QbRecord:
     vendor_name: str | None = None
     memo: str | None = None
     customer_name: str | None = None
-    amount: Decimal | None = None  # a bill's total (AmountDue)
+    amount: Decimal | None = None  # a bill's total (AmountDue), a sales order's (TotalAmount)
+    # a sales order's (or an invoice's) edit state: what a Mod must name, whether it is closed, and what links it
+    edit_sequence: str | None = None
+    is_manually_closed: bool | None = None
+    is_fully_invoiced: bool | None = None
+    linked_txn_ids: tuple[str, ...] = ()
+    line_ids: tuple[str, ...] = ()  # TxnLineID of each line, when the query asked for lines
 
 
 @dataclass(frozen=True)
