@@ -450,6 +450,20 @@ def main(argv: list[str] | None = None) -> int:
         }
         for i in company.invoices
     ]
+    report["salesOrders"] = [
+        {
+            "txnId": o.txn_id,
+            "customer": o.customer,
+            "refNumber": o.ref_number,
+            "amount": str(o.amount),
+            "memo": o.memo,
+            "editSequence": o.edit_sequence,
+            "closed": o.is_closed,
+            "fullyInvoiced": o.is_fully_invoiced,
+            "linkedTxnIds": [link["txn_id"] for link in o.linked],
+        }
+        for o in company.sales_orders
+    ]
     report["deletedTxnIds"] = list(company.deleted_txn_ids)
     report["bills"] = [
         {
