@@ -701,12 +701,22 @@ class InMemoryInvoiceStore:
             ),
             *(not self.records.read(company, record_sk(Kind.CHARGES, c["code"])) for c in plan.new_charges),
         ]
+        if plan.state is not None:  # the sales order's state, in the same transaction
+            if self.states is None:
+                raise AssertionError("give InMemoryInvoiceStore the sync state store (states=) to update sales orders")
+            current = self.states.items.get(_state_key(plan.state.state))
+            holds.append(
+                (current is None) == (not plan.state.expected_version)
+                and (current is None or current.version == plan.state.expected_version)
+            )
         if not all(holds):
             reasons = ["None" if held else "ConditionalCheckFailed" for held in holds]
             raise InventoryTaken("the invoice, its inventory or the numbering changed under us") from (
                 TransactionConflict(reasons)
             )
         assert invoice is not None  # checked above
+        if plan.state is not None and self.states is not None:
+            self.states.put(plan.state.state, plan.state.expected_version)
         invoice.update(as_stored(plan.changes))
         invoice["version"] = plan.expected_version + 1
         if plan.next_item_counter != plan.expected_item_counter:

@@ -46,6 +46,7 @@ ALLOWED_METHODS: dict[str, tuple[str, ...]] = {
     "/v1/invoices/{id}/unship": ("POST",),
     "/v1/invoices/{id}/send-now": ("POST",),
     "/v1/invoices/{id}/send-again": ("POST",),
+    "/v1/invoices/{id}/send-sales-order": ("POST",),
     "/v1/openapi.json": ("GET",),
     "/v1/purchase-orders/send-to-external": ("POST",),
     "/v1/purchase-orders/{id}": ("GET", "PUT"),

@@ -28,6 +28,7 @@ from ledgersync.domain.purchase_orders import (
     VendorRef,
 )
 from ledgersync.domain.sales_invoice_sync import SalesInvoiceMapper
+from ledgersync.domain.sales_orders import SalesOrderMapper
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import MapperRegistry, UnknownKind, Unmappable
 from ledgersync.errors import PermanentError
@@ -142,7 +143,7 @@ def test_a_kind_with_no_mapper_is_refused_naming_the_kind() -> None:
         registry.get(DocumentKind.SALES_INVOICE)
 
 
-def test_bootstrap_registers_the_po_bills_and_sales_invoice_mappers_over_their_stores() -> None:
+def test_bootstrap_registers_the_po_bills_sales_invoice_and_sales_order_mappers_over_their_stores() -> None:
     store = InMemoryPurchaseOrderStore()
     services = bootstrap.build(Settings(), Adapters(purchase_order_store=store))  # type: ignore[arg-type]
 
@@ -150,8 +151,16 @@ def test_bootstrap_registers_the_po_bills_and_sales_invoice_mappers_over_their_s
 
     assert isinstance(registered, PurchaseOrderBills)
     assert registered.store is store
-    assert services.mappers.kinds() == {DocumentKind.PURCHASE_ORDER_BILLS, DocumentKind.SALES_INVOICE}
+    assert services.mappers.kinds() == {
+        DocumentKind.PURCHASE_ORDER_BILLS,
+        DocumentKind.SALES_INVOICE,
+        DocumentKind.SALES_ORDER,
+    }
     invoices = services.mappers.get(DocumentKind.SALES_INVOICE)
     assert isinstance(invoices, SalesInvoiceMapper)
     assert invoices.invoice_records is services.invoice_store
+    orders = services.mappers.get(DocumentKind.SALES_ORDER)
+    assert isinstance(orders, SalesOrderMapper)
+    assert orders.invoice_mapper.invoice_records is services.invoice_store
+    assert orders.invoice_mapper.sales_orders is None  # a sales order links to nothing
     assert services.accounting_sync.mappers is services.mappers

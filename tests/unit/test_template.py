@@ -54,6 +54,7 @@ EXPECTED_ROUTES = {
         ("POST", "/v1/invoices/{id}/unship"),
         ("POST", "/v1/invoices/{id}/send-now"),
         ("POST", "/v1/invoices/{id}/send-again"),
+        ("POST", "/v1/invoices/{id}/send-sales-order"),
     },
     "SendToExternalFunction": {
         ("PUT", "/v1/purchase-orders/{id}"),

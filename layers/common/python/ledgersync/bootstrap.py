@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         TokenStore,
     )
     from ledgersync.domain.sales_invoice_sync import AutomaticInvoiceQueue, ReleaseTurns, SalesInvoiceSync
+    from ledgersync.domain.sales_orders import SalesOrderSync
     from ledgersync.domain.service_health import ServiceHealth
     from ledgersync.domain.sync.documents import DocumentKind
     from ledgersync.domain.sync.mappers import MapperRegistry
@@ -258,11 +259,15 @@ class Services:
         """The registry of mappers: the one place that knows which document kinds exist and how each becomes drafts."""
         from ledgersync.domain.purchase_order_bills import PurchaseOrderBills
         from ledgersync.domain.sales_invoice_sync import SalesInvoiceMapper
+        from ledgersync.domain.sales_orders import SalesOrderLinkReader, SalesOrderMapper
         from ledgersync.domain.sync.mappers import MapperRegistry
 
         bills = PurchaseOrderBills(self.purchase_order_store, self.references, self.settings_store)
-        invoices = SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store)
-        return MapperRegistry({bills.kind: bills, invoices.kind: invoices})
+        # an order's invoice links to its sales order; the sales order maps the order as its invoice would
+        links = SalesOrderLinkReader(self.sync_states)
+        invoices = SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store, links)
+        orders = SalesOrderMapper(SalesInvoiceMapper(self.invoice_store, self.directory_store, self.settings_store))
+        return MapperRegistry({bills.kind: bills, invoices.kind: invoices, orders.kind: orders})
 
     @cached_property
     def sync_state_writer(self) -> StateWriter:
@@ -276,6 +281,7 @@ class Services:
     def sync_recorder(self) -> SyncRecorder:
         from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
         from ledgersync.domain.sales_invoice_sync import SalesInvoiceErrorNotices
+        from ledgersync.domain.sales_orders import SalesOrderErrorNotices
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.outcomes import ErrorNoticesByKind, SyncRecorder
 
@@ -286,6 +292,9 @@ class Services:
                     self.purchase_order_store, self.settings_store, self.notifier, targets
                 ),
                 DocumentKind.SALES_INVOICE: SalesInvoiceErrorNotices(
+                    self.invoice_store, self.settings_store, self.notifier, targets
+                ),
+                DocumentKind.SALES_ORDER: SalesOrderErrorNotices(
                     self.invoice_store, self.settings_store, self.notifier, targets
                 ),
             }
@@ -548,7 +557,36 @@ class Services:
     def invoices(self) -> Invoices:
         from ledgersync.domain.invoices import Invoices
 
-        return Invoices(self.invoice_store, self.directory, clock=self.clock, sync=self.sales_invoice_sync)
+        return Invoices(
+            self.invoice_store,
+            self.directory,
+            clock=self.clock,
+            sync=self.sales_invoice_sync,
+            sales_orders=self.sales_order_sync,
+        )
+
+    @cached_property
+    def sales_order_sync(self) -> SalesOrderSync:
+        """An order's sales order in accounting: send-sales-order, update on change, the view."""
+        from ledgersync.domain.sales_orders import SalesOrderSync
+
+        return SalesOrderSync(
+            states=self.sync_states,
+            recorder=self.sync_state_writer,
+            targets=self.sync_targets,
+            accounting=self.settings_store,
+            invoice_records=self.invoice_store,
+            directory=self.directory_store,
+            senders=self.sales_order_targets,
+            lookups={},
+            clock=self.clock,
+        )
+
+    @cached_property
+    def sales_order_targets(self) -> frozenset[ExternalSystem]:
+        """The targets that take sales orders: those with a sales-order writer (QuickBooks Online's Estimate) or a
+        Web Connector job (QuickBooks Desktop's SalesOrderAdd)."""
+        return frozenset()
 
     @cached_property
     def sales_invoice_sync(self) -> SalesInvoiceSync:

@@ -252,6 +252,8 @@ class DynamoInvoiceStore:
             }
             for charge in plan.new_charges
         )
+        if plan.state is not None:  # an open sales order sent again with the change
+            actions.append(DynamoSyncStateStore(self.table).put_action(plan.state.written, plan.state.expected_version))
         if len(actions) > 100:
             raise Conflict(
                 "this change moves boxes on too many inventory lines for one atomic write (100); change fewer lines"

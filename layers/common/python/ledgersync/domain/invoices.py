@@ -301,8 +301,30 @@ SHOWN: Mapping[SyncStatus, AccountingStatus] = {
 }
 
 
+class SalesOrderStatus(StrEnum):
+    """Where an order's sales order stands (QuickBooks Online: an Estimate; Desktop: a SalesOrder)."""
+
+    NOT_SENT = "not_sent"
+    QUEUED = "queued"  # to be created, or an edit to be sent (``externalId`` set)
+    SENDING = "sending"
+    OPEN = "open"  # in accounting as the order is now
+    HELD = "held"
+    ERROR = "error"
+    CLOSED = "closed"  # the order shipped: its invoice is linked to the sales order, which closed
+
+
+class SalesOrderAccounting(BaseModel):
+    """``accounting.salesOrder`` on the invoice view."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    status: SalesOrderStatus = SalesOrderStatus.NOT_SENT
+    external_id: str | None = None  # the Estimate's Id (QuickBooks Online), the SalesOrder's TxnID (Desktop)
+    error: str | None = None  # error: the reason and the fix; held: why it waits
+
+
 class InvoiceAccounting(BaseModel):
-    """``accounting`` on the invoice view: where its accounting invoice stands."""
+    """``accounting`` on the invoice view: where its accounting invoice stands (and its sales order)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -313,6 +335,7 @@ class InvoiceAccounting(BaseModel):
     sent_at: datetime | None = None
     error: str | None = None  # error: the reason and the fix; held: why it waits
     version: int | None = None  # the invoice version sent (or being sent)
+    sales_order: SalesOrderAccounting = Field(default_factory=SalesOrderAccounting)
 
     @classmethod
     def of(cls, state: SyncState | None) -> InvoiceAccounting:
@@ -473,6 +496,8 @@ class ChangePlan:
     expected_item_counter: int
     next_item_counter: int
     new_charges: list[dict[str, Any]]
+    # the sales order's state, re-sent with the change while it is open (written in the same transaction)
+    state: StateWrite | None = None
 
 
 class InventoryTaken(Conflict):
@@ -515,6 +540,17 @@ class MoveSync(Protocol):
     def after_move(self, written: SyncState | None) -> None: ...
 
 
+class ChangeSync(Protocol):
+    """What an invoice's change does to its sales order while it is open, and where that stands
+    (``SalesOrderSync``)."""
+
+    def sales_order_of(self, company_id: str, invoice_id: int) -> SalesOrderAccounting: ...
+
+    def plan_change(self, company_id: str, invoice_id: int, next_version: int) -> StateWrite | None: ...
+
+    def after_change(self, planned: StateWrite) -> None: ...
+
+
 class DirectoryWriter(Protocol):
     """What invoice.create needs to add to the directory (a new carrier, the Unknown customer)."""
 
@@ -552,12 +588,14 @@ class Invoices:
         pause: Callable[[float], None] = time.sleep,
         clock: Clock = SYSTEM_CLOCK,
         sync: MoveSync | None = None,
+        sales_orders: ChangeSync | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
         self.pause = pause
         self.clock = clock
         self.sync = sync
+        self.sales_orders = sales_orders
 
     def create(
         self,
@@ -679,6 +717,8 @@ class Invoices:
                 raise Conflict(_wrong_state(current, "a Shipped invoice cannot be changed"))
             version = int(current.get("version", 0))
             plan, view = self._plan_change(company_id, user_id, current, request)
+            if self.sales_orders is not None:  # an open sales order is sent again with the change, or neither is
+                plan.state = self.sales_orders.plan_change(company_id, invoice_id, version + 1)
             try:
                 self.store.commit_change(plan)
             except InventoryTaken:
@@ -686,6 +726,8 @@ class Invoices:
                 if int(latest.get("version", 0)) != version:
                     raise Conflict(_changed_meanwhile(latest)) from None
                 continue
+            if plan.state is not None and self.sales_orders is not None:
+                self.sales_orders.after_change(plan.state)
             return self._view(company_id, view)
         raise Conflict("the inventory is changing too fast to take; try again")
 
@@ -810,7 +852,11 @@ class Invoices:
         view = SalesInvoice.model_validate(record)
         if self.sync is None:
             return view
-        return view.model_copy(update={"accounting": self.sync.accounting_of(company_id, view.invoice_id)})
+        accounting = self.sync.accounting_of(company_id, view.invoice_id)
+        if self.sales_orders is not None:
+            sales_order = self.sales_orders.sales_order_of(company_id, view.invoice_id)
+            accounting = accounting.model_copy(update={"sales_order": sales_order})
+        return view.model_copy(update={"accounting": accounting})
 
     def _customer(self, company_id: str, request: InvoiceCreateRequest, snapshot: Snapshot) -> dict[str, Any]:
         found = snapshot.customer

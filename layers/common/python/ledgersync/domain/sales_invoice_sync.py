@@ -98,6 +98,13 @@ class InvoiceDocuments(Protocol):
     def look_up(self, company_id: str, external_id: str) -> ExternalDocument | None: ...
 
 
+class SalesOrderLinks(Protocol):
+    """The sales order an order's invoice links to (``SalesOrderSync``)."""
+
+    def link_for(self, company_id: str, invoice_id: int, target: ExternalSystem) -> str | None:
+        """Its id in ``target``, None when it has none; ``RetryableError`` while it is on its way."""
+
+
 # ---------------------------------------------------------------------------------------------- the mapper
 
 
@@ -119,6 +126,7 @@ class SalesInvoiceMapper:
     invoice_records: InvoiceReader
     directory: DirectoryReader
     accounting: AccountingState
+    sales_orders: SalesOrderLinks | None = None  # an order's invoice links to its sales order
 
     @property
     def kind(self) -> DocumentKind:
@@ -167,6 +175,9 @@ class SalesInvoiceMapper:
             raise Unmappable(unfit.message) from unfit
         if state is not None:
             draft = draft.model_copy(update={"generation": state.generation})
+            if self.sales_orders is not None:
+                link = self.sales_orders.link_for(document.company_id, document.invoice.invoice_id, state.target)
+                draft = draft.model_copy(update={"sales_order_id": link})
         return [draft]
 
     def part_of(self, draft: InvoiceDraft) -> str:

@@ -70,6 +70,9 @@ class InvoiceDraft(BaseModel):
     total: Decimal
     po_number: str | None
     memo: str
+    # the order's sales order in the target (QuickBooks Online Estimate Id, Desktop SalesOrder TxnID): the invoice
+    # links to it (LinkedTxn, LinkToTxnID), which closes it; None when the order has none there
+    sales_order_id: str | None = None
 
 
 def invoice_memo(invoice_id: int, invoice_number: int, version: int) -> str:

@@ -1,5 +1,5 @@
 """Routes: invoice.create (seed 002), invoice.checkout, invoice reads, changes, the lifecycle (confirm, ship,
-unship) and sending to accounting (send now, send again)."""
+unship) and sending to accounting (send now, send again, and an order not shipped yet as a sales order)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ledgersync.domain.invoices import (
     ShipRequest,
 )
 from ledgersync.domain.sales_invoice_sync import AccountingAnswer, SendAgainRequest
+from ledgersync.domain.sales_orders import SalesOrderAnswer, SendSalesOrderRequest
 from ledgersync.observability import metrics
 from ledgersync.routes.service import answered, described
 
@@ -152,3 +153,15 @@ def send_invoice_again(
         principal.company_id, invoice_id, request or SendAgainRequest()
     )
     return answered(answer, 202)
+
+
+@router.post(
+    "/v1/invoices/<invoice_id>/send-sales-order",
+    summary="Send an order not shipped yet to accounting as a sales order (QuickBooks Online: an Estimate)",
+    responses=described(SalesOrderAnswer, 202),
+)
+def send_sales_order(
+    invoice_id: Annotated[int, Path(ge=1)], request: SendSalesOrderRequest | None = None
+) -> Response[Any]:
+    principal = caller(router, "invoice.send-sales-order")
+    return answered(bootstrap.services().sales_order_sync.send(principal.company_id, invoice_id), 202)

@@ -96,6 +96,7 @@ ANSWERS: dict[str, Answers] = {
     "POST /v1/invoices/{invoice_id}/unship": Answers(200, (*READ, 404, 409)),
     "POST /v1/invoices/{invoice_id}/send-now": Answers(202, (*READ, 404, 409)),
     "POST /v1/invoices/{invoice_id}/send-again": Answers(202, (*BODY, 404, 409)),
+    "POST /v1/invoices/{invoice_id}/send-sales-order": Answers(202, (*BODY, 404, 409)),
     "PUT /v1/purchase-orders/{po_id}": Answers(200, (*BODY, 404, 409)),
     "GET /v1/purchase-orders/{po_id}": Answers(200, (*READ, 404)),
     "POST /v1/purchase-orders/{po_id}/vendor-invoices": Answers(201, (*BODY, 404, 409)),
