@@ -586,7 +586,9 @@ class Services:
     def sales_order_targets(self) -> frozenset[ExternalSystem]:
         """The targets that take sales orders: those with a sales-order writer (QuickBooks Online's Estimate) or a
         Web Connector job (QuickBooks Desktop's SalesOrderAdd)."""
-        return frozenset()
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        return frozenset({ExternalSystem.QUICKBOOKS_DESKTOP})
 
     @cached_property
     def sales_invoice_sync(self) -> SalesInvoiceSync:
