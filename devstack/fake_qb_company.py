@@ -1,15 +1,13 @@
 """A fake QuickBooks Desktop company file: answers qbXML the way QuickBooks does, and keeps what it is given.
 
-It answers VendorQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery, SalesOrderAdd, SalesOrderQuery,
-SalesOrderMod and TxnDel with QuickBooks' own status codes: 0 (OK), 1 (a query matched nothing), 500 (a named object
-of a query is missing), 570 (a warning: a LinkToTxnID names a sales order already closed), 3070 (a string is too
-long), 3100 (a name is already in use), 3120 (the object of a delete or a Mod, or of a LinkToTxnID, cannot be found),
-3140 (an invalid reference to a vendor, item, account, class or customer), 3200 (a Mod names an EditSequence that is
-no longer the transaction's), 3250 (sales orders in an edition without them) and any code injected for a test (3180
-"error when saving", 3175 "record in use", ...). Like QuickBooks through the SDK, it allows two bills or two invoices
-with the same RefNumber (the "warn about duplicate numbers" preference only warns a person at the keyboard): a client
-must query before it adds. Where ``xsd_dir`` is given, a request that does not validate against qbxmlops120.xsd is
-refused as QuickBooks refuses it (an HRESULT, no reply).
+It answers VendorQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery and TxnDel with QuickBooks' own
+status codes: 0 (OK), 1 (a query matched nothing), 500 (a named object of a query is missing), 3070 (a string is
+too long), 3100 (a name is already in use), 3120 (the object of a delete cannot be found), 3140 (an invalid
+reference to a vendor, item, account, class or customer) and any code injected for a test (3180 "error when
+saving", 3200 "out of date edit sequence", ...). Like QuickBooks through the SDK, it allows two bills or two
+invoices with the same RefNumber (the "warn about duplicate numbers" preference only warns a person at the
+keyboard): a client must query before it adds. Where ``xsd_dir`` is given, a request that does not validate
+against qbxmlops120.xsd is refused as QuickBooks refuses it (an HRESULT, no reply).
 """
 
 from __future__ import annotations
@@ -52,34 +50,11 @@ class FakeInvoice:
     ref_number: str | None
     amount: Decimal
     txn_date: str | None = None
+    linked: list[dict[str, str]] = field(default_factory=list)  # the sales orders it invoiced (LinkToTxnID)
     memo: str | None = None
     edit_sequence: str = "1"
     exchange_rate: str | None = None
     lines: list[dict[str, str]] = field(default_factory=list)
-    linked: list[dict[str, str]] = field(default_factory=list)  # the sales orders it invoiced (LinkToTxnID)
-
-
-@dataclass
-class FakeSalesOrder:
-    """A sales order: non-posting, changed by SalesOrderMod at its EditSequence, closed by hand (IsManuallyClosed) or
-    by the InvoiceAdd that links it whole (LinkToTxnID: then fully invoiced)."""
-
-    txn_id: str
-    customer: str
-    ref_number: str | None
-    amount: Decimal
-    edit_sequence: str
-    txn_date: str | None = None
-    memo: str | None = None
-    exchange_rate: str | None = None
-    is_manually_closed: bool = False
-    is_fully_invoiced: bool = False
-    lines: list[dict[str, str]] = field(default_factory=list)  # each with its TxnLineID ("id") and "invoiced"
-    linked: list[dict[str, str]] = field(default_factory=list)  # the invoices that link it
-
-    @property
-    def is_closed(self) -> bool:
-        return self.is_manually_closed or self.is_fully_invoiced
 
 
 @dataclass(frozen=True)
@@ -100,6 +75,34 @@ class InjectedError:
     times: int = 1
 
 
+@dataclass
+class FakeSalesOrder:
+    """A sales order: non-posting, changed by SalesOrderMod at its EditSequence, closed by hand (IsManuallyClosed) or
+    by the InvoiceAdd that links it whole (LinkToTxnID: then fully invoiced).
+
+    The company answers SalesOrderAdd, SalesOrderQuery and SalesOrderMod (and TxnDel SalesOrder) with QuickBooks'
+    codes: 3200 for a Mod at an EditSequence that is no longer the order's, 3120 for an unknown TxnID or TxnLineID
+    (and for a LinkToTxnID naming no sales order), 570 (a warning) for a LinkToTxnID naming a closed one, and 3250
+    when the edition has no sales orders (QuickBooks Pro, or the preference off: ``sales_orders_enabled``)."""
+
+    txn_id: str
+    customer: str
+    ref_number: str | None
+    amount: Decimal
+    edit_sequence: str
+    txn_date: str | None = None
+    memo: str | None = None
+    exchange_rate: str | None = None
+    is_manually_closed: bool = False
+    is_fully_invoiced: bool = False
+    lines: list[dict[str, str]] = field(default_factory=list)  # each with its TxnLineID ("id") and "invoiced"
+    linked: list[dict[str, str]] = field(default_factory=list)  # the invoices that link it
+
+    @property
+    def is_closed(self) -> bool:
+        return self.is_manually_closed or self.is_fully_invoiced
+
+
 class FakeCompany:
     """One company file: lists (vendors, items, accounts, classes, customers) and the transactions added."""
 
@@ -111,8 +114,8 @@ class FakeCompany:
         accounts: list[str] | None = None,
         classes: list[str] | None = None,
         customers: list[str] | None = None,
-        xsd_dir: Path | None = None,
         sales_orders_enabled: bool = True,
+        xsd_dir: Path | None = None,
     ) -> None:
         self.vendors: dict[str, str] = {}
         self.items = {name.casefold(): name for name in items or ["Fresh Cut Flowers"]}

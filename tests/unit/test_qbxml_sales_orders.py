@@ -230,7 +230,7 @@ def test_results_carry_the_edit_state_links_and_lines_of_a_sales_order_when_quic
         "Ang",
     )
     assert (record.is_manually_closed, record.is_fully_invoiced) == (False, True)
-    assert record.amount == Decimal("79.83")
+    assert record.total == Decimal("79.83")
     assert record.linked_txn_ids == ("20-1",)
     assert record.line_ids == ("21-1", "22-1")
     assert record.memo == "Ledgersync sales order 1 (id 1, version 2)"

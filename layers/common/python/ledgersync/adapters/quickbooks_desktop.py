@@ -182,28 +182,6 @@ def _record(ret: _Element) -> QbRecord:
     )
 
 
-def _edited_record(ret: _Element) -> QbRecord:
-    """``_record`` and what a Mod or a link needs of a transaction: its EditSequence, whether it is closed (manually,
-    or fully invoiced), the transactions linked to it (IncludeLinkedTxns) and its lines' TxnLineIDs."""
-    record = _record(ret)
-    return dataclasses.replace(
-        record,
-        amount=record.amount if record.amount is not None else _read_decimal(ret.findtext("TotalAmount")),
-        edit_sequence=(ret.findtext("EditSequence") or "").strip() or None,
-        is_manually_closed=_read_bool(ret.findtext("IsManuallyClosed")),
-        is_fully_invoiced=_read_bool(ret.findtext("IsFullyInvoiced")),
-        linked_txn_ids=tuple(t for t in (x.findtext("TxnID") for x in ret.findall("LinkedTxn")) if t),
-        line_ids=tuple(
-            t for t in (x.findtext("TxnLineID") for x in ret if str(x.tag).endswith("LineRet")) if t and t.strip()
-        ),
-    )
-
-
-def _read_bool(value: str | None) -> bool | None:
-    text = (value or "").strip().casefold()
-    return True if text == "true" else False if text == "false" else None
-
-
 def _read_decimal(value: str | None) -> Decimal | None:
     try:
         return Decimal(value) if value is not None else None
@@ -262,48 +240,6 @@ def _decimal(value: Decimal) -> str:
     """A QUANTYPE/PRICETYPE value: plain digits, at most five decimals (rounded half up), no trailing zeros."""
     text = f"{value.quantize(Decimal(1).scaleb(-QUANTITY_PLACES), rounding=ROUND_HALF_UP):f}"
     return text.rstrip("0").rstrip(".")
-
-
-def _invoice_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
-    """By RefNumber (QuickBooks matches it without regard to case); the memo tells which invoice is Ledgersync's."""
-    _text(rq, "RefNumber", op.reference or "")
-    _include(rq, "TxnID", "CustomerRef", "RefNumber", "Memo")
-
-
-def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
-    invoice: InvoiceDraft | None = op.invoice
-    if invoice is None:
-        raise ValueError("an InvoiceAdd operation needs its invoice")
-    add = etree.SubElement(rq, "InvoiceAdd")
-    _ref(add, "CustomerRef", invoice.customer_name)
-    if invoice.ar_account:
-        _ref(add, "ARAccountRef", invoice.ar_account)  # the A/R account of the invoice's currency
-    _text(add, "TxnDate", invoice.txn_date.isoformat())
-    _text(add, "RefNumber", op.reference or invoice.ref_number)
-    _text(add, "Memo", invoice.memo)
-    if invoice.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
-        # Home units per foreign unit, as QuickBooks Desktop keeps it; the currency is the customer's own.
-        _text(add, "ExchangeRate", f"{invoice.exchange_rate:f}")
-    for line in invoice.lines:
-        item = etree.SubElement(add, "InvoiceLineAdd")
-        _ref(item, "ItemRef", line.item_name)
-        if line.description:
-            _text(item, "Desc", line.description)
-        if line.kind is InvoiceLineKind.DISCOUNT:
-            # A discount item takes no quantity; its line's Amount is negative and lowers the invoice's total.
-            _text(item, "Amount", _amount(line.amount))
-            continue
-        _text(item, "Quantity", _decimal(line.quantity))
-        _text(item, "Rate", _decimal(line.rate))
-        _text(item, "Amount", _amount(line.amount))
-    _include(rq, "TxnID", "RefNumber", "CustomerRef")
-
-
-def _invoice_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
-    if not op.txn_id:
-        raise ValueError("a TxnDel operation needs the TxnID to delete")
-    _text(rq, "TxnDelType", "Invoice")
-    _text(rq, "TxnID", op.txn_id)
 
 
 # ---------------------------------------------------------------- sales orders
@@ -407,16 +343,80 @@ def _sales_order_invoice_add(rq: _Element, op: Operation, version: tuple[int, in
     _text(add, "LinkToTxnID", op.link_to_txn_id)
 
 
+def _edited_record(ret: _Element) -> QbRecord:
+    """``_record`` and what a Mod or a link needs of a transaction: its EditSequence, whether it is closed (manually,
+    or fully invoiced), the transactions linked to it (IncludeLinkedTxns) and its lines' TxnLineIDs."""
+    record = _record(ret)
+    return dataclasses.replace(
+        record,
+        total=_read_decimal(ret.findtext("TotalAmount")),
+        edit_sequence=(ret.findtext("EditSequence") or "").strip() or None,
+        is_manually_closed=_read_bool(ret.findtext("IsManuallyClosed")),
+        is_fully_invoiced=_read_bool(ret.findtext("IsFullyInvoiced")),
+        linked_txn_ids=tuple(t for t in (x.findtext("TxnID") for x in ret.findall("LinkedTxn")) if t),
+        line_ids=tuple(
+            t for t in (x.findtext("TxnLineID") for x in ret if str(x.tag).endswith("LineRet")) if t and t.strip()
+        ),
+    )
+
+
+def _read_bool(value: str | None) -> bool | None:
+    text = (value or "").strip().casefold()
+    return True if text == "true" else False if text == "false" else None
+
+
+def _invoice_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """By RefNumber (QuickBooks matches it without regard to case); the memo tells which invoice is Ledgersync's."""
+    _text(rq, "RefNumber", op.reference or "")
+    _include(rq, "TxnID", "CustomerRef", "RefNumber", "Memo")
+
+
+def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    invoice: InvoiceDraft | None = op.invoice
+    if invoice is None:
+        raise ValueError("an InvoiceAdd operation needs its invoice")
+    add = etree.SubElement(rq, "InvoiceAdd")
+    _ref(add, "CustomerRef", invoice.customer_name)
+    if invoice.ar_account:
+        _ref(add, "ARAccountRef", invoice.ar_account)  # the A/R account of the invoice's currency
+    _text(add, "TxnDate", invoice.txn_date.isoformat())
+    _text(add, "RefNumber", op.reference or invoice.ref_number)
+    _text(add, "Memo", invoice.memo)
+    if invoice.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
+        # Home units per foreign unit, as QuickBooks Desktop keeps it; the currency is the customer's own.
+        _text(add, "ExchangeRate", f"{invoice.exchange_rate:f}")
+    for line in invoice.lines:
+        item = etree.SubElement(add, "InvoiceLineAdd")
+        _ref(item, "ItemRef", line.item_name)
+        if line.description:
+            _text(item, "Desc", line.description)
+        if line.kind is InvoiceLineKind.DISCOUNT:
+            # A discount item takes no quantity; its line's Amount is negative and lowers the invoice's total.
+            _text(item, "Amount", _amount(line.amount))
+            continue
+        _text(item, "Quantity", _decimal(line.quantity))
+        _text(item, "Rate", _decimal(line.rate))
+        _text(item, "Amount", _amount(line.amount))
+    _include(rq, "TxnID", "RefNumber", "CustomerRef")
+
+
+def _invoice_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    if not op.txn_id:
+        raise ValueError("a TxnDel operation needs the TxnID to delete")
+    _text(rq, "TxnDelType", "Invoice")
+    _text(rq, "TxnID", op.txn_id)
+
+
 Builder = Callable[["_Element", Operation, tuple[int, int]], None]
 _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.VENDOR_QUERY: ("VendorQueryRq", _vendor_query),
     OperationKind.BILL_QUERY: ("BillQueryRq", _bill_query),
     OperationKind.BILL_ADD: ("BillAddRq", _bill_add),
-    OperationKind.INVOICE_QUERY: ("InvoiceQueryRq", _invoice_query),
-    OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
-    OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),
     OperationKind.SALES_ORDER_QUERY: ("SalesOrderQueryRq", _sales_order_query),
     OperationKind.SALES_ORDER_ADD: ("SalesOrderAddRq", _sales_order_add),
     OperationKind.SALES_ORDER_MOD: ("SalesOrderModRq", _sales_order_mod),
     OperationKind.SALES_ORDER_INVOICE_ADD: ("InvoiceAddRq", _sales_order_invoice_add),
+    OperationKind.INVOICE_QUERY: ("InvoiceQueryRq", _invoice_query),
+    OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
+    OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),
 }

@@ -62,13 +62,13 @@ class OperationKind(StrEnum):
     VENDOR_QUERY = "VendorQuery"
     BILL_QUERY = "BillQuery"
     BILL_ADD = "BillAdd"
-    INVOICE_QUERY = "InvoiceQuery"
-    INVOICE_ADD = "InvoiceAdd"
-    INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
     SALES_ORDER_QUERY = "SalesOrderQuery"
     SALES_ORDER_ADD = "SalesOrderAdd"
     SALES_ORDER_MOD = "SalesOrderMod"
     SALES_ORDER_INVOICE_ADD = "SalesOrderInvoiceAdd"  # an InvoiceAdd of a whole sales order (LinkToTxnID)
+    INVOICE_QUERY = "InvoiceQuery"
+    INVOICE_ADD = "InvoiceAdd"
+    INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,12 @@ class Operation:
     reference: str | None = None
     bill: BillDraft | None = None
     invoice: InvoiceDraft | None = None
-    txn_id: str | None = None
     sales_order: InvoiceDraft | None = None
     edit_sequence: str | None = None
     close: bool = False
     include_lines: bool = False
     link_to_txn_id: str | None = None
+    txn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,17 +104,19 @@ class QbRecord:
     txn_id: str | None = None
     list_id: str | None = None
     name: str | None = None
-    ref_number: str | None = None
-    vendor_name: str | None = None
-    memo: str | None = None
-    customer_name: str | None = None
-    amount: Decimal | None = None  # a bill's total (AmountDue), a sales order's (TotalAmount)
-    # a sales order's (or an invoice's) edit state: what a Mod must name, whether it is closed, and what links it
+    # a sales order's (or an invoice's) edit state: what a Mod must name, whether it is closed, what links it, and
+    # its total (TotalAmount) and lines (TxnLineID, when the query asked for lines)
     edit_sequence: str | None = None
     is_manually_closed: bool | None = None
     is_fully_invoiced: bool | None = None
     linked_txn_ids: tuple[str, ...] = ()
-    line_ids: tuple[str, ...] = ()  # TxnLineID of each line, when the query asked for lines
+    line_ids: tuple[str, ...] = ()
+    total: Decimal | None = None
+    ref_number: str | None = None
+    vendor_name: str | None = None
+    memo: str | None = None
+    customer_name: str | None = None
+    amount: Decimal | None = None  # a bill's total (AmountDue)
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,6 @@ class JobState(StrEnum):
     PLANNED = "planned"  # its query is still to be answered
     TO_ADD = "to_add"  # QuickBooks has no such document: an add is due
     TO_DELETE = "to_delete"  # QuickBooks has it (``txn_ids``): a TxnDel is due
-    TO_MOD = "to_mod"  # QuickBooks has it (``txn_id`` at ``edit_sequence``): a Mod is due
     SYNCHRONIZED = "synchronized"
     DELETED = "deleted"
     FAILED = "failed"
@@ -312,14 +313,13 @@ class JobState(StrEnum):
 
 class JobKind(StrEnum):
     BILL = "bill"
+    SALES_ORDER = "sales_order"
     INVOICE_ADD = "invoice_add"
     INVOICE_DELETE = "invoice_delete"
     INVOICE_CHECK = "invoice_check"
-    SALES_ORDER = "sales_order"
 
 
-DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE, JobState.TO_MOD})
-WRITE_DUE = frozenset({JobState.TO_ADD, JobState.TO_MOD})
+DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE})
 DONE = frozenset({JobState.SYNCHRONIZED, JobState.DELETED})
 
 
@@ -337,7 +337,7 @@ class Job(BaseModel):
         """Two units of progress per job: the lookup, then the write (or its not being needed)."""
         if self.state is JobState.PLANNED:
             return 0
-        return 1 if self.state in (JobState.TO_ADD, JobState.TO_DELETE, JobState.TO_MOD) else 2
+        return 1 if self.state in (JobState.TO_ADD, JobState.TO_DELETE) else 2
 
 
 class BillJob(Job):
@@ -427,10 +427,10 @@ class SalesOrderJob(Job):
 
 AnyJob = Annotated[
     Annotated[BillJob, Tag(JobKind.BILL)]
+    | Annotated[SalesOrderJob, Tag(JobKind.SALES_ORDER)]
     | Annotated[InvoiceJob, Tag(JobKind.INVOICE_ADD)]
     | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)]
-    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)]
-    | Annotated[SalesOrderJob, Tag(JobKind.SALES_ORDER)],
+    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)],
     Discriminator(_job_kind),
 ]
 
@@ -752,7 +752,7 @@ class WebConnectorService:
             # (A TxnDel is simply sent again: one of a transaction already gone answers 3120, which counts as done.)
             for request_id in session.pending.request_ids:
                 job = session.jobs[_job_index(request_id)]
-                if job.state in WRITE_DUE:
+                if job.state is JobState.TO_ADD:
                     job.state = JobState.PLANNED
         session.pending = None
         phase, operations = self._next_operations(session)
@@ -772,8 +772,9 @@ class WebConnectorService:
             batch = session.batch_jobs(self.batch_size)
             planned = [(i, job) for i, job in batch if job.state is JobState.PLANNED]
             if planned:
-                return Phase.LOOKUP, self._lookups(session, planned)
-            writes = self._writes(batch)
+                others: list[tuple[int, AnyJob]] = [(i, j) for i, j in planned if not isinstance(j, SalesOrderJob)]
+                return Phase.LOOKUP, self._lookups(session, others) + _sales_order_lookups(planned)
+            writes = _sales_order_writes(batch, self._writes(batch))
             if writes:
                 return Phase.WRITE, writes
             session.batch += 1
@@ -794,14 +795,8 @@ class WebConnectorService:
         for i, job in planned:
             if isinstance(job, BillJob):
                 lookups.append(Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference))
-            elif isinstance(job, SalesOrderJob):
-                lookups.append(
-                    Operation(f"Q{i}", OperationKind.SALES_ORDER_QUERY, reference=job.reference, txn_id=job.txn_id)
-                )
             else:
                 lookups.append(Operation(f"Q{i}", OperationKind.INVOICE_QUERY, reference=job.reference))
-                if isinstance(job, InvoiceJob) and job.draft.sales_order_id:
-                    lookups.append(Operation(f"S{i}", OperationKind.SALES_ORDER_QUERY, txn_id=job.draft.sales_order_id))
         return lookups
 
     @staticmethod
@@ -814,9 +809,7 @@ class WebConnectorService:
                     Operation(f"A{i}", OperationKind.BILL_ADD, job.draft.vendor_name, job.reference, job.draft)
                 )
             elif isinstance(job, InvoiceJob) and job.state is JobState.TO_ADD:
-                writes.append(_invoice_write(i, job))
-            elif isinstance(job, SalesOrderJob) and job.state in WRITE_DUE:
-                writes.append(_sales_order_write(i, job))
+                writes.append(Operation(f"A{i}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=job.draft))
             elif isinstance(job, InvoiceDeleteJob) and job.state is JobState.TO_DELETE:
                 writes.extend(
                     Operation(f"D{i}.{k}", OperationKind.INVOICE_DELETE, reference=job.reference, txn_id=txn_id)
@@ -948,7 +941,7 @@ class WebConnectorService:
         """Take each sales invoice whose InvoiceAdd is now due (queued → sending) before the add goes; one that someone
         else moved meanwhile, or that now sends another version, is left alone (its state says what follows)."""
         for job in session.jobs:
-            if isinstance(job, SalesOrderJob) and job.state in WRITE_DUE and not job.claimed:
+            if isinstance(job, SalesOrderJob) and job.state is JobState.TO_ADD and not job.claimed:
                 if self.recorder.claim_sales_order(session.company_id, job.document_id, job.draft.document_version):
                     job.claimed = True
                 else:
@@ -1108,7 +1101,7 @@ class WebConnectorService:
 
 
 def _apply_add(job: AnyJob, result: OperationResult, fail: Fail) -> None:
-    if job.state not in WRITE_DUE:
+    if job.state is not JobState.TO_ADD:
         return
     if isinstance(job, BillJob):
         _bill_added(job, result, fail)
@@ -1325,6 +1318,29 @@ SALES_ORDER_FIX = (
 )
 
 
+def _sales_order_lookups(planned: list[tuple[int, AnyJob]]) -> list[Operation]:
+    """Each sales order's SalesOrderQuery (by its TxnID once recorded, else by RefNumber), and the one of the sales
+    order a shipped invoice links to (``S``, beside the invoice's InvoiceQuery)."""
+    lookups: list[Operation] = []
+    for i, job in planned:
+        if isinstance(job, SalesOrderJob):
+            lookups.append(
+                Operation(f"Q{i}", OperationKind.SALES_ORDER_QUERY, reference=job.reference, txn_id=job.txn_id)
+            )
+        elif isinstance(job, InvoiceJob) and job.draft.sales_order_id:
+            lookups.append(Operation(f"S{i}", OperationKind.SALES_ORDER_QUERY, txn_id=job.draft.sales_order_id))
+    return lookups
+
+
+def _sales_order_writes(batch: list[tuple[int, AnyJob]], writes: list[Operation]) -> list[Operation]:
+    """The batch's writes with the sales orders': each sales order's add or Mod, and, for an invoice whose sales order
+    is open, its SalesOrderMod then its linked InvoiceAdd in place of the plain InvoiceAdd."""
+    invoices = {f"A{i}": (i, job) for i, job in batch if isinstance(job, InvoiceJob) and job.draft.sales_order_id}
+    ours = [_invoice_write(*invoices[op.request_id]) if op.request_id in invoices else op for op in writes]
+    orders = [_sales_order_write(i, job) for i, job in batch if isinstance(job, SalesOrderJob)]
+    return ours + [op for op in orders if op is not None]
+
+
 def _invoice_write(index: int, job: InvoiceJob) -> Operation:
     """An invoice's write: plain InvoiceAdd; for an order whose sales order is open, first its SalesOrderMod to the
     order as shipped (``M``), then the InvoiceAdd that links it whole (LinkToTxnID, no lines of its own)."""
@@ -1388,8 +1404,12 @@ def _linked_sales_order_updated(job: InvoiceJob, result: OperationResult, fail: 
         )
 
 
-def _sales_order_write(index: int, job: SalesOrderJob) -> Operation:
-    if job.state is JobState.TO_MOD:
+def _sales_order_write(index: int, job: SalesOrderJob) -> Operation | None:
+    """A sales order's write when one is due: a Mod of the one found (its TxnID at the EditSequence just read), else
+    an add."""
+    if job.state is not JobState.TO_ADD:
+        return None
+    if job.txn_id and job.edit_sequence:
         return Operation(
             f"A{index}",
             OperationKind.SALES_ORDER_MOD,
@@ -1450,13 +1470,13 @@ def _lookup_sales_order(job: SalesOrderJob, result: OperationResult, fail: Fail)
         if job.check_only:
             _sales_order_not_there(job, fail)
         else:
-            job.state = JobState.TO_ADD
+            job.state, job.edit_sequence = JobState.TO_ADD, None
         return
     job.txn_id = found.txn_id
     if job.check_only or found.is_manually_closed or found.is_fully_invoiced:
         job.state, job.adopted = JobState.SYNCHRONIZED, True
         return
-    job.state, job.edit_sequence = JobState.TO_MOD, found.edit_sequence
+    job.state, job.edit_sequence = JobState.TO_ADD, found.edit_sequence  # a Mod of the one found
 
 
 def _sales_order_not_there(job: SalesOrderJob, fail: Fail) -> None:
@@ -1472,7 +1492,8 @@ def _sales_order_written(job: SalesOrderJob, result: OperationResult, fail: Fail
     """A SalesOrderAdd's or SalesOrderMod's answer: the TxnID recorded, or why not with the fix."""
     code = result.status_code
     txn_id = next((r.txn_id for r in result.records if r.txn_id), None) or job.txn_id
-    doing = "update" if job.state is JobState.TO_MOD else "add"
+    modding = bool(job.txn_id and job.edit_sequence)
+    doing = "update" if modding else "add"
     if code == 0 and txn_id:
         job.state, job.txn_id = JobState.SYNCHRONIZED, txn_id
     elif code == 0:
@@ -1491,7 +1512,7 @@ def _sales_order_written(job: SalesOrderJob, result: OperationResult, fail: Fail
         )
     elif code == SALES_ORDERS_UNAVAILABLE:
         fail(job, f"QuickBooks Desktop has no sales orders ({code}): {result.status_message} {SALES_ORDER_FIX}")
-    elif code == TXN_NOT_FOUND and job.state is JobState.TO_MOD:
+    elif code == TXN_NOT_FOUND and modding:
         fail(
             job,
             f"sales order {job.reference} (TxnID {job.txn_id}) was deleted in QuickBooks Desktop while Ledgersync "
