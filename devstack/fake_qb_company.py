@@ -1,6 +1,7 @@
 """A fake QuickBooks Desktop company file: answers qbXML the way QuickBooks does, and keeps what it is given.
 
-It answers VendorQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery and TxnDel with QuickBooks' own
+It answers VendorQuery, VendorAdd, BillQuery, BillAdd, InvoiceAdd, InvoiceQuery, TxnDel, CustomerQuery, CustomerAdd,
+ItemQuery and ItemNonInventoryAdd with QuickBooks' own
 status codes: 0 (OK), 1 (a query matched nothing), 500 (a named object of a query is missing), 3070 (a string is
 too long), 3100 (a name is already in use), 3120 (the object of a delete cannot be found), 3140 (an invalid
 reference to a vendor, item, account, class or customer) and any code injected for a test (3180 "error when
@@ -128,6 +129,7 @@ class FakeCompany:
         self.sales_orders_enabled = sales_orders_enabled
         self.sales_orders: list[FakeSalesOrder] = []
         self.deleted_txn_ids: list[str] = []
+        self.item_accounts: dict[str, str] = {}  # the income account of each item added through qbXML
         self.requests_seen: list[str] = []
         self.injected: list[InjectedError] = []
         self._next_id = 1
@@ -234,6 +236,10 @@ class FakeCompany:
             "SalesOrderQuery": self._sales_order_query,
             "SalesOrderMod": self._sales_order_mod,
             "TxnDel": self._txn_del,
+            "CustomerQuery": self._customer_query,
+            "CustomerAdd": self._customer_add,
+            "ItemQuery": self._item_query,
+            "ItemNonInventoryAdd": self._item_non_inventory_add,
         }.get(kind)
         if handler is None:
             return _status(
@@ -284,6 +290,38 @@ class FakeCompany:
         _text(ret, "Name", name)
         return _status(rs, 0, "Status OK")
 
+    def _customer_query(self, rq: _Element, rs: _Element) -> _Element:
+        return _list_query(rq, rs, self.customers, "CustomerRet")
+
+    def _item_query(self, rq: _Element, rs: _Element) -> _Element:
+        """Items of every type, by FullName (the fake keeps no item types: each answers as an ItemNonInventoryRet)."""
+        return _list_query(rq, rs, self.items, "ItemNonInventoryRet")
+
+    def _customer_add(self, rq: _Element, rs: _Element) -> _Element:
+        name = rq.findtext("CustomerAdd/Name") or ""
+        if len(name) > 41:
+            return _too_long(rs, "Name", name)
+        if name.casefold() in self.customers or name.casefold() in self.vendors:
+            return _status(rs, 3100, f'The name "{name}" of the list element is already in use.')
+        self.customers[name.casefold()] = name
+        rs.append(_list_ret("CustomerRet", name))
+        return _status(rs, 0, "Status OK")
+
+    def _item_non_inventory_add(self, rq: _Element, rs: _Element) -> _Element:
+        """A NonInventory item; its SalesOrPurchase AccountRef must be an account of the file (else 3140)."""
+        name = rq.findtext("ItemNonInventoryAdd/Name") or ""
+        if len(name) > 31:
+            return _too_long(rs, "Name", name)
+        if name.casefold() in self.items:
+            return _status(rs, 3100, f'The name "{name}" of the list element is already in use.')
+        account = rq.findtext("ItemNonInventoryAdd/SalesOrPurchase/AccountRef/FullName") or ""
+        if account.casefold() not in self.accounts:
+            return _invalid_reference(rs, "Account", account, "Item")
+        self.items[name.casefold()] = name
+        self.item_accounts[name.casefold()] = self.accounts[account.casefold()]
+        rs.append(_list_ret("ItemNonInventoryRet", name))
+        return _status(rs, 0, "Status OK")
+
     def _bill_query(self, rq: _Element, rs: _Element) -> _Element:
         bills = list(self.bills)
         exact = [r.text or "" for r in rq.findall("RefNumber")]
@@ -297,8 +335,9 @@ class FakeCompany:
         if not bills:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = _wanted(rq)
+        with_lines = rq.findtext("IncludeLineItems") == "true"
         for bill in bills:
-            rs.append(_bill_ret(bill, wanted_elements))
+            rs.append(_bill_ret(bill, wanted_elements, with_lines=with_lines))
         return _status(rs, 0, "Status OK")
 
     def _bill_add(self, rq: _Element, rs: _Element) -> _Element:
@@ -709,6 +748,33 @@ def _wanted(rq: _Element) -> set[str | None]:
     return {e.text for e in rq.findall("IncludeRetElement")}
 
 
+def _list_ret(tag: str, name: str) -> _Element:
+    ret = etree.Element(tag)
+    _text(ret, "ListID", _list_id(name))
+    _text(ret, "Name", name)
+    _text(ret, "FullName", name)
+    return ret
+
+
+def _list_query(rq: _Element, rs: _Element, names: dict[str, str], tag: str) -> _Element:
+    """A list query by FullName (without regard to case; a missing one answers 500, as a named object), or all."""
+    wanted = [n.text or "" for n in rq.findall("FullName")]
+    for name in wanted:
+        if name.casefold() not in names:
+            return _status(
+                rs,
+                500,
+                "The query request has not been fully completed. There was a required "
+                f'element ("{name}") that could not be found in QuickBooks.',
+            )
+    found = [names[n.casefold()] for n in wanted] if wanted else list(names.values())
+    if not found:
+        return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
+    for name in found:
+        rs.append(_list_ret(tag, name))
+    return _status(rs, 0, "Status OK")
+
+
 def _too_long(rs: _Element, field: str, value: str) -> _Element:
     """QuickBooks' 3070 for a value longer than its field holds."""
     return _status(rs, 3070, f'The string "{value}" in the field "{field}" is too long.')
@@ -746,8 +812,9 @@ def _fill_ret(ret: _Element, values: list[tuple[str, str | None]], wanted: set[s
             _text(ret, tag, value)
 
 
-def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
-    """A BillRet in schema order, limited to IncludeRetElement when the request names some."""
+def _bill_ret(bill: FakeBill, wanted: set[str | None], with_lines: bool = False) -> _Element:
+    """A BillRet in schema order, limited to IncludeRetElement when the request names some; with its lines (expense
+    lines first, as the schema orders them) when ``with_lines`` (IncludeLineItems)."""
     ret = etree.Element("BillRet")
     values: list[tuple[str, str | None]] = [
         ("TxnID", bill.txn_id),
@@ -761,6 +828,34 @@ def _bill_ret(bill: FakeBill, wanted: set[str | None]) -> _Element:
         ("Memo", bill.memo),
     ]
     _fill_ret(ret, values, wanted, "VendorRef")
+    if with_lines:
+        for tag, add_tag in (("ExpenseLineRet", "ExpenseLineAdd"), ("ItemLineRet", "ItemLineAdd")):
+            if wanted and tag not in wanted:
+                continue
+            for number, line in enumerate((x for x in bill.lines if x["kind"] == add_tag), start=1):
+                ret.append(_bill_line_ret(tag, f"{number}-{bill.txn_id}", line))
+    return ret
+
+
+def _bill_line_ret(tag: str, line_id: str, line: dict[str, str]) -> _Element:
+    """An ExpenseLineRet (AccountRef, Amount, Memo, ClassRef) or ItemLineRet (ItemRef, Desc, Amount, ClassRef)."""
+    ret = etree.Element(tag)
+    _text(ret, "TxnLineID", line_id)
+
+    def ref(ref_tag: str, name: str) -> None:
+        element = etree.SubElement(ret, ref_tag)
+        _text(element, "ListID", _list_id(name))
+        _text(element, "FullName", name)
+
+    expense = tag == "ExpenseLineRet"
+    ref("AccountRef" if expense else "ItemRef", line["ref"])
+    if not expense and line.get("desc"):
+        _text(ret, "Desc", line["desc"])
+    _text(ret, "Amount", f"{Decimal(line['amount']):.2f}")
+    if expense and line.get("desc"):
+        _text(ret, "Memo", line["desc"])
+    if line.get("class"):
+        ref("ClassRef", line["class"])
     return ret
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import threading
 import time
@@ -211,6 +212,7 @@ class InMemoryPurchaseOrders:
     sales_txn_ids: dict[str, str] = field(default_factory=dict)
     sales_errors: dict[str, str] = field(default_factory=dict)
     sales_companies: dict[str, str] = field(default_factory=dict)
+    deleted_for_replace: list[int] = field(default_factory=list)  # POs whose changed bills were deleted (replace)
     orders: dict[str, SalesOrderToSend] = field(default_factory=dict)
     order_status: dict[str, str] = field(default_factory=dict)  # queued, sending, synchronized, error
     order_txn_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # by part, as the state keeps them
@@ -307,6 +309,16 @@ class InMemoryPurchaseOrders:
         self.errors[purchase_order_id] = message
         self.status[purchase_order_id] = VendorInvoiceStatus.ERROR
 
+    def purchase_order_bills_deleted(self, company_id: str, purchase_order_id: int) -> None:
+        """A PO sent again with replace lost its changed bills: its new bills are sent as any PO's (no replace)."""
+        self._maybe_fail()
+        self.deleted_for_replace.append(purchase_order_id)
+        item = self.work[purchase_order_id]
+        if item.replace and self.status[purchase_order_id] is VendorInvoiceStatus.SENT_TO_EXTERNAL:
+            self.work[purchase_order_id] = dataclasses.replace(item, replace=False)
+            for invoice in item.order.vendor_invoices:
+                self.txn_ids.pop((purchase_order_id, invoice.invoice_number or ""), None)
+
     def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
         self._maybe_fail()
         item = self.sales.get(document_id)
@@ -334,10 +346,12 @@ class InMemoryPurchaseOrders:
             self.sales_txn_ids.pop(document_id, None)
             self.sales_status[document_id] = "deleted"
 
-    def resend(self, purchase_order_id: int) -> None:
-        """What "Send to External System" does again after an error has been fixed."""
+    def resend(self, purchase_order_id: int, *, replace: bool = False) -> None:
+        """What "Send to External System" does again after an error has been fixed; ``replace``: send again with
+        replace (the state "deleting": a changed bill is deleted before ours is added)."""
         self.errors.pop(purchase_order_id, None)
         self.status[purchase_order_id] = VendorInvoiceStatus.SENT_TO_EXTERNAL
+        self.work[purchase_order_id] = dataclasses.replace(self.work[purchase_order_id], replace=replace)
 
     def _maybe_fail(self) -> None:
         if self.failing_recorder > 0:

@@ -19,8 +19,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 @keys_per_record
 def record_handler(record: SQSRecord) -> None:
-    """Run one step; a retryable fault raises so SQS delivers the checkpoint again, and on the queue's last receive
-    the run ends failed (with its e-mail) instead of leaving it running."""
+    """Run one step; a fault raises so SQS delivers the checkpoint again, and on the queue's last receive the run
+    ends failed (with its e-mail) instead of leaving it running. A crash on the last receive still dead-letters the
+    checkpoint, for the operator (the sweep finds its run ended and leaves it)."""
     checkpoint = Checkpoint.model_validate_json(record.body)
     logger.thread_safe_append_keys(company_id=checkpoint.company_id, run_id=checkpoint.run_id, step=checkpoint.step)
     export = bootstrap.services().sales_invoice_export
@@ -31,6 +32,11 @@ def record_handler(record: SQSRecord) -> None:
         if attempt >= bootstrap.services().settings.export_queue_max_receives:
             export.fail(checkpoint, fault.message)
             return
+        raise
+    except Exception as crash:
+        if attempt >= bootstrap.services().settings.export_queue_max_receives:
+            logger.exception("export step crashed on its last receive; the run is failed")
+            export.fail(checkpoint, f"an internal error ({type(crash).__name__}) on every attempt")
         raise
     logger.info("export step done", extra={"attempt": attempt})
 

@@ -1,5 +1,6 @@
 """EventBridge schedule, once a minute: release the automatic invoice queue's due invoices, paced over each
-company's window; then surface dead letters, release held work and re-send stranded work, company by company."""
+company's window; then surface dead letters (an export checkpoint's fails its run), release held work and re-send
+stranded work, company by company."""
 
 from __future__ import annotations
 
@@ -23,19 +24,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="AutoSyncReleased", unit=MetricUnit.Count, value=released.released)
     metrics.add_metric(name="AutoSyncHeld", unit=MetricUnit.Count, value=released.held)
     summary = services.held_work.sweep(company_ids)
+    exports = services.export_dead_letters.surface()
     counts |= {
         "released": summary.released,
         "redispatched": summary.redispatched,
-        "deadLettersSurfaced": summary.dead_letters_surfaced,
-        "deadLettersUnreadable": summary.dead_letters_unreadable,
+        "deadLettersSurfaced": summary.dead_letters_surfaced + exports.surfaced,
+        "deadLettersUnreadable": summary.dead_letters_unreadable + exports.unreadable,
         "errorNoticesSent": summary.notices_sent,
         "reconnectNoticesSent": summary.reconnect_notices_sent,
     }
     for name, value in {
         "HeldWorkReleased": summary.released,
         "StrandedWorkRedispatched": summary.redispatched,
-        "DeadLettersSurfaced": summary.dead_letters_surfaced,
-        "DeadLettersUnreadable": summary.dead_letters_unreadable,
+        "DeadLettersSurfaced": summary.dead_letters_surfaced + exports.surfaced,
+        "DeadLettersUnreadable": summary.dead_letters_unreadable + exports.unreadable,
         "ErrorNoticesSent": summary.notices_sent,
         "ReconnectNoticesSent": summary.reconnect_notices_sent,
     }.items():

@@ -1,6 +1,6 @@
 """Goflow's Send Again for bills (issue 12) through the local stack into the QuickBooks Online emulator: a bill found
 unchanged is adopted, a changed one refused with the fix, replace deletes it and creates ours once, and a bill a
-person deleted is sent anew."""
+person deleted is sent anew; the same on QuickBooks Desktop through the Web Connector simulator."""
 
 from __future__ import annotations
 
@@ -128,7 +128,6 @@ def test_on_quickbooks_desktop_send_again_is_checked_by_the_web_connector_and_ne
         (first,) = company.bills_with_ref(NUMBER)
 
         # When it is sent again with the bill still there: the session adopts it, nothing is added
-        assert send_again(api, {"replace": True}).status_code == 409  # Desktop: delete it there, then send again
         answer = send_again(api)
         assert answer.status_code == 202, answer.text
         assert answer.json()["bills"][0]["action"] == "checked_when_sent"
@@ -190,4 +189,20 @@ def test_on_quickbooks_desktop_a_changed_bill_is_refused_with_the_fix_not_adopte
         assert shown["vendorInvoiceStatus"] == "Error", shown
         assert "differs from ours" in shown["error"] and "total 65.00 there, 60.00 here" in shown["error"]
         assert "delete it in QuickBooks Desktop, then send again" in shown["error"]
+        assert '{"replace": true}' in shown["error"]
         assert len(company.bills_with_ref(NUMBER)) == 1
+
+        # When it is sent again with replace and the Web Connector runs: one session does it all, the next has nothing
+        replaced = send_again(api, {"replace": True})
+        assert replaced.status_code == 202, replaced.text
+        assert api.call("GET", "/v1/purchase-orders/4401").json()["vendorInvoiceStatus"] == "Sent to External System"
+        assert run_session(url, user, password, company).completed
+        idle = run_session(url, user, password, company)
+        assert idle.auth_status == "none" and idle.messages == 0
+
+        # Then theirs was deleted (TxnDel Bill) and ours added, once: one bill, ours, recorded
+        (ours,) = company.bills_with_ref(NUMBER)
+        assert ours.txn_id != bill.txn_id and company.deleted_txn_ids == [bill.txn_id]
+        assert ours.amount == 60 and "P4401-INV-9" in (ours.memo or "")
+        shown = api.call("GET", "/v1/purchase-orders/4401").json()
+        assert shown["vendorInvoiceStatus"] == "S" and shown["externalIds"] == {"INV-9": ours.txn_id}, shown

@@ -28,6 +28,7 @@ def test_every_readme_walkthrough_runs_as_written_when_run_against_a_fresh_stack
         "The PO Reconciliation webhook (seed 001)",
         "QuickBooks Desktop (the Web Connector)",
         "Sales invoices to QuickBooks Desktop",
+        "The Sales Invoice Export (Rootstock)",
     ]
     with LocalStack(seed=True, schedules=False) as stack:
         # When they run in one bash, from the repository root, as `make demo` runs them

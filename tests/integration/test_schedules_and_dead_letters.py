@@ -138,3 +138,35 @@ def test_a_dead_letter_surfaces_as_error_with_one_email_and_can_be_sent_again(st
     stack.drain_queues()
     assert api.call("GET", "/v1/purchase-orders/5301").json()["vendorInvoiceStatus"] == "S"
     assert any(d for d in requests.get(f"{receiver}/__receiver/deliveries", timeout=10).json()["deliveries"])
+
+
+def test_an_export_checkpoint_in_its_dead_letter_queue_fails_the_run_with_one_email(
+    stack: LocalStack, api: Client
+) -> None:
+    # Given an export started whose first checkpoint crashed its way to the export queue's dead-letter queue
+    settings = {"externalSystem": "quickbooks_online", "notificationEmails": ["books@x.io"]}
+    assert api.call("PUT", "/v1/accounting/settings", settings).status_code == 200
+    started = api.call("POST", "/v1/accounting/export")
+    assert started.status_code == 202, started.text
+    run_id = started.json()["runId"]
+    sqs, queues = stack.client("sqs"), stack.resources.queues
+    (message,) = sqs.receive_message(QueueUrl=queues["ExportQueue"])["Messages"]
+    sqs.send_message(QueueUrl=queues["ExportQueueDLQ"], MessageBody=message["Body"])
+    sqs.delete_message(QueueUrl=queues["ExportQueue"], ReceiptHandle=message["ReceiptHandle"])
+    before = len(stack.emails())
+    # When the sweep runs twice
+    first = stack.run_schedule("SchedulerFunction.EveryMinute")
+    second = stack.run_schedule("SchedulerFunction.EveryMinute")
+    # Then the run failed saying where its checkpoint went, one summary e-mail went, and a new export may start
+    try:
+        assert (first["deadLettersSurfaced"], second["deadLettersSurfaced"]) == (1, 0)
+        entry = api.call("GET", f"/v1/process-log/{run_id}").json()
+        assert entry["status"] == "failed", entry
+        assert any("dead-letter queue" in m["message"] for m in entry["messages"]), entry
+        mails = stack.emails()[before:]
+        assert len(mails) == 1 and mails[0]["to"] == ["books@x.io"] and run_id in mails[0]["body"], mails
+        assert api.call("POST", "/v1/accounting/export").status_code == 202
+    finally:
+        sqs.purge_queue(QueueUrl=queues["ExportQueue"])
+        sqs.purge_queue(QueueUrl=queues["ExportQueueDLQ"])
+        api.call("PUT", "/v1/accounting/settings", {"externalSystem": None})

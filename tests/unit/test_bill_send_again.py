@@ -379,7 +379,8 @@ def test_for_the_webhook_send_again_is_the_resend(books: Books) -> None:
     assert answer.status == 409 and "POST /v1/purchase-orders/{id}/resend" in answer.json()["message"]
 
 
-def test_for_quickbooks_desktop_send_again_queues_for_the_web_connector_and_refuses_replace(books: Books) -> None:
+def _on_quickbooks_desktop_synchronized(books: Books) -> None:
+    """The company moved to QuickBooks Desktop, where the PO's bill is synchronized as TXN-1."""
     assert books.sync() is Outcome.SYNCHRONIZED
     settings = books.services.settings_store.get_settings(books.company_id)
     books.services.settings_store.put_settings(
@@ -392,13 +393,46 @@ def test_for_quickbooks_desktop_send_again_queues_for_the_web_connector_and_refu
         None,
     )
 
-    refused = books.send_again({"replace": True})
-    assert refused.status == 409 and "delete it in QuickBooks Desktop" in refused.json()["message"]
 
-    answer = books.send_again()
-    assert answer.status == 202, answer.text
-    assert answer.json()["bills"][0]["action"] == "checked_when_sent"
-    desktop = books.services.sync_states.get(
+def _desktop_state(books: Books) -> SyncState:
+    found = books.services.sync_states.get(
         books.company_id, DocumentRef.purchase_order(1), ExternalSystem.QUICKBOOKS_DESKTOP
     )
-    assert desktop is not None and desktop.status is SyncStatus.QUEUED and desktop.external_ids == {}
+    assert found is not None
+    return found
+
+
+def test_for_quickbooks_desktop_send_again_queues_for_the_web_connector(books: Books) -> None:
+    _on_quickbooks_desktop_synchronized(books)
+
+    answer = books.send_again()
+
+    assert answer.status == 202, answer.text
+    assert answer.json()["bills"][0]["action"] == "checked_when_sent"
+    assert "one found changed is refused with what differs" in answer.json()["message"]
+    desktop = _desktop_state(books)
+    assert desktop.status is SyncStatus.QUEUED and desktop.external_ids == {} and desktop.generation == 1
+
+
+def test_for_quickbooks_desktop_send_again_with_replace_leaves_the_delete_to_the_web_connector(books: Books) -> None:
+    _on_quickbooks_desktop_synchronized(books)
+
+    answer = books.send_again({"replace": True})
+
+    # Then the state is deleting, to be followed by the send: the Web Connector deletes what it finds changed first
+    assert answer.status == 202, answer.text
+    assert answer.json()["bills"][0]["action"] == "checked_when_sent"
+    assert "deletes a bill found changed under that RefNumber (TxnDel) and then adds ours" in answer.json()["message"]
+    desktop = _desktop_state(books)
+    assert desktop.status is SyncStatus.DELETING and desktop.after_delete is SyncStatus.QUEUED
+    assert books.api.get("/v1/purchase-orders/1").json()["vendorInvoiceStatus"] == "Sent to External System"
+    # and a second send again waits for it
+    assert books.send_again({"replace": True}).status == 409
+    # and the Web Connector's outbox hands it over as a replace
+    (work,) = books.services.web_connector.work.pending_bills(books.company_id, 10)
+    assert work.order.id == 1 and work.replace and work.drafts
+    # When the Web Connector reports the changed bills gone, the same write queues ours with a new generation
+    outcomes = books.services.web_connector.recorder
+    outcomes.purchase_order_bills_deleted(books.company_id, 1)
+    after = _desktop_state(books)
+    assert after.status is SyncStatus.QUEUED and after.external_ids == {} and after.generation == 1

@@ -27,6 +27,7 @@ from tests.fakes import (
     InMemoryAccountStore,
     InMemoryDirectoryStore,
     InMemoryInvoiceStore,
+    InMemoryProcessLogStore,
     InMemorySessionStore,
     InMemorySettingsStore,
     InMemorySyncStateStore,
@@ -99,6 +100,7 @@ def office() -> Office:
         notifier=notifier,  # type: ignore[arg-type]
         desktop_sessions=InMemorySessionStore(clock),  # type: ignore[arg-type]
         release_turns=OncePerTick(),
+        process_log_store=InMemoryProcessLogStore(),
         clock=clock,
     )
     services = bootstrap.build(Settings(), adapters)

@@ -175,3 +175,39 @@ def test_a_dead_lettered_sync_message_turns_its_po_into_error_once_and_stays_for
     assert (
         int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 2
     )
+
+
+@pytest.mark.parametrize(("receive", "ends_the_run"), [(4, False), (5, True)])
+def test_an_export_step_that_crashes_fails_its_run_on_the_last_receive_and_still_dead_letters(
+    aws: None, install_services: InstallServices, receive: int, ends_the_run: bool
+) -> None:
+    from functions.accounting_export import app
+
+    from ledgersync.domain.accounting_export import Checkpoint, Step
+
+    # Given an export checkpoint whose step crashes (not a retryable fault: a bug, say), on its fourth or fifth (the
+    # export queue's last) receive
+    failed: list[tuple[str, str]] = []
+
+    class Crashing:
+        def run(self, checkpoint: Checkpoint) -> None:
+            raise KeyError("boom")
+
+        def fail(self, checkpoint: Checkpoint, reason: str) -> None:
+            failed.append((checkpoint.run_id, reason))
+
+    install_services(use_cases={"sales_invoice_export": Crashing()})
+    checkpoint = Checkpoint(run_id="run_1", company_id="c1", step=Step.INVOICES)
+    record = {
+        "messageId": "m1",
+        "receiptHandle": "r1",
+        "body": checkpoint.model_dump_json(by_alias=True),
+        "attributes": {"ApproximateReceiveCount": str(receive)},
+        "eventSource": "aws:sqs",
+    }
+    # When the consumer handles it
+    answer = app.lambda_handler({"Records": [record]}, LambdaContext(function_name="accounting_export"))
+    # Then the record failed (so SQS delivers it again, or dead-letters it after the last), and on the last receive
+    # its run ended failed saying why, instead of staying "running"
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert failed == ([("run_1", "an internal error (KeyError) on every attempt")] if ends_the_run else [])

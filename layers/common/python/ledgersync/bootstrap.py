@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from ledgersync.domain.accounts import Accounts
     from ledgersync.domain.desktop_sync import SessionStore, WebConnectorService
     from ledgersync.domain.directory import Directory
-    from ledgersync.domain.held_work import HeldWork
+    from ledgersync.domain.export_dead_letters import ExportDeadLetters
+    from ledgersync.domain.held_work import DeadLetterQueues, HeldWork
     from ledgersync.domain.invoices import Invoices
     from ledgersync.domain.operator import Operator
     from ledgersync.domain.process_log import ProcessLog, ProcessLogStore
@@ -100,6 +101,7 @@ class Adapters:
     sync_queue: WorkQueue | None = None
     sync_states: SyncStateStore | None = None
     dead_letters: SqsDeadLetters | None = None
+    export_dead_letter_queue: DeadLetterQueues | None = None
     webhook_queue: DeliveryQueue | None = None
     notifier: SesNotifier | None = None
     documents: S3Documents | None = None
@@ -525,6 +527,7 @@ class Services:
             matchers=self.export_matchers,
             notifier=self.notifier,
             reauthorization=self.qbo_connection,
+            desktop_wait_seconds=self.settings.export_desktop_wait_seconds,
         )
 
     @cached_property
@@ -676,6 +679,26 @@ class Services:
         )
 
     @cached_property
+    def export_dead_letter_queue(self) -> DeadLetterQueues:
+        if self.adapters.export_dead_letter_queue is not None:
+            return self.adapters.export_dead_letter_queue
+        from ledgersync.adapters.messaging import SqsDeadLetters
+        from ledgersync.domain.purchase_orders import ExternalSystem
+
+        url = self.settings.export_dead_letter_queue_url
+        return SqsDeadLetters({ExternalSystem.QUICKBOOKS_ONLINE: [url] if url else []})
+
+    @cached_property
+    def export_dead_letters(self) -> ExportDeadLetters:
+        """The sweep's look at the export queue's dead-letter queue: a checkpoint there fails its run (with its
+        e-mail) instead of leaving it running."""
+        from ledgersync.domain.accounting_export import ProcessLogExportLog
+        from ledgersync.domain.export_dead_letters import ExportDeadLetters
+
+        log = ProcessLogExportLog(self.process_log)
+        return ExportDeadLetters(self.export_dead_letter_queue, log, self.settings_store, self.notifier)
+
+    @cached_property
     def held_work(self) -> HeldWork:
         from ledgersync.adapters.sync_targets import WebhookErrorEmails
         from ledgersync.domain.held_work import HeldWork
@@ -695,6 +718,7 @@ class Services:
     @cached_property
     def web_connector(self) -> WebConnectorService:
         from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
+        from ledgersync.domain.desktop_export import DesktopExportNames
         from ledgersync.domain.desktop_sync import WebConnectorService
         from ledgersync.domain.desktop_work import DesktopOutbox, DesktopOutcomes, TokenCredentials
         from ledgersync.domain.purchase_orders import ExternalSystem
@@ -708,6 +732,9 @@ class Services:
             QbxmlCodec(),
             clock=self.clock,
             process_log=self.process_log,
+            export_names=DesktopExportNames(
+                self.process_log, self.accounting_links, self.settings_store, desktop, self.clock
+            ),
         )
 
     @cached_property

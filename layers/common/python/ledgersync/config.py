@@ -26,7 +26,10 @@ class Settings(BaseModel):
     sync_queue_visibility_seconds: int = Field(default=720, ge=1, alias="SYNC_QUEUE_VISIBILITY_SECONDS")
     webhook_queue_max_receives: int = Field(default=30, ge=1, alias="WEBHOOK_QUEUE_MAX_RECEIVES")
     export_queue_url: str = Field(default="", alias="EXPORT_QUEUE_URL")
+    export_dead_letter_queue_url: str = Field(default="", alias="EXPORT_DEAD_LETTER_QUEUE_URL")
     export_queue_max_receives: int = Field(default=5, ge=1, alias="EXPORT_QUEUE_MAX_RECEIVES")
+    # QuickBooks Desktop: how long an export's checkpoint waits between looks for the Web Connector's work
+    export_desktop_wait_seconds: int = Field(default=300, ge=1, le=900, alias="EXPORT_DESKTOP_WAIT_SECONDS")
     documents_bucket: str = Field(default="ledgersync-documents", alias="DOCUMENTS_BUCKET")
     secrets_prefix: str = Field(default="ledgersync", alias="SECRETS_PREFIX")
     admin_api_key_secret: str = Field(default="ledgersync/admin-api-key", alias="ADMIN_API_KEY_SECRET")

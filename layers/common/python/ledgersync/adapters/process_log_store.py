@@ -23,6 +23,7 @@ from ledgersync.domain.process_log import (
 from ledgersync.errors import Conflict
 
 RUN = "RUN#"
+ADD_ATTEMPTS = 4  # an add that keeps losing the size race to other adds gives up keeping its messages
 LOCK_TTL_SECONDS = 86_400  # the lock item's own TTL (cleanup only: a stale holder is judged by its run's news)
 
 
@@ -124,25 +125,50 @@ class DynamoProcessLogStore:
         messages: Sequence[LogMessage] = (),
         counts: Mapping[str, int] | None = None,
     ) -> None:
+        """One update: the messages appended while the run keeps fewer than ``MAX_MESSAGES`` with them (a size
+        condition, so two adds at once cannot pass the cap), else only those that fit and the rest counted."""
+        kept = [m.model_dump(mode="json") for m in messages]
+        room = len(kept)  # first try: all of them fit (the common case, no read)
+        for _ in range(ADD_ATTEMPTS):
+            try:
+                self._append(company_id, run_id, now, kept[:room], len(kept) - room, counts)
+                return
+            except Conflict:
+                if not kept:
+                    raise  # no such run
+                item = self.table.get(company_pk(company_id), RUN + run_id)
+                if item is None:
+                    raise
+                room = min(room, max(0, MAX_MESSAGES - len(item.get("messages") or [])))
+        # still contended after ADD_ATTEMPTS: keep none of them, count them all (the cap holds)
+        self._append(company_id, run_id, now, [], len(kept), counts)
+
+    def _append(
+        self,
+        company_id: str,
+        run_id: str,
+        now: datetime,
+        kept: list[dict[str, Any]],
+        over: int,
+        counts: Mapping[str, int] | None,
+    ) -> None:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":now": now.isoformat()}
         sets = ["heartbeatAt = :now"]
         adds: list[str] = []
+        condition = "attribute_exists(pk)"
         for n, (key, amount) in enumerate((counts or {}).items()):
             names[f"#c{n}"] = key
             values[f":c{n}"] = int(amount)
             adds.append(f"counts.#c{n} :c{n}")
-        kept = [m.model_dump(mode="json") for m in messages]
         if kept:
-            room = self._room(company_id, run_id)
-            over = max(0, len(kept) - room)
-            kept = kept[:room]
-            if kept:
-                values[":m"] = storable(kept)
-                sets.append("messages = list_append(messages, :m)")
-            if over:
-                values[":over"] = over
-                adds.append("messagesNotKept :over")
+            values[":m"] = storable(kept)
+            values[":fit"] = MAX_MESSAGES - len(kept)
+            sets.append("messages = list_append(messages, :m)")
+            condition += " AND size(messages) <= :fit"
+        if over:
+            values[":over"] = over
+            adds.append("messagesNotKept :over")
         expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
         self.table.update(
             company_pk(company_id),
@@ -150,13 +176,9 @@ class DynamoProcessLogStore:
             expression,
             names=names or None,
             values=values,
-            condition="attribute_exists(pk)",
+            condition=condition,
             returns="NONE",
         )
-
-    def _room(self, company_id: str, run_id: str) -> int:
-        item = self.table.get(company_pk(company_id), RUN + run_id)
-        return max(0, MAX_MESSAGES - len((item or {}).get("messages") or []))
 
     def finish(self, company_id: str, run_id: str, status: RunStatus, now: datetime) -> ProcessRun:
         try:

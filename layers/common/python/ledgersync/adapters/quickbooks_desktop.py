@@ -22,7 +22,7 @@ from ledgersync.domain.desktop_sync import (
     OperationResult,
     QbRecord,
 )
-from ledgersync.domain.purchase_order_bills import BillDraft, BillLineKind
+from ledgersync.domain.purchase_order_bills import BillDraft, BillLine, BillLineKind
 from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLineKind
 from ledgersync.errors import FieldError, PermanentError, ValidationFailed
 from ledgersync.money import to_cents
@@ -179,7 +179,28 @@ def _record(ret: _Element) -> QbRecord:
         memo=text("Memo"),
         customer_name=text("CustomerRef/FullName"),
         amount=_read_decimal(text("AmountDue")),
+        bill_lines=_bill_lines(ret),
     )
+
+
+def _bill_lines(ret: _Element) -> tuple[BillLine, ...]:
+    """A BillRet's expense and item lines in the draft's terms (names, not ids); none for other records."""
+    lines: list[BillLine] = []
+    for line in ret:
+        if line.tag not in ("ExpenseLineRet", "ItemLineRet"):
+            continue
+        expense = line.tag == "ExpenseLineRet"
+        amount = _read_decimal(line.findtext("Amount"))
+        lines.append(
+            BillLine(
+                kind=BillLineKind.ACCOUNT if expense else BillLineKind.ITEM,
+                ref_name=line.findtext("AccountRef/FullName" if expense else "ItemRef/FullName") or "",
+                amount=amount if amount is not None else Decimal(0),
+                description=line.findtext("Memo" if expense else "Desc") or None,
+                class_name=line.findtext("ClassRef/FullName") or None,
+            )
+        )
+    return tuple(lines)
 
 
 def _read_decimal(value: str | None) -> Decimal | None:
@@ -200,7 +221,9 @@ def _bill_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     ref_filter = etree.SubElement(rq, "RefNumberFilter")
     _text(ref_filter, "MatchCriterion", "StartsWith")
     _text(ref_filter, "RefNumber", op.reference or "")
-    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo", "AmountDue")  # AmountDue: the bill's total
+    _text(rq, "IncludeLineItems", "true")  # the lines, compared with ours before a bill is adopted
+    # AmountDue: the bill's total; the line elements must be named too, or IncludeRetElement leaves them out
+    _include(rq, "TxnID", "VendorRef", "RefNumber", "Memo", "AmountDue", "ExpenseLineRet", "ItemLineRet")
 
 
 def _bill_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
@@ -407,6 +430,36 @@ def _invoice_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> No
     _text(rq, "TxnID", op.txn_id)
 
 
+def _bill_delete(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    if not op.txn_id:
+        raise ValueError("a TxnDel operation needs the TxnID to delete")
+    _text(rq, "TxnDelType", "Bill")
+    _text(rq, "TxnID", op.txn_id)
+
+
+def _list_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """A CustomerQuery or ItemQuery by FullName (QuickBooks matches it without regard to case)."""
+    _text(rq, "FullName", op.reference or "")
+    _include(rq, "ListID", "Name", "FullName")
+
+
+def _customer_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    add = etree.SubElement(rq, "CustomerAdd")
+    _text(add, "Name", op.reference or "")
+    _include(rq, "ListID", "Name", "FullName")
+
+
+def _item_non_inventory_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """A NonInventory item sold on the income account (SalesOrPurchase: one account, no purchase side)."""
+    if not op.account_name:
+        raise ValueError("an ItemNonInventoryAdd operation needs its income account")
+    add = etree.SubElement(rq, "ItemNonInventoryAdd")
+    _text(add, "Name", op.reference or "")
+    sales = etree.SubElement(add, "SalesOrPurchase")
+    _ref(sales, "AccountRef", op.account_name)
+    _include(rq, "ListID", "Name", "FullName")
+
+
 Builder = Callable[["_Element", Operation, tuple[int, int]], None]
 _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.VENDOR_QUERY: ("VendorQueryRq", _vendor_query),
@@ -419,4 +472,9 @@ _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.INVOICE_QUERY: ("InvoiceQueryRq", _invoice_query),
     OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
     OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),
+    OperationKind.BILL_DELETE: ("TxnDelRq", _bill_delete),
+    OperationKind.CUSTOMER_QUERY: ("CustomerQueryRq", _list_query),
+    OperationKind.CUSTOMER_ADD: ("CustomerAddRq", _customer_add),
+    OperationKind.ITEM_QUERY: ("ItemQueryRq", _list_query),
+    OperationKind.ITEM_NON_INVENTORY_ADD: ("ItemNonInventoryAddRq", _item_non_inventory_add),
 }

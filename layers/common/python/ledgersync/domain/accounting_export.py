@@ -6,6 +6,10 @@ Lambda call runs long: ``customers`` and ``products`` match or add a page of rec
 path, and so the same exactly-once, as a person's send now; an invoice already queued or sent is skipped);
 ``settle`` waits (re-delayed) until those have left the queue, logs each one that failed, and goes on with the
 next page. The last step writes the run's status and sends one summary e-mail.
+
+On QuickBooks Desktop the names cannot be asked for at once: the run starts at ``desktop_names``, which waits
+(re-delayed) until a Web Connector session matched or added them (``desktop_export``), then goes on as above; the
+invoices sent now are queued for the Web Connector, so its waits are longer.
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ INVOICE_PAGE = 50
 LINK_PAGE = 200
 SETTLE_DELAY_SECONDS = 10
 MAX_SETTLE_WAITS = 360  # about an hour of waiting for the handed invoices to leave the sync queue
+# QuickBooks Desktop: the Web Connector runs every few minutes to hours; a day of waits, five minutes apart
+DESKTOP_WAIT_SECONDS = 300
+MAX_DESKTOP_WAITS = 288  # a day at the default wait
+NAMES_DONE = "desktopNamesDone"  # desktop_export.NAMES_DONE: a Web Connector session matched or added every name
+DESKTOP_NOT_RUN = (
+    "no QuickBooks Web Connector session {did} within a day; check that the Web Connector runs Ledgersync's "
+    "application with the company file open, then export again"
+)
 # Where an invoice is in accounting, or on its way there: the export leaves it alone.
 IN_ACCOUNTING = frozenset(
     {SyncStatus.QUEUED, SyncStatus.SENDING, SyncStatus.SYNCHRONIZED, SyncStatus.HELD, SyncStatus.DELETING}
@@ -76,6 +88,7 @@ class ExportStarted(BaseModel):
 
 
 class Step(StrEnum):
+    DESKTOP_NAMES = "desktop_names"  # QuickBooks Desktop: waits for a Web Connector session to match or add the names
     CUSTOMERS = "customers"
     PRODUCTS = "products"
     INVOICES = "invoices"
@@ -192,10 +205,10 @@ class ExportCandidates:
 
     def system(self, company_id: str, settings: AccountingSettings | None = None) -> ExternalSystem:
         chosen = (settings or self.accounting.get_accounting(company_id)[0]).external_system
-        if chosen is None or chosen.value not in {"quickbooks_online"}:
+        if chosen is None or chosen.value not in {"quickbooks_online", "quickbooks_desktop"}:
             raise Conflict(
-                "the Sales Invoice Export sends to QuickBooks Online; choose it with PUT /v1/accounting/settings "
-                '{"externalSystem": "quickbooks_online"} and connect it, then export'
+                "the Sales Invoice Export sends to QuickBooks Online or QuickBooks Desktop; choose one with PUT "
+                '/v1/accounting/settings {"externalSystem": "quickbooks_online"} and connect it, then export'
             )
         return chosen
 
@@ -209,6 +222,7 @@ class SalesInvoiceExport:
     matchers: MatcherFactory
     notifier: Notifier
     reauthorization: Reauthorization
+    desktop_wait_seconds: int = DESKTOP_WAIT_SECONDS  # between looks for the Web Connector's work (at most 900)
 
     # -- preview and start ------------------------------------------------------------------------------------------
 
@@ -221,9 +235,11 @@ class SalesInvoiceExport:
 
     def start(self, caller: Principal) -> ExportStarted:
         caller.require_role(set(EXPORT_ROLES), "export sales invoices")
-        self.candidates.system(caller.company_id)
+        system = self.candidates.system(caller.company_id)
         run_id = self.log.start(caller.company_id, RUN_NAME)
-        self.queue.send(Checkpoint(run_id=run_id, company_id=caller.company_id, step=Step.CUSTOMERS))
+        # QuickBooks Desktop: the running run is the Web Connector's directory work (desktop_export)
+        first = Step.DESKTOP_NAMES if system.value == "quickbooks_desktop" else Step.CUSTOMERS
+        self.queue.send(Checkpoint(run_id=run_id, company_id=caller.company_id, step=first))
         return ExportStarted(run_id=run_id)
 
     # -- the steps --------------------------------------------------------------------------------------------------
@@ -232,6 +248,8 @@ class SalesInvoiceExport:
         """Do one chunk, log it, and hand on the next checkpoint (or finish the run). A ``RetryableError`` is raised
         for the queue to deliver the checkpoint again (an exhausted one is ``fail``)."""
         company_id = checkpoint.company_id
+        if self.log.get(company_id, checkpoint.run_id).get("status") != "running":
+            return  # a checkpoint of a run that ended (redriven from its dead-letter queue, or delivered twice)
         settings, _ = self.accounting.get_accounting(company_id)
         outcome = RunOutcome()
         try:
@@ -245,19 +263,21 @@ class SalesInvoiceExport:
         if following is None:
             self._finish(company_id, checkpoint.run_id, None, settings)
             return
-        delay = SETTLE_DELAY_SECONDS if following.step is Step.SETTLE and following.waited else 0
+        delay = 0
+        if following.waited and following.step in {Step.SETTLE, Step.DESKTOP_NAMES}:
+            desktop = self.candidates.system(company_id, settings).value == "quickbooks_desktop"
+            delay = self.desktop_wait_seconds if desktop else SETTLE_DELAY_SECONDS
         self.queue.send(following, delay)
 
     def fail(self, checkpoint: Checkpoint, reason: str) -> None:
         """A checkpoint the queue gave up on (its dead-letter queue): the run fails saying why, with its e-mail."""
-        settings, _ = self.accounting.get_accounting(checkpoint.company_id)
-        message = run_message("error", "export", f"the export stopped at its {checkpoint.step.value} step: {reason}")
-        self.log.add(checkpoint.company_id, checkpoint.run_id, [message], {})
-        self._finish(checkpoint.company_id, checkpoint.run_id, "failed", settings)
+        fail_run(self.log, self.accounting, self.notifier, checkpoint, reason)
 
     def _step(self, checkpoint: Checkpoint, settings: AccountingSettings, outcome: RunOutcome) -> Checkpoint | None:
         following: dict[str, Any]
-        if checkpoint.step in {Step.CUSTOMERS, Step.PRODUCTS}:
+        if checkpoint.step is Step.DESKTOP_NAMES:
+            following = self._desktop_names(checkpoint, settings)
+        elif checkpoint.step in {Step.CUSTOMERS, Step.PRODUCTS}:
             kind = Kind.CUSTOMERS if checkpoint.step is Step.CUSTOMERS else Kind.PRODUCTS
             step = self._link(checkpoint, settings, kind)
             noun = "customers" if kind is Kind.CUSTOMERS else "products"
@@ -283,6 +303,19 @@ class SalesInvoiceExport:
             else:
                 following = {"step": Step.INVOICES, "cursor": checkpoint.cursor}
         return checkpoint.model_copy(update={"pending": [], "waited": 0, **following})
+
+    def _desktop_names(self, checkpoint: Checkpoint, settings: AccountingSettings) -> dict[str, Any]:
+        """On to the invoices once a Web Connector session matched or added the names (their counts and refusals are
+        in the run already); else wait, a day at most."""
+        entry = self.log.get(checkpoint.company_id, checkpoint.run_id)
+        if (entry.get("counts") or {}).get(NAMES_DONE):
+            refused = [m for m in entry.get("messages") or [] if m.get("level") == "error"]
+            if refused and settings.abort_export_on_error:
+                raise RunStopped("stopped at the first error (abortExportOnError)", refused[0].get("document") or "")
+            return {"step": Step.INVOICES, "cursor": None}
+        if checkpoint.waited >= MAX_DESKTOP_WAITS:
+            raise RunStopped(DESKTOP_NOT_RUN.format(did="matched or added its customers and products"))
+        return {"step": Step.DESKTOP_NAMES, "waited": checkpoint.waited + 1}
 
     def _link(self, checkpoint: Checkpoint, settings: AccountingSettings, kind: Kind) -> LinkStep:
         try:
@@ -330,6 +363,7 @@ class SalesInvoiceExport:
         """The handed invoices still on their way; the others counted (and each failure logged)."""
         system = self.candidates.system(checkpoint.company_id, settings)
         _, connection = self.accounting.get_accounting(checkpoint.company_id)
+        max_waits = MAX_DESKTOP_WAITS if system.value == "quickbooks_desktop" else MAX_SETTLE_WAITS
         still: list[int] = []
         failed: list[LogMessage] = []
         for invoice_id in checkpoint.pending:
@@ -337,7 +371,7 @@ class SalesInvoiceExport:
             status = state.status if state else None
             if status is SyncStatus.SYNCHRONIZED:
                 outcome.counts["invoicesExported"] += 1
-            elif status in {SyncStatus.QUEUED, SyncStatus.SENDING} and checkpoint.waited < MAX_SETTLE_WAITS:
+            elif status in {SyncStatus.QUEUED, SyncStatus.SENDING} and checkpoint.waited < max_waits:
                 still.append(invoice_id)
             elif status is SyncStatus.HELD and connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
                 outcome.counts["invoicesFailed"] += 1
@@ -347,8 +381,9 @@ class SalesInvoiceExport:
                 reason = (
                     state.reason
                     if state and state.reason
-                    else f"it is still {status.value if status else 'not sent'} after about an hour; see its "
-                    "accounting status (GET /v1/invoices/{id}) and send it again if it does not go"
+                    else f"it is still {status.value if status else 'not sent'} after about "
+                    f"{'a day (has the Web Connector run?)' if max_waits == MAX_DESKTOP_WAITS else 'an hour'}; see "
+                    "its accounting status (GET /v1/invoices/{id}) and send it again if it does not go"
                 )
                 failed.append(run_message("error", f"invoice id {invoice_id}", reason))
         outcome.messages += failed
@@ -357,13 +392,31 @@ class SalesInvoiceExport:
         return still
 
     def _finish(self, company_id: str, run_id: str, status: str | None, settings: AccountingSettings) -> None:
-        """End the run: ``failed`` when it stopped, else ``partial`` when anything failed, else ``succeeded``."""
-        if status is None:
-            entry = self.log.get(company_id, run_id)
-            errors = any(m.get("level") == "error" for m in entry.get("messages") or [])
-            status = "partial" if errors or (entry.get("counts") or {}).get("invoicesFailed") else "succeeded"
-        entry = self.log.finish(company_id, run_id, status)
-        send_notice(self.notifier, list(settings.notification_emails), summary_notice(run_id, entry))
+        finish_run(self.log, self.notifier, settings, company_id, run_id, status)
+
+
+def finish_run(
+    log: ExportLog, notifier: Notifier, settings: AccountingSettings, company_id: str, run_id: str, status: str | None
+) -> None:
+    """End the run, with its summary e-mail: ``failed`` when it stopped, else ``partial`` when anything failed, else
+    ``succeeded``."""
+    if status is None:
+        entry = log.get(company_id, run_id)
+        errors = any(m.get("level") == "error" for m in entry.get("messages") or [])
+        status = "partial" if errors or (entry.get("counts") or {}).get("invoicesFailed") else "succeeded"
+    entry = log.finish(company_id, run_id, status)
+    send_notice(notifier, list(settings.notification_emails), summary_notice(run_id, entry))
+
+
+def fail_run(
+    log: ExportLog, accounting: AccountingReader, notifier: Notifier, checkpoint: Checkpoint, reason: str
+) -> None:
+    """End a checkpoint's run failed, saying at which step and why, with its summary e-mail (the consumer's last
+    receive and the sweep's look at the dead-letter queue both end runs this way)."""
+    settings, _ = accounting.get_accounting(checkpoint.company_id)
+    message = run_message("error", "export", f"the export stopped at its {checkpoint.step.value} step: {reason}")
+    log.add(checkpoint.company_id, checkpoint.run_id, [message], {})
+    finish_run(log, notifier, settings, checkpoint.company_id, checkpoint.run_id, "failed")
 
 
 def summary_notice(run_id: str, entry: dict[str, Any]) -> Notice:

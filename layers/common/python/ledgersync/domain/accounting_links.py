@@ -177,6 +177,25 @@ class AccountingLinks:
             self.links.put_many(company_id, kind, links)
         return step
 
+    def unlinked_by_name(
+        self, company_id: str, kind: Kind, system: ExternalSystem, default_item: str, limit: int
+    ) -> tuple[dict[str, list[int]], bool]:
+        """The active records of ``kind`` without a link into ``system``, by the name they have in accounting (a
+        record without one is left out), at most ``limit`` names; True when that is all of them."""
+        found: dict[str, list[int]] = {}
+        cursor = None
+        while True:
+            records, cursor = self.directory.list(company_id, kind, PAGE, cursor)
+            for record in self._unlinked(company_id, kind, records, system):
+                name = accounting_name(kind, record, default_item)
+                if not name:
+                    continue
+                if name not in found and len(found) >= limit:
+                    return found, False
+                found.setdefault(name, []).append(int(record["id"]))
+            if cursor is None:
+                return found, True
+
     def _unlinked(
         self, company_id: str, kind: Kind, records: list[dict[str, Any]], system: ExternalSystem
     ) -> list[dict[str, Any]]:

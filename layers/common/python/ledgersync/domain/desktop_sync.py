@@ -26,11 +26,16 @@ from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
-from ledgersync.domain.purchase_order_bills import BillDraft, PurchaseOrderDocument
+from ledgersync.domain.purchase_order_bills import (
+    AccountingBill,
+    BillDraft,
+    BillLine,
+    PurchaseOrderDocument,
+    bill_differences,
+)
 from ledgersync.domain.purchase_orders import PurchaseOrder, VendorRef
 from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, InvoiceDraft
 from ledgersync.errors import Conflict, PermanentError, RetryableError
-from ledgersync.money import to_cents
 
 SERVER_VERSION = "Ledgersync QuickBooks Web Connector service 1.0"
 QBXML_LATEST = (12, 0)
@@ -69,6 +74,11 @@ class OperationKind(StrEnum):
     INVOICE_QUERY = "InvoiceQuery"
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
+    BILL_DELETE = "BillDelete"  # a TxnDel of a bill (send again with replace)
+    CUSTOMER_QUERY = "CustomerQuery"  # the Sales Invoice Export's customers, by FullName
+    CUSTOMER_ADD = "CustomerAdd"
+    ITEM_QUERY = "ItemQuery"  # the Sales Invoice Export's items (any item type), by FullName
+    ITEM_NON_INVENTORY_ADD = "ItemNonInventoryAdd"  # a missing item, sold on ``account_name`` (invoiceIncomeAccount)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class Operation:
     include_lines: bool = False
     link_to_txn_id: str | None = None
     txn_id: str | None = None
+    account_name: str | None = None  # an ItemNonInventoryAdd's income account
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,7 @@ class QbRecord:
     memo: str | None = None
     customer_name: str | None = None
     amount: Decimal | None = None  # a bill's total (AmountDue)
+    bill_lines: tuple[BillLine, ...] = ()  # a bill's expense and item lines (BillQuery with IncludeLineItems)
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,7 @@ class DesktopWork:
     document: PurchaseOrderDocument
     drafts: list[BillDraft]
     problem: str | None = None
+    replace: bool = False  # sent again with replace: a bill found changed under its RefNumber is deleted, then added
 
     @property
     def order(self) -> PurchaseOrder:
@@ -248,6 +261,10 @@ class SyncRecorder(Protocol):
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         """Put the PO in "Error" with a message a person can act on, and notify."""
 
+    def purchase_order_bills_deleted(self, company_id: str, purchase_order_id: int) -> None:
+        """The changed bills of a PO sent again with replace are gone from QuickBooks (deleted now, or not there):
+        the same write queues its new bills (deleting → queued), which are then recorded as usual."""
+
     def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
         """Take a queued sales invoice for this session before its InvoiceAdd goes (queued → sending); False when
         someone else moved it, or it now sends another version: then it is left alone."""
@@ -270,6 +287,56 @@ class SyncRecorder(Protocol):
 
     def sales_order_failed(self, company_id: str, document_id: str, message: str) -> None:
         """Put the sales order in error with a message a person can act on, and notify."""
+
+
+class ListKind(StrEnum):
+    """The lists the Sales Invoice Export matches or adds names in."""
+
+    CUSTOMER = "customer"
+    ITEM = "item"
+
+
+@dataclass(frozen=True)
+class NameToMatch:
+    """One name the Sales Invoice Export needs in a QuickBooks Desktop list, and the directory records that go by it."""
+
+    list_kind: ListKind
+    name: str
+    record_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExportNames:
+    """The names a running Sales Invoice Export (``run_id``) still needs in QuickBooks Desktop; new items are
+    NonInventory items sold on ``income_account``."""
+
+    run_id: str
+    names: list[NameToMatch]
+    income_account: str | None
+    complete: bool = True  # False: more names wait than one session takes; the export waits for the next session
+
+
+@dataclass(frozen=True)
+class NameResult:
+    """How one name ended: its ListID (``added`` when this session added it), or why not (``problem``: the fix)."""
+
+    list_kind: ListKind
+    name: str
+    record_ids: tuple[int, ...]
+    list_id: str | None = None
+    added: bool = False
+    problem: str | None = None
+
+
+class ExportNamesWork(Protocol):
+    """The Sales Invoice Export's side of a session: the names it still needs, and where their outcome goes."""
+
+    def pending_names(self, company_id: str, limit: int) -> ExportNames | None:
+        """None when no Sales Invoice Export of the company waits for QuickBooks Desktop's names."""
+
+    def names_done(self, company_id: str, run_id: str, results: Sequence[NameResult], complete: bool) -> None:
+        """Every name of the session ended (matched, added or refused): the links are kept, and when ``complete``
+        (the session had every name the run needed) the run goes on to its invoices."""
 
 
 class SessionStore(Protocol):
@@ -317,9 +384,12 @@ class JobKind(StrEnum):
     INVOICE_ADD = "invoice_add"
     INVOICE_DELETE = "invoice_delete"
     INVOICE_CHECK = "invoice_check"
+    NAME = "name"
 
 
 DUE = frozenset({JobState.PLANNED, JobState.TO_ADD, JobState.TO_DELETE})
+# A PO being replaced is not past its deletes while a bill is still to look up, to delete, busy, or failed
+DELETE_PENDING = frozenset({JobState.PLANNED, JobState.TO_DELETE, JobState.BUSY, JobState.FAILED, JobState.SKIPPED})
 DONE = frozenset({JobState.SYNCHRONIZED, JobState.DELETED})
 
 
@@ -341,10 +411,15 @@ class Job(BaseModel):
 
 
 class BillJob(Job):
-    """One vendor invoice on its way to becoming a bill."""
+    """One vendor invoice on its way to becoming a bill. With ``replace`` (send again with replace) the bills found
+    under its RefNumber that differ from ours (``txn_ids``) are deleted first (TxnDel), then ours is added, or the
+    one found the same is adopted (``txn_id``)."""
 
     kind: Literal[JobKind.BILL] = JobKind.BILL
     draft: BillDraft
+    replace: bool = False
+    txn_ids: list[str] = Field(default_factory=list)
+    deleted_ids: list[str] = Field(default_factory=list)
 
     @property
     def document_key(self) -> str:
@@ -401,6 +476,23 @@ class InvoiceCheckJob(Job):
         return f"invoice:{self.document_id}"
 
 
+class NameJob(Job):
+    """One customer or item name a Sales Invoice Export (``run_id``) needs: looked up by FullName, added when
+    missing; ``txn_id`` holds its ListID; ``reported`` once the export was told."""
+
+    kind: Literal[JobKind.NAME] = JobKind.NAME
+    run_id: str
+    list_kind: ListKind
+    record_ids: list[int]
+    income_account: str | None = None
+    reported: bool = False
+    last_of_run: bool = True  # the session holds every name the run still needed (``ExportNames.complete``)
+
+    @property
+    def document_key(self) -> str:
+        return f"name:{self.list_kind.value}:{self.reference}"
+
+
 def _job_kind(value: Any) -> str:
     """Sessions stored before jobs had a kind hold only bills."""
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -430,7 +522,8 @@ AnyJob = Annotated[
     | Annotated[SalesOrderJob, Tag(JobKind.SALES_ORDER)]
     | Annotated[InvoiceJob, Tag(JobKind.INVOICE_ADD)]
     | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)]
-    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)],
+    | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)]
+    | Annotated[NameJob, Tag(JobKind.NAME)],
     Discriminator(_job_kind),
 ]
 
@@ -557,8 +650,10 @@ class WebConnectorService:
         clock: Clock = SYSTEM_CLOCK,
         new_ticket: Callable[[], str] = _new_ticket,
         process_log: ProcessLog | None = None,
+        export_names: ExportNamesWork | None = None,
     ) -> None:
         self.process_log = process_log
+        self.export_names = export_names
         self.credentials = credentials
         self.work = work
         self.recorder = recorder
@@ -629,7 +724,19 @@ class WebConnectorService:
             size += more
             return True
 
-        for item in self.work.pending_bills(company_id, self.max_jobs):
+        names = self.export_names.pending_names(company_id, self.max_jobs) if self.export_names else None
+        name_jobs = _name_jobs(names)
+        if names is not None and not any(job.state is JobState.PLANNED for job in name_jobs):
+            self._report_name_jobs(company_id, name_jobs)  # nothing to ask QuickBooks: every name was refused here
+            name_jobs = []
+        for name_job in name_jobs:
+            if not fits([name_job]):
+                for taken in jobs:  # the rest wait for the next session, and so does the export
+                    if isinstance(taken, NameJob):
+                        taken.last_of_run = False
+                break
+            jobs.append(name_job)
+        for item in self.work.pending_bills(company_id, self.max_jobs - len(jobs)):
             bills = self._bill_jobs(company_id, item)
             if not fits(bills):
                 break
@@ -664,7 +771,10 @@ class WebConnectorService:
         if problem is not None:
             self.recorder.purchase_order_failed(company_id, item.order.id, problem)
             return []
-        return [BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX)) for draft in item.drafts]
+        return [
+            BillJob(draft=draft, reference=draft.reference(BILL_REFERENCE_MAX), replace=item.replace)
+            for draft in item.drafts
+        ]
 
     def _invoice_job(self, company_id: str, work: SalesInvoiceWork) -> AnyJob | None:
         """The job of one sales invoice; None (and the invoice in error) when it cannot go to QuickBooks Desktop."""
@@ -795,6 +905,9 @@ class WebConnectorService:
         for i, job in planned:
             if isinstance(job, BillJob):
                 lookups.append(Operation(f"Q{i}", OperationKind.BILL_QUERY, job.draft.vendor_name, job.reference))
+            elif isinstance(job, NameJob):
+                query = OperationKind.CUSTOMER_QUERY if job.list_kind is ListKind.CUSTOMER else OperationKind.ITEM_QUERY
+                lookups.append(Operation(f"Q{i}", query, reference=job.reference))
             else:
                 lookups.append(Operation(f"Q{i}", OperationKind.INVOICE_QUERY, reference=job.reference))
         return lookups
@@ -810,9 +923,17 @@ class WebConnectorService:
                 )
             elif isinstance(job, InvoiceJob) and job.state is JobState.TO_ADD:
                 writes.append(Operation(f"A{i}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=job.draft))
-            elif isinstance(job, InvoiceDeleteJob) and job.state is JobState.TO_DELETE:
+            elif isinstance(job, NameJob) and job.state is JobState.TO_ADD:
+                add = (
+                    OperationKind.CUSTOMER_ADD
+                    if job.list_kind is ListKind.CUSTOMER
+                    else OperationKind.ITEM_NON_INVENTORY_ADD
+                )
+                writes.append(Operation(f"A{i}", add, reference=job.reference, account_name=job.income_account))
+            elif isinstance(job, InvoiceDeleteJob | BillJob) and job.state is JobState.TO_DELETE:
+                kind = OperationKind.BILL_DELETE if isinstance(job, BillJob) else OperationKind.INVOICE_DELETE
                 writes.extend(
-                    Operation(f"D{i}.{k}", OperationKind.INVOICE_DELETE, reference=job.reference, txn_id=txn_id)
+                    Operation(f"D{i}.{k}", kind, reference=job.reference, txn_id=txn_id)
                     for k, txn_id in enumerate(job.txn_ids)
                     if txn_id not in job.deleted_ids
                 )
@@ -844,6 +965,8 @@ class WebConnectorService:
         finished, failures = self._apply(session, pending, results)
         try:
             self._record(session.company_id, finished, failures)
+            self._settle_replacements(session)
+            self._report_names(session)
             self._claim(session)
         except RetryableError as err:
             return self._fail_progress(
@@ -908,6 +1031,8 @@ class WebConnectorService:
                 _apply_add(job, result, fail)
             elif isinstance(job, InvoiceDeleteJob):
                 _apply_delete(job, int(request_id.partition(".")[2]), result, fail)
+            elif isinstance(job, BillJob):
+                _apply_bill_delete(job, int(request_id.partition(".")[2]), result, fail)
             if job.state in DONE and not any(j is job for j in finished):
                 finished.append(job)
         for job in session.jobs:
@@ -917,6 +1042,10 @@ class WebConnectorService:
 
     def _record(self, company_id: str, finished: list[AnyJob], failures: dict[str, tuple[AnyJob, list[str]]]) -> None:
         for job in finished:
+            if isinstance(job, NameJob):
+                continue  # reported to the export all at once (``_report_names``)
+            if isinstance(job, BillJob) and job.replace:
+                continue  # recorded once its PO's changed bills are gone (``_settle_replacements``)
             if isinstance(job, BillJob):
                 draft = job.draft
                 self.recorder.invoice_synchronized(
@@ -930,6 +1059,8 @@ class WebConnectorService:
                 self.recorder.sales_invoice_deleted(company_id, job.document_id)
         for job, reasons in failures.values():
             reason = "; ".join(dict.fromkeys(reasons))
+            if isinstance(job, NameJob):
+                continue
             if isinstance(job, BillJob):
                 self.recorder.purchase_order_failed(company_id, job.draft.purchase_order_id, reason)
             elif isinstance(job, SalesOrderJob):
@@ -958,8 +1089,59 @@ class WebConnectorService:
                 job.state = JobState.SKIPPED
                 job.error = f"invoice {job.reference} changed in Ledgersync while this session ran; it was not sent"
 
+    def _settle_replacements(self, session: WebConnectorSession) -> None:
+        """A PO sent again with replace whose changed bills are all gone (deleted, or not there) and none failed: its
+        state moves on to queued (``purchase_order_bills_deleted``), then the bills already in QuickBooks (adopted,
+        or added in this session) are recorded on it; its remaining adds are then recorded as any bill's. Until then
+        nothing of it is recorded, so a session cut short leaves it "deleting" and the next one looks again."""
+        replacing: dict[int, list[BillJob]] = {}
+        for job in session.jobs:
+            if isinstance(job, BillJob) and job.replace:
+                replacing.setdefault(job.draft.purchase_order_id, []).append(job)
+        for po_id, jobs in replacing.items():
+            if any(job.state in DELETE_PENDING for job in jobs):
+                continue
+            self.recorder.purchase_order_bills_deleted(session.company_id, po_id)
+            for job in jobs:
+                job.replace = False
+            for job in jobs:
+                if job.state is JobState.SYNCHRONIZED:
+                    self.recorder.invoice_synchronized(
+                        session.company_id, po_id, job.draft.invoice_number, job.txn_id or ""
+                    )
+
+    def _report_names(self, session: WebConnectorSession) -> None:
+        """Once every name of the session is in QuickBooks Desktop or refused, tell the export, once. A name still
+        due or busy keeps the report back: the next session looks them all up again (and adopts what this one added)."""
+        names = [job for job in session.jobs if isinstance(job, NameJob)]
+        if not names or any(job.reported for job in names):
+            return
+        if any(job.state not in (JobState.SYNCHRONIZED, JobState.FAILED) for job in names):
+            return
+        self._report_name_jobs(session.company_id, names)
+
+    def _report_name_jobs(self, company_id: str, names: list[NameJob]) -> None:
+        if self.export_names is None or not names:
+            return
+        results = [
+            NameResult(
+                job.list_kind,
+                job.reference,
+                tuple(job.record_ids),
+                list_id=job.txn_id if job.state is JobState.SYNCHRONIZED else None,
+                added=job.state is JobState.SYNCHRONIZED and not job.adopted,
+                problem=job.error if job.state is JobState.FAILED else None,
+            )
+            for job in names
+        ]
+        self.export_names.names_done(company_id, names[0].run_id, results, all(job.last_of_run for job in names))
+        for job in names:
+            job.reported = True
+
     def _apply_lookup(self, session: WebConnectorSession, job: AnyJob, result: OperationResult, fail: Fail) -> None:
-        if isinstance(job, BillJob):
+        if isinstance(job, NameJob):
+            _lookup_name(job, result, fail)
+        elif isinstance(job, BillJob):
             self._lookup(session, job, result, fail)
         elif isinstance(job, InvoiceJob):
             _lookup_invoice(job, result, fail)
@@ -995,26 +1177,40 @@ class WebConnectorService:
             for r in _same_reference(result, job.reference)
             if (r.vendor_name or vendor).casefold() == vendor.casefold()
         ]
-        shortened = job.reference != job.draft.full_reference
-        mine = [r for r in same if not shortened or job.draft.full_reference in (r.memo or "")]
-        total = job.draft.total
-        if mine and mine[0].txn_id and mine[0].amount is not None and to_cents(mine[0].amount) != total:
-            fail(
-                job,
-                f"the bill in QuickBooks Desktop differs from ours (bill {job.reference}: total "
-                f"{to_cents(mine[0].amount):.2f} there, {total:.2f} here); delete it in QuickBooks Desktop, then "
-                "send again",
-            )
-        elif mine and mine[0].txn_id:
-            job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, mine[0].txn_id, True
-        elif same:
-            fail(
-                job,
-                f"QuickBooks already has a bill {job.reference} from vendor '{vendor}' that belongs to another "
-                f"document (its memo does not mention {job.draft.full_reference}); rename one of them",
-            )
+        draft = job.draft
+        shortened = job.reference != draft.full_reference
+        mine = [r for r in same if r.txn_id and (not shortened or draft.full_reference in (r.memo or ""))]
+        if not mine:
+            if same:
+                fail(
+                    job,
+                    f"QuickBooks already has a bill {job.reference} from vendor '{vendor}' that belongs to another "
+                    f"document (its memo does not mention {draft.full_reference}); rename one of them",
+                )
+            else:
+                job.state = JobState.TO_ADD
+            return
+        # The same comparison as send again's with QuickBooks Online: vendor, lines (item or account, amount,
+        # class) and total.
+        differences = {r.txn_id: bill_differences(draft, _accounting_bill(r, vendor)) for r in mine}
+        kept = next((r for r in mine if not differences[r.txn_id]), None)
+        changed = [r for r in mine if differences[r.txn_id]]
+        if job.replace:
+            job.txn_ids = [r.txn_id for r in changed if r.txn_id]
+            job.deleted_ids = []
+            job.txn_id = kept.txn_id if kept is not None else None
+            job.state = JobState.TO_DELETE if job.txn_ids else JobState.SYNCHRONIZED
+            job.adopted = kept is not None
+        elif kept is not None:
+            job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, kept.txn_id, True
         else:
-            job.state = JobState.TO_ADD
+            fail(
+                job,
+                f"the bill in QuickBooks Desktop differs from ours (bill {job.reference}: "
+                f"{'; '.join(differences[changed[0].txn_id])}); delete it in QuickBooks Desktop, then send again, "
+                'or send again with {"replace": true} (POST /v1/purchase-orders/{id}/send-again) to have Ledgersync '
+                "replace it",
+            )
 
     # ------------------------------------------------------------ the rest of the protocol
 
@@ -1107,6 +1303,8 @@ def _apply_add(job: AnyJob, result: OperationResult, fail: Fail) -> None:
         _bill_added(job, result, fail)
     elif isinstance(job, InvoiceJob):
         _invoice_added(job, result, fail)
+    elif isinstance(job, NameJob):
+        _name_added(job, result, fail)
     elif isinstance(job, SalesOrderJob):
         _sales_order_written(job, result, fail)
 
@@ -1133,6 +1331,45 @@ def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
             " these names."
         )
     fail(job, f"QuickBooks refused bill {job.reference} ({result.status_code}): {result.status_message}.{hint}")
+
+
+def _apply_bill_delete(job: BillJob, index: int, result: OperationResult, fail: Fail) -> None:
+    """A bill TxnDel's answer (send again with replace): gone (deleted now, or 3120: not there any more), then ours
+    is added (or the one found the same adopted); else QuickBooks' refusal with the fix."""
+    if job.state is not JobState.TO_DELETE or index >= len(job.txn_ids):
+        return
+    txn_id = job.txn_ids[index]
+    code = result.status_code
+    if code in (0, TXN_NOT_FOUND):
+        job.deleted_ids = [*job.deleted_ids, txn_id]
+        if set(job.txn_ids) <= set(job.deleted_ids):
+            job.state = JobState.SYNCHRONIZED if job.txn_id else JobState.TO_ADD
+    elif code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = (
+            f"QuickBooks Desktop could not delete bill {job.reference} now ({code}): {result.status_message}; "
+            "Ledgersync tries again at the next update"
+        )
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop could not delete bill {job.reference} (TxnID {txn_id}) to replace it ({code}): "
+            f"{result.status_message.rstrip('.')}. Delete it in QuickBooks Desktop yourself (first removing what "
+            "QuickBooks names, such as a bill payment), then send again.",
+        )
+
+
+def _accounting_bill(record: QbRecord, vendor: str) -> AccountingBill:
+    """A BillQuery's record in the draft's terms, for ``bill_differences``."""
+    lines = list(record.bill_lines)
+    total = record.amount if record.amount is not None else sum((line.amount for line in lines), Decimal(0))
+    return AccountingBill(
+        external_id=record.txn_id or "",
+        doc_number=record.ref_number,
+        vendor_name=record.vendor_name or vendor,
+        lines=lines,
+        total=total,
+    )
 
 
 def _same_reference(result: OperationResult, reference: str) -> list[QbRecord]:
@@ -1569,20 +1806,38 @@ def _unfit_for_desktop(item: DesktopWork) -> str | None:
 def session_counts(session: WebConnectorSession) -> dict[str, int]:
     """A session's counts for the process log."""
     bills = [j for j in session.jobs if isinstance(j, BillJob)]
-    invoices = [j for j in session.jobs if not isinstance(j, BillJob | SalesOrderJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob | SalesOrderJob)]
+    names = [j for j in session.jobs if isinstance(j, NameJob)]
     orders = [j for j in session.jobs if isinstance(j, SalesOrderJob)]
     synchronized = JobState.SYNCHRONIZED
-    return {
-        "salesOrdersSent": sum(1 for j in orders if j.state is synchronized and not j.adopted),
-        "salesOrdersAlreadyInQuickBooks": sum(1 for j in orders if j.state is synchronized and j.adopted),
-        "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
-        "billsAlreadyInQuickBooks": sum(1 for j in bills if j.state is synchronized and j.adopted),
-        "invoicesAdded": sum(1 for j in invoices if j.state is synchronized and not j.adopted),
-        "invoicesAlreadyInQuickBooks": sum(1 for j in invoices if j.state is synchronized and j.adopted),
-        "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
-        "failed": sum(1 for j in session.jobs if j.state is JobState.FAILED),
-        "waiting": sum(1 for j in session.jobs if j.state not in DONE and j.state is not JobState.FAILED),
-    }
+    return (
+        {
+            "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
+            "billsAlreadyInQuickBooks": sum(1 for j in bills if j.state is synchronized and j.adopted),
+            "billsReplaced": sum(1 for j in bills if j.deleted_ids),
+            "invoicesAdded": sum(1 for j in invoices if j.state is synchronized and not j.adopted),
+            "invoicesAlreadyInQuickBooks": sum(1 for j in invoices if j.state is synchronized and j.adopted),
+            "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
+            "failed": sum(1 for j in session.jobs if j.state is JobState.FAILED),
+            "waiting": sum(1 for j in session.jobs if j.state not in DONE and j.state is not JobState.FAILED),
+        }
+        | (
+            {
+                "namesMatched": sum(1 for j in names if j.state is synchronized and j.adopted),
+                "namesAdded": sum(1 for j in names if j.state is synchronized and not j.adopted),
+            }
+            if names
+            else {}
+        )
+        | (
+            {
+                "salesOrdersSent": sum(1 for j in orders if j.state is synchronized and not j.adopted),
+                "salesOrdersAlreadyInQuickBooks": sum(1 for j in orders if j.state is synchronized and j.adopted),
+            }
+            if orders
+            else {}
+        )
+    )
 
 
 def session_messages(session: WebConnectorSession) -> list[LogMessage]:
@@ -1593,6 +1848,8 @@ def session_messages(session: WebConnectorSession) -> list[LogMessage]:
             document = (
                 f"purchase order {job.draft.purchase_order_id}"
                 if isinstance(job, BillJob)
+                else f"{job.list_kind.value} '{job.reference}'"
+                if isinstance(job, NameJob)
                 else f"sales order {job.reference}"
                 if isinstance(job, SalesOrderJob)
                 else f"invoice {job.reference}"
@@ -1608,9 +1865,11 @@ def _summary(session: WebConnectorSession) -> str:
     if session.status is SessionStatus.NO_WORK or not session.jobs:
         return "Ledgersync: " + NOTHING_WAITING[0].lower() + NOTHING_WAITING[1:]
     bills = [j for j in session.jobs if isinstance(j, BillJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob | SalesOrderJob)]
+    names = [j for j in session.jobs if isinstance(j, NameJob)]
     orders = [j for j in session.jobs if isinstance(j, SalesOrderJob)]
-    invoices = [j for j in session.jobs if not isinstance(j, BillJob | SalesOrderJob)]
-    parts = _bill_summary(bills) if bills else []
+    parts = _name_summary(names) if names else []
+    parts += _bill_summary(bills) if bills else []
     if orders:
         parts += _sales_order_summary(orders)
     if invoices:
@@ -1625,9 +1884,12 @@ def _bill_summary(jobs: list[BillJob]) -> list[str]:
     added = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
     adopted = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
     failed = len({j.draft.purchase_order_id for j in jobs if j.state is JobState.FAILED})
-    waiting = sum(1 for j in jobs if j.state in (JobState.PLANNED, JobState.TO_ADD))
+    waiting = sum(1 for j in jobs if j.state in DUE or j.state is JobState.BUSY)
     unconfirmed = [j.reference for j in jobs if j.state is JobState.UNCONFIRMED]
+    replaced = sum(1 for j in jobs if j.deleted_ids)
     parts = [f"{added} bill(s) added", f"{adopted} already in QuickBooks"]
+    if replaced:
+        parts.append(f"{replaced} changed bill(s) deleted to be replaced")
     if unconfirmed:
         parts.append(
             f"{len(unconfirmed)} bill(s) accepted by QuickBooks without a TxnID ({', '.join(unconfirmed)}), "
@@ -1694,3 +1956,120 @@ def _unfit_invoice(draft: InvoiceDraft | None) -> str | None:
             f"{DESKTOP_REF_NUMBER_LENGTH} characters QuickBooks Desktop allows in a RefNumber"
         )
     return None
+
+
+# ---------------------------------------------------------------- the Sales Invoice Export's names
+
+CUSTOMER_NAME_MAX = 41
+ITEM_NAME_MAX = 31
+NAME_IN_USE = 3100
+
+
+def _name_jobs(names: ExportNames | None) -> list[NameJob]:
+    """One job per name; a name QuickBooks Desktop cannot hold is refused before it is sent."""
+    if names is None:
+        return []
+    jobs = []
+    for wanted in names.names:
+        job = NameJob(
+            run_id=names.run_id,
+            list_kind=wanted.list_kind,
+            reference=wanted.name,
+            record_ids=list(wanted.record_ids),
+            income_account=names.income_account,
+            last_of_run=names.complete,
+        )
+        limit = CUSTOMER_NAME_MAX if wanted.list_kind is ListKind.CUSTOMER else ITEM_NAME_MAX
+        if len(wanted.name) > limit:
+            job.state, job.error = (
+                JobState.FAILED,
+                f"'{wanted.name}' is longer than the {limit} characters QuickBooks Desktop allows in a "
+                f"{wanted.list_kind.value} name; give the record a shorter accounting name, then export again",
+            )
+        elif ":" in wanted.name:
+            job.state, job.error = (
+                JobState.FAILED,
+                f"'{wanted.name}' has a colon, which QuickBooks Desktop reads as a parent and its sub-"
+                f"{wanted.list_kind.value}; give the record an accounting name without one, then export again",
+            )
+        elif wanted.list_kind is ListKind.ITEM and not names.income_account:
+            job.state, job.error = (
+                JobState.FAILED,
+                f"item '{wanted.name}' is not in QuickBooks Desktop and Ledgersync cannot add it without an income "
+                'account: set it with PUT /v1/accounting/settings {"invoiceIncomeAccount": "..."}, then export again',
+            )
+        jobs.append(job)
+    return jobs
+
+
+def _lookup_name(job: NameJob, result: OperationResult, fail: Fail) -> None:
+    """A CustomerQuery's or ItemQuery's answer: the name with exactly these capitals is linked; one QuickBooks has
+    with other capitals (its names ignore case) is refused with the fix; none is added."""
+    code = result.status_code
+    what = job.list_kind.value
+    if code in NOT_FOUND_CODES:
+        job.state = JobState.TO_ADD
+        return
+    if code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = f"QuickBooks Desktop could not look up {what} '{job.reference}' now ({code}); tried again later"
+        return
+    if code != 0:
+        fail(job, f"QuickBooks Desktop could not look up {what} '{job.reference}' ({code}): {result.status_message}")
+        return
+    named = [r for r in result.records if (r.name or "").casefold() == job.reference.casefold() and r.list_id]
+    exact = next((r for r in named if r.name == job.reference), None)
+    if exact is not None:
+        job.state, job.txn_id, job.adopted = JobState.SYNCHRONIZED, exact.list_id, True
+    elif named:
+        fail(
+            job,
+            f"QuickBooks Desktop has {what} '{named[0].name}', not '{job.reference}' (it ignores capitals, Ledgersync "
+            "links exact names only); make the record's accounting name match it exactly, then export again",
+        )
+    else:
+        job.state = JobState.TO_ADD
+
+
+def _name_added(job: NameJob, result: OperationResult, fail: Fail) -> None:
+    """A CustomerAdd's or ItemNonInventoryAdd's answer: the new ListID, or QuickBooks' refusal with the fix."""
+    code = result.status_code
+    what = job.list_kind.value
+    list_id = next((r.list_id for r in result.records if r.list_id), None)
+    if code == 0 and list_id:
+        job.state, job.txn_id = JobState.SYNCHRONIZED, list_id
+    elif code == 0:
+        job.state = JobState.UNCONFIRMED
+        job.error = f"QuickBooks Desktop added {what} '{job.reference}' without saying its ListID; looked up again"
+    elif code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = f"QuickBooks Desktop could not add {what} '{job.reference}' now ({code}); tried again later"
+    elif code == NAME_IN_USE:
+        fail(
+            job,
+            f"QuickBooks Desktop refused {what} '{job.reference}' ({code}): {result.status_message.rstrip('.')}. "
+            "The name is taken by another kind of name (a vendor, an employee, another item type or an other "
+            "name); rename one of them, then export again.",
+        )
+    elif code == INVALID_REFERENCE:
+        fail(
+            job,
+            f"QuickBooks Desktop refused item '{job.reference}' ({code}): {result.status_message.rstrip('.')}. "
+            f"Check that the income account '{job.income_account}' (the settings' invoiceIncomeAccount) exists in "
+            "QuickBooks Desktop with exactly this name, then export again.",
+        )
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop refused {what} '{job.reference}' ({code}): {result.status_message.rstrip('.')}.",
+        )
+
+
+def _name_summary(jobs: list[NameJob]) -> list[str]:
+    matched = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
+    added = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
+    failed = sum(1 for j in jobs if j.state is JobState.FAILED)
+    parts = [f"{matched} name(s) matched and {added} added for the Sales Invoice Export"]
+    if failed:
+        parts.append(f"{failed} name(s) refused (see the process log)")
+    return parts

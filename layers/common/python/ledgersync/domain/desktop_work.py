@@ -45,9 +45,9 @@ class TokenCredentials:
 
 @dataclass
 class DesktopOutbox:
-    """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), oldest first, each
-    with its drafts from its document kind's mapper; and its sales invoices to add (queued, or "sending" when an
-    earlier session took them) and to delete ("deleting")."""
+    """The Web Connector's outbox: the company's POs queued for its target (the Desktop one), or deleting (sent again
+    with replace), oldest first, each with its drafts from its document kind's mapper; and its sales invoices to add
+    (queued, or "sending" when an earlier session took them) and to delete ("deleting")."""
 
     mappers: MapperRegistry
     accounting: AccountingState
@@ -59,21 +59,25 @@ class DesktopOutbox:
         if settings.external_system is not self.target:
             return []
         work = []
-        queued = self.states.list_by_status(company_id, SyncStatus.QUEUED, self.target)
-        po_ids = sorted(
-            s.document.purchase_order_id for s in queued if s.document.kind is DocumentKind.PURCHASE_ORDER_BILLS
-        )
+        # queued: to send; deleting: sent again with replace, the changed bills to delete before ours are added
+        replace_by_po = {
+            s.document.purchase_order_id: s.status is SyncStatus.DELETING
+            for status in (SyncStatus.QUEUED, SyncStatus.DELETING)
+            for s in self.states.list_by_status(company_id, status, self.target)
+            if s.document.kind is DocumentKind.PURCHASE_ORDER_BILLS
+        }
         mapper = self.mappers.get(DocumentKind.PURCHASE_ORDER_BILLS)
-        for po_id in po_ids[:limit]:
+        for po_id in sorted(replace_by_po)[:limit]:
             document: PurchaseOrderDocument | None = mapper.load(
                 company_id, DocumentRef.purchase_order(po_id), settings
             )
             if document is None:
                 continue
+            replace = replace_by_po[po_id]
             try:
-                work.append(DesktopWork(document, mapper.drafts(document)))
+                work.append(DesktopWork(document, mapper.drafts(document), replace=replace))
             except Unmappable as unfit:
-                work.append(DesktopWork(document, [], unfit.message))
+                work.append(DesktopWork(document, [], unfit.message, replace=replace))
         return work
 
     def pending_sales_invoices(self, company_id: str, limit: int) -> list[SalesInvoiceWork]:
@@ -208,6 +212,9 @@ class DesktopOutcomes:
 
     def purchase_order_failed(self, company_id: str, purchase_order_id: int, message: str) -> None:
         self.recorder.failed(company_id, DocumentRef.purchase_order(purchase_order_id), self.target, message)
+
+    def purchase_order_bills_deleted(self, company_id: str, purchase_order_id: int) -> None:
+        self.recorder.deleted(company_id, DocumentRef.purchase_order(purchase_order_id), self.target)
 
     def claim_sales_invoice(self, company_id: str, document_id: str, document_version: int) -> bool:
         state = self.recorder.claim(company_id, _sales_invoice(document_id), self.target)

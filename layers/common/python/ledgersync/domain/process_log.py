@@ -210,6 +210,10 @@ class ProcessLog:
             logger.warning("the process log could not be written", extra={"run": name, "error": fault.message})
             return None
 
+    def running(self, company_id: str, name: str) -> ProcessRun | None:
+        """The exclusive run of ``name`` that holds the company now, if any."""
+        return self.store.running(company_id, name, self.now())
+
     def of(self, company_id: str, run_id: str) -> RunLog:
         """The log of a run started elsewhere (an export carried on by its next chunk)."""
         return RunLog(self, company_id, run_id)

@@ -14,7 +14,9 @@ the target's limit by ``document_reference``):
 The plan is written in one transaction with the PO (each conditional on the version read), so of two send-agains at
 once one wins and the other is told to reload. Only a target that can answer at once is looked at here (QuickBooks
 Online); the Web Connector pulls its work, so for QuickBooks Desktop send again queues the bills and its session's
-query-before-add by RefNumber adopts the one Ledgersync made (its memo) or refuses a foreign one. The webhook keeps no
+query-before-add by RefNumber (BillQuery with the lines) makes the same comparison: it adopts a bill found the same,
+refuses a changed one with what differs, or with ``replace`` (the state ``deleting``) deletes it (TxnDel), then adds
+ours; a foreign one (a cut number whose memo is not ours) is refused. The webhook keeps no
 bill numbers: its send again is ``POST /v1/purchase-orders/{id}/resend`` (a new delivery).
 """
 
@@ -118,13 +120,13 @@ class PurchaseOrderSendAgain:
         drafts = self._drafts(company_id, order, state)
         finder = self.finders.get(system)
         if finder is None:
-            if request.replace:
-                raise Conflict(
-                    f"{target.display_name} is reached only through the Web Connector, so Ledgersync cannot delete a "
-                    "bill there now: delete it in QuickBooks Desktop, then send again without replace"
-                )
-            queued = self._queued(order, state, {})
-            return self._write(order, state, queued, drafts, length, {}, {}, target.display_name, pulled=True)
+            # The Web Connector pulls its work: its next session compares each bill found under our RefNumber (lines,
+            # total, vendor). With replace the state is deleting: that session deletes the changed ones (TxnDel), and
+            # the same write that records the delete queues ours (``SyncRecorder.deleted``), added next.
+            planned = self._replacing(order, state) if request.replace else self._queued(order, state, {})
+            return self._write(
+                order, state, planned, drafts, length, {}, {}, target.display_name, pulled=True, replace=request.replace
+            )
         adopted: dict[str, str] = {}
         changed: dict[str, str] = {}
         differences: list[str] = []
@@ -200,6 +202,23 @@ class PurchaseOrderSendAgain:
         except Unmappable as unfit:
             raise Conflict(unfit.message) from unfit
 
+    def _replacing(self, order: PurchaseOrder, state: SyncState) -> SyncState:
+        """Deleting for a target that looks when it sends (the Web Connector): the bills it finds changed are
+        deleted there first, then ours follow (queued by the delete's record, with a new generation)."""
+        return state.moved(
+            SyncStatus.DELETING,
+            external_ids={},
+            parts=parts_of(order),
+            after_delete=SyncStatus.QUEUED,
+            after_delete_version=order.version + 1,
+            after_delete_ids={},
+            reason=None,
+            notice_pending=False,
+            automatic=False,
+            sending_since=None,
+            dispatched_at=datetime.now(UTC),
+        )
+
     def _queued(self, order: PurchaseOrder, state: SyncState, adopted: dict[str, str]) -> SyncState:
         """Queued for its target with a new generation: a bill made by an earlier send that is gone from accounting
         is made anew (a new dedup key), not answered by the earlier send's record."""
@@ -225,11 +244,12 @@ class PurchaseOrderSendAgain:
         changed: dict[str, str],
         where: str,
         pulled: bool = False,
+        replace: bool = False,
     ) -> BillsSentAgain:
         sent = order.model_copy(update={"sent_version": order.version + 1})
         unchanged = state.status is SyncStatus.SYNCHRONIZED and planned.status is SyncStatus.SYNCHRONIZED
         if unchanged and planned.external_ids == state.external_ids:
-            return self._answer(order, state, drafts, length, adopted, changed, where, pulled)
+            return self._answer(order, state, drafts, length, adopted, changed, where, pulled, replace)
         try:
             _, written = self.store.save_with_state(sent, order.version, planned, state.version)
         except Conflict as lost:
@@ -239,7 +259,7 @@ class PurchaseOrderSendAgain:
             ) from lost
         if written.status in {SyncStatus.QUEUED, SyncStatus.DELETING}:
             self.writer.hand_over(written)
-        return self._answer(sent, written, drafts, length, adopted, changed, where, pulled)
+        return self._answer(sent, written, drafts, length, adopted, changed, where, pulled, replace)
 
     def _answer(
         self,
@@ -251,6 +271,7 @@ class PurchaseOrderSendAgain:
         changed: dict[str, str],
         where: str,
         pulled: bool,
+        replace: bool = False,
     ) -> BillsSentAgain:
         bills = []
         for draft in drafts:
@@ -272,11 +293,11 @@ class PurchaseOrderSendAgain:
             purchase_order_id=order.id,
             vendor_invoice_status=shown_status(order, written),
             bills=bills,
-            message=_message(bills, where),
+            message=_message(bills, where, replace),
         )
 
 
-def _message(bills: list[BillSentAgain], where: str) -> str:
+def _message(bills: list[BillSentAgain], where: str, replace: bool = False) -> str:
     said = []
     for action, words in (
         (BillAction.ADOPTED, f"already in {where} unchanged: adopted, nothing created"),
@@ -284,8 +305,11 @@ def _message(bills: list[BillSentAgain], where: str) -> str:
         (BillAction.SENT, f"not in {where}: sent"),
         (
             BillAction.CHECKED_WHEN_SENT,
-            "queued for the next Web Connector session, which adopts a bill Ledgersync made under that RefNumber "
-            "and sends the rest",
+            "queued for the next Web Connector session, which deletes a bill found changed under that RefNumber "
+            "(TxnDel) and then adds ours, adopts one found the same, and sends the rest"
+            if replace
+            else "queued for the next Web Connector session, which adopts a bill found the same under that RefNumber "
+            "and sends the rest (one found changed is refused with what differs)",
         ),
     ):
         numbers = [bill.bill_number for bill in bills if bill.action is action]
