@@ -174,8 +174,8 @@ class FakeCompany:
             accounts=data.get("accounts"),
             classes=data.get("classes", []),
             customers=data.get("customers", []),
-            xsd_dir=xsd_dir,
             sales_orders_enabled=bool(data.get("salesOrdersEnabled", True)),
+            xsd_dir=xsd_dir,
         )
         company.bills = [FakeBill(**(b | {"amount": Decimal(b["amount"])})) for b in data.get("bills", [])]
         company.invoices = [FakeInvoice(**(i | {"amount": Decimal(i["amount"])})) for i in data.get("invoices", [])]
