@@ -10,12 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from devstack.fake_qb_company import FakeCompany, FakeSalesOrder
+from devstack.qbwc_simulator import InMemoryPurchaseOrders
+from devstack.qbwc_simulator import InMemorySessionStore as SimulatorSessions
 from lxml import etree
 
 from ledgersync import bootstrap
+from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.bootstrap import Adapters, Services
 from ledgersync.config import Settings
 from ledgersync.domain.accounts import Accounts, CompanyCreate
+from ledgersync.domain.desktop_sync import SalesOrderToSend, WebConnectorService
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import (
     AccountingStatus,
@@ -40,7 +44,7 @@ from tests.fakes import (
     InMemorySettingsStore,
     InMemorySyncStateStore,
 )
-from tests.support.desktop import XSD_DIR, Run, web_connector_session
+from tests.support.desktop import COMPANY, TOKEN, USER, XSD_DIR, Run, draft, web_connector_session
 from tests.support.invoicing import confirmed_order
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -300,3 +304,65 @@ def test_a_ref_number_taken_by_a_sales_order_ledgersync_did_not_make_is_refused(
     assert shown.status is SalesOrderStatus.ERROR and shown.error is not None
     assert "Ledgersync did not make" in shown.error
     assert len(office.company.sales_orders) == 1
+
+
+def test_an_order_edited_in_quickbooks_before_the_linking_mod_leaves_the_invoice_for_the_next_session(
+    office: Office,
+) -> None:
+    invoice_id = office.order()
+    office.send_sales_order(invoice_id)
+    office.session()
+    office.ship_and_send(invoice_id)
+    office.company.inject_error("SalesOrderMod", 3200, 'The provided edit sequence "1" is out-of-date. ')
+
+    waiting = office.session()
+
+    assert request_kinds(waiting)[-1] == ["SalesOrderModRq"] and office.company.invoices == []
+    assert "1 invoice(s) wait for the next update" in waiting.close
+    office.session()
+    (invoice,) = office.company.invoices
+    assert [link["txn_id"] for link in invoice.linked] == [office.only_sales_order().txn_id]
+
+
+def test_a_sales_order_deleted_in_quickbooks_is_not_made_again_and_its_change_ends_in_error(office: Office) -> None:
+    invoice_id = office.order()
+    office.send_sales_order(invoice_id)
+    office.session()
+    office.company.sales_orders.clear()  # a person deleted it in QuickBooks
+    office.change(invoice_id, boxes=2)
+
+    run = office.session()
+
+    assert request_kinds(run) == [["SalesOrderQueryRq"]]
+    shown = office.sales_order(invoice_id)
+    assert shown.status is SalesOrderStatus.ERROR and shown.error is not None
+    assert "no longer in QuickBooks Desktop" in shown.error
+    assert office.company.sales_orders == []
+
+
+@pytest.mark.parametrize("there", [True, False])
+def test_a_taken_sales_order_whose_order_moved_on_is_recorded_or_put_in_error_by_what_quickbooks_holds(
+    there: bool,
+) -> None:
+    # Given a sales order an earlier session took ("sending") whose order then moved on: nothing is written for it
+    ledger = InMemoryPurchaseOrders()
+    ledger.tokens[(USER, TOKEN)] = COMPANY
+    clock = FakeClock(START)
+    service = WebConnectorService(ledger, ledger, ledger, SimulatorSessions(clock), QbxmlCodec(), clock=clock)
+    company = FakeCompany(customers=[CUSTOMER], items=["Roses", "Freight"], xsd_dir=XSD_DIR)
+    order = draft(1).model_copy(update={"memo": sales_order_memo(1, 1001)})
+    if there:
+        company.sales_orders.append(
+            FakeSalesOrder(txn_id="SO-1", customer=CUSTOMER, ref_number="W1001", amount=1, edit_sequence="5")
+        )
+        company.sales_orders[0].memo = order.memo
+    ledger.add_sales_order(COMPANY, SalesOrderToSend("1", order, "v1", claimed=True, check_only=True))
+    # When the Web Connector runs
+    run = web_connector_session(service, company)
+    # Then only a SalesOrderQuery goes; the one there is recorded, none there is an error to send it again
+    assert request_kinds(run) == [["SalesOrderQueryRq"]]
+    if there:
+        assert ledger.order_status["1"] == "synchronized" and ledger.order_txn_ids["1"] == {"v1": "SO-1"}
+    else:
+        assert ledger.order_status["1"] == "error" and "send-sales-order" in ledger.order_errors["1"]
+    assert len(company.sales_orders) == (1 if there else 0)
