@@ -366,3 +366,20 @@ def test_a_taken_sales_order_whose_order_moved_on_is_recorded_or_put_in_error_by
     else:
         assert ledger.order_status["1"] == "error" and "send-sales-order" in ledger.order_errors["1"]
     assert len(company.sales_orders) == (1 if there else 0)
+
+
+def test_a_busy_answer_to_the_invoice_s_sales_order_query_leaves_the_invoice_for_the_next_session(
+    office: Office,
+) -> None:
+    invoice_id = office.order()
+    office.send_sales_order(invoice_id)
+    office.session()
+    office.ship_and_send(invoice_id)
+    office.company.inject_error("SalesOrderQuery", 3175, "The record is in use by another user.")
+
+    waiting = office.session()
+
+    assert request_kinds(waiting) == [["InvoiceQueryRq", "SalesOrderQueryRq"]] and office.company.invoices == []
+    office.session()
+    (invoice,) = office.company.invoices
+    assert [link["txn_id"] for link in invoice.linked] == [office.only_sales_order().txn_id]

@@ -89,7 +89,7 @@ class Operation:
     writes; ``txn_id`` the transaction a delete removes.
 
     Sales orders: ``sales_order`` is what a SalesOrderAdd or SalesOrderMod writes (the order's draft, its memo
-    naming the sales order and version); a SalesOrderMod changes ``txn_id`` at ``edit_sequence`` (the one QuickBooks
+    naming the sales order); a SalesOrderMod changes ``txn_id`` at ``edit_sequence`` (the one QuickBooks
     answered last) and closes the order when ``close``; a SalesOrderQuery answers the lines when ``include_lines``;
     an InvoiceAdd with ``link_to_txn_id`` invoices that whole sales order (its lines, then it is closed)."""
 
@@ -1606,7 +1606,11 @@ def _invoice_write(index: int, job: InvoiceJob) -> Operation:
 def _lookup_linked_sales_order(job: InvoiceJob, result: OperationResult) -> None:
     """The SalesOrderQuery of an invoice's sales order: open, the invoice will link it; closed (by hand in QuickBooks,
     or invoiced already) or gone, the invoice goes with its own lines, unlinked (QuickBooks links no closed order).
-    Any other answer also leaves it unlinked: the invoice matters more than the link."""
+    A busy QuickBooks leaves the invoice for the next update; any other answer leaves it unlinked (the invoice
+    matters more than the link)."""
+    if result.status_code in BUSY_CODES:
+        _busy(job, result, "look up the sales order of")
+        return
     record = next((r for r in result.records if r.txn_id == job.draft.sales_order_id), None)
     is_open = (
         result.status_code == 0
