@@ -1571,20 +1571,33 @@ def _sales_order_lookups(planned: list[tuple[int, AnyJob]]) -> list[Operation]:
 
 def _sales_order_writes(batch: list[tuple[int, AnyJob]], writes: list[Operation]) -> list[Operation]:
     """The batch's writes with the sales orders': each sales order's add or Mod, and, for an invoice whose sales order
-    is open, its SalesOrderMod then its linked InvoiceAdd in place of the plain InvoiceAdd."""
+    is open, its SalesOrderMod then its linked InvoiceAdd in place of the plain InvoiceAdd. When the session also
+    carries the order's sales-order job, that job's write goes first (alone: two Mods at one EditSequence would
+    refuse the second), and once it changed the sales order the invoice links it without a Mod of its own."""
     invoices = {f"A{i}": (i, job) for i, job in batch if isinstance(job, InvoiceJob) and job.draft.sales_order_id}
-    ours = [_invoice_write(*invoices[op.request_id]) if op.request_id in invoices else op for op in writes]
-    orders = [_sales_order_write(i, job) for i, job in batch if isinstance(job, SalesOrderJob)]
-    return ours + [op for op in orders if op is not None]
+    orders = {job.document_id: job for _, job in batch if isinstance(job, SalesOrderJob)}
+    ours: list[Operation] = []
+    for op in writes:
+        if op.request_id not in invoices:
+            ours.append(op)
+            continue
+        index, invoice = invoices[op.request_id]
+        order = orders.get(invoice.document_id)
+        if order is not None and order.state is JobState.TO_ADD:
+            continue  # its sales order is written in this message; the invoice goes in the next
+        ours.append(_invoice_write(index, invoice, order_written=order is not None and order.state in DONE))
+    written = [_sales_order_write(i, job) for i, job in batch if isinstance(job, SalesOrderJob)]
+    return ours + [op for op in written if op is not None]
 
 
-def _invoice_write(index: int, job: InvoiceJob) -> Operation:
+def _invoice_write(index: int, job: InvoiceJob, *, order_written: bool = False) -> Operation:
     """An invoice's write: plain InvoiceAdd; for an order whose sales order is open, first its SalesOrderMod to the
-    order as shipped (``M``), then the InvoiceAdd that links it whole (LinkToTxnID, no lines of its own)."""
+    order as shipped (``M``; not when ``order_written``: the session's sales-order job just made it the order as it
+    is), then the InvoiceAdd that links it whole (LinkToTxnID, no lines of its own)."""
     draft = job.draft
     if not (draft.sales_order_id and job.sales_order_open):
         return Operation(f"A{index}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=draft)
-    if not job.sales_order_updated:
+    if not (job.sales_order_updated or order_written):
         order = draft.model_copy(update={"memo": job.sales_order_memo or ""})
         return Operation(
             f"M{index}",
