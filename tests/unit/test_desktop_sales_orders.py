@@ -19,7 +19,7 @@ from ledgersync.adapters.quickbooks_desktop import QbxmlCodec
 from ledgersync.bootstrap import Adapters, Services
 from ledgersync.config import Settings
 from ledgersync.domain.accounts import Accounts, CompanyCreate
-from ledgersync.domain.desktop_sync import SalesOrderToSend, WebConnectorService
+from ledgersync.domain.desktop_sync import InvoiceToAdd, SalesOrderToSend, WebConnectorService
 from ledgersync.domain.directory import Kind
 from ledgersync.domain.invoices import (
     AccountingStatus,
@@ -385,3 +385,33 @@ def test_a_busy_answer_to_the_invoice_s_sales_order_query_leaves_the_invoice_for
     office.session()
     (invoice,) = office.company.invoices
     assert [link["txn_id"] for link in invoice.linked] == [office.only_sales_order().txn_id]
+
+
+def test_a_session_with_an_order_s_sales_order_change_and_its_invoice_writes_the_sales_order_first() -> None:
+    # Given the sales order in QuickBooks, its last change queued, and the order's invoice queued in the same session
+    ledger = InMemoryPurchaseOrders()
+    ledger.tokens[(USER, TOKEN)] = COMPANY
+    clock = FakeClock(START)
+    service = WebConnectorService(ledger, ledger, ledger, SimulatorSessions(clock), QbxmlCodec(), clock=clock)
+    company = FakeCompany(customers=[CUSTOMER], items=["Roses", "Freight"], xsd_dir=XSD_DIR)
+    company.sales_orders.append(
+        FakeSalesOrder(txn_id="SO-1", customer=CUSTOMER, ref_number="W1001", amount=1, edit_sequence="5")
+    )
+    company.sales_orders[0].memo = sales_order_memo(1, 1001)
+    order = draft(1, version=2).model_copy(update={"memo": sales_order_memo(1, 1001)})
+    ledger.add_sales_order(COMPANY, SalesOrderToSend("1", order, "v2", txn_id="SO-1"))
+    ledger.add_sales_invoice(
+        COMPANY, InvoiceToAdd("1", draft(1, version=2).model_copy(update={"sales_order_id": "SO-1"}))
+    )
+    # When the Web Connector runs
+    run = web_connector_session(service, company)
+    # Then the sales order's Mod goes alone, then the invoice links it with no Mod of its own (nothing refused)
+    assert request_kinds(run) == [
+        ["InvoiceQueryRq", "SalesOrderQueryRq", "SalesOrderQueryRq"],
+        ["SalesOrderModRq"],
+        ["InvoiceAddRq"],
+    ]
+    assert "<LinkToTxnID>SO-1</LinkToTxnID>" in run.requests[2]
+    assert ledger.order_status["1"] == "synchronized" and ledger.sales_status["1"] == "synchronized"
+    (invoice,) = company.invoices
+    assert invoice.amount == 30.50 and company.sales_orders[0].is_fully_invoiced
