@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 PARSE_ERROR_HRESULT = "0x80040400"
 PARSE_ERROR_MESSAGE = "QuickBooks found an error when parsing the provided XML text stream."
-SEVERITY = {0: "Info", 1: "Info", 500: "Warn"}
+SEVERITY = {0: "Info", 1: "Info", 500: "Warn", 570: "Warn"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
@@ -58,6 +58,7 @@ class FakeInvoice:
     ref_number: str | None
     amount: Decimal
     txn_date: str | None = None
+    linked: list[dict[str, str]] = field(default_factory=list)  # the sales orders it invoiced (LinkToTxnID)
     memo: str | None = None
     edit_sequence: str = "1"
     exchange_rate: str | None = None
@@ -83,6 +84,34 @@ class InjectedError:
     times: int = 1
 
 
+@dataclass
+class FakeSalesOrder:
+    """A sales order: non-posting, changed by SalesOrderMod at its EditSequence, closed by hand (IsManuallyClosed) or
+    by the InvoiceAdd that links it whole (LinkToTxnID: then fully invoiced).
+
+    The company answers SalesOrderAdd, SalesOrderQuery and SalesOrderMod (and TxnDel SalesOrder) with QuickBooks'
+    codes: 3200 for a Mod at an EditSequence that is no longer the order's, 3120 for an unknown TxnID or TxnLineID
+    (and for a LinkToTxnID naming no sales order), 570 (a warning) for a LinkToTxnID naming a closed one, and 3250
+    when the edition has no sales orders (QuickBooks Pro, or the preference off: ``sales_orders_enabled``)."""
+
+    txn_id: str
+    customer: str
+    ref_number: str | None
+    amount: Decimal
+    edit_sequence: str
+    txn_date: str | None = None
+    memo: str | None = None
+    exchange_rate: str | None = None
+    is_manually_closed: bool = False
+    is_fully_invoiced: bool = False
+    lines: list[dict[str, str]] = field(default_factory=list)  # each with its TxnLineID ("id") and "invoiced"
+    linked: list[dict[str, str]] = field(default_factory=list)  # the invoices that link it
+
+    @property
+    def is_closed(self) -> bool:
+        return self.is_manually_closed or self.is_fully_invoiced
+
+
 class FakeCompany:
     """One company file: lists (vendors, items, accounts, classes, customers) and the transactions added."""
 
@@ -94,6 +123,7 @@ class FakeCompany:
         accounts: list[str] | None = None,
         classes: list[str] | None = None,
         customers: list[str] | None = None,
+        sales_orders_enabled: bool = True,
         xsd_dir: Path | None = None,
         currencies: dict[str, str] | None = None,
         home_currency: str = "USD",
@@ -107,6 +137,9 @@ class FakeCompany:
         self.customers = {name.casefold(): name for name in customers or []}
         self.bills: list[FakeBill] = []
         self.invoices: list[FakeInvoice] = []
+        # Sales orders come with QuickBooks Premier and Enterprise (Preferences > Sales & Customers); Pro has none.
+        self.sales_orders_enabled = sales_orders_enabled
+        self.sales_orders: list[FakeSalesOrder] = []
         self.deleted_txn_ids: list[str] = []
         self.item_accounts: dict[str, str] = {}  # the income account of each item added through qbXML
         self.requests_seen: list[str] = []
@@ -142,6 +175,8 @@ class FakeCompany:
                 "homeCurrency": self.home_currency,
                 "bills": [asdict(bill) | {"amount": str(bill.amount)} for bill in self.bills],
                 "invoices": [asdict(invoice) | {"amount": str(invoice.amount)} for invoice in self.invoices],
+                "salesOrdersEnabled": self.sales_orders_enabled,
+                "salesOrders": [asdict(order) | {"amount": str(order.amount)} for order in self.sales_orders],
                 "deletedTxnIds": list(self.deleted_txn_ids),
                 "nextId": self._next_id,
             }
@@ -155,12 +190,16 @@ class FakeCompany:
             accounts=data.get("accounts"),
             classes=data.get("classes", []),
             customers=data.get("customers", []),
+            sales_orders_enabled=bool(data.get("salesOrdersEnabled", True)),
             xsd_dir=xsd_dir,
             currencies=data.get("currencies") or None,
             home_currency=data.get("homeCurrency", "USD"),
         )
         company.bills = [FakeBill(**(b | {"amount": Decimal(b["amount"])})) for b in data.get("bills", [])]
         company.invoices = [FakeInvoice(**(i | {"amount": Decimal(i["amount"])})) for i in data.get("invoices", [])]
+        company.sales_orders = [
+            FakeSalesOrder(**(o | {"amount": Decimal(o["amount"])})) for o in data.get("salesOrders", [])
+        ]
         company.deleted_txn_ids = list(data.get("deletedTxnIds", []))
         company._next_id = int(data.get("nextId", 1))
         return company
@@ -211,6 +250,9 @@ class FakeCompany:
             "BillAdd": self._bill_add,
             "InvoiceAdd": self._invoice_add,
             "InvoiceQuery": self._invoice_query,
+            "SalesOrderAdd": self._sales_order_add,
+            "SalesOrderQuery": self._sales_order_query,
+            "SalesOrderMod": self._sales_order_mod,
             "TxnDel": self._txn_del,
             "CustomerQuery": self._customer_query,
             "CustomerAdd": self._customer_add,
@@ -446,6 +488,17 @@ class FakeCompany:
                     "amount": f"{amount:.2f}",
                 }
             )
+        orders, refusal = self._orders_to_link(rs, [t.text or "" for t in add.findall("LinkToTxnID")], bool(lines))
+        if refusal is not None:
+            return refusal
+        # QuickBooks brings in every line of a sales order linked whole (before the invoice's own lines, if any).
+        brought = [
+            {key: line[key] for key in ("item", "desc", "quantity", "rate", "amount")}
+            for order in orders
+            for line in order.lines
+        ]
+        lines[:0] = brought
+        total += sum((order.amount for order in orders), Decimal(0))
         invoice = FakeInvoice(
             txn_id=self._txn_id(),
             customer=self.customers[customer.casefold()],
@@ -459,7 +512,11 @@ class FakeCompany:
             ar_account=add.findtext("ARAccountRef/FullName"),
         )
         self.invoices.append(invoice)
-        rs.append(_invoice_ret(invoice, _wanted(rq), with_lines=True))
+        for order in orders:
+            self._invoice_whole(order, invoice)
+        rs.append(_invoice_ret(invoice, _wanted(rq), with_lines=True, with_links=True))
+        if rs.get("statusCode") is not None:  # a warning from _orders_to_link (570: that order was already closed)
+            return rs
         return _status(rs, 0, "Status OK")
 
     def invoices_with_ref(self, ref_number: str) -> list[FakeInvoice]:
@@ -497,15 +554,16 @@ class FakeCompany:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = _wanted(rq)
         with_lines = rq.findtext("IncludeLineItems") == "true"
+        with_links = rq.findtext("IncludeLinkedTxns") == "true"
         for invoice in invoices:
-            rs.append(_invoice_ret(invoice, wanted_elements, with_lines=with_lines))
+            rs.append(_invoice_ret(invoice, wanted_elements, with_lines=with_lines, with_links=with_links))
         return _status(rs, 0, "Status OK")
 
     def _txn_del(self, rq: _Element, rs: _Element) -> _Element:
         """TxnDel of an invoice or a bill by TxnID; an unknown (or already deleted) TxnID answers 3120."""
         txn_type = rq.findtext("TxnDelType") or ""
         txn_id = rq.findtext("TxnID") or ""
-        stores: dict[str, list[Any]] = {"Invoice": self.invoices, "Bill": self.bills}
+        stores: dict[str, list[Any]] = {"Invoice": self.invoices, "Bill": self.bills, "SalesOrder": self.sales_orders}
         if txn_type not in stores:
             return _status(rs, 3250, f"This feature is not enabled or not available in this version ({txn_type}).")
         found = next((t for t in stores[txn_type] if t.txn_id == txn_id), None)
@@ -523,6 +581,218 @@ class FakeCompany:
     def _txn_id(self) -> str:
         number, self._next_id = self._next_id, self._next_id + 1
         return f"{number:X}-{int(datetime.now(UTC).timestamp())}"
+
+    # ------------------------------------------------------------ sales orders
+
+    def sales_orders_with_ref(self, ref_number: str) -> list[FakeSalesOrder]:
+        return [o for o in self.sales_orders if (o.ref_number or "").casefold() == ref_number.casefold()]
+
+    def _no_sales_orders(self, rs: _Element) -> _Element | None:
+        if self.sales_orders_enabled:
+            return None
+        return _status(rs, 3250, "This feature is not enabled or not available in this version of QuickBooks.")
+
+    def _order_lines(
+        self, rs: _Element, parent: _Element, tag: str, kept: dict[str, dict[str, str]] | None = None
+    ) -> tuple[list[dict[str, str]], Decimal] | _Element:
+        """The lines of a SalesOrderAdd (``SalesOrderLineAdd``) or a Mod (``SalesOrderLineMod``: TxnLineID -1 is a
+        new line, an existing one is changed, and the order's lines the Mod leaves out are removed), with the total;
+        or the refusal (3140 an unknown item, 3120 an unknown TxnLineID)."""
+        lines: list[dict[str, str]] = []
+        total = Decimal(0)
+        for line in parent.findall(tag):
+            line_id = line.findtext("TxnLineID")
+            before = (kept or {}).get(line_id or "") if line_id not in (None, "-1") else None
+            if line_id not in (None, "-1") and before is None:
+                return _status(rs, 3120, f'Object "{line_id}" specified in the request cannot be found.')
+            item = line.findtext("ItemRef/FullName") or (before or {}).get("item")
+            if item and item.casefold() not in self.items:
+                return _invalid_reference(rs, "Item", item, "SalesOrder")
+            quantity, rate, given = line.findtext("Quantity"), line.findtext("Rate"), line.findtext("Amount")
+            if given is not None:
+                amount = Decimal(given)
+            elif quantity is not None and rate is not None:
+                amount = (Decimal(quantity) * Decimal(rate)).quantize(Decimal("0.01"))
+            else:
+                amount = Decimal(rate or (before or {}).get("amount") or "0")
+            total += amount
+            lines.append(
+                {
+                    "id": (before or {}).get("id") or f"{self._next_id:X}-{len(lines) + 1}",
+                    "item": self.items[item.casefold()] if item else "",
+                    "desc": line.findtext("Desc") or "",
+                    "quantity": quantity or "",
+                    "rate": rate or "",
+                    "amount": f"{amount:.2f}",
+                    "invoiced": (before or {}).get("invoiced", ""),
+                }
+            )
+        self._next_id += 1
+        return lines, total
+
+    def _sales_order_add(self, rq: _Element, rs: _Element) -> _Element:
+        add = rq.find("SalesOrderAdd")
+        if add is None:
+            return _status(rs, 3120, "Object cannot be added: the request has no SalesOrderAdd.")
+        if (refusal := self._no_sales_orders(rs)) is not None:
+            return refusal
+        customer = add.findtext("CustomerRef/FullName") or ""
+        if customer.casefold() not in self.customers:
+            return _invalid_reference(rs, "Customer", customer, "SalesOrder")
+        ref = add.findtext("RefNumber")
+        if ref is not None and len(ref) > 11:
+            return _too_long(rs, "RefNumber", ref)
+        read = self._order_lines(rs, add, "SalesOrderLineAdd")
+        if not isinstance(read, tuple):
+            return read
+        lines, total = read
+        order = FakeSalesOrder(
+            txn_id=self._txn_id(),
+            customer=self.customers[customer.casefold()],
+            ref_number=ref,
+            amount=total,
+            edit_sequence=_next_edit_sequence(None),
+            txn_date=add.findtext("TxnDate") or datetime.now(UTC).date().isoformat(),
+            memo=add.findtext("Memo"),
+            exchange_rate=add.findtext("ExchangeRate"),
+            is_manually_closed=add.findtext("IsManuallyClosed") == "true",
+            lines=lines,
+        )
+        self.sales_orders.append(order)
+        rs.append(_sales_order_ret(order, _wanted(rq), with_lines=True, with_links=False))
+        return _status(rs, 0, "Status OK")
+
+    def _sales_order_query(self, rq: _Element, rs: _Element) -> _Element:
+        """As InvoiceQuery: by TxnID (500 for a missing one), RefNumber (without regard to case),
+        RefNumberCaseSensitive, or EntityFilter and RefNumberFilter; with lines (IncludeLineItems) and the invoices
+        that link each order (IncludeLinkedTxns) only when asked."""
+        if (refusal := self._no_sales_orders(rs)) is not None:
+            return refusal
+        orders = list(self.sales_orders)
+        txn_ids = [t.text or "" for t in rq.findall("TxnID")]
+        if txn_ids:
+            by_id = {o.txn_id: o for o in orders}
+            missing = next((t for t in txn_ids if t not in by_id), None)
+            if missing is not None:
+                return _status(
+                    rs,
+                    500,
+                    "The query request has not been fully completed. There was a required "
+                    f'element ("{missing}") that could not be found in QuickBooks.',
+                )
+            orders = [by_id[t] for t in txn_ids]
+        refs = {(r.text or "").casefold() for r in rq.findall("RefNumber")}
+        if refs:
+            orders = [o for o in orders if (o.ref_number or "").casefold() in refs]
+        exact = {r.text or "" for r in rq.findall("RefNumberCaseSensitive")}
+        if exact:
+            orders = [o for o in orders if o.ref_number in exact]
+        customers = {n.text.casefold() for n in rq.findall("EntityFilter/FullName") if n.text}
+        if customers:
+            orders = [o for o in orders if o.customer.casefold() in customers]
+        orders = _ref_number_filtered(orders, rq.find("RefNumberFilter"))
+        if not orders:
+            return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
+        wanted = _wanted(rq)
+        with_lines = rq.findtext("IncludeLineItems") == "true"
+        with_links = rq.findtext("IncludeLinkedTxns") == "true"
+        for order in orders:
+            rs.append(_sales_order_ret(order, wanted, with_lines=with_lines, with_links=with_links))
+        return _status(rs, 0, "Status OK")
+
+    def _sales_order_mod(self, rq: _Element, rs: _Element) -> _Element:
+        """A SalesOrderMod of one TxnID at its current EditSequence (else 3200, as QuickBooks when someone changed
+        the order since it was read); each Mod gives the order a new EditSequence."""
+        mod = rq.find("SalesOrderMod")
+        if mod is None:
+            return _status(rs, 3120, "Object cannot be modified: the request has no SalesOrderMod.")
+        if (refusal := self._no_sales_orders(rs)) is not None:
+            return refusal
+        txn_id = mod.findtext("TxnID") or ""
+        order = next((o for o in self.sales_orders if o.txn_id == txn_id), None)
+        if order is None:
+            return _status(rs, 3120, f'Object "{txn_id}" specified in the request cannot be found.')
+        edit_sequence = mod.findtext("EditSequence") or ""
+        if edit_sequence != order.edit_sequence:
+            return _status(rs, 3200, f'The provided edit sequence "{edit_sequence}" is out-of-date. ')
+        customer = mod.findtext("CustomerRef/FullName")
+        if customer is not None and customer.casefold() not in self.customers:
+            return _invalid_reference(rs, "Customer", customer, "SalesOrder")
+        ref = mod.findtext("RefNumber")
+        if ref is not None and len(ref) > 11:
+            return _too_long(rs, "RefNumber", ref)
+        if mod.find("SalesOrderLineMod") is not None:  # no line in a Mod keeps the lines as they are
+            read = self._order_lines(rs, mod, "SalesOrderLineMod", {line["id"]: line for line in order.lines})
+            if not isinstance(read, tuple):
+                return read
+            order.lines, order.amount = read
+        if customer is not None:
+            order.customer = self.customers[customer.casefold()]
+        if ref is not None:
+            order.ref_number = ref
+        for tag, attribute in (("TxnDate", "txn_date"), ("Memo", "memo"), ("ExchangeRate", "exchange_rate")):
+            if (value := mod.findtext(tag)) is not None:
+                setattr(order, attribute, value)
+        if (closed := mod.findtext("IsManuallyClosed")) is not None:
+            order.is_manually_closed = closed == "true"
+        order.edit_sequence = _next_edit_sequence(order.edit_sequence)
+        rs.append(_sales_order_ret(order, _wanted(rq), with_lines=True, with_links=False))
+        return _status(rs, 0, "Status OK")
+
+    def _orders_to_link(
+        self, rs: _Element, txn_ids: list[str], has_lines: bool
+    ) -> tuple[list[FakeSalesOrder], _Element | None]:
+        """The open sales orders an InvoiceAdd links whole (LinkToTxnID). An unknown TxnID is refused (3120, the
+        status of an object a request names that QuickBooks does not have). A closed order is not linked: the
+        invoice is added with a warning (570, Intuit's "Unable to link to transaction ... already been closed"), or
+        refused when nothing else is left on it (Intuit: an error for an empty transaction; its code is not given,
+        so 3180 "error when saving" stands in)."""
+        orders: list[FakeSalesOrder] = []
+        closed: list[str] = []
+        for txn_id in txn_ids:
+            order = next((o for o in self.sales_orders if o.txn_id == txn_id), None)
+            if order is None:
+                return [], _status(rs, 3120, f'Object "{txn_id}" specified in the request cannot be found.')
+            if order.is_closed:
+                closed.append(txn_id)
+            elif order not in orders:
+                orders.append(order)
+        if closed and not orders and not has_lines:
+            return [], _status(
+                rs,
+                3180,
+                "There was an error when saving a Invoice.  QuickBooks error message: The transaction is empty "
+                f'(sales order "{closed[0]}" is already closed).',
+            )
+        if closed:
+            _status(rs, 570, f'Unable to link to transaction "{closed[0]}" because it has already been closed.')
+        return orders, None
+
+    def _invoice_whole(self, order: FakeSalesOrder, invoice: FakeInvoice) -> None:
+        """What QuickBooks does to a sales order an invoice links whole: every line invoiced, the order fully
+        invoiced (so closed), linked both ways, and a new EditSequence."""
+        for line in order.lines:
+            line["invoiced"] = line["quantity"] or "1"
+        order.is_fully_invoiced = True
+        order.edit_sequence = _next_edit_sequence(order.edit_sequence)
+        order.linked.append(
+            {
+                "txn_id": invoice.txn_id,
+                "txn_type": "Invoice",
+                "txn_date": invoice.txn_date or "",
+                "ref_number": invoice.ref_number or "",
+                "amount": f"{order.amount:.2f}",
+            }
+        )
+        invoice.linked.append(
+            {
+                "txn_id": order.txn_id,
+                "txn_type": "SalesOrder",
+                "txn_date": order.txn_date or "",
+                "ref_number": order.ref_number or "",
+                "amount": f"{order.amount:.2f}",
+            }
+        )
 
 
 @lru_cache(maxsize=2)
@@ -654,8 +924,11 @@ def _bill_line_ret(tag: str, line_id: str, line: dict[str, str]) -> _Element:
     return ret
 
 
-def _invoice_ret(invoice: FakeInvoice, wanted: set[str | None], with_lines: bool) -> _Element:
-    """An InvoiceRet in schema order, limited to IncludeRetElement when the request names some."""
+def _invoice_ret(
+    invoice: FakeInvoice, wanted: set[str | None], with_lines: bool, *, with_links: bool = False
+) -> _Element:
+    """An InvoiceRet in schema order, limited to IncludeRetElement when the request names some; ``with_links``: the
+    sales orders it invoiced (LinkedTxn)."""
     ret = etree.Element("InvoiceRet")
     values: list[tuple[str, str | None]] = [
         ("TxnID", invoice.txn_id),
@@ -671,6 +944,9 @@ def _invoice_ret(invoice: FakeInvoice, wanted: set[str | None], with_lines: bool
         ("Memo", invoice.memo),
     ]
     _fill_ret(ret, values, wanted, "CustomerRef")
+    if with_links and (not wanted or "LinkedTxn" in wanted):
+        for link in invoice.linked:
+            _linked_txn(ret, link)
     if with_lines and (not wanted or "InvoiceLineRet" in wanted):
         for number, line in enumerate(invoice.lines, start=1):
             line_ret = etree.SubElement(ret, "InvoiceLineRet")
@@ -682,6 +958,70 @@ def _invoice_ret(invoice: FakeInvoice, wanted: set[str | None], with_lines: bool
             for tag, key in (("Desc", "desc"), ("Quantity", "quantity"), ("Rate", "rate"), ("Amount", "amount")):
                 if line[key]:
                     _text(line_ret, tag, line[key])
+    return ret
+
+
+def _next_edit_sequence(previous: str | None) -> str:
+    """A new EditSequence (QuickBooks' are timestamps): later than the previous one even within a second."""
+    now = int(datetime.now(UTC).timestamp())
+    return str(max(now, int(previous) + 1) if previous and previous.isdigit() else now)
+
+
+def _linked_txn(parent: _Element, link: dict[str, str]) -> None:
+    """A LinkedTxn aggregate in schema order."""
+    linked = etree.SubElement(parent, "LinkedTxn")
+    for tag, key in (
+        ("TxnID", "txn_id"),
+        ("TxnType", "txn_type"),
+        ("TxnDate", "txn_date"),
+        ("RefNumber", "ref_number"),
+    ):
+        if link[key]:
+            _text(linked, tag, link[key])
+    _text(linked, "LinkType", "QUANTYPE")
+    _text(linked, "Amount", link["amount"])
+
+
+def _sales_order_ret(order: FakeSalesOrder, wanted: set[str | None], *, with_lines: bool, with_links: bool) -> _Element:
+    """A SalesOrderRet in schema order, limited to IncludeRetElement when the request names some."""
+    ret = etree.Element("SalesOrderRet")
+    values: list[tuple[str, str | None]] = [
+        ("TxnID", order.txn_id),
+        ("TimeCreated", "2024-01-01T00:00:00"),
+        ("TimeModified", "2024-01-01T00:00:00"),
+        ("EditSequence", order.edit_sequence),
+        ("CustomerRef", order.customer),
+        ("TxnDate", order.txn_date),
+        ("RefNumber", order.ref_number),
+        ("Subtotal", f"{order.amount:.2f}"),
+        ("TotalAmount", f"{order.amount:.2f}"),
+        ("ExchangeRate", order.exchange_rate),
+        ("IsManuallyClosed", str(order.is_manually_closed).lower()),
+        ("IsFullyInvoiced", str(order.is_fully_invoiced).lower()),
+        ("Memo", order.memo),
+    ]
+    _fill_ret(ret, values, wanted, "CustomerRef")
+    if with_links and (not wanted or "LinkedTxn" in wanted):
+        for link in order.linked:
+            _linked_txn(ret, link)
+    if with_lines and (not wanted or "SalesOrderLineRet" in wanted):
+        for line in order.lines:
+            line_ret = etree.SubElement(ret, "SalesOrderLineRet")
+            _text(line_ret, "TxnLineID", line["id"])
+            if line["item"]:
+                item = etree.SubElement(line_ret, "ItemRef")
+                _text(item, "ListID", _list_id(line["item"]))
+                _text(item, "FullName", line["item"])
+            for tag, key in (
+                ("Desc", "desc"),
+                ("Quantity", "quantity"),
+                ("Rate", "rate"),
+                ("Amount", "amount"),
+                ("Invoiced", "invoiced"),
+            ):
+                if line[key]:
+                    _text(line_ret, tag, line[key])
+            _text(line_ret, "IsManuallyClosed", "false")
     return ret
 
 

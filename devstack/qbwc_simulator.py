@@ -43,6 +43,7 @@ from ledgersync.domain.desktop_sync import (
     InvoiceToAdd,
     InvoiceToDelete,
     SalesInvoiceWork,
+    SalesOrderToSend,
     WebConnectorSession,
 )
 from ledgersync.domain.purchase_orders import VendorInvoiceStatus
@@ -221,6 +222,18 @@ class InMemoryPurchaseOrders:
     sales_errors: dict[str, str] = field(default_factory=dict)
     sales_companies: dict[str, str] = field(default_factory=dict)
     deleted_for_replace: list[int] = field(default_factory=list)  # POs whose changed bills were deleted (replace)
+    orders: dict[str, SalesOrderToSend] = field(default_factory=dict)
+    order_status: dict[str, str] = field(default_factory=dict)  # queued, sending, synchronized, error
+    order_txn_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # by part, as the state keeps them
+    order_errors: dict[str, str] = field(default_factory=dict)
+    order_companies: dict[str, str] = field(default_factory=dict)
+
+    def add_sales_order(self, company_id: str, item: SalesOrderToSend) -> None:
+        """Queue a sales order's add or change (``SalesOrderToSend``; "sending" when ``claimed``) for Desktop."""
+        self.orders[item.document_id] = item
+        self.order_companies[item.document_id] = company_id
+        self.order_errors.pop(item.document_id, None)
+        self.order_status[item.document_id] = "sending" if item.claimed else "queued"
 
     def add(self, item: DesktopWork) -> None:
         self.work[item.order.id] = item
@@ -255,6 +268,43 @@ class InMemoryPurchaseOrders:
             if self.sales_status[d] in ("queued", "sending") and isinstance(work := self.sales[d], InvoiceToAdd)
         ]
         return [*deletes, *adds][:limit]
+
+    def pending_sales_orders(self, company_id: str, limit: int) -> list[SalesOrderToSend]:
+        mine = [d for d, c in self.order_companies.items() if c == company_id]
+        return [
+            SalesOrderToSend(
+                d,
+                work.draft,
+                work.part,
+                work.txn_id,
+                work.problem,
+                claimed=self.order_status[d] == "sending",
+                check_only=work.check_only,
+            )
+            for d in mine
+            if self.order_status[d] in ("queued", "sending") and (work := self.orders[d])
+        ][:limit]
+
+    def claim_sales_order(self, company_id: str, document_id: str, document_version: int) -> bool:
+        self._maybe_fail()
+        item = self.orders.get(document_id)
+        if self.order_status.get(document_id) not in ("queued", "sending") or item is None or item.draft is None:
+            return False
+        if item.draft.document_version != document_version:
+            return False
+        self.order_status[document_id] = "sending"
+        return True
+
+    def sales_order_synchronized(self, company_id: str, document_id: str, part: str, txn_id: str) -> None:
+        self._maybe_fail()
+        if self.order_status.get(document_id) in ("queued", "sending"):
+            self.order_txn_ids.setdefault(document_id, {})[part] = txn_id
+            self.order_status[document_id] = "synchronized"
+
+    def sales_order_failed(self, company_id: str, document_id: str, message: str) -> None:
+        self._maybe_fail()
+        self.order_errors[document_id] = message
+        self.order_status[document_id] = "error"
 
     def invoice_synchronized(self, company_id: str, purchase_order_id: int, invoice_number: str, txn_id: str) -> None:
         self._maybe_fail()
@@ -479,6 +529,20 @@ def main(argv: list[str] | None = None) -> int:
             "memo": i.memo,
         }
         for i in company.invoices
+    ]
+    report["salesOrders"] = [
+        {
+            "txnId": o.txn_id,
+            "customer": o.customer,
+            "refNumber": o.ref_number,
+            "amount": str(o.amount),
+            "memo": o.memo,
+            "editSequence": o.edit_sequence,
+            "closed": o.is_closed,
+            "fullyInvoiced": o.is_fully_invoiced,
+            "linkedTxnIds": [link["txn_id"] for link in o.linked],
+        }
+        for o in company.sales_orders
     ]
     report["deletedTxnIds"] = list(company.deleted_txn_ids)
     report["bills"] = [

@@ -593,7 +593,7 @@ class Services:
         Web Connector job (QuickBooks Desktop's SalesOrderAdd)."""
         from ledgersync.domain.purchase_orders import ExternalSystem
 
-        return frozenset({ExternalSystem.QUICKBOOKS_ONLINE})
+        return frozenset({ExternalSystem.QUICKBOOKS_ONLINE, ExternalSystem.QUICKBOOKS_DESKTOP})
 
     @cached_property
     def estimate_lookups(self) -> dict[ExternalSystem, QuickBooksEstimates]:

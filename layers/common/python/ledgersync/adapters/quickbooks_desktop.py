@@ -6,6 +6,7 @@ out of order), every value goes through lxml so it is escaped, and responses are
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -150,7 +151,7 @@ class QbxmlCodec:
             code = rs.get("statusCode", "")
             if not code.lstrip("-").isdigit():
                 raise PermanentError(f"{rs.tag} has no numeric statusCode")
-            records = [_record(ret) for ret in rs if isinstance(ret.tag, str) and ret.tag.endswith("Ret")]
+            records = [_edited_record(ret) for ret in rs if isinstance(ret.tag, str) and ret.tag.endswith("Ret")]
             results.append(
                 OperationResult(
                     request_id=rs.get("requestID", ""),
@@ -272,6 +273,129 @@ def _decimal(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".")
 
 
+# ---------------------------------------------------------------- sales orders
+
+
+SALES_ORDER_RETURNS = ("TxnID", "EditSequence", "CustomerRef", "RefNumber", "TotalAmount", "IsManuallyClosed")
+
+
+def _sales_order_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """By TxnID when it is known, else by RefNumber (as InvoiceQuery); with the invoices linked to it (one tells the
+    order was invoiced) and, for a Mod, its lines. The EditSequence answered is the one a SalesOrderMod must name."""
+    if op.txn_id:
+        _text(rq, "TxnID", op.txn_id)
+    else:
+        _text(rq, "RefNumber", op.reference or "")
+    if op.include_lines:
+        _text(rq, "IncludeLineItems", "true")
+    _text(rq, "IncludeLinkedTxns", "true")
+    lines = ("SalesOrderLineRet",) if op.include_lines else ()
+    _include(rq, *SALES_ORDER_RETURNS, "IsFullyInvoiced", "Memo", "LinkedTxn", *lines)
+
+
+def _sales_order_lines(parent: _Element, tag: str, draft: InvoiceDraft, *, new_line_ids: bool) -> None:
+    """The order's lines as InvoiceAdd writes them; in a Mod each is a new line (TxnLineID -1), so the lines the
+    order had and the Mod leaves out are removed: the Mod replaces them all."""
+    for line in draft.lines:
+        item = etree.SubElement(parent, tag)
+        if new_line_ids:
+            _text(item, "TxnLineID", "-1")
+        _ref(item, "ItemRef", line.item_name)
+        if line.description:
+            _text(item, "Desc", line.description)
+        if line.kind is InvoiceLineKind.DISCOUNT:
+            _text(item, "Amount", _amount(line.amount))
+            continue
+        _text(item, "Quantity", _decimal(line.quantity))
+        _text(item, "Rate", _decimal(line.rate))
+        _text(item, "Amount", _amount(line.amount))
+
+
+def _sales_order_draft(op: Operation) -> InvoiceDraft:
+    draft = op.sales_order
+    if draft is None:
+        raise ValueError(f"a {op.kind} operation needs its sales order")
+    if not draft.lines:
+        raise ValueError("a sales order needs at least one line (SalesOrderAdd refuses none)")
+    return draft
+
+
+def _sales_order_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """SalesOrderAdd in schema order: customer, date, RefNumber, the memo naming the order and version, lines."""
+    draft = _sales_order_draft(op)
+    add = etree.SubElement(rq, "SalesOrderAdd")
+    _ref(add, "CustomerRef", draft.customer_name)
+    _text(add, "TxnDate", draft.txn_date.isoformat())
+    _text(add, "RefNumber", op.reference or draft.ref_number)
+    _text(add, "Memo", draft.memo)
+    if draft.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
+        _text(add, "ExchangeRate", f"{draft.exchange_rate:f}")
+    _sales_order_lines(add, "SalesOrderLineAdd", draft, new_line_ids=False)
+    _include(rq, *SALES_ORDER_RETURNS)
+
+
+def _sales_order_mod(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """SalesOrderMod of ``txn_id`` at ``edit_sequence``: the order as the draft has it now (every line replaced),
+    and/or closed (IsManuallyClosed)."""
+    if not op.txn_id or not op.edit_sequence:
+        raise ValueError("a SalesOrderMod needs the TxnID and the EditSequence QuickBooks answered last")
+    draft = _sales_order_draft(op) if op.sales_order is not None or not op.close else None
+    mod = etree.SubElement(rq, "SalesOrderMod")
+    _text(mod, "TxnID", op.txn_id)
+    _text(mod, "EditSequence", op.edit_sequence)
+    if draft is not None:
+        _ref(mod, "CustomerRef", draft.customer_name)
+        _text(mod, "TxnDate", draft.txn_date.isoformat())
+        _text(mod, "RefNumber", op.reference or draft.ref_number)
+    if op.close:
+        _text(mod, "IsManuallyClosed", "true")
+    if draft is not None:
+        _text(mod, "Memo", draft.memo)
+        if draft.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
+            _text(mod, "ExchangeRate", f"{draft.exchange_rate:f}")
+        _sales_order_lines(mod, "SalesOrderLineMod", draft, new_line_ids=True)
+    _include(rq, *SALES_ORDER_RETURNS)
+
+
+def _sales_order_invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
+    """The InvoiceAdd of a shipped order that has a sales order: its header as ``_invoice_add`` writes it, then
+    LinkToTxnID and no lines of its own. QuickBooks brings in every line of a LinkToTxnID sales order and marks it
+    fully invoiced and closed; lines of our own would be on the invoice twice. So the sales order must hold the
+    shipped version (a SalesOrderMod first when it does not)."""
+    if not op.link_to_txn_id:
+        raise ValueError("an InvoiceAdd of a sales order needs the sales order's TxnID")
+    _invoice_add(rq, op, version)
+    add = rq.find("InvoiceAdd")
+    if add is None:  # pragma: no cover - _invoice_add always writes it
+        raise ValueError("the InvoiceAdd was not built")
+    for line in add.findall("InvoiceLineAdd"):
+        add.remove(line)
+    # After ExchangeRate, where the schema has it (the lines, SetCredit and ExternalGUID are not written).
+    _text(add, "LinkToTxnID", op.link_to_txn_id)
+
+
+def _edited_record(ret: _Element) -> QbRecord:
+    """``_record`` and what a Mod or a link needs of a transaction: its EditSequence, whether it is closed (manually,
+    or fully invoiced), the transactions linked to it (IncludeLinkedTxns) and its lines' TxnLineIDs."""
+    record = _record(ret)
+    return dataclasses.replace(
+        record,
+        total=_read_decimal(ret.findtext("TotalAmount")),
+        edit_sequence=(ret.findtext("EditSequence") or "").strip() or None,
+        is_manually_closed=_read_bool(ret.findtext("IsManuallyClosed")),
+        is_fully_invoiced=_read_bool(ret.findtext("IsFullyInvoiced")),
+        linked_txn_ids=tuple(t for t in (x.findtext("TxnID") for x in ret.findall("LinkedTxn")) if t),
+        line_ids=tuple(
+            t for t in (x.findtext("TxnLineID") for x in ret if str(x.tag).endswith("LineRet")) if t and t.strip()
+        ),
+    )
+
+
+def _read_bool(value: str | None) -> bool | None:
+    text = (value or "").strip().casefold()
+    return True if text == "true" else False if text == "false" else None
+
+
 def _invoice_query(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     """By RefNumber (QuickBooks matches it without regard to case); the memo tells which invoice is Ledgersync's."""
     _text(rq, "RefNumber", op.reference or "")
@@ -351,6 +475,10 @@ _BUILDERS: dict[OperationKind, tuple[str, Builder]] = {
     OperationKind.VENDOR_QUERY: ("VendorQueryRq", _vendor_query),
     OperationKind.BILL_QUERY: ("BillQueryRq", _bill_query),
     OperationKind.BILL_ADD: ("BillAddRq", _bill_add),
+    OperationKind.SALES_ORDER_QUERY: ("SalesOrderQueryRq", _sales_order_query),
+    OperationKind.SALES_ORDER_ADD: ("SalesOrderAddRq", _sales_order_add),
+    OperationKind.SALES_ORDER_MOD: ("SalesOrderModRq", _sales_order_mod),
+    OperationKind.SALES_ORDER_INVOICE_ADD: ("InvoiceAddRq", _sales_order_invoice_add),
     OperationKind.INVOICE_QUERY: ("InvoiceQueryRq", _invoice_query),
     OperationKind.INVOICE_ADD: ("InvoiceAddRq", _invoice_add),
     OperationKind.INVOICE_DELETE: ("TxnDelRq", _invoice_delete),

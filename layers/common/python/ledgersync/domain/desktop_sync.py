@@ -70,6 +70,10 @@ class OperationKind(StrEnum):
     VENDOR_QUERY = "VendorQuery"
     BILL_QUERY = "BillQuery"
     BILL_ADD = "BillAdd"
+    SALES_ORDER_QUERY = "SalesOrderQuery"
+    SALES_ORDER_ADD = "SalesOrderAdd"
+    SALES_ORDER_MOD = "SalesOrderMod"
+    SALES_ORDER_INVOICE_ADD = "SalesOrderInvoiceAdd"  # an InvoiceAdd of a whole sales order (LinkToTxnID)
     INVOICE_QUERY = "InvoiceQuery"
     INVOICE_ADD = "InvoiceAdd"
     INVOICE_DELETE = "InvoiceDelete"  # a TxnDel of an invoice
@@ -85,7 +89,12 @@ class Operation:
     """One request of a qbXML message, in neutral terms; ``request_id`` ties it to its response.
 
     ``reference`` is the RefNumber a query looks for or an add writes; ``bill``/``invoice`` the document an add
-    writes; ``txn_id`` the transaction a delete removes."""
+    writes; ``txn_id`` the transaction a delete removes.
+
+    Sales orders: ``sales_order`` is what a SalesOrderAdd or SalesOrderMod writes (the order's draft, its memo
+    naming the sales order); a SalesOrderMod changes ``txn_id`` at ``edit_sequence`` (the one QuickBooks
+    answered last) and closes the order when ``close``; a SalesOrderQuery answers the lines when ``include_lines``;
+    an InvoiceAdd with ``link_to_txn_id`` invoices that whole sales order (its lines, then it is closed)."""
 
     request_id: str
     kind: OperationKind
@@ -93,6 +102,11 @@ class Operation:
     reference: str | None = None
     bill: BillDraft | None = None
     invoice: InvoiceDraft | None = None
+    sales_order: InvoiceDraft | None = None
+    edit_sequence: str | None = None
+    close: bool = False
+    include_lines: bool = False
+    link_to_txn_id: str | None = None
     txn_id: str | None = None
     account_name: str | None = None  # an ItemNonInventoryAdd's income account
 
@@ -104,6 +118,14 @@ class QbRecord:
     txn_id: str | None = None
     list_id: str | None = None
     name: str | None = None
+    # a sales order's (or an invoice's) edit state: what a Mod must name, whether it is closed, what links it, and
+    # its total (TotalAmount) and lines (TxnLineID, when the query asked for lines)
+    edit_sequence: str | None = None
+    is_manually_closed: bool | None = None
+    is_fully_invoiced: bool | None = None
+    linked_txn_ids: tuple[str, ...] = ()
+    line_ids: tuple[str, ...] = ()
+    total: Decimal | None = None
     ref_number: str | None = None
     vendor_name: str | None = None
     memo: str | None = None
@@ -203,6 +225,23 @@ class InvoiceToCheck:
 SalesInvoiceWork = InvoiceToAdd | InvoiceToDelete | InvoiceToCheck
 
 
+@dataclass(frozen=True)
+class SalesOrderToSend:
+    """An order's sales order QuickBooks Desktop must get (SalesOrderAdd) or change (SalesOrderMod): the draft of the
+    version its state sends, and the ``part`` that version is on the state; ``txn_id`` the sales order Desktop holds
+    (None: looked up by RefNumber and memo, then added); ``problem`` why it cannot be mapped. ``claimed``: "sending"
+    already (an earlier session took it). ``check_only``: the order moved on since an earlier session took it, so
+    nothing is written: what QuickBooks holds is recorded, or it goes to error."""
+
+    document_id: str
+    draft: InvoiceDraft | None
+    part: str = ""
+    txn_id: str | None = None
+    problem: str | None = None
+    claimed: bool = False
+    check_only: bool = False
+
+
 class WorkSource(Protocol):
     """What a company's Desktop file must get: POs "Sent to External System" whose external system is
     quickbooks_desktop, and sales invoices to add or delete."""
@@ -211,6 +250,9 @@ class WorkSource(Protocol):
 
     def pending_sales_invoices(self, company_id: str, limit: int) -> list[SalesInvoiceWork]:
         """Deletes first, then adds, oldest first; none when the company's accounting system is not Desktop."""
+
+    def pending_sales_orders(self, company_id: str, limit: int) -> list[SalesOrderToSend]:
+        """Sales orders to add or change (queued, or "sending" when an earlier session took them), oldest first."""
 
 
 class SyncRecorder(Protocol):
@@ -239,6 +281,16 @@ class SyncRecorder(Protocol):
 
     def sales_invoice_deleted(self, company_id: str, document_id: str) -> None:
         """The invoice is gone from QuickBooks (deleted now, or not there); what must follow is queued by the core."""
+
+    def claim_sales_order(self, company_id: str, document_id: str, document_version: int) -> bool:
+        """Take a queued sales order before its SalesOrderAdd or SalesOrderMod goes (queued → sending); False when
+        someone else moved it or it now sends another version."""
+
+    def sales_order_synchronized(self, company_id: str, document_id: str, part: str, txn_id: str) -> None:
+        """Record the TxnID of the sales order QuickBooks has for the version (``part``) sent."""
+
+    def sales_order_failed(self, company_id: str, document_id: str, message: str) -> None:
+        """Put the sales order in error with a message a person can act on, and notify."""
 
 
 class ListKind(StrEnum):
@@ -332,6 +384,7 @@ class JobState(StrEnum):
 
 class JobKind(StrEnum):
     BILL = "bill"
+    SALES_ORDER = "sales_order"
     INVOICE_ADD = "invoice_add"
     INVOICE_DELETE = "invoice_delete"
     INVOICE_CHECK = "invoice_check"
@@ -385,6 +438,13 @@ class InvoiceJob(Job):
     document_id: str
     draft: InvoiceDraft
     claimed: bool = False
+    # The order's sales order (``draft.sales_order_id``), read by a SalesOrderQuery with the InvoiceQuery: open, it is
+    # first made the order as shipped (SalesOrderMod at ``sales_order_edit_sequence``), then the InvoiceAdd links it
+    # whole (LinkToTxnID: QuickBooks brings its lines and closes it); closed or gone, the invoice goes unlinked.
+    sales_order_open: bool = False
+    sales_order_edit_sequence: str | None = None
+    sales_order_memo: str | None = None
+    sales_order_updated: bool = False
 
     @property
     def document_key(self) -> str:
@@ -443,8 +503,27 @@ def _job_kind(value: Any) -> str:
     return str(kind or JobKind.BILL)
 
 
+class SalesOrderJob(Job):
+    """One order's sales order on its way to QuickBooks Desktop: a SalesOrderQuery (by TxnID when one is recorded,
+    else by RefNumber and the memo naming the order), then a SalesOrderAdd, or a SalesOrderMod of the one there at the
+    EditSequence just read (every line replaced: the order as it is now)."""
+
+    kind: Literal[JobKind.SALES_ORDER] = JobKind.SALES_ORDER
+    document_id: str
+    draft: InvoiceDraft
+    part: str
+    claimed: bool = False
+    check_only: bool = False
+    edit_sequence: str | None = None
+
+    @property
+    def document_key(self) -> str:
+        return f"sales_order:{self.document_id}"
+
+
 AnyJob = Annotated[
     Annotated[BillJob, Tag(JobKind.BILL)]
+    | Annotated[SalesOrderJob, Tag(JobKind.SALES_ORDER)]
     | Annotated[InvoiceJob, Tag(JobKind.INVOICE_ADD)]
     | Annotated[InvoiceDeleteJob, Tag(JobKind.INVOICE_DELETE)]
     | Annotated[InvoiceCheckJob, Tag(JobKind.INVOICE_CHECK)]
@@ -667,6 +746,15 @@ class WebConnectorService:
                 break
             jobs.extend(bills)
         room = self.max_jobs - len(jobs)
+        # Sales orders before invoices: an order's invoice links to its sales order (and waits for one on its way).
+        for order in self.work.pending_sales_orders(company_id, room) if room > 0 else []:
+            sales_order = self._sales_order_job(company_id, order)
+            if sales_order is None:
+                continue
+            if not fits([sales_order]):
+                return jobs
+            jobs.append(sales_order)
+        room = self.max_jobs - len(jobs)
         for work in self.work.pending_sales_invoices(company_id, room) if room > 0 else []:
             job = self._invoice_job(company_id, work)
             if job is None:
@@ -730,6 +818,22 @@ class WebConnectorService:
         self.recorder.sales_invoice_failed(company_id, work.document_id, problem or "the invoice has no draft")
         return None
 
+    def _sales_order_job(self, company_id: str, work: SalesOrderToSend) -> SalesOrderJob | None:
+        """The job of one sales order; None (and the sales order in error) when it cannot go to QuickBooks Desktop."""
+        problem = work.problem or _unfit_sales_order(work.draft)
+        if problem is None and work.draft is not None:
+            return SalesOrderJob(
+                document_id=work.document_id,
+                draft=work.draft,
+                part=work.part,
+                reference=work.draft.ref_number,
+                txn_id=work.txn_id,
+                claimed=work.claimed,
+                check_only=work.check_only,
+            )
+        self.recorder.sales_order_failed(company_id, work.document_id, problem or "the sales order has no draft")
+        return None
+
     # ------------------------------------------------------------ sendRequestXML
 
     def send_request(
@@ -782,8 +886,9 @@ class WebConnectorService:
             batch = session.batch_jobs(self.batch_size)
             planned = [(i, job) for i, job in batch if job.state is JobState.PLANNED]
             if planned:
-                return Phase.LOOKUP, self._lookups(session, planned)
-            writes = self._writes(batch)
+                others: list[tuple[int, AnyJob]] = [(i, j) for i, j in planned if not isinstance(j, SalesOrderJob)]
+                return Phase.LOOKUP, self._lookups(session, others) + _sales_order_lookups(planned)
+            writes = _sales_order_writes(batch, self._writes(batch))
             if writes:
                 return Phase.WRITE, writes
             session.batch += 1
@@ -929,6 +1034,10 @@ class WebConnectorService:
                 continue
             if request_id.startswith("Q"):
                 self._apply_lookup(session, job, result, fail)
+            elif request_id.startswith("S") and isinstance(job, InvoiceJob):
+                _lookup_linked_sales_order(job, result)
+            elif request_id.startswith("M") and isinstance(job, InvoiceJob):
+                _linked_sales_order_updated(job, result, fail)
             elif request_id.startswith("A"):
                 _apply_add(job, result, fail)
             elif request_id.startswith("C"):
@@ -957,6 +1066,8 @@ class WebConnectorService:
                 )
             elif isinstance(job, InvoiceJob | InvoiceCheckJob):
                 self.recorder.sales_invoice_synchronized(company_id, job.document_id, job.txn_id or "")
+            elif isinstance(job, SalesOrderJob):
+                self.recorder.sales_order_synchronized(company_id, job.document_id, job.part, job.txn_id or "")
             else:
                 self.recorder.sales_invoice_deleted(company_id, job.document_id)
         for job, reasons in failures.values():
@@ -965,6 +1076,8 @@ class WebConnectorService:
                 continue
             if isinstance(job, BillJob):
                 self.recorder.purchase_order_failed(company_id, job.draft.purchase_order_id, reason)
+            elif isinstance(job, SalesOrderJob):
+                self.recorder.sales_order_failed(company_id, job.document_id, reason)
             else:
                 self.recorder.sales_invoice_failed(company_id, job.document_id, reason)
 
@@ -972,6 +1085,15 @@ class WebConnectorService:
         """Take each sales invoice whose InvoiceAdd is now due (queued → sending) before the add goes; one that someone
         else moved meanwhile, or that now sends another version, is left alone (its state says what follows)."""
         for job in session.jobs:
+            if isinstance(job, SalesOrderJob) and job.state is JobState.TO_ADD and not job.claimed:
+                if self.recorder.claim_sales_order(session.company_id, job.document_id, job.draft.document_version):
+                    job.claimed = True
+                else:
+                    job.state = JobState.SKIPPED
+                    job.error = (
+                        f"sales order {job.reference} changed in Ledgersync while this session ran; it was not sent"
+                    )
+                continue
             if not isinstance(job, InvoiceJob) or job.state is not JobState.TO_ADD or job.claimed:
                 continue
             if self.recorder.claim_sales_invoice(session.company_id, job.document_id, job.draft.document_version):
@@ -1038,6 +1160,8 @@ class WebConnectorService:
             _lookup_invoice(job, result, fail)
         elif isinstance(job, InvoiceCheckJob):
             _lookup_check(job, result, fail)
+        elif isinstance(job, SalesOrderJob):
+            _lookup_sales_order(job, result, fail)
         else:
             _lookup_deletion(job, result, fail)
 
@@ -1194,6 +1318,8 @@ def _apply_add(job: AnyJob, result: OperationResult, fail: Fail) -> None:
         _invoice_added(job, result, fail)
     elif isinstance(job, NameJob):
         _name_added(job, result, fail)
+    elif isinstance(job, SalesOrderJob):
+        _sales_order_written(job, result, fail)
 
 
 def _bill_added(job: BillJob, result: OperationResult, fail: Fail) -> None:
@@ -1477,8 +1603,262 @@ def _apply_delete(job: InvoiceDeleteJob, index: int, result: OperationResult, fa
         )
 
 
+# ---------------------------------------------------------------- sales orders
+
+SALES_ORDERS_UNAVAILABLE = 3250  # "This feature is not enabled or not available in this version of QuickBooks."
+STALE_EDIT_SEQUENCE = 3200
+SALES_ORDER_FIX = (
+    "Sales orders need QuickBooks Desktop Premier or Enterprise with sales orders turned on (Edit > Preferences > "
+    "Sales & Customers > Company Preferences > Enable Sales Orders); turn them on, then send the sales order again "
+    "(POST /v1/invoices/{invoiceId}/send-sales-order), or send the order's invoice once it ships."
+)
+
+
+def _sales_order_lookups(planned: list[tuple[int, AnyJob]]) -> list[Operation]:
+    """Each sales order's SalesOrderQuery (by its TxnID once recorded, else by RefNumber), and the one of the sales
+    order a shipped invoice links to (``S``, beside the invoice's InvoiceQuery)."""
+    lookups: list[Operation] = []
+    for i, job in planned:
+        if isinstance(job, SalesOrderJob):
+            lookups.append(
+                Operation(f"Q{i}", OperationKind.SALES_ORDER_QUERY, reference=job.reference, txn_id=job.txn_id)
+            )
+        elif isinstance(job, InvoiceJob) and job.draft.sales_order_id:
+            lookups.append(Operation(f"S{i}", OperationKind.SALES_ORDER_QUERY, txn_id=job.draft.sales_order_id))
+    return lookups
+
+
+def _sales_order_writes(batch: list[tuple[int, AnyJob]], writes: list[Operation]) -> list[Operation]:
+    """The batch's writes with the sales orders': each sales order's add or Mod, and, for an invoice whose sales order
+    is open, its SalesOrderMod then its linked InvoiceAdd in place of the plain InvoiceAdd. When the session also
+    carries the order's sales-order job, that job's write goes first (alone: two Mods at one EditSequence would
+    refuse the second), and once it changed the sales order the invoice links it without a Mod of its own."""
+    invoices = {f"A{i}": (i, job) for i, job in batch if isinstance(job, InvoiceJob) and job.draft.sales_order_id}
+    orders = {job.document_id: job for _, job in batch if isinstance(job, SalesOrderJob)}
+    ours: list[Operation] = []
+    for op in writes:
+        if op.request_id not in invoices:
+            ours.append(op)
+            continue
+        index, invoice = invoices[op.request_id]
+        order = orders.get(invoice.document_id)
+        if order is not None and order.state is JobState.TO_ADD:
+            continue  # its sales order is written in this message; the invoice goes in the next
+        ours.append(_invoice_write(index, invoice, order_written=order is not None and order.state in DONE))
+    written = [_sales_order_write(i, job) for i, job in batch if isinstance(job, SalesOrderJob)]
+    return ours + [op for op in written if op is not None]
+
+
+def _invoice_write(index: int, job: InvoiceJob, *, order_written: bool = False) -> Operation:
+    """An invoice's write: plain InvoiceAdd; for an order whose sales order is open, first its SalesOrderMod to the
+    order as shipped (``M``; not when ``order_written``: the session's sales-order job just made it the order as it
+    is), then the InvoiceAdd that links it whole (LinkToTxnID, no lines of its own)."""
+    draft = job.draft
+    if not (draft.sales_order_id and job.sales_order_open):
+        return Operation(f"A{index}", OperationKind.INVOICE_ADD, reference=job.reference, invoice=draft)
+    if not (job.sales_order_updated or order_written):
+        order = draft.model_copy(update={"memo": job.sales_order_memo or ""})
+        return Operation(
+            f"M{index}",
+            OperationKind.SALES_ORDER_MOD,
+            reference=job.reference,
+            sales_order=order,
+            txn_id=draft.sales_order_id,
+            edit_sequence=job.sales_order_edit_sequence,
+        )
+    return Operation(
+        f"A{index}",
+        OperationKind.SALES_ORDER_INVOICE_ADD,
+        reference=job.reference,
+        invoice=draft,
+        link_to_txn_id=draft.sales_order_id,
+    )
+
+
+def _lookup_linked_sales_order(job: InvoiceJob, result: OperationResult) -> None:
+    """The SalesOrderQuery of an invoice's sales order: open, the invoice will link it; closed (by hand in QuickBooks,
+    or invoiced already) or gone, the invoice goes with its own lines, unlinked (QuickBooks links no closed order).
+    A busy QuickBooks leaves the invoice for the next update; any other answer leaves it unlinked (the invoice
+    matters more than the link)."""
+    if result.status_code in BUSY_CODES:
+        _busy(job, result, "look up the sales order of")
+        return
+    record = next((r for r in result.records if r.txn_id == job.draft.sales_order_id), None)
+    is_open = (
+        result.status_code == 0
+        and record is not None
+        and record.edit_sequence is not None
+        and not record.is_manually_closed
+        and not record.is_fully_invoiced
+    )
+    job.sales_order_open = is_open
+    job.sales_order_edit_sequence = record.edit_sequence if is_open and record is not None else None
+    job.sales_order_memo = record.memo if record is not None else None
+    job.sales_order_updated = False
+
+
+def _linked_sales_order_updated(job: InvoiceJob, result: OperationResult, fail: Fail) -> None:
+    """The SalesOrderMod before a linked InvoiceAdd: done, the add follows; changed meanwhile in QuickBooks (3200) or
+    busy, the next update tries again; gone (3120), the invoice goes unlinked; refused, the invoice fails with why."""
+    if job.state is not JobState.TO_ADD:
+        return
+    code = result.status_code
+    if code == 0:
+        job.sales_order_updated = True
+    elif code == TXN_NOT_FOUND:
+        job.sales_order_open = False
+    elif code == STALE_EDIT_SEQUENCE or code in BUSY_CODES:
+        _busy(job, result, "update the sales order of")
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop refused to update sales order {job.reference} to the order as shipped before "
+            f"invoicing it ({code}): {result.status_message.rstrip('.')}. " + _invoice_fix(job.draft, code),
+        )
+
+
+def _sales_order_write(index: int, job: SalesOrderJob) -> Operation | None:
+    """A sales order's write when one is due: a Mod of the one found (its TxnID at the EditSequence just read), else
+    an add."""
+    if job.state is not JobState.TO_ADD:
+        return None
+    if job.txn_id and job.edit_sequence:
+        return Operation(
+            f"A{index}",
+            OperationKind.SALES_ORDER_MOD,
+            reference=job.reference,
+            sales_order=job.draft,
+            txn_id=job.txn_id,
+            edit_sequence=job.edit_sequence,
+        )
+    return Operation(f"A{index}", OperationKind.SALES_ORDER_ADD, reference=job.reference, sales_order=job.draft)
+
+
+def _lookup_sales_order(job: SalesOrderJob, result: OperationResult, fail: Fail) -> None:
+    """A SalesOrderQuery's answer: the one Ledgersync made for this order (its TxnID, or the RefNumber and a memo
+    naming the order) is changed to this version (SalesOrderMod: its memo names the order, not the version, so a
+    look-up cannot tell whether it already holds it, and a Mod that replaces every line is the same done twice);
+    closed there, it is left as it is; none there is added (or, with a TxnID recorded, was deleted in QuickBooks)."""
+    code = result.status_code
+    if code == SALES_ORDERS_UNAVAILABLE:
+        fail(job, f"QuickBooks Desktop has no sales orders ({code}): {result.status_message} {SALES_ORDER_FIX}")
+        return
+    if code in BUSY_CODES:
+        job.state = JobState.BUSY
+        job.error = (
+            f"QuickBooks Desktop could not look up sales order {job.reference} now ({code}): "
+            f"{result.status_message}; Ledgersync tries again at the next update"
+        )
+        return
+    if code in NOT_FOUND_CODES and job.txn_id:
+        fail(
+            job,
+            f"sales order {job.reference} (TxnID {job.txn_id}) is no longer in QuickBooks Desktop (deleted there); "
+            "its changes cannot be sent. The order's invoice goes without it once the order ships.",
+        )
+        return
+    failure = f"QuickBooks Desktop could not look up sales order {job.reference}"
+    not_found = JobState.SKIPPED if job.check_only else JobState.TO_ADD
+    if not _lookup_found(job, result, fail, not_found=not_found, failure=failure):
+        if job.check_only and job.state is JobState.SKIPPED:
+            _sales_order_not_there(job, fail)
+        return
+    if job.txn_id:
+        mine = [r for r in result.records if r.txn_id == job.txn_id]
+    else:
+        same = _same_reference(result, job.reference)
+        mine = [r for r in same if job.draft.memo in (r.memo or "")]
+        if not mine and same:
+            other = same[0]
+            fail(
+                job,
+                f"QuickBooks Desktop already has a sales order {job.reference} (customer "
+                f"'{other.customer_name or '?'}') that Ledgersync did not make for order {job.draft.invoice_number} "
+                f"(its memo does not say '{job.draft.memo}'); renumber or delete that sales order in QuickBooks "
+                "Desktop, or give the store another invoicePrefix, then send the sales order again",
+            )
+            return
+    found = next((r for r in mine if r.txn_id), None)
+    if found is None:
+        if job.check_only:
+            _sales_order_not_there(job, fail)
+        else:
+            job.state, job.edit_sequence = JobState.TO_ADD, None
+        return
+    job.txn_id = found.txn_id
+    if job.check_only or found.is_manually_closed or found.is_fully_invoiced:
+        job.state, job.adopted = JobState.SYNCHRONIZED, True
+        return
+    job.state, job.edit_sequence = JobState.TO_ADD, found.edit_sequence  # a Mod of the one found
+
+
+def _sales_order_not_there(job: SalesOrderJob, fail: Fail) -> None:
+    fail(
+        job,
+        f"sales order {job.reference} changed in Ledgersync while it was being sent to QuickBooks Desktop, and "
+        "QuickBooks Desktop does not have it; send it again (POST /v1/invoices/{invoiceId}/send-sales-order) while "
+        "the order is not shipped",
+    )
+
+
+def _sales_order_written(job: SalesOrderJob, result: OperationResult, fail: Fail) -> None:
+    """A SalesOrderAdd's or SalesOrderMod's answer: the TxnID recorded, or why not with the fix."""
+    code = result.status_code
+    txn_id = next((r.txn_id for r in result.records if r.txn_id), None) or job.txn_id
+    modding = bool(job.txn_id and job.edit_sequence)
+    doing = "update" if modding else "add"
+    if code == 0 and txn_id:
+        job.state, job.txn_id = JobState.SYNCHRONIZED, txn_id
+    elif code == 0:
+        job.state = JobState.UNCONFIRMED
+        job.error = (
+            f"QuickBooks accepted sales order {job.reference} but returned no TxnID; Ledgersync will look it up by "
+            "its RefNumber at the next update"
+        )
+    elif code == STALE_EDIT_SEQUENCE or code in BUSY_CODES:
+        # Someone changed it in QuickBooks between the look-up and the Mod, or has it open: the next update reads it
+        # again and changes it then (nothing of theirs is overwritten blindly).
+        job.state = JobState.BUSY
+        job.error = (
+            f"QuickBooks Desktop could not {doing} sales order {job.reference} now ({code}): "
+            f"{result.status_message.strip()}; Ledgersync tries again at the next update"
+        )
+    elif code == SALES_ORDERS_UNAVAILABLE:
+        fail(job, f"QuickBooks Desktop has no sales orders ({code}): {result.status_message} {SALES_ORDER_FIX}")
+    elif code == TXN_NOT_FOUND and modding:
+        fail(
+            job,
+            f"sales order {job.reference} (TxnID {job.txn_id}) was deleted in QuickBooks Desktop while Ledgersync "
+            "updated it; its changes cannot be sent. The order's invoice goes without it once the order ships.",
+        )
+    else:
+        fail(
+            job,
+            f"QuickBooks Desktop refused to {doing} sales order {job.reference} ({code}): "
+            f"{result.status_message.rstrip('.')}. "
+            + _invoice_fix(job.draft, code).replace("then send again", "then send the sales order again"),
+        )
+
+
+def _unfit_sales_order(draft: InvoiceDraft | None) -> str | None:
+    """What QuickBooks Desktop would refuse in a sales order before it is sent (SalesOrderAdd needs a line)."""
+    if draft is None:
+        return "the sales order could not be read to send it; send it again"
+    if not draft.lines:
+        return (
+            f"the sales order of order {draft.invoice_number} has no lines; add its items with PUT /v1/invoices/{{id}}"
+        )
+    if len(draft.ref_number) > DESKTOP_REF_NUMBER_LENGTH:
+        return (
+            f"order {draft.invoice_number}'s number {draft.ref_number} is longer than the "
+            f"{DESKTOP_REF_NUMBER_LENGTH} characters QuickBooks Desktop allows in a RefNumber"
+        )
+    return None
+
+
 def _job_index(request_id: str) -> int:
-    """The job a request id names: ``Q3``, ``A3`` and ``D3.0`` (the first TxnDel of job 3) name job 3."""
+    """The job a request id names: ``Q3``, ``A3``, ``S3``/``M3`` (its sales order's query and Mod) and ``D3.0`` (the
+    first TxnDel of job 3) name job 3."""
     return int(request_id[1:].partition(".")[0])
 
 
@@ -1502,25 +1882,37 @@ def _unfit_for_desktop(item: DesktopWork) -> str | None:
 def session_counts(session: WebConnectorSession) -> dict[str, int]:
     """A session's counts for the process log."""
     bills = [j for j in session.jobs if isinstance(j, BillJob)]
-    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob | SalesOrderJob)]
     names = [j for j in session.jobs if isinstance(j, NameJob)]
+    orders = [j for j in session.jobs if isinstance(j, SalesOrderJob)]
     synchronized = JobState.SYNCHRONIZED
-    return {
-        "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
-        "billsAlreadyInQuickBooks": sum(1 for j in bills if j.state is synchronized and j.adopted),
-        "billsReplaced": sum(1 for j in bills if j.deleted_ids),
-        "invoicesAdded": sum(1 for j in invoices if j.state is synchronized and not j.adopted),
-        "invoicesAlreadyInQuickBooks": sum(1 for j in invoices if j.state is synchronized and j.adopted),
-        "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
-        "failed": sum(1 for j in session.jobs if j.state is JobState.FAILED),
-        "waiting": sum(1 for j in session.jobs if j.state not in DONE and j.state is not JobState.FAILED),
-    } | (
+    return (
         {
-            "namesMatched": sum(1 for j in names if j.state is synchronized and j.adopted),
-            "namesAdded": sum(1 for j in names if j.state is synchronized and not j.adopted),
+            "billsAdded": sum(1 for j in bills if j.state is synchronized and not j.adopted),
+            "billsAlreadyInQuickBooks": sum(1 for j in bills if j.state is synchronized and j.adopted),
+            "billsReplaced": sum(1 for j in bills if j.deleted_ids),
+            "invoicesAdded": sum(1 for j in invoices if j.state is synchronized and not j.adopted),
+            "invoicesAlreadyInQuickBooks": sum(1 for j in invoices if j.state is synchronized and j.adopted),
+            "invoicesDeleted": sum(1 for j in invoices if j.state is JobState.DELETED),
+            "failed": sum(1 for j in session.jobs if j.state is JobState.FAILED),
+            "waiting": sum(1 for j in session.jobs if j.state not in DONE and j.state is not JobState.FAILED),
         }
-        if names
-        else {}
+        | (
+            {
+                "namesMatched": sum(1 for j in names if j.state is synchronized and j.adopted),
+                "namesAdded": sum(1 for j in names if j.state is synchronized and not j.adopted),
+            }
+            if names
+            else {}
+        )
+        | (
+            {
+                "salesOrdersSent": sum(1 for j in orders if j.state is synchronized and not j.adopted),
+                "salesOrdersAlreadyInQuickBooks": sum(1 for j in orders if j.state is synchronized and j.adopted),
+            }
+            if orders
+            else {}
+        )
     )
 
 
@@ -1534,6 +1926,8 @@ def session_messages(session: WebConnectorSession) -> list[LogMessage]:
                 if isinstance(job, BillJob)
                 else f"{job.list_kind.value} '{job.reference}'"
                 if isinstance(job, NameJob)
+                else f"sales order {job.reference}"
+                if isinstance(job, SalesOrderJob)
                 else f"invoice {job.reference}"
             )
             messages.append(LogMessage.of(LogLevel.ERROR, job.error or "failed", document))
@@ -1547,10 +1941,13 @@ def _summary(session: WebConnectorSession) -> str:
     if session.status is SessionStatus.NO_WORK or not session.jobs:
         return "Ledgersync: " + NOTHING_WAITING[0].lower() + NOTHING_WAITING[1:]
     bills = [j for j in session.jobs if isinstance(j, BillJob)]
-    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob)]
+    invoices = [j for j in session.jobs if not isinstance(j, BillJob | NameJob | SalesOrderJob)]
     names = [j for j in session.jobs if isinstance(j, NameJob)]
+    orders = [j for j in session.jobs if isinstance(j, SalesOrderJob)]
     parts = _name_summary(names) if names else []
     parts += _bill_summary(bills) if bills else []
+    if orders:
+        parts += _sales_order_summary(orders)
     if invoices:
         parts += _invoice_summary(invoices)
     text = "Ledgersync: " + ", ".join(parts) + "."
@@ -1578,6 +1975,23 @@ def _bill_summary(jobs: list[BillJob]) -> list[str]:
         parts.append(f"{failed} purchase order(s) in error (see Ledgersync)")
     if waiting:
         parts.append(f"{waiting} bill(s) wait for the next update")
+    return parts
+
+
+def _sales_order_summary(jobs: list[SalesOrderJob]) -> list[str]:
+    sent = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and not j.adopted)
+    adopted = sum(1 for j in jobs if j.state is JobState.SYNCHRONIZED and j.adopted)
+    failed = sum(1 for j in jobs if j.state is JobState.FAILED)
+    waiting = sum(
+        1 for j in jobs if j.state in DUE or j.state in (JobState.BUSY, JobState.SKIPPED, JobState.UNCONFIRMED)
+    )
+    parts = [f"{sent} sales order(s) added or updated"]
+    if adopted:
+        parts.append(f"{adopted} sales order(s) already in QuickBooks")
+    if failed:
+        parts.append(f"{failed} sales order(s) in error (see Ledgersync)")
+    if waiting:
+        parts.append(f"{waiting} sales order(s) wait for the next update")
     return parts
 
 

@@ -13,18 +13,20 @@ from ledgersync.domain.desktop_sync import (
     InvoiceToCheck,
     InvoiceToDelete,
     SalesInvoiceWork,
+    SalesOrderToSend,
 )
 from ledgersync.domain.purchase_order_bills import PurchaseOrderDocument
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sales_invoice_sync import PART, LoadedInvoice, invoice_ref
 from ledgersync.domain.sales_invoices import DESKTOP_REF_NUMBER_LENGTH, document_number, invoice_memo
+from ledgersync.domain.sales_orders import sales_order_ref
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.mappers import MapperRegistry, Unmappable
 from ledgersync.domain.sync.outcomes import SyncRecorder
 from ledgersync.domain.sync.state import SyncState, SyncStatus
 from ledgersync.domain.sync.store import SyncStateStore
-from ledgersync.errors import Forbidden, Unauthorized
+from ledgersync.errors import Forbidden, RetryableError, Unauthorized
 
 
 @dataclass
@@ -108,16 +110,59 @@ class DesktopOutbox:
             except Unmappable as unfit:
                 work.append(InvoiceToAdd(state.document.id, None, unfit.message, claimed))
                 continue
+            except RetryableError:
+                continue  # its order's sales order is still on its way: the invoice waits, to link to it
             work.append(InvoiceToAdd(state.document.id, draft, None, claimed))
         return work
 
-    def _states(self, company_id: str, statuses: tuple[SyncStatus, ...]) -> list[SyncState]:
-        """The company's sales-invoice states in ``statuses`` for the target, oldest change first."""
+    def pending_sales_orders(self, company_id: str, limit: int) -> list[SalesOrderToSend]:
+        """The company's sales orders queued for Desktop (or "sending": an earlier session took them), oldest first,
+        each with the draft of the version its state sends and the TxnID Desktop holds, if any. One whose order moved
+        on since a session took it is only checked (``check_only``); one merely queued for an older version waits for
+        the newer one's state."""
+        if DocumentKind.SALES_ORDER not in self.mappers.kinds():
+            return []
+        settings = self.accounting.get_settings(company_id)
+        if settings.external_system is not self.target:
+            return []
+        mapper = self.mappers.get(DocumentKind.SALES_ORDER)
+        work: list[SalesOrderToSend] = []
+        for state in self._states(company_id, (SyncStatus.QUEUED, SyncStatus.SENDING), DocumentKind.SALES_ORDER):
+            if len(work) >= limit:
+                break
+            loaded = mapper.load(company_id, state.document, settings)
+            if loaded is None:
+                continue
+            claimed = state.status is SyncStatus.SENDING
+            current = mapper.is_current(loaded, state)
+            if not current and not claimed:
+                continue
+            try:
+                (draft,) = mapper.drafts(loaded, state)
+            except Unmappable as unfit:
+                work.append(SalesOrderToSend(state.document.id, None, problem=unfit.message, claimed=claimed))
+                continue
+            work.append(
+                SalesOrderToSend(
+                    state.document.id,
+                    draft,
+                    part=mapper.part_of(draft),
+                    txn_id=getattr(draft, "external_id", None),
+                    claimed=claimed,
+                    check_only=not current,
+                )
+            )
+        return work
+
+    def _states(
+        self, company_id: str, statuses: tuple[SyncStatus, ...], kind: DocumentKind = DocumentKind.SALES_INVOICE
+    ) -> list[SyncState]:
+        """The company's states of ``kind`` (sales invoices) in ``statuses`` for the target, oldest change first."""
         states = [
             s
             for status in statuses
             for s in self.states.list_by_status(company_id, status, self.target)
-            if s.document.kind is DocumentKind.SALES_INVOICE
+            if s.document.kind is kind
         ]
         return sorted(states, key=lambda s: (s.updated_at is None, s.updated_at, s.document.id))
 
@@ -183,6 +228,16 @@ class DesktopOutcomes:
 
     def sales_invoice_deleted(self, company_id: str, document_id: str) -> None:
         self.recorder.deleted(company_id, _sales_invoice(document_id), self.target)
+
+    def claim_sales_order(self, company_id: str, document_id: str, document_version: int) -> bool:
+        state = self.recorder.claim(company_id, sales_order_ref(int(document_id)), self.target)
+        return state is not None and state.document_version in (None, document_version)
+
+    def sales_order_synchronized(self, company_id: str, document_id: str, part: str, txn_id: str) -> None:
+        self.recorder.recorded(company_id, sales_order_ref(int(document_id)), self.target, {part: txn_id})
+
+    def sales_order_failed(self, company_id: str, document_id: str, message: str) -> None:
+        self.recorder.failed(company_id, sales_order_ref(int(document_id)), self.target, message)
 
 
 def _sales_invoice(document_id: str) -> DocumentRef:
