@@ -100,10 +100,9 @@ def office() -> Office:
         notifier=notifier,  # type: ignore[arg-type]
         desktop_sessions=InMemorySessionStore(clock),  # type: ignore[arg-type]
         release_turns=OncePerTick(),
-        process_log_store=InMemoryProcessLogStore(),
-        clock=clock,
         # the Web Connector's planning reads the process log (the Desktop export's runs): in memory, not DynamoDB
         process_log_store=InMemoryProcessLogStore(),
+        clock=clock,
     )
     services = bootstrap.build(Settings(), adapters)
     company_id = created.company_id
