@@ -101,7 +101,9 @@ def company() -> Company:
 def draft(company: Company, invoice: SalesInvoice, store: dict[str, Any] | None = None, **settings: Any) -> Any:
     customer = company.customer(int(invoice.customer.id or 0))
     chosen = AccountingSettings(**{"invoice_charge_items": CHARGES, "ar_account_by_currency": AR_ACCOUNTS, **settings})
-    return build_invoice_draft("c1", invoice, customer, store or IMPLICIT_STORE, company.products(), chosen, "USD")
+    rates = company.directory.store.exchange_rates(company.id)
+    products = company.products()
+    return build_invoice_draft("c1", invoice, customer, store or IMPLICIT_STORE, products, chosen, "USD", rates)
 
 
 def test_each_item_goes_on_its_products_item_or_the_default_with_boxes_times_units_at_the_unit_price(
@@ -173,13 +175,38 @@ def test_a_negative_charge_is_a_discount_line_on_its_item_and_the_total_is_ours_
     assert made.total == invoice.total == Decimal("16.18")
 
 
-def test_a_foreign_currency_customer_keeps_its_currency_and_the_rate_of_creation(company: Company) -> None:
+def test_a_foreign_currency_customer_keeps_its_currency_at_the_rate_in_force_on_its_ship_date(company: Company) -> None:
     foreign = draft(company, company.invoice([("RSAS60", 1, 3, Decimal("9.99"))], customer=8))
     home = draft(company, company.invoice([("RSAS60", 1, 3, Decimal("9.99"))], customer=7))
 
     assert (foreign.currency, foreign.exchange_rate) == ("EUR", Decimal("1.08372913"))
     assert (home.currency, home.exchange_rate) == (None, None)
     assert foreign.total == Decimal("29.97")  # in the customer's currency, as the invoice is
+
+
+def test_a_foreign_invoice_takes_the_rate_of_its_ship_date_not_of_its_creation_and_none_in_force_is_refused(
+    company: Company,
+) -> None:
+    # Given a EUR invoice created (and priced) at the rate of 2020, shipping on 2026-12-10
+    invoice = company.invoice([("RSAS60", 1, 2, Decimal(1))], customer=8)
+    customer, products = company.customer(8), company.products()
+    rates = [
+        {"currency": "EUR", "rate": "1.08372913", "effectiveFrom": "2020-01-01"},
+        {"currency": "EUR", "rate": "1.1", "effectiveFrom": "2026-12-01"},  # in force on the ship date
+        {"currency": "EUR", "rate": "1.2", "effectiveFrom": "2026-12-11"},  # after it
+        {"currency": "CAD", "rate": "0.7", "effectiveFrom": "2026-12-05"},  # another currency
+    ]
+
+    def mapped(with_rates: list[dict[str, Any]]) -> Any:
+        return build_invoice_draft("c1", invoice, customer, IMPLICIT_STORE, products, SETTINGS, "USD", with_rates)
+
+    # Then its draft carries the rate in force on its date in accounting, and none in force is refused with the fix
+    assert mapped(rates).exchange_rate == Decimal("1.1")
+    assert invoice.exchange_rate == Decimal("1.08372913")  # what it was priced at stays on the invoice
+    with pytest.raises(PermanentError) as refused:
+        mapped([r for r in rates if r["effectiveFrom"] > "2026-12-10"])
+    assert "no exchange rate for it in force on 2026-12-10" in refused.value.message
+    assert "PUT /v1/directory/exchange-rates" in refused.value.message
 
 
 def test_a_foreign_invoice_goes_to_the_ar_account_of_its_currency_and_a_home_one_to_the_default(

@@ -1,7 +1,13 @@
-"""ISO 4217 currency codes in use (the list's active codes, without precious metals, funds for testing and "no
-currency"), for settings that map a currency to something: a code outside it is a typo, not a currency."""
+"""Currencies: ISO 4217 codes in use (the list's active codes, without precious metals, funds for testing and "no
+currency"), for settings that map a currency to something: a code outside it is a typo, not a currency;
+and the directory's exchange rate in force on a day."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
 
 _CODES = """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD
@@ -40,3 +46,13 @@ def desktop_currency_name(code: str) -> str:
     """The name QuickBooks Desktop gives a currency code (the code itself for one not in DESKTOP_CURRENCY_NAMES)."""
     names = {value: key for key, value in DESKTOP_CURRENCY_NAMES.items()}
     return names[code].title().replace("Us ", "US ") if code in names else code
+
+
+def rate_in_force(rates: Sequence[Mapping[str, Any]], currency: str, on: date) -> Decimal | None:
+    """The directory's rate of ``currency`` in force on ``on`` (the latest whose effectiveFrom is not after it), in
+    company units per unit of ``currency``; None when there is none."""
+    day = on.isoformat()
+    found = [r for r in rates if r.get("currency") == currency and str(r.get("effectiveFrom", "")) <= day]
+    if not found:
+        return None
+    return Decimal(str(max(found, key=lambda r: str(r["effectiveFrom"]))["rate"]))

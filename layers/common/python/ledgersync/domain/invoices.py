@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ledgersync.clock import SYSTEM_CLOCK, Clock
+from ledgersync.currencies import rate_in_force
 from ledgersync.domain.directory import IMPLICIT_STORE, UnitType, product_key
 from ledgersync.domain.sync.state import SyncState, SyncStatus
 from ledgersync.domain.sync.store import StateWrite
@@ -1028,8 +1029,8 @@ def _at(inventory: dict[str, Any], location_code: str | None) -> bool:
 def _rate(snapshot: Snapshot, currency: str, company_currency: str, on: date) -> Decimal:
     if currency == company_currency:
         return Decimal(1)
-    rates = [r for r in snapshot.rates if r["currency"] == currency and r["effectiveFrom"] <= on.isoformat()]
-    if not rates:
+    rate = rate_in_force(snapshot.rates, currency, on)
+    if rate is None:
         raise ValidationFailed(
             FieldError(
                 "customerId",
@@ -1038,7 +1039,7 @@ def _rate(snapshot: Snapshot, currency: str, company_currency: str, on: date) ->
                 "with PUT /v1/directory/exchange-rates",
             )
         )
-    return Decimal(str(max(rates, key=lambda r: str(r["effectiveFrom"]))["rate"]))
+    return rate
 
 
 def _priced_lines(

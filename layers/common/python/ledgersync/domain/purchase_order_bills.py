@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ledgersync.currencies import rate_in_force
 from ledgersync.domain.purchase_order_service import AccountingState, PurchaseOrderStore, References
 from ledgersync.domain.purchase_orders import BillMapping, LocationRef, PurchaseOrder, VendorRef
 from ledgersync.domain.settings import AccountingSettings
@@ -163,16 +164,6 @@ def build_bills(
             )
         )
     return bills
-
-
-def rate_in_force(rates: Sequence[Mapping[str, Any]], currency: str, on: date) -> Decimal | None:
-    """The directory's rate of ``currency`` in force on ``on`` (the latest whose effectiveFrom is not after it), in
-    company units per unit of ``currency``; None when there is none."""
-    day = on.isoformat()
-    found = [r for r in rates if r.get("currency") == currency and str(r.get("effectiveFrom", "")) <= day]
-    if not found:
-        return None
-    return Decimal(str(max(found, key=lambda r: str(r["effectiveFrom"]))["rate"]))
 
 
 def _bill_rate(order: PurchaseOrder, currency: str, rates: Sequence[Mapping[str, Any]]) -> Decimal:

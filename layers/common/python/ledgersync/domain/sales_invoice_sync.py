@@ -90,6 +90,8 @@ class DirectoryReader(Protocol):
 
     def get_by_codes(self, company_id: str, kind: Kind, codes: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
+    def exchange_rates(self, company_id: str) -> list[dict[str, Any]]: ...
+
 
 class InvoiceDocuments(Protocol):
     """A target's look-up of the accounting invoices it holds (QuickBooks Online answers at once; a target that
@@ -117,6 +119,8 @@ class LoadedInvoice:
     products: dict[str, dict[str, Any]]
     settings: AccountingSettings
     company_currency: str
+    # the directory's exchange rates ({currency, effectiveFrom, rate}), read only for a foreign invoice
+    exchange_rates: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -148,7 +152,11 @@ class SalesInvoiceMapper:
         products = {
             code.upper(): p for code, p in self.directory.get_by_codes(company_id, Kind.PRODUCTS, codes).items()
         }
+        # a foreign invoice goes at the rate in force on its date (read only for one: most invoices are at home)
+        foreign = invoice.currency != invoice.company_currency
+        rates = tuple(self.directory.exchange_rates(company_id)) if foreign else ()
         return LoadedInvoice(
+            exchange_rates=rates,
             company_id=company_id,
             invoice=invoice,
             customer=customer,
@@ -168,6 +176,7 @@ class SalesInvoiceMapper:
                 document.products,
                 document.settings,
                 document.company_currency,
+                document.exchange_rates,
             )
         except Unmappable:
             raise

@@ -7,7 +7,7 @@ products it names, its store and the accounting settings, and gives an ``Invoice
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ledgersync.currencies import rate_in_force
 from ledgersync.domain.directory import CustomerMode
 from ledgersync.domain.invoices import SalesInvoice, SalesInvoiceLine
 from ledgersync.domain.settings import AccountingSettings
@@ -112,6 +113,7 @@ def build_invoice_draft(
     products: Mapping[str, Mapping[str, Any]],
     settings: AccountingSettings,
     company_currency: str,
+    exchange_rates: Sequence[Mapping[str, Any]] = (),
 ) -> InvoiceDraft:
     """Map an invoice to its draft; the draft's lines add up to the invoice's total to the cent.
 
@@ -130,6 +132,7 @@ def build_invoice_draft(
     prefix = store.get("invoicePrefix")
     foreign = invoice.currency != company_currency
     ar_account = _ar_account(invoice, settings) if foreign else None
+    exchange_rate = _rate_on_ship_date(invoice, exchange_rates) if foreign else None
     return InvoiceDraft(
         company_id=company_id,
         invoice_id=invoice.invoice_id,
@@ -141,7 +144,7 @@ def build_invoice_draft(
         doc_number=document_number(prefix, invoice.invoice_number, ONLINE_DOC_NUMBER_LENGTH),
         ref_number=document_number(prefix, invoice.invoice_number, DESKTOP_REF_NUMBER_LENGTH),
         currency=invoice.currency if foreign else None,
-        exchange_rate=invoice.exchange_rate if foreign else None,
+        exchange_rate=exchange_rate,
         ar_account=ar_account,
         company_currency=company_currency,
         lines=lines,
@@ -149,6 +152,20 @@ def build_invoice_draft(
         po_number=invoice.po_number,
         memo=invoice_memo(invoice.invoice_id, invoice.invoice_number, invoice.version),
     )
+
+
+def _rate_on_ship_date(invoice: SalesInvoice, exchange_rates: Sequence[Mapping[str, Any]]) -> Decimal:
+    """The directory's rate of the invoice's currency in force on its date in accounting (the ship date), as a
+    foreign bill takes the rate of its date; the invoice's amounts stay in the customer's currency as priced."""
+    rate = rate_in_force(exchange_rates, invoice.currency, invoice.ship_date)
+    if rate is None:
+        raise PermanentError(
+            f"the customer's currency is {invoice.currency} and there is no exchange rate for it in force on "
+            f"{invoice.ship_date.isoformat()} (the invoice's date in accounting); add one with "
+            f'PUT /v1/directory/exchange-rates, e.g. [{{"currency": "{invoice.currency}", "rate": '
+            f'"{invoice.exchange_rate}", "effectiveFrom": "{invoice.ship_date.isoformat()}"}}], then send again'
+        )
+    return rate
 
 
 def _ar_account(invoice: SalesInvoice, settings: AccountingSettings) -> str:
