@@ -236,7 +236,7 @@ def test_the_invoice_of_a_sales_order_closed_by_hand_goes_unlinked_with_its_own_
 
     run = office.session()
 
-    assert request_kinds(run) == [["InvoiceQueryRq", "SalesOrderQueryRq"], ["InvoiceAddRq"]]
+    assert request_kinds(run) == [["CustomerQueryRq", "InvoiceQueryRq", "SalesOrderQueryRq"], ["InvoiceAddRq"]]
     assert "<LinkToTxnID>" not in run.requests[1] and "<InvoiceLineAdd>" in run.requests[1]
     (invoice,) = office.company.invoices
     assert invoice.amount == 75 and invoice.linked == []
@@ -381,7 +381,7 @@ def test_a_busy_answer_to_the_invoice_s_sales_order_query_leaves_the_invoice_for
 
     waiting = office.session()
 
-    assert request_kinds(waiting) == [["InvoiceQueryRq", "SalesOrderQueryRq"]] and office.company.invoices == []
+    assert request_kinds(waiting) == [["CustomerQueryRq", "InvoiceQueryRq", "SalesOrderQueryRq"]] and office.company.invoices == []
     office.session()
     (invoice,) = office.company.invoices
     assert [link["txn_id"] for link in invoice.linked] == [office.only_sales_order().txn_id]
