@@ -159,6 +159,29 @@ def test_an_invoice_naming_the_sales_order_is_linked_to_the_estimate_which_close
     assert estimate["LinkedTxn"] == [{"TxnId": sent.invoice_id, "TxnType": "Invoice"}]
 
 
+@pytest.mark.parametrize("closed_by", ["deleted", "rejected"])
+def test_an_invoice_whose_estimate_was_deleted_or_rejected_in_quickbooks_goes_unlinked_instead_of_failing(
+    stack: EstimateStack, closed_by: str
+) -> None:
+    # Given the order's Estimate deleted (or marked Rejected) by a person in QuickBooks before the order ships
+    created = stack.estimates.send(order_draft())
+    assert created.estimate_id is not None
+    if closed_by == "deleted":
+        stack.delete_as_person("Estimate", created.estimate_id)
+    else:
+        current = stack.emulator.state.records(REALM, "Estimate")[0]
+        stack.emulator.state.realm(REALM).books.write("Estimate", {**current, "TxnStatus": "Rejected"})
+    invoice = invoice_draft(version=3).model_copy(update={"sales_order_id": created.estimate_id})
+
+    # When its invoice is sent
+    sent = stack.invoice_sync.send(invoice)
+
+    # Then it is in QuickBooks with its own lines and no link (a link to it would be refused on every send)
+    (held_invoice,) = stack.invoices()
+    assert held_invoice["Id"] == sent.invoice_id and held_invoice.get("LinkedTxn", []) == []
+    assert held_invoice["TotalAmt"] == float(invoice.total)
+
+
 def test_the_estimate_its_sparse_update_and_the_linked_invoice_are_valid_v3_entities() -> None:
     # Given Intuit's v3 schema and a sales order with a discount, in a foreign currency
     validator = EntityValidator(xsd_dir())

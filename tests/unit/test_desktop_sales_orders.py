@@ -342,6 +342,48 @@ def test_a_sales_order_deleted_in_quickbooks_is_not_made_again_and_its_change_en
     assert office.company.sales_orders == []
 
 
+def test_a_sales_order_deleted_in_quickbooks_and_sent_again_after_its_error_is_added_anew_once(office: Office) -> None:
+    # Given a sales order deleted by a person in QuickBooks, its change ended in Error ("send-sales-order again")
+    invoice_id = office.order()
+    office.send_sales_order(invoice_id)
+    office.session()
+    office.company.sales_orders.clear()
+    office.change(invoice_id, boxes=2)
+    office.session()
+    assert office.sales_order(invoice_id).status is SalesOrderStatus.ERROR
+
+    # When it is sent again, and two sessions run
+    office.send_sales_order(invoice_id)
+    office.session()
+    office.session()
+
+    # Then the session looked it up by its number and memo (not the old TxnID) and added one, once
+    (added,) = office.company.sales_orders
+    shown = office.sales_order(invoice_id)
+    assert shown.status is SalesOrderStatus.OPEN and shown.external_id == added.txn_id
+
+
+def test_an_unexpected_answer_to_the_invoice_s_sales_order_query_fails_the_invoice_rather_than_send_it_unlinked(
+    office: Office,
+) -> None:
+    # Given a shipped order whose sales order is open in QuickBooks, and QuickBooks answering its look-up oddly
+    invoice_id = office.order()
+    office.send_sales_order(invoice_id)
+    office.session()
+    office.ship_and_send(invoice_id)
+    office.company.inject_error("SalesOrderQuery", 9001, "An internal QuickBooks error occurred.")
+
+    # When the Web Connector runs
+    office.session()
+
+    # Then no invoice was added unlinked (the open sales order would be invoiced again by hand): the invoice is in
+    # Error with QuickBooks' reason and the way out
+    assert office.company.invoices == []
+    accounting = office.services.invoices.get(office.company_id, invoice_id).accounting
+    assert accounting.status is AccountingStatus.ERROR and accounting.error is not None
+    assert "(9001)" in accounting.error and "Send the invoice again" in accounting.error
+
+
 @pytest.mark.parametrize("there", [True, False])
 def test_a_taken_sales_order_whose_order_moved_on_is_recorded_or_put_in_error_by_what_quickbooks_holds(
     there: bool,
@@ -381,7 +423,10 @@ def test_a_busy_answer_to_the_invoice_s_sales_order_query_leaves_the_invoice_for
 
     waiting = office.session()
 
-    assert request_kinds(waiting) == [["CustomerQueryRq", "InvoiceQueryRq", "SalesOrderQueryRq"]] and office.company.invoices == []
+    assert (
+        request_kinds(waiting) == [["CustomerQueryRq", "InvoiceQueryRq", "SalesOrderQueryRq"]]
+        and office.company.invoices == []
+    )
     office.session()
     (invoice,) = office.company.invoices
     assert [link["txn_id"] for link in invoice.linked] == [office.only_sales_order().txn_id]

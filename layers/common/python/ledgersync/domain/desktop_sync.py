@@ -47,6 +47,8 @@ NOT_FOUND_CODES = frozenset({1, 500})  # 1: a filter matched nothing; 500: a nam
 # QuickBooks could not lock a record another user (or another application) has open: not a refusal, the next
 # update tries again. Every other non-zero status of a write is QuickBooks refusing the document.
 BUSY_CODES = frozenset({3175, 3176})
+# the answers of a query that say what QuickBooks holds: found (0), no match (1), not all found (500), no such TxnID
+SALES_ORDER_QUERY_ANSWERS = frozenset({0, 1, 500, 3120})
 INVALID_REFERENCE = 3140
 TXN_NOT_FOUND = 3120  # a TxnDel of a transaction QuickBooks does not have (any more): it is gone, as wanted
 MULTICURRENCY_SINCE = (8, 0)  # vendors' and customers' CurrencyRef came with qbXML 8.0 (QuickBooks 2009)
@@ -1035,7 +1037,7 @@ class WebConnectorService:
             if request_id.startswith("Q"):
                 self._apply_lookup(session, job, result, fail)
             elif request_id.startswith("S") and isinstance(job, InvoiceJob):
-                _lookup_linked_sales_order(job, result)
+                _lookup_linked_sales_order(job, result, fail)
             elif request_id.startswith("M") and isinstance(job, InvoiceJob):
                 _linked_sales_order_updated(job, result, fail)
             elif request_id.startswith("A"):
@@ -1675,13 +1677,23 @@ def _invoice_write(index: int, job: InvoiceJob, *, order_written: bool = False) 
     )
 
 
-def _lookup_linked_sales_order(job: InvoiceJob, result: OperationResult) -> None:
+def _lookup_linked_sales_order(job: InvoiceJob, result: OperationResult, fail: Fail) -> None:
     """The SalesOrderQuery of an invoice's sales order: open, the invoice will link it; closed (by hand in QuickBooks,
-    or invoiced already) or gone, the invoice goes with its own lines, unlinked (QuickBooks links no closed order).
-    A busy QuickBooks leaves the invoice for the next update; any other answer leaves it unlinked (the invoice
-    matters more than the link)."""
+    or invoiced already) or gone (no match: 1, 500, 3120), the invoice goes with its own lines, unlinked (QuickBooks
+    links no closed order). A busy QuickBooks leaves the invoice for the next update. Any other answer fails the
+    invoice with QuickBooks' reason: sent unlinked, the sales order would stay open in QuickBooks, to be invoiced a
+    second time by hand."""
     if result.status_code in BUSY_CODES:
         _busy(job, result, "look up the sales order of")
+        return
+    if result.status_code not in SALES_ORDER_QUERY_ANSWERS:
+        fail(
+            job,
+            f"QuickBooks Desktop could not look up sales order {job.draft.sales_order_id}, which invoice "
+            f"{job.reference} closes ({result.status_code}): {result.status_message.rstrip('.')}. Send the invoice "
+            "again once QuickBooks answers; it then links the sales order, or goes with its own lines if the sales "
+            "order was closed or deleted",
+        )
         return
     record = next((r for r in result.records if r.txn_id == job.draft.sales_order_id), None)
     is_open = (

@@ -314,6 +314,11 @@ class SalesOrderSync:
             documents = self.lookups.get(system)
             if documents is not None and documents.look_up(company_id, known) is None:
                 generation += 1  # deleted in accounting by a person: a new sales order
+            elif documents is None and state.status is SyncStatus.ERROR:
+                # a target that cannot be asked now (the Web Connector pulls): sent again after an error, the session
+                # looks it up by its number and memo, and adopts the one still there or adds one (a sales order
+                # deleted in QuickBooks would fail again and again by its old TxnID)
+                ids = {}
             else:
                 ids = {KNOWN: known}
         changes: dict[str, Any] = {

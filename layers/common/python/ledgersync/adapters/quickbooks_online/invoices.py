@@ -8,6 +8,7 @@ from typing import Any
 from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
 from ledgersync.adapters.quickbooks_online.documents import (
     DESCRIPTION_MAX,
+    OBJECT_NOT_FOUND,
     PRIVATE_NOTE_MAX,
     DocumentKind,
     QuickBooksDocuments,
@@ -15,10 +16,12 @@ from ledgersync.adapters.quickbooks_online.documents import (
     money,
     transaction_fields,
 )
+from ledgersync.adapters.quickbooks_online.faults import QuickBooksFault
 from ledgersync.adapters.quickbooks_online.references import ReferenceIdCache
 from ledgersync.domain.quickbooks_online import DuplicateDocumentNumber, InvoiceRecord, QuickBooksAccess
 from ledgersync.domain.sales_invoices import InvoiceDraft, InvoiceLineKind
 
+LINKABLE_ESTIMATES = frozenset({"Pending", "Accepted"})  # an invoice links an open Estimate, which it closes
 SALES_INVOICE = DocumentKind(
     entity="Invoice",
     noun="sales invoice",
@@ -131,6 +134,8 @@ class QuickBooksOnlineInvoiceGateway:
     def create_invoice(self, access: QuickBooksAccess, draft: InvoiceDraft, request_id: str) -> InvoiceRecord:
         """Create the draft's invoice (one call when every name is already known)."""
         ids = self.invoices.resolve(access, invoice_refs(draft))
+        if draft.sales_order_id and not self._linkable(access, draft.sales_order_id):
+            draft = draft.model_copy(update={"sales_order_id": None})
         self.invoices.check_currencies(
             access, draft.currency or draft.company_currency, invoice_currency_refs(draft), ids
         )
@@ -138,6 +143,18 @@ class QuickBooksOnlineInvoiceGateway:
             f"QuickBooks already has a sales invoice numbered {draft.doc_number} (6140).", draft.doc_number
         )
         return _invoice_record(self.invoices.create(access, invoice_payload(draft, ids), request_id, ids, duplicate))
+
+    def _linkable(self, access: QuickBooksAccess, estimate_id: str) -> bool:
+        """The order's Estimate is there and open (Pending or Accepted): a link to one deleted in QuickBooks would be
+        refused (610) on every send, and QuickBooks drops a link to a Closed or Rejected one; such an invoice goes
+        with its own lines, unlinked. One read, only for an order that has a sales order."""
+        try:
+            estimate = self.client.read(access, "Estimate", estimate_id)
+        except QuickBooksFault as refused:
+            if refused.fault_code == OBJECT_NOT_FOUND:
+                return False
+            raise
+        return str(estimate.get("TxnStatus") or "Pending") in LINKABLE_ESTIMATES
 
     def find_invoices(self, access: QuickBooksAccess, doc_number: str) -> list[InvoiceRecord]:
         """Invoices numbered ``doc_number``, whichever customer they bill (one query)."""
