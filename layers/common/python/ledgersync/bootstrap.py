@@ -285,7 +285,7 @@ class Services:
     def sync_recorder(self) -> SyncRecorder:
         from ledgersync.domain.purchase_order_sync import PurchaseOrderErrorNotices
         from ledgersync.domain.sales_invoice_sync import SalesInvoiceErrorNotices
-        from ledgersync.domain.sales_orders import SalesOrderErrorNotices
+        from ledgersync.domain.sales_orders import sales_order_error_notice
         from ledgersync.domain.sync.documents import DocumentKind
         from ledgersync.domain.sync.outcomes import ErrorNoticesByKind, SyncRecorder
 
@@ -298,8 +298,8 @@ class Services:
                 DocumentKind.SALES_INVOICE: SalesInvoiceErrorNotices(
                     self.invoice_store, self.settings_store, self.notifier, targets
                 ),
-                DocumentKind.SALES_ORDER: SalesOrderErrorNotices(
-                    self.invoice_store, self.settings_store, self.notifier, targets
+                DocumentKind.SALES_ORDER: SalesInvoiceErrorNotices(
+                    self.invoice_store, self.settings_store, self.notifier, targets, sales_order_error_notice
                 ),
             }
         )

@@ -293,9 +293,10 @@ def _sales_order_query(rq: _Element, op: Operation, version: tuple[int, int]) ->
     _include(rq, *SALES_ORDER_RETURNS, "IsFullyInvoiced", "Memo", "LinkedTxn", *lines)
 
 
-def _sales_order_lines(parent: _Element, tag: str, draft: InvoiceDraft, *, new_line_ids: bool) -> None:
-    """The order's lines as InvoiceAdd writes them; in a Mod each is a new line (TxnLineID -1), so the lines the
-    order had and the Mod leaves out are removed: the Mod replaces them all."""
+def _order_lines(parent: _Element, tag: str, draft: InvoiceDraft, *, new_line_ids: bool) -> None:
+    """An order's lines, in an InvoiceAdd or a sales order's add or Mod; in a Mod each is a new line (TxnLineID -1),
+    so the lines the order had and the Mod leaves out are removed: the Mod replaces them all. A discount item takes
+    no quantity: its line's Amount is negative and lowers the total."""
     for line in draft.lines:
         item = etree.SubElement(parent, tag)
         if new_line_ids:
@@ -330,7 +331,7 @@ def _sales_order_add(rq: _Element, op: Operation, version: tuple[int, int]) -> N
     _text(add, "Memo", draft.memo)
     if draft.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
         _text(add, "ExchangeRate", f"{draft.exchange_rate:f}")
-    _sales_order_lines(add, "SalesOrderLineAdd", draft, new_line_ids=False)
+    _order_lines(add, "SalesOrderLineAdd", draft, new_line_ids=False)
     _include(rq, *SALES_ORDER_RETURNS)
 
 
@@ -353,7 +354,7 @@ def _sales_order_mod(rq: _Element, op: Operation, version: tuple[int, int]) -> N
         _text(mod, "Memo", draft.memo)
         if draft.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
             _text(mod, "ExchangeRate", f"{draft.exchange_rate:f}")
-        _sales_order_lines(mod, "SalesOrderLineMod", draft, new_line_ids=True)
+        _order_lines(mod, "SalesOrderLineMod", draft, new_line_ids=True)
     _include(rq, *SALES_ORDER_RETURNS)
 
 
@@ -416,18 +417,7 @@ def _invoice_add(rq: _Element, op: Operation, version: tuple[int, int]) -> None:
     if invoice.exchange_rate is not None and version >= EXCHANGE_RATE_SINCE:
         # Home units per foreign unit, as QuickBooks Desktop keeps it; the currency is the customer's own.
         _text(add, "ExchangeRate", f"{invoice.exchange_rate:f}")
-    for line in invoice.lines:
-        item = etree.SubElement(add, "InvoiceLineAdd")
-        _ref(item, "ItemRef", line.item_name)
-        if line.description:
-            _text(item, "Desc", line.description)
-        if line.kind is InvoiceLineKind.DISCOUNT:
-            # A discount item takes no quantity; its line's Amount is negative and lowers the invoice's total.
-            _text(item, "Amount", _amount(line.amount))
-            continue
-        _text(item, "Quantity", _decimal(line.quantity))
-        _text(item, "Rate", _decimal(line.rate))
-        _text(item, "Amount", _amount(line.amount))
+    _order_lines(add, "InvoiceLineAdd", invoice, new_line_ids=False)
     _include(rq, "TxnID", "RefNumber", "CustomerRef")
 
 

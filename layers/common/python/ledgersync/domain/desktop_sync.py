@@ -822,7 +822,7 @@ class WebConnectorService:
 
     def _sales_order_job(self, company_id: str, work: SalesOrderToSend) -> SalesOrderJob | None:
         """The job of one sales order; None (and the sales order in error) when it cannot go to QuickBooks Desktop."""
-        problem = work.problem or _unfit_sales_order(work.draft)
+        problem = work.problem or _unfit_invoice(work.draft, "sales order")
         if problem is None and work.draft is not None:
             return SalesOrderJob(
                 document_id=work.document_id,
@@ -1852,22 +1852,6 @@ def _sales_order_written(job: SalesOrderJob, result: OperationResult, fail: Fail
         )
 
 
-def _unfit_sales_order(draft: InvoiceDraft | None) -> str | None:
-    """What QuickBooks Desktop would refuse in a sales order before it is sent (SalesOrderAdd needs a line)."""
-    if draft is None:
-        return "the sales order could not be read to send it; send it again"
-    if not draft.lines:
-        return (
-            f"the sales order of order {draft.invoice_number} has no lines; add its items with PUT /v1/invoices/{{id}}"
-        )
-    if len(draft.ref_number) > DESKTOP_REF_NUMBER_LENGTH:
-        return (
-            f"order {draft.invoice_number}'s number {draft.ref_number} is longer than the "
-            f"{DESKTOP_REF_NUMBER_LENGTH} characters QuickBooks Desktop allows in a RefNumber"
-        )
-    return None
-
-
 def _job_index(request_id: str) -> int:
     """The job a request id names: ``Q3``, ``A3``, ``S3``/``M3`` (its sales order's query and Mod) and ``D3.0`` (the
     first TxnDel of job 3) name job 3."""
@@ -2030,17 +2014,19 @@ def _invoice_summary(jobs: Sequence[AnyJob]) -> list[str]:
     return parts
 
 
-def _unfit_invoice(draft: InvoiceDraft | None) -> str | None:
-    """What QuickBooks Desktop would refuse in a draft before it is sent."""
+def _unfit_invoice(draft: InvoiceDraft | None, what: str = "invoice") -> str | None:
+    """What QuickBooks Desktop would refuse in an order's invoice or sales order (``what``) before it is sent: no
+    lines (an add needs one), a RefNumber past its length."""
     if draft is None:
-        return "the invoice could not be read to send it; send it again"
+        return f"the {what} could not be read to send it; send it again"
     if not draft.lines:
         return (
-            f"invoice {draft.invoice_number} has no lines; add its items with PUT /v1/invoices/{{id}}, then send again"
+            f"the {what} of order {draft.invoice_number} has no lines; add its items with PUT /v1/invoices/{{id}}, "
+            "then send again"
         )
     if len(draft.ref_number) > DESKTOP_REF_NUMBER_LENGTH:
         return (
-            f"invoice {draft.invoice_number}'s number {draft.ref_number} is longer than the "
+            f"order {draft.invoice_number}'s {what} number {draft.ref_number} is longer than the "
             f"{DESKTOP_REF_NUMBER_LENGTH} characters QuickBooks Desktop allows in a RefNumber"
         )
     return None

@@ -20,7 +20,7 @@ queue delivers the work never matters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import zip_longest
@@ -32,7 +32,7 @@ from pydantic.alias_generators import to_camel
 from ledgersync.clock import SYSTEM_CLOCK, Clock
 from ledgersync.domain.directory import IMPLICIT_STORE, InvoiceSync, Kind
 from ledgersync.domain.invoices import SHOWN, InvoiceAccounting, InvoiceStatus, SalesInvoice
-from ledgersync.domain.notices import Notifier, invoice_error_notice, send_notice
+from ledgersync.domain.notices import Notice, Notifier, invoice_error_notice, send_notice
 from ledgersync.domain.process_log import LogLevel, LogMessage, ProcessLog, RunName, RunStatus
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
@@ -207,26 +207,34 @@ def store_of(directory: DirectoryReader, company_id: str, invoice: SalesInvoice 
     return directory.get_by_ids(company_id, Kind.STORES, [int(store_id)]).get(int(store_id)) or dict(IMPLICIT_STORE)
 
 
+def takes_invoices(targets: TargetRegistry, system: ExternalSystem) -> bool:
+    """The target takes an order's invoices (and sales orders): it numbers them (the webhook takes only POs)."""
+    try:
+        return targets.get(system).invoice_number_length is not None
+    except Unsupported:
+        return False
+
+
 class SettingsForNotices(Protocol):
     def get_settings(self, company_id: str) -> AccountingSettings: ...
 
 
 @dataclass
 class SalesInvoiceErrorNotices:
-    """A sales invoice's error e-mail (``ErrorNotices`` for ``sales_invoice``), to the notification addresses."""
+    """An order's error e-mail (``ErrorNotices`` for ``sales_invoice``; with ``sales_order_error_notice`` as its
+    ``notice``, for ``sales_order``), to the notification addresses."""
 
     invoice_records: InvoiceReader
     accounting: SettingsForNotices
     notifier: Notifier
     targets: TargetRegistry
+    notice: Callable[[SalesInvoice, str, str], Notice] = invoice_error_notice
 
     def send(self, state: SyncState, reason: str, part: str | None, recipients: list[str]) -> None:
         record = self.invoice_records.get(state.company_id, int(state.document.id))
         if record is None:
             return
-        notice = invoice_error_notice(
-            SalesInvoice.model_validate(record), self.targets.display_name(state.target), reason
-        )
+        notice = self.notice(SalesInvoice.model_validate(record), self.targets.display_name(state.target), reason)
         to = (
             list(recipients) if recipients else list(self.accounting.get_settings(state.company_id).notification_emails)
         )
@@ -446,10 +454,7 @@ class SalesInvoiceSync:
         return invoice, system
 
     def _takes_invoices(self, system: ExternalSystem) -> bool:
-        try:
-            return self.targets.get(system).invoice_number_length is not None
-        except Unsupported:
-            return False
+        return takes_invoices(self.targets, system)
 
     def _number(self, store: Mapping[str, Any], invoice_number: int, system: ExternalSystem) -> str:
         length = self.targets.get(system).invoice_number_length or ONLINE_DOC_NUMBER_LENGTH

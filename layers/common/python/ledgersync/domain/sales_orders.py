@@ -36,7 +36,7 @@ from ledgersync.domain.invoices import (
     SalesOrderAccounting,
     SalesOrderStatus,
 )
-from ledgersync.domain.notices import Fact, Notice, Notifier, send_notice
+from ledgersync.domain.notices import Fact, Notice
 from ledgersync.domain.purchase_order_service import AccountingState
 from ledgersync.domain.purchase_orders import ExternalSystem
 from ledgersync.domain.sales_invoice_sync import (
@@ -45,9 +45,9 @@ from ledgersync.domain.sales_invoice_sync import (
     InvoiceReader,
     LoadedInvoice,
     SalesInvoiceMapper,
-    SettingsForNotices,
     invoice_ref,
     store_of,
+    takes_invoices,
 )
 from ledgersync.domain.sales_invoices import ONLINE_DOC_NUMBER_LENGTH, InvoiceDraft, document_number
 from ledgersync.domain.settings import AccountingSettings, ConnectionStatus
@@ -55,7 +55,7 @@ from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.outcomes import StateWriter
 from ledgersync.domain.sync.state import SyncState, SyncStatus, latest
 from ledgersync.domain.sync.store import StateWrite, SyncStateStore
-from ledgersync.domain.sync.targets import TargetRegistry, Unsupported
+from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict, NotFound, RetryableError
 
 KNOWN = ""  # the part under which the sales order's id in accounting is kept once known
@@ -180,28 +180,6 @@ def sales_order_error_notice(invoice: SalesInvoice, target: str, reason: str) ->
             "(POST /v1/invoices/{invoiceId}/send-sales-order) while the order is not shipped."
         ),
     )
-
-
-@dataclass
-class SalesOrderErrorNotices:
-    """A sales order's error e-mail (``ErrorNotices`` for ``sales_order``), to the notification addresses."""
-
-    invoice_records: InvoiceReader
-    accounting: SettingsForNotices
-    notifier: Notifier
-    targets: TargetRegistry
-
-    def send(self, state: SyncState, reason: str, part: str | None, recipients: list[str]) -> None:
-        record = self.invoice_records.get(state.company_id, int(state.document.id))
-        if record is None:
-            return
-        notice = sales_order_error_notice(
-            SalesInvoice.model_validate(record), self.targets.display_name(state.target), reason
-        )
-        to = (
-            list(recipients) if recipients else list(self.accounting.get_settings(state.company_id).notification_emails)
-        )
-        send_notice(self.notifier, to, notice)
 
 
 # ---------------------------------------------------------------------------------------------- the link on ship
@@ -359,7 +337,7 @@ class SalesOrderSync:
                 "no accounting system is chosen; choose QuickBooks Online or QuickBooks Desktop with "
                 "PUT /v1/accounting/settings, then send the sales order again"
             )
-        if not self._takes_invoices(system):
+        if not takes_invoices(self.targets, system):
             raise Conflict(
                 f"{self.targets.display_name(system)} takes purchase orders only, no sales orders; sales orders go to "
                 "QuickBooks Online (as an Estimate) or QuickBooks Desktop: choose one with PUT /v1/accounting/settings"
@@ -381,12 +359,6 @@ class SalesOrderSync:
         if problem is not None and connection.status is not ConnectionStatus.REAUTHORIZATION_REQUIRED:
             raise Conflict(problem)
         return invoice, system
-
-    def _takes_invoices(self, system: ExternalSystem) -> bool:
-        try:
-            return self.targets.get(system).invoice_number_length is not None
-        except Unsupported:
-            return False
 
     def _number(self, company_id: str, invoice: SalesInvoice, system: ExternalSystem) -> str:
         store = store_of(self.directory, company_id, invoice)
