@@ -323,11 +323,13 @@ def test_held_invoices_of_a_company_to_reconnect_fail_the_run_as_unauthorized(ex
     assert export.log.runs[run_id]["messages"][-1]["message"] == UNAUTHORIZED
 
 
-def test_an_export_needs_quickbooks_online_chosen(export: Export) -> None:
+def test_an_export_needs_a_quickbooks_system_chosen_and_names_both(export: Export) -> None:
     shop = export.world
     shop.settings.put_settings(shop.company_id, AccountingSettings(external_system=None))
-    with pytest.raises(Conflict, match="QuickBooks Online"):
+    with pytest.raises(Conflict) as refused:
         export.use_case.start(export.caller)
+    assert "QuickBooks Online" in refused.value.message and "QuickBooks Desktop" in refused.value.message
+    assert not export.queue.sent and not export.log.runs  # nothing started
 
 
 # ---------------------------------------------------------------------------------------------- through the API
