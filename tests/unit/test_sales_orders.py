@@ -431,3 +431,33 @@ def test_an_order_whose_invoice_is_in_accounting_already_takes_no_sales_order(wo
     with pytest.raises(Conflict, match=r"is sent in QuickBooks Online.*once that invoice is gone"):
         world.send(invoice_id)
     assert world.queue.bodies == [] and world.estimates.documents == {}
+
+
+def test_an_invoice_sent_between_the_read_and_the_write_of_send_sales_order_supersedes_the_sales_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given send-sales-order for an order not shipped, and the order shipped and its invoice sent (unlinked: no sales
+    # order yet) right after send-sales-order read the order and before its state was written
+    invoice_id = world.order()
+    sync = world.services.sales_order_sync
+    real_queue = sync._queue
+
+    def raced(*args: Any, **kwargs: Any) -> Any:
+        world.services.invoices.ship(world.company_id, invoice_id, ShipRequest())
+        world.services.sales_invoice_sync.send_now(world.company_id, invoice_id)
+        world.drain()
+        return real_queue(*args, **kwargs)
+
+    monkeypatch.setattr(sync, "_queue", raced)
+
+    # When send-sales-order writes its state
+    with pytest.raises(Conflict, match="went to QuickBooks Online while its sales order was being sent"):
+        world.send(invoice_id)
+    world.drain()
+
+    # Then no sales order is created for the invoiced order (it could never be linked or closed), and nothing is left
+    # on its way
+    assert world.estimates.documents == {}
+    state = world.states.get(world.company_id, sales_order_ref(invoice_id), ONLINE)
+    assert state is not None and state.status is SyncStatus.SUPERSEDED
+    assert world.sales_order(invoice_id).status is SalesOrderStatus.NOT_SENT

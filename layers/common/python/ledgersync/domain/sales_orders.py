@@ -53,7 +53,7 @@ from ledgersync.domain.sales_invoices import ONLINE_DOC_NUMBER_LENGTH, InvoiceDr
 from ledgersync.domain.settings import AccountingSettings, ConnectionStatus
 from ledgersync.domain.sync.documents import DocumentKind, DocumentRef
 from ledgersync.domain.sync.outcomes import StateWriter
-from ledgersync.domain.sync.state import SyncState, SyncStatus, latest
+from ledgersync.domain.sync.state import InvalidTransition, SyncState, SyncStatus, latest
 from ledgersync.domain.sync.store import StateWrite, SyncStateStore
 from ledgersync.domain.sync.targets import TargetRegistry
 from ledgersync.errors import Conflict, NotFound, RetryableError
@@ -271,11 +271,36 @@ class SalesOrderSync:
                     "changes to the invoice update it",
                 )
             try:
-                self._queue(company_id, ref, system, state, invoice)
+                written = self._queue(company_id, ref, system, state, invoice)
             except Conflict:
                 continue
+            self._unless_invoiced_meanwhile(company_id, invoice, system, written)
             return self._answer(company_id, invoice_id, "the sales order is on its way to accounting")
         raise Conflict(f"the sales order of invoice {invoice.invoice_number} kept changing; try again")
+
+    def _unless_invoiced_meanwhile(
+        self, company_id: str, invoice: SalesInvoice, system: ExternalSystem, written: SyncState
+    ) -> None:
+        """The invoice was read before the sales order's state was written: if it shipped and went to accounting
+        between the two (unlinked: it found no sales order), the sales order could never be linked or closed, so it
+        is superseded before its consumer takes it (the consumer does nothing for a superseded state), and the
+        caller is told why."""
+        if external_id(written) is not None:
+            return
+        now = self.states.get(company_id, invoice_ref(invoice.invoice_id), system)
+        if now is None or now.status not in INVOICED:
+            return
+        try:
+            self.states.put(
+                written.moved(SyncStatus.SUPERSEDED, reason="the order's invoice went to accounting first"),
+                written.version,
+            )
+        except (Conflict, InvalidTransition):  # its consumer took it first: it is created, as asked
+            return
+        raise Conflict(
+            f"invoice {invoice.invoice_number} went to {self.targets.display_name(system)} while its sales order "
+            "was being sent; a sales order is for an order not invoiced yet, so none is sent"
+        )
 
     def _queue(
         self,
