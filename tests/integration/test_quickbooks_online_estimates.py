@@ -89,7 +89,7 @@ def test_the_estimate_is_created_once_for_the_order_however_often_it_is_sent(sta
     assert first.outcome is SendOutcome.CREATED and first.estimate_id == held["Id"]
     assert again.estimate_id == held["Id"] and again.updated  # adopted from the dedup entry, brought up to date
     assert held["DocNumber"] == "S-1041" and held["TxnStatus"] == "Pending"
-    assert held["PrivateNote"] == "Ledgersync sales order 1041 (id 41)"
+    assert held["PrivateNote"] == "Ledgersync sales order 1041 (id 41), version 1"
     assert "ARAccountRef" not in held and held["LinkedTxn"] == []
 
 
@@ -127,6 +127,22 @@ def test_a_stale_sync_token_is_read_again_and_the_update_made_with_the_new_one(s
     (held,) = stack.held()
     assert calls == ["0", "1"]
     assert held["TotalAmt"] == 27.0 and held["SyncToken"] == "2"
+
+
+def test_an_older_versions_update_landing_after_a_newer_ones_leaves_the_newer_in_place(stack: EstimateStack) -> None:
+    # Given the Estimate changed to version 3 by one send, while the send of version 2 was still on its way
+    created = stack.estimates.send(order_draft())
+    stack.estimates.send(order_draft(version=3, bunches=120, external_id=created.estimate_id))
+    (before,) = stack.held()
+
+    # When version 2's update arrives last
+    late = stack.estimates.send(order_draft(version=2, bunches=90, external_id=created.estimate_id))
+
+    # Then the Estimate still holds version 3 (its lines and memo), unchanged
+    (held,) = stack.held()
+    assert late.estimate_id == created.estimate_id
+    assert held["SyncToken"] == before["SyncToken"] and held["TotalAmt"] == 36.0
+    assert held["PrivateNote"].endswith(", version 3")
 
 
 def test_an_estimate_deleted_in_quickbooks_is_a_refusal_with_the_fix(stack: EstimateStack) -> None:

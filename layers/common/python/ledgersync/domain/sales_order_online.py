@@ -9,6 +9,7 @@ ends holding the version the send was for, and there is never a second Estimate.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -33,6 +34,19 @@ from ledgersync.domain.sync.documents import DocumentRef
 from ledgersync.errors import PermanentError, RetryableError
 
 UPDATE_ATTEMPTS = 2  # a stale SyncToken is read again once before the queue retries
+NOTED_VERSION = re.compile(r", version (\d+)$")
+
+
+def estimate_note(draft: SalesOrderDraft) -> str:
+    """The Estimate's memo: the order's (found by it whatever the version) and the version it holds, so an update of
+    an older version that lands after a newer one's leaves the newer in place."""
+    return f"{draft.memo}, version {draft.document_version}"
+
+
+def noted_version(note: str | None) -> int | None:
+    """The order version an Estimate's memo says it holds (None for one written before versions were noted)."""
+    found = NOTED_VERSION.search(note or "")
+    return int(found.group(1)) if found else None
 
 
 class StaleSyncToken(RetryableError):
@@ -178,6 +192,9 @@ class EstimateSync:
                 "QuickBooks Online (deleted there); send the sales order again "
                 "(POST /v1/invoices/{invoiceId}/send-sales-order) to create a new one"
             )
+        held = noted_version(current.private_note)
+        if held is not None and held > draft.document_version:
+            return  # a newer version's update landed first (two in flight): this older one changes nothing
         self.gateway.update_estimate(access, estimate_id, current.sync_token or "0", draft)
 
     def created_id(self, company_id: str, invoice_id: int, generation: int = 0) -> str | None:

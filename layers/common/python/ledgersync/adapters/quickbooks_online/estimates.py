@@ -7,6 +7,7 @@ from typing import Any
 
 from ledgersync.adapters.quickbooks_online.client import QuickBooksOnlineClient
 from ledgersync.adapters.quickbooks_online.documents import (
+    PRIVATE_NOTE_MAX,
     DocumentKind,
     QuickBooksDocuments,
     transaction_fields,
@@ -20,7 +21,7 @@ from ledgersync.domain.quickbooks_online import (
     TransactionRecord,
     short_request_id,
 )
-from ledgersync.domain.sales_order_online import StaleSyncToken
+from ledgersync.domain.sales_order_online import StaleSyncToken, estimate_note
 from ledgersync.domain.sales_orders import SalesOrderDraft
 
 ESTIMATE = DocumentKind(
@@ -40,6 +41,7 @@ def estimate_payload(draft: SalesOrderDraft, ids: dict[tuple[str, str], str]) ->
     body = invoice_payload(draft, ids)
     body.pop("ARAccountRef", None)
     body.pop("LinkedTxn", None)
+    body["PrivateNote"] = estimate_note(draft)[:PRIVATE_NOTE_MAX]
     return body
 
 
