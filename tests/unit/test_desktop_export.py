@@ -127,6 +127,32 @@ def test_a_session_that_did_only_part_of_the_names_leaves_the_rest_for_the_next(
     assert pending is not None and {n.name for n in pending.names} == {"Roses", "Fresh Cut Flowers"}
 
 
+def test_many_products_on_one_default_item_go_in_bounded_sessions_and_every_one_is_linked(books: Books) -> None:
+    # Given 12 products without an accountingItem (all on the settings' invoiceItemName), and sessions that carry at
+    # most 5 records' ids
+    from ledgersync.domain.directory import Directory
+
+    many = [{"id": 100 + n, "code": f"P{n}", "name": f"Product {n}"} for n in range(12)]
+    Directory(books.names.links.directory).upsert(COMPANY, Kind.PRODUCTS, many)  # type: ignore[arg-type]
+    run = books.log.start(COMPANY, RunName.SALES_INVOICE_EXPORTER, exclusive=True)
+    links = books.names.links
+
+    # When each session takes what it may and reports it matched
+    sessions: list[int] = []
+    for _ in range(10):
+        found, whole = links.unlinked_by_name(COMPANY, Kind.PRODUCTS, DESKTOP, "Fresh Cut Flowers", 100, max_records=5)
+        if not found:
+            break
+        results = [NameResult(ListKind.ITEM, name, tuple(ids), list_id=f"L-{name}") for name, ids in found.items()]
+        sessions.append(sum(len(ids) for ids in found.values()))
+        books.names.names_done(COMPANY, run.run_id, results, complete=whole)
+
+    # Then no session carried more than 5, and all 14 products (the 12, the rose and the tulip) are linked
+    assert max(sessions) <= 5 and sum(sessions) == 14
+    ids = [1, 2, *(100 + n for n in range(12))]
+    assert len(links.links.get_many(COMPANY, Kind.PRODUCTS, ids, DESKTOP)) == 14
+
+
 def test_an_export_whose_records_are_all_linked_is_marked_done_without_a_session(books: Books) -> None:
     run = books.log.start(COMPANY, RunName.SALES_INVOICE_EXPORTER, exclusive=True)
     books.names.names_done(

@@ -178,11 +178,20 @@ class AccountingLinks:
         return step
 
     def unlinked_by_name(
-        self, company_id: str, kind: Kind, system: ExternalSystem, default_item: str, limit: int
+        self,
+        company_id: str,
+        kind: Kind,
+        system: ExternalSystem,
+        default_item: str,
+        limit: int,
+        max_records: int = 5_000,
     ) -> tuple[dict[str, list[int]], bool]:
         """The active records of ``kind`` without a link into ``system``, by the name they have in accounting (a
-        record without one is left out), at most ``limit`` names; True when that is all of them."""
+        record without one is left out), at most ``limit`` names and ``max_records`` records (many products share
+        the default item's name: a Web Connector session carries their ids in one item of bounded size); True when
+        that is all of them."""
         found: dict[str, list[int]] = {}
+        records_found = 0
         cursor = None
         while True:
             records, cursor = self.directory.list(company_id, kind, PAGE, cursor)
@@ -190,9 +199,10 @@ class AccountingLinks:
                 name = accounting_name(kind, record, default_item)
                 if not name:
                     continue
-                if name not in found and len(found) >= limit:
+                if (name not in found and len(found) >= limit) or records_found >= max_records:
                     return found, False
                 found.setdefault(name, []).append(int(record["id"]))
+                records_found += 1
             if cursor is None:
                 return found, True
 
