@@ -539,17 +539,7 @@ class FakeCompany:
             invoices = [by_id[t] for t in txn_ids]
         else:
             invoices = list(self.invoices)
-        refs = [r.text or "" for r in rq.findall("RefNumber")]
-        if refs:
-            wanted = {r.casefold() for r in refs}
-            invoices = [i for i in invoices if (i.ref_number or "").casefold() in wanted]
-        exact = {r.text or "" for r in rq.findall("RefNumberCaseSensitive")}
-        if exact:
-            invoices = [i for i in invoices if i.ref_number in exact]
-        customers = {n.text.casefold() for n in rq.findall("InvoiceFilter/EntityFilter/FullName") if n.text}
-        if customers:
-            invoices = [i for i in invoices if i.customer.casefold() in customers]
-        invoices = _ref_number_filtered(invoices, rq.find("InvoiceFilter/RefNumberFilter"))
+        invoices = _referenced(invoices, rq, "InvoiceFilter/")
         if not invoices:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted_elements = _wanted(rq)
@@ -681,16 +671,7 @@ class FakeCompany:
                     f'element ("{missing}") that could not be found in QuickBooks.',
                 )
             orders = [by_id[t] for t in txn_ids]
-        refs = {(r.text or "").casefold() for r in rq.findall("RefNumber")}
-        if refs:
-            orders = [o for o in orders if (o.ref_number or "").casefold() in refs]
-        exact = {r.text or "" for r in rq.findall("RefNumberCaseSensitive")}
-        if exact:
-            orders = [o for o in orders if o.ref_number in exact]
-        customers = {n.text.casefold() for n in rq.findall("EntityFilter/FullName") if n.text}
-        if customers:
-            orders = [o for o in orders if o.customer.casefold() in customers]
-        orders = _ref_number_filtered(orders, rq.find("RefNumberFilter"))
+        orders = _referenced(orders, rq, "")
         if not orders:
             return _status(rs, 1, "A query request did not find a matching object in QuickBooks")
         wanted = _wanted(rq)
@@ -1031,6 +1012,30 @@ class _Numbered(Protocol):
 
 
 _NumberedT = TypeVar("_NumberedT", bound=_Numbered)
+
+
+class _Billed(_Numbered, Protocol):
+    @property
+    def customer(self) -> str: ...
+
+
+_BilledT = TypeVar("_BilledT", bound=_Billed)
+
+
+def _referenced(records: list[_BilledT], rq: _Element, filters: str) -> list[_BilledT]:
+    """The sales transactions an InvoiceQuery or a SalesOrderQuery keeps by its RefNumbers (case-insensitive),
+    RefNumberCaseSensitive, customer (EntityFilter) and RefNumberFilter; ``filters`` is where the last two stand
+    ("InvoiceFilter/", or "" in the request itself)."""
+    refs = {(r.text or "").casefold() for r in rq.findall("RefNumber")}
+    if refs:
+        records = [r for r in records if (r.ref_number or "").casefold() in refs]
+    exact = {r.text or "" for r in rq.findall("RefNumberCaseSensitive")}
+    if exact:
+        records = [r for r in records if r.ref_number in exact]
+    customers = {n.text.casefold() for n in rq.findall(f"{filters}EntityFilter/FullName") if n.text}
+    if customers:
+        records = [r for r in records if r.customer.casefold() in customers]
+    return _ref_number_filtered(records, rq.find(f"{filters}RefNumberFilter"))
 
 
 def _ref_number_filtered(records: list[_NumberedT], ref_filter: _Element | None) -> list[_NumberedT]:
